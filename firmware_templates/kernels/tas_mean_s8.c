@@ -1,0 +1,29 @@
+/* int8 mean over the middle axis of input viewed as [outer, reduced, inner], TFLite's
+ * QuantizedMeanOrSum: subtract the input zero point from the sum, requantize with a multiplier
+ * that already includes 1/reduced, add the output zero point, clamp. When input and output share
+ * quantization TFLM instead divides the raw sum, truncating toward zero. */
+typedef struct {
+    int32_t outer, reduced, inner;
+    int32_t same_quantization;
+    int32_t input_zero_point, output_zero_point, multiplier, shift;
+} tas_mean_params;
+
+static void tas_mean_s8(const tas_mean_params *p, const int8_t *input, int8_t *output)
+{
+    for (int32_t o = 0; o < p->outer; ++o) {
+        for (int32_t i = 0; i < p->inner; ++i) {
+            const int8_t *in = input + o * p->reduced * p->inner + i;
+            int32_t sum = 0;
+            for (int32_t r = 0; r < p->reduced; ++r) {
+                sum += in[r * p->inner];
+            }
+            int32_t value;
+            if (p->same_quantization) {
+                value = sum / p->reduced;
+            } else {
+                value = tas_requantize(sum - p->input_zero_point * p->reduced, p->multiplier, p->shift) + p->output_zero_point;
+            }
+            output[o * p->inner + i] = (int8_t)tas_clamp(value, -128, 127);
+        }
+    }
+}

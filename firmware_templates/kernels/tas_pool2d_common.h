@@ -1,0 +1,8 @@
+/* Shared parameters of the int8 pooling kernels (NHWC, batch 1; input and output share
+ * quantization, so no requantization happens). */
+typedef struct {
+    int32_t input_height, input_width, depth;
+    int32_t filter_height, filter_width, output_height, output_width;
+    int32_t stride_height, stride_width, pad_height, pad_width;
+    int32_t act_min, act_max;
+} tas_pool2d_params;

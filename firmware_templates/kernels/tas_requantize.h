@@ -1,0 +1,35 @@
+/* Integer requantization exactly as TFLite's MultiplyByQuantizedMultiplier with its default
+ * double rounding: a saturating rounding doubling high multiply, then a rounding right shift.
+ * Python twin: tinyasc/compile/quant.py (tests keep the two in agreement). */
+
+static inline int32_t tas_saturating_rounding_doubling_high_mul(int32_t a, int32_t b)
+{
+    if (a == INT32_MIN && b == INT32_MIN) {
+        return INT32_MAX; /* the one product that does not fit */
+    }
+    const int64_t ab = (int64_t)a * (int64_t)b;
+    const int32_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
+    return (int32_t)((ab + nudge) / (1LL << 31)); /* division truncates toward zero, as in gemmlowp */
+}
+
+static inline int32_t tas_rounding_divide_by_pot(int32_t x, int32_t exponent)
+{
+    const int32_t mask = (int32_t)((1LL << exponent) - 1);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+static inline int32_t tas_requantize(int32_t acc, int32_t multiplier, int32_t shift)
+{
+    const int32_t left_shift = shift > 0 ? shift : 0;
+    const int32_t right_shift = shift > 0 ? 0 : -shift;
+    /* TFLite computes x * (1 << left_shift) in int32; do it in uint32 so the wrap is defined. */
+    const int32_t shifted = (int32_t)((uint32_t)acc << left_shift);
+    return tas_rounding_divide_by_pot(tas_saturating_rounding_doubling_high_mul(shifted, multiplier), right_shift);
+}
+
+static inline int32_t tas_clamp(int32_t value, int32_t low, int32_t high)
+{
+    return value < low ? low : (value > high ? high : value);
+}

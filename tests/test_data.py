@@ -1,0 +1,214 @@
+"""Synthetic dataset generation and the CSV loader (no TensorFlow needed)."""
+
+import csv
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tinyasc.data import SYNTHETIC_CLASSES, AudioDataset, load_csv_dataset, make_synthetic_dataset
+from tinyasc.data import synthetic
+from tinyasc.errors import DatasetError
+
+
+def read_rows(csv_path):
+    with open(csv_path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def write_csv(path: Path, rows, header=("path", "label", "split")):
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+# ---------------------------------------------------------------- synthetic generation
+
+
+def test_there_are_ten_distinct_synthetic_classes():
+    assert len(SYNTHETIC_CLASSES) == 10
+    assert len(set(SYNTHETIC_CLASSES)) == 10
+
+
+def test_csv_lists_every_clip_as_16_bit_mono_wav(synthetic_csv):
+    rows = read_rows(synthetic_csv)
+    assert list(rows[0]) == ["path", "label", "split"]
+    assert len(rows) == 10 * 30
+    for row in rows[::37]:
+        info = sf.info(synthetic_csv.parent / row["path"])
+        assert (info.samplerate, info.channels, info.frames, info.subtype) == (16000, 1, 16000, "PCM_16")
+        assert row["path"].startswith(f"audio/{row['label']}/")
+
+
+def test_splits_are_stratified_70_15_15_and_disjoint(synthetic_csv):
+    rows = read_rows(synthetic_csv)
+    per_class = Counter((row["label"], row["split"]) for row in rows)
+    for label in SYNTHETIC_CLASSES:
+        assert (per_class[label, "train"], per_class[label, "val"], per_class[label, "test"]) == (22, 4, 4)
+    paths = [row["path"] for row in rows]
+    assert len(set(paths)) == len(paths), "a clip appears in two rows (and possibly two splits)"
+
+
+def test_generation_is_deterministic_by_seed(tmp_path):
+    first = make_synthetic_dataset(tmp_path / "a", clips_per_class=2, seed=7)
+    again = make_synthetic_dataset(tmp_path / "b", clips_per_class=2, seed=7)
+    other = make_synthetic_dataset(tmp_path / "c", clips_per_class=2, seed=8)
+    assert read_rows(first) == read_rows(again)
+    clip = read_rows(first)[0]["path"]
+    assert (first.parent / clip).read_bytes() == (again.parent / clip).read_bytes()
+    assert (first.parent / clip).read_bytes() != (other.parent / clip).read_bytes()
+
+
+def test_generation_is_skipped_when_parameters_match_and_redone_when_not(tmp_path):
+    csv_path = make_synthetic_dataset(tmp_path, clips_per_class=2, seed=1)
+    first_clip = tmp_path / read_rows(csv_path)[0]["path"]
+    mtime = first_clip.stat().st_mtime_ns
+    assert make_synthetic_dataset(tmp_path, clips_per_class=2, seed=1) == csv_path
+    assert first_clip.stat().st_mtime_ns == mtime
+
+    make_synthetic_dataset(tmp_path, clips_per_class=3, seed=1)
+    assert len(read_rows(csv_path)) == 30
+    assert json.loads((tmp_path / "synthetic.json").read_text())["clips_per_class"] == 3
+
+
+def test_an_interrupted_generation_leaves_no_dataset_that_looks_complete(tmp_path, monkeypatch):
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synthetic, "_commit", killed)
+    with pytest.raises(KeyboardInterrupt):
+        make_synthetic_dataset(tmp_path, clips_per_class=2)
+    assert not (tmp_path / "metadata.csv").exists()
+    assert not (tmp_path / "synthetic.json").exists()
+    assert not list(tmp_path.glob(".partial-*"))
+
+    monkeypatch.undo()
+    csv_path = make_synthetic_dataset(tmp_path, clips_per_class=2)
+    assert len(read_rows(csv_path)) == 20
+
+
+def test_clip_loudness_does_not_reveal_the_class(synthetic_dataset):
+    """A nearest-centroid classifier on RMS level alone must stay near chance (10 %)."""
+    level_db = 20 * np.log10(np.sqrt(np.mean(synthetic_dataset.x.astype(np.float64) ** 2, axis=1)))
+    train = synthetic_dataset.split == "train"
+    centroids = np.array([level_db[train & (synthetic_dataset.y == c)].mean() for c in range(10)])
+    predicted = np.argmin(np.abs(level_db[~train, None] - centroids[None, :]), axis=1)
+    accuracy = np.mean(predicted == synthetic_dataset.y[~train])
+    assert accuracy < 0.25, f"loudness alone classifies {accuracy:.0%} of clips"
+    assert np.ptp(centroids) < 3.0, f"class mean levels differ by {np.ptp(centroids):.1f} dB"
+
+
+def test_no_clip_is_clipped_or_silent(synthetic_dataset):
+    peaks = np.max(np.abs(synthetic_dataset.x), axis=1)
+    assert peaks.max() < 0.99
+    assert peaks.min() > 0.05
+
+
+def test_importing_tinyasc_data_does_not_import_tensorflow():
+    code = "import sys, tinyasc.data; sys.exit('tensorflow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# ---------------------------------------------------------------- loader
+
+
+def test_loader_returns_fixed_length_float_waveforms_in_synthetic_label_order(synthetic_dataset):
+    data = synthetic_dataset
+    assert data.x.shape == (300, 16000) and data.x.dtype == np.float32
+    assert data.y.dtype == np.int64 and data.y.shape == (300,)
+    assert data.labels == list(SYNTHETIC_CLASSES)
+    assert np.bincount(data.y).tolist() == [30] * 10
+    assert np.abs(data.x).max() <= 1.0
+    assert data.sample_rate == 16000 and len(data.paths) == 300
+
+
+def test_subset_keeps_only_one_split_and_all_labels(synthetic_dataset):
+    val = synthetic_dataset.subset("val")
+    assert isinstance(val, AudioDataset)
+    assert len(val) == 40 and set(val.split) == {"val"}
+    assert val.labels == synthetic_dataset.labels
+    assert val.x.shape == (40, 16000) and len(val.paths) == 40
+    with pytest.raises(DatasetError, match="validation"):
+        synthetic_dataset.subset("validation")
+
+
+def test_short_long_stereo_and_other_rate_clips_are_fitted(tmp_path):
+    rng = np.random.default_rng(0)
+    sf.write(tmp_path / "short.wav", 0.1 * rng.standard_normal(8000), 16000)
+    stereo = 0.1 * rng.standard_normal((12000, 2))
+    sf.write(tmp_path / "long_stereo_8k.wav", stereo, 8000)  # 1.5 s at 8 kHz
+    csv_path = write_csv(tmp_path / "m.csv", [("short.wav", "a", "train"), ("long_stereo_8k.wav", "b", "test")])
+    data = load_csv_dataset(csv_path, sample_rate=16000, duration_s=1.0)
+    assert data.x.shape == (2, 16000)
+    assert np.all(data.x[0, 8000:] == 0) and np.any(data.x[0, :8000] != 0)
+    assert np.count_nonzero(data.x[1]) > 15900, "1.5 s at 8 kHz, resampled, fills all of 1 s at 16 kHz"
+    assert data.labels == ["a", "b"]
+
+
+def test_given_labels_fix_the_class_ids(tmp_path):
+    sf.write(tmp_path / "x.wav", np.zeros(100), 16000)
+    csv_path = write_csv(tmp_path / "m.csv", [("x.wav", "b", "train"), ("x.wav", "a", "val")])
+    data = load_csv_dataset(csv_path, labels=["a", "b", "c"])
+    assert data.y.tolist() == [1, 0] and data.labels == ["a", "b", "c"]
+
+
+# ---------------------------------------------------------------- loader errors name the file
+
+
+def single_clip_csv(tmp_path, audio_name="clip.wav"):
+    return write_csv(tmp_path / "m.csv", [(audio_name, "a", "train")])
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"", id="zero-length file"),
+        pytest.param(b"RIFF\x24\x00\x00\x00WAVEfmt ", id="truncated header"),
+        pytest.param(bytes(range(256)) * 8, id="garbage bytes"),
+    ],
+)
+def test_unreadable_audio_raises_dataset_error_naming_the_file(tmp_path, content):
+    (tmp_path / "clip.wav").write_bytes(content)
+    with pytest.raises(DatasetError, match=r"clip\.wav.*cannot read audio"):
+        load_csv_dataset(single_clip_csv(tmp_path))
+
+
+def test_wav_without_samples_raises_dataset_error_naming_the_file(tmp_path):
+    sf.write(tmp_path / "clip.wav", np.zeros(0), 16000)
+    with pytest.raises(DatasetError, match=r"clip\.wav.*no samples"):
+        load_csv_dataset(single_clip_csv(tmp_path))
+
+
+def test_missing_audio_file_raises_dataset_error_naming_the_file(tmp_path):
+    with pytest.raises(DatasetError, match=r"gone\.wav.*not found"):
+        load_csv_dataset(single_clip_csv(tmp_path, "gone.wav"))
+
+
+def test_missing_csv_raises_dataset_error(tmp_path):
+    with pytest.raises(DatasetError, match=r"nothing\.csv.*not found"):
+        load_csv_dataset(tmp_path / "nothing.csv")
+
+
+def test_missing_columns_are_named(tmp_path):
+    csv_path = write_csv(tmp_path / "m.csv", [("clip.wav", "a")], header=("path", "label"))
+    with pytest.raises(DatasetError, match=r"m\.csv: missing column\(s\) split"):
+        load_csv_dataset(csv_path)
+
+
+def test_label_outside_the_given_labels_is_named(tmp_path):
+    sf.write(tmp_path / "clip.wav", np.zeros(10), 16000)
+    with pytest.raises(DatasetError, match=r"m\.csv, line 2: label 'a' is not one of"):
+        load_csv_dataset(single_clip_csv(tmp_path), labels=["dog", "cat"])
+
+
+def test_unknown_split_name_is_named(tmp_path):
+    csv_path = write_csv(tmp_path / "m.csv", [("clip.wav", "a", "training")])
+    with pytest.raises(DatasetError, match=r"m\.csv, line 2: split 'training'"):
+        load_csv_dataset(csv_path)

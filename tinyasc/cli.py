@@ -1,0 +1,189 @@
+"""`tinyasc`: the command line. Thin on purpose: parse, call one stage, print.
+
+Stages are imported inside each command so `tinyasc --help` stays instant (TensorFlow alone takes
+~7 s to import). A `TinyascError` is a user mistake: its message is printed, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EPILOG = """\
+the pipeline, one command per stage:
+  tinyasc train   --data synthetic --out runs/demo        train + int8-quantize a model
+  tinyasc export  --board nrf52840 --run runs/demo       generate C for a board (export/<name>/)
+  tinyasc verify  export/<name>                          host build with sanitizers vs TFLM, bit for bit
+  tinyasc build   export/<name>                          cross-compile; flash/RAM report
+  tinyasc emulate export/<name>                          run in the board's QEMU twin; instruction counts
+  tinyasc boards                                         list the boards in boards.yaml
+  tinyasc demo                                           all of the above on the built-in synthetic data
+"""
+
+
+def _cmd_boards(args) -> int:
+    from rich.console import Console
+
+    from tinyasc.firmware.boards import format_boards_table, load_boards
+
+    Console().print(format_boards_table(load_boards(args.boards_file)))
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from tinyasc.train.run import train_run
+
+    result = train_run(
+        data=args.data, run_dir=Path(args.out), model_name=args.model, epochs=args.epochs,
+        batch_size=args.batch_size, seed=args.seed, resume=args.resume,
+    )
+    print(f"float test accuracy {result['float_test_accuracy']:.3f}; int8 model: {result['tflite']}")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from tinyasc.compile.export import export_model
+    from tinyasc.train.run import load_run
+
+    labels, test_inputs, name, tflite = None, None, args.name, args.tflite
+    if args.run:
+        run = load_run(Path(args.run))
+        tflite = run["tflite"]
+        labels = run["labels"]
+        test_inputs = run["test_inputs"]
+        name = name or Path(args.run).name
+    if tflite is None:
+        raise SystemExit("tinyasc export: give --run RUN_DIR or --tflite FILE")
+    result = export_model(
+        tflite, board_name=args.board, out_root=args.out, name=name, labels=labels,
+        test_inputs=test_inputs, num_test_vectors=args.test_vectors,
+    )
+    figures = result.manifest["export"]
+    print(
+        f"exported {result.export_dir}: {figures['parameters']:,} parameters, {figures['macs']:,} MACs, "
+        f"arena {figures['arena_bytes']:,} B (lower bound {figures['arena_lower_bound_bytes']:,} B)"
+    )
+    return 0
+
+
+def _cmd_verify(args) -> int:
+    from tinyasc.verify import verify_on_host
+
+    report = verify_on_host(Path(args.export_dir), num_random=args.random)
+    print(
+        f"host build (ASan+UBSan, -Wall -Wextra -Werror): {report['bit_exact']}/{report['inputs']} "
+        "outputs bit-exact with the TFLM reference interpreter"
+    )
+    return 0 if report["bit_exact"] == report["inputs"] else 1
+
+
+def _cmd_build(args) -> int:
+    from tinyasc.firmware.build import build_firmware
+
+    result = build_firmware(Path(args.export_dir))
+    print(result.summary() if hasattr(result, "summary") else result)
+    return 0
+
+
+def _cmd_emulate(args) -> int:
+    from tinyasc.emulate.qemu import run_firmware
+
+    result = run_firmware(Path(args.export_dir), timeout_s=args.timeout)
+    print(result.log.rstrip())
+    status = "PASS (bit-exact)" if result.passed else "FAIL"
+    print(
+        f"{status}: {result.instructions_per_inference:,} instructions per inference, "
+        f"~{result.latency_ms_estimate:.1f} ms at the board's clock (estimate from instruction counts)"
+    )
+    return 0 if result.passed else 1
+
+
+def _cmd_demo(args) -> int:
+    from tinyasc.demo import run_demo
+
+    return run_demo(work_dir=Path(args.work_dir), board=args.board, epochs=args.epochs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tinyasc",
+        description="Acoustic scene and sound event classifiers from audio files to Cortex-M firmware.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"tinyasc {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("boards", help="list the boards tinyasc knows (boards.yaml)")
+    p.add_argument("--boards-file", help="another boards.yaml (default: the one in the repo, or $TINYASC_BOARDS)")
+    p.set_defaults(func=_cmd_boards)
+
+    p = sub.add_parser("train", help="train a model and quantize it to an int8 .tflite")
+    p.add_argument("--data", default="synthetic", help="'synthetic' (built-in) or a CSV with path,label[,split] (default: synthetic)")
+    p.add_argument("--model", default="anchor_cnn", help="model from the registry (default: anchor_cnn)")
+    p.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
+    p.add_argument("--epochs", type=int, default=12, help="training epochs (default: 12)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("export", help="generate C for a board from a run or any int8 .tflite")
+    p.add_argument("--board", default="nrf52840", help="board name from boards.yaml (default: nrf52840)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", help="a run folder written by `tinyasc train`")
+    source.add_argument("--tflite", help="any full-int8 .tflite file")
+    p.add_argument("--name", help="export folder name (default: the run's or the file's name)")
+    p.add_argument("--out", default="export", help="export root folder (default: export)")
+    p.add_argument("--test-vectors", type=int, default=4, help="inputs embedded in the firmware for its self-check (default: 4)")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("verify", help="build the generated C for this machine with sanitizers; compare with TFLM bit for bit")
+    p.add_argument("export_dir")
+    p.add_argument("--random", type=int, default=100, help="random int8 inputs to compare (default: 100)")
+    p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser("build", help="cross-compile the firmware with arm-none-eabi-gcc; flash and RAM report")
+    p.add_argument("export_dir")
+    p.set_defaults(func=_cmd_build)
+
+    p = sub.add_parser("emulate", help="run the firmware in the board's QEMU twin: bit-exact check, instructions per inference")
+    p.add_argument("export_dir")
+    p.add_argument("--timeout", type=float, default=300, help="seconds before QEMU is stopped (default: 300)")
+    p.set_defaults(func=_cmd_emulate)
+
+    p = sub.add_parser("demo", help="train, quantize, export, build and emulate on the built-in synthetic data")
+    p.add_argument("--work-dir", default=".", help="where runs/ and export/ go (default: .)")
+    p.add_argument("--board", default="nrf52840")
+    p.add_argument("--epochs", type=int, default=12)
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def _version() -> str:
+    from tinyasc import __version__
+
+    return __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    from tinyasc.errors import TinyascError
+
+    try:
+        return args.func(args)
+    except TinyascError as e:
+        print(f"tinyasc {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"tinyasc {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

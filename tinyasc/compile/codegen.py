@@ -1,0 +1,264 @@
+"""Render the prepared graph as plain C with the Jinja templates in `firmware_templates/`.
+
+The pipeline is a few named passes: read (.tflite → IR) → prepare (per-op constants) → plan
+(static arena) → render (C). Decisions stay here; templates only print them. Names and labels that
+reach C are escaped (`c_string`) or sanitised (`c_comment`), so no model file can inject code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+import tinyasc
+from tinyasc.compile import ops as op_params
+from tinyasc.compile.ir import Graph, OpKind, verify
+from tinyasc.compile.plan import MemoryPlan, plan_memory
+from tinyasc.paths import TEMPLATES_DIR
+
+# Kernel source files each op needs, in include order (shared headers first).
+KERNEL_FILES = {
+    OpKind.CONV_2D: ["tas_conv2d_s8.c"],
+    OpKind.MAX_POOL_2D: ["tas_pool2d_common.h", "tas_max_pool2d_s8.c"],
+    OpKind.AVERAGE_POOL_2D: ["tas_pool2d_common.h", "tas_avg_pool2d_s8.c"],
+    OpKind.MEAN: ["tas_mean_s8.c"],
+    OpKind.FULLY_CONNECTED: ["tas_fully_connected_s8.c"],
+    OpKind.RESHAPE: [],
+}
+PARAMS_CTYPES = {
+    OpKind.CONV_2D: "tas_conv2d_params",
+    OpKind.MAX_POOL_2D: "tas_pool2d_params",
+    OpKind.AVERAGE_POOL_2D: "tas_pool2d_params",
+    OpKind.MEAN: "tas_mean_params",
+    OpKind.FULLY_CONNECTED: "tas_fully_connected_params",
+}
+
+
+@dataclass
+class Step:
+    index: int
+    kind: str
+    summary: str
+    params_ctype: str | None
+    params_fields: list[tuple[str, int]]
+    call: str | None
+    macs: int
+
+
+@dataclass
+class ConstantArray:
+    name: str
+    ctype: str
+    length: int
+    body: str
+    comment: str
+    nbytes: int
+
+
+@dataclass
+class CompiledModel:
+    graph: Graph
+    plan: MemoryPlan
+    steps: list[Step]
+    constants: list[ConstantArray]
+    kernel_files: list[str]
+
+    @property
+    def macs(self) -> int:
+        return sum(s.macs for s in self.steps)
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(c.nbytes for c in self.constants)
+
+    def layers(self) -> list[dict]:
+        return [{"op": s.index, "kind": s.kind, "macs": s.macs, "summary": s.summary} for s in self.steps]
+
+
+# ---- C text helpers ----
+
+
+def c_string(text: str) -> str:
+    """A C string literal for any text: printable ASCII kept, everything else escaped."""
+    out = []
+    for byte in str(text).encode("utf-8"):
+        ch = chr(byte)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif 32 <= byte < 127 and ch != "?":  # '?' escaped too: no trigraphs
+            out.append(ch)
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def c_comment(text) -> str:
+    """Text safe inside a /* */ comment on one line."""
+    text = re.sub(r"[^\x20-\x7e]", "?", str(text))
+    return text.replace("*/", "* /").replace("/*", "/ *")
+
+
+def c_array_body(values: np.ndarray, per_line: int = 16) -> str:
+    flat = np.asarray(values).reshape(-1)
+    rows = []
+    for start in range(0, len(flat), per_line):
+        rows.append("    " + ", ".join(str(int(v)) for v in flat[start : start + per_line]) + ",")
+    return "\n".join(rows)
+
+
+def template_environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["c_string"] = c_string
+    env.filters["c_comment"] = c_comment
+    return env
+
+
+# ---- passes ----
+
+
+def _pointer(plan: MemoryPlan, tensor: int) -> str:
+    buffer = plan.tensor_buffer[tensor]
+    if buffer.storage == "input":
+        return "input"
+    if buffer.storage == "output":
+        return "output"
+    return f"tas_arena + {buffer.offset}" if buffer.offset else "tas_arena"
+
+
+def _constant(constants: list[ConstantArray], name: str, values: np.ndarray, ctype: str, comment: str) -> str:
+    values = np.asarray(values)
+    constants.append(
+        ConstantArray(
+            name=name, ctype=ctype, length=values.size, body=c_array_body(values),
+            comment=comment, nbytes=values.size * values.dtype.itemsize,
+        )
+    )
+    return name
+
+
+def _scalar_fields(params) -> list[tuple[str, int]]:
+    fields = []
+    for f in dataclasses.fields(params):
+        value = getattr(params, f.name)
+        if isinstance(value, (bool, int, np.integer)):
+            fields.append((f.name, int(value)))
+    return fields
+
+
+def _build_step(op, graph: Graph, plan: MemoryPlan, constants: list[ConstantArray]) -> Step:
+    params = op_params.prepare(op, graph)
+    x = _pointer(plan, op.inputs[0]) if op.kind not in (OpKind.RESHAPE,) else None
+    y = _pointer(plan, op.outputs[0]) if op.kind not in (OpKind.RESHAPE,) else None
+    out_shape = list(graph.tensors[op.outputs[0]].shape)
+    summary = f"-> {out_shape}"
+    call = None
+    kernel = op_params.KERNELS[op.kind]
+    p = f"&tas_params_op{op.index}"
+    if op.kind in (OpKind.CONV_2D, OpKind.FULLY_CONNECTED):
+        prefix = f"tas_weights_op{op.index}"
+        w = _constant(constants, f"{prefix}_filter", params.weights, "int8_t", f"op {op.index} weights {list(params.weights.shape)}")
+        b = "NULL"
+        if params.bias is not None:
+            b = _constant(constants, f"{prefix}_bias", params.bias, "int32_t", f"op {op.index} bias")
+        m = _constant(constants, f"{prefix}_multiplier", params.multipliers, "int32_t", f"op {op.index} requantize multipliers")
+        s = _constant(constants, f"{prefix}_shift", params.shifts, "int32_t", f"op {op.index} requantize shifts")
+        call = f"{kernel}({p}, {x}, {w}, {b}, {m}, {s}, {y})"
+        if op.kind == OpKind.CONV_2D:
+            summary = (
+                f"{params.filter_height}x{params.filter_width}x{params.filter_depth} -> {params.output_depth}, "
+                f"stride {params.stride_height}x{params.stride_width}, {out_shape}"
+            )
+    elif op.kind in (OpKind.MAX_POOL_2D, OpKind.AVERAGE_POOL_2D, OpKind.MEAN):
+        call = f"{kernel}({p}, {x}, {y})"
+    return Step(
+        index=op.index,
+        kind=op.kind.value,
+        summary=summary,
+        params_ctype=PARAMS_CTYPES.get(op.kind),
+        params_fields=_scalar_fields(params),
+        call=call,
+        macs=params.macs,
+    )
+
+
+def compile_graph(graph: Graph, planner: str = "greedy") -> CompiledModel:
+    verify(graph)
+    plan = plan_memory(graph, planner)
+    constants: list[ConstantArray] = []
+    steps = [_build_step(op, graph, plan, constants) for op in graph.ops]
+    kernel_files = ["tas_requantize.h"]
+    for op in graph.ops:
+        for name in KERNEL_FILES[op.kind]:
+            if name not in kernel_files:
+                kernel_files.append(name)
+    return CompiledModel(graph=graph, plan=plan, steps=steps, constants=constants, kernel_files=kernel_files)
+
+
+def render_model_sources(compiled: CompiledModel, source: str, labels: list[str]) -> dict[str, str]:
+    """The generated C as {file name: text}; the caller writes them (atomically)."""
+    graph = compiled.graph
+    x = graph.tensors[graph.inputs[0]]
+    y = graph.tensors[graph.outputs[0]]
+    context = dict(
+        version=tinyasc.__version__,
+        source=source,
+        input_size=x.num_elements,
+        output_size=y.num_elements,
+        input_shape=list(x.shape),
+        output_shape=list(y.shape),
+        input_scale=repr(x.quantization.scale),
+        input_zero_point=x.quantization.zero_point,
+        output_scale=repr(y.quantization.scale),
+        output_zero_point=y.quantization.zero_point,
+        arena_size=compiled.plan.arena_size,
+        lower_bound=compiled.plan.lower_bound,
+        labels=list(labels),
+        kernel_files=compiled.kernel_files,
+        constants=compiled.constants,
+        steps=compiled.steps,
+        ops=graph.ops,
+        macs=compiled.macs,
+        uses_input=any(s.call and "input" in s.call for s in compiled.steps),
+    )
+    env = template_environment()
+    return {
+        "model.h": env.get_template("model/model.h.j2").render(context),
+        "model.c": env.get_template("model/model.c.j2").render(context),
+    }
+
+
+def render_test_vectors(inputs: np.ndarray, outputs: np.ndarray) -> dict[str, str]:
+    env = template_environment()
+    context = dict(
+        version=tinyasc.__version__,
+        count=len(inputs),
+        inputs=[c_array_body(v) for v in inputs],
+        outputs=[c_array_body(v) for v in outputs],
+    )
+    return {
+        "test_vectors.h": env.get_template("model/test_vectors.h.j2").render(context),
+        "test_vectors.c": env.get_template("model/test_vectors.c.j2").render(context),
+    }
+
+
+def render_tflite_array(data: bytes) -> str:
+    env = template_environment()
+    body = c_array_body(np.frombuffer(data, dtype=np.uint8))
+    return env.get_template("model/model_tflite.c.j2").render(version=tinyasc.__version__, length=len(data), body=body)
+
+
+def write_sources(files: dict[str, str], folder: Path) -> None:
+    from tinyasc.manifest import atomic_write_text
+
+    for name, text in files.items():
+        atomic_write_text(Path(folder) / name, text)

@@ -1,0 +1,178 @@
+"""`tinyasc export`: an int8 `.tflite` → `export/<name>/`, ready to build for one board.
+
+The folder holds the `.tflite` and its C-array copy, the generated C (`src/`), the IR as text, the
+board files (`firmware/`), test vectors whose expected outputs come from the TFLM reference
+interpreter, and `manifest.json` with every figure. It is written into a temporary folder and
+renamed into place, so an interrupted export never leaves half a folder behind.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import tinyasc
+from tinyasc.compile.codegen import (
+    CompiledModel,
+    compile_graph,
+    render_model_sources,
+    render_test_vectors,
+    render_tflite_array,
+    write_sources,
+)
+from tinyasc.compile.reference import tflm_outputs
+from tinyasc.convert.tflite_reader import parse_tflite
+from tinyasc.errors import DoesNotFitError, TinyascError
+from tinyasc.manifest import atomic_write_bytes, atomic_write_text, write_manifest
+
+DEFAULT_EXPORT_ROOT = Path("export")
+
+
+@dataclass
+class ExportResult:
+    export_dir: Path
+    compiled: CompiledModel
+    manifest: dict
+
+
+def safe_name(text: str) -> str:
+    """A folder and C-friendly name: letters, digits, '_' and '-' only."""
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_-")
+    return name or "model"
+
+
+def tool_versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"tinyasc": tinyasc.__version__, "python": platform.python_version()}
+    for package in ("tflite-micro", "tensorflow-cpu", "numpy", "jinja2"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return versions
+
+
+def _check_fits(compiled: CompiledModel, board, tflite_path: str) -> None:
+    """Refuse early when the activations or weights alone cannot fit the board."""
+    if compiled.plan.arena_size > board.ram_size:
+        raise DoesNotFitError(
+            f"{tflite_path}: the model needs {compiled.plan.arena_size:,} bytes of activation memory, "
+            f"{compiled.plan.arena_size - board.ram_size:,} more than {board.name}'s {board.ram_size // 1024} KB RAM. "
+            "Use a smaller model (fewer channels, more pooling early) or a board with more RAM."
+        )
+    if compiled.weight_bytes > board.flash_size:
+        raise DoesNotFitError(
+            f"{tflite_path}: the weights take {compiled.weight_bytes:,} bytes, "
+            f"{compiled.weight_bytes - board.flash_size:,} more than {board.name}'s {board.flash_size // 1024} KB flash."
+        )
+
+
+def _test_vectors(model_bytes: bytes, graph, test_inputs, count: int, seed: int):
+    x = graph.tensors[graph.inputs[0]]
+    if test_inputs is None:
+        rng = np.random.default_rng(seed)
+        test_inputs = rng.integers(-128, 128, size=(count, x.num_elements), dtype=np.int8)
+    test_inputs = np.asarray(test_inputs, dtype=np.int8).reshape(-1, x.num_elements)[:count]
+    expected = tflm_outputs(model_bytes, test_inputs, x.shape)
+    return test_inputs, expected
+
+
+def _replace_folder(staging: Path, target: Path) -> None:
+    """Swap a fully written staging folder into place."""
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+        os.replace(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, target)
+
+
+def export_model(
+    tflite_path: str | Path,
+    board_name: str = "nrf52840",
+    out_root: str | Path = DEFAULT_EXPORT_ROOT,
+    name: str | None = None,
+    labels: list[str] | None = None,
+    test_inputs: np.ndarray | None = None,
+    num_test_vectors: int = 4,
+    planner: str = "greedy",
+    seed: int = 0,
+) -> ExportResult:
+    from tinyasc.firmware.boards import get_board
+    from tinyasc.firmware.build import render_firmware
+
+    tflite_path = Path(tflite_path)
+    if not tflite_path.is_file():
+        raise TinyascError(f"{tflite_path}: no such .tflite file")
+    board = get_board(board_name)
+    model_bytes = tflite_path.read_bytes()
+    graph = parse_tflite(model_bytes, source=str(tflite_path))
+    compiled = compile_graph(graph, planner=planner)
+    _check_fits(compiled, board, str(tflite_path))
+
+    name = safe_name(name or tflite_path.stem)
+    output_size = graph.tensors[graph.outputs[0]].num_elements
+    labels = list(labels) if labels else [f"class_{i}" for i in range(output_size)]
+    vectors_in, vectors_out = _test_vectors(model_bytes, graph, test_inputs, num_test_vectors, seed)
+
+    out_root = Path(out_root)
+    out_root.mkdir(parents=True, exist_ok=True)
+    target = out_root / name
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out_root))
+    try:
+        atomic_write_bytes(staging / "model.tflite", model_bytes)
+        atomic_write_text(staging / "model_tflite.c", render_tflite_array(model_bytes))
+        atomic_write_text(staging / "ir.txt", graph.dump())
+        write_sources(render_model_sources(compiled, tflite_path.name, labels), staging / "src")
+        write_sources(render_test_vectors(vectors_in, vectors_out), staging / "src")
+        np.save(staging / "test_inputs.npy", vectors_in)
+        np.save(staging / "test_outputs.npy", vectors_out)
+        manifest = {
+            "name": name,
+            "board": board.name,
+            "export": export_figures(compiled, model_bytes, tflite_path, labels, len(vectors_in)),
+            "versions": tool_versions(),
+        }
+        write_manifest(staging, manifest)
+        render_firmware(staging, board)
+        os.chmod(staging, 0o755)
+        _replace_folder(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return ExportResult(export_dir=target, compiled=compiled, manifest=manifest)
+
+
+def export_figures(compiled: CompiledModel, model_bytes: bytes, tflite_path: Path, labels, num_vectors: int) -> dict:
+    graph = compiled.graph
+    x = graph.tensors[graph.inputs[0]]
+    y = graph.tensors[graph.outputs[0]]
+    parameters = sum(
+        t.num_elements for t in graph.tensors
+        if t.is_constant and t.dtype in ("int8", "int32") and t.quantization is not None
+    )
+    return {
+        "source": str(tflite_path),
+        "tflite_bytes": len(model_bytes),
+        "parameters": int(parameters),
+        "macs": int(compiled.macs),
+        "weight_bytes": int(compiled.weight_bytes),
+        "ops": [op.kind.value for op in graph.ops],
+        "input": {"shape": list(x.shape), "scale": x.quantization.scale, "zero_point": x.quantization.zero_point},
+        "output": {"shape": list(y.shape), "scale": y.quantization.scale, "zero_point": y.quantization.zero_point},
+        "labels": list(labels),
+        "memory_plan": compiled.plan.to_dict(),
+        "arena_bytes": compiled.plan.arena_size,
+        "arena_lower_bound_bytes": compiled.plan.lower_bound,
+        "layers": compiled.layers(),
+        "test_vectors": num_vectors,
+    }

@@ -1,0 +1,52 @@
+"""Build the generated C for this machine and run it: the fast bit-exactness path.
+
+The same `model.c` that goes into the firmware is compiled with the host's gcc, warnings as
+errors and AddressSanitizer + UndefinedBehaviorSanitizer, then fed inputs on stdin.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from tinyasc.errors import ToolchainError
+from tinyasc.paths import TEMPLATES_DIR
+
+WARNINGS = ["-Wall", "-Wextra", "-Werror", "-std=c11"]
+SANITIZERS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+
+
+def build_host_runner(src_dir: Path, out_path: Path, sanitize: bool = True, opt: str = "-O1") -> Path:
+    compiler = shutil.which("gcc") or shutil.which("cc")
+    if compiler is None:
+        raise ToolchainError("no host C compiler (gcc) found; install it with `apt-get install gcc`")
+    src_dir, out_path = Path(src_dir), Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        compiler, opt, "-g", *WARNINGS, *(SANITIZERS if sanitize else []),
+        "-I", str(src_dir), str(src_dir / "model.c"), str(TEMPLATES_DIR / "host" / "host_main.c"),
+        "-o", str(out_path),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ToolchainError(f"host build of the generated C failed:\n{result.stderr.strip()}")
+    return out_path
+
+
+def run_host(runner: Path, inputs: np.ndarray, output_size: int, timeout_s: float = 600) -> np.ndarray:
+    """Outputs of the host build for int8 inputs [N, input_size] -> int8 [N, output_size]."""
+    inputs = np.ascontiguousarray(inputs, dtype=np.int8)
+    result = subprocess.run(
+        [str(runner)], input=inputs.tobytes(), capture_output=True, timeout=timeout_s,
+        env={"ASAN_OPTIONS": "detect_leaks=0", "PATH": "/usr/bin:/bin"},
+    )
+    if result.returncode != 0:
+        raise ToolchainError(
+            f"the host build of the model failed (exit {result.returncode}):\n"
+            f"{result.stderr.decode(errors='replace')[-4000:]}"
+        )
+    outputs = np.frombuffer(result.stdout, dtype=np.int8)
+    return outputs.reshape(len(inputs), output_size)

@@ -1,0 +1,274 @@
+"""Run a built firmware image in QEMU on the board's emulator twin (DESIGN §5).
+
+    run_firmware(export_dir)            self-test: every test vector, bit-exact check, instruction
+                                        count per inference, stack high-water mark → "emulation"
+                                        section of the manifest
+    run_batch_in_qemu(export_dir, x)    int8 inputs [N, input size] → int8 outputs [N, output size]
+                                        through the firmware's eval mode (host files via semihosting)
+
+Instruction counts: QEMU runs with `-icount shift=0`, so every guest instruction advances virtual
+time by exactly 1 ns, and SysTick (CLKSOURCE=1) ticks at the twin's clock (25 MHz on mps2). One
+tick is therefore 1e9 / systick_hz = 40 instructions, and the count is identical run to run.
+QEMU does not model cycles: the latency is an ESTIMATE, instructions / board clock.
+"""
+
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tinyasc.errors import TinyascError, ToolchainError
+from tinyasc.firmware import elf_path
+from tinyasc.firmware.boards import Board, get_board
+from tinyasc.manifest import read_manifest, update_manifest
+
+QEMU = "qemu-system-arm"
+QEMU_APT_PACKAGE = "qemu-system-arm"
+ICOUNT_SHIFT = 0  # 2**shift ns of virtual time per instruction
+DEFAULT_TIMEOUT_S = 120
+
+# Exit codes of firmware_templates/board/main.c.j2 (semihosting.h.j2).
+EXIT_MEANINGS = {
+    0: "all test vectors match",
+    1: "output mismatch",
+    2: "tinyasc_invoke returned an error",
+    3: "the firmware faulted",
+    4: "eval mode could not read or write its host files",
+}
+FIRMWARE_LINE_PREFIXES = ("TINYASC_", "tinyasc self-test", "vector ")
+EVAL_INPUT_SYMBOL = "tas_eval_input"
+EVAL_OUTPUT_SYMBOL = "tas_model_output"
+
+
+@dataclass(frozen=True)
+class EmulationResult:
+    passed: bool
+    exit_code: int
+    vectors: int
+    mismatches: int
+    instructions_per_inference: int  # first test vector; exact under -icount shift=0 (±1 tick)
+    latency_ms_estimate: float  # instructions / board clock: an estimate, QEMU models no cycles
+    stack_used: int
+    log: str
+    ticks: int = 0
+    instructions_min: int = 0
+    instructions_max: int = 0
+    stack_size: int = 0
+    failure: str | None = None  # why it did not pass, in words
+    machine: str = ""
+    seconds: float = 0.0
+
+
+# ---- command line --------------------------------------------------------------------------------
+
+def _qemu_path() -> str:
+    path = shutil.which(QEMU)
+    if path is None:
+        raise ToolchainError(
+            f"{QEMU} not found on PATH. Run `make setup`, or install the Debian package "
+            f"`apt-get install {QEMU_APT_PACKAGE}`."
+        )
+    return path
+
+
+def _semihosting_option(arguments) -> str:
+    # QEMU's option parser treats ',' as a separator; ',,' is a literal comma.
+    option = "enable=on,target=native"
+    for argument in arguments:
+        option += ",arg=" + str(argument).replace(",", ",,")
+    return option
+
+
+def qemu_base_args(board: Board, semihosting_args=()) -> list[str]:
+    """Everything but the binary and `-kernel`: the twin machine, semihosting, deterministic time."""
+    return ["-M", board.emulator_machine, "-nographic", "-monitor", "none", "-serial", "none",
+            "-semihosting-config", _semihosting_option(semihosting_args),
+            "-icount", f"shift={ICOUNT_SHIFT}"]
+
+
+def instructions_per_tick(board: Board) -> float:
+    return 1e9 / (2**ICOUNT_SHIFT) / board.systick_hz
+
+
+# ---- running -------------------------------------------------------------------------------------
+
+def _built_board_and_elf(export_dir: Path) -> tuple[Board, Path]:
+    elf = elf_path(export_dir)
+    manifest = read_manifest(export_dir)
+    if not elf.is_file():
+        raise TinyascError(f"{elf} does not exist; run `tinyasc build {export_dir}` first.")
+    board_name = manifest.get("build", {}).get("board") or manifest.get("board")
+    if not board_name:
+        raise TinyascError(f"{export_dir}/manifest.json names no board; re-run `tinyasc build`.")
+    return get_board(board_name), elf
+
+
+def _run_qemu(board: Board, elf: Path, timeout_s: float, semihosting_args=()):
+    command = [_qemu_path(), *qemu_base_args(board, semihosting_args), "-kernel", str(elf)]
+    started = time.perf_counter()
+    try:
+        # subprocess.run kills QEMU when the timeout expires.
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise ToolchainError(
+            f"QEMU ({board.emulator_machine}) timed out after {timeout_s:g} s running {elf} and "
+            "was killed. The firmware may hang (an endless loop, or waiting for a fault handler); "
+            "or the model is very slow: pass a longer timeout."
+        ) from None
+    log = completed.stdout + completed.stderr  # semihosting output arrives on stderr
+    return completed.returncode, log, time.perf_counter() - started, command
+
+
+def _firmware_said_something(log: str) -> bool:
+    return any(line.startswith(FIRMWARE_LINE_PREFIXES) for line in log.splitlines())
+
+
+def _raise_if_qemu_failed(exit_code: int, log: str, board: Board) -> None:
+    """QEMU's own errors (bad machine, bad ELF) come with no firmware output at all."""
+    if exit_code != 0 and not _firmware_said_something(log):
+        raise ToolchainError(
+            f"{QEMU} -M {board.emulator_machine} failed (exit {exit_code}) before the firmware "
+            f"printed anything:\n{log.strip()}"
+        )
+
+
+def parse_result_line(log: str) -> dict[str, int]:
+    """`TINYASC_RESULT vectors=4 mismatches=0 ticks=12 ...` → {"vectors": 4, ...}; {} if absent."""
+    match = re.search(r"^TINYASC_RESULT (.*)$", log, flags=re.MULTILINE)
+    if match is None:
+        return {}
+    return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", match.group(1))}
+
+
+def _failure_text(exit_code: int, log: str) -> str | None:
+    if exit_code == 0:
+        return None
+    detail = [line for line in log.splitlines()
+              if line.startswith(("TINYASC_FAULT", "TINYASC_ERROR")) or "MISMATCH" in line]
+    meaning = EXIT_MEANINGS.get(exit_code, "unexpected exit code")
+    return f"exit {exit_code} ({meaning})" + (": " + "; ".join(detail[:5]) if detail else "")
+
+
+def _emulation_result(board: Board, exit_code: int, log: str, seconds: float) -> EmulationResult:
+    figures = parse_result_line(log)
+    per_tick = instructions_per_tick(board)
+    instructions = round(figures.get("ticks", 0) * per_tick)
+    return EmulationResult(
+        passed=exit_code == 0 and bool(figures) and figures.get("mismatches", 1) == 0,
+        exit_code=exit_code,
+        vectors=figures.get("vectors", 0),
+        mismatches=figures.get("mismatches", 0),
+        instructions_per_inference=instructions,
+        latency_ms_estimate=1e3 * instructions / board.clock_hz,
+        stack_used=figures.get("stack_used", 0),
+        log=log,
+        ticks=figures.get("ticks", 0),
+        instructions_min=round(figures.get("ticks_min", 0) * per_tick),
+        instructions_max=round(figures.get("ticks_max", 0) * per_tick),
+        stack_size=figures.get("stack_size", 0),
+        failure=_failure_text(exit_code, log) if exit_code or figures else "no TINYASC_RESULT line",
+        machine=board.emulator_machine,
+        seconds=seconds,
+    )
+
+
+def _emulation_section(board: Board, result: EmulationResult, command: list[str]) -> dict:
+    return {
+        "machine": board.emulator_machine,
+        "command": " ".join(command),
+        "passed": result.passed,
+        "exit_code": result.exit_code,
+        "failure": result.failure,
+        "vectors": result.vectors,
+        "mismatches": result.mismatches,
+        "ticks_per_inference": result.ticks,
+        "instructions_per_inference": result.instructions_per_inference,
+        "instructions_min": result.instructions_min,
+        "instructions_max": result.instructions_max,
+        "instruction_count_method": (
+            f"SysTick ticks of the first test vector x {instructions_per_tick(board):g} "
+            f"instructions per tick under -icount shift={ICOUNT_SHIFT} "
+            f"(SysTick at {board.systick_hz} Hz); resolution one tick"
+        ),
+        "clock_hz": board.clock_hz,
+        "latency_ms_estimate": round(result.latency_ms_estimate, 4),
+        "latency_note": "estimate: instructions / board clock; QEMU does not model cycles",
+        "stack_used": result.stack_used,
+        "stack_size": result.stack_size,
+        "run_seconds": round(result.seconds, 3),
+    }
+
+
+def run_firmware(export_dir, timeout_s: float = DEFAULT_TIMEOUT_S) -> EmulationResult:
+    """Self-test the built image in QEMU; the result also goes to the manifest's "emulation"."""
+    export_dir = Path(export_dir).resolve()
+    board, elf = _built_board_and_elf(export_dir)
+    exit_code, log, seconds, command = _run_qemu(board, elf, timeout_s)
+    _raise_if_qemu_failed(exit_code, log, board)
+    result = _emulation_result(board, exit_code, log, seconds)
+    update_manifest(export_dir, "emulation", _emulation_section(board, result, command))
+    return result
+
+
+# ---- eval mode -----------------------------------------------------------------------------------
+
+def _io_sizes(elf: Path) -> tuple[int, int]:
+    from tinyasc.firmware.size import object_symbol_sizes
+
+    sizes = object_symbol_sizes(elf)
+    if EVAL_INPUT_SYMBOL not in sizes or EVAL_OUTPUT_SYMBOL not in sizes:
+        raise TinyascError(f"{elf} has no eval-mode buffers; rebuild it with `tinyasc build`.")
+    return sizes[EVAL_INPUT_SYMBOL], sizes[EVAL_OUTPUT_SYMBOL]
+
+
+def _checked_inputs(inputs, input_size: int) -> np.ndarray:
+    inputs = np.asarray(inputs)
+    if inputs.dtype != np.int8:
+        raise TinyascError(
+            f"run_batch_in_qemu expects int8 inputs (quantize them first). Received: dtype={inputs.dtype}."
+        )
+    if inputs.ndim < 2 or int(np.prod(inputs.shape[1:])) != input_size:
+        raise TinyascError(
+            f"run_batch_in_qemu expects inputs of shape [N, {input_size}]. Received: shape={inputs.shape}."
+        )
+    return np.ascontiguousarray(inputs.reshape(inputs.shape[0], input_size))
+
+
+def _eval_folder() -> tempfile.TemporaryDirectory:
+    folder = tempfile.TemporaryDirectory(prefix="tinyasc-eval-")
+    if " " in folder.name:
+        folder.cleanup()
+        raise TinyascError(
+            f"the temporary folder {folder.name!r} contains a space, which the semihosting command "
+            "line cannot carry; set TMPDIR to a folder without spaces."
+        )
+    return folder
+
+
+def run_batch_in_qemu(export_dir, inputs: np.ndarray, timeout_s: float = 600) -> np.ndarray:
+    """Run the built model on every row of `inputs` in QEMU; returns int8 [N, output size]."""
+    export_dir = Path(export_dir).resolve()
+    board, elf = _built_board_and_elf(export_dir)
+    input_size, output_size = _io_sizes(elf)
+    batch = _checked_inputs(inputs, input_size)
+    if batch.shape[0] == 0:
+        return np.zeros((0, output_size), dtype=np.int8)
+    with _eval_folder() as folder:
+        input_file, output_file = Path(folder) / "inputs.bin", Path(folder) / "outputs.bin"
+        input_file.write_bytes(batch.tobytes())
+        arguments = ("eval", input_file, output_file, batch.shape[0])
+        exit_code, log, _, _ = _run_qemu(board, elf, timeout_s, arguments)
+        _raise_if_qemu_failed(exit_code, log, board)
+        if exit_code != 0:
+            raise ToolchainError(f"eval mode failed, {_failure_text(exit_code, log)}:\n{log.strip()}")
+        outputs = np.frombuffer(output_file.read_bytes(), dtype=np.int8)
+    if outputs.size != batch.shape[0] * output_size:
+        raise ToolchainError(
+            f"eval mode wrote {outputs.size} output bytes, expected {batch.shape[0] * output_size}:\n{log}"
+        )
+    return outputs.reshape(batch.shape[0], output_size).copy()

@@ -1,0 +1,19 @@
+"""Firmware for a board: the board database, rendering the board files, cross-compiling, sizes.
+
+    boards.py   boards.yaml → Board
+    build.py    render_firmware(), build_firmware() with arm-none-eabi-gcc
+    size.py     size_report() of an ELF with pyelftools
+
+The names below are the layout of an export folder that this package writes and that
+tinyasc.emulate reads: `firmware/` (board files rendered from templates) and `build/` (images).
+"""
+
+from pathlib import Path
+
+FIRMWARE_DIR = "firmware"
+BUILD_DIR = "build"
+ELF_NAME = "firmware.elf"
+
+
+def elf_path(export_dir) -> Path:
+    return Path(export_dir) / BUILD_DIR / ELF_NAME

@@ -1,0 +1,282 @@
+"""The board database (`boards.yaml`): load, validate, look up, print.
+
+Every board is emulated on a QEMU machine with the same core (DESIGN §5). A Board therefore carries
+two memory maps: the real board's (origins and sizes, used for flashing and for the size limits)
+and the emulator twin's (where the image is linked so it runs in QEMU). Validation happens once, on
+load, and every error names the file, the board and the key, and says what was expected.
+"""
+
+import difflib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from tinyasc.errors import BoardConfigError
+
+BOARDS_ENV_VAR = "TINYASC_BOARDS"
+DEFAULT_BOARDS_PATH = Path(__file__).resolve().parents[2] / "boards.yaml"
+FLOAT_ABIS = ("soft", "softfp", "hard")
+NO_FPU = "none"
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    description: str
+    cpu: str
+    fpu: str  # gcc -mfpu value, or "none"
+    float_abi: str
+    clock_hz: int
+    flash_size: int
+    ram_size: int
+    flash_origin: int
+    ram_origin: int
+    emulator_machine: str
+    emulator_flash_origin: int
+    emulator_ram_origin: int
+    systick_hz: int
+    renode_platform: str | None
+    flasher: dict = field(default_factory=dict, hash=False, compare=False)
+    emulator_flash_size: int = 4 * 1024 * 1024
+    emulator_ram_size: int = 4 * 1024 * 1024
+
+    @property
+    def has_fpu(self) -> bool:
+        return self.fpu != NO_FPU
+
+    def gcc_flags(self) -> list[str]:
+        flags = [f"-mcpu={self.cpu}", "-mthumb", f"-mfloat-abi={self.float_abi}"]
+        if self.has_fpu:
+            flags.append(f"-mfpu={self.fpu}")
+        return flags
+
+
+# ---- schema: key -> (expected type, description for error messages) -----------------------------
+
+def _is_name(value) -> bool:
+    return isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", value) is not None
+
+
+def _is_text(value) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
+def _is_positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _is_address(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**32
+
+
+def _is_size(value) -> bool:
+    return _parse_size(value) is not None
+
+
+def _is_optional_text(value) -> bool:
+    return value is None or _is_text(value)
+
+
+def _is_mapping(value) -> bool:
+    return isinstance(value, dict)
+
+
+MEMORY_SCHEMA = {
+    "origin": (_is_address, "an address such as 0x20000000"),
+    "size": (_is_size, "a size in bytes, or a string such as 256K or 1M"),
+}
+EMULATOR_SCHEMA = {
+    "machine": (_is_name, "a QEMU machine name such as mps2-an386"),
+    "flash_origin": (_is_address, "an address such as 0x00000000"),
+    "flash_size": (_is_size, "the twin's code memory size, such as 4M"),
+    "ram_origin": (_is_address, "an address such as 0x20000000"),
+    "ram_size": (_is_size, "the twin's RAM size, such as 4M"),
+    "systick_hz": (_is_positive_int, "the twin's SysTick clock in Hz, such as 25000000"),
+}
+BOARD_SCHEMA = {
+    "description": (_is_text, "a one-line description"),
+    "cpu": (_is_name, "a gcc -mcpu value such as cortex-m4"),
+    "fpu": (_is_name, "a gcc -mfpu value such as fpv4-sp-d16, or none"),
+    "float_abi": (lambda v: v in FLOAT_ABIS, "one of " + ", ".join(FLOAT_ABIS)),
+    "clock_hz": (_is_positive_int, "the core clock in Hz, such as 64000000"),
+    "flash": (_is_mapping, "a mapping {origin: ..., size: ...}"),
+    "ram": (_is_mapping, "a mapping {origin: ..., size: ...}"),
+    "emulator": (_is_mapping, "a mapping {machine, flash_origin, flash_size, ram_origin, "
+                              "ram_size, systick_hz}"),
+    "renode_platform": (_is_optional_text, "a Renode .repl path, or null"),
+    "flasher": (_is_mapping, "a mapping of flasher settings (may be {})"),
+}
+NESTED_SCHEMAS = {"flash": MEMORY_SCHEMA, "ram": MEMORY_SCHEMA, "emulator": EMULATOR_SCHEMA}
+
+
+def _parse_size(value) -> int | None:
+    """Bytes from an int or a string like "256K", "1M", "64 KB"; None when it is neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if not isinstance(value, str):
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*([KkMm]?)i?[Bb]?\s*", value)
+    if match is None or int(match.group(1)) == 0:
+        return None
+    multiplier = {"": 1, "k": 1024, "m": 1024 * 1024}[match.group(2).lower()]
+    return int(match.group(1)) * multiplier
+
+
+# ---- validation ----------------------------------------------------------------------------------
+
+def _check_mapping(entry: dict, schema: dict, where: str, path: Path) -> None:
+    """Unknown keys (with a did-you-mean), missing keys and wrong types, in that order."""
+    for key in entry:
+        if key not in schema:
+            close = difflib.get_close_matches(str(key), list(schema), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise BoardConfigError(
+                f"{path}: {where} has an unknown key '{key}'.{hint} "
+                f"Known keys: {', '.join(schema)}."
+            )
+    for key, (is_valid, expected) in schema.items():
+        if key not in entry:
+            raise BoardConfigError(
+                f"{path}: {where} is missing the key '{key}' ({expected}); add it."
+            )
+        if not is_valid(entry[key]):
+            raise BoardConfigError(
+                f"{path}: {where}: '{key}' must be {expected}. Received: {key}={entry[key]!r}."
+            )
+
+
+def _check_consistency(board: Board, path: Path) -> None:
+    where = f"{path}: board '{board.name}'"
+    if not board.has_fpu and board.float_abi == "hard":
+        raise BoardConfigError(
+            f"{where}: float_abi 'hard' needs an FPU but fpu is 'none'; use float_abi: soft."
+        )
+    if board.flash_size > board.emulator_flash_size or board.ram_size > board.emulator_ram_size:
+        raise BoardConfigError(
+            f"{where}: the board's memories (flash {board.flash_size} B, RAM {board.ram_size} B) "
+            f"exceed its emulator twin {board.emulator_machine} (flash "
+            f"{board.emulator_flash_size} B, RAM {board.emulator_ram_size} B); pick a larger twin."
+        )
+
+
+def _board_from_entry(name: str, entry, path: Path) -> Board:
+    where = f"board '{name}'"
+    if not _is_name(name):
+        raise BoardConfigError(
+            f"{path}: board name {name!r} must be letters, digits, '-', '_' or '.'."
+        )
+    if not isinstance(entry, dict):
+        raise BoardConfigError(f"{path}: {where} must be a mapping of keys, got {entry!r}.")
+    _check_mapping(entry, BOARD_SCHEMA, where, path)
+    for key, schema in NESTED_SCHEMAS.items():
+        _check_mapping(entry[key], schema, f"{where}, {key}", path)
+    flash, ram, emulator = entry["flash"], entry["ram"], entry["emulator"]
+    board = Board(
+        name=name,
+        description=entry["description"].strip(),
+        cpu=entry["cpu"],
+        fpu=entry["fpu"],
+        float_abi=entry["float_abi"],
+        clock_hz=entry["clock_hz"],
+        flash_size=_parse_size(flash["size"]),
+        ram_size=_parse_size(ram["size"]),
+        flash_origin=flash["origin"],
+        ram_origin=ram["origin"],
+        emulator_machine=emulator["machine"],
+        emulator_flash_origin=emulator["flash_origin"],
+        emulator_ram_origin=emulator["ram_origin"],
+        systick_hz=emulator["systick_hz"],
+        renode_platform=entry["renode_platform"],
+        flasher=dict(entry["flasher"]),
+        emulator_flash_size=_parse_size(emulator["flash_size"]),
+        emulator_ram_size=_parse_size(emulator["ram_size"]),
+    )
+    _check_consistency(board, path)
+    return board
+
+
+def _read_yaml(path: Path):
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise BoardConfigError(
+            f"cannot read the board database {path} ({e.strerror}); "
+            f"point {BOARDS_ENV_VAR} at a boards.yaml or restore the one at the repo root."
+        ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise BoardConfigError(f"{path}: YAML syntax error{line}: {problem}; fix the file.") from None
+
+
+# ---- public API ----------------------------------------------------------------------------------
+
+def boards_path(path=None) -> Path:
+    """The explicit path, else $TINYASC_BOARDS, else boards.yaml at the repo root."""
+    if path is not None:
+        return Path(path)
+    if os.environ.get(BOARDS_ENV_VAR):
+        return Path(os.environ[BOARDS_ENV_VAR])
+    return DEFAULT_BOARDS_PATH
+
+
+def load_boards(path=None) -> dict[str, Board]:
+    path = boards_path(path)
+    document = _read_yaml(path)
+    if not isinstance(document, dict) or not isinstance(document.get("boards"), dict):
+        raise BoardConfigError(
+            f"{path}: expected a top-level key 'boards' mapping board names to their settings."
+        )
+    unknown = sorted(set(document) - {"boards"})
+    if unknown:
+        raise BoardConfigError(
+            f"{path}: unknown top-level key(s) {', '.join(map(str, unknown))}; only 'boards' is allowed."
+        )
+    if not document["boards"]:
+        raise BoardConfigError(f"{path}: 'boards' is empty; describe at least one board.")
+    return {str(name): _board_from_entry(str(name), entry, path)
+            for name, entry in document["boards"].items()}
+
+
+def get_board(name: str, path=None) -> Board:
+    boards = load_boards(path)
+    if name in boards:
+        return boards[name]
+    close = difflib.get_close_matches(name, list(boards), n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    raise BoardConfigError(
+        f"unknown board '{name}'.{hint} Known boards: {', '.join(sorted(boards))} "
+        f"(from {boards_path(path)}; `tinyasc boards` lists them)."
+    )
+
+
+def _kb(size: int) -> str:
+    return f"{size // 1024} KB" if size % 1024 == 0 else f"{size / 1024:.1f} KB"
+
+
+def format_boards_table(boards: dict[str, Board]):
+    from rich.table import Table  # rich only matters for the CLI table
+
+    table = Table(title="tinyasc boards")
+    for column in ("board", "cpu", "fpu", "clock", "flash", "RAM", "emulator", "renode"):
+        table.add_column(column)
+    for board in boards.values():
+        table.add_row(
+            board.name,
+            board.cpu,
+            board.fpu,
+            f"{board.clock_hz / 1e6:g} MHz",
+            _kb(board.flash_size),
+            _kb(board.ram_size),
+            board.emulator_machine,
+            board.renode_platform or "-",
+        )
+    return table

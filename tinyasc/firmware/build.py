@@ -1,0 +1,290 @@
+"""Render the board files into an export folder and cross-compile the firmware.
+
+    render_firmware(export_dir, board)   firmware/{startup.c, main.c, semihosting.[ch], board.h,
+                                         linker.ld, Makefile} from firmware_templates/board/
+    build_firmware(export_dir)           src/*.c + firmware/*.c → build/firmware.{elf,hex,bin,map},
+                                         and the manifest's "build" section (sizes, flags, compiler)
+
+Decisions (flags, addresses, sizes) are made here; the templates only print them. Everything
+written into the export folder is written atomically: gcc works in a temporary folder and the
+finished files are moved into build/ by rename.
+"""
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from tinyasc.emulate.qemu import qemu_base_args
+from tinyasc.errors import DoesNotFitError, TinyascError, ToolchainError
+from tinyasc.firmware import BUILD_DIR, ELF_NAME, FIRMWARE_DIR
+from tinyasc.firmware.boards import Board, get_board
+from tinyasc.firmware.size import size_report
+from tinyasc.manifest import atomic_write_text, read_manifest, update_manifest
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "firmware_templates" / "board"
+# template → file written into <export>/firmware/
+TEMPLATE_OUTPUTS = {
+    "startup.c.j2": "startup.c",
+    "main.c.j2": "main.c",
+    "semihosting.c.j2": "semihosting.c",
+    "semihosting.h.j2": "semihosting.h",
+    "board.h.j2": "board.h",
+    "linker.ld.j2": "linker.ld",
+    "Makefile.j2": "Makefile",
+}
+REQUIRED_SOURCES = ("model.h", "test_vectors.h")
+
+DEFAULT_STACK_SIZE = 8 * 1024
+DEFAULT_OPT = "-O2"
+STACK_PAINT_WORD = 0xDEADBEEF
+SYSTICK_RELOAD = 0xFFFFFF  # 24-bit counter: the longest period
+CMDLINE_CAPACITY = 1024  # eval mode passes two absolute paths on the semihosting command line
+
+COMPILER = "arm-none-eabi-gcc"
+OBJCOPY = "arm-none-eabi-objcopy"
+APT_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi"
+WARNING_FLAGS = ["-Wall", "-Wextra", "-Werror"]
+# nano/nosys give the generated code memcpy/memset and libm; startup and semihosting are ours.
+LINK_FLAGS = ["-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--gc-sections"]
+LINK_LIBRARIES = ["-lm"]
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    board: Board
+    elf_path: Path
+    hex_path: Path
+    bin_path: Path
+    map_path: Path
+    sizes: dict
+    compiler_version: str
+    cflags: list
+    seconds: float
+
+
+# ---- flags ---------------------------------------------------------------------------------------
+
+def compile_flags(board: Board, opt: str = DEFAULT_OPT) -> list[str]:
+    return [*board.gcc_flags(), "-std=gnu11", opt, "-g", *WARNING_FLAGS,
+            "-ffunction-sections", "-fdata-sections"]
+
+
+def link_flags(linker_script: str) -> list[str]:
+    return [*LINK_FLAGS, f"-T{linker_script}", *LINK_LIBRARIES]
+
+
+def _tool_path(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise ToolchainError(
+            f"{tool} not found on PATH. Run `make setup`, or install the Debian packages "
+            f"`apt-get install {APT_PACKAGES}`."
+        )
+    return path
+
+
+@functools.lru_cache(maxsize=1)
+def compiler_version() -> str:
+    output = subprocess.run([_tool_path(COMPILER), "--version"], capture_output=True, text=True)
+    return output.stdout.splitlines()[0].strip() if output.stdout else "unknown"
+
+
+# ---- rendering -----------------------------------------------------------------------------------
+
+def _kb(size: int) -> str:
+    return f"{size // 1024}" if size % 1024 == 0 else f"{size / 1024:.1f}"
+
+
+def _template_context(board: Board, stack_size: int, opt: str) -> dict:
+    emulator_only_origin = board.emulator_ram_origin + board.ram_size
+    return {
+        "board_name": board.name,
+        "cpu": board.cpu,
+        "has_fpu": board.has_fpu,
+        "emulator_machine": board.emulator_machine,
+        "flash_origin_hex": f"0x{board.emulator_flash_origin:08X}",
+        "ram_origin_hex": f"0x{board.emulator_ram_origin:08X}",
+        "flash_size": board.flash_size,
+        "ram_size": board.ram_size,
+        "flash_size_kb": _kb(board.flash_size),
+        "ram_size_kb": _kb(board.ram_size),
+        "emulator_only_origin_hex": f"0x{emulator_only_origin:08X}",
+        "emulator_only_size": board.emulator_ram_size - board.ram_size,
+        "stack_size": stack_size,
+        "stack_paint_hex": f"0x{STACK_PAINT_WORD:08X}",
+        "systick_reload_hex": f"0x{SYSTICK_RELOAD:06X}",
+        "cmdline_capacity": CMDLINE_CAPACITY,
+        "cflags": compile_flags(board, opt),
+        "ldflags": link_flags("linker.ld"),
+        "qemu_args": qemu_base_args(board),
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def _template_environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_firmware(export_dir, board: Board, stack_size: int = DEFAULT_STACK_SIZE,
+                    opt: str = DEFAULT_OPT) -> Path:
+    """Write the board files into <export_dir>/firmware/ and return that folder."""
+    if stack_size <= 0 or stack_size % 8:
+        raise TinyascError(f"stack_size must be a positive multiple of 8 bytes, got {stack_size}.")
+    firmware_dir = Path(export_dir) / FIRMWARE_DIR
+    context = _template_context(board, stack_size, opt)
+    environment = _template_environment()
+    for template_name, output_name in TEMPLATE_OUTPUTS.items():
+        text = environment.get_template(template_name).render(context)
+        atomic_write_text(firmware_dir / output_name, text)
+    return firmware_dir
+
+
+# ---- compiling -----------------------------------------------------------------------------------
+
+def _resolve_board(export_dir: Path, board) -> Board:
+    if isinstance(board, Board):
+        return board
+    if board is None:
+        board = read_manifest(export_dir).get("board")
+        if not board:
+            raise TinyascError(
+                f"{export_dir}/manifest.json names no board; pass one (`tinyasc build --board ...`)."
+            )
+    return get_board(board)
+
+
+def _model_sources(export_dir: Path) -> list[Path]:
+    src_dir = export_dir / "src"
+    missing = [name for name in REQUIRED_SOURCES if not (src_dir / name).is_file()]
+    sources = sorted(src_dir.glob("*.c"))
+    if missing or not sources:
+        what = ", ".join(missing) if missing else "any .c file"
+        raise TinyascError(
+            f"{src_dir} has no {what}: the generated C is incomplete. "
+            "Re-run `tinyasc export` for this model."
+        )
+    return sources
+
+
+_OVERFLOW = re.compile(r"region [`']?(\w+)'? overflowed by (\d+) bytes")
+
+
+def _does_not_fit_error(compiler_output: str, board: Board, stack_size: int):
+    """A DoesNotFitError for ld's 'region X overflowed by N bytes', or None."""
+    overflows = {region: int(n) for region, n in _OVERFLOW.findall(compiler_output)}
+    for region, limit, what in (("FLASH", board.flash_size, "flash"), ("RAM", board.ram_size, "RAM")):
+        if region in overflows:
+            extra = overflows[region]
+            stack_note = f", including the {_kb(stack_size)} KB stack reserve" if region == "RAM" else ""
+            return DoesNotFitError(
+                f"the firmware does not fit {board.name}: it needs {extra} bytes more {what} than "
+                f"{board.name} has ({_kb(limit + extra)} of {_kb(limit)} KB{stack_note}). "
+                f"Use a smaller model (fewer channels or layers, WS layers, pruning) or a board "
+                f"with more {what} (`tinyasc boards`)."
+            )
+    if "EMULATOR_RAM" in overflows:
+        return DoesNotFitError(
+            f"the model's input does not fit the emulator-only buffer of {board.emulator_machine} "
+            f"({board.emulator_ram_size - board.ram_size} bytes beyond {board.name}'s RAM); "
+            "the board's RAM is too close to its twin's, pick another emulator twin in boards.yaml."
+        )
+    return None
+
+
+def _run_tool(command: list[str], board: Board, stack_size: int) -> None:
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode == 0:
+        return
+    output = (result.stderr + result.stdout).strip()
+    does_not_fit = _does_not_fit_error(output, board, stack_size)
+    if does_not_fit is not None:
+        raise does_not_fit
+    raise ToolchainError(f"{Path(command[0]).name} failed:\n{output}")
+
+
+def _compile_and_link(export_dir: Path, board: Board, opt: str, stack_size: int,
+                      work_dir: Path) -> list[str]:
+    firmware_dir = export_dir / FIRMWARE_DIR
+    sources = _model_sources(export_dir) + sorted(firmware_dir.glob("*.c"))
+    cflags = compile_flags(board, opt)
+    elf = work_dir / ELF_NAME
+    command = [_tool_path(COMPILER), *cflags, f"-I{export_dir / 'src'}", f"-I{firmware_dir}",
+               *map(str, sources), *link_flags(str(firmware_dir / "linker.ld")),
+               f"-Wl,-Map={work_dir / 'firmware.map'}", "-o", str(elf)]
+    _run_tool(command, board, stack_size)
+    for output_format, suffix in (("ihex", ".hex"), ("binary", ".bin")):
+        _run_tool([_tool_path(OBJCOPY), "-O", output_format, str(elf),
+                   str(elf.with_suffix(suffix))], board, stack_size)
+    return cflags
+
+
+def _publish(work_dir: Path, build_dir: Path) -> dict[str, Path]:
+    """Move the finished files into build/ by rename, so readers never see half an image."""
+    published = {}
+    for suffix in (".elf", ".hex", ".bin", ".map"):
+        target = build_dir / f"firmware{suffix}"
+        os.replace(work_dir / f"firmware{suffix}", target)
+        published[suffix] = target
+    return published
+
+
+def _build_section(board: Board, sizes: dict, cflags: list, opt: str, stack_size: int,
+                   seconds: float) -> dict:
+    return {
+        "board": board.name,
+        "emulator_machine": board.emulator_machine,
+        "compiler": compiler_version(),
+        "cflags": cflags,
+        "ldflags": LINK_FLAGS + LINK_LIBRARIES,
+        "opt": opt,
+        "stack_size": stack_size,
+        "sizes": sizes,
+        "flash_limit": board.flash_size,
+        "ram_limit": board.ram_size,
+        "flash_used_percent": round(100.0 * sizes["flash"] / board.flash_size, 2),
+        "ram_used_percent": round(100.0 * sizes["ram"] / board.ram_size, 2),
+        # The image is linked at the twin's addresses; it is flashable as is only when they match.
+        "linked_for_board_addresses": (board.flash_origin == board.emulator_flash_origin
+                                       and board.ram_origin == board.emulator_ram_origin),
+        "artifacts": {kind: f"{BUILD_DIR}/firmware.{kind}" for kind in ("elf", "hex", "bin", "map")},
+        "build_seconds": round(seconds, 3),
+    }
+
+
+def build_firmware(export_dir, board=None, opt: str = DEFAULT_OPT,
+                   stack_size: int = DEFAULT_STACK_SIZE) -> BuildResult:
+    """Cross-compile src/*.c with freshly rendered board files; sizes go to the manifest.
+
+    `board` is a name, a Board, or None for the manifest's "board".
+    """
+    started = time.perf_counter()
+    export_dir = Path(export_dir).resolve()
+    board = _resolve_board(export_dir, board)
+    _tool_path(COMPILER)
+    render_firmware(export_dir, board, stack_size=stack_size, opt=opt)
+    build_dir = export_dir / BUILD_DIR
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=build_dir, prefix=".build-") as work:
+        cflags = _compile_and_link(export_dir, board, opt, stack_size, Path(work))
+        artifacts = _publish(Path(work), build_dir)
+    sizes = size_report(artifacts[".elf"])
+    seconds = time.perf_counter() - started
+    update_manifest(export_dir, "build",
+                    _build_section(board, sizes, cflags, opt, stack_size, seconds))
+    return BuildResult(board=board, elf_path=artifacts[".elf"], hex_path=artifacts[".hex"],
+                       bin_path=artifacts[".bin"], map_path=artifacts[".map"], sizes=sizes,
+                       compiler_version=compiler_version(), cflags=cflags, seconds=seconds)

@@ -1,0 +1,60 @@
+"""`export/<name>/manifest.json`: every figure of one export, written atomically.
+
+Stages add their own top-level section (``export``, ``build``, ``emulation``, ``host``, ...), so a
+stage can be re-run alone without losing what the others measured.
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from tinyasc.errors import TinyascError
+
+MANIFEST_NAME = "manifest.json"
+SCHEMA_VERSION = 1
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_manifest(export_dir: Path) -> dict:
+    path = Path(export_dir) / MANIFEST_NAME
+    if not path.is_file():
+        raise TinyascError(
+            f"{export_dir} is not an export folder (no {MANIFEST_NAME}); "
+            "create one with `tinyasc export --board <board> ...`"
+        )
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise TinyascError(f"{path} is not valid JSON ({e}); re-run `tinyasc export`") from None
+
+
+def write_manifest(export_dir: Path, manifest: dict) -> None:
+    manifest = {"schema_version": SCHEMA_VERSION, **manifest}
+    atomic_write_text(Path(export_dir) / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+
+
+def update_manifest(export_dir: Path, section: str, data: dict) -> dict:
+    """Replace one section of the manifest and return the whole manifest."""
+    manifest = read_manifest(export_dir)
+    manifest[section] = data
+    write_manifest(export_dir, manifest)
+    return manifest

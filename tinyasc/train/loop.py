@@ -1,0 +1,223 @@
+"""Train a Keras classifier on an AudioDataset, with checkpoints that survive a kill.
+
+What a run directory holds after each finished epoch (all written atomically):
+
+    run_dir/ckpt/ckpt-<epoch>.*   TF checkpoint: weights + optimizer state (Adam moments, step)
+    run_dir/state.json            epochs done, the checkpoint that goes with them, history, best val acc
+    run_dir/history.csv           one row per epoch: epoch, loss, accuracy, val_loss, val_accuracy
+    run_dir/model.h5              the model with the best validation accuracy so far
+
+`state.json` is written last and names its checkpoint, so a kill at any moment leaves a consistent
+pair to resume from. Each epoch's shuffle order depends only on (seed, epoch), so a resumed run sees
+the same batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tinyasc.data.loader import AudioDataset
+from tinyasc.errors import DatasetError
+from tinyasc.tf_env import import_tf
+
+STATE_FILE = "state.json"
+HISTORY_FILE = "history.csv"
+BEST_MODEL_FILE = "model.h5"
+CHECKPOINT_DIR = "ckpt"
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+@dataclass
+class TrainResult:
+    """The trained model (best validation weights), its history and where it was saved."""
+
+    model: object
+    history: dict[str, list[float]]
+    best_path: Path
+    val_accuracy: float
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and TF, and make TF ops deterministic. Call before building a model
+    so that its initial weights are reproducible too."""
+    tf, keras = import_tf()
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def as_model_input(x: np.ndarray) -> np.ndarray:
+    """[N, T] waveforms → [N, T, 1, 1] float32, the 2-D form every tinyasc model takes."""
+    return np.asarray(x, dtype=np.float32).reshape(len(x), -1, 1, 1)
+
+
+def train_model(
+    model,
+    dataset: AudioDataset,
+    run_dir: str | os.PathLike,
+    epochs: int = 10,
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+    progress: bool = True,
+    resume: bool = False,
+) -> TrainResult:
+    """Train `model` on the dataset's train split, validating on its val split, for `epochs` epochs.
+
+    Adam on sparse categorical cross-entropy from logits. With resume=True and a previous run in
+    `run_dir`, continue after its last finished epoch (weights, optimizer and history restored);
+    otherwise start from the model's current weights. Returns the best-validation model.
+    """
+    tf, keras = import_tf()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    train, val = _train_val(dataset)
+    seed_everything(seed)
+
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    optimizer.build(model.trainable_variables)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+    manager = tf.train.CheckpointManager(checkpoint, run_dir / CHECKPOINT_DIR, max_to_keep=2)
+
+    state = _restore(run_dir, checkpoint) if resume else None
+    state = state or {"epochs_done": 0, "history": {k: [] for k in HISTORY_KEYS}, "best_val_accuracy": -1.0}
+    best_weights = _load_best_weights(model, run_dir) if state["epochs_done"] else None
+
+    x_train, x_val = as_model_input(train.x), as_model_input(val.x)
+    with _progress_bar(progress) as bar:
+        for epoch in range(state["epochs_done"], epochs):
+            order = np.random.default_rng([seed, epoch]).permutation(len(train))
+            callbacks = [_epoch_progress(bar, epoch, epochs)] if bar else []
+            fit = model.fit(
+                x_train[order], train.y[order], batch_size=batch_size, epochs=epoch + 1, initial_epoch=epoch,
+                validation_data=(x_val, val.y), shuffle=False, verbose=0, callbacks=callbacks,
+            )
+            for key in HISTORY_KEYS:
+                state["history"][key].append(float(fit.history[key][-1]))
+            if state["history"]["val_accuracy"][-1] > state["best_val_accuracy"]:
+                state["best_val_accuracy"] = state["history"]["val_accuracy"][-1]
+                best_weights = model.get_weights()
+                _save_model_atomically(model, run_dir / BEST_MODEL_FILE)
+            state["epochs_done"] = epoch + 1
+            state["checkpoint"] = Path(manager.save(checkpoint_number=epoch + 1)).name
+            _write_history_csv(run_dir / HISTORY_FILE, state["history"])
+            _write_json_atomically(run_dir / STATE_FILE, state)
+
+    if best_weights is not None:
+        model.set_weights(best_weights)
+    return TrainResult(
+        model=model,
+        history=state["history"],
+        best_path=run_dir / BEST_MODEL_FILE,
+        val_accuracy=float(state["best_val_accuracy"]),
+    )
+
+
+def evaluate_float(model, dataset: AudioDataset, batch_size: int = 64) -> float:
+    """Top-1 accuracy of the float model on every clip of `dataset` (pass a subset to pick a split)."""
+    if len(dataset) == 0:
+        raise DatasetError("cannot evaluate on an empty dataset; check the CSV has clips in this split")
+    logits = model.predict(as_model_input(dataset.x), batch_size=batch_size, verbose=0)
+    return float(np.mean(np.argmax(logits, axis=1) == dataset.y))
+
+
+def _train_val(dataset: AudioDataset) -> tuple[AudioDataset, AudioDataset]:
+    train, val = dataset.subset("train"), dataset.subset("val")
+    for name, part in (("train", train), ("val", val)):
+        if len(part) == 0:
+            raise DatasetError(
+                f"the dataset has no clips in split {name!r}; give some rows split={name} in its CSV"
+            )
+    return train, val
+
+
+def _restore(run_dir: Path, checkpoint) -> dict | None:
+    """Load state.json and the checkpoint it names; None when there is nothing to resume."""
+    state_path = run_dir / STATE_FILE
+    if not state_path.is_file():
+        return None
+    state = json.loads(state_path.read_text())
+    checkpoint.restore(str(run_dir / CHECKPOINT_DIR / state["checkpoint"])).assert_existing_objects_matched()
+    return state
+
+
+def _load_best_weights(model, run_dir: Path) -> list | None:
+    """Weights of the best model saved by an earlier (resumed) run, without disturbing `model`."""
+    best = run_dir / BEST_MODEL_FILE
+    if not best.is_file():
+        return None
+    _, keras = import_tf()
+    return keras.models.load_model(best, compile=False).get_weights()
+
+
+def _save_model_atomically(model, path: Path) -> None:
+    tmp = path.with_name(path.stem + ".tmp.h5")
+    model.save(tmp, include_optimizer=False)
+    os.replace(tmp, path)
+
+
+def _write_json_atomically(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def _write_history_csv(path: Path, history: dict[str, list[float]]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(("epoch",) + HISTORY_KEYS)
+        for epoch, values in enumerate(zip(*(history[k] for k in HISTORY_KEYS)), start=1):
+            writer.writerow((epoch,) + tuple(f"{v:.6f}" for v in values))
+    os.replace(tmp, path)
+
+
+class _NoBar:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _progress_bar(enabled: bool):
+    """A rich Progress (context manager) when enabled, else a context that yields None."""
+    if not enabled:
+        return _NoBar()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.fields[metrics]}"),
+    )
+
+
+def _epoch_progress(bar, epoch: int, epochs: int):
+    """A Keras callback drawing one rich progress bar for this epoch: batches done, then the
+    epoch's loss/accuracy. Defined here, not at module level, so importing this module is cheap."""
+    _, keras = import_tf()
+
+    class EpochProgress(keras.callbacks.Callback):
+        def on_epoch_begin(self, _epoch, logs=None):
+            steps = self.params.get("steps") or 0
+            self.task = bar.add_task(f"epoch {epoch + 1}/{epochs}", total=steps, metrics="")
+
+        def on_train_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            bar.update(self.task, advance=1, metrics=f"loss {loss:.3f}" if loss is not None else "")
+
+        def on_epoch_end(self, _epoch, logs=None):
+            logs = logs or {}
+            bar.update(self.task, metrics="  ".join(f"{k} {logs[k]:.3f}" for k in HISTORY_KEYS if k in logs))
+
+    return EpochProgress()
