@@ -12,9 +12,8 @@ import yaml
 
 from tinyasc.emulate.qemu import run_batch_in_qemu, run_firmware
 from tinyasc.errors import DoesNotFitError, TinyascError, ToolchainError
-from tinyasc.firmware.boards import DEFAULT_BOARDS_PATH
+from tinyasc.firmware.boards import DEFAULT_BOARDS_PATH, get_board
 from tinyasc.firmware.build import build_firmware, render_firmware
-from tinyasc.firmware.boards import get_board
 from tinyasc.manifest import read_manifest, write_manifest
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny_model"
@@ -164,6 +163,7 @@ def test_arena_larger_than_ram_does_not_fit(tmp_path):
         build_firmware(export_dir)
     message = str(error.value)
     assert "does not fit nrf52840" in message and "more RAM" in message and "of 256 KB" in message
+    assert "activation arena 300 KB, stack 8 KB" in message
     overflow = int(re.search(r"needs (\d+) bytes more", message).group(1))
     assert overflow > (300 - 256) * 1024  # the arena alone overflows by 44 KB; plus stack and code
 
@@ -174,7 +174,8 @@ def test_board_with_tiny_flash_does_not_fit(tmp_path, monkeypatch):
     boards_file = tmp_path / "boards.yaml"
     boards_file.write_text(yaml.safe_dump(document))
     monkeypatch.setenv("TINYASC_BOARDS", str(boards_file))
-    with pytest.raises(DoesNotFitError, match=r"more flash than nrf52840 has \(\d+(\.\d)? of 2 KB\)"):
+    with pytest.raises(DoesNotFitError, match=r"more flash than nrf52840 has \(\d+(\.\d)? of 2 KB\)"
+                                              r".*model weights 80 B, test vectors 80 B"):
         build_firmware(make_export(tmp_path))
 
 
@@ -309,6 +310,18 @@ def test_missing_qemu_names_the_apt_package(built_tiny, monkeypatch, tmp_path):
     export_dir, _ = built_tiny
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ToolchainError, match=r"qemu-system-arm not found.*apt-get install qemu-system-arm"):
+        run_firmware(export_dir)
+
+
+def test_qemu_refusing_the_machine_raises_toolchain_error_with_its_message(built_tiny, tmp_path,
+                                                                          monkeypatch):
+    export_dir, _ = built_tiny
+    document = yaml.safe_load(DEFAULT_BOARDS_PATH.read_text())
+    document["boards"]["nrf52840"]["emulator"]["machine"] = "mps2-an999"
+    boards_file = tmp_path / "boards.yaml"
+    boards_file.write_text(yaml.safe_dump(document))
+    monkeypatch.setenv("TINYASC_BOARDS", str(boards_file))
+    with pytest.raises(ToolchainError, match=r"-M mps2-an999 failed .*before the firmware printed"):
         run_firmware(export_dir)
 
 

@@ -101,7 +101,7 @@ def test_training_writes_history_and_the_best_model(trained_anchor):
 def test_training_is_deterministic_by_seed(synthetic_dataset, tmp_path):
     first = train_tiny(synthetic_dataset, tmp_path / "a", epochs=2)
     second = train_tiny(synthetic_dataset, tmp_path / "b", epochs=2)
-    other = train_tiny(synthetic_dataset, tmp_path / "c", epochs=2, seed=1)
+    other = train_tiny(synthetic_dataset, tmp_path / "c", epochs=1, seed=1)
     assert first.history == second.history
     for w1, w2 in zip(first.model.get_weights(), second.model.get_weights()):
         np.testing.assert_array_equal(w1, w2)
@@ -153,3 +153,13 @@ def test_evaluating_an_empty_split_is_an_error(trained_anchor, synthetic_dataset
     empty = synthetic_dataset.subset("train").subset("test")
     with pytest.raises(DatasetError, match="empty"):
         evaluate_float(trained_anchor.model, empty)
+
+
+def test_resuming_with_a_different_model_says_what_to_do(synthetic_dataset, tmp_path):
+    from tinyasc.models import build_model
+    from tinyasc.train import train_model
+
+    train_tiny(synthetic_dataset, tmp_path, epochs=1)
+    other = build_model("anchor_cnn", num_classes=5)
+    with pytest.raises(TinyascError, match="cannot resume.*new run directory"):
+        train_model(other, tiny_dataset(synthetic_dataset), tmp_path, epochs=2, progress=False, resume=True)

@@ -1,4 +1,4 @@
-"""Load a `path,label,split` CSV of audio files into memory as fixed-length mono waveforms.
+"""Load a `path,label[,split]` CSV of audio files into memory as fixed-length mono waveforms.
 
 Every dataset (synthetic, user folders, ESC-50, UrbanSound8K, TAU) ends up as such a CSV, so this
 one loader is the only place that reads audio for training. Broken input is reported as a
@@ -21,7 +21,7 @@ import soundfile as sf
 
 from tinyasc.errors import DatasetError
 
-REQUIRED_COLUMNS = ("path", "label", "split")
+REQUIRED_COLUMNS = ("path", "label")  # "split" is optional
 KNOWN_SPLITS = ("train", "val", "test")
 
 
@@ -99,20 +99,24 @@ def load_csv_dataset(
 
 
 def _read_rows(csv_path: Path) -> list[dict[str, str]]:
-    """The CSV's rows, after checking its columns and split names."""
+    """The CSV's rows, after checking its columns and split names. Without a split column, each
+    label's rows are split 70/15/15 train/val/test, deterministically (see `_assign_default_splits`)."""
     if not csv_path.is_file():
         raise DatasetError(f"{csv_path}: dataset CSV not found; give the path of a path,label,split CSV")
     with open(csv_path, newline="") as f:
         reader = csv.DictReader(f)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+        header = reader.fieldnames or []
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
         if missing:
             raise DatasetError(
                 f"{csv_path}: missing column(s) {', '.join(missing)}; the header must contain "
-                f"{','.join(REQUIRED_COLUMNS)}. Received: {','.join(reader.fieldnames or [])}"
+                f"{','.join(REQUIRED_COLUMNS)} (and optionally split). Received: {','.join(header)}"
             )
-        rows = [{c: (row[c] or "").strip() for c in REQUIRED_COLUMNS} for row in reader]
+        rows = [{c: (row.get(c) or "").strip() for c in REQUIRED_COLUMNS + ("split",)} for row in reader]
     if not rows:
         raise DatasetError(f"{csv_path}: the CSV lists no audio files; add one row per clip")
+    if "split" not in header:
+        _assign_default_splits(rows)
     for line, row in enumerate(rows, start=2):
         if row["split"] not in KNOWN_SPLITS:
             raise DatasetError(
@@ -121,6 +125,20 @@ def _read_rows(csv_path: Path) -> list[dict[str, str]]:
         if not row["path"] or not row["label"]:
             raise DatasetError(f"{csv_path}, line {line}: empty path or label")
     return rows
+
+
+def _assign_default_splits(rows: list[dict[str, str]]) -> None:
+    """Stratified ~70/15/15 split per label, seeded by the label's order of appearance, so the same
+    CSV always gives the same split (same rule as the synthetic dataset)."""
+    from tinyasc.data.synthetic import assign_splits
+
+    by_label: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        by_label.setdefault(row["label"], []).append(row)
+    for index, label_rows in enumerate(by_label.values()):
+        splits = assign_splits(len(label_rows), np.random.default_rng([0, index]))
+        for row, split in zip(label_rows, splits):
+            row["split"] = split
 
 
 def _resolve_labels(rows, labels, csv_path: Path) -> list[str]:

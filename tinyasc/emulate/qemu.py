@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyasc.errors import TinyascError, ToolchainError
-from tinyasc.firmware import elf_path
+from tinyasc.firmware import CMDLINE_CAPACITY, elf_path
 from tinyasc.firmware.boards import Board, get_board
 from tinyasc.manifest import read_manifest, update_manifest
 
@@ -262,6 +262,11 @@ def run_batch_in_qemu(export_dir, inputs: np.ndarray, timeout_s: float = 600) ->
         input_file, output_file = Path(folder) / "inputs.bin", Path(folder) / "outputs.bin"
         input_file.write_bytes(batch.tobytes())
         arguments = ("eval", input_file, output_file, batch.shape[0])
+        if len(" ".join(map(str, arguments))) >= CMDLINE_CAPACITY:
+            raise TinyascError(
+                f"the temporary folder {folder!r} makes the eval command line longer than the "
+                f"firmware's {CMDLINE_CAPACITY} characters; set TMPDIR to a shorter path."
+            )
         exit_code, log, _, _ = _run_qemu(board, elf, timeout_s, arguments)
         _raise_if_qemu_failed(exit_code, log, board)
         if exit_code != 0:

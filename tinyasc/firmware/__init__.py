@@ -13,6 +13,8 @@ from pathlib import Path
 FIRMWARE_DIR = "firmware"
 BUILD_DIR = "build"
 ELF_NAME = "firmware.elf"
+# Longest semihosting command line main.c accepts (eval mode: two absolute paths and a count).
+CMDLINE_CAPACITY = 1024
 
 
 def elf_path(export_dir) -> Path:

@@ -267,7 +267,7 @@ def format_boards_table(boards: dict[str, Board]):
 
     table = Table(title="tinyasc boards")
     for column in ("board", "cpu", "fpu", "clock", "flash", "RAM", "emulator", "renode"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column != "renode")
     for board in boards.values():
         table.add_row(
             board.name,

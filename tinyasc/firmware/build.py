@@ -10,6 +10,7 @@ written into the export folder is written atomically: gcc works in a temporary f
 finished files are moved into build/ by rename.
 """
 
+import dataclasses
 import functools
 import os
 import re
@@ -24,7 +25,7 @@ import jinja2
 
 from tinyasc.emulate.qemu import qemu_base_args
 from tinyasc.errors import DoesNotFitError, TinyascError, ToolchainError
-from tinyasc.firmware import BUILD_DIR, ELF_NAME, FIRMWARE_DIR
+from tinyasc.firmware import BUILD_DIR, CMDLINE_CAPACITY, ELF_NAME, FIRMWARE_DIR
 from tinyasc.firmware.boards import Board, get_board
 from tinyasc.firmware.size import size_report
 from tinyasc.manifest import atomic_write_text, read_manifest, update_manifest
@@ -46,7 +47,6 @@ DEFAULT_STACK_SIZE = 8 * 1024
 DEFAULT_OPT = "-O2"
 STACK_PAINT_WORD = 0xDEADBEEF
 SYSTICK_RELOAD = 0xFFFFFF  # 24-bit counter: the longest period
-CMDLINE_CAPACITY = 1024  # eval mode passes two absolute paths on the semihosting command line
 
 COMPILER = "arm-none-eabi-gcc"
 OBJCOPY = "arm-none-eabi-objcopy"
@@ -101,6 +101,10 @@ def compiler_version() -> str:
 
 def _kb(size: int) -> str:
     return f"{size // 1024}" if size % 1024 == 0 else f"{size / 1024:.1f}"
+
+
+def _human(size: int) -> str:
+    return f"{size} B" if size < 1024 else f"{_kb(size)} KB"
 
 
 def _template_context(board: Board, stack_size: int, opt: str) -> dict:
@@ -183,52 +187,88 @@ def _model_sources(export_dir: Path) -> list[Path]:
 _OVERFLOW = re.compile(r"region [`']?(\w+)'? overflowed by (\d+) bytes")
 
 
-def _does_not_fit_error(compiler_output: str, board: Board, stack_size: int):
-    """A DoesNotFitError for ld's 'region X overflowed by N bytes', or None."""
-    overflows = {region: int(n) for region, n in _OVERFLOW.findall(compiler_output)}
-    for region, limit, what in (("FLASH", board.flash_size, "flash"), ("RAM", board.ram_size, "RAM")):
-        if region in overflows:
-            extra = overflows[region]
-            stack_note = f", including the {_kb(stack_size)} KB stack reserve" if region == "RAM" else ""
-            return DoesNotFitError(
-                f"the firmware does not fit {board.name}: it needs {extra} bytes more {what} than "
-                f"{board.name} has ({_kb(limit + extra)} of {_kb(limit)} KB{stack_note}). "
-                f"Use a smaller model (fewer channels or layers, WS layers, pruning) or a board "
-                f"with more {what} (`tinyasc boards`)."
-            )
-    if "EMULATOR_RAM" in overflows:
-        return DoesNotFitError(
-            f"the model's input does not fit the emulator-only buffer of {board.emulator_machine} "
-            f"({board.emulator_ram_size - board.ram_size} bytes beyond {board.name}'s RAM); "
-            "the board's RAM is too close to its twin's, pick another emulator twin in boards.yaml."
-        )
-    return None
+class _RegionOverflow(Exception):
+    """ld said 'region X overflowed by N bytes'; carries {region: N}."""
+
+    def __init__(self, overflows: dict[str, int]):
+        super().__init__(overflows)
+        self.overflows = overflows
 
 
-def _run_tool(command: list[str], board: Board, stack_size: int) -> None:
+def _run_tool(command: list[str]) -> None:
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode == 0:
         return
     output = (result.stderr + result.stdout).strip()
-    does_not_fit = _does_not_fit_error(output, board, stack_size)
-    if does_not_fit is not None:
-        raise does_not_fit
+    overflows = {region: int(n) for region, n in _OVERFLOW.findall(output)}
+    if overflows:
+        raise _RegionOverflow(overflows)
     raise ToolchainError(f"{Path(command[0]).name} failed:\n{output}")
+
+
+def _link(export_dir: Path, cflags: list[str], linker_script: Path, elf: Path) -> None:
+    firmware_dir = export_dir / FIRMWARE_DIR
+    sources = _model_sources(export_dir) + sorted(firmware_dir.glob("*.c"))
+    _run_tool([_tool_path(COMPILER), *cflags, f"-I{export_dir / 'src'}", f"-I{firmware_dir}",
+               *map(str, sources), *link_flags(str(linker_script)),
+               f"-Wl,-Map={elf.with_suffix('.map')}", "-o", str(elf)])
+
+
+def _sizes_without_limits(export_dir: Path, board: Board, cflags: list[str], stack_size: int,
+                          work_dir: Path) -> dict | None:
+    """Link once more with the twin's (larger) memories to learn where the bytes go."""
+    roomy = dataclasses.replace(board, flash_size=board.emulator_flash_size,
+                                ram_size=board.emulator_ram_size // 2)
+    script = work_dir / "unlimited.ld"
+    context = _template_context(roomy, stack_size, DEFAULT_OPT)
+    script.write_text(_template_environment().get_template("linker.ld.j2").render(context))
+    try:
+        _link(export_dir, cflags, script, work_dir / "unlimited.elf")
+    except (_RegionOverflow, ToolchainError):
+        return None
+    return size_report(work_dir / "unlimited.elf")
+
+
+def _where_it_goes(region: str, sizes: dict | None) -> str:
+    if sizes is None:
+        return ""
+    if region == "FLASH":
+        parts = {"model weights": sizes["weights_bytes"], "test vectors": sizes["test_vector_bytes"],
+                 "code and other constants": sizes["code_bytes"]}
+    else:
+        parts = {"activation arena": sizes["arena_bytes"], "stack": sizes["stack"],
+                 "other variables": sizes["ram"] - sizes["arena_bytes"] - sizes["stack"]}
+    return " It holds " + ", ".join(f"{name} {_human(size)}" for name, size in parts.items()) + "."
+
+
+def _does_not_fit_error(overflows: dict[str, int], board: Board, sizes: dict | None):
+    for region, limit, what in (("FLASH", board.flash_size, "flash"), ("RAM", board.ram_size, "RAM")):
+        if region in overflows:
+            extra = overflows[region]
+            return DoesNotFitError(
+                f"the firmware does not fit {board.name}: it needs {extra} bytes more {what} than "
+                f"{board.name} has ({_kb(limit + extra)} of {_kb(limit)} KB)."
+                f"{_where_it_goes(region, sizes)} Use a smaller model (fewer channels or layers, "
+                f"WS layers, pruning) or a board with more {what} (`tinyasc boards`)."
+            )
+    return DoesNotFitError(
+        f"the model's input does not fit the emulator-only buffer of {board.emulator_machine} "
+        f"({board.emulator_ram_size - board.ram_size} bytes beyond {board.name}'s RAM): the "
+        "board's RAM is too close to its twin's; pick a twin with more RAM in boards.yaml."
+    )
 
 
 def _compile_and_link(export_dir: Path, board: Board, opt: str, stack_size: int,
                       work_dir: Path) -> list[str]:
-    firmware_dir = export_dir / FIRMWARE_DIR
-    sources = _model_sources(export_dir) + sorted(firmware_dir.glob("*.c"))
     cflags = compile_flags(board, opt)
     elf = work_dir / ELF_NAME
-    command = [_tool_path(COMPILER), *cflags, f"-I{export_dir / 'src'}", f"-I{firmware_dir}",
-               *map(str, sources), *link_flags(str(firmware_dir / "linker.ld")),
-               f"-Wl,-Map={work_dir / 'firmware.map'}", "-o", str(elf)]
-    _run_tool(command, board, stack_size)
+    try:
+        _link(export_dir, cflags, export_dir / FIRMWARE_DIR / "linker.ld", elf)
+    except _RegionOverflow as overflow:
+        sizes = _sizes_without_limits(export_dir, board, cflags, stack_size, work_dir)
+        raise _does_not_fit_error(overflow.overflows, board, sizes) from None
     for output_format, suffix in (("ihex", ".hex"), ("binary", ".bin")):
-        _run_tool([_tool_path(OBJCOPY), "-O", output_format, str(elf),
-                   str(elf.with_suffix(suffix))], board, stack_size)
+        _run_tool([_tool_path(OBJCOPY), "-O", output_format, str(elf), str(elf.with_suffix(suffix))])
     return cflags
 
 

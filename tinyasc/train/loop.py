@@ -17,13 +17,15 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from tinyasc.data.loader import AudioDataset
-from tinyasc.errors import DatasetError
+from tinyasc.errors import DatasetError, TinyascError
 from tinyasc.tf_env import import_tf
 
 STATE_FILE = "state.json"
@@ -89,6 +91,8 @@ def train_model(
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     manager = tf.train.CheckpointManager(checkpoint, run_dir / CHECKPOINT_DIR, max_to_keep=2)
 
+    if not resume:
+        _forget_previous_run(run_dir)
     state = _restore(run_dir, checkpoint) if resume else None
     state = state or {"epochs_done": 0, "history": {k: [] for k in HISTORY_KEYS}, "best_val_accuracy": -1.0}
     best_weights = _load_best_weights(model, run_dir) if state["epochs_done"] else None
@@ -141,13 +145,27 @@ def _train_val(dataset: AudioDataset) -> tuple[AudioDataset, AudioDataset]:
     return train, val
 
 
+def _forget_previous_run(run_dir: Path) -> None:
+    """Delete an earlier run's resume state, so a fresh run killed in its first epoch can't later
+    be "resumed" from the old run's checkpoint."""
+    (run_dir / STATE_FILE).unlink(missing_ok=True)
+    shutil.rmtree(run_dir / CHECKPOINT_DIR, ignore_errors=True)
+
+
 def _restore(run_dir: Path, checkpoint) -> dict | None:
     """Load state.json and the checkpoint it names; None when there is nothing to resume."""
     state_path = run_dir / STATE_FILE
     if not state_path.is_file():
         return None
+    tf, _ = import_tf()
     state = json.loads(state_path.read_text())
-    checkpoint.restore(str(run_dir / CHECKPOINT_DIR / state["checkpoint"])).assert_existing_objects_matched()
+    try:
+        checkpoint.restore(str(run_dir / CHECKPOINT_DIR / state["checkpoint"])).assert_existing_objects_matched()
+    except (AssertionError, ValueError, KeyError, tf.errors.OpError) as err:
+        raise TinyascError(
+            f"{run_dir}: cannot resume, its checkpoint does not match this model or is damaged ({err}); "
+            "train with resume=False or into a new run directory"
+        ) from err
     return state
 
 
@@ -161,8 +179,11 @@ def _load_best_weights(model, run_dir: Path) -> list | None:
 
 
 def _save_model_atomically(model, path: Path) -> None:
+    """Save as .h5 (DESIGN §3: QAT models do not reload from .keras), via a temporary file."""
     tmp = path.with_name(path.stem + ".tmp.h5")
-    model.save(tmp, include_optimizer=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy", category=UserWarning)
+        model.save(tmp, include_optimizer=False)
     os.replace(tmp, path)
 
 
