@@ -197,9 +197,19 @@ def test_missing_csv_raises_dataset_error(tmp_path):
 
 
 def test_missing_columns_are_named(tmp_path):
-    csv_path = write_csv(tmp_path / "m.csv", [("clip.wav", "a")], header=("path", "label"))
-    with pytest.raises(DatasetError, match=r"m\.csv: missing column\(s\) split"):
+    csv_path = write_csv(tmp_path / "m.csv", [("clip.wav", "train")], header=("path", "split"))
+    with pytest.raises(DatasetError, match=r"m\.csv: missing column\(s\) label"):
         load_csv_dataset(csv_path)
+
+
+def test_csv_without_split_column_gets_a_stratified_deterministic_split(tmp_path):
+    sf.write(tmp_path / "x.wav", np.zeros(10), 16000)
+    rows = [("x.wav", label) for label in ("a", "b") for _ in range(20)]
+    csv_path = write_csv(tmp_path / "m.csv", rows, header=("path", "label"))
+    data = load_csv_dataset(csv_path)
+    for label_id in (0, 1):
+        assert Counter(data.split[data.y == label_id]) == {"train": 14, "val": 3, "test": 3}
+    assert np.array_equal(load_csv_dataset(csv_path).split, data.split)
 
 
 def test_label_outside_the_given_labels_is_named(tmp_path):

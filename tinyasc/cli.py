@@ -22,12 +22,19 @@ the pipeline, one command per stage:
 """
 
 
-def _cmd_boards(args) -> int:
+def console():
+    """A rich console that is wide enough for our tables even when stdout is not a terminal."""
+    import shutil
+
     from rich.console import Console
 
+    return Console(width=max(shutil.get_terminal_size((140, 24)).columns, 100))
+
+
+def _cmd_boards(args) -> int:
     from tinyasc.firmware.boards import format_boards_table, load_boards
 
-    Console().print(format_boards_table(load_boards(args.boards_file)))
+    console().print(format_boards_table(load_boards(args.boards_file)))
     return 0
 
 

@@ -80,6 +80,8 @@ def train_model(
     run_dir.mkdir(parents=True, exist_ok=True)
     train, val = _train_val(dataset)
     seed_everything(seed)
+    if not resume:
+        _forget_previous_run(run_dir)
 
     optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
     model.compile(
@@ -87,35 +89,29 @@ def train_model(
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    optimizer.build(model.trainable_variables)
+    optimizer.build(model.trainable_variables)  # so a checkpoint can restore Adam's moments
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     manager = tf.train.CheckpointManager(checkpoint, run_dir / CHECKPOINT_DIR, max_to_keep=2)
 
-    if not resume:
-        _forget_previous_run(run_dir)
-    state = _restore(run_dir, checkpoint) if resume else None
-    state = state or {"epochs_done": 0, "history": {k: [] for k in HISTORY_KEYS}, "best_val_accuracy": -1.0}
-    best_weights = _load_best_weights(model, run_dir) if state["epochs_done"] else None
+    state = (_restore(run_dir, checkpoint) if resume else None) or _fresh_state()
+    best_weights = _load_best_weights(run_dir) if state["epochs_done"] else None
 
     x_train, x_val = as_model_input(train.x), as_model_input(val.x)
     with _progress_bar(progress) as bar:
         for epoch in range(state["epochs_done"], epochs):
+            # The order depends on (seed, epoch) only: a resumed run sees the same batches.
             order = np.random.default_rng([seed, epoch]).permutation(len(train))
-            callbacks = [_epoch_progress(bar, epoch, epochs)] if bar else []
             fit = model.fit(
                 x_train[order], train.y[order], batch_size=batch_size, epochs=epoch + 1, initial_epoch=epoch,
-                validation_data=(x_val, val.y), shuffle=False, verbose=0, callbacks=callbacks,
+                validation_data=(x_val, val.y), shuffle=False, verbose=0,
+                callbacks=[_epoch_progress(bar, epoch, epochs)] if bar else [],
             )
-            for key in HISTORY_KEYS:
-                state["history"][key].append(float(fit.history[key][-1]))
-            if state["history"]["val_accuracy"][-1] > state["best_val_accuracy"]:
-                state["best_val_accuracy"] = state["history"]["val_accuracy"][-1]
+            if _record_epoch(state, fit.history):
                 best_weights = model.get_weights()
                 _save_model_atomically(model, run_dir / BEST_MODEL_FILE)
-            state["epochs_done"] = epoch + 1
             state["checkpoint"] = Path(manager.save(checkpoint_number=epoch + 1)).name
             _write_history_csv(run_dir / HISTORY_FILE, state["history"])
-            _write_json_atomically(run_dir / STATE_FILE, state)
+            _write_json_atomically(run_dir / STATE_FILE, state)  # last: it commits the epoch
 
     if best_weights is not None:
         model.set_weights(best_weights)
@@ -125,6 +121,22 @@ def train_model(
         best_path=run_dir / BEST_MODEL_FILE,
         val_accuracy=float(state["best_val_accuracy"]),
     )
+
+
+def _fresh_state() -> dict:
+    return {"epochs_done": 0, "history": {k: [] for k in HISTORY_KEYS}, "best_val_accuracy": -1.0}
+
+
+def _record_epoch(state: dict, fit_history: dict) -> bool:
+    """Append one epoch's metrics to state; True when its val accuracy is the best so far."""
+    for key in HISTORY_KEYS:
+        state["history"][key].append(float(fit_history[key][-1]))
+    state["epochs_done"] += 1
+    val_accuracy = state["history"]["val_accuracy"][-1]
+    if val_accuracy > state["best_val_accuracy"]:
+        state["best_val_accuracy"] = val_accuracy
+        return True
+    return False
 
 
 def evaluate_float(model, dataset: AudioDataset, batch_size: int = 64) -> float:
@@ -169,7 +181,7 @@ def _restore(run_dir: Path, checkpoint) -> dict | None:
     return state
 
 
-def _load_best_weights(model, run_dir: Path) -> list | None:
+def _load_best_weights(run_dir: Path) -> list | None:
     """Weights of the best model saved by an earlier (resumed) run, without disturbing `model`."""
     best = run_dir / BEST_MODEL_FILE
     if not best.is_file():
