@@ -22,19 +22,11 @@ the pipeline, one command per stage:
 """
 
 
-def console():
-    """A rich console that is wide enough for our tables even when stdout is not a terminal."""
-    import shutil
-
-    from rich.console import Console
-
-    return Console(width=max(shutil.get_terminal_size((140, 24)).columns, 100))
-
-
 def _cmd_boards(args) -> int:
     from tinyasc.firmware.boards import format_boards_table, load_boards
+    from tinyasc.report.console import wide_console
 
-    console().print(format_boards_table(load_boards(args.boards_file)))
+    wide_console().print(format_boards_table(load_boards(args.boards_file)))
     return 0
 
 
@@ -89,7 +81,7 @@ def _cmd_build(args) -> int:
     from tinyasc.firmware.build import build_firmware
 
     result = build_firmware(Path(args.export_dir))
-    print(result.summary() if hasattr(result, "summary") else result)
+    print(result.summary())
     return 0
 
 
@@ -190,6 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"tinyasc {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

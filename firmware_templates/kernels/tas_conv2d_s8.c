@@ -4,15 +4,6 @@
  * bias   [output_depth] int32 or NULL; multiplier/shift [output_depth] per-channel requantization
  * output [1, output_height, output_width, output_depth]   int8
  * Out-of-image taps are skipped: padding contributes (zero_point − zero_point) = 0. */
-typedef struct {
-    int32_t input_height, input_width, input_depth;
-    int32_t filter_height, filter_width, filter_depth;
-    int32_t output_height, output_width, output_depth;
-    int32_t stride_height, stride_width, dilation_height, dilation_width;
-    int32_t pad_height, pad_width, groups;
-    int32_t input_offset, output_offset, act_min, act_max;
-} tas_conv2d_params;
-
 static void tas_conv2d_s8(const tas_conv2d_params *p, const int8_t *input, const int8_t *filter,
                           const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                           int8_t *output)

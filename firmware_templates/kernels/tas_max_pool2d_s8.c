@@ -3,12 +3,12 @@ static void tas_max_pool2d_s8(const tas_pool2d_params *p, const int8_t *input, i
 {
     for (int32_t out_y = 0; out_y < p->output_height; ++out_y) {
         const int32_t in_y_origin = out_y * p->stride_height - p->pad_height;
-        const int32_t y_start = in_y_origin < 0 ? -in_y_origin : 0;
-        const int32_t y_end = p->filter_height < p->input_height - in_y_origin ? p->filter_height : p->input_height - in_y_origin;
+        int32_t y_start, y_end;
+        tas_pool_window(in_y_origin, p->filter_height, p->input_height, &y_start, &y_end);
         for (int32_t out_x = 0; out_x < p->output_width; ++out_x) {
             const int32_t in_x_origin = out_x * p->stride_width - p->pad_width;
-            const int32_t x_start = in_x_origin < 0 ? -in_x_origin : 0;
-            const int32_t x_end = p->filter_width < p->input_width - in_x_origin ? p->filter_width : p->input_width - in_x_origin;
+            int32_t x_start, x_end;
+            tas_pool_window(in_x_origin, p->filter_width, p->input_width, &x_start, &x_end);
             for (int32_t c = 0; c < p->depth; ++c) {
                 int32_t max = -128;
                 for (int32_t filter_y = y_start; filter_y < y_end; ++filter_y) {

@@ -17,19 +17,11 @@ import numpy as np
 
 import tinyasc
 from tinyasc.compile import ops as op_params
+from tinyasc.compile.kernels import folded_bias, select_kernel
 from tinyasc.compile.ir import Graph, OpKind, verify
 from tinyasc.compile.plan import MemoryPlan, plan_memory
 from tinyasc.paths import TEMPLATES_DIR
 
-# Kernel source files each op needs, in include order (shared headers first).
-KERNEL_FILES = {
-    OpKind.CONV_2D: ["tas_conv2d_s8.c"],
-    OpKind.MAX_POOL_2D: ["tas_pool2d_common.h", "tas_max_pool2d_s8.c"],
-    OpKind.AVERAGE_POOL_2D: ["tas_pool2d_common.h", "tas_avg_pool2d_s8.c"],
-    OpKind.MEAN: ["tas_mean_s8.c"],
-    OpKind.FULLY_CONNECTED: ["tas_fully_connected_s8.c"],
-    OpKind.RESHAPE: [],
-}
 PARAMS_CTYPES = {
     OpKind.CONV_2D: "tas_conv2d_params",
     OpKind.MAX_POOL_2D: "tas_pool2d_params",
@@ -43,6 +35,7 @@ PARAMS_CTYPES = {
 class Step:
     index: int
     kind: str
+    kernel: str | None
     summary: str
     params_ctype: str | None
     params_fields: list[tuple[str, int]]
@@ -77,7 +70,7 @@ class CompiledModel:
         return sum(c.nbytes for c in self.constants)
 
     def layers(self) -> list[dict]:
-        return [{"op": s.index, "kind": s.kind, "macs": s.macs, "summary": s.summary} for s in self.steps]
+        return [{"op": s.index, "kind": s.kind, "kernel": s.kernel, "macs": s.macs, "summary": s.summary} for s in self.steps]
 
 
 # ---- C text helpers ----
@@ -155,52 +148,54 @@ def _scalar_fields(params) -> list[tuple[str, int]]:
     return fields
 
 
-def _build_step(op, graph: Graph, plan: MemoryPlan, constants: list[ConstantArray]) -> Step:
+def _build_step(op, graph: Graph, plan: MemoryPlan, constants: list[ConstantArray]) -> tuple[Step, tuple[str, ...]]:
     params = op_params.prepare(op, graph)
     x = _pointer(plan, op.inputs[0]) if op.kind not in (OpKind.RESHAPE,) else None
     y = _pointer(plan, op.outputs[0]) if op.kind not in (OpKind.RESHAPE,) else None
     out_shape = list(graph.tensors[op.outputs[0]].shape)
     summary = f"-> {out_shape}"
     call = None
-    kernel = op_params.KERNELS[op.kind]
+    kernel = select_kernel(op.kind, params)
     p = f"&tas_params_op{op.index}"
     if op.kind in (OpKind.CONV_2D, OpKind.FULLY_CONNECTED):
         prefix = f"tas_weights_op{op.index}"
         w = _constant(constants, f"{prefix}_filter", params.weights, "int8_t", f"op {op.index} weights {list(params.weights.shape)}")
         b = "NULL"
-        if params.bias is not None:
+        if kernel.folds_input_offset:
+            b = _constant(constants, f"{prefix}_bias", folded_bias(params), "int32_t", f"op {op.index} bias + input_offset * sum(weights)")
+        elif params.bias is not None:
             b = _constant(constants, f"{prefix}_bias", params.bias, "int32_t", f"op {op.index} bias")
         m = _constant(constants, f"{prefix}_multiplier", params.multipliers, "int32_t", f"op {op.index} requantize multipliers")
         s = _constant(constants, f"{prefix}_shift", params.shifts, "int32_t", f"op {op.index} requantize shifts")
-        call = f"{kernel}({p}, {x}, {w}, {b}, {m}, {s}, {y})"
+        call = f"{kernel.name}({p}, {x}, {w}, {b}, {m}, {s}, {y})"
         if op.kind == OpKind.CONV_2D:
             summary = (
                 f"{params.filter_height}x{params.filter_width}x{params.filter_depth} -> {params.output_depth}, "
                 f"stride {params.stride_height}x{params.stride_width}, {out_shape}"
             )
     elif op.kind in (OpKind.MAX_POOL_2D, OpKind.AVERAGE_POOL_2D, OpKind.MEAN):
-        call = f"{kernel}({p}, {x}, {y})"
+        call = f"{kernel.name}({p}, {x}, {y})"
     return Step(
         index=op.index,
         kind=op.kind.value,
+        kernel=kernel.name if kernel else None,
         summary=summary,
         params_ctype=PARAMS_CTYPES.get(op.kind),
         params_fields=_scalar_fields(params),
         call=call,
         macs=params.macs,
-    )
+    ), (kernel.files if kernel else ())
 
 
 def compile_graph(graph: Graph, planner: str = "greedy") -> CompiledModel:
     verify(graph)
     plan = plan_memory(graph, planner)
     constants: list[ConstantArray] = []
-    steps = [_build_step(op, graph, plan, constants) for op in graph.ops]
-    kernel_files = ["tas_requantize.h"]
+    steps, kernel_files = [], ["tas_requantize.h"]
     for op in graph.ops:
-        for name in KERNEL_FILES[op.kind]:
-            if name not in kernel_files:
-                kernel_files.append(name)
+        step, files = _build_step(op, graph, plan, constants)
+        steps.append(step)
+        kernel_files += [f for f in files if f not in kernel_files]
     return CompiledModel(graph=graph, plan=plan, steps=steps, constants=constants, kernel_files=kernel_files)
 
 

@@ -291,13 +291,3 @@ PREPARERS = {
     OpKind.FULLY_CONNECTED: prepare_fully_connected,
     OpKind.RESHAPE: prepare_alias,
 }
-
-# The C function that runs each op (reference kernels; faster variants come per board later).
-KERNELS = {
-    OpKind.CONV_2D: "tas_conv2d_s8",
-    OpKind.MAX_POOL_2D: "tas_max_pool2d_s8",
-    OpKind.AVERAGE_POOL_2D: "tas_avg_pool2d_s8",
-    OpKind.MEAN: "tas_mean_s8",
-    OpKind.FULLY_CONNECTED: "tas_fully_connected_s8",
-    OpKind.RESHAPE: None,
-}

@@ -28,7 +28,7 @@ from tinyasc.errors import DoesNotFitError, TinyascError, ToolchainError
 from tinyasc.firmware import BUILD_DIR, CMDLINE_CAPACITY, ELF_NAME, FIRMWARE_DIR
 from tinyasc.firmware.boards import Board, get_board
 from tinyasc.firmware.size import size_report
-from tinyasc.manifest import atomic_write_text, read_manifest, update_manifest
+from tinyasc.manifest import atomic_write_text, read_manifest, update_manifest, write_manifest
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "firmware_templates" / "board"
 # template → file written into <export>/firmware/
@@ -68,6 +68,16 @@ class BuildResult:
     compiler_version: str
     cflags: list
     seconds: float
+
+    def summary(self) -> str:
+        s = self.sizes
+        return (
+            f"built {self.elf_path} for {self.board.name} in {self.seconds:.1f} s\n"
+            f"  flash {s['flash']:,} of {self.board.flash_size:,} B "
+            f"(model weights {s['weights_bytes']:,}, code {s['code_bytes']:,}, self-test vectors {s.get('test_vector_bytes', 0):,})\n"
+            f"  RAM   {s['ram']:,} of {self.board.ram_size:,} B "
+            f"(arena {s['arena_bytes']:,}, stack {s['stack']:,}, other {s['ram'] - s['arena_bytes'] - s['stack']:,})"
+        )
 
 
 # ---- flags ---------------------------------------------------------------------------------------
@@ -305,6 +315,17 @@ def _build_section(board: Board, sizes: dict, cflags: list, opt: str, stack_size
     }
 
 
+def _forget_previous_build(export_dir: Path, build_dir: Path) -> None:
+    """A failed build must not leave the previous image to be emulated or flashed by mistake."""
+    for suffix in (".elf", ".hex", ".bin", ".map"):
+        (build_dir / f"firmware{suffix}").unlink(missing_ok=True)
+    manifest = read_manifest(export_dir)
+    if "build" in manifest or "emulation" in manifest:
+        manifest.pop("build", None)
+        manifest.pop("emulation", None)
+        write_manifest(export_dir, manifest)
+
+
 def build_firmware(export_dir, board=None, opt: str = DEFAULT_OPT,
                    stack_size: int = DEFAULT_STACK_SIZE) -> BuildResult:
     """Cross-compile src/*.c with freshly rendered board files; sizes go to the manifest.
@@ -318,6 +339,7 @@ def build_firmware(export_dir, board=None, opt: str = DEFAULT_OPT,
     render_firmware(export_dir, board, stack_size=stack_size, opt=opt)
     build_dir = export_dir / BUILD_DIR
     build_dir.mkdir(parents=True, exist_ok=True)
+    _forget_previous_build(export_dir, build_dir)
     with tempfile.TemporaryDirectory(dir=build_dir, prefix=".build-") as work:
         cflags = _compile_and_link(export_dir, board, opt, stack_size, Path(work))
         artifacts = _publish(Path(work), build_dir)

@@ -1,0 +1,1 @@
+"""Reporting: tables and consoles for figures the stages measured."""
