@@ -16,20 +16,11 @@ import jinja2
 import numpy as np
 
 import tinyasc
-from tinyasc.compile import ops as op_params
-from tinyasc.compile.kernels import folded_bias, select_kernel
-from tinyasc.compile.ir import Graph, OpKind, verify
+from tinyasc.compile import ops
+from tinyasc.compile.kernels import select_kernel
+from tinyasc.compile.ir import Graph, verify
 from tinyasc.compile.plan import MemoryPlan, plan_memory
 from tinyasc.paths import TEMPLATES_DIR
-
-PARAMS_CTYPES = {
-    OpKind.CONV_2D: "tas_conv2d_params",
-    OpKind.MAX_POOL_2D: "tas_pool2d_params",
-    OpKind.AVERAGE_POOL_2D: "tas_pool2d_params",
-    OpKind.MEAN: "tas_mean_params",
-    OpKind.FULLY_CONNECTED: "tas_fully_connected_params",
-}
-
 
 @dataclass
 class Step:
@@ -149,42 +140,28 @@ def _scalar_fields(params) -> list[tuple[str, int]]:
 
 
 def _build_step(op, graph: Graph, plan: MemoryPlan, constants: list[ConstantArray]) -> tuple[Step, tuple[str, ...]]:
-    params = op_params.prepare(op, graph)
-    x = _pointer(plan, op.inputs[0]) if op.kind not in (OpKind.RESHAPE,) else None
-    y = _pointer(plan, op.outputs[0]) if op.kind not in (OpKind.RESHAPE,) else None
-    out_shape = list(graph.tensors[op.outputs[0]].shape)
-    summary = f"-> {out_shape}"
-    call = None
+    spec = ops.spec_for(op)
+    params = spec.prepare(op, graph)
     kernel = select_kernel(op.kind, params)
-    p = f"&tas_params_op{op.index}"
-    if op.kind in (OpKind.CONV_2D, OpKind.FULLY_CONNECTED):
-        prefix = f"tas_weights_op{op.index}"
-        w = _constant(constants, f"{prefix}_filter", params.weights, "int8_t", f"op {op.index} weights {list(params.weights.shape)}")
-        b = "NULL"
-        if kernel.folds_input_offset:
-            b = _constant(constants, f"{prefix}_bias", folded_bias(params), "int32_t", f"op {op.index} bias + input_offset * sum(weights)")
-        elif params.bias is not None:
-            b = _constant(constants, f"{prefix}_bias", params.bias, "int32_t", f"op {op.index} bias")
-        m = _constant(constants, f"{prefix}_multiplier", params.multipliers, "int32_t", f"op {op.index} requantize multipliers")
-        s = _constant(constants, f"{prefix}_shift", params.shifts, "int32_t", f"op {op.index} requantize shifts")
-        call = f"{kernel.name}({p}, {x}, {w}, {b}, {m}, {s}, {y})"
-        if op.kind == OpKind.CONV_2D:
-            summary = (
-                f"{params.filter_height}x{params.filter_width}x{params.filter_depth} -> {params.output_depth}, "
-                f"stride {params.stride_height}x{params.stride_width}, {out_shape}"
-            )
-    elif op.kind in (OpKind.MAX_POOL_2D, OpKind.AVERAGE_POOL_2D, OpKind.MEAN):
-        call = f"{kernel.name}({p}, {x}, {y})"
-    return Step(
+    call = None
+    if kernel is not None:
+        context = ops.EmitContext(
+            op=op,
+            pointer=lambda tensor: _pointer(plan, tensor),
+            add_constant=lambda name, values, ctype, comment: _constant(constants, name, values, ctype, comment),
+        )
+        call = spec.emit(params, kernel, context)
+    step = Step(
         index=op.index,
         kind=op.kind.value,
         kernel=kernel.name if kernel else None,
-        summary=summary,
-        params_ctype=PARAMS_CTYPES.get(op.kind),
+        summary=spec.describe(params) or f"-> {list(graph.tensors[op.outputs[0]].shape)}",
+        params_ctype=spec.params_ctype if kernel else None,
         params_fields=_scalar_fields(params),
         call=call,
         macs=params.macs,
-    ), (kernel.files if kernel else ())
+    )
+    return step, (kernel.files if kernel else ())
 
 
 def compile_graph(graph: Graph, planner: str = "greedy") -> CompiledModel:

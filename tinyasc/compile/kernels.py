@@ -1,39 +1,24 @@
 """Which C kernel runs each op: one `select_kernel` built from named predicates.
 
-The reference kernel of every op is always correct; a faster variant is chosen only when its
-predicate holds for the op's prepared parameters. Codegen asks here, so the emitted call and the
-constants it needs (for example a folded bias) cannot disagree.
+The reference kernel of every op (declared by its op module) is always correct; a faster variant
+is chosen only when its predicate holds for the op's prepared parameters. Codegen asks here, and
+the op's emit function reads the chosen Kernel, so the call and its constants (for example a
+folded bias) cannot disagree.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
-
 from tinyasc.compile.ir import OpKind
-from tinyasc.compile.ops import Conv2DParams
+from tinyasc.compile.ops import REGISTRY
+from tinyasc.compile.ops.common import Kernel
+from tinyasc.compile.ops.conv import Conv2DParams
 
-
-@dataclass(frozen=True)
-class Kernel:
-    name: str  # the C function
-    files: tuple[str, ...]  # kernel sources it needs, shared headers first
-    folds_input_offset: bool = False  # takes bias + input_offset·Σw instead of bias
-
-
-REFERENCE = {
-    OpKind.CONV_2D: Kernel("tas_conv2d_s8", ("tas_conv2d_common.h", "tas_conv2d_s8.c")),
-    OpKind.MAX_POOL_2D: Kernel("tas_max_pool2d_s8", ("tas_pool2d_common.h", "tas_max_pool2d_s8.c")),
-    OpKind.AVERAGE_POOL_2D: Kernel("tas_avg_pool2d_s8", ("tas_pool2d_common.h", "tas_avg_pool2d_s8.c")),
-    OpKind.MEAN: Kernel("tas_mean_s8", ("tas_mean_s8.c",)),
-    OpKind.FULLY_CONNECTED: Kernel("tas_fully_connected_s8", ("tas_fully_connected_s8.c",)),
-}
 CONV2D_ROWS = Kernel("tas_conv2d_rows_s8", ("tas_conv2d_common.h", "tas_conv2d_rows_s8.c"), folds_input_offset=True)
 
 
 def reads_contiguous_rows(p: Conv2DParams) -> bool:
-    """Each output row's receptive field is one contiguous run of input bytes."""
+    """Each output row's receptive field is one contiguous run of input bytes (a 1-D conv in
+    2-D form: no padding, dilation 1, one group, a filter as wide as the input)."""
     return (
         p.pad_height == 0 and p.pad_width == 0
         and p.dilation_height == 1 and p.groups == 1
@@ -41,17 +26,15 @@ def reads_contiguous_rows(p: Conv2DParams) -> bool:
     )
 
 
+# (op kind, predicate, kernel): the first whose predicate holds wins; else the reference kernel.
+FAST_VARIANTS = [
+    (OpKind.CONV_2D, reads_contiguous_rows, CONV2D_ROWS),
+]
+
+
 def select_kernel(kind: OpKind, params) -> Kernel | None:
-    """The kernel for a prepared op; None for ops that need no code (aliases)."""
-    if kind == OpKind.CONV_2D and reads_contiguous_rows(params):
-        return CONV2D_ROWS
-    return REFERENCE.get(kind)
-
-
-def folded_bias(params) -> np.ndarray:
-    """bias + input_offset·Σw per output channel, in int32 as the kernel accumulates."""
-    weights = params.weights.reshape(params.weights.shape[0], -1).astype(np.int64)
-    bias = params.bias.astype(np.int64) if params.bias is not None else np.zeros(len(weights), np.int64)
-    folded = bias + params.input_offset * weights.sum(axis=1)
-    assert np.all(np.abs(folded) < 2**31), "folded bias overflows int32"
-    return folded.astype(np.int32)
+    """The kernel for a prepared op; None for alias ops that need no code."""
+    for variant_kind, applies, kernel in FAST_VARIANTS:
+        if variant_kind == kind and applies(params):
+            return kernel
+    return REGISTRY[kind].reference

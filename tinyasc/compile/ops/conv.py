@@ -1,0 +1,121 @@
+"""CONV_2D: int8 NHWC convolution, OHWI per-channel weights, int32 bias, fused activation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tinyasc.compile import quant
+from tinyasc.compile.ir import Graph, Op, OpKind, require
+from tinyasc.compile.ops.common import (
+    EmitContext,
+    Kernel,
+    OpSpec,
+    constant_bias,
+    folded_bias,
+    int8_activation,
+    int8_weights,
+    nhwc,
+    optional_input,
+    same_padding,
+)
+
+
+@dataclass(frozen=True)
+class Conv2DParams:
+    input_height: int
+    input_width: int
+    input_depth: int
+    filter_height: int
+    filter_width: int
+    filter_depth: int  # input channels per group
+    output_height: int
+    output_width: int
+    output_depth: int
+    stride_height: int
+    stride_width: int
+    dilation_height: int
+    dilation_width: int
+    pad_height: int
+    pad_width: int
+    groups: int
+    input_offset: int  # −input zero point, added to every input byte
+    output_offset: int
+    act_min: int
+    act_max: int
+    multipliers: np.ndarray  # int32 [output_depth]
+    shifts: np.ndarray  # int32 [output_depth]
+    weights: np.ndarray  # int8 OHWI
+    bias: np.ndarray | None  # int32 [output_depth]
+
+    @property
+    def macs(self) -> int:
+        return (
+            self.output_height * self.output_width * self.output_depth
+            * self.filter_height * self.filter_width * self.filter_depth
+        )
+
+
+def prepare(op: Op, graph: Graph) -> Conv2DParams:
+    x = int8_activation(op, graph.op_inputs(op)[0], "input")
+    w = int8_weights(op, optional_input(graph, op, 1))
+    y = int8_activation(op, graph.op_outputs(op)[0], "output")
+    in_h, in_w, in_c = nhwc(op, x, "input")
+    out_h, out_w, out_c = nhwc(op, y, "output")
+    require(len(w.shape) == 4 and w.shape[0] == out_c, op, f"filter shape {list(w.shape)} is not OHWI")
+    _, f_h, f_w, f_c = w.shape
+    require(in_c % f_c == 0 and out_c % (in_c // f_c) == 0, op,
+            f"input channels {in_c} do not split into groups of {f_c}")
+    o = op.options
+    stride_h, stride_w = o.get("strideH", 1), o.get("strideW", 1)
+    dil_h, dil_w = o.get("dilationHFactor", 1), o.get("dilationWFactor", 1)
+    multipliers, shifts = quant.conv_multipliers(x.quantization.scale, w.quantization.scales, y.quantization.scale, out_c)
+    act_min, act_max = quant.activation_range(o.get("activation", "none"), y.quantization.scale, y.quantization.zero_point)
+    padding = o.get("padding", "valid")
+    return Conv2DParams(
+        input_height=in_h, input_width=in_w, input_depth=in_c,
+        filter_height=f_h, filter_width=f_w, filter_depth=f_c,
+        output_height=out_h, output_width=out_w, output_depth=out_c,
+        stride_height=stride_h, stride_width=stride_w,
+        dilation_height=dil_h, dilation_width=dil_w,
+        pad_height=same_padding(padding, in_h, f_h, stride_h, dil_h, out_h),
+        pad_width=same_padding(padding, in_w, f_w, stride_w, dil_w, out_w),
+        groups=in_c // f_c,
+        input_offset=-x.quantization.zero_point,
+        output_offset=y.quantization.zero_point,
+        act_min=act_min, act_max=act_max,
+        multipliers=multipliers, shifts=shifts,
+        weights=w.data.astype(np.int8),
+        bias=constant_bias(op, optional_input(graph, op, 2), out_c),
+    )
+
+
+def emit(p: Conv2DParams, kernel: Kernel, ctx: EmitContext) -> str:
+    w = ctx.constant("filter", p.weights, "int8_t", f"weights {list(p.weights.shape)}")
+    if kernel.folds_input_offset:
+        b = ctx.constant("bias", folded_bias(p.weights, p.bias, p.input_offset), "int32_t", "bias + input_offset * sum(weights)")
+    elif p.bias is not None:
+        b = ctx.constant("bias", p.bias, "int32_t", "bias")
+    else:
+        b = "NULL"
+    m = ctx.constant("multiplier", p.multipliers, "int32_t", "requantize multipliers")
+    s = ctx.constant("shift", p.shifts, "int32_t", "requantize shifts")
+    return f"{kernel.name}({ctx.params}, {ctx.input()}, {w}, {b}, {m}, {s}, {ctx.output()})"
+
+
+def describe(p: Conv2DParams) -> str:
+    return (
+        f"{p.filter_height}x{p.filter_width}x{p.filter_depth} -> {p.output_depth}, "
+        f"stride {p.stride_height}x{p.stride_width}, out {p.output_height}x{p.output_width}x{p.output_depth}"
+    )
+
+
+SPEC = OpSpec(
+    kind=OpKind.CONV_2D,
+    prepare=prepare,
+    reference=Kernel("tas_conv2d_s8", ("tas_conv2d_common.h", "tas_conv2d_s8.c")),
+    params_ctype="tas_conv2d_params",
+    emit=emit,
+    describe=describe,
+)
