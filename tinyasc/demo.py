@@ -34,6 +34,7 @@ def run_demo(work_dir: Path = Path("."), board: str = "nrf52840", epochs: int = 
     from tinyasc.compile.host import run_host
     from tinyasc.emulate.qemu import run_batch_in_qemu, run_firmware
     from tinyasc.firmware.build import build_firmware
+    from tinyasc.manifest import update_manifest
     from tinyasc.train.run import load_run, train_run
     from tinyasc.verify import host_runner, verify_on_host
 
@@ -76,6 +77,9 @@ def run_demo(work_dir: Path = Path("."), board: str = "nrf52840", epochs: int = 
     qemu_outputs = run_batch_in_qemu(export_dir, test_inputs)
     qemu_accuracy = float(np.mean(np.argmax(qemu_outputs, axis=1) == test_labels))
     qemu_equals_host = bool(np.array_equal(qemu_outputs, host_outputs))
+    update_manifest(export_dir, "evaluation", evaluation_section(
+        labels, test_labels, np.argmax(qemu_outputs, axis=1), trained["float_test_accuracy"], host_accuracy, qemu_equals_host,
+    ))
 
     seconds = time.monotonic() - started
     console.print(_summary_table(trained, figures, host_check, host_accuracy, built, emulated, qemu_accuracy, qemu_equals_host, seconds))
@@ -84,6 +88,22 @@ def run_demo(work_dir: Path = Path("."), board: str = "nrf52840", epochs: int = 
         raise TinyascError("the demo ran, but the firmware's outputs are not bit-exact; see the table above")
     console.print(f"[green]demo passed[/] in {seconds:.0f} s; artifacts in {export_dir}")
     return 0
+
+
+def evaluation_section(labels, truth, predicted, float_accuracy, host_accuracy, qemu_equals_host) -> dict:
+    """Accuracy and confusion matrix of the int8 firmware on the test split, as run in QEMU."""
+    confusion = np.zeros((len(labels), len(labels)), dtype=int)
+    np.add.at(confusion, (np.asarray(truth), np.asarray(predicted)), 1)
+    return {
+        "split": "test",
+        "clips": int(len(truth)),
+        "labels": list(labels),
+        "accuracy_float": float(float_accuracy),
+        "accuracy_int8_host": float(host_accuracy),
+        "accuracy_int8_qemu": float(np.trace(confusion) / max(len(truth), 1)),
+        "qemu_outputs_equal_host": qemu_equals_host,
+        "confusion_matrix": confusion.tolist(),  # rows: true label, columns: predicted
+    }
 
 
 def _summary_table(trained, figures, host_check, host_accuracy, built, emulated, qemu_accuracy, qemu_equals_host, seconds) -> Table:
