@@ -119,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_boards)
 
     p = sub.add_parser("train", help="train a model and quantize it to an int8 .tflite")
-    p.add_argument("--data", default="synthetic", help="'synthetic' (built-in) or a CSV with path,label[,split] (default: synthetic)")
+    p.add_argument("--data", default="synthetic", help="'synthetic' (built-in), a CSV with path,label[,split], or a dataset root: a folder "
+                   "per class, ESC-50, UrbanSound8K or TAU (detected; or LAYOUT:PATH) (default: synthetic)")
     p.add_argument("--model", default="anchor_cnn", help="model from the registry (default: anchor_cnn)")
     p.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
     p.add_argument("--epochs", type=int, default=12, help="training epochs (default: 12)")

@@ -21,16 +21,16 @@ TEST_SET_FILE = "test_set.npz"
 SYNTHETIC_DIR = "data/synthetic"
 
 
-def resolve_dataset(data: str, work_dir: Path, clips_per_class: int = 40):
-    """'synthetic' → the built-in set (generated once under work_dir/data/synthetic); else a CSV."""
+def resolve_dataset(data: str, work_dir: Path, run_dir: Path, clips_per_class: int = 40):
+    """'synthetic' → the built-in set (generated once under work_dir/data/synthetic); a CSV; or a
+    dataset root (folder per class, ESC-50, UrbanSound8K, TAU; see tinyasc/data/layouts.py)."""
     from tinyasc.data import load_csv_dataset, make_synthetic_dataset
+    from tinyasc.data.layouts import dataset_csv
 
     if data == "synthetic":
         csv = make_synthetic_dataset(Path(work_dir) / SYNTHETIC_DIR, clips_per_class=clips_per_class)
     else:
-        csv = Path(data)
-        if not csv.is_file():
-            raise TinyascError(f"--data {data}: no such CSV file; give 'synthetic' or a CSV with path,label[,split]")
+        csv = dataset_csv(data, run_dir)
     return load_csv_dataset(csv)
 
 
@@ -52,7 +52,8 @@ def train_run(
     from tinyasc.train import evaluate_float, seed_everything, train_model
 
     run_dir = Path(run_dir)
-    dataset = resolve_dataset(data, work_dir, clips_per_class)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dataset = resolve_dataset(data, work_dir, run_dir, clips_per_class)
     test = dataset.subset("test")
     if len(test) == 0:
         raise TinyascError(f"{data}: the dataset has no 'test' split; add a split column with train/val/test")
