@@ -1,0 +1,126 @@
+"""The integral-image WS_CONV kernel in C equals the int8 reference (explicitly sampled kernel,
+TFLite's conv arithmetic) bit for bit on the host with ASan + UBSan, over random shapes, sampling
+strides, channel repeats, conv strides and paddings; and the op counts follow DESIGN §4."""
+
+import subprocess
+
+import numpy as np
+import pytest
+
+from tinyasc.compile.wsconv import WSConvShape, integral_scratch_words, op_counts, reference_output
+from tinyasc.paths import TEMPLATES_DIR
+
+PARAMS = ["input_length", "input_channels", "condensed_length", "condensed_channels", "kernel_size", "filters",
+          "sampling_stride", "stride", "pad_before", "output_length", "input_offset", "output_offset", "act_min", "act_max"]
+
+HARNESS = r"""
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "tas_requantize.h"
+#include "tas_ws_conv_integral_s8.c"
+
+static void *read_all(size_t bytes) {
+    void *data = malloc(bytes ? bytes : 1);
+    if (fread(data, 1, bytes, stdin) != bytes) { fprintf(stderr, "short input\n"); exit(2); }
+    return data;
+}
+
+int main(void) {
+    tas_ws_conv_params p;
+    int32_t *fields = read_all(sizeof(int32_t) * 14);
+    p.input_length = fields[0]; p.input_channels = fields[1]; p.condensed_length = fields[2];
+    p.condensed_channels = fields[3]; p.kernel_size = fields[4]; p.filters = fields[5];
+    p.sampling_stride = fields[6]; p.stride = fields[7]; p.pad_before = fields[8]; p.output_length = fields[9];
+    p.input_offset = fields[10]; p.output_offset = fields[11]; p.act_min = fields[12]; p.act_max = fields[13];
+    int8_t *input = read_all((size_t)(p.input_length * p.input_channels));
+    int8_t *condensed = read_all((size_t)(p.condensed_length * p.condensed_channels));
+    int32_t *bias = read_all(sizeof(int32_t) * (size_t)p.filters);
+    int32_t *multiplier = read_all(sizeof(int32_t) * (size_t)p.filters);
+    int32_t *shift = read_all(sizeof(int32_t) * (size_t)p.filters);
+    int32_t *scratch = malloc(sizeof(int32_t) * (size_t)tas_ws_conv_scratch_words(&p));
+    int8_t *output = malloc((size_t)(p.output_length * p.filters));
+    tas_ws_conv_integral_s8(&p, input, condensed, bias, multiplier, shift, scratch, output);
+    fwrite(output, 1, (size_t)(p.output_length * p.filters), stdout);
+    free(fields); free(input); free(condensed); free(bias); free(multiplier); free(shift); free(scratch); free(output);
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def integral_kernel(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ws_conv")
+    (folder / "main.c").write_text(HARNESS)
+    exe = folder / "ws_conv"
+    subprocess.run(
+        ["gcc", "-O1", "-g", "-std=c11", "-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined",
+         "-fno-sanitize-recover=all", "-I", str(TEMPLATES_DIR / "kernels"), str(folder / "main.c"), "-o", str(exe)],
+        check=True,
+    )
+    return exe
+
+
+def run_integral(exe, x, condensed, bias, multipliers, shifts, shape, input_zp, output_zp):
+    fields = [shape.input_length, shape.input_channels, shape.condensed_length, shape.condensed_channels,
+              shape.kernel_size, shape.filters, shape.sampling_stride, shape.stride, shape.pad_before,
+              shape.output_length, -input_zp, output_zp, -128, 127]
+    blob = b"".join([
+        np.asarray(fields, np.int32).tobytes(), x.astype(np.int8).tobytes(), condensed.astype(np.int8).tobytes(),
+        np.asarray(bias, np.int32).tobytes(), np.asarray(multipliers, np.int32).tobytes(), np.asarray(shifts, np.int32).tobytes(),
+    ])
+    result = subprocess.run([str(exe)], input=blob, capture_output=True, env={"ASAN_OPTIONS": "detect_leaks=0"})
+    assert result.returncode == 0, result.stderr.decode()
+    return np.frombuffer(result.stdout, np.int8).reshape(shape.output_length, shape.filters)
+
+
+def random_case(seed):
+    rng = np.random.default_rng(seed)
+    channel_repeat = int(rng.choice([1, 2, 4]))
+    shape = WSConvShape(
+        input_length=int(rng.integers(8, 60)),
+        input_channels=channel_repeat * int(rng.integers(1, 6)),
+        kernel_size=int(rng.integers(1, 9)),
+        filters=int(rng.integers(1, 12)),
+        sampling_stride=int(rng.integers(1, 5)),
+        channel_repeat=channel_repeat,
+        stride=int(rng.integers(1, 4)),
+        padding=str(rng.choice(["valid", "same"])),
+    )
+    if shape.output_length < 1:
+        shape = WSConvShape(**{**shape.__dict__, "padding": "same"})
+    x = rng.integers(-128, 128, (shape.input_length, shape.input_channels))
+    condensed = rng.integers(-127, 128, (shape.condensed_length, shape.condensed_channels))
+    bias = rng.integers(-20000, 20000, shape.filters)
+    multipliers = rng.integers(2**30, 2**31 - 1, shape.filters)
+    shifts = rng.integers(-14, -6, shape.filters)
+    return shape, x, condensed, bias, multipliers, shifts, int(rng.integers(-128, 128)), int(rng.integers(-128, 128))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_integral_image_kernel_is_bit_exact_with_the_reference(integral_kernel, seed):
+    shape, x, condensed, bias, multipliers, shifts, input_zp, output_zp = random_case(seed)
+    expected = reference_output(x, condensed, bias, multipliers, shifts, shape, input_zp, output_zp)
+    actual = run_integral(integral_kernel, x, condensed, bias, multipliers, shifts, shape, input_zp, output_zp)
+    np.testing.assert_array_equal(actual, expected, err_msg=str(shape))
+
+
+def test_extreme_values_wrap_harmlessly(integral_kernel):
+    # Long input, all-extreme values: the uint32 diagonal sums wrap, the differences stay exact.
+    shape = WSConvShape(input_length=3000, input_channels=8, kernel_size=8, filters=16, sampling_stride=1, channel_repeat=1)
+    x = np.full((3000, 8), 127)
+    condensed = np.full((shape.condensed_length, 8), 127)
+    bias, multipliers, shifts = np.zeros(16), np.full(16, 2**30), np.full(16, -12)
+    expected = reference_output(x, condensed, bias, multipliers, shifts, shape, -128, 0)
+    assert np.array_equal(run_integral(integral_kernel, x, condensed, bias, multipliers, shifts, shape, -128, 0), expected)
+
+
+def test_op_counts_follow_design_section_4():
+    # A deep WSNet layer: L=4, M=512, N=1024, s=1, C=8 → the integral image is far cheaper.
+    deep = op_counts(WSConvShape(100, 512, 4, 1024, 1, 8))
+    assert deep["direct"] == 4 * 512 * 1024
+    assert deep["integral"] == 512 - 64 + (4 + 1023) * (64 + 1) + 1024
+    assert deep["ratio"] > 20
+    # The first layer (M = 1) gains little or nothing (DESIGN §4).
+    assert op_counts(WSConvShape(16000, 1, 64, 16, 8, 1))["ratio"] < 5
+    assert integral_scratch_words(WSConvShape(100, 512, 4, 1024, 1, 8)) == 64 + 2 * 1027 + 4 * 1024

@@ -1,0 +1,100 @@
+"""WS_CONV, WSNet's weight-sampling convolution in int8: reference arithmetic and operation counts.
+
+One int8 condensed filter Φ (L*, M*) with a single per-tensor scale stands for the sampled kernel
+K[l, m, n] = Φ[n·s + l, m mod M*] (DESIGN §4). The reference here builds K explicitly and runs the
+int8 convolution TFLite would run on it (int32 accumulation of w·(x − zero_point), bias, per-channel
+requantization, clamp), so it is the oracle for the C kernels:
+- direct: the ordinary conv kernel on the explicitly sampled int8 weights;
+- integral image (`tas_ws_conv_integral_s8`): F' = channel pre-sum, P = F'·Φᵀ, I = diagonal cumulative
+  sum of P, every output one subtraction. Exact in integer arithmetic (uint32 wrap-around included).
+`op_counts` gives both costs per output step so the compiler can pick the cheaper one per layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tinyasc.compile import quant
+
+
+@dataclass(frozen=True)
+class WSConvShape:
+    input_length: int  # T
+    input_channels: int  # M
+    kernel_size: int  # L
+    filters: int  # N (sampled filters: D·N for denser sampling; the 1×1 is a separate op)
+    sampling_stride: int  # s
+    channel_repeat: int  # C
+    stride: int = 1  # convolution stride over time
+    padding: str = "valid"
+
+    @property
+    def condensed_channels(self) -> int:
+        return self.input_channels // self.channel_repeat
+
+    @property
+    def condensed_length(self) -> int:
+        return self.kernel_size + (self.filters - 1) * self.sampling_stride
+
+    @property
+    def output_length(self) -> int:
+        if self.padding == "same":
+            return -(-self.input_length // self.stride)
+        return (self.input_length - self.kernel_size) // self.stride + 1
+
+    @property
+    def pad_before(self) -> int:
+        """TFLite SAME padding: the odd extra row goes after."""
+        if self.padding == "valid":
+            return 0
+        total = max(0, (self.output_length - 1) * self.stride + self.kernel_size - self.input_length)
+        return total // 2
+
+
+def sampled_kernel(condensed: np.ndarray, shape: WSConvShape) -> np.ndarray:
+    """K as OHWI int8 [N, L, 1, M], the layout of TFLite's CONV_2D filter."""
+    rows = np.arange(shape.filters)[:, None] * shape.sampling_stride + np.arange(shape.kernel_size)[None, :]
+    columns = np.arange(shape.input_channels) % shape.condensed_channels
+    return condensed[rows][:, :, columns][:, :, None, :]
+
+
+def reference_accumulators(x: np.ndarray, condensed: np.ndarray, shape: WSConvShape, input_zero_point: int) -> np.ndarray:
+    """int32 [T', N]: Σ K·(x − zero_point) before bias, for int8 x [T, M] and int8 Φ."""
+    kernel = sampled_kernel(condensed, shape)[:, :, 0, :].astype(np.int64)  # [N, L, M]
+    shifted = x.astype(np.int64) - input_zero_point
+    padded = np.zeros((shape.input_length + shape.kernel_size * 2 + shape.stride, shape.input_channels), np.int64)
+    padded[shape.pad_before : shape.pad_before + shape.input_length] = shifted
+    windows = np.stack([padded[t * shape.stride : t * shape.stride + shape.kernel_size] for t in range(shape.output_length)])
+    return np.einsum("tlm,nlm->tn", windows, kernel)
+
+
+def reference_output(x, condensed, bias, multipliers, shifts, shape: WSConvShape, input_zero_point: int,
+                     output_zero_point: int, act_min: int = -128, act_max: int = 127) -> np.ndarray:
+    """int8 [T', N]: the int8 convolution on the sampled kernel, requantized as TFLite does."""
+    acc = reference_accumulators(x, condensed, shape, input_zero_point)
+    if bias is not None:
+        acc = acc + np.asarray(bias, np.int64)
+    y = quant.multiply_by_quantized_multiplier(acc, np.asarray(multipliers)[None, :], np.asarray(shifts)[None, :])
+    return np.clip(y + output_zero_point, act_min, act_max).astype(np.int8)
+
+
+def op_counts(shape: WSConvShape) -> dict:
+    """Operations per output step (DESIGN §4): direct L·M·N MACs vs the integral image's
+    M(1 − 1/C) pre-sum adds + L*(M* + 1) for P and the diagonal sums + N subtractions."""
+    direct = shape.kernel_size * shape.input_channels * shape.filters
+    integral = (
+        shape.input_channels - shape.condensed_channels
+        + shape.condensed_length * (shape.condensed_channels + 1)
+        + shape.filters
+    )
+    # The integral image runs once per input row; direct convolution once per output row.
+    integral_per_output = integral * shape.stride
+    return {"direct": direct, "integral": integral_per_output, "ratio": direct / integral_per_output}
+
+
+def integral_scratch_words(shape: WSConvShape) -> int:
+    """int32 words the streaming integral-image kernel needs: F' row, two I rows, the ring of the
+    last L rows at columns n·s − 1."""
+    return shape.condensed_channels + 2 * shape.condensed_length + shape.kernel_size * shape.filters
