@@ -124,3 +124,22 @@ def test_op_counts_follow_design_section_4():
     # The first layer (M = 1) gains little or nothing (DESIGN §4).
     assert op_counts(WSConvShape(16000, 1, 64, 16, 8, 1))["ratio"] < 5
     assert integral_scratch_words(WSConvShape(100, 512, 4, 1024, 1, 8)) == 64 + 2 * 1027 + 4 * 1024
+
+
+@pytest.mark.e2e
+def test_integral_kernel_is_bit_exact_and_faster_in_qemu(tmp_path):
+    """One WSNet layer (S8C4D2 conv3 shape) in the Cortex-M4 twin: both firmware images pass their
+    bit-exact self-test, and the integral image needs fewer instructions than direct convolution."""
+    import sys
+
+    from tinyasc.paths import REPO_ROOT
+
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    import ws_conv_layers
+
+    shape = WSConvShape(input_length=24, input_channels=32, kernel_size=16, filters=128, sampling_stride=2,
+                        channel_repeat=4, stride=2)
+    data = ws_conv_layers.layer_data(shape, seed=3)
+    direct = ws_conv_layers.measure(shape, "direct", "cortex-m4", data, tmp_path)
+    integral = ws_conv_layers.measure(shape, "integral", "cortex-m4", data, tmp_path)
+    assert integral < direct / 3, (direct, integral)

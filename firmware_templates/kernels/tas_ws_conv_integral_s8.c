@@ -57,7 +57,15 @@ static void tas_ws_conv_integral_s8(const tas_ws_conv_params *p, const int8_t *i
         for (int32_t v = 0; v < p->condensed_length; ++v) {
             const int8_t *phi = condensed + v * p->condensed_channels;
             int32_t product = 0;
-            for (int32_t j = 0; j < p->condensed_channels; ++j) {
+            /* M* is often 4-16: unroll the short loop by four, then the remainder. (Bounds are
+             * computed up front: GCC's loop analysis misfires on `for (; j + 4 <= n; j += 4)`
+             * followed by `for (; j < n; ++j)` once n is a known constant.) */
+            const int32_t unrolled_end = p->condensed_channels & ~3;
+            for (int32_t j = 0; j < unrolled_end; j += 4) {
+                product += row_sum[j] * (int32_t)phi[j] + row_sum[j + 1] * (int32_t)phi[j + 1]
+                         + row_sum[j + 2] * (int32_t)phi[j + 2] + row_sum[j + 3] * (int32_t)phi[j + 3];
+            }
+            for (int32_t j = unrolled_end; j < p->condensed_channels; ++j) {
                 product += row_sum[j] * (int32_t)phi[j];
             }
             current[v] = (uint32_t)product + (v > 0 ? previous[v - 1] : 0u);
