@@ -5,7 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
-APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+# cmake builds the real-board project (tests/test_project.py); chromium renders the HTML report
+# headless (tests/test_report.py).
+APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm cmake chromium
 
 .PHONY: setup system-deps demo test clean
 
@@ -13,6 +15,7 @@ setup: system-deps $(STAMP)
 
 system-deps:
 	@if ! command -v arm-none-eabi-gcc >/dev/null || ! command -v qemu-system-arm >/dev/null \
+	    || ! command -v cmake >/dev/null || ! command -v chromium >/dev/null \
 	    || ! dpkg -s libnewlib-arm-none-eabi >/dev/null 2>&1; then \
 	  echo "installing $(APT_PACKAGES) with apt-get"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \

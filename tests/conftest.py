@@ -8,6 +8,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from tinyasc.data import load_csv_dataset, make_synthetic_dataset  # noqa: E402
@@ -51,3 +52,34 @@ def anchor_tflite(trained_anchor, synthetic_dataset, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("anchor_tflite") / "anchor_cnn_int8.tflite"
     return quantize_int8(trained_anchor.model, synthetic_dataset.subset("train").x, out)
+
+
+# ---- a model small enough for every board ----
+
+WAVEFORM_SAMPLES = 256
+
+
+def tiny_audio_cnn():
+    """Waveform [256] → strided conv → max pool → conv → global mean → dense, 4 classes."""
+    from tinyasc.tf_env import import_tf
+
+    _, keras = import_tf()
+    L = keras.layers
+    x = L.Input((WAVEFORM_SAMPLES, 1, 1))
+    y = L.Conv2D(8, (8, 1), strides=(4, 1), activation="relu")(x)
+    y = L.MaxPool2D((2, 1))(y)
+    y = L.Conv2D(8, (3, 1), activation="relu")(y)
+    y = L.GlobalAveragePooling2D()(y)
+    return keras.Model(x, L.Dense(4)(y))
+
+
+@pytest.fixture(scope="session")
+def tiny_cnn_tflite(tmp_path_factory):
+    """int8 .tflite of a small raw-audio CNN (random weights): fits every board, even a micro:bit."""
+    from tinyasc.convert import quantize_int8
+    from tinyasc.train import seed_everything
+
+    seed_everything(0)
+    calibration = np.random.default_rng(0).normal(0, 0.5, (32, WAVEFORM_SAMPLES, 1, 1))
+    out = tmp_path_factory.mktemp("tiny_cnn") / "tiny_cnn_int8.tflite"
+    return quantize_int8(tiny_audio_cnn(), calibration.astype(np.float32), out)

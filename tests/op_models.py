@@ -90,6 +90,10 @@ OP_MODELS = {
 
 
 def build(name, seed=0):
+    """The model with weights fixed by `seed` (Keras would otherwise draw them from a global RNG
+    whose state depends on which tests ran before)."""
+    keras, _ = _layers()
+    keras.utils.set_random_seed(seed)
     return _with_random_bias(OP_MODELS[name](), seed)
 
 

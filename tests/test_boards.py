@@ -29,9 +29,30 @@ def nrf(document):
 
 # ---- the shipped database ------------------------------------------------------------------------
 
-def test_shipped_boards_yaml_loads_with_the_four_boards():
+def test_shipped_boards_yaml_loads_with_the_generic_cores_and_the_real_parts():
     boards = load_boards()
-    assert set(boards) == {"nrf52840", "cortex-m3", "cortex-m4", "cortex-m7"}
+    assert set(boards) == {"nrf52840", "cortex-m3", "cortex-m4", "cortex-m7",
+                           "arduino-nano-33-ble", "nrf5340-app", "stm32f405", "stm32l4r5",
+                           "stm32h7", "rp2040", "microbit-v1", "corstone-300"}
+
+
+@pytest.mark.parametrize("name, cpu, flash, ram, machine", [
+    ("arduino-nano-33-ble", "cortex-m4", (0x10000, 960), (0x20000000, 256), "mps2-an386"),
+    ("nrf5340-app", "cortex-m33", (0x0, 1024), (0x20000000, 512), "mps2-an505"),
+    ("stm32f405", "cortex-m4", (0x08000000, 1024), (0x20000000, 128), "netduinoplus2"),
+    ("stm32l4r5", "cortex-m4", (0x08000000, 2048), (0x20000000, 640), "mps2-an386"),
+    ("stm32h7", "cortex-m7", (0x08000000, 2048), (0x24000000, 512), "mps2-an500"),
+    ("rp2040", "cortex-m0plus", (0x10000000, 2048), (0x20000000, 264), "mps2-an385"),
+    ("microbit-v1", "cortex-m0", (0x0, 256), (0x20000000, 16), "microbit"),
+    ("corstone-300", "cortex-m55", (0x10000000, 512), (0x30000000, 512), "mps3-an547"),
+])
+def test_real_parts_match_their_datasheets_and_twins(name, cpu, flash, ram, machine):
+    board = get_board(name)
+    assert board.cpu == cpu and board.emulator_machine == machine
+    assert (board.flash_origin, board.flash_size // 1024) == flash
+    assert (board.ram_origin, board.ram_size // 1024) == ram
+    assert board.is_armv6m == (cpu in ("cortex-m0", "cortex-m0plus"))
+    assert board.has_fpu == (cpu not in ("cortex-m0", "cortex-m0plus"))
 
 
 def test_nrf52840_matches_its_datasheet_and_qemu_twin():
@@ -97,7 +118,7 @@ def test_unknown_board_name_lists_the_known_boards():
     message = str(error.value)
     assert "unknown board 'nrf52841'" in message
     assert "Did you mean 'nrf52840'" in message
-    assert "cortex-m3, cortex-m4, cortex-m7, nrf52840" in message
+    assert "cortex-m3, cortex-m4, cortex-m7, microbit-v1, nrf52840" in message
 
 
 def test_unknown_key_suggests_the_close_match(tmp_path):

@@ -82,3 +82,11 @@ def test_activation_ranges_clamp_at_quantized_zero_and_six():
     assert quant.activation_range("relu6", 0.05, -128) == (-128, -8)
     with pytest.raises(ValueError):
         quant.activation_range("tanh", 0.1, 0)
+
+
+def test_absurd_scales_are_refused_instead_of_overflowing_the_c_shift():
+    from tinyasc.errors import UnsupportedModelError
+
+    assert quant.quantize_multiplier(2.0**29)[1] == 30  # the largest accepted
+    with pytest.raises(UnsupportedModelError, match="out of range"):
+        quant.quantize_multiplier(1e38)

@@ -17,6 +17,8 @@ the pipeline, one command per stage:
   tinyasc verify  export/<name>                          host build with sanitizers vs TFLM, bit for bit
   tinyasc build   export/<name>                          cross-compile; flash/RAM report
   tinyasc emulate export/<name>                          run in the board's QEMU twin; instruction counts
+  tinyasc flash   export/<name>                          program a real board (--dry-run to see how)
+  tinyasc report  export/<name>                          self-contained HTML report
   tinyasc boards                                         list the boards in boards.yaml
   tinyasc demo                                           all of the above on the built-in synthetic data
 """
@@ -35,7 +37,7 @@ def _cmd_train(args) -> int:
 
     result = train_run(
         data=args.data, run_dir=Path(args.out), model_name=args.model, epochs=args.epochs,
-        batch_size=args.batch_size, seed=args.seed, resume=args.resume,
+        batch_size=args.batch_size, seed=args.seed, resume=args.resume, config=args.config,
     )
     print(f"float test accuracy {result['float_test_accuracy']:.3f}; int8 model: {result['tflite']}")
     return 0
@@ -82,6 +84,12 @@ def _cmd_build(args) -> int:
 
     result = build_firmware(Path(args.export_dir))
     print(result.summary())
+    if args.project:
+        from tinyasc.firmware.project import build_project
+
+        project = build_project(Path(args.export_dir))
+        print(f"built {project.elf_path} (real-board project, CMake): flash {project.sizes['flash']:,} B, "
+              f"RAM {project.sizes['ram']:,} B")
     return 0
 
 
@@ -90,12 +98,58 @@ def _cmd_emulate(args) -> int:
 
     result = run_firmware(Path(args.export_dir), timeout_s=args.timeout)
     print(result.log.rstrip())
+    if args.profile and result.passed:
+        from tinyasc.emulate.profile import format_profile_table, profile_firmware
+
+        print(format_profile_table(profile_firmware(Path(args.export_dir), timeout_s=args.timeout)))
     status = "PASS (bit-exact)" if result.passed else "FAIL"
     print(
         f"{status}: {result.instructions_per_inference:,} instructions per inference, "
         f"~{result.latency_ms_estimate:.1f} ms at the board's clock (estimate from instruction counts)"
     )
     return 0 if result.passed else 1
+
+
+def _cmd_flash(args) -> int:
+    from tinyasc.flash import flash, plan_flash
+
+    plan = plan_flash(Path(args.export_dir), board_name=args.board, tool=args.tool, probe=args.probe)
+    if args.dry_run:
+        print(plan.dry_run_text())
+        return 0
+    print(flash(plan))
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from tinyasc.report.html import write_report
+
+    path = write_report(Path(args.export_dir), out=Path(args.out) if args.out else None)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    import tempfile
+
+    from tinyasc.bench import format_bench_table, run_bench, write_results
+
+    with tempfile.TemporaryDirectory(prefix="tinyasc-bench-") as work_dir:
+        rows = run_bench(Path(work_dir), boards=args.boards)
+    json_path, csv_path = write_results(rows, Path(args.out))
+    print(format_bench_table(rows))
+    print(f"wrote {json_path} and {csv_path}")
+    return 0 if all(row["bit_exact"] for row in rows) else 1
+
+
+def _cmd_summary(args) -> int:
+    from tinyasc.convert.tflite_reader import read_tflite
+    from tinyasc.report.console import wide_console
+    from tinyasc.report.summary import summarize, summary_table
+
+    summary = summarize(read_tflite(args.tflite), sample_rate=args.sample_rate, seconds=args.seconds)
+    wide_console().print(summary_table(summary, f"tinyasc summary: {args.tflite}"))
+    return 0
 
 
 def _cmd_demo(args) -> int:
@@ -121,11 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model and quantize it to an int8 .tflite")
     p.add_argument("--data", default="synthetic", help="'synthetic' (built-in), a CSV with path,label[,split], or a dataset root: a folder "
                    "per class, ESC-50, UrbanSound8K or TAU (detected; or LAYOUT:PATH) (default: synthetic)")
-    p.add_argument("--model", default="anchor_cnn", help="model from the registry (default: anchor_cnn)")
+    p.add_argument("--config", help="experiment YAML (configs/*.yaml): model, data, features, recipe, strategy; "
+                   "--epochs/--batch-size/--seed override it, --model is ignored")
+    p.add_argument("--model", default="anchor_cnn", help="model from the registry, without --config (default: anchor_cnn)")
     p.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
-    p.add_argument("--epochs", type=int, default=12, help="training epochs (default: 12)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, help="training epochs (default: the config's, else 12)")
+    p.add_argument("--batch-size", type=int, help="default: the config's, else 32")
+    p.add_argument("--seed", type=int, help="default: the config's, else 0")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
     p.set_defaults(func=_cmd_train)
 
@@ -146,12 +202,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", help="cross-compile the firmware with arm-none-eabi-gcc; flash and RAM report")
     p.add_argument("export_dir")
+    p.add_argument("--project", action="store_true", help="also build project/ (the real part's memory map) with CMake, for `tinyasc flash`")
     p.set_defaults(func=_cmd_build)
 
     p = sub.add_parser("emulate", help="run the firmware in the board's QEMU twin: bit-exact check, instructions per inference")
     p.add_argument("export_dir")
     p.add_argument("--timeout", type=float, default=300, help="seconds before QEMU is stopped (default: 300)")
+    p.add_argument("--profile", action="store_true",
+                   help="also build and run a per-op profiling variant; print instructions per layer (manifest 'profile')")
     p.set_defaults(func=_cmd_emulate)
+
+    p = sub.add_parser("flash", help="program a real board with the export's image (pyocd, nrfjprog or openocd)")
+    p.add_argument("export_dir")
+    p.add_argument("--board", help="refuse unless the image was built for this board")
+    p.add_argument("--tool", choices=("pyocd", "nrfjprog", "openocd"), help="default: the first the board's flasher settings allow")
+    p.add_argument("--probe", help="debug probe unique id / serial number (default: the only one connected)")
+    p.add_argument("--dry-run", action="store_true", help="print the image, tool and command, flash nothing")
+    p.set_defaults(func=_cmd_flash)
+
+    p = sub.add_parser("report", help="a self-contained HTML report of an export (figures, plots, memory plan)")
+    p.add_argument("export_dir")
+    p.add_argument("--out", help="HTML file to write (default: <export_dir>/report.html)")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("bench", help="the benchmark suite on each core twin in QEMU: instructions, flash, RAM, ratio to TFLM")
+    p.add_argument("--out", default="benchmarks/results", help="where bench.json and bench.csv go (default: benchmarks/results)")
+    p.add_argument("--boards", nargs="+", help="boards to run (default: cortex-m3 nrf52840 cortex-m7)")
+    p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("summary", help="parameters, non-zeros, MACs per second of audio and sizes of a model, per layer, vs the DCASE limits")
+    p.add_argument("tflite", help="an int8 .tflite file")
+    p.add_argument("--sample-rate", type=int, default=16000, help="audio rate of a raw-waveform input (default: 16000)")
+    p.add_argument("--seconds", type=float, help="seconds of audio per inference (default: input length / sample rate)")
+    p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("demo", help="train, quantize, export, build and emulate on the built-in synthetic data")
     p.add_argument("--work-dir", default=".", help="where runs/ and export/ go (default: .)")

@@ -1,7 +1,8 @@
 /* int8 mean over the middle axis of input viewed as [outer, reduced, inner], TFLite's
  * QuantizedMeanOrSum: subtract the input zero point from the sum, requantize with a multiplier
  * that already includes 1/reduced, add the output zero point, clamp. When input and output share
- * quantization TFLM instead divides the raw sum, truncating toward zero. */
+ * quantization TFLM instead divides the raw sum, truncating toward zero. SUM is the general case
+ * with a multiplier of s_in/s_out only. */
 typedef struct {
     int32_t outer, reduced, inner;
     int32_t same_quantization;

@@ -20,6 +20,7 @@ from tinyasc.compile import ops
 from tinyasc.compile.kernels import select_kernel
 from tinyasc.compile.ir import Graph, verify
 from tinyasc.compile.plan import MemoryPlan, plan_memory
+from tinyasc.errors import UnsupportedModelError
 from tinyasc.paths import TEMPLATES_DIR
 
 @dataclass
@@ -32,6 +33,8 @@ class Step:
     params_fields: list[tuple[str, int]]
     call: str | None
     macs: int
+    parameters: int = 0  # weights and biases of the op, zeros included
+    weight_bytes: int = 0  # flash its constant arrays take (packed weights, bias, requantization)
 
 
 @dataclass
@@ -61,7 +64,11 @@ class CompiledModel:
         return sum(c.nbytes for c in self.constants)
 
     def layers(self) -> list[dict]:
-        return [{"op": s.index, "kind": s.kind, "kernel": s.kernel, "macs": s.macs, "summary": s.summary} for s in self.steps]
+        return [
+            {"op": s.index, "kind": s.kind, "kernel": s.kernel, "macs": s.macs, "parameters": s.parameters,
+             "bytes": s.weight_bytes, "summary": s.summary}
+            for s in self.steps
+        ]
 
 
 # ---- C text helpers ----
@@ -139,11 +146,17 @@ def _scalar_fields(params) -> list[tuple[str, int]]:
     return fields
 
 
-def _build_step(op, graph: Graph, plan: MemoryPlan, constants: list[ConstantArray]) -> tuple[Step, tuple[str, ...]]:
+def _build_step(op, graph: Graph, plan: MemoryPlan, constants: list[ConstantArray],
+                board=None) -> tuple[Step, tuple[str, ...]]:
     spec = ops.spec_for(op)
-    params = spec.prepare(op, graph)
-    kernel = select_kernel(op.kind, params)
-    call = None
+    try:
+        params = spec.prepare(op, graph)
+    except UnsupportedModelError as error:  # say which op, when the helper that refused could not
+        if str(error).startswith("op "):
+            raise
+        raise UnsupportedModelError(f"op {op.index} ({op.kind.value}): {error}") from None
+    kernel = select_kernel(op.kind, params, board)
+    call, first_constant = None, len(constants)
     if kernel is not None:
         context = ops.EmitContext(
             op=op,
@@ -160,17 +173,23 @@ def _build_step(op, graph: Graph, plan: MemoryPlan, constants: list[ConstantArra
         params_fields=_scalar_fields(params),
         call=call,
         macs=params.macs,
+        parameters=sum(
+            graph.tensors[i].num_elements for i in op.inputs
+            if i >= 0 and graph.tensors[i].is_constant and graph.tensors[i].quantization is not None
+        ),
+        weight_bytes=sum(c.nbytes for c in constants[first_constant:]),
     )
     return step, (kernel.files if kernel else ())
 
 
-def compile_graph(graph: Graph, planner: str = "greedy") -> CompiledModel:
+def compile_graph(graph: Graph, planner: str = "greedy", board=None) -> CompiledModel:
+    """`board` (a Board) enables its core's fast kernels; None compiles portable C only."""
     verify(graph)
     plan = plan_memory(graph, planner)
     constants: list[ConstantArray] = []
     steps, kernel_files = [], ["tas_requantize.h"]
     for op in graph.ops:
-        step, files = _build_step(op, graph, plan, constants)
+        step, files = _build_step(op, graph, plan, constants, board)
         steps.append(step)
         kernel_files += [f for f in files if f not in kernel_files]
     return CompiledModel(graph=graph, plan=plan, steps=steps, constants=constants, kernel_files=kernel_files)

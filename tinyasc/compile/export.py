@@ -27,7 +27,7 @@ from tinyasc.compile.codegen import (
     render_tflite_array,
     write_sources,
 )
-from tinyasc.compile.reference import tflm_outputs
+from tinyasc.compile.reference import tflm_minimal_arena, tflm_outputs
 from tinyasc.convert.tflite_reader import parse_tflite
 from tinyasc.errors import DoesNotFitError, TinyascError
 from tinyasc.manifest import atomic_write_bytes, atomic_write_text, write_manifest
@@ -116,7 +116,7 @@ def export_model(
     board = get_board(board_name)
     model_bytes = tflite_path.read_bytes()
     graph = parse_tflite(model_bytes, source=str(tflite_path))
-    compiled = compile_graph(graph, planner=planner)
+    compiled = compile_graph(graph, planner=planner, board=board)
     _check_fits(compiled, board, str(tflite_path))
 
     name = safe_name(name or tflite_path.stem)
@@ -173,6 +173,7 @@ def export_figures(compiled: CompiledModel, model_bytes: bytes, tflite_path: Pat
         "memory_plan": compiled.plan.to_dict(),
         "arena_bytes": compiled.plan.arena_size,
         "arena_lower_bound_bytes": compiled.plan.lower_bound,
+        "tflm_arena_bytes": tflm_minimal_arena(model_bytes),  # TFLM's figure for the same model
         "layers": compiled.layers(),
         "test_vectors": num_vectors,
     }

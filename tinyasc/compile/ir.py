@@ -24,10 +24,30 @@ class OpKind(enum.Enum):
     AVERAGE_POOL_2D = "AVERAGE_POOL_2D"  # window mean over H, W, rounded half away from zero
     MEAN = "MEAN"  # mean over constant axes (global average pooling), requantized
     RESHAPE = "RESHAPE"  # same bytes, new shape: an alias, no code, no memory
+    DEPTHWISE_CONV_2D = "DEPTHWISE_CONV_2D"  # int8 conv of each input channel alone, × depth multiplier
+    ADD = "ADD"  # int8 a + b, each input rescaled to a common scale (left shift 20), 4-D broadcast
+    SUB = "SUB"  # int8 a − b, same arithmetic as ADD
+    MUL = "MUL"  # int8 a · b, one requantization of the product, 4-D broadcast
+    CONCATENATION = "CONCATENATION"  # int8 inputs of the output's quantization joined along one axis
+    PAD = "PAD"  # constant padding with the output zero point
+    PADV2 = "PADV2"  # constant padding with a given int8 value
+    SQUEEZE = "SQUEEZE"  # drop size-1 axes: an alias, no code, no memory
+    EXPAND_DIMS = "EXPAND_DIMS"  # insert a size-1 axis: an alias, no code, no memory
+    TRANSPOSE = "TRANSPOSE"  # permute axes (constant permutation)
+    STRIDED_SLICE = "STRIDED_SLICE"  # constant begin/end/strides with masks
+    SUM = "SUM"  # sum over constant axes, requantized
+    RELU = "RELU"  # max(x, 0), requantized to the output scale (256-entry table)
+    RELU6 = "RELU6"  # clamp to [0, 6] in the input's quantization, as TFLM (table)
+    LEAKY_RELU = "LEAKY_RELU"  # x ≥ 0 ? x : alpha·x, two requantizations (table)
+    QUANTIZE = "QUANTIZE"  # int8 → int8 requantization to another scale and zero point (table)
+    LOGISTIC = "LOGISTIC"  # sigmoid, gemmlowp fixed point, output 1/256 scale, zero point −128 (table)
+    TANH = "TANH"  # tanh, gemmlowp fixed point, output 1/128 scale, zero point 0 (table)
+    HARD_SWISH = "HARD_SWISH"  # x·relu6(x + 3)/6 in TFLite's int16 fixed point (table)
+    SOFTMAX = "SOFTMAX"  # softmax over the last axis, gemmlowp exp and reciprocal, output 1/256, −128
 
 
 # Ops whose output is the input's bytes under another shape.
-ALIAS_OPS = frozenset({OpKind.RESHAPE})
+ALIAS_OPS = frozenset({OpKind.RESHAPE, OpKind.SQUEEZE, OpKind.EXPAND_DIMS})
 
 NUMPY_DTYPES = {
     "int8": np.int8,
@@ -148,11 +168,15 @@ def verify(graph: Graph) -> None:
         if op.index != position:
             raise AssertionError(f"op {op.kind.value} has index {op.index} at position {position}")
         for i in op.inputs:
-            if i >= len(graph.tensors):
+            if not -1 <= i < len(graph.tensors):  # -1: an omitted optional input
                 raise AssertionError(f"op {op.index} reads tensor {i}, out of range")
             if i >= 0 and i not in produced:
                 raise AssertionError(f"op {op.index} reads tensor {i} before it is produced")
         for o in op.outputs:
+            if not 0 <= o < len(graph.tensors):
+                raise AssertionError(f"op {op.index} writes tensor {o}, out of range")
+            if graph.tensors[o].is_constant:
+                raise AssertionError(f"op {op.index} writes tensor {o}, a constant")
             if o in produced:
                 raise AssertionError(f"tensor {o} is produced twice (op {op.index})")
             produced.add(o)

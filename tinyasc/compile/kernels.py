@@ -12,8 +12,27 @@ from tinyasc.compile.ir import OpKind
 from tinyasc.compile.ops import REGISTRY
 from tinyasc.compile.ops.common import Kernel
 from tinyasc.compile.ops.conv import Conv2DParams
+from tinyasc.compile.ops.pool import Pool2DParams
 
 CONV2D_ROWS = Kernel("tas_conv2d_rows_s8", ("tas_conv2d_common.h", "tas_conv2d_rows_s8.c"), folds_input_offset=True)
+CONV2D_ROWS_DSP = Kernel(
+    "tas_conv2d_rows_s8_dsp", ("tas_dsp.h", "tas_conv2d_common.h", "tas_conv2d_rows_s8_dsp.c"),
+    folds_input_offset=True, weight_layout="dsp_pairs",
+)
+MAX_POOL2D_DSP = Kernel("tas_max_pool2d_s8_dsp", ("tas_dsp.h", "tas_pool2d_common.h", "tas_max_pool2d_s8_dsp.c"))
+
+# Cores whose ISA has the DSP extension (SMLAD, SXTB16, SSAT...): Armv7E-M and Armv8-M Mainline with DSP.
+DSP_CORES = frozenset({"cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p", "cortex-m55"})
+
+
+def has_dsp_extension(board) -> bool:
+    """The board's core executes the DSP instructions; no board (a host-only compile) means no."""
+    return board is not None and board.cpu in DSP_CORES
+
+
+def any_board(board) -> bool:
+    """Portable C: runs on every core and on the host."""
+    return True
 
 
 def reads_contiguous_rows(p: Conv2DParams) -> bool:
@@ -26,15 +45,27 @@ def reads_contiguous_rows(p: Conv2DParams) -> bool:
     )
 
 
-# (op kind, predicate, kernel): the first whose predicate holds wins; else the reference kernel.
+def windows_inside_image(p: Pool2DParams) -> bool:
+    """No padding and every pooling window lies wholly inside the input: no clipping needed."""
+    return (
+        p.pad_height == 0 and p.pad_width == 0
+        and (p.output_height - 1) * p.stride_height + p.filter_height <= p.input_height
+        and (p.output_width - 1) * p.stride_width + p.filter_width <= p.input_width
+    )
+
+
+# (op kind, board predicate, op predicate, kernel): the first whose predicates both hold wins;
+# else the reference kernel.
 FAST_VARIANTS = [
-    (OpKind.CONV_2D, reads_contiguous_rows, CONV2D_ROWS),
+    (OpKind.CONV_2D, has_dsp_extension, reads_contiguous_rows, CONV2D_ROWS_DSP),
+    (OpKind.CONV_2D, any_board, reads_contiguous_rows, CONV2D_ROWS),
+    (OpKind.MAX_POOL_2D, has_dsp_extension, windows_inside_image, MAX_POOL2D_DSP),
 ]
 
 
-def select_kernel(kind: OpKind, params) -> Kernel | None:
-    """The kernel for a prepared op; None for alias ops that need no code."""
-    for variant_kind, applies, kernel in FAST_VARIANTS:
-        if variant_kind == kind and applies(params):
+def select_kernel(kind: OpKind, params, board=None) -> Kernel | None:
+    """The kernel for a prepared op on `board` (None: portable kernels only); None for alias ops."""
+    for variant_kind, board_allows, applies, kernel in FAST_VARIANTS:
+        if variant_kind == kind and board_allows(board) and applies(params):
             return kernel
     return REGISTRY[kind].reference

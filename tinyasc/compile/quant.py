@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from tinyasc.errors import UnsupportedModelError
+
 INT8_MIN, INT8_MAX = -128, 127
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
@@ -32,6 +34,14 @@ def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
         shift += 1
     if shift < -31:  # every bit would be shifted out: TFLite flushes to zero
         return 0, 0
+    if shift > 30:
+        # The integer kernels shift the int32 accumulator left by `shift` before multiplying; past
+        # 30 bits every value overflows (and a C shift by 32 or more is undefined). Real models
+        # have scale ratios far below 2^30: this is a damaged or hand-edited file.
+        raise UnsupportedModelError(
+            f"a requantization scale of {real_multiplier:.3g} is out of range (at most 2^30): "
+            "the model's quantization scales are corrupted; re-quantize the model"
+        )
     return q_fixed, shift
 
 

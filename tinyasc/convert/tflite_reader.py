@@ -3,15 +3,23 @@
 Everything a user can get wrong with a model file ends here as a `TinyascError` that says what is
 wrong and what to do: not a flatbuffer, truncated, several subgraphs, float or hybrid models, and
 ops the compiler does not know (all of them at once, with their positions).
+
+A damaged file must not get further than this reader either (tests/test_fuzz.py feeds it hundreds
+of mutants): the flatbuffers package is pure Python, so damage surfaces as Python exceptions, which
+become one TinyascError; then every index (tensor, buffer, operator code, graph input/output), every
+shape (no negative, empty or > 1 GiB tensors), every quantization (finite positive scales, int8 zero
+points, per-channel counts), the options window ops read, and the output shape of window and
+reduction ops are checked against the file itself before the compiler trusts them.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
-from tinyasc.compile.ir import Graph, Op, OpKind, Quantization, Tensor, verify
+from tinyasc.compile.ir import NUMPY_DTYPES, Graph, Op, OpKind, Quantization, Tensor, verify
 from tinyasc.errors import TinyascError, UnsupportedModelError
 
 # TensorType values of the TFLite schema.
@@ -28,6 +36,13 @@ TENSOR_TYPES = {
 
 ACTIVATIONS = {0: "none", 1: "relu", 2: "relu_n1_to_1", 3: "relu6", 4: "tanh"}
 PADDINGS = {0: "same", 1: "valid"}
+
+# No tensor of a microcontroller model comes near this; a larger one is a damaged shape.
+MAX_TENSOR_BYTES = 1 << 30
+MAX_RANK = 8
+# The smallest normal float32: a scale below it (or zero, negative, inf, NaN) makes requantization
+# multipliers meaningless.
+MIN_SCALE = float(np.finfo(np.float32).tiny)
 
 
 def _schema():
@@ -58,13 +73,14 @@ def parse_tflite(data: bytes, source: str = "<bytes>") -> Graph:
             "tinyasc compiles single-subgraph models"
         )
     subgraph = model.subgraphs[0]
-    tensors = [_read_tensor(i, t, model.buffers, source) for i, t in enumerate(subgraph.tensors or [])]
+    tensors = [_read_tensor(i, t, model.buffers or [], source) for i, t in enumerate(subgraph.tensors or [])]
     ops = _read_ops(model, subgraph, source)
+    _check_tensor_indices(ops, tensors, source)
     graph = Graph(
         tensors=tensors,
         ops=ops,
-        inputs=tuple(int(i) for i in subgraph.inputs),
-        outputs=tuple(int(i) for i in subgraph.outputs),
+        inputs=_graph_io(subgraph.inputs, "input", tensors, source),
+        outputs=_graph_io(subgraph.outputs, "output", tensors, source),
         description=(model.description or b"").decode("utf-8", "replace")
         if isinstance(model.description, bytes)
         else (model.description or ""),
@@ -73,8 +89,44 @@ def parse_tflite(data: bytes, source: str = "<bytes>") -> Graph:
     try:
         verify(graph)
     except AssertionError as e:
-        raise TinyascError(f"{source}: the model's graph is inconsistent ({e})") from None
+        raise TinyascError(f"{source}: the model's graph is inconsistent ({e}); re-export the .tflite file") from None
+    _check_output_shapes(graph, source)
     return graph
+
+
+def _corrupted(source: str, what: str) -> TinyascError:
+    return TinyascError(f"{source}: {what}; the file is corrupted, re-export the .tflite file")
+
+
+def _graph_io(indices, role: str, tensors: list[Tensor], source: str) -> tuple[int, ...]:
+    """The subgraph's single input or output, checked: generated C takes one of each."""
+    indices = tuple(int(i) for i in (indices if indices is not None else ()))
+    if len(indices) != 1:
+        raise UnsupportedModelError(
+            f"{source}: the model has {len(indices)} {role}s; tinyasc compiles models with exactly one "
+            f"{role} tensor (merge or split {role}s in the Keras model before converting)"
+        )
+    if not 0 <= indices[0] < len(tensors):
+        raise _corrupted(source, f"the graph {role} is tensor {indices[0]}, but there are {len(tensors)} tensors")
+    if tensors[indices[0]].is_constant:
+        raise _corrupted(source, f"the graph {role} is tensor {indices[0]}, a constant")
+    return indices
+
+
+def _check_tensor_indices(ops: list[Op], tensors: list[Tensor], source: str) -> None:
+    """Every index an op names is a tensor of the file; ops write activations, never constants."""
+    for op in ops:
+        where = f"op {op.index} ({op.kind.value})"
+        if not op.inputs or op.inputs[0] < 0 or not op.outputs:
+            raise _corrupted(source, f"{where} has inputs {list(op.inputs)} and outputs {list(op.outputs)}")
+        for i in op.inputs:
+            if not -1 <= i < len(tensors):  # -1 marks an omitted optional input
+                raise _corrupted(source, f"{where} reads tensor {i}, but there are {len(tensors)} tensors")
+        for o in op.outputs:
+            if not 0 <= o < len(tensors):
+                raise _corrupted(source, f"{where} writes tensor {o}, but there are {len(tensors)} tensors")
+            if tensors[o].is_constant:
+                raise _corrupted(source, f"{where} writes tensor {o} ({tensors[o].name}), which is a constant")
 
 
 def _unpack(data: bytes, source: str):
@@ -98,45 +150,85 @@ def _unpack(data: bytes, source: str):
 
 def _read_tensor(index: int, t, buffers, source: str) -> Tensor:
     name = t.name.decode("utf-8", "replace") if isinstance(t.name, bytes) else str(t.name or "")
+    where = f"tensor {index} ({name})"
     if t.type not in TENSOR_TYPES:
-        raise UnsupportedModelError(f"{source}: tensor {index} ({name}) has unsupported type {t.type}")
+        raise UnsupportedModelError(f"{source}: {where} has unsupported type {t.type}")
     dtype = TENSOR_TYPES[t.type]
-    shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
-    if any(d < 0 for d in shape):
-        raise UnsupportedModelError(
-            f"{source}: tensor {index} ({name}) has a dynamic shape {list(shape)}; "
-            "convert from a concrete function with batch size 1"
-        )
-    quantization = None
-    q = t.quantization
-    if q is not None and q.scale is not None and len(q.scale) > 0:
-        zero_points = q.zeroPoint if q.zeroPoint is not None else [0] * len(q.scale)
-        quantization = Quantization(
-            scales=tuple(float(np.float32(s)) for s in q.scale),
-            zero_points=tuple(int(z) for z in zero_points),
-            axis=int(q.quantizedDimension),
-        )
-    data = None
-    if 0 < t.buffer < len(buffers or []):
-        buffer = buffers[t.buffer]
-        if buffer.offset:
-            raise UnsupportedModelError(f"{source}: tensor {index} uses an external buffer (>2 GB model)")
-        if buffer.data is not None and len(buffer.data) > 0:
-            raw = np.asarray(buffer.data, dtype=np.uint8).tobytes()
-            from tinyasc.compile.ir import NUMPY_DTYPES
-
-            expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(NUMPY_DTYPES[dtype]).itemsize
-            if len(raw) != expected:
-                raise TinyascError(
-                    f"{source}: tensor {index} ({name}) holds {len(raw)} bytes, its shape "
-                    f"{list(shape)} needs {expected}; the file is corrupted"
-                )
-            data = np.frombuffer(raw, dtype=NUMPY_DTYPES[dtype]).reshape(shape)
+    shape = _read_shape(t, where, source)
+    data = _read_data(t, buffers, shape, dtype, where, source)
+    quantization = _read_quantization(t.quantization, shape, dtype, where, source)
     return Tensor(index=index, name=name, shape=shape, dtype=dtype, quantization=quantization, data=data)
 
 
-def _op_name(model, opcode_index: int) -> str:
-    code = model.operatorCodes[opcode_index]
+def _read_shape(t, where: str, source: str) -> tuple[int, ...]:
+    shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
+    if any(d < 0 for d in shape):
+        raise UnsupportedModelError(
+            f"{source}: {where} has a dynamic shape {list(shape)}; "
+            "convert from a concrete function with batch size 1"
+        )
+    if 0 in shape:
+        raise UnsupportedModelError(
+            f"{source}: {where} has an empty shape {list(shape)}; tinyasc needs every tensor non-empty"
+        )
+    if len(shape) > MAX_RANK:
+        raise _corrupted(source, f"{where} has rank {len(shape)}")
+    # Python integers: numpy's int64 product would wrap around for damaged shapes.
+    nbytes = math.prod(shape) * np.dtype(NUMPY_DTYPES[TENSOR_TYPES[t.type]]).itemsize
+    if nbytes > MAX_TENSOR_BYTES:
+        raise UnsupportedModelError(
+            f"{source}: {where} has shape {list(shape)}, {nbytes:,} bytes: more than 1 GiB, far beyond any "
+            "microcontroller; the shape is damaged or the model is not meant for one"
+        )
+    return shape
+
+
+def _read_data(t, buffers, shape: tuple[int, ...], dtype: str, where: str, source: str) -> np.ndarray | None:
+    """The constant's values, or None for an activation (buffer 0 or an empty buffer)."""
+    if not 0 <= t.buffer < max(len(buffers), 1):
+        raise _corrupted(source, f"{where} refers to buffer {t.buffer}, but there are {len(buffers)} buffers")
+    if t.buffer == 0 or buffers[t.buffer] is None:
+        return None
+    buffer = buffers[t.buffer]
+    if buffer.offset:
+        raise UnsupportedModelError(f"{source}: {where} uses an external buffer (>2 GB model)")
+    if buffer.data is None or len(buffer.data) == 0:
+        return None
+    raw = np.asarray(buffer.data, dtype=np.uint8).tobytes()
+    expected = math.prod(shape) * np.dtype(NUMPY_DTYPES[dtype]).itemsize
+    if len(raw) != expected:
+        raise _corrupted(source, f"{where} holds {len(raw)} bytes, its shape {list(shape)} needs {expected}")
+    return np.frombuffer(raw, dtype=NUMPY_DTYPES[dtype]).reshape(shape)
+
+
+def _read_quantization(q, shape: tuple[int, ...], dtype: str, where: str, source: str) -> Quantization | None:
+    if q is None or q.scale is None or len(q.scale) == 0:
+        return None
+    scales = tuple(float(np.float32(s)) for s in q.scale)
+    zero_points = tuple(int(z) for z in (q.zeroPoint if q.zeroPoint is not None else [0] * len(scales)))
+    axis = int(q.quantizedDimension)
+    if not all(math.isfinite(s) and s >= MIN_SCALE for s in scales):
+        raise _corrupted(source, f"{where} has quantization scales {_few(scales)}; scales must be positive and finite")
+    if len(zero_points) != len(scales):
+        raise _corrupted(source, f"{where} has {len(scales)} scales but {len(zero_points)} zero points")
+    if dtype == "int8" and not all(-128 <= z <= 127 for z in zero_points):
+        raise _corrupted(source, f"{where} is int8 with zero points {_few(zero_points)} outside [-128, 127]")
+    if len(scales) > 1 and not (0 <= axis < len(shape) and shape[axis] == len(scales)):
+        raise _corrupted(
+            source, f"{where} has {len(scales)} per-channel scales on axis {axis} of shape {list(shape)}"
+        )
+    return Quantization(scales=scales, zero_points=zero_points, axis=axis)
+
+
+def _few(values: tuple) -> str:
+    return str(list(values[:4])) + (" ..." if len(values) > 4 else "")
+
+
+def _op_name(model, opcode_index: int, position: int, source: str) -> str:
+    codes = model.operatorCodes or []
+    if not 0 <= opcode_index < len(codes) or codes[opcode_index] is None:
+        raise _corrupted(source, f"op {position} uses operator code {opcode_index}, but there are {len(codes)}")
+    code = codes[opcode_index]
     builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
     if builtin == 32:  # CUSTOM
         custom = code.customCode.decode() if isinstance(code.customCode, bytes) else code.customCode
@@ -148,7 +240,7 @@ def _read_ops(model, subgraph, source: str) -> list[Op]:
     known = {kind.value: kind for kind in OpKind}
     ops, unknown = [], []
     for position, op in enumerate(subgraph.operators or []):
-        name = _op_name(model, op.opcodeIndex)
+        name = _op_name(model, op.opcodeIndex, position, source)
         if name not in known:
             unknown.append(f"{name} (op {position})")
             continue
@@ -158,30 +250,71 @@ def _read_ops(model, subgraph, source: str) -> list[Op]:
                 kind=known[name],
                 inputs=tuple(int(i) for i in (op.inputs if op.inputs is not None else ())),
                 outputs=tuple(int(i) for i in (op.outputs if op.outputs is not None else ())),
-                options=_read_options(op.builtinOptions),
+                options=_read_options(_checked_options(op, name, position, source), f"op {position} ({name})", source),
             )
         )
     if unknown:
         supported = ", ".join(sorted(known))
+        hint = _float_output_hint(model, subgraph)
         raise UnsupportedModelError(
             f"{source}: {len(unknown)} op(s) tinyasc cannot compile yet: {', '.join(unknown)}. "
-            f"Supported ops: {supported}. Change the model to use supported layers."
+            f"Supported ops: {supported}. Change the model to use supported layers.{hint}"
         )
     return ops
 
 
-def _read_options(options) -> dict:
+def _float_output_hint(model, subgraph) -> str:
+    """A DEQUANTIZE producing a graph output means the model was converted with float input/output."""
+    outputs = set(int(i) for i in (subgraph.outputs if subgraph.outputs is not None else ()))
+    for position, op in enumerate(subgraph.operators or []):
+        produces_output = any(int(o) in outputs for o in (op.outputs if op.outputs is not None else ()))
+        if produces_output and _op_name(model, op.opcodeIndex, position, "") == "DEQUANTIZE":
+            return (" The model returns float (a DEQUANTIZE at the end): convert it with int8 input/output types "
+                    "(converter.inference_input_type = converter.inference_output_type = tf.int8).")
+    return ""
+
+
+# Window ops read their sizes and strides from these tables: another table, or none, is damage.
+OPTIONS_TABLES = {
+    "CONV_2D": "Conv2DOptionsT", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptionsT",
+    "MAX_POOL_2D": "Pool2DOptionsT", "AVERAGE_POOL_2D": "Pool2DOptionsT",
+}
+
+
+def _checked_options(op, name: str, position: int, source: str):
+    expected = OPTIONS_TABLES.get(name)
+    found = type(op.builtinOptions).__name__ if op.builtinOptions is not None else "no options"
+    if expected is not None and found != expected:
+        raise _corrupted(source, f"op {position} ({name}) carries {found.removesuffix('T')} instead of {expected[:-1]}")
+    return op.builtinOptions
+
+
+def _read_options(options, where: str, source: str) -> dict:
     if options is None:
         return {}
     values = {}
     for key, value in vars(options).items():
         if key == "fusedActivationFunction":
-            values["activation"] = ACTIVATIONS.get(value, f"unknown_{value}")
+            values["activation"] = _enum_option(ACTIVATIONS, value, "fused activation", where, source)
         elif key == "padding":
-            values["padding"] = PADDINGS.get(value, f"unknown_{value}")
+            values["padding"] = _enum_option(PADDINGS, value, "padding", where, source)
         elif isinstance(value, (bool, int, float, str)) or value is None:
             values[key] = value
+    _check_window_options(values, where, source)
     return values
+
+
+def _enum_option(names: dict[int, str], value: int, what: str, where: str, source: str) -> str:
+    if value not in names:
+        raise _corrupted(source, f"{where} has {what} {value}, which TFLite does not define")
+    return names[value]
+
+
+def _check_window_options(values: dict, where: str, source: str) -> None:
+    """Strides, dilations and window sizes are positive: kernels divide and loop by them."""
+    for key in ("strideH", "strideW", "dilationHFactor", "dilationWFactor", "filterHeight", "filterWidth"):
+        if key in values and not (isinstance(values[key], int) and 1 <= values[key] <= 1 << 16):
+            raise _corrupted(source, f"{where} has {key}={values[key]}; it must be a positive integer")
 
 
 def _check_integer_model(graph: Graph, source: str) -> None:
@@ -199,3 +332,75 @@ def _check_integer_model(graph: Graph, source: str) -> None:
     for t in activations:
         if t.dtype == "int8" and t.quantization is None:
             raise UnsupportedModelError(f"{source}: int8 tensor {t.index} ({t.name}) has no quantization")
+
+
+# ---- output shapes: the file's shapes must be the ones the op computes ----
+# Kernels size their loops from these shapes; a damaged output shape would make them read or write
+# outside their buffers. TFLite derives them the same way (ComputeOutSize, reductions).
+
+WINDOW_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D")
+REDUCE_OPS = ("MEAN", "SUM")
+
+
+def _check_output_shapes(graph: Graph, source: str) -> None:
+    for op in graph.ops:
+        where = f"op {op.index} ({op.kind.value})"
+        y = graph.tensors[op.outputs[0]]
+        if op.kind.value in WINDOW_OPS:
+            expected = _window_output_size(op, graph)
+            if expected is not None and tuple(y.shape[1:3]) != expected:
+                raise _corrupted(
+                    source, f"{where} has output shape {list(y.shape)}, but its input, filter, strides and "
+                    f"padding give height x width {expected[0]} x {expected[1]}"
+                )
+        elif op.kind.value in REDUCE_OPS:
+            expected = _reduced_output_elements(op, graph, where, source)
+            if expected is not None and y.num_elements != expected:
+                raise _corrupted(
+                    source, f"{where} has output shape {list(y.shape)}, but reducing its input gives {expected} values"
+                )
+
+
+def _window_output_size(op: Op, graph: Graph) -> tuple[int, int] | None:
+    """(height, width) of a conv or pool output as TFLite computes it; None when the op is too
+    malformed to say (the op's own checks then refuse it)."""
+    x, y = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+    if len(x.shape) != 4 or len(y.shape) != 4:
+        return None
+    o = op.options
+    if op.kind.value in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        weights = graph.tensors[op.inputs[1]] if len(op.inputs) > 1 and op.inputs[1] >= 0 else None
+        if weights is None or len(weights.shape) != 4:
+            return None
+        filter_h, filter_w = weights.shape[1], weights.shape[2]
+    else:
+        filter_h, filter_w = o.get("filterHeight", 1), o.get("filterWidth", 1)
+    padding = o.get("padding", "valid")
+    return (
+        _out_size(padding, x.shape[1], filter_h, o.get("strideH", 1), o.get("dilationHFactor", 1)),
+        _out_size(padding, x.shape[2], filter_w, o.get("strideW", 1), o.get("dilationWFactor", 1)),
+    )
+
+
+def _out_size(padding: str, size: int, filter_size: int, stride: int, dilation: int) -> int:
+    """TFLite's ComputeOutSize."""
+    effective = (filter_size - 1) * dilation + 1
+    if padding == "same":
+        return (size + stride - 1) // stride
+    return (size + stride - effective) // stride
+
+
+def _reduced_output_elements(op: Op, graph: Graph, where: str, source: str) -> int | None:
+    x = graph.tensors[op.inputs[0]]
+    axes = graph.tensors[op.inputs[1]] if len(op.inputs) > 1 and op.inputs[1] >= 0 else None
+    if axes is None or not axes.is_constant or axes.dtype not in ("int32", "int64"):
+        return None
+    rank = max(len(x.shape), 1)
+    values = [int(a) for a in axes.data.reshape(-1)]
+    if any(not -rank <= a < rank for a in values):
+        raise _corrupted(source, f"{where} reduces axes {values} of a rank-{rank} tensor")
+    if not x.shape:
+        return 1
+    reduced = math.prod(x.shape[axis] for axis in {a % rank for a in values})
+    return x.num_elements // reduced
+

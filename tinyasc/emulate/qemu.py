@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +62,7 @@ class EmulationResult:
     failure: str | None = None  # why it did not pass, in words
     machine: str = ""
     seconds: float = 0.0
+    op_instructions: dict = field(default_factory=dict)  # op index -> instructions (profile builds)
 
 
 # ---- command line --------------------------------------------------------------------------------
@@ -145,6 +146,11 @@ def parse_result_line(log: str) -> dict[str, int]:
     return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", match.group(1))}
 
 
+def parse_op_lines(log: str) -> dict[int, int]:
+    """`TINYASC_OP 3 ticks=120` lines of a profile build → {3: 120, ...} (ticks per op)."""
+    return {int(op): int(ticks) for op, ticks in re.findall(r"^TINYASC_OP (\d+) ticks=(\d+)$", log, flags=re.MULTILINE)}
+
+
 def _failure_text(exit_code: int, log: str) -> str | None:
     if exit_code == 0:
         return None
@@ -174,6 +180,7 @@ def _emulation_result(board: Board, exit_code: int, log: str, seconds: float) ->
         failure=_failure_text(exit_code, log) if exit_code or figures else "no TINYASC_RESULT line",
         machine=board.emulator_machine,
         seconds=seconds,
+        op_instructions={op: round(ticks * per_tick) for op, ticks in parse_op_lines(log).items()},
     )
 
 
@@ -204,14 +211,22 @@ def _emulation_section(board: Board, result: EmulationResult, command: list[str]
     }
 
 
-def run_firmware(export_dir, timeout_s: float = DEFAULT_TIMEOUT_S) -> EmulationResult:
-    """Self-test the built image in QEMU; the result also goes to the manifest's "emulation"."""
+def run_firmware(export_dir, timeout_s: float = DEFAULT_TIMEOUT_S, profile: bool = False) -> EmulationResult:
+    """Self-test the built image in QEMU; the result also goes to the manifest's "emulation".
+
+    `profile=True` runs the per-op variant of build/profile/ instead (build_firmware(profile=True)):
+    its counts include the hooks' cost, so they fill `op_instructions` but not the manifest."""
     export_dir = Path(export_dir).resolve()
     board, elf = _built_board_and_elf(export_dir)
+    if profile:
+        elf = elf.parent / "profile" / elf.name
+        if not elf.is_file():
+            raise TinyascError(f"{elf} does not exist; build it with build_firmware(..., profile=True).")
     exit_code, log, seconds, command = _run_qemu(board, elf, timeout_s)
     _raise_if_qemu_failed(exit_code, log, board)
     result = _emulation_result(board, exit_code, log, seconds)
-    update_manifest(export_dir, "emulation", _emulation_section(board, result, command))
+    if not profile:
+        update_manifest(export_dir, "emulation", _emulation_section(board, result, command))
     return result
 
 

@@ -3,6 +3,9 @@
     boards.py   boards.yaml → Board
     build.py    render_firmware(), build_firmware() with arm-none-eabi-gcc
     size.py     size_report() of an ELF with pyelftools
+    project.py  render_project(), build_project(): the real-board project (real memory map, RTT
+                console, CMake/Makefile, lib/tinyasc_model/) in <export>/project/
+    renode.py   render_renode_script(): <export>/renode/<board>.resc for boards Renode knows
 
 The names below are the layout of an export folder that this package writes and that
 tinyasc.emulate reads: `firmware/` (board files rendered from templates) and `build/` (images).

@@ -20,6 +20,7 @@ BOARDS_ENV_VAR = "TINYASC_BOARDS"
 DEFAULT_BOARDS_PATH = Path(__file__).resolve().parents[2] / "boards.yaml"
 FLOAT_ABIS = ("soft", "softfp", "hard")
 NO_FPU = "none"
+ARMV6M_CPUS = ("cortex-m0", "cortex-m0plus", "cortex-m1")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,17 @@ class Board:
     @property
     def has_fpu(self) -> bool:
         return self.fpu != NO_FPU
+
+    @property
+    def is_armv6m(self) -> bool:
+        """Thumb-1 only cores: no IT blocks, no CFSR/HFSR; the startup code differs."""
+        return self.cpu in ARMV6M_CPUS
+
+    @property
+    def linked_for_board_addresses(self) -> bool:
+        """True when the twin's memory map is the board's, so the emulation image is flashable."""
+        return (self.flash_origin == self.emulator_flash_origin
+                and self.ram_origin == self.emulator_ram_origin)
 
     def gcc_flags(self) -> list[str]:
         flags = [f"-mcpu={self.cpu}", "-mthumb", f"-mfloat-abi={self.float_abi}"]

@@ -45,6 +45,8 @@ REQUIRED_SOURCES = ("model.h", "test_vectors.h")
 
 DEFAULT_STACK_SIZE = 8 * 1024
 DEFAULT_OPT = "-O2"
+PROFILE_BUILD_DIR = f"{BUILD_DIR}/profile"  # the -DTINYASC_PROFILE variant (per-op ticks)
+PROFILE_DEFINE = "TINYASC_PROFILE"
 STACK_PAINT_WORD = 0xDEADBEEF
 SYSTICK_RELOAD = 0xFFFFFF  # 24-bit counter: the longest period
 
@@ -123,6 +125,7 @@ def _template_context(board: Board, stack_size: int, opt: str) -> dict:
         "board_name": board.name,
         "cpu": board.cpu,
         "has_fpu": board.has_fpu,
+        "is_armv6m": board.is_armv6m,
         "emulator_machine": board.emulator_machine,
         "flash_origin_hex": f"0x{board.emulator_flash_origin:08X}",
         "ram_origin_hex": f"0x{board.emulator_ram_origin:08X}",
@@ -164,7 +167,17 @@ def render_firmware(export_dir, board: Board, stack_size: int = DEFAULT_STACK_SI
     for template_name, output_name in TEMPLATE_OUTPUTS.items():
         text = environment.get_template(template_name).render(context)
         atomic_write_text(firmware_dir / output_name, text)
+    _render_real_board_files(Path(export_dir), board)
     return firmware_dir
+
+
+def _render_real_board_files(export_dir: Path, board: Board) -> None:
+    """Next to the emulation image: the real-board project and, if any, the Renode script."""
+    from tinyasc.firmware.project import render_project
+    from tinyasc.firmware.renode import render_renode_script
+
+    render_project(export_dir, board)
+    render_renode_script(export_dir, board)
 
 
 # ---- compiling -----------------------------------------------------------------------------------
@@ -269,8 +282,8 @@ def _does_not_fit_error(overflows: dict[str, int], board: Board, sizes: dict | N
 
 
 def _compile_and_link(export_dir: Path, board: Board, opt: str, stack_size: int,
-                      work_dir: Path) -> list[str]:
-    cflags = compile_flags(board, opt)
+                      work_dir: Path, defines: tuple[str, ...] = ()) -> list[str]:
+    cflags = compile_flags(board, opt) + [f"-D{name}" for name in defines]
     elf = work_dir / ELF_NAME
     try:
         _link(export_dir, cflags, export_dir / FIRMWARE_DIR / "linker.ld", elf)
@@ -308,8 +321,7 @@ def _build_section(board: Board, sizes: dict, cflags: list, opt: str, stack_size
         "flash_used_percent": round(100.0 * sizes["flash"] / board.flash_size, 2),
         "ram_used_percent": round(100.0 * sizes["ram"] / board.ram_size, 2),
         # The image is linked at the twin's addresses; it is flashable as is only when they match.
-        "linked_for_board_addresses": (board.flash_origin == board.emulator_flash_origin
-                                       and board.ram_origin == board.emulator_ram_origin),
+        "linked_for_board_addresses": board.linked_for_board_addresses,
         "artifacts": {kind: f"{BUILD_DIR}/firmware.{kind}" for kind in ("elf", "hex", "bin", "map")},
         "build_seconds": round(seconds, 3),
     }
@@ -327,16 +339,20 @@ def _forget_previous_build(export_dir: Path, build_dir: Path) -> None:
 
 
 def build_firmware(export_dir, board=None, opt: str = DEFAULT_OPT,
-                   stack_size: int = DEFAULT_STACK_SIZE) -> BuildResult:
+                   stack_size: int = DEFAULT_STACK_SIZE, profile: bool = False) -> BuildResult:
     """Cross-compile src/*.c with freshly rendered board files; sizes go to the manifest.
 
-    `board` is a name, a Board, or None for the manifest's "board".
+    `board` is a name, a Board, or None for the manifest's "board". `profile=True` builds the
+    per-op profiling variant (-DTINYASC_PROFILE) into build/profile/ instead, leaving the
+    release image and the manifest's "build" section alone.
     """
     started = time.perf_counter()
     export_dir = Path(export_dir).resolve()
     board = _resolve_board(export_dir, board)
     _tool_path(COMPILER)
     render_firmware(export_dir, board, stack_size=stack_size, opt=opt)
+    if profile:
+        return _build_profile_variant(export_dir, board, opt, stack_size, started)
     build_dir = export_dir / BUILD_DIR
     build_dir.mkdir(parents=True, exist_ok=True)
     _forget_previous_build(export_dir, build_dir)
@@ -350,3 +366,17 @@ def build_firmware(export_dir, board=None, opt: str = DEFAULT_OPT,
     return BuildResult(board=board, elf_path=artifacts[".elf"], hex_path=artifacts[".hex"],
                        bin_path=artifacts[".bin"], map_path=artifacts[".map"], sizes=sizes,
                        compiler_version=compiler_version(), cflags=cflags, seconds=seconds)
+
+
+def _build_profile_variant(export_dir: Path, board: Board, opt: str, stack_size: int,
+                           started: float) -> BuildResult:
+    """The same image with the per-op hook compiled in, published to build/profile/."""
+    profile_dir = export_dir / PROFILE_BUILD_DIR
+    profile_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=profile_dir, prefix=".build-") as work:
+        cflags = _compile_and_link(export_dir, board, opt, stack_size, Path(work), defines=(PROFILE_DEFINE,))
+        artifacts = _publish(Path(work), profile_dir)
+    return BuildResult(board=board, elf_path=artifacts[".elf"], hex_path=artifacts[".hex"],
+                       bin_path=artifacts[".bin"], map_path=artifacts[".map"],
+                       sizes=size_report(artifacts[".elf"]), compiler_version=compiler_version(),
+                       cflags=cflags, seconds=time.perf_counter() - started)

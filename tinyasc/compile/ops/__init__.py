@@ -8,12 +8,26 @@ adding an op is a new module and one line in REGISTRY.
 
 from tinyasc.compile.ir import Graph, Op, OpKind, require
 from tinyasc.compile.ops import conv, fully_connected, pool, reduce, reshape
+from tinyasc.compile.ops import concat, depthwise, elementwise, pad, strided_slice, transpose
+from tinyasc.compile.ops import activation, softmax
 from tinyasc.compile.ops.common import EmitContext, Kernel, OpSpec
 
 REGISTRY: dict[OpKind, OpSpec] = {
     spec.kind: spec
     for spec in (conv.SPEC, pool.MAX_SPEC, pool.AVERAGE_SPEC, reduce.SPEC, fully_connected.SPEC, reshape.SPEC)
 }
+# Structural and arithmetic ops.
+REGISTRY.update({
+    spec.kind: spec
+    for spec in (
+        depthwise.SPEC, elementwise.ADD_SPEC, elementwise.SUB_SPEC, elementwise.MUL_SPEC, concat.SPEC,
+        pad.PAD_SPEC, pad.PADV2_SPEC, reshape.SQUEEZE_SPEC, reshape.EXPAND_DIMS_SPEC, transpose.SPEC,
+        strided_slice.SPEC, reduce.SUM_SPEC,
+    )
+})
+
+# Activation and quantization ops: element-wise ones as 256-entry tables, softmax in fixed point.
+REGISTRY.update({spec.kind: spec for spec in (*activation.SPECS, softmax.SPEC)})
 
 
 def spec_for(op: Op) -> OpSpec:

@@ -16,6 +16,7 @@ class Kernel:
     name: str  # the C function
     files: tuple[str, ...]  # kernel sources in firmware_templates/kernels/, shared headers first
     folds_input_offset: bool = False  # takes bias + input_offset·Σw instead of the bias
+    weight_layout: str = "natural"  # how emit stores the weights: "natural" (as in the model) or a packed layout
 
 
 @dataclass(frozen=True)

@@ -91,8 +91,46 @@ def prepare(op: Op, graph: Graph) -> Conv2DParams:
     )
 
 
+DSP_CHANNEL_BLOCK = 4  # TAS_DSP_CHANNEL_BLOCK in tas_conv2d_rows_s8_dsp.c
+
+
+def _halfword_pairs(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """int32 words holding two int16 values: `low` in bits 0-15, `high` in bits 16-31."""
+    words = (low.astype(np.int64) & 0xFFFF) | (high.astype(np.int64) << 16)
+    return words.astype(np.int32)
+
+
+def _pack_block(windows: np.ndarray) -> np.ndarray:
+    """One block of B channels' windows [B, K] as the int32 words tas_conv2d_rows_s8_dsp reads:
+    per group of 4 taps, per channel the words (w0 | w2 << 16), (w1 | w3 << 16) (matching the
+    halfwords SXTB16 makes of an input word), then the K % 4 tail taps, per tap all B channels,
+    one sign-extended weight per word."""
+    channels, window = windows.shape
+    quads = window // 4
+    body = windows[:, : quads * 4].reshape(channels, quads, 4)
+    pairs = np.stack([_halfword_pairs(body[..., 0], body[..., 2]), _halfword_pairs(body[..., 1], body[..., 3])], axis=-1)
+    tail = windows[:, quads * 4 :].T  # [tail taps, B]
+    return np.concatenate([pairs.transpose(1, 0, 2).reshape(-1), tail.reshape(-1).astype(np.int32)])
+
+
+def pack_rows_dsp_weights(weights: np.ndarray, block: int = DSP_CHANNEL_BLOCK) -> np.ndarray:
+    """OHWI int8 weights → int32 words, in blocks of `block` channels then one channel at a time."""
+    windows = weights.reshape(weights.shape[0], -1).astype(np.int32)
+    full = windows.shape[0] // block * block
+    blocks = [_pack_block(windows[c : c + block]) for c in range(0, full, block)]
+    blocks += [_pack_block(windows[c : c + 1]) for c in range(full, windows.shape[0])]
+    return np.concatenate(blocks).astype(np.int32)
+
+
+def _weights_constant(p: Conv2DParams, kernel: Kernel, ctx: EmitContext) -> str:
+    if kernel.weight_layout == "dsp_pairs":
+        packed = pack_rows_dsp_weights(p.weights)
+        return ctx.constant("filter", packed, "int32_t", f"weights {list(p.weights.shape)} packed as int16 pairs for SMLAD")
+    return ctx.constant("filter", p.weights, "int8_t", f"weights {list(p.weights.shape)}")
+
+
 def emit(p: Conv2DParams, kernel: Kernel, ctx: EmitContext) -> str:
-    w = ctx.constant("filter", p.weights, "int8_t", f"weights {list(p.weights.shape)}")
+    w = _weights_constant(p, kernel, ctx)
     if kernel.folds_input_offset:
         b = ctx.constant("bias", folded_bias(p.weights, p.bias, p.input_offset), "int32_t", "bias + input_offset * sum(weights)")
     elif p.bias is not None:

@@ -1,4 +1,5 @@
-"""RESHAPE: same bytes, new shape. An alias: the planner gives it the input's buffer; no code runs."""
+"""RESHAPE, SQUEEZE, EXPAND_DIMS: same bytes, new shape. Aliases: the planner gives the output the
+input's buffer; no code runs."""
 
 from __future__ import annotations
 
@@ -21,3 +22,5 @@ def prepare(op: Op, graph: Graph) -> AliasParams:
 
 
 SPEC = OpSpec(kind=OpKind.RESHAPE, prepare=prepare, reference=None)
+SQUEEZE_SPEC = OpSpec(kind=OpKind.SQUEEZE, prepare=prepare, reference=None)
+EXPAND_DIMS_SPEC = OpSpec(kind=OpKind.EXPAND_DIMS, prepare=prepare, reference=None)

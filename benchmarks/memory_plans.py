@@ -1,0 +1,194 @@
+"""Activation memory of tinyasc's static plan against TFLite Micro's, on five model families.
+
+    .venv/bin/python benchmarks/memory_plans.py      (~1-2 min on 2 cores; writes results/memory_plans.json)
+
+Each model is built with tf-keras (random weights: memory does not depend on them), converted to a
+full-int8 .tflite with tinyasc's converter, then measured four ways:
+
+- tinyasc arena: the greedy plan the generated C uses (graph input and output live in the caller's
+  buffers, so they are not in it; the "+ I/O" column adds them for a like-for-like figure);
+- lower bound: the largest sum of activations live at one op, which no plan can beat;
+- linear plan: every activation in its own region, the baseline;
+- TFLM minimal arena: the smallest `arena_size` with which TFLM's interpreter allocates and runs
+  the model, bisected to 16 bytes. It holds input, output, every activation, and TFLM's own
+  bookkeeping (tensor and node structs, per-channel quantization data).
+
+A model tinyasc cannot compile yet keeps its row, with the compiler's message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from tinyasc.compile.codegen import compile_graph  # noqa: E402
+from tinyasc.compile.plan import plan_memory  # noqa: E402
+from tinyasc.compile.reference import tflm_minimal_arena  # noqa: E402
+from tinyasc.convert import quantize_int8  # noqa: E402
+from tinyasc.convert.tflite_reader import parse_tflite  # noqa: E402
+from tinyasc.errors import TinyascError  # noqa: E402
+from tinyasc.tf_env import import_tf  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results" / "memory_plans.json"
+SEED = 0
+
+
+# ---- the models ----
+
+
+def anchor_cnn():
+    from tinyasc.models import build_model
+
+    return build_model("anchor_cnn")
+
+
+def ds_cnn_kws():
+    """MLPerf Tiny's keyword-spotting DS-CNN: 49x10 MFCC, a strided conv, four depthwise-separable
+    blocks of 64 channels, average pooling, 12 classes."""
+    _, keras = import_tf()
+    L = keras.layers
+    x = inputs = keras.Input((49, 10, 1))
+    x = L.Conv2D(64, (10, 4), strides=2, padding="same", use_bias=False)(x)
+    x = L.ReLU()(L.BatchNormalization()(x))
+    for _ in range(4):
+        x = L.DepthwiseConv2D((3, 3), padding="same", use_bias=False)(x)
+        x = L.ReLU()(L.BatchNormalization()(x))
+        x = L.Conv2D(64, (1, 1), use_bias=False)(x)
+        x = L.ReLU()(L.BatchNormalization()(x))
+    x = L.AveragePooling2D((25, 5))(x)
+    x = L.Dense(12, activation="softmax")(L.Flatten()(x))
+    return keras.Model(inputs, x, name="ds_cnn_kws")
+
+
+def resnet8():
+    """MLPerf Tiny's image-classification ResNet-8: three residual stacks (16, 32, 64 channels)
+    with identity and 1x1 projection shortcuts joined by ADD."""
+    _, keras = import_tf()
+    L = keras.layers
+
+    def stack(x, filters, strides):
+        y = L.Conv2D(filters, 3, strides=strides, padding="same")(x)
+        y = L.ReLU()(L.BatchNormalization()(y))
+        y = L.BatchNormalization()(L.Conv2D(filters, 3, padding="same")(y))
+        if strides > 1:
+            x = L.Conv2D(filters, 1, strides=strides)(x)
+        return L.ReLU()(L.Add()([x, y]))
+
+    x = inputs = keras.Input((32, 32, 3))
+    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(16, 3, padding="same")(x)))
+    x = stack(x, 16, 1)
+    x = stack(x, 32, 2)
+    x = stack(x, 64, 2)
+    x = L.AveragePooling2D(8)(x)
+    x = L.Dense(10, activation="softmax")(L.Flatten()(x))
+    return keras.Model(inputs, x, name="resnet8")
+
+
+def squeeze_excitation():
+    """A conv block with a squeeze-and-excitation gate (global mean, bottleneck 4, sigmoid, MUL),
+    as in the ResNet-SE acoustic scene models, on a 64x32 log-mel patch."""
+    _, keras = import_tf()
+    L = keras.layers
+    x = inputs = keras.Input((64, 32, 1))
+    x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)
+    x = L.Conv2D(32, 3, padding="same", activation="relu")(x)
+    gate = L.GlobalAveragePooling2D()(x)
+    gate = L.Dense(32 // 4, activation="relu")(gate)
+    gate = L.Dense(32, activation="sigmoid")(gate)
+    x = L.Multiply()([x, L.Reshape((1, 1, 32))(gate)])
+    x = L.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, L.Dense(10)(x), name="squeeze_excitation")
+
+
+def fc_autoencoder():
+    """MLPerf Tiny's anomaly-detection autoencoder shape: 640 → 4x128 → 8 → 4x128 → 640, Dense only."""
+    _, keras = import_tf()
+    L = keras.layers
+    x = inputs = keras.Input((640,))
+    for units in (128, 128, 128, 128, 8, 128, 128, 128, 128):
+        x = L.Dense(units, activation="relu")(x)
+    return keras.Model(inputs, L.Dense(640)(x), name="fc_autoencoder")
+
+
+MODELS = {
+    "anchor_cnn": anchor_cnn,
+    "ds_cnn_kws": ds_cnn_kws,
+    "resnet8": resnet8,
+    "squeeze_excitation": squeeze_excitation,
+    "fc_autoencoder": fc_autoencoder,
+}
+
+
+# ---- measuring ----
+
+
+def int8_tflite(name: str, folder: Path) -> bytes:
+    _, keras = import_tf()
+    keras.utils.set_random_seed(SEED)
+    model = MODELS[name]()
+    x = np.random.default_rng(SEED).normal(size=(32,) + tuple(model.input_shape[1:])).astype(np.float32)
+    return quantize_int8(model, x, folder / f"{name}.tflite").read_bytes()
+
+
+def measure(name: str, model_bytes: bytes) -> dict:
+    row = {"model": name, "tflite_bytes": len(model_bytes), "tflm_arena_bytes": tflm_minimal_arena(model_bytes)}
+    try:
+        graph = parse_tflite(model_bytes, source=f"{name}.tflite")
+        compiled = compile_graph(graph, planner="greedy")
+    except TinyascError as e:
+        return {**row, "unsupported": str(e)}
+    plan = compiled.plan
+    io_bytes = graph.tensors[graph.inputs[0]].nbytes + graph.tensors[graph.outputs[0]].nbytes
+    return {
+        **row,
+        "ops": len(graph.ops),
+        "op_kinds": sorted({op.kind.value for op in graph.ops}),
+        "arena_bytes": plan.arena_size,
+        "lower_bound_bytes": plan.lower_bound,
+        "linear_bytes": plan_memory(graph, "linear").arena_size,
+        "io_bytes": io_bytes,
+        "ratio_to_tflm": round(plan.arena_size / row["tflm_arena_bytes"], 3),
+        "ratio_with_io_to_tflm": round((plan.arena_size + io_bytes) / row["tflm_arena_bytes"], 3),
+    }
+
+
+def table(rows: list[dict]) -> str:
+    header = (
+        f"{'model':20} {'ops':>4} {'tinyasc':>9} {'bound':>9} {'linear':>9} {'+ I/O':>9} {'TFLM':>9} "
+        f"{'ratio':>6} {'w/ I/O':>6}"
+    )
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        if "unsupported" in r:
+            lines.append(f"{r['model']:20} {'':>4} unsupported: {r['unsupported']}  (TFLM {r['tflm_arena_bytes']:,} B)")
+            continue
+        lines.append(
+            f"{r['model']:20} {r['ops']:>4} {r['arena_bytes']:>9,} {r['lower_bound_bytes']:>9,} "
+            f"{r['linear_bytes']:>9,} {r['arena_bytes'] + r['io_bytes']:>9,} {r['tflm_arena_bytes']:>9,} "
+            f"{r['ratio_to_tflm']:>6.2f} {r['ratio_with_io_to_tflm']:>6.2f}"
+        )
+    lines.append("bytes; ratio = tinyasc arena / TFLM minimal arena; '+ I/O' adds the caller's input and output")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for name in MODELS:
+            rows.append(measure(name, int8_tflite(name, Path(folder))))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"seed": SEED, "models": rows}, indent=2) + "\n")
+    print(table(rows))
+    print(f"written: {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""`tinyasc report`: the HTML of a real export (built, emulated in QEMU, profiled per layer), with
+every section present, its plots embedded, and rendered by headless Chromium into a non-blank
+screenshot of the requested size."""
+
+import base64
+import io
+import re
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tinyasc.cli import main
+from tinyasc.compile.export import export_model
+from tinyasc.emulate.profile import profile_firmware
+from tinyasc.emulate.qemu import run_firmware
+from tinyasc.errors import TinyascError
+from tinyasc.firmware.build import build_firmware
+from tinyasc.manifest import read_manifest, update_manifest
+from tinyasc.report.html import SECTIONS, render_report
+
+SCREEN = (1200, 2000)
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+# What the demo stores after measuring the test set (made-up counts: 2 of 20 misclassified).
+EVALUATION = {"accuracy": {"float": 0.95, "int8 host": 0.9, "int8 QEMU": 0.9},
+              "labels": ["dog", "rain", "siren", "wind"],
+              "confusion_matrix": [[5, 0, 0, 0], [1, 4, 0, 0], [0, 0, 5, 0], [0, 1, 0, 4]]}
+
+
+@pytest.fixture(scope="module")
+def measured_export(tiny_cnn_tflite, tmp_path_factory):  # noqa: F811
+    export = export_model(tiny_cnn_tflite, board_name="stm32f405", name="tiny",
+                          out_root=tmp_path_factory.mktemp("report"))
+    build_firmware(export.export_dir)
+    assert run_firmware(export.export_dir).passed
+    profile_firmware(export.export_dir)
+    update_manifest(export.export_dir, "evaluation", EVALUATION)
+    return export.export_dir
+
+
+@pytest.fixture(scope="module")
+def report_html(measured_export):
+    assert main(["report", str(measured_export)]) == 0
+    return (measured_export / "report.html").read_text()
+
+
+def embedded_pngs(page: str) -> list[Image.Image]:
+    return [Image.open(io.BytesIO(base64.b64decode(data)))
+            for data in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)]
+
+
+def test_report_has_every_section_with_the_manifests_figures(report_html, measured_export):
+    manifest = read_manifest(measured_export)
+    for section in SECTIONS:
+        assert f'<section id="{section}">' in report_html, section
+    assert "tinyasc report: tiny on stm32f405" in report_html
+    assert f"{manifest['export']['macs']:,}" in report_html
+    assert f"{manifest['emulation']['instructions_per_inference']:,}" in report_html
+    assert "0.9500" in report_html and "int8 QEMU" in report_html
+    for layer in manifest["profile"]["layers"]:  # per-layer instructions from the profile run
+        assert f"{layer['instructions']:,}" in report_html
+    build = manifest["build"]
+    assert f"<td class=\"n\">{build['flash_limit']:,}</td>" in report_html
+    assert "arm-none-eabi-gcc" in report_html and manifest["versions"]["tflite-micro"] in report_html
+    assert "Image linked at the board's own addresses: yes" in report_html
+
+
+def test_report_is_self_contained_with_three_embedded_plots(report_html):
+    assert "http://" not in report_html and "https://" not in report_html
+    assert "<script" not in report_html and "<link" not in report_html
+    plots = embedded_pngs(report_html)
+    assert len(plots) == 3  # confusion matrix, arena plan, flash/RAM
+    for plot in plots:
+        assert plot.format == "PNG" and plot.width > 200 and plot.height > 100
+
+
+def test_headless_chromium_renders_a_non_blank_page_of_the_requested_size(measured_export,
+                                                                          report_html, tmp_path):
+    screenshot = tmp_path / "report.png"
+    subprocess.run(["chromium", *CHROMIUM_FLAGS, f"--screenshot={screenshot}",
+                    f"--window-size={SCREEN[0]},{SCREEN[1]}",
+                    (measured_export / "report.html").as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    image = Image.open(screenshot)
+    assert image.format == "PNG" and image.size == SCREEN
+    pixels = np.asarray(image.convert("L"), dtype=np.float32)
+    # Text, tables and plots: many dark pixels, in the top and the bottom half of the page.
+    dark = pixels < 128
+    assert dark[: SCREEN[1] // 2].mean() > 0.01 and dark[SCREEN[1] // 2:].mean() > 0.002
+    assert pixels.std() > 20
+
+
+def test_report_of_an_export_not_yet_built_says_what_to_run(tiny_cnn_tflite, tmp_path):  # noqa: F811
+    export = export_model(tiny_cnn_tflite, board_name="microbit-v1", out_root=tmp_path)
+    page = render_report(export.export_dir)
+    assert "Not built yet: run <code>tinyasc build</code>" in page
+    assert "not measured: run <code>tinyasc emulate</code>" in page
+    assert 'No accuracy in the manifest' in page and len(embedded_pngs(page)) == 1
+
+
+def test_report_of_a_folder_that_is_not_an_export_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(TinyascError, match="is not an export folder"):
+        render_report(tmp_path)
+    assert main(["report", str(tmp_path)]) == 2
+    assert "tinyasc report: error:" in capsys.readouterr().err

@@ -1,0 +1,152 @@
+"""`tinyasc bench`: the benchmark suite. Every model on every core twin, measured in QEMU.
+
+    run_bench(work_dir, boards)   for each (model, board): quantize → export → build → emulate;
+                                  one row per pair (MACs, instructions, flash, RAM, ratios)
+    write_results(rows, folder)   bench.json and bench.csv
+    format_bench_table(rows)      the rows as a text table
+
+The suite is a list (SUITE) so other models (DS-CNN, ResNet-SE, WSNet) join by appending one
+BenchModel. Weights are random (seeded): instruction counts depend on shapes, not on training.
+TFLM's figures (DESIGN §6) exist for the anchor on the Cortex-M4 twin only; other rows show no ratio.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+DEFAULT_BOARDS = ("cortex-m3", "nrf52840", "cortex-m7")  # one per core twin: M3, M4, M7
+RESULTS_DIR = Path("benchmarks/results")
+
+
+@dataclass(frozen=True)
+class TflmFigures:
+    """TFLM + CMSIS-NN on the same model and twin (DESIGN §6)."""
+
+    cpu: str
+    instructions: int
+    code_flash_bytes: int
+    ram_bytes: int
+
+
+@dataclass(frozen=True)
+class BenchModel:
+    name: str
+    make_tflite: Callable[[Path], Path]  # folder → int8 .tflite written in it
+    tflm: tuple[TflmFigures, ...] = ()
+
+
+def anchor_tflite(folder: Path, seed: int = 0) -> Path:
+    """The anchor 1-D CNN (DESIGN §6) with seeded random weights, quantized on random audio."""
+    from tinyasc.convert import quantize_int8
+    from tinyasc.models import build_model
+    from tinyasc.train import seed_everything
+
+    seed_everything(seed)
+    model = build_model("anchor_cnn", num_classes=10)
+    calibration = np.random.default_rng(seed).normal(0, 0.3, (16, 16000)).astype(np.float32)
+    return quantize_int8(model, calibration, Path(folder) / "anchor_cnn_int8.tflite")
+
+
+ANCHOR_TFLM_M4 = TflmFigures(cpu="cortex-m4", instructions=29_860_000, code_flash_bytes=int(59.1 * 1024),
+                             ram_bytes=int((130.7 + 2.3) * 1024))
+SUITE: list[BenchModel] = [
+    BenchModel("anchor_cnn", anchor_tflite, tflm=(ANCHOR_TFLM_M4,)),
+]
+
+
+def _ratios(row: dict, tflm: tuple[TflmFigures, ...], cpu: str) -> dict:
+    match = next((figures for figures in tflm if figures.cpu == cpu), None)
+    if match is None:
+        return {"vs_tflm_cmsis_nn_instructions": None, "vs_tflm_cmsis_nn_code_flash": None, "vs_tflm_cmsis_nn_ram": None}
+    return {
+        "vs_tflm_cmsis_nn_instructions": round(row["instructions"] / match.instructions, 3),
+        "vs_tflm_cmsis_nn_code_flash": round(row["code_bytes"] / match.code_flash_bytes, 3),
+        "vs_tflm_cmsis_nn_ram": round(row["ram_bytes"] / match.ram_bytes, 3),
+    }
+
+
+def bench_one(model: BenchModel, tflite: Path, board_name: str, work_dir: Path) -> dict:
+    """Export, build and run one model on one board; the row of figures."""
+    from tinyasc.compile.export import export_model
+    from tinyasc.emulate.qemu import run_firmware
+    from tinyasc.firmware.boards import get_board
+    from tinyasc.firmware.build import build_firmware
+
+    board = get_board(board_name)
+    export = export_model(tflite, board_name=board_name, out_root=work_dir, name=f"{model.name}_{board_name}",
+                          num_test_vectors=2)
+    sizes = build_firmware(export.export_dir).sizes
+    result = run_firmware(export.export_dir)
+    macs = export.compiled.macs
+    row = {
+        "model": model.name,
+        "board": board_name,
+        "cpu": board.cpu,
+        "twin": board.emulator_machine,
+        "bit_exact": result.passed,
+        "macs": macs,
+        "instructions": result.instructions_per_inference,
+        "instructions_per_mac": round(result.instructions_per_inference / macs, 3),
+        "flash_bytes": sizes["flash"] - sizes.get("test_vector_bytes", 0),  # the self-test vectors are not the model
+        "code_bytes": sizes["code_bytes"],
+        "weights_bytes": sizes["weights_bytes"],
+        "ram_bytes": sizes["ram"],
+        "arena_bytes": sizes["arena_bytes"],
+        "kernels": sorted({s.kernel for s in export.compiled.steps if s.kernel}),
+    }
+    row.update(_ratios(row, model.tflm, board.cpu))
+    return row
+
+
+def run_bench(work_dir, boards=None, suite=None) -> list[dict]:
+    from tinyasc.firmware.boards import load_boards
+
+    known = load_boards()
+    boards = [name for name in (boards or DEFAULT_BOARDS) if name in known]
+    work_dir = Path(work_dir)
+    rows = []
+    for model in suite or SUITE:
+        tflite = model.make_tflite(work_dir)
+        rows += [bench_one(model, tflite, board, work_dir / "export") for board in boards]
+    return rows
+
+
+CSV_COLUMNS = ("model", "board", "cpu", "twin", "bit_exact", "macs", "instructions", "instructions_per_mac",
+               "flash_bytes", "code_bytes", "weights_bytes", "ram_bytes", "arena_bytes",
+               "vs_tflm_cmsis_nn_instructions", "vs_tflm_cmsis_nn_code_flash", "vs_tflm_cmsis_nn_ram")
+
+
+def write_results(rows: list[dict], folder=RESULTS_DIR) -> tuple[Path, Path]:
+    from tinyasc.manifest import atomic_write_text
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    json_path, csv_path = folder / "bench.json", folder / "bench.csv"
+    atomic_write_text(json_path, json.dumps({"rows": rows}, indent=2) + "\n")
+    lines = [",".join(CSV_COLUMNS)]
+    for row in rows:
+        lines.append(",".join("" if row.get(c) is None else str(row[c]) for c in CSV_COLUMNS))
+    atomic_write_text(csv_path, "\n".join(lines) + "\n")
+    return json_path, csv_path
+
+
+def _ratio_text(value) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def format_bench_table(rows: list[dict]) -> str:
+    header = (f"{'model':<12} {'core':<10} {'exact':<5} {'MACs':>10} {'instructions':>13} {'insns/MAC':>9} "
+              f"{'flash B':>8} {'RAM B':>8} {'vs TFLM+CMSIS-NN insns/code/RAM':>32}")
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        ratios = "/".join(_ratio_text(r[k]) for k in ("vs_tflm_cmsis_nn_instructions", "vs_tflm_cmsis_nn_code_flash",
+                                                      "vs_tflm_cmsis_nn_ram"))
+        lines.append(f"{r['model']:<12} {r['cpu']:<10} {'yes' if r['bit_exact'] else 'NO':<5} {r['macs']:>10,} "
+                     f"{r['instructions']:>13,} {r['instructions_per_mac']:>9.2f} {r['flash_bytes']:>8,} "
+                     f"{r['ram_bytes']:>8,} {ratios:>32}")
+    return "\n".join(lines)

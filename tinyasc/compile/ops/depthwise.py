@@ -1,0 +1,83 @@
+"""DEPTHWISE_CONV_2D: each input channel convolved alone into `depth_multiplier` output channels.
+
+TFLite's depthwise conv is the grouped conv with one input channel per group: output channel
+`in_c · depth_multiplier + m` reads input channel `in_c` only, which is exactly the channel mapping
+of the grouped reference conv kernel (`tas_conv2d_s8`, outputs_per_group = depth_multiplier).
+So prepare turns the [1, H, W, out_c] filter into OHWI [out_c, H, W, 1] and reuses Conv2DParams
+and that kernel: integer sums are exact, so the order of the taps cannot change a result. The
+requantization is PopulateConvolutionQuantizationParams, as for CONV_2D.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinyasc.compile import quant
+from tinyasc.compile.ir import Graph, Op, OpKind, require
+from tinyasc.compile.ops.common import (
+    Kernel,
+    OpSpec,
+    constant_bias,
+    int8_activation,
+    int8_weights,
+    nhwc,
+    optional_input,
+    same_padding,
+)
+from tinyasc.compile.ops import conv
+from tinyasc.compile.ops.conv import Conv2DParams
+
+
+def prepare(op: Op, graph: Graph) -> Conv2DParams:
+    x = int8_activation(op, graph.op_inputs(op)[0], "input")
+    require(not x.is_constant, op, "the input is a constant; fold the op away (the TFLite converter does)")
+    w = int8_weights(op, optional_input(graph, op, 1))
+    y = int8_activation(op, graph.op_outputs(op)[0], "output")
+    in_h, in_w, in_c = nhwc(op, x, "input")
+    out_h, out_w, out_c = nhwc(op, y, "output")
+    require(len(w.shape) == 4 and w.shape[0] == 1 and w.shape[3] == out_c, op,
+            f"depthwise filter shape {list(w.shape)} is not [1, H, W, {out_c}]")
+    require(out_c % in_c == 0, op, f"{out_c} output channels are not a multiple of {in_c} input channels")
+    o = op.options
+    multiplier = o.get("depthMultiplier", out_c // in_c)
+    require(multiplier * in_c == out_c, op, f"depth_multiplier {multiplier} disagrees with {in_c} -> {out_c} channels")
+    _, f_h, f_w, _ = w.shape
+    stride_h, stride_w = o.get("strideH", 1), o.get("strideW", 1)
+    dil_h, dil_w = o.get("dilationHFactor", 1), o.get("dilationWFactor", 1)
+    in_q, w_q, out_q = x.quantization, w.quantization, y.quantization
+    multipliers, shifts = quant.conv_multipliers(in_q.scale, w_q.scales, out_q.scale, out_c)
+    act_min, act_max = quant.activation_range(o.get("activation", "none"), out_q.scale, out_q.zero_point)
+    padding = o.get("padding", "valid")
+    return Conv2DParams(
+        input_height=in_h, input_width=in_w, input_depth=in_c,
+        filter_height=f_h, filter_width=f_w, filter_depth=1,
+        output_height=out_h, output_width=out_w, output_depth=out_c,
+        stride_height=stride_h, stride_width=stride_w,
+        dilation_height=dil_h, dilation_width=dil_w,
+        pad_height=same_padding(padding, in_h, f_h, stride_h, dil_h, out_h),
+        pad_width=same_padding(padding, in_w, f_w, stride_w, dil_w, out_w),
+        groups=in_c,
+        input_offset=-x.quantization.zero_point,
+        output_offset=y.quantization.zero_point,
+        act_min=act_min, act_max=act_max,
+        multipliers=multipliers, shifts=shifts,
+        weights=np.ascontiguousarray(np.transpose(w.data.astype(np.int8), (3, 1, 2, 0))),  # [1,H,W,O] -> OHWI
+        bias=constant_bias(op, optional_input(graph, op, 2), out_c),
+    )
+
+
+def describe(p: Conv2DParams) -> str:
+    return (
+        f"depthwise {p.filter_height}x{p.filter_width}, x{p.output_depth // p.input_depth}, "
+        f"stride {p.stride_height}x{p.stride_width}, out {p.output_height}x{p.output_width}x{p.output_depth}"
+    )
+
+
+SPEC = OpSpec(
+    kind=OpKind.DEPTHWISE_CONV_2D,
+    prepare=prepare,
+    reference=Kernel("tas_conv2d_s8", ("tas_conv2d_common.h", "tas_conv2d_s8.c")),
+    params_ctype="tas_conv2d_params",
+    emit=conv.emit,  # the filter is stored as the equivalent grouped conv's: same call
+    describe=describe,
+)

@@ -1,0 +1,221 @@
+"""ADD, SUB, MUL: int8 elementwise arithmetic with TFLite's 4-D broadcasting.
+
+The arithmetic is TFLM's (add_common.cc, sub_common.cc, mul_common.cc):
+- ADD/SUB shift both offset inputs left by 20 bits, scale each to the common scale 2·max(s1, s2),
+  add or subtract, then requantize to the output. ADD computes its multipliers in double, SUB in
+  float32 (as the two TFLM files do; the last bit of a multiplier can differ between the two).
+- MUL requantizes the product of the offset inputs once, with s1·s2/s_out.
+Broadcasting follows TFLite: shapes right-aligned and extended to 4-D, a size-1 axis repeats.
+An operand that is a constant tensor (a bias added, a scale multiplied) is printed as a constant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tinyasc.compile import quant
+from tinyasc.compile.ir import Graph, Op, OpKind, Tensor, require
+from tinyasc.compile.ops.common import EmitContext, Kernel, OpSpec, int8_activation
+
+LEFT_SHIFT = 20  # TFLM's headroom for int8 ADD/SUB: (255 << 20) still fits int32
+
+
+@dataclass(frozen=True)
+class Broadcast4D:
+    """Output extents and, per input, the element step of each output axis (0 where it repeats)."""
+
+    dims: tuple[int, int, int, int]
+    input1_steps: tuple[int, int, int, int]
+    input2_steps: tuple[int, int, int, int]
+
+    def fields(self) -> dict:
+        values = {f"dim{i}": d for i, d in enumerate(self.dims)}
+        values.update({f"input1_step{i}": s for i, s in enumerate(self.input1_steps)})
+        values.update({f"input2_step{i}": s for i, s in enumerate(self.input2_steps)})
+        return values
+
+
+@dataclass(frozen=True)
+class AddParams:
+    dim0: int
+    dim1: int
+    dim2: int
+    dim3: int
+    input1_step0: int
+    input1_step1: int
+    input1_step2: int
+    input1_step3: int
+    input2_step0: int
+    input2_step1: int
+    input2_step2: int
+    input2_step3: int
+    subtract: bool
+    input1_offset: int
+    input2_offset: int
+    output_offset: int
+    left_shift: int
+    input1_multiplier: int
+    input1_shift: int
+    input2_multiplier: int
+    input2_shift: int
+    output_multiplier: int
+    output_shift: int
+    act_min: int
+    act_max: int
+    input1_constant: np.ndarray | None  # int8 data when the operand is a constant tensor
+    input2_constant: np.ndarray | None
+
+    macs = 0  # requantizations, not multiply-accumulates
+
+
+@dataclass(frozen=True)
+class MulParams:
+    dim0: int
+    dim1: int
+    dim2: int
+    dim3: int
+    input1_step0: int
+    input1_step1: int
+    input1_step2: int
+    input1_step3: int
+    input2_step0: int
+    input2_step1: int
+    input2_step2: int
+    input2_step3: int
+    input1_offset: int
+    input2_offset: int
+    output_offset: int
+    output_multiplier: int
+    output_shift: int
+    act_min: int
+    act_max: int
+    input1_constant: np.ndarray | None
+    input2_constant: np.ndarray | None
+
+    macs = 0  # one product per output, no accumulation: counted like ADD, not as MACs
+
+
+def _extended(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return (1,) * (4 - len(shape)) + tuple(shape)
+
+
+def _row_major_steps(shape: tuple[int, ...]) -> list[int]:
+    steps, step = [], 1
+    for extent in reversed(shape):
+        steps.insert(0, step)
+        step *= extent
+    return steps
+
+
+def broadcast_4d(op: Op, a: Tensor, b: Tensor, y: Tensor) -> Broadcast4D:
+    for t, role in ((a, "first input"), (b, "second input"), (y, "output")):
+        require(len(t.shape) <= 4, op, f"the {role} has {len(t.shape)} dimensions; at most 4 are supported")
+    out = _extended(y.shape)
+
+    def steps(t: Tensor) -> tuple[int, ...]:
+        shape = _extended(t.shape)
+        for axis, (extent, out_extent) in enumerate(zip(shape, out)):
+            require(extent in (1, out_extent), op,
+                    f"shape {list(t.shape)} does not broadcast to the output shape {list(y.shape)}")
+        row_major = _row_major_steps(shape)
+        return tuple(0 if extent == 1 else row_major[axis] for axis, extent in enumerate(shape))
+
+    return Broadcast4D(dims=out, input1_steps=steps(a), input2_steps=steps(b))
+
+
+def _operands(op: Op, graph: Graph) -> tuple[Tensor, Tensor, Tensor]:
+    inputs = graph.op_inputs(op)
+    require(len(inputs) == 2, op, f"expected 2 inputs, the op has {len(inputs)}")
+    a = int8_activation(op, inputs[0], "first input")
+    b = int8_activation(op, inputs[1], "second input")
+    y = int8_activation(op, graph.op_outputs(op)[0], "output")
+    return a, b, y
+
+
+def _constant_data(t: Tensor) -> np.ndarray | None:
+    return t.data.astype(np.int8).reshape(-1) if t.is_constant else None
+
+
+def _smaller_than_one(op: Op, real: float, what: str) -> tuple[int, int]:
+    """TFLM's QuantizeMultiplierSmallerThanOneExp: a right shift only."""
+    multiplier, shift = quant.quantize_multiplier(real)
+    require(shift <= 0, op, f"the {what} rescale {real:.3g} is not below 1; the output scale is implausibly small")
+    return multiplier, shift
+
+
+def add_sub_multipliers(op: Op, s1: float, s2: float, s_out: float, subtract: bool) -> dict:
+    if subtract:  # sub_common.cc divides in float32, then widens
+        f1, f2, f_out = np.float32(s1), np.float32(s2), np.float32(s_out)
+        twice = np.float32(2) * max(f1, f2)
+        real1, real2 = float(f1 / twice), float(f2 / twice)
+        real_out = float(twice / (np.float32(1 << LEFT_SHIFT) * f_out))
+    else:  # add_common.cc divides in double
+        twice = 2.0 * max(s1, s2)
+        real1, real2 = s1 / twice, s2 / twice
+        real_out = twice / ((1 << LEFT_SHIFT) * s_out)
+    m1, sh1 = _smaller_than_one(op, real1, "first input")
+    m2, sh2 = _smaller_than_one(op, real2, "second input")
+    mo, sho = _smaller_than_one(op, real_out, "output")
+    return dict(input1_multiplier=m1, input1_shift=sh1, input2_multiplier=m2, input2_shift=sh2,
+                output_multiplier=mo, output_shift=sho)
+
+
+def prepare_add_or_sub(op: Op, graph: Graph) -> AddParams:
+    a, b, y = _operands(op, graph)
+    subtract = op.kind == OpKind.SUB
+    qa, qb, qy = a.quantization, b.quantization, y.quantization
+    act_min, act_max = quant.activation_range(op.options.get("activation", "none"), qy.scale, qy.zero_point)
+    return AddParams(
+        **broadcast_4d(op, a, b, y).fields(),
+        subtract=subtract,
+        input1_offset=-qa.zero_point, input2_offset=-qb.zero_point, output_offset=qy.zero_point,
+        left_shift=LEFT_SHIFT,
+        **add_sub_multipliers(op, qa.scale, qb.scale, qy.scale, subtract),
+        act_min=act_min, act_max=act_max,
+        input1_constant=_constant_data(a), input2_constant=_constant_data(b),
+    )
+
+
+def prepare_mul(op: Op, graph: Graph) -> MulParams:
+    a, b, y = _operands(op, graph)
+    qa, qb, qy = a.quantization, b.quantization, y.quantization
+    multiplier, shift = quant.quantize_multiplier(qa.scale * qb.scale / qy.scale)  # double, as mul_common.cc
+    act_min, act_max = quant.activation_range(op.options.get("activation", "none"), qy.scale, qy.zero_point)
+    return MulParams(
+        **broadcast_4d(op, a, b, y).fields(),
+        input1_offset=-qa.zero_point, input2_offset=-qb.zero_point, output_offset=qy.zero_point,
+        output_multiplier=multiplier, output_shift=shift,
+        act_min=act_min, act_max=act_max,
+        input1_constant=_constant_data(a), input2_constant=_constant_data(b),
+    )
+
+
+def _operand_pointer(ctx: EmitContext, position: int, constant: np.ndarray | None) -> str:
+    # Constant names avoid the word "input": codegen looks for it to know the model reads `input`.
+    if constant is None:
+        return ctx.input(position)
+    return ctx.constant(f"operand{position + 1}", constant, "int8_t", f"constant operand {position + 1}")
+
+
+def emit(p, kernel: Kernel, ctx: EmitContext) -> str:
+    a = _operand_pointer(ctx, 0, p.input1_constant)
+    b = _operand_pointer(ctx, 1, p.input2_constant)
+    return f"{kernel.name}({ctx.params}, {a}, {b}, {ctx.output()})"
+
+
+def describe(p) -> str:
+    broadcast = any(
+        getattr(p, f"input{i}_step{axis}") == 0 and getattr(p, f"dim{axis}") > 1 for i in (1, 2) for axis in range(4)
+    )
+    return f"{p.dim0}x{p.dim1}x{p.dim2}x{p.dim3}" + (" broadcast" if broadcast else "")
+
+
+ADD_KERNEL = Kernel("tas_add_s8", ("tas_add_s8.c",))
+ADD_SPEC = OpSpec(kind=OpKind.ADD, prepare=prepare_add_or_sub, reference=ADD_KERNEL,
+                  params_ctype="tas_add_params", emit=emit, describe=describe)
+SUB_SPEC = OpSpec(kind=OpKind.SUB, prepare=prepare_add_or_sub, reference=ADD_KERNEL,
+                  params_ctype="tas_add_params", emit=emit, describe=describe)
+MUL_SPEC = OpSpec(kind=OpKind.MUL, prepare=prepare_mul, reference=Kernel("tas_mul_s8", ("tas_mul_s8.c",)),
+                  params_ctype="tas_mul_params", emit=emit, describe=describe)

@@ -1,0 +1,193 @@
+"""`tinyasc report export/<name>`: one self-contained HTML page of everything the manifest holds.
+
+    report_data(export_dir)    the manifest turned into the figures and tables the page shows
+    render_report(export_dir)  HTML text: plots are matplotlib PNGs embedded as base64, no
+                               external file, script or font, so the page can be mailed or archived
+    write_report(export_dir)   <export_dir>/report.html (atomically)
+
+Sections appear when the manifest has their data: accuracy and confusion matrix (an "evaluation"
+section: {"accuracy": {name: value}, "confusion_matrix": [[count]], "labels": [...]}), per-layer
+instructions (a "profile" section, tinyasc.emulate.profile), flash and RAM (a "build" section),
+instructions per inference ("emulation"). Otherwise the page says what to run to get them.
+"""
+
+import base64
+import io
+from pathlib import Path
+
+import jinja2
+
+from tinyasc.errors import TinyascError
+from tinyasc.firmware.boards import get_board
+from tinyasc.manifest import atomic_write_text, read_manifest
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "firmware_templates" / "report" / "report.html.j2"
+REPORT_NAME = "report.html"
+PLOT_DPI = 100
+SECTIONS = ("summary", "accuracy", "layers", "memory-plan", "flash-ram", "versions")
+
+
+# ---- plots ---------------------------------------------------------------------------------------
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render to PNG bytes only
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png_data_uri(figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=PLOT_DPI, bbox_inches="tight")
+    _pyplot().close(figure)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def arena_plan_plot(plan: dict, num_ops: int) -> str:
+    """Each arena buffer as a rectangle: ops it lives across on x, its byte range on y."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(9, 4))
+    buffers = [b for b in plan.get("buffers", []) if b.get("storage") == "arena"]
+    colours = plt.get_cmap("tab20")
+    for index, buffer in enumerate(buffers):
+        start = max(buffer["first_op"], 0)
+        width = max(buffer["last_op"] - start, 0) + 1  # alive from its producer to its last reader
+        axes.broken_barh([(start - 0.45, width - 0.1)], (buffer["offset"], buffer["bytes"]),
+                         facecolors=colours(index % 20), edgecolor="black", linewidth=0.5)
+        axes.text(start - 0.4, buffer["offset"] + buffer["bytes"] / 2,
+                  "t" + ",".join(map(str, buffer["tensors"])), fontsize=7, va="center")
+    arena = plan.get("arena_bytes", 0)
+    axes.axhline(arena, color="red", linestyle="--", linewidth=1, label=f"arena {arena:,} B")
+    axes.set_xlim(-1, max(num_ops, 1))
+    axes.set_ylim(0, max(arena, 1) * 1.08)
+    axes.set_xlabel("op index")
+    axes.set_ylabel("arena offset (bytes)")
+    axes.set_title(f"activation arena over time ({plan.get('planner', '?')} planner)")
+    axes.legend(loc="upper right")
+    return _png_data_uri(figure)
+
+
+def memory_use_plot(rows: list[dict]) -> str:
+    """Flash and RAM used against the board's limits, as stacked parts of a 100 % bar."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(9, 2.4))
+    for y, row in enumerate(rows):
+        left = 0.0
+        for name, size in row["parts"]:
+            share = 100.0 * size / row["limit"]
+            axes.barh(y, share, left=left, label=f"{row['memory']}: {name}")
+            left += share
+        axes.text(min(left, 100) + 1, y, f"{row['used']:,} / {row['limit']:,} B ({row['percent']:.1f} %)",
+                  va="center", fontsize=8)
+    axes.set_yticks(range(len(rows)), [row["memory"] for row in rows])
+    axes.set_xlim(0, 130)
+    axes.axvline(100, color="red", linewidth=1)
+    axes.set_xlabel("% of the board's memory")
+    axes.legend(fontsize=7, loc="lower right", ncol=2)
+    return _png_data_uri(figure)
+
+
+def confusion_matrix_plot(matrix: list[list[int]], labels: list[str]) -> str:
+    plt = _pyplot()
+    size = max(4, 0.5 * len(labels) + 2)
+    figure, axes = plt.subplots(figsize=(size, size))
+    axes.imshow(matrix, cmap="Blues")
+    for row, counts in enumerate(matrix):
+        for column, count in enumerate(counts):
+            axes.text(column, row, str(count), ha="center", va="center", fontsize=8)
+    axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    return _png_data_uri(figure)
+
+
+# ---- data ----------------------------------------------------------------------------------------
+
+def _memory_rows(build: dict) -> list[dict]:
+    sizes = build["sizes"]
+    flash_parts = [("weights", sizes["weights_bytes"]), ("test vectors", sizes["test_vector_bytes"]),
+                   ("code + other", sizes["code_bytes"])]
+    ram_parts = [("arena", sizes["arena_bytes"]), ("stack", sizes["stack"]),
+                 ("other", sizes["ram"] - sizes["arena_bytes"] - sizes["stack"])]
+    return [
+        {"memory": "flash", "used": sizes["flash"], "limit": build["flash_limit"],
+         "percent": build["flash_used_percent"], "parts": flash_parts},
+        {"memory": "RAM", "used": sizes["ram"], "limit": build["ram_limit"],
+         "percent": build["ram_used_percent"], "parts": ram_parts},
+    ]
+
+
+def _layer_rows(export: dict, profile: dict | None) -> list[dict]:
+    instructions = {row["op"]: row for row in (profile or {}).get("layers", [])}
+    rows = []
+    for layer in export.get("layers", []):
+        profiled = instructions.get(layer["op"], {})
+        rows.append({**layer, "instructions": profiled.get("instructions"),
+                     "share": profiled.get("share")})
+    return rows
+
+
+def _board_text(name: str | None) -> str:
+    if not name:
+        return "-"
+    try:
+        return get_board(name).description
+    except TinyascError:  # a board since removed from boards.yaml: the name is still worth showing
+        return name
+
+
+def report_data(export_dir) -> dict:
+    export_dir = Path(export_dir)
+    manifest = read_manifest(export_dir)
+    export = manifest.get("export")
+    if not export:
+        raise TinyascError(f"{export_dir}/manifest.json has no export section; re-run `tinyasc export`.")
+    build, emulation = manifest.get("build"), manifest.get("emulation")
+    profile, evaluation = manifest.get("profile"), manifest.get("evaluation") or {}
+    labels = evaluation.get("labels") or export.get("labels", [])
+    matrix = evaluation.get("confusion_matrix")
+    versions = dict(manifest.get("versions", {}))
+    if build:
+        versions["arm-none-eabi-gcc"] = build.get("compiler", "?")
+    if emulation:
+        versions["emulator"] = emulation.get("command", "").split(" ")[0] or "qemu-system-arm"
+    return {
+        "name": manifest.get("name", export_dir.name),
+        "board": manifest.get("board"),
+        "board_text": _board_text(manifest.get("board")),
+        "export": export,
+        "build": build,
+        "emulation": emulation,
+        "profile": profile,
+        "accuracy": evaluation.get("accuracy") or {},
+        "confusion_plot": confusion_matrix_plot(matrix, labels) if matrix else None,
+        "layers": _layer_rows(export, profile),
+        "plan": export.get("memory_plan", {}),
+        "arena_buffers": sum(1 for b in export.get("memory_plan", {}).get("buffers", [])
+                             if b.get("storage") == "arena"),
+        "plan_plot": arena_plan_plot(export.get("memory_plan", {}), len(export.get("ops", []))),
+        "memory_rows": _memory_rows(build) if build else [],
+        "memory_plot": memory_use_plot(_memory_rows(build)) if build else None,
+        "versions": versions,
+        "sections": SECTIONS,
+    }
+
+
+# ---- page ----------------------------------------------------------------------------------------
+
+def render_report(export_dir) -> str:
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=True,
+                                     trim_blocks=True, lstrip_blocks=True)
+    environment.filters["thousands"] = lambda n: "-" if n is None else f"{n:,}"
+    template = environment.from_string(TEMPLATE.read_text())
+    return template.render(**report_data(export_dir))
+
+
+def write_report(export_dir, out=None) -> Path:
+    export_dir = Path(export_dir)
+    path = Path(out) if out is not None else export_dir / REPORT_NAME
+    atomic_write_text(path, render_report(export_dir))
+    return path
