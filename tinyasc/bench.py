@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-DEFAULT_BOARDS = ("cortex-m3", "nrf52840", "cortex-m7")  # one per core twin: M3, M4, M7
+DEFAULT_BOARDS = ("cortex-m3", "nrf52840", "cortex-m7", "nrf5340-app", "corstone-300")  # M3, M4, M7, M33, M55
 RESULTS_DIR = Path("benchmarks/results")
 
 
@@ -52,10 +52,42 @@ def anchor_tflite(folder: Path, seed: int = 0) -> Path:
     return quantize_int8(model, calibration, Path(folder) / "anchor_cnn_int8.tflite")
 
 
+def keras_tflite(name: str, build: Callable, seed: int = 0) -> Callable[[Path], Path]:
+    """make_tflite for a Keras builder: seeded random weights, calibrated on seeded random inputs."""
+
+    def make(folder: Path) -> Path:
+        from tinyasc.convert import quantize_int8
+        from tinyasc.train import seed_everything
+
+        seed_everything(seed)
+        model = build()
+        calibration = np.random.default_rng(seed).normal(0, 0.3, (16,) + tuple(model.input_shape[1:]))
+        return quantize_int8(model, calibration.astype(np.float32), Path(folder) / f"{name}_int8.tflite")
+
+    return make
+
+
+def ds_cnn_kws():
+    from tinyasc.models.tinyml_nets import ds_cnn_kws as build
+
+    return build()
+
+
+def wsnet_s8c4d2():
+    """SoundNet-8 with WSNet S8C4D2 sampling at 1/8 width on 1 s of 16 kHz audio. Converted by PTQ,
+    the sampled kernels are constant-folded into ordinary CONV_2D weights (the WS_CONV custom op,
+    which keeps only the condensed filters, is not in the compiler yet)."""
+    from tinyasc.models.wsnet import soundnet8
+
+    return soundnet8(num_classes=10, input_samples=16000, config="S8C4D2", width=0.125)
+
+
 ANCHOR_TFLM_M4 = TflmFigures(cpu="cortex-m4", instructions=29_860_000, code_flash_bytes=int(59.1 * 1024),
                              ram_bytes=int((130.7 + 2.3) * 1024))
 SUITE: list[BenchModel] = [
     BenchModel("anchor_cnn", anchor_tflite, tflm=(ANCHOR_TFLM_M4,)),
+    BenchModel("ds_cnn_kws", keras_tflite("ds_cnn_kws", ds_cnn_kws)),
+    BenchModel("wsnet_s8c4d2", keras_tflite("wsnet_s8c4d2", wsnet_s8c4d2)),  # at 1/8 width
 ]
 
 

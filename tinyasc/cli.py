@@ -227,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="the benchmark suite on each core twin in QEMU: instructions, flash, RAM, ratio to TFLM")
     p.add_argument("--out", default="benchmarks/results", help="where bench.json and bench.csv go (default: benchmarks/results)")
-    p.add_argument("--boards", nargs="+", help="boards to run (default: cortex-m3 nrf52840 cortex-m7)")
+    p.add_argument("--boards", nargs="+", help="boards to run (default: cortex-m3 nrf52840 cortex-m7 nrf5340-app corstone-300)")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("summary", help="parameters, non-zeros, MACs per second of audio and sizes of a model, per layer, vs the DCASE limits")
