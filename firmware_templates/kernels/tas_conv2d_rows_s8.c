@@ -17,12 +17,12 @@ static void tas_conv2d_rows_s8(const tas_conv2d_params *p, const int8_t *input, 
         for (int32_t out_c = 0; out_c < p->output_depth; ++out_c) {
             const int8_t *w = filter + out_c * window;
             int32_t acc = folded_bias[out_c];
-            int32_t k = 0;
-            for (; k + 4 <= window; k += 4) { /* four taps per iteration: less loop overhead */
+            const int32_t unrolled_end = window & ~3; /* bounds up front: see tas_conv2d_rows_s8_dsp.c */
+            for (int32_t k = 0; k < unrolled_end; k += 4) { /* four taps per iteration: less loop overhead */
                 acc += (int32_t)w[k] * in[k] + (int32_t)w[k + 1] * in[k + 1]
                      + (int32_t)w[k + 2] * in[k + 2] + (int32_t)w[k + 3] * in[k + 3];
             }
-            for (; k < window; ++k) {
+            for (int32_t k = unrolled_end; k < window; ++k) {
                 acc += (int32_t)w[k] * in[k];
             }
             acc = tas_requantize(acc, multiplier[out_c], shift[out_c]) + p->output_offset;

@@ -87,8 +87,10 @@ static void tas_conv2d_rows_s8_dsp(const tas_conv2d_params *p, const int8_t *inp
         const int8_t *in = input + out_y * row_step;
         int8_t *out = output + out_y * p->output_depth;
         const int32_t *w = packed_filter;
-        int32_t c = 0;
-        for (; c + TAS_DSP_CHANNEL_BLOCK <= p->output_depth; c += TAS_DSP_CHANNEL_BLOCK) {
+        /* Bounds computed up front: GCC's loop analysis misfires on `for (; c + 4 <= n; c += 4)`
+         * followed by `for (; c < n; ++c)` once n is a known constant (-Waggressive-loop-optimizations). */
+        const int32_t blocked_end = p->output_depth - p->output_depth % TAS_DSP_CHANNEL_BLOCK;
+        for (int32_t c = 0; c < blocked_end; c += TAS_DSP_CHANNEL_BLOCK) {
             const tas_acc4 bias = {folded_bias[c], folded_bias[c + 1], folded_bias[c + 2], folded_bias[c + 3]};
             const tas_acc4 acc = tas_dot_window_4ch(in, w, quads, tail, bias);
             out[c] = tas_conv_output(p, acc.c0, multiplier[c], shift[c]);
@@ -97,7 +99,7 @@ static void tas_conv2d_rows_s8_dsp(const tas_conv2d_params *p, const int8_t *inp
             out[c + 3] = tas_conv_output(p, acc.c3, multiplier[c + 3], shift[c + 3]);
             w += TAS_DSP_CHANNEL_BLOCK * (2 * quads + tail);
         }
-        for (; c < p->output_depth; ++c) {
+        for (int32_t c = blocked_end; c < p->output_depth; ++c) {
             out[c] = tas_conv_output(p, tas_dot_window_1ch(in, w, quads, tail, folded_bias[c]), multiplier[c], shift[c]);
             w += 2 * quads + tail;
         }

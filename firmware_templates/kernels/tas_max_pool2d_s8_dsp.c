@@ -11,8 +11,8 @@ static inline void tas_max_pool_pixel(const tas_pool2d_params *p, const int8_t *
                                       int32_t low4, int32_t high4)
 {
     const int32_t row_step = p->input_width * p->depth;
-    int32_t c = 0;
-    for (; c + 4 <= p->depth; c += 4) {
+    const int32_t blocked_end = p->depth & ~3; /* bounds up front: see tas_conv2d_rows_s8_dsp.c */
+    for (int32_t c = 0; c < blocked_end; c += 4) {
         int32_t max4 = tas_splat_s8x4(-128);
         for (int32_t filter_y = 0; filter_y < p->filter_height; ++filter_y) {
             const int8_t *row = window + filter_y * row_step + c;
@@ -22,7 +22,7 @@ static inline void tas_max_pool_pixel(const tas_pool2d_params *p, const int8_t *
         }
         tas_write_word(out + c, tas_clamp_s8x4(max4, low4, high4));
     }
-    for (; c < p->depth; ++c) { /* channel tail */
+    for (int32_t c = blocked_end; c < p->depth; ++c) { /* channel tail */
         int32_t max = -128;
         for (int32_t filter_y = 0; filter_y < p->filter_height; ++filter_y) {
             for (int32_t filter_x = 0; filter_x < p->filter_width; ++filter_x) {

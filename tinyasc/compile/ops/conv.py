@@ -73,6 +73,10 @@ def prepare(op: Op, graph: Graph) -> Conv2DParams:
     multipliers, shifts = quant.conv_multipliers(x.quantization.scale, w.quantization.scales, y.quantization.scale, out_c)
     act_min, act_max = quant.activation_range(o.get("activation", "none"), y.quantization.scale, y.quantization.zero_point)
     padding = o.get("padding", "valid")
+    if f_h == f_w == 1 and stride_h == stride_w == 1 and in_c == f_c:
+        # A pointwise conv is a 1-D conv over the H·W pixels (each reads C contiguous bytes): say
+        # so, and the contiguous-window kernels run it. Same arithmetic, same MACs.
+        in_h, in_w, out_h, out_w = in_h * in_w, 1, out_h * out_w, 1
     return Conv2DParams(
         input_height=in_h, input_width=in_w, input_depth=in_c,
         filter_height=f_h, filter_width=f_w, filter_depth=f_c,
