@@ -21,6 +21,7 @@ import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -68,12 +69,24 @@ def train_model(
     seed: int = 0,
     progress: bool = True,
     resume: bool = False,
+    optimizer: str = "adam",
+    weight_decay: float = 0.0,
+    strategy=None,
+    input_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+    callbacks: tuple = (),
 ) -> TrainResult:
     """Train `model` on the dataset's train split, validating on its val split, for `epochs` epochs.
 
     Adam on sparse categorical cross-entropy from logits. With resume=True and a previous run in
     `run_dir`, continue after its last finished epoch (weights, optimizer and history restored);
     otherwise start from the model's current weights. Returns the best-validation model.
+
+    learning_rate: a float or a keras LearningRateSchedule (train/schedules.py; it is a function of
+    the optimizer step, which the checkpoint restores). optimizer: "adam", where weight_decay is an
+    L2 penalty on kernels as PyTorch's Adam(weight_decay=) applies it (IDLab's recipe), or "adamw",
+    decoupled decay. strategy: a tf.distribute.Strategy (see `make_strategy`) under whose scope
+    `model` was built, or None. input_fn: [N, T] waveforms → model inputs (default: the 2-D form
+    [N, T, 1, 1]). callbacks: extra Keras callbacks for every epoch's fit.
     """
     tf, keras = import_tf()
     run_dir = Path(run_dir)
@@ -83,20 +96,22 @@ def train_model(
     if not resume:
         _forget_previous_run(run_dir)
 
-    optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
-    model.compile(
-        optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    optimizer.build(model.trainable_variables)  # so a checkpoint can restore Adam's moments
+    with (strategy or tf.distribute.get_strategy()).scope():
+        optimizer = _make_optimizer(optimizer, learning_rate, weight_decay, model)
+        model.compile(
+            optimizer=optimizer,
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+        optimizer.build(model.trainable_variables)  # so a checkpoint can restore Adam's moments
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     manager = tf.train.CheckpointManager(checkpoint, run_dir / CHECKPOINT_DIR, max_to_keep=2)
 
     state = (_restore(run_dir, checkpoint) if resume else None) or _fresh_state()
     best_weights = _load_best_weights(run_dir) if state["epochs_done"] else None
 
-    x_train, x_val = as_model_input(train.x), as_model_input(val.x)
+    input_fn = input_fn or as_model_input
+    x_train, x_val = input_fn(train.x), input_fn(val.x)
     with _progress_bar(progress) as bar:
         for epoch in range(state["epochs_done"], epochs):
             # The order depends on (seed, epoch) only: a resumed run sees the same batches.
@@ -104,7 +119,7 @@ def train_model(
             fit = model.fit(
                 x_train[order], train.y[order], batch_size=batch_size, epochs=epoch + 1, initial_epoch=epoch,
                 validation_data=(x_val, val.y), shuffle=False, verbose=0,
-                callbacks=[_epoch_progress(bar, epoch, epochs)] if bar else [],
+                callbacks=([_epoch_progress(bar, epoch, epochs)] if bar else []) + list(callbacks),
             )
             if _record_epoch(state, fit.history):
                 best_weights = model.get_weights()
@@ -123,6 +138,39 @@ def train_model(
     )
 
 
+STRATEGY_NAMES = ("none", "mirrored", "multi_worker_mirrored")
+
+
+def make_strategy(name: str):
+    """The tf.distribute strategy a config names: "none" (None: TF's default, one device),
+    "mirrored" (every local GPU, or the logical CPUs set up before TF initialises) or
+    "multi_worker_mirrored" (the workers in $TF_CONFIG; one worker when it is unset).
+    Build the model under `strategy.scope()` and pass the strategy to train_model."""
+    if name not in STRATEGY_NAMES:
+        raise TinyascError(f"unknown distribution strategy {name!r}; expected one of {', '.join(STRATEGY_NAMES)}")
+    if name == "none":
+        return None
+    tf, _ = import_tf()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def _make_optimizer(name: str, learning_rate, weight_decay: float, model):
+    """Adam with weight decay the way `name` says (see train_model). Coupled L2 is added to the
+    model's losses once: loss + wd/2·Σw² has the gradient wd·w that PyTorch's Adam adds."""
+    tf, keras = import_tf()
+    if name == "adamw":
+        return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay)
+    if name != "adam":
+        raise TinyascError(f"unknown optimizer {name!r}; expected adam or adamw")
+    if weight_decay > 0 and not getattr(model, "_tinyasc_l2", False):
+        kernels = [w for w in model.trainable_weights if "kernel" in w.name]
+        model.add_loss(lambda: 0.5 * weight_decay * tf.add_n([tf.reduce_sum(tf.square(k)) for k in kernels]))
+        model._tinyasc_l2 = True
+    return keras.optimizers.Adam(learning_rate=learning_rate)
+
+
 def _fresh_state() -> dict:
     return {"epochs_done": 0, "history": {k: [] for k in HISTORY_KEYS}, "best_val_accuracy": -1.0}
 
@@ -139,11 +187,11 @@ def _record_epoch(state: dict, fit_history: dict) -> bool:
     return False
 
 
-def evaluate_float(model, dataset: AudioDataset, batch_size: int = 64) -> float:
+def evaluate_float(model, dataset: AudioDataset, batch_size: int = 64, input_fn=None) -> float:
     """Top-1 accuracy of the float model on every clip of `dataset` (pass a subset to pick a split)."""
     if len(dataset) == 0:
         raise DatasetError("cannot evaluate on an empty dataset; check the CSV has clips in this split")
-    logits = model.predict(as_model_input(dataset.x), batch_size=batch_size, verbose=0)
+    logits = model.predict((input_fn or as_model_input)(dataset.x), batch_size=batch_size, verbose=0)
     return float(np.mean(np.argmax(logits, axis=1) == dataset.y))
 
 
