@@ -38,7 +38,9 @@ class Broadcast4D:
 
 
 @dataclass(frozen=True)
-class AddParams:
+class BroadcastLayout:
+    """The flat fields of a Broadcast4D, as the kernels' parameter structs name them."""
+
     dim0: int
     dim1: int
     dim2: int
@@ -51,6 +53,10 @@ class AddParams:
     input2_step1: int
     input2_step2: int
     input2_step3: int
+
+
+@dataclass(frozen=True)
+class AddParams(BroadcastLayout):
     subtract: bool
     input1_offset: int
     input2_offset: int
@@ -71,19 +77,7 @@ class AddParams:
 
 
 @dataclass(frozen=True)
-class MulParams:
-    dim0: int
-    dim1: int
-    dim2: int
-    dim3: int
-    input1_step0: int
-    input1_step1: int
-    input1_step2: int
-    input1_step3: int
-    input2_step0: int
-    input2_step1: int
-    input2_step2: int
-    input2_step3: int
+class MulParams(BroadcastLayout):
     input1_offset: int
     input2_offset: int
     output_offset: int
