@@ -82,3 +82,15 @@ def test_export_build_emulate_from_the_command_line(anchor_tflite, tmp_path):
     assert tinyasc("build", out / "cli").returncode == 0
     result = tinyasc("emulate", out / "cli")
     assert result.returncode == 0 and "PASS (bit-exact)" in result.stdout, result.stdout + result.stderr
+
+
+def test_atomic_writes_get_a_normal_files_mode(tmp_path):
+    import os
+    import stat
+
+    from tinyasc.manifest import atomic_write_text
+
+    atomic_write_text(tmp_path / "report.html", "<html></html>")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "report.html").stat().st_mode) == 0o666 & ~mask

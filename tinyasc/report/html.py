@@ -46,18 +46,20 @@ def _png_data_uri(figure) -> str:
 
 
 def arena_plan_plot(plan: dict, num_ops: int) -> str:
-    """Each arena buffer as a rectangle: ops it lives across on x, its byte range on y."""
+    """Each tensor in the arena as a rectangle: ops it lives across on x, its byte range on y.
+    Tensors sharing a buffer (aliases, in-place pooling) share its colour and offset."""
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(9, 4))
     buffers = [b for b in plan.get("buffers", []) if b.get("storage") == "arena"]
     colours = plt.get_cmap("tab20")
     for index, buffer in enumerate(buffers):
-        start = max(buffer["first_op"], 0)
-        width = max(buffer["last_op"] - start, 0) + 1  # alive from its producer to its last reader
-        axes.broken_barh([(start - 0.45, width - 0.1)], (buffer["offset"], buffer["bytes"]),
-                         facecolors=colours(index % 20), edgecolor="black", linewidth=0.5)
-        axes.text(start - 0.4, buffer["offset"] + buffer["bytes"] / 2,
-                  "t" + ",".join(map(str, buffer["tensors"])), fontsize=7, va="center")
+        segments = buffer.get("segments") or [[buffer["first_op"], buffer["last_op"], buffer["bytes"]]]
+        for tensor, (first, last, size) in zip(buffer["tensors"], segments):
+            start = max(first, 0)
+            width = max(last - start, 0) + 1  # alive from its producer to its last reader
+            axes.broken_barh([(start - 0.45, width - 0.1)], (buffer["offset"], size),
+                             facecolors=colours(index % 20), edgecolor="black", linewidth=0.5)
+            axes.text(start - 0.4, buffer["offset"] + size / 2, f"t{tensor}", fontsize=7, va="center")
     arena = plan.get("arena_bytes", 0)
     axes.axhline(arena, color="red", linestyle="--", linewidth=1, label=f"arena {arena:,} B")
     axes.set_xlim(-1, max(num_ops, 1))
