@@ -161,3 +161,20 @@ def short_recipe(config, epochs: int, batch_size: int, rate: float | None):
         learning_rate = dataclasses.replace(learning_rate, schedule="constant", max=rate)
     training = dataclasses.replace(config.training, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate)
     return dataclasses.replace(config, data=data, features=features, training=training)
+
+
+def test_mean_pooling_variant_has_no_sqrt_and_bad_pooling_is_refused(tmp_path):
+    """The bench's log-mel ResNet-SE: mean pooling only, so its int8 graph compiles (no SQRT)."""
+    import numpy as np
+
+    from tinyasc.convert import quantize_int8
+    from tinyasc.convert.tflite_reader import read_tflite
+    from tinyasc.models.resnet_se import idlab_resnet_se
+
+    model = idlab_resnet_se(num_classes=3, input_shape=(12, 16, 1), widths=(4, 4), se_bottlenecks=(4, 4),
+                            strides=(1, 2), pooling="mean")
+    x = np.random.default_rng(0).normal(size=(8, 12, 16, 1)).astype(np.float32)
+    graph = read_tflite(quantize_int8(model, x, tmp_path / "rse.tflite"))
+    assert "MEAN" in {op.kind.value for op in graph.ops}
+    with pytest.raises(ValueError, match="received: pooling='max'"):
+        idlab_resnet_se(pooling="max")

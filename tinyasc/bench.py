@@ -73,6 +73,15 @@ def ds_cnn_kws():
     return build()
 
 
+def resnet_se_logmel():
+    """IDLab's ResNet-SE (grouped convs, squeeze-and-excitation, projection skips) on 0.5 s of
+    64-band log-mel frames, with mean pooling over time: statistics pooling needs an int8 SQRT,
+    which neither tinyasc nor TFLM runs yet."""
+    from tinyasc.models.resnet_se import idlab_resnet_se
+
+    return idlab_resnet_se(num_classes=10, input_shape=(50, 64, 1), pooling="mean")
+
+
 def wsnet_s8c4d2():
     """SoundNet-8 with WSNet S8C4D2 sampling at 1/8 width on 1 s of 16 kHz audio. Converted by PTQ,
     the sampled kernels are constant-folded into ordinary CONV_2D weights (the WS_CONV custom op,
@@ -87,6 +96,7 @@ ANCHOR_TFLM_M4 = TflmFigures(cpu="cortex-m4", instructions=29_860_000, code_flas
 SUITE: list[BenchModel] = [
     BenchModel("anchor_cnn", anchor_tflite, tflm=(ANCHOR_TFLM_M4,)),
     BenchModel("ds_cnn_kws", keras_tflite("ds_cnn_kws", ds_cnn_kws)),
+    BenchModel("resnet_se", keras_tflite("resnet_se", resnet_se_logmel)),  # log-mel, mean pooling
     BenchModel("wsnet_s8c4d2", keras_tflite("wsnet_s8c4d2", wsnet_s8c4d2)),  # at 1/8 width
 ]
 

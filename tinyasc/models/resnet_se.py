@@ -113,11 +113,14 @@ def idlab_resnet_se(
     se_bottlenecks: tuple[int, ...] = IDLAB_SE_BOTTLENECKS,
     strides: tuple[int, ...] = IDLAB_STRIDES,
     cardinality: int = 4,
+    pooling: str = "statistics",
 ):
     """IDLab ResNet-SE on log-mel features of shape (frames, mel bands, 1); returns logits.
 
     The default input is a 3-s crop at a 10-ms hop with 128 mel bands (the paper's training crops);
     statistics pooling makes the number of frames free, so any crop length works.
+    pooling="mean" keeps only the mean over time: no SQRT in the int8 graph (TFLM has no int8
+    SQRT, so the statistics-pooling model does not run on TFLM either), for benchmarks.
     """
     _, keras = import_tf()
     layers = keras.layers
@@ -132,7 +135,12 @@ def idlab_resnet_se(
     x = _conv_bn(inputs, widths[0], 3, 1, name="input_conv")
     for i, (filters, bottleneck, stride) in enumerate(zip(widths, se_bottlenecks, strides), start=1):
         x = _double_conv_block(x, filters, bottleneck, stride, cardinality, skip=i > 1, name=f"block{i}")
-    x = _statistics_pooling_layer()(name="statistics_pooling")(x)
+    if pooling == "statistics":
+        x = _statistics_pooling_layer()(name="statistics_pooling")(x)
+    elif pooling == "mean":
+        x = layers.Lambda(lambda t: keras.backend.mean(t, axis=1), name="mean_pooling")(x)
+    else:
+        raise ValueError(f"expected pooling 'statistics' or 'mean', received: pooling={pooling!r}")
     x = layers.Flatten(name="flatten")(x)
     logits = layers.Dense(num_classes, name="logits")(x)
     return keras.Model(inputs, logits, name="idlab_resnet_se")
