@@ -118,36 +118,33 @@ def sigmoid_like_input(op: Op, input_scale: float) -> SigmoidLikeInput:
     return SigmoidLikeInput(multiplier, left_shift, fp.calculate_input_radius(INPUT_INTEGER_BITS, left_shift))
 
 
-def logistic_table(rescaling: SigmoidLikeInput, input_zero_point: int) -> np.ndarray:
-    """reference_integer_ops::Logistic (int8): gemmlowp::logistic on the Q4.27 input, then Q0.31 →
-    Q0.8 with a rounding shift of 23 and the fixed output zero point −128 (scale 1/256)."""
+def _sigmoid_like_table(rescaling: SigmoidLikeInput, input_zero_point: int, function, output_bits: int,
+                        output_offset: int) -> np.ndarray:
+    """TFLM's int8 LOGISTIC and TANH share one shape: saturate outside the input radius, rescale
+    to Q4.27, apply the gemmlowp fixed-point function, then shift Q0.31 down to `output_bits`."""
 
-    def logistic(x: int) -> int:
+    def entry(x: int) -> int:
         value = x - input_zero_point
         if value <= -rescaling.radius:
             return -128
         if value >= rescaling.radius:
             return 127
         q4 = fp.multiply_by_quantized_multiplier(value, rescaling.multiplier, rescaling.left_shift)
-        return fp.rounding_divide_by_pot(fp.logistic(q4, INPUT_INTEGER_BITS), 31 - 8) - 128
+        return fp.rounding_divide_by_pot(function(q4, INPUT_INTEGER_BITS), 31 - output_bits) + output_offset
 
-    return _table(logistic)
+    return _table(entry)
+
+
+def logistic_table(rescaling: SigmoidLikeInput, input_zero_point: int) -> np.ndarray:
+    """reference_integer_ops::Logistic (int8): gemmlowp::logistic on the Q4.27 input, then Q0.31 →
+    Q0.8 with a rounding shift of 23 and the fixed output zero point −128 (scale 1/256)."""
+    return _sigmoid_like_table(rescaling, input_zero_point, fp.logistic, output_bits=8, output_offset=-128)
 
 
 def tanh_table(rescaling: SigmoidLikeInput, input_zero_point: int) -> np.ndarray:
     """reference_integer_ops::Tanh (int8): gemmlowp::tanh on the Q4.27 input, then Q0.31 → Q0.7
     with a rounding shift of 24; TFLM assumes output scale 1/128, zero point 0."""
-
-    def tanh(x: int) -> int:
-        value = x - input_zero_point
-        if value <= -rescaling.radius:
-            return -128
-        if value >= rescaling.radius:
-            return 127
-        q4 = fp.multiply_by_quantized_multiplier(value, rescaling.multiplier, rescaling.left_shift)
-        return fp.rounding_divide_by_pot(fp.tanh(q4, INPUT_INTEGER_BITS), 31 - 7)
-
-    return _table(tanh)
+    return _sigmoid_like_table(rescaling, input_zero_point, fp.tanh, output_bits=7, output_offset=0)
 
 
 @dataclass(frozen=True)
