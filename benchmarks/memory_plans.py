@@ -6,7 +6,8 @@ Each model is built with tf-keras (random weights: memory does not depend on the
 full-int8 .tflite with tinyasc's converter, then measured four ways:
 
 - tinyasc arena: the greedy plan the generated C uses (graph input and output live in the caller's
-  buffers, so they are not in it; the "+ I/O" column adds them for a like-for-like figure);
+  buffers, so they are not in it; the "+ I/O" column adds them for a like-for-like figure), with
+  in-place element-wise ops and conv + max-pool fusion; "unfused" is the same plan without fusion;
 - lower bound: the largest sum of activations live at one op, which no plan can beat;
 - linear plan: every activation in its own region, the baseline;
 - TFLM minimal arena: the smallest `arena_size` with which TFLM's interpreter allocates and runs
@@ -86,6 +87,7 @@ def measure(name: str, model_bytes: bytes) -> dict:
         "op_kinds": sorted({op.kind.value for op in graph.ops}),
         "arena_bytes": plan.arena_size,
         "lower_bound_bytes": plan.lower_bound,
+        "unfused_bytes": compile_graph(graph, planner="greedy", fuse=False).plan.arena_size,
         "linear_bytes": plan_memory(graph, "linear").arena_size,
         "io_bytes": io_bytes,
         "ratio_to_tflm": round(plan.arena_size / row["tflm_arena_bytes"], 3),
@@ -95,7 +97,7 @@ def measure(name: str, model_bytes: bytes) -> dict:
 
 def table(rows: list[dict]) -> str:
     header = (
-        f"{'model':20} {'ops':>4} {'tinyasc':>9} {'bound':>9} {'linear':>9} {'+ I/O':>9} {'TFLM':>9} "
+        f"{'model':20} {'ops':>4} {'tinyasc':>9} {'bound':>9} {'unfused':>9} {'linear':>9} {'+ I/O':>9} {'TFLM':>9} "
         f"{'ratio':>6} {'w/ I/O':>6}"
     )
     lines = [header, "-" * len(header)]
@@ -104,7 +106,7 @@ def table(rows: list[dict]) -> str:
             lines.append(f"{r['model']:20} {'':>4} unsupported: {r['unsupported']}  (TFLM {r['tflm_arena_bytes']:,} B)")
             continue
         lines.append(
-            f"{r['model']:20} {r['ops']:>4} {r['arena_bytes']:>9,} {r['lower_bound_bytes']:>9,} "
+            f"{r['model']:20} {r['ops']:>4} {r['arena_bytes']:>9,} {r['lower_bound_bytes']:>9,} {r['unfused_bytes']:>9,} "
             f"{r['linear_bytes']:>9,} {r['arena_bytes'] + r['io_bytes']:>9,} {r['tflm_arena_bytes']:>9,} "
             f"{r['ratio_to_tflm']:>6.2f} {r['ratio_with_io_to_tflm']:>6.2f}"
         )

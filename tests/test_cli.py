@@ -60,7 +60,7 @@ def test_model_larger_than_the_boards_ram_is_refused_and_nothing_is_lost(anchor_
     from tinyasc.paths import REPO_ROOT
 
     boards = yaml.safe_load((REPO_ROOT / "boards.yaml").read_text())
-    tiny = dict(boards["boards"]["nrf52840"], description="nRF52840 with 32 KB of RAM", ram={"origin": 0x20000000, "size": "32K"})
+    tiny = dict(boards["boards"]["nrf52840"], description="nRF52840 with 16 KB of RAM", ram={"origin": 0x20000000, "size": "16K"})
     boards["boards"]["tiny-ram"] = tiny
     boards_file = tmp_path / "boards.yaml"
     boards_file.write_text(yaml.safe_dump(boards))
@@ -70,7 +70,7 @@ def test_model_larger_than_the_boards_ram_is_refused_and_nothing_is_lost(anchor_
     before = (out / "m" / "manifest.json").read_bytes()
 
     result = tinyasc("export", "--board", "tiny-ram", "--tflite", anchor_tflite, "--name", "m", "--out", out, env=env)
-    assert_clear_error(result, "more than tiny-ram's 32 KB RAM")
+    assert_clear_error(result, "more than tiny-ram's 16 KB RAM")
     assert (out / "m" / "manifest.json").read_bytes() == before, "the earlier export was damaged"
     assert sorted(p.name for p in out.iterdir()) == ["m"]
 

@@ -152,6 +152,39 @@ def test_short_long_stereo_and_other_rate_clips_are_fitted(tmp_path):
     assert data.labels == ["a", "b"]
 
 
+def test_two_channels_keep_a_stereo_files_channels_and_repeat_a_mono_file(tmp_path):
+    """data.channels: 2 — a binaural model gets the recording's real left and right, not a mix."""
+    t = np.arange(8000) / 8000
+    left, right = 0.5 * np.sin(2 * np.pi * 440 * t), 0.25 * np.sin(2 * np.pi * 1000 * t)
+    sf.write(tmp_path / "stereo.wav", np.stack([left, right], axis=1), 8000)
+    sf.write(tmp_path / "mono.wav", left, 8000)
+    csv_path = write_csv(tmp_path / "m.csv", [("stereo.wav", "a", "train"), ("mono.wav", "b", "train")])
+
+    binaural = load_csv_dataset(csv_path, sample_rate=8000, duration_s=1.25, channels=2)
+    assert binaural.x.shape == (2, 10000, 2) and binaural.channels == 2
+    np.testing.assert_allclose(binaural.x[0, :8000, 0], left, atol=1e-4)  # 16-bit WAV rounding
+    np.testing.assert_allclose(binaural.x[0, :8000, 1], right, atol=1e-4)
+    assert np.array_equal(binaural.x[1, :, 0], binaural.x[1, :, 1])
+    assert np.all(binaural.x[:, 8000:] == 0), "padded at the end, in both channels"
+    assert binaural.subset("train").x.shape == (2, 10000, 2)
+
+    mono = load_csv_dataset(csv_path, sample_rate=8000, duration_s=1.0)
+    assert mono.x.shape == (2, 8000) and mono.channels == 1
+    np.testing.assert_allclose(mono.x[0], (left + right) / 2, atol=1e-4)
+
+    resampled = load_csv_dataset(csv_path, sample_rate=16000, duration_s=1.0, channels=2)
+    spectrum = np.abs(np.fft.rfft(resampled.x[0], axis=0))  # 1 s at 16 kHz: bin k is k Hz
+    assert spectrum[:, 0].argmax() == 440 and spectrum[:, 1].argmax() == 1000, "resampled per channel"
+
+
+def test_a_file_with_more_channels_than_the_model_takes_is_named(tmp_path):
+    sf.write(tmp_path / "surround.wav", np.zeros((800, 4)), 8000)
+    csv_path = write_csv(tmp_path / "m.csv", [("surround.wav", "a", "train")])
+    with pytest.raises(DatasetError, match=r"surround\.wav: the file has 4 channels but the model takes 2"):
+        load_csv_dataset(csv_path, sample_rate=8000, channels=2)
+    assert load_csv_dataset(csv_path, sample_rate=8000).x.shape == (1, 8000), "mono mixes any count"
+
+
 def test_given_labels_fix_the_class_ids(tmp_path):
     sf.write(tmp_path / "x.wav", np.zeros(100), 16000)
     csv_path = write_csv(tmp_path / "m.csv", [("x.wav", "b", "train"), ("x.wav", "a", "val")])
@@ -222,3 +255,28 @@ def test_unknown_split_name_is_named(tmp_path):
     csv_path = write_csv(tmp_path / "m.csv", [("clip.wav", "a", "training")])
     with pytest.raises(DatasetError, match=r"m\.csv, line 2: split 'training'"):
         load_csv_dataset(csv_path)
+
+
+def test_skip_bad_files_leaves_out_and_lists_each_broken_file(tmp_path):
+    sf.write(tmp_path / "good1.wav", np.full(1600, 0.25), 16000)
+    sf.write(tmp_path / "good2.wav", np.full(1600, -0.5), 16000)
+    (tmp_path / "garbage.wav").write_bytes(bytes(range(256)) * 8)
+    sf.write(tmp_path / "empty.wav", np.zeros(0), 16000)
+    csv_path = write_csv(tmp_path / "m.csv", [
+        ("good1.wav", "a", "train"), ("garbage.wav", "b", "train"), ("gone.wav", "a", "test"),
+        ("empty.wav", "b", "val"), ("good2.wav", "b", "test"),
+    ])
+    with pytest.raises(DatasetError, match="garbage"):
+        load_csv_dataset(csv_path, duration_s=0.1)
+    data = load_csv_dataset(csv_path, duration_s=0.1, skip_bad_files=True)
+    assert [Path(p).name for p in data.paths] == ["good1.wav", "good2.wav"]
+    assert data.y.tolist() == [0, 1] and data.split.tolist() == ["train", "test"] and data.labels == ["a", "b"]
+    assert np.allclose(data.x[:, 0], [0.25, -0.5], atol=1e-4)
+    assert [Path(p).name for p, _ in data.skipped] == ["garbage.wav", "gone.wav", "empty.wav"]
+    assert "not found" in data.skipped[1][1] and "no samples" in data.skipped[2][1]
+
+
+def test_skip_bad_files_with_nothing_readable_is_still_an_error(tmp_path):
+    (tmp_path / "clip.wav").write_bytes(b"")
+    with pytest.raises(DatasetError, match="none of the 1 audio files"):
+        load_csv_dataset(single_clip_csv(tmp_path), skip_bad_files=True)

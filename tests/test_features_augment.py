@@ -131,7 +131,7 @@ def test_cutmix_label_weights_equal_the_share_of_samples_kept():
 
 
 def test_tf_pipeline_is_deterministic_by_seed():
-    settings = augment.AugmentSettings(crop_samples=800, speed=True, temporal_mask=True, fir_probability=1.0,
+    settings = augment.AugmentSettings(crop_samples=800, speed=True, temporal_mask_probability=1.0, fir_probability=1.0,
                                        noise_probability=1.0, mixup_alpha=0.2)
     x = np.random.default_rng(0).normal(0, 0.1, (10, 1000)).astype(np.float32)
     labels = np.arange(10) % 3
@@ -144,3 +144,35 @@ def test_tf_pipeline_is_deterministic_by_seed():
     assert all(np.array_equal(a, c) and np.array_equal(b, d) for (a, b), (c, d) in zip(first, again))
     assert not np.array_equal(first[0][0], other[0][0])
     assert all(np.allclose(b.sum(axis=1), 1) for _, b in first)
+
+
+def test_binaural_clips_get_the_same_augmentation_in_both_channels():
+    """[T, 2] clips: crop, speed, mask, filter and noise act on the time axis of both channels alike."""
+    rng = np.random.default_rng(0)
+    left = rng.normal(0, 0.1, 4000).astype(np.float32)
+    stereo = np.stack([left, 2 * left], axis=1)  # right = 2 × left: any shared operation keeps the ratio
+    settings = augment.AugmentSettings(crop_samples=3000, speed=True, temporal_mask_probability=1.0,
+                                       fir_probability=1.0)
+    out = augment.augment_clip(stereo, settings, np.random.default_rng(5))
+    assert out.shape == (3000, 2) and np.any(out[:, 0] != 0)
+    np.testing.assert_allclose(out[:, 1], 2 * out[:, 0], atol=1e-5)
+    assert np.array_equal(out, augment.augment_clip(stereo, settings, np.random.default_rng(5)))
+    noisy = augment.add_noise(stereo, 10.0, np.random.default_rng(1))
+    assert noisy.shape == stereo.shape and not np.allclose(noisy[:, 1], 2 * noisy[:, 0])
+    mixed, _ = augment.mixup(np.stack([stereo, -stereo]), np.eye(2, dtype=np.float32), np.random.default_rng(2))
+    assert mixed.shape == (2, 4000, 2)
+    np.testing.assert_allclose(mixed[..., 1], 2 * mixed[..., 0], atol=1e-5)
+
+
+def test_tf_pipeline_applies_the_model_input_function_per_batch():
+    x = np.random.default_rng(0).normal(0, 0.1, (6, 1000, 2)).astype(np.float32)
+    settings = augment.AugmentSettings(crop_samples=500, cutmix_alpha=1.0)
+
+    def as_2d(waveforms):  # [B, T, C] → [B, T, 1, C], as train/loop.py's as_model_input
+        return waveforms[:, :, np.newaxis, :]
+
+    batches = list(augment.tf_dataset(x, np.arange(6) % 2, 2, settings, 4, seed=1, input_fn=as_2d,
+                                      input_shape=(500, 1, 2)))
+    assert [tuple(a.shape) for a, _ in batches] == [(4, 500, 1, 2), (2, 500, 1, 2)]
+    with pytest.raises(TinyascError, match="give input_shape"):
+        augment.tf_dataset(x, np.arange(6) % 2, 2, settings, 4, seed=1, input_fn=as_2d)

@@ -182,24 +182,6 @@ def test_softmax_over_too_many_classes_is_refused():
         ops.prepare(graph.ops[0], graph)
 
 
-def test_model_with_float_input_says_to_convert_with_int8_input_and_output(tmp_path):
-    """QUANTIZE float32 → int8 and DEQUANTIZE int8 → float32 at the model's edges are not supported:
-    tinyasc_invoke takes and returns int8."""
-    from tinyasc.tf_env import import_tf
-
-    tf, keras = import_tf()
-    x = keras.layers.Input((8,))
-    model = keras.Model(x, keras.layers.Dense(4, activation="tanh")(x))
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    samples = np.random.default_rng(0).normal(size=(16, 1, 8)).astype(np.float32)
-    converter.representative_dataset = lambda: ([s] for s in samples)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    data = converter.convert()  # float input and output: QUANTIZE first, DEQUANTIZE last
-    with pytest.raises(UnsupportedModelError, match="int8 input/output types"):
-        parse_tflite(data, source="float_io.tflite")
-
-
 # ---- the fixed-point twins compute what their names say ----
 
 

@@ -93,6 +93,7 @@ STRATEGY_SCRIPT = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     # Before anything initialises TF's devices: one physical CPU seen as two replicas.
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from tinyasc.augment import AugmentSettings
     from tinyasc.data import AudioDataset
     from tinyasc.models import build_model
     from tinyasc.train import make_strategy, seed_everything, train_model
@@ -107,7 +108,8 @@ STRATEGY_SCRIPT = textwrap.dedent("""
     with strategy.scope():
         model = build_model("pajusco_a", num_classes=2, input_samples=3000, channels=1)
     result = train_model(model, data, sys.argv[2], epochs=2, batch_size=8, progress=False, strategy=strategy,
-                         weight_decay=1e-4, input_fn=lambda w: w.reshape(len(w), -1, 1, 1))
+                         weight_decay=1e-4, input_fn=lambda w: w.reshape(len(w), -1, 1, 1),
+                         augmentation=AugmentSettings(noise_probability=0.5, mixup_alpha=0.2))
     weights_finite = all(np.isfinite(w).all() for w in result.model.get_weights())
     print("REPLICAS", strategy.num_replicas_in_sync, "EPOCHS", len(result.history["loss"]), "FINITE", weights_finite)
 """)
@@ -116,7 +118,7 @@ STRATEGY_SCRIPT = textwrap.dedent("""
 @pytest.mark.parametrize("strategy, replicas", [("mirrored", 2), ("multi_worker_mirrored", 1)])
 def test_distribution_strategies_train_on_two_logical_cpus(strategy, replicas, tmp_path):
     """Mirrored splits each batch over the two logical CPUs; multi-worker without $TF_CONFIG is one
-    worker (it uses one CPU device per worker)."""
+    worker (it uses one CPU device per worker). The augmented tf.data pipeline feeds both."""
     result = subprocess.run(
         [sys.executable, "-c", STRATEGY_SCRIPT, strategy, str(tmp_path)], capture_output=True, text=True, timeout=240,
     )
@@ -228,3 +230,254 @@ def _checkpoint_tensors(directory) -> dict:
     tf, _ = import_tf()
     reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(directory)))
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map() if "_CHECKPOINTABLE" not in name}
+
+
+# ---------------------------------------------------------------- a real kill, then --resume
+
+KILL_CONFIG = """
+# The anchor with every augmentation on and Pajusco's plateau schedule: the state a resume must
+# rebuild is the optimizer (checkpoint), the augmentation stream (seed, epoch) and the rate (history).
+model: {name: anchor_cnn}
+data: {sample_rate: 16000, duration_s: 1.0, channels: 1}
+training:
+  epochs: 3
+  batch_size: 16
+  learning_rate: {schedule: plateau, max: 3.0e-3, patience: 1, factor: 0.5}
+  early_stopping_patience: 5
+  seed: 3
+augmentation:
+  random_crop_s: 0.5
+  speed_perturbation: true
+  mixup_alpha: 0.2
+  temporal_mask_probability: 0.5
+  fir_filter_probability: 0.5
+  noise_probability: 0.5
+  cutmix_alpha: 1.0
+"""
+
+
+def _train_command(config, data, out, *extra):
+    return [sys.executable, "-m", "tinyasc.cli", "train", "--config", str(config), "--data", str(data),
+            "--out", str(out), *extra]
+
+
+def test_sigkill_mid_run_then_resume_ends_with_the_uninterrupted_weights(synthetic_csv, tmp_path):
+    """`tinyasc train` is SIGKILLed as soon as epoch 1 is committed; `--resume` then finishes the run,
+    and every variable of its last checkpoint, its history and its best model equal an
+    uninterrupted run's, bit for bit."""
+    import json
+    import os
+    import signal
+    import time
+
+    from tinyasc.train.loop import CHECKPOINT_DIR, HISTORY_FILE, STATE_FILE
+
+    config = tmp_path / "kill.yaml"
+    config.write_text(KILL_CONFIG)
+    # Half of the session's clips (absolute paths), to keep three trainings short.
+    rows = synthetic_csv.read_text().splitlines()
+    header, rows = rows[0].split(","), [line.split(",") for line in rows[1:]]
+    path_column = header.index("path")
+    for row in rows:
+        row[path_column] = str(synthetic_csv.parent / row[path_column])
+    subset = tmp_path / "half.csv"
+    subset.write_text("\n".join([",".join(header)] + [",".join(row) for row in rows[::2]]) + "\n")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    killed = tmp_path / "killed"
+    victim = subprocess.Popen(_train_command(config, subset, killed), env=env, cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    state_file = killed / STATE_FILE
+    deadline = time.monotonic() + 240
+    while not (state_file.is_file() and json.loads(state_file.read_text())["epochs_done"] >= 1):
+        assert victim.poll() is None, f"training ended before its first checkpoint: {victim.stderr.read()[-2000:]}"
+        assert time.monotonic() < deadline, "no checkpoint of epoch 1 after 240 s"
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    victim.stderr.close()
+    epochs_at_kill = json.loads(state_file.read_text())["epochs_done"]
+    assert victim.returncode == -signal.SIGKILL and epochs_at_kill < 3, "the kill came after the last epoch"
+    print(f"killed after epoch {epochs_at_kill} of 3")
+
+    uninterrupted = tmp_path / "uninterrupted"
+    for command in (_train_command(config, subset, killed, "--resume"),
+                    _train_command(config, subset, uninterrupted)):
+        finished = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert finished.returncode == 0, finished.stderr[-3000:]
+
+    history = (uninterrupted / HISTORY_FILE).read_text()
+    assert (killed / HISTORY_FILE).read_text() == history and len(history.splitlines()) == 4
+    rates = [float(line.split(",")[-1]) for line in history.splitlines()[1:]]
+    assert rates[0] == 3e-3, "the plateau schedule starts at learning_rate.max"
+    last_a = _checkpoint_tensors(uninterrupted / CHECKPOINT_DIR)
+    last_b = _checkpoint_tensors(killed / CHECKPOINT_DIR)
+    assert last_a.keys() == last_b.keys() and len(last_a) > 10
+    for name in last_a:
+        assert np.array_equal(last_a[name], last_b[name]), name
+    best_a, best_b = (json.loads((d / "run.json").read_text()) for d in (uninterrupted, killed))
+    assert best_a["float_test_metrics"] == best_b["float_test_metrics"]
+    assert (uninterrupted / "model_int8.tflite").read_bytes() == (killed / "model_int8.tflite").read_bytes()
+
+
+# ---------------------------------------------------------------- config: augmentation, plateau, early stopping
+
+
+def _config(**sections):
+    from tinyasc.config import config_from_dict
+
+    return config_from_dict({"model": {"name": "pajusco_a"}, "training": {"epochs": 2}, **sections})
+
+
+def test_augmentation_section_becomes_augment_settings():
+    from tinyasc.augment import AugmentSettings
+    from tinyasc.train.run import augment_settings
+
+    config = _config(data={"sample_rate": 18000, "duration_s": 10.0}, augmentation={
+        "random_crop_s": 3, "speed_perturbation": True, "mixup_alpha": 0.2, "temporal_mask_probability": 0.99,
+        "fir_filter_probability": 0.5, "noise_probability": 0.25, "noise_min_snr_db": 10, "cutmix_alpha": "1e0"})
+    assert augment_settings(config) == AugmentSettings(
+        sample_rate=18000, crop_samples=54000, speed=True, temporal_mask_probability=0.99, fir_probability=0.5,
+        noise_probability=0.25, noise_snr_db=(10.0, 32.0), mixup_alpha=0.2, cutmix_alpha=1.0)
+    assert augment_settings(_config()) is None, "no augmentation section: the plain training loop"
+
+
+@pytest.mark.parametrize("section, message", [
+    ({"augmentation": {"mixup": 0.2}}, "unknown key 'augmentation.mixup'; did you mean 'mixup_alpha'"),
+    ({"augmentation": {"noise_probability": 1.5}}, "augmentation.noise_probability must be between 0 and 1"),
+    ({"augmentation": {"cutmix_alpha": 0}}, "augmentation.cutmix_alpha must be > 0"),
+    ({"augmentation": {"speed_perturbation": "yes"}}, "augmentation.speed_perturbation must be true or false"),
+    ({"augmentation": {"random_crop_s": 3.0}}, r"random_crop_s \(3.0\) is longer than data.duration_s \(1.0\)"),
+    ({"augmentation": {"noise_min_snr_db": 40}}, r"noise_min_snr_db \(40.0\) is above noise_max_snr_db"),
+    ({"augmentation": {"fir_filter_probability": 1.0}, "data": {"sample_rate": 6000}},
+     "fir_filter_probability needs data.sample_rate above 6800 Hz"),
+    ({"training": {"epochs": 2, "learning_rate": {"schedule": "plateaux"}}},
+     "must be one of constant, triangular2, plateau"),
+    ({"training": {"epochs": 2, "learning_rate": {"schedule": "plateau", "factor": 2}}},
+     "factor must be between 0 and 1"),
+    ({"training": {"epochs": 2, "early_stopping_patience": 0}}, "early_stopping_patience must be >= 1"),
+])
+def test_bad_augmentation_or_schedule_settings_are_named(section, message):
+    from tinyasc.config import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        _config(**section)
+
+
+def test_pajusco_configs_hold_the_papers_schedule_and_augmentation():
+    from pathlib import Path
+
+    from tinyasc.config import load_config
+    from tinyasc.train.run import learning_rate_for
+    from tinyasc.train.schedules import PlateauSchedule
+
+    configs = Path(__file__).resolve().parent.parent / "configs"
+    for letter in "abcd":
+        config = load_config(configs / f"pajusco-{letter}.yaml")
+        schedule = learning_rate_for(config, 100)
+        assert isinstance(schedule, PlateauSchedule)
+        assert (schedule.initial_rate, schedule.factor, schedule.patience) == (1e-3, 0.5, 5)
+        assert config.training.early_stopping_patience
+        a = config.augmentation
+        if letter in "ab":  # §5.2: A and B with masking, filtering and noise; C and D with CutMix only
+            assert a.temporal_mask_probability == a.fir_filter_probability == a.noise_probability == 0.99
+            assert (a.noise_min_snr_db, a.noise_max_snr_db, a.cutmix_alpha) == (6, 32, None)
+        else:
+            assert a.cutmix_alpha == 1.0 and a.temporal_mask_probability == a.noise_probability == 0
+    idlab = load_config(configs / "idlab-resnet-se.yaml").augmentation
+    assert (idlab.random_crop_s, idlab.speed_perturbation, idlab.mixup_alpha) == (3.0, True, 0.2)
+
+
+# ---------------------------------------------------------------- plateau schedule and early stopping
+
+
+def test_plateau_schedule_halves_after_patience_epochs_without_a_lower_loss():
+    from tinyasc.train.schedules import PlateauSchedule
+
+    schedule = PlateauSchedule(1e-3, factor=0.5, patience=2, min_rate=3e-4)
+    losses = [1.0, 0.9, 0.95, 0.91, 0.8, 0.85, 0.85, 0.85, 0.85]
+    rates = [schedule.rate_after(losses[:k]) for k in range(len(losses) + 1)]
+    # stalls after 0.9 (two epochs: halve), 0.8 improves, then two stalls (halve), two more (floor)
+    assert rates == pytest.approx([1e-3] * 4 + [5e-4] * 3 + [3e-4] * 3)
+    with pytest.raises(TinyascError, match="0 < factor < 1"):
+        PlateauSchedule(1e-3, factor=1.0)
+
+
+def test_early_stopping_counts_epochs_since_the_best_validation_loss():
+    from tinyasc.train.schedules import should_stop_early
+
+    assert not should_stop_early([1.0, 0.9, 0.95], 2)
+    assert should_stop_early([1.0, 0.9, 0.95, 0.9], 2), "an equal loss is no improvement"
+    assert not should_stop_early([1.0, 0.9, 0.95, 0.8], 2)
+    assert not should_stop_early([1.0] * 50, None)
+
+
+def test_training_halves_the_rate_and_stops_early_on_a_flat_validation_loss(tmp_path):
+    """All-zero inputs into a bias-free dense layer: the gradient is zero, so the validation loss is
+    exactly flat. With patience 1 the rate halves after every epoch that brings no lower loss (as
+    Keras' ReduceLROnPlateau does); early stopping (patience 3) ends the run after 4 of 10 epochs.
+    A run stopped after 2 epochs and resumed takes the same rates and stops at the same epoch."""
+    from tinyasc.data import AudioDataset
+    from tinyasc.tf_env import import_tf
+    from tinyasc.train import seed_everything, train_model
+    from tinyasc.train.loop import HISTORY_FILE
+    from tinyasc.train.schedules import PlateauSchedule
+
+    _, keras = import_tf()
+    data = AudioDataset(x=np.zeros((12, 100), np.float32), y=np.arange(12) % 3, labels=["a", "b", "c"],
+                        split=np.array(["train"] * 9 + ["val"] * 3), paths=[""] * 12, sample_rate=16000)
+
+    def run(run_dir, epochs, resume=False):
+        seed_everything(0)
+        model = keras.Sequential([keras.Input((100, 1, 1)), keras.layers.Flatten(),
+                                  keras.layers.Dense(3, use_bias=False)])
+        return train_model(model, data, run_dir, epochs=epochs, batch_size=4, progress=False, resume=resume,
+                           learning_rate=PlateauSchedule(1e-3, factor=0.5, patience=1), early_stopping_patience=3)
+
+    result = run(tmp_path / "a", 10)
+    assert result.history["learning_rate"] == pytest.approx([1e-3, 1e-3, 5e-4, 2.5e-4])
+    assert len(set(result.history["val_loss"])) == 1
+    assert len((tmp_path / "a" / HISTORY_FILE).read_text().splitlines()) == 5
+
+    assert len(run(tmp_path / "b", 2).history["loss"]) == 2
+    assert run(tmp_path / "b", 10, resume=True).history == result.history
+
+
+# ---------------------------------------------------------------- binaural data
+
+
+def test_a_binaural_model_learns_what_a_mono_mix_cannot_tell_apart(tmp_path):
+    """Two classes that differ only in which ear is loud: their mono mixes are the same signal. With
+    data.channels: 2 the loader keeps both channels and Pajusco A separates them."""
+    import soundfile as sf
+
+    from tinyasc.config import config_from_dict
+    from tinyasc.train.run import train_run
+
+    rng = np.random.default_rng(0)
+    rows = ["path,label,split"]
+    for i in range(48):
+        label = ("left", "right")[i % 2]
+        noise = rng.normal(0, 0.1, (4000, 1))
+        gains = np.array([[1.0, 0.2]]) if label == "left" else np.array([[0.2, 1.0]])
+        sf.write(tmp_path / f"clip{i}.wav", noise * gains, 8000)
+        rows.append(f"clip{i}.wav,{label},{('train', 'train', 'train', 'train', 'val', 'test')[i // 2 % 6]}")
+    (tmp_path / "binaural.csv").write_text("\n".join(rows) + "\n")
+    config = config_from_dict({
+        "model": {"name": "pajusco_a"},
+        "data": {"sample_rate": 8000, "duration_s": 0.5, "channels": 2},
+        "training": {"epochs": 6, "batch_size": 8, "learning_rate": {"max": 3e-3}},
+    })
+    result = train_run(data=str(tmp_path / "binaural.csv"), run_dir=tmp_path / "run", config=config, progress=False)
+    assert result["float_test_accuracy"] == 1.0
+    assert np.load(tmp_path / "run" / "test_set.npz")["inputs"].shape == (8, 8000), "4000 samples × 2 channels"
+
+
+def test_log_mel_features_of_a_binaural_config_are_refused():
+    from tinyasc.train.run import model_input
+
+    config = _config(data={"channels": 2}, features={"kind": "logmel", "preset": "idlab-16k"})
+    with pytest.raises(TinyascError, match="log-mel features are computed from mono audio"):
+        model_input(config, 16000)
+    raw_input, _ = model_input(_config(data={"channels": 2}), 100)
+    with pytest.raises(TinyascError, match="the data has 3 channels but data.channels is 2"):
+        raw_input(np.zeros((1, 100, 3), np.float32))

@@ -5,6 +5,9 @@ Pajusco FIR filter bank, additive white noise at 6–32 dB SNR. Per batch: time-
 (α = 0.2, IDLab) and CutMix (α = 1, Pajusco). Each function takes a numpy Generator, so the same
 seed gives the same augmented data; the tf.data pipeline derives one generator per (seed, epoch,
 example) and so stays deterministic whatever the batching.
+
+A clip is [T] (mono) or [T, C] (binaural: every channel gets the same crop, speed, mask, filter and
+SNR, so the interaural cues survive); batches are [B, T] or [B, T, C].
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ FIR_BANK = {
     "bandpass_340_3400": ("bandpass", (340.0, 3400.0)),
 }
 
+FIR_BANK_HIGHEST_CUTOFF_HZ = max(max(cutoffs) for _, cutoffs in FIR_BANK.values())
+
 
 # ---- per clip ----
 
@@ -37,7 +42,7 @@ FIR_BANK = {
 def random_crop(x: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
     """A random window of `length` samples (IDLab: 3 s); shorter clips are zero-padded."""
     if len(x) <= length:
-        return np.pad(x, (0, length - len(x)))
+        return _pad_time(x, length)
     start = int(rng.integers(0, len(x) - length + 1))
     return x[start : start + length]
 
@@ -50,8 +55,13 @@ def change_speed(x: np.ndarray, rate: float) -> np.ndarray:
     from scipy.signal import resample_poly
 
     ratio = Fraction(rate).limit_denominator(100)
-    y = resample_poly(x, ratio.denominator, ratio.numerator).astype(np.float32)
-    return y[: len(x)] if len(y) >= len(x) else np.pad(y, (0, len(x) - len(y)))
+    y = resample_poly(x, ratio.denominator, ratio.numerator, axis=0).astype(np.float32)
+    return y[: len(x)] if len(y) >= len(x) else _pad_time(y, len(x))
+
+
+def _pad_time(x: np.ndarray, length: int) -> np.ndarray:
+    """Zero-pad the time axis (axis 0) at the end to `length` samples."""
+    return np.pad(x, [(0, length - len(x))] + [(0, 0)] * (x.ndim - 1))
 
 
 def random_speed(x: np.ndarray, rng: np.random.Generator, rates=SPEED_RATES) -> np.ndarray:
@@ -86,7 +96,8 @@ def fir_filter(x: np.ndarray, name: str, sample_rate: int) -> np.ndarray:
     """One filter of the bank, zero phase delay (the linear-phase FIR's delay is removed)."""
     from scipy.signal import fftconvolve
 
-    return fftconvolve(x, fir_coefficients(name, sample_rate), mode="same").astype(np.float32)
+    taps = fir_coefficients(name, sample_rate).reshape((-1,) + (1,) * (x.ndim - 1))
+    return fftconvolve(x, taps, mode="same", axes=0).astype(np.float32)
 
 
 def random_fir_filter(x: np.ndarray, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
@@ -98,14 +109,14 @@ def add_noise(x: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndar
     signal_power = float(np.mean(np.square(x, dtype=np.float64)))
     if signal_power == 0.0:
         return x.copy()
-    noise = rng.standard_normal(len(x))
+    noise = rng.standard_normal(x.shape)
     noise *= np.sqrt(signal_power / (10 ** (snr_db / 10)) / np.mean(noise**2))
     return (x + noise).astype(np.float32)
 
 
-def random_noise(x: np.ndarray, rng: np.random.Generator, low_db: int = 6, high_db: int = 32) -> np.ndarray:
+def random_noise(x: np.ndarray, rng: np.random.Generator, low_db: float = 6, high_db: float = 32) -> np.ndarray:
     """Pajusco §2.3: SNR drawn from low..high dB in steps of 1 dB."""
-    return add_noise(x, float(rng.integers(low_db, high_db + 1)), rng)
+    return add_noise(x, float(rng.integers(round(low_db), round(high_db) + 1)), rng)
 
 
 # ---- per batch: labels are one-hot (or already mixed) float vectors ----
@@ -115,7 +126,8 @@ def mixup(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, alpha: float =
     """Time-domain mixup: each example mixed with a random partner, λ ~ Beta(α, α) per example."""
     lam = rng.beta(alpha, alpha, size=len(x)).astype(np.float32)
     partner = rng.permutation(len(x))
-    mixed_x = lam[:, None] * x + (1 - lam[:, None]) * x[partner]
+    lam_x = lam.reshape((-1,) + (1,) * (x.ndim - 1))
+    mixed_x = lam_x * x + (1 - lam_x) * x[partner]
     mixed_y = lam[:, None] * y + (1 - lam[:, None]) * y[partner]
     return mixed_x.astype(np.float32), mixed_y.astype(np.float32)
 
@@ -123,7 +135,7 @@ def mixup(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, alpha: float =
 def cutmix(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, alpha: float = 1.0):
     """CutMix in time: a segment of each example is replaced by the same span of a partner's; the
     labels are weighted by the share of samples each keeps (λ = share of the original)."""
-    n, length = x.shape
+    n, length = x.shape[:2]
     partner = rng.permutation(n)
     mixed_x, mixed_y = x.copy(), y.astype(np.float32).copy()
     for i in range(n):
@@ -146,9 +158,10 @@ class AugmentSettings:
     sample_rate: int = 16000
     crop_samples: int | None = None
     speed: bool = False
-    temporal_mask: bool = False
+    temporal_mask_probability: float = 0.0
     fir_probability: float = 0.0  # chance that one filter of the bank is applied
     noise_probability: float = 0.0
+    noise_snr_db: tuple[float, float] = (6.0, 32.0)  # lowest, highest SNR, drawn in 1-dB steps
     mixup_alpha: float | None = None
     cutmix_alpha: float | None = None
 
@@ -159,12 +172,12 @@ def augment_clip(x: np.ndarray, settings: AugmentSettings, rng: np.random.Genera
         x = random_crop(x, settings.crop_samples, rng)
     if settings.speed:
         x = random_speed(x, rng)
-    if settings.temporal_mask:
+    if rng.random() < settings.temporal_mask_probability:
         x = temporal_mask(x, rng)
     if rng.random() < settings.fir_probability:
         x = random_fir_filter(x, rng, settings.sample_rate)
     if rng.random() < settings.noise_probability:
-        x = random_noise(x, rng)
+        x = random_noise(x, rng, *settings.noise_snr_db)
     return x.astype(np.float32)
 
 
@@ -177,11 +190,13 @@ def augment_batch(x: np.ndarray, y: np.ndarray, settings: AugmentSettings, rng: 
 
 
 def tf_dataset(x: np.ndarray, labels: np.ndarray, num_classes: int, settings: AugmentSettings,
-               batch_size: int, seed: int, epoch: int = 0):
-    """A tf.data pipeline of augmented (waveform [B, T], one-hot label [B, classes]) batches.
+               batch_size: int, seed: int, epoch: int = 0, input_fn=None, input_shape: tuple | None = None):
+    """A tf.data pipeline of augmented (input [B, ...], one-hot label [B, classes]) batches.
 
-    Shuffling and every random choice come from (seed, epoch, example or batch index), so a run is
-    reproducible and a resumed run sees the same data as an uninterrupted one.
+    x: [N, T] or [N, T, C] waveforms. Without input_fn a batch is the augmented waveforms [B, T(, C)];
+    with it, input_fn(waveforms) (e.g. the model's 2-D form or log-mel features), whose per-example
+    shape is `input_shape`. Shuffling and every random choice come from (seed, epoch, example or
+    batch index), so a run is reproducible and a resumed run sees the same data as an uninterrupted one.
     """
     from tinyasc.tf_env import import_tf
 
@@ -189,20 +204,30 @@ def tf_dataset(x: np.ndarray, labels: np.ndarray, num_classes: int, settings: Au
     x = np.asarray(x, dtype=np.float32)
     one_hot = np.eye(num_classes, dtype=np.float32)[np.asarray(labels)]
     order = np.random.default_rng([seed, epoch]).permutation(len(x))
-    length = settings.crop_samples or x.shape[1]
+    clip_shape = [settings.crop_samples or x.shape[1], *x.shape[2:]]
+    if input_fn is None:
+        input_shape = clip_shape
+    elif input_shape is None:
+        raise TinyascError("tf_dataset: give input_shape, the per-example shape input_fn returns")
 
     def clip_fn(index):
         i = int(index)
         return augment_clip(x[order[i]], settings, np.random.default_rng([seed, epoch, i])), one_hot[order[i]]
 
     def batch_fn(batch_index, bx, by):
-        return augment_batch(bx, by, settings, np.random.default_rng([seed, epoch, 1_000_000 + int(batch_index)]))
+        bx, by = augment_batch(bx, by, settings, np.random.default_rng([seed, epoch, 1_000_000 + int(batch_index)]))
+        if input_fn is not None:
+            bx = np.asarray(input_fn(bx), dtype=np.float32)
+        return bx, by.astype(np.float32)
 
     dataset = tf.data.Dataset.range(len(x)).map(
         lambda i: tf.numpy_function(clip_fn, [i], (tf.float32, tf.float32))
     )
-    dataset = dataset.map(lambda a, b: (tf.ensure_shape(a, [length]), tf.ensure_shape(b, [num_classes])))
+    dataset = dataset.map(lambda a, b: (tf.ensure_shape(a, clip_shape), tf.ensure_shape(b, [num_classes])))
     dataset = dataset.batch(batch_size).enumerate().map(
         lambda k, batch: tf.numpy_function(batch_fn, [k, batch[0], batch[1]], (tf.float32, tf.float32))
     )
-    return dataset.map(lambda a, b: (tf.ensure_shape(a, [None, length]), tf.ensure_shape(b, [None, num_classes])))
+    dataset = dataset.map(
+        lambda a, b: (tf.ensure_shape(a, [None, *input_shape]), tf.ensure_shape(b, [None, num_classes]))
+    )
+    return dataset.prefetch(2)  # the next batch is augmented (in Python) while TF trains on this one

@@ -38,7 +38,10 @@ def _cmd_train(args) -> int:
     result = train_run(
         data=args.data, run_dir=Path(args.out), model_name=args.model, epochs=args.epochs,
         batch_size=args.batch_size, seed=args.seed, resume=args.resume, config=args.config,
+        skip_bad_files=args.skip_bad_files,
     )
+    if result["skipped_files"]:
+        print(f"skipped {len(result['skipped_files'])} unreadable audio file(s); the list is in {args.out}/run.json")
     print(f"float test accuracy {result['float_test_accuracy']:.3f}; int8 model: {result['tflite']}")
     return 0
 
@@ -58,13 +61,21 @@ def _cmd_export(args) -> int:
         raise SystemExit("tinyasc export: give --run RUN_DIR or --tflite FILE")
     result = export_model(
         tflite, board_name=args.board, out_root=args.out, name=name, labels=labels,
-        test_inputs=test_inputs, num_test_vectors=args.test_vectors,
+        test_inputs=test_inputs, num_test_vectors=args.test_vectors, sparse=args.sparse,
+        ws_kernel=args.ws_kernel,
     )
     figures = result.manifest["export"]
     print(
         f"exported {result.export_dir}: {figures['parameters']:,} parameters, {figures['macs']:,} MACs, "
         f"arena {figures['arena_bytes']:,} B (lower bound {figures['arena_lower_bound_bytes']:,} B)"
     )
+    for layer in figures["layers"]:
+        if layer.get("weight_format") == "sparse":
+            print(
+                f"  op {layer['op']} {layer['kind']}: sparse weights, {layer['nonzero_weights']:,} non-zero "
+                f"({layer['sparsity']:.0%} zeros), {layer['sparse_bytes_saved']:,} B saved, "
+                f"~{layer['sparse_instructions_saved_estimate']:,} instructions saved (estimate)"
+            )
     return 0
 
 
@@ -145,9 +156,10 @@ def _cmd_bench(args) -> int:
 def _cmd_summary(args) -> int:
     from tinyasc.convert.tflite_reader import read_tflite
     from tinyasc.report.console import wide_console
-    from tinyasc.report.summary import summarize, summary_table
+    from tinyasc.report.summary import measured_tflite_sizes, summarize, summary_table
 
     summary = summarize(read_tflite(args.tflite), sample_rate=args.sample_rate, seconds=args.seconds)
+    summary["measured_tflite_bytes"] = measured_tflite_sizes(args.tflite)
     wide_console().print(summary_table(summary, f"tinyasc summary: {args.tflite}"))
     return 0
 
@@ -183,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="default: the config's, else 32")
     p.add_argument("--seed", type=int, help="default: the config's, else 0")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--skip-bad-files", action="store_true", help="leave out missing, unreadable or empty audio "
+                   "files (counted, listed in run.json) instead of stopping at the first one")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("export", help="generate C for a board from a run or any int8 .tflite")
@@ -193,6 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="export folder name (default: the run's or the file's name)")
     p.add_argument("--out", default="export", help="export root folder (default: export)")
     p.add_argument("--test-vectors", type=int, default=4, help="inputs embedded in the firmware for its self-check (default: 4)")
+    p.add_argument("--sparse", choices=("auto", "never", "always"), default="auto",
+                   help="sparse weights for pruned conv/dense layers: where they pay off (auto, default), never, "
+                        "or wherever a sparse kernel applies (always)")
+    p.add_argument("--ws-kernel", choices=("auto", "integral", "direct"), default="auto",
+                   help="WSNet WS_CONV layers: integral image or direct conv on the sampled kernel; "
+                        "auto (default) picks the cheaper per layer from the op counts")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("verify", help="build the generated C for this machine with sanitizers; compare with TFLM bit for bit")

@@ -3,9 +3,17 @@
     model:        {name: pajusco_a, kwargs: {}}            a name from tinyasc.models.MODELS
     data:         {sample_rate: 16000, duration_s: 1.0, channels: 2}
     features:     {kind: raw}  or  {kind: logmel, preset: idlab-16k}
-    training:     {epochs, batch_size, optimizer: adam | adamw, weight_decay, seed,
-                   learning_rate: {schedule: constant | triangular2, max, min, half_cycle_epochs}}
+    training:     {epochs, batch_size, optimizer: adam | adamw, weight_decay, seed, early_stopping_patience,
+                   learning_rate: {schedule: constant | triangular2 | plateau, max, min, half_cycle_epochs,
+                                   patience, factor}}
+    augmentation: {random_crop_s, speed_perturbation, mixup_alpha,                         (IDLab)
+                   temporal_mask_probability, fir_filter_probability, noise_probability,
+                   noise_min_snr_db, noise_max_snr_db, cutmix_alpha}                       (Pajusco)
     distribution: {strategy: none | mirrored | multi_worker_mirrored}
+    structured_pruning: {step_fraction: 0.2, steps, fine_tune_epochs, learning_rate: 1e-5}  (optional)
+    pruning:      {target_sparsity: 0.5, schedule: polynomial | constant, epochs, learning_rate} (optional)
+    quantization: {mode: ptq | qat, qat_epochs: 3, learning_rate: 1e-4}                   (train/qat.py)
+    calibration:  {kind: none | multinomial | ovr}                                         (train/calibrate.py)
 
 Loading is strict, because a typo in a config silently training the wrong recipe costs hours:
 an unknown key is an error that suggests the closest known key, a missing required key and a
@@ -27,8 +35,11 @@ from tinyasc.errors import TinyascError
 
 STRATEGIES = ("none", "mirrored", "multi_worker_mirrored")
 OPTIMIZERS = ("adam", "adamw")
-SCHEDULES = ("constant", "triangular2")
+SCHEDULES = ("constant", "triangular2", "plateau")
 FEATURE_KINDS = ("raw", "logmel")
+PRUNING_SCHEDULES = ("polynomial", "constant")
+QUANTIZATION_MODES = ("ptq", "qat")
+CALIBRATION_KINDS = ("none", "multinomial", "ovr")
 
 
 class ConfigError(TinyascError):
@@ -61,9 +72,11 @@ class FeaturesConfig:
 @dataclass(frozen=True)
 class LearningRateConfig:
     schedule: str = field(default="constant", metadata=_choices(*SCHEDULES))
-    max: float = 1e-3  # the constant rate, or the triangular2 peak
-    min: float = 1e-6  # the triangular2 valley
+    max: float = 1e-3  # the constant rate, the triangular2 peak, or the plateau schedule's first rate
+    min: float = 1e-6  # the triangular2 valley, or the plateau schedule's floor
     half_cycle_epochs: float = 60.0  # triangular2: epochs from valley to peak (IDLab: 120-epoch cycles)
+    patience: int = 5  # plateau: epochs without a lower validation loss before the rate is cut (Pajusco: 5)
+    factor: float = 0.5  # plateau: what the rate is multiplied by then (Pajusco: halved)
 
 
 @dataclass(frozen=True)
@@ -74,11 +87,66 @@ class TrainingConfig:
     learning_rate: LearningRateConfig = field(default_factory=LearningRateConfig)
     weight_decay: float = 0.0  # adam: L2 on kernels (PyTorch Adam's weight_decay); adamw: decoupled
     seed: int = 0
+    early_stopping_patience: int | None = None  # stop after this many epochs without a lower validation loss
+
+
+@dataclass(frozen=True)
+class AugmentationConfig:
+    """The papers' training-set augmentations (augment.py); all off by default. Validation and test
+    data are never augmented. Per clip, in this order: crop, speed, mask, filter, noise; per batch:
+    mixup, then CutMix."""
+
+    random_crop_s: float | None = None  # train on random crops this long; evaluation averages over crops (IDLab: 3)
+    speed_perturbation: bool = False  # resample each clip at 85, 100 or 115 % (IDLab)
+    mixup_alpha: float | None = None  # time-domain mixup, λ ~ Beta(α, α) (IDLab: 0.2)
+    temporal_mask_probability: float = 0.0  # keep one Gaussian-length window, zero the rest (Pajusco)
+    fir_filter_probability: float = 0.0  # one of the 8 FIR low/high/band-pass filters (Pajusco)
+    noise_probability: float = 0.0  # white noise at an SNR drawn in 1-dB steps (Pajusco: 6–32 dB)
+    noise_min_snr_db: float = 6.0
+    noise_max_snr_db: float = 32.0
+    cutmix_alpha: float | None = None  # CutMix in time, share ~ Beta(α, α) (Pajusco: 1)
 
 
 @dataclass(frozen=True)
 class DistributionConfig:
     strategy: str = field(default="none", metadata=_choices(*STRATEGIES))
+
+
+@dataclass(frozen=True)
+class PruningConfig:
+    """Unstructured magnitude pruning with TF-MOT after training, while fine-tuning (train/prune.py)."""
+
+    target_sparsity: float  # fraction of each prunable kernel set to zero (IDLab: 0.25)
+    schedule: str = field(default="polynomial", metadata=_choices(*PRUNING_SCHEDULES))
+    epochs: int = 2  # fine-tuning epochs; polynomial ramps up over the first half
+    learning_rate: float = 1e-4
+
+
+@dataclass(frozen=True)
+class StructuredPruningConfig:
+    """Iterative L1-norm filter pruning (Pajusco et al.; train/structured.py), before `pruning`."""
+
+    step_fraction: float = 0.2  # filters removed from each prunable conv per step (Pajusco: 0.1 or 0.2)
+    steps: int = 1
+    fine_tune_epochs: int = 1  # after each step
+    learning_rate: float = 1e-5
+
+
+@dataclass(frozen=True)
+class QuantizationConfig:
+    """How the int8 model is made: post-training quantization, or QAT fine-tuning then conversion
+    (train/qat.py). Either way the float and PTQ figures are recorded for comparison."""
+
+    mode: str = field(default="ptq", metadata=_choices(*QUANTIZATION_MODES))
+    qat_epochs: int = 3
+    learning_rate: float = 1e-4  # QAT fine-tuning rate (constant)
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """Logistic-regression calibration on val logits, fused into the final dense layer (train/calibrate.py)."""
+
+    kind: str = field(default="none", metadata=_choices(*CALIBRATION_KINDS))
 
 
 @dataclass(frozen=True)
@@ -88,6 +156,11 @@ class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     distribution: DistributionConfig = field(default_factory=DistributionConfig)
+    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
+    pruning: PruningConfig | None = None  # left out: no unstructured pruning
+    structured_pruning: StructuredPruningConfig | None = None  # left out: no filter pruning
+    quantization: QuantizationConfig = field(default_factory=QuantizationConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
 
 
 def load_config(path: str | os.PathLike) -> ExperimentConfig:
@@ -144,6 +217,8 @@ def _convert(hint, value, source: str, where: str):
         if value is None:
             return None
         hint = next(t for t in typing.get_args(hint) if t is not type(None))
+        if dataclasses.is_dataclass(hint):  # an optional section, e.g. pruning
+            return _build(hint, value, source, where)
     if hint is float and isinstance(value, str):
         try:
             return float(value)  # YAML 1.1 reads 1e-3 as a string
@@ -177,6 +252,9 @@ def _check_values(config: ExperimentConfig, source: str) -> None:
             raise ConfigError(f"{source}: {where} must be > 0; received: {value}")
     if config.training.weight_decay < 0:
         raise ConfigError(f"{source}: training.weight_decay must be >= 0; received: {config.training.weight_decay}")
+    _check_schedule_and_augmentation(config, source)
+    _check_pruning(config, source)
+    _check_quantization(config, source)
     if config.features.kind == "logmel" and not config.features.preset:
         raise ConfigError(f"{source}: features.kind logmel needs features.preset (e.g. idlab-16k)")
     from tinyasc.models.registry import MODELS
@@ -185,6 +263,68 @@ def _check_values(config: ExperimentConfig, source: str) -> None:
         close = difflib.get_close_matches(config.model.name, MODELS, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"known models: {', '.join(sorted(MODELS))}"
         raise ConfigError(f"{source}: unknown model.name {config.model.name!r}; {hint}")
+
+
+def _check_schedule_and_augmentation(config: ExperimentConfig, source: str) -> None:
+    rate, training, augmentation = config.training.learning_rate, config.training, config.augmentation
+    problems = []
+    if rate.patience < 1:
+        problems.append(f"training.learning_rate.patience must be >= 1; received: {rate.patience}")
+    if not 0 < rate.factor < 1:
+        problems.append(f"training.learning_rate.factor must be between 0 and 1 (0.5 halves); received: {rate.factor}")
+    if training.early_stopping_patience is not None and training.early_stopping_patience < 1:
+        problems.append(f"training.early_stopping_patience must be >= 1 (or left out); received: "
+                        f"{training.early_stopping_patience}")
+    for name in ("temporal_mask_probability", "fir_filter_probability", "noise_probability"):
+        value = getattr(augmentation, name)
+        if not 0 <= value <= 1:
+            problems.append(f"augmentation.{name} must be between 0 and 1; received: {value}")
+    for name in ("mixup_alpha", "cutmix_alpha", "random_crop_s"):
+        value = getattr(augmentation, name)
+        if value is not None and value <= 0:
+            problems.append(f"augmentation.{name} must be > 0 (or left out to switch it off); received: {value}")
+    crop = augmentation.random_crop_s
+    if crop is not None and crop > config.data.duration_s:
+        problems.append(f"augmentation.random_crop_s ({crop}) is longer than data.duration_s ({config.data.duration_s}); "
+                        "crop less or load longer clips")
+    if augmentation.noise_min_snr_db > augmentation.noise_max_snr_db:
+        problems.append(f"augmentation.noise_min_snr_db ({augmentation.noise_min_snr_db}) is above "
+                        f"noise_max_snr_db ({augmentation.noise_max_snr_db})")
+    from tinyasc.augment import FIR_BANK_HIGHEST_CUTOFF_HZ
+
+    if augmentation.fir_filter_probability > 0 and config.data.sample_rate <= 2 * FIR_BANK_HIGHEST_CUTOFF_HZ:
+        problems.append(f"augmentation.fir_filter_probability needs data.sample_rate above "
+                        f"{2 * FIR_BANK_HIGHEST_CUTOFF_HZ:.0f} Hz "
+                        f"(the bank cuts at up to {FIR_BANK_HIGHEST_CUTOFF_HZ:.0f} Hz); "
+                        f"received: {config.data.sample_rate}")
+    if problems:
+        raise ConfigError(f"{source}: {problems[0]}")
+
+
+def _check_pruning(config: ExperimentConfig, source: str) -> None:
+    pruning, structured = config.pruning, config.structured_pruning
+    if pruning is not None:
+        if not 0 < pruning.target_sparsity < 1:
+            raise ConfigError(f"{source}: pruning.target_sparsity must be between 0 and 1 (0.5 zeroes half "
+                              f"the weights); received: {pruning.target_sparsity}")
+        if pruning.epochs < 1 or pruning.learning_rate <= 0:
+            raise ConfigError(f"{source}: pruning.epochs must be >= 1 and pruning.learning_rate > 0; received: "
+                              f"{pruning.epochs}, {pruning.learning_rate}")
+    if structured is not None:
+        if not 0 < structured.step_fraction < 1:
+            raise ConfigError(f"{source}: structured_pruning.step_fraction must be between 0 and 1 (0.2 removes "
+                              f"a fifth of the filters per step); received: {structured.step_fraction}")
+        if structured.steps < 1 or structured.fine_tune_epochs < 0 or structured.learning_rate <= 0:
+            raise ConfigError(f"{source}: structured_pruning needs steps >= 1, fine_tune_epochs >= 0 and "
+                              f"learning_rate > 0; received: {structured.steps}, {structured.fine_tune_epochs}, "
+                              f"{structured.learning_rate}")
+
+
+def _check_quantization(config: ExperimentConfig, source: str) -> None:
+    quantization = config.quantization
+    if quantization.qat_epochs < 1 or quantization.learning_rate <= 0:
+        raise ConfigError(f"{source}: quantization.qat_epochs must be >= 1 and quantization.learning_rate > 0; "
+                          f"received: {quantization.qat_epochs}, {quantization.learning_rate}")
 
 
 def _path(where: str, key) -> str:

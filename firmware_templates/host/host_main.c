@@ -1,13 +1,19 @@
-/* Host test runner for the generated model: reads int8 inputs from stdin, TINYASC_INPUT_SIZE bytes
- * each, until end of file, and writes TINYASC_OUTPUT_SIZE int8 outputs per input to stdout.
+/* Host test runner for the generated model: reads inputs from stdin, TINYASC_INPUT_SIZE values of
+ * tinyasc_input_t each (int8, or float32 for a model with float I/O, in the host's byte order),
+ * until end of file, and writes TINYASC_OUTPUT_SIZE tinyasc_output_t values per input to stdout.
  * Built with sanitizers by tinyasc/compile/host.py; the fast bit-exactness check. */
 #include <stdint.h>
 #include <stdio.h>
 
 #include "model.h"
 
-static int8_t input[TINYASC_INPUT_SIZE];
-static int8_t output[TINYASC_OUTPUT_SIZE];
+#ifndef TINYASC_INPUT_IS_FLOAT /* a model.h of the int8-only API (before float I/O existed) */
+typedef int8_t tinyasc_input_t;
+typedef int8_t tinyasc_output_t;
+#endif
+
+static tinyasc_input_t input[TINYASC_INPUT_SIZE];
+static tinyasc_output_t output[TINYASC_OUTPUT_SIZE];
 
 int main(void)
 {

@@ -7,28 +7,77 @@
  * row u: F'[u, j] = Σ_c x'[u, j + c·M*] with x' = x + input_offset (0 in the padding),
  * P[u, v] = ⟨F'[u, :], Φ[v, :]⟩, I[u, v] = P[u, v] + I[u − 1, v − 1], and each output is
  * G[t, n] = I[t + L − 1, n·s + L − 1] − I[t − 1, n·s − 1]. Only the previous I row and a ring of
- * the last L rows at columns n·s − 1 are kept. I runs in uint32: the differences are exact modulo
- * 2^32 and every true G fits in int32, so wrap-around is harmless. */
-typedef struct {
-    int32_t input_length, input_channels, condensed_length, condensed_channels;
-    int32_t kernel_size, filters, sampling_stride, stride, pad_before, output_length;
-    int32_t input_offset, output_offset, act_min, act_max;
-} tas_ws_conv_params;
+ * the last L rows at columns n·s − 1 are kept. I rows are stored shifted by one word (slot 0 is
+ * I[u, −1] = 0), so no column needs a bounds test. I runs in uint32: the differences are exact modulo
+ * 2^32 and every true G fits in int32, so wrap-around is harmless.
+ * Parameters: tas_ws_conv_common.h. */
 
-static inline int32_t tas_ws_conv_scratch_words(const tas_ws_conv_params *p)
+/* tas_requantize (TFLite's MultiplyByQuantizedMultiplier) in fewer instructions: requantizing
+ * N outputs per step is a large share of this kernel once the integral image has removed most of
+ * the multiply-accumulates. The doubling high multiply with TFLite's nudge (1 << 30 or
+ * 1 − (1 << 30) by sign, then division truncating toward zero) equals floor((x·M + 2^30) / 2^31),
+ * one SMLAL and a shift, for every multiplier TFLite makes (0 or [2^30, 2^31): never the
+ * saturating INT32_MIN · INT32_MIN case). The rounding shift is TFLite's. */
+static inline int32_t tas_ws_requantize(int32_t acc, int32_t multiplier, int32_t shift)
 {
-    return p->condensed_channels + 2 * p->condensed_length + p->kernel_size * p->filters;
+    const int32_t left_shift = shift > 0 ? shift : 0;
+    const int32_t right_shift = shift > 0 ? 0 : -shift;
+    const int32_t x = (int32_t)((uint32_t)acc << left_shift);
+    const int32_t high = (int32_t)(((int64_t)x * multiplier + (1LL << 30)) >> 31);
+    return tas_rounding_divide_by_pot(high, right_shift);
 }
 
-/* F'[j] for one input row; zero for padding rows (their x' is 0 by definition). */
+/* F'[j] for one input row: the raw sum over the C repeats, plus C·input_offset once. */
 static void tas_ws_channel_presum(const tas_ws_conv_params *p, const int8_t *row, int32_t *row_sum)
 {
-    for (int32_t j = 0; j < p->condensed_channels; ++j) {
-        int32_t sum = 0;
-        for (int32_t m = j; m < p->input_channels; m += p->condensed_channels) {
-            sum += (int32_t)row[m] + p->input_offset;
+    const int32_t channels = p->input_channels, condensed_channels = p->condensed_channels;
+    const int32_t repeat_offset = (channels / condensed_channels) * p->input_offset;
+    for (int32_t j = 0; j < condensed_channels; ++j) {
+        int32_t sum = repeat_offset;
+        for (int32_t m = j; m < channels; m += condensed_channels) {
+            sum += (int32_t)row[m];
         }
         row_sum[j] = sum;
+    }
+}
+
+/* current[v + 1] = ⟨F', Φ[v]⟩ + previous[v] (= I[u, v] = P[u, v] + I[u − 1, v − 1]) for every v.
+ * Four rows of Φ per pass: each F'[j] is loaded once for four products, which roughly halves the
+ * instructions per multiply-accumulate when M* is small (M* is 2-16 in WSNet's layers). Not
+ * inlined: alone, its 4 accumulators and 4 filter pointers stay in registers (inlined into the
+ * row loop GCC spilled the pointers, measured 22 instead of 11 instructions per 4 MACs). */
+__attribute__((noinline)) static void tas_ws_diagonal_row(const tas_ws_conv_params *p, const int32_t *row_sum, const int8_t *condensed,
+                                const uint32_t *previous, uint32_t *current)
+{
+    /* Parameters in locals: the stores below are int32 and could alias *p, which would make the
+     * compiler reload every field inside the loops. */
+    const int32_t channels = p->condensed_channels, length = p->condensed_length;
+    const int32_t blocked_end = length & ~3;
+    for (int32_t v = 0; v < blocked_end; v += 4) {
+        const int8_t *phi0 = condensed + v * channels;
+        const int8_t *phi1 = phi0 + channels;
+        const int8_t *phi2 = phi1 + channels;
+        const int8_t *phi3 = phi2 + channels;
+        int32_t p0 = 0, p1 = 0, p2 = 0, p3 = 0;
+        for (int32_t j = 0; j < channels; ++j) {
+            const int32_t f = row_sum[j];
+            p0 += f * phi0[j];
+            p1 += f * phi1[j];
+            p2 += f * phi2[j];
+            p3 += f * phi3[j];
+        }
+        current[v + 1] = (uint32_t)p0 + previous[v];
+        current[v + 2] = (uint32_t)p1 + previous[v + 1];
+        current[v + 3] = (uint32_t)p2 + previous[v + 2];
+        current[v + 4] = (uint32_t)p3 + previous[v + 3];
+    }
+    for (int32_t v = blocked_end; v < length; ++v) {
+        const int8_t *phi = condensed + v * channels;
+        int32_t product = 0;
+        for (int32_t j = 0; j < channels; ++j) {
+            product += row_sum[j] * phi[j];
+        }
+        current[v + 1] = (uint32_t)product + previous[v];
     }
 }
 
@@ -36,58 +85,51 @@ static void tas_ws_conv_integral_s8(const tas_ws_conv_params *p, const int8_t *i
                                     const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                                     int32_t *scratch, int8_t *output)
 {
+    /* Parameters in locals (see tas_ws_diagonal_row). */
+    const int32_t length = p->condensed_length, condensed_channels = p->condensed_channels;
+    const int32_t kernel_size = p->kernel_size, filters = p->filters, sampling_stride = p->sampling_stride;
+    const int32_t stride = p->stride, pad_before = p->pad_before, input_length = p->input_length;
+    const int32_t input_channels = p->input_channels, output_offset = p->output_offset;
+    const int32_t act_min = p->act_min, act_max = p->act_max;
     int32_t *row_sum = scratch;
-    uint32_t *previous = (uint32_t *)(scratch + p->condensed_channels);
-    uint32_t *current = previous + p->condensed_length;
-    uint32_t *ring = current + p->condensed_length; /* ring[(u mod L)·N + n] = I[u, n·s − 1] */
-    const int32_t rows = (p->output_length - 1) * p->stride + p->kernel_size;
+    uint32_t *previous = (uint32_t *)(scratch + condensed_channels); /* previous[v + 1] = I[u − 1, v] */
+    uint32_t *current = previous + length + 1;
+    uint32_t *ring = current + length + 1; /* ring[(u mod L)·N + n] = I[u, n·s − 1] */
+    const int32_t rows = (p->output_length - 1) * stride + kernel_size;
 
-    for (int32_t v = 0; v < p->condensed_length; ++v) {
+    for (int32_t v = 0; v <= length; ++v) {
         previous[v] = 0u; /* I[−1, :] */
     }
+    current[0] = 0u;
+    for (int32_t k = 0; k < kernel_size * filters; ++k) {
+        ring[k] = 0u; /* I[u, :] = 0 for the rows before the first */
+    }
     for (int32_t r = 0; r < rows; ++r) {
-        const int32_t u = r - p->pad_before;
-        if (u >= 0 && u < p->input_length) {
-            tas_ws_channel_presum(p, input + u * p->input_channels, row_sum);
+        const int32_t u = r - pad_before;
+        if (u >= 0 && u < input_length) {
+            tas_ws_channel_presum(p, input + u * input_channels, row_sum);
         } else {
-            for (int32_t j = 0; j < p->condensed_channels; ++j) {
-                row_sum[j] = 0;
+            for (int32_t j = 0; j < condensed_channels; ++j) {
+                row_sum[j] = 0; /* padding: x' = 0 */
             }
         }
-        for (int32_t v = 0; v < p->condensed_length; ++v) {
-            const int8_t *phi = condensed + v * p->condensed_channels;
-            int32_t product = 0;
-            /* M* is often 4-16: unroll the short loop by four, then the remainder. (Bounds are
-             * computed up front: GCC's loop analysis misfires on `for (; j + 4 <= n; j += 4)`
-             * followed by `for (; j < n; ++j)` once n is a known constant.) */
-            const int32_t unrolled_end = p->condensed_channels & ~3;
-            for (int32_t j = 0; j < unrolled_end; j += 4) {
-                product += row_sum[j] * (int32_t)phi[j] + row_sum[j + 1] * (int32_t)phi[j + 1]
-                         + row_sum[j + 2] * (int32_t)phi[j + 2] + row_sum[j + 3] * (int32_t)phi[j + 3];
-            }
-            for (int32_t j = unrolled_end; j < p->condensed_channels; ++j) {
-                product += row_sum[j] * (int32_t)phi[j];
-            }
-            current[v] = (uint32_t)product + (v > 0 ? previous[v - 1] : 0u);
-        }
-        uint32_t *ring_row = ring + (r % p->kernel_size) * p->filters; /* holds row r − L until overwritten */
-        const int32_t first_row = r - p->kernel_size + 1;                  /* window start of a finished output */
-        if (first_row >= 0 && first_row % p->stride == 0) {
-            const int32_t t = first_row / p->stride;
-            for (int32_t n = 0; n < p->filters; ++n) {
-                const int32_t column = n * p->sampling_stride;
-                const uint32_t before = (first_row > 0 && column > 0) ? ring_row[n] : 0u;
-                int32_t acc = (int32_t)(current[column + p->kernel_size - 1] - before);
+        tas_ws_diagonal_row(p, row_sum, condensed, previous, current);
+        uint32_t *ring_row = ring + (r % kernel_size) * filters; /* holds row r − L until overwritten */
+        const int32_t first_row = r - kernel_size + 1;             /* window start of a finished output */
+        if (first_row >= 0 && first_row % stride == 0) {
+            int8_t *out = output + (first_row / stride) * filters;
+            const uint32_t *last = current + kernel_size; /* last[n·s] = I[r, n·s + L − 1] */
+            for (int32_t n = 0; n < filters; ++n) {
+                int32_t acc = (int32_t)(last[n * sampling_stride] - ring_row[n]);
                 if (bias) {
                     acc += bias[n];
                 }
-                acc = tas_requantize(acc, multiplier[n], shift[n]) + p->output_offset;
-                output[t * p->filters + n] = (int8_t)tas_clamp(acc, p->act_min, p->act_max);
+                acc = tas_ws_requantize(acc, multiplier[n], shift[n]) + output_offset;
+                out[n] = (int8_t)tas_clamp(acc, act_min, act_max);
             }
         }
-        for (int32_t n = 0; n < p->filters; ++n) {
-            const int32_t column = n * p->sampling_stride;
-            ring_row[n] = column > 0 ? current[column - 1] : 0u;
+        for (int32_t n = 0; n < filters; ++n) {
+            ring_row[n] = current[n * sampling_stride]; /* I[r, n·s − 1] */
         }
         uint32_t *swap = previous;
         previous = current;

@@ -17,7 +17,9 @@ import numpy as np
 
 import tinyasc
 from tinyasc.compile import ops
-from tinyasc.compile.kernels import select_kernel
+from tinyasc.compile.kernels import select_dense_kernel, select_kernel
+from tinyasc.compile.sparse import check_mode as check_sparse_mode, layer_report
+from tinyasc.compile.fusion import ConvPoolFusion, find_conv_pool_fusions, fused_loop, row_pointer
 from tinyasc.compile.ir import Graph, verify
 from tinyasc.compile.plan import MemoryPlan, plan_memory
 from tinyasc.errors import UnsupportedModelError
@@ -35,6 +37,7 @@ class Step:
     macs: int
     parameters: int = 0  # weights and biases of the op, zeros included
     weight_bytes: int = 0  # flash its constant arrays take (packed weights, bias, requantization)
+    sparsity: dict = dataclasses.field(default_factory=dict)  # weight format and savings (sparse.layer_report)
 
 
 @dataclass
@@ -66,7 +69,7 @@ class CompiledModel:
     def layers(self) -> list[dict]:
         return [
             {"op": s.index, "kind": s.kind, "kernel": s.kernel, "macs": s.macs, "parameters": s.parameters,
-             "bytes": s.weight_bytes, "summary": s.summary}
+             "bytes": s.weight_bytes, "summary": s.summary, **s.sparsity}
             for s in self.steps
         ]
 
@@ -114,6 +117,16 @@ def template_environment() -> jinja2.Environment:
     return env
 
 
+# C types of the graph's input and output: int8, or float32 for a model converted with float I/O.
+C_TYPES = {"int8": "int8_t", "float32": "float"}
+
+
+def _io_ctype(tensor, role: str) -> str:
+    if tensor.dtype not in C_TYPES:
+        raise UnsupportedModelError(f"the model's {role} is {tensor.dtype}; tinyasc compiles int8 or float32 {role}s")
+    return C_TYPES[tensor.dtype]
+
+
 # ---- passes ----
 
 
@@ -123,6 +136,13 @@ def _pointer(plan: MemoryPlan, tensor: int) -> str:
         return "input"
     if buffer.storage == "output":
         return "output"
+    return f"tas_arena + {buffer.offset}" if buffer.offset else "tas_arena"
+
+
+def _scratch_pointer(plan: MemoryPlan, op_index: int) -> str | None:
+    buffer = plan.scratch_buffer.get(op_index)
+    if buffer is None:
+        return None
     return f"tas_arena + {buffer.offset}" if buffer.offset else "tas_arena"
 
 
@@ -146,22 +166,37 @@ def _scalar_fields(params) -> list[tuple[str, int]]:
     return fields
 
 
-def _build_step(op, graph: Graph, plan: MemoryPlan, constants: list[ConstantArray],
-                board=None) -> tuple[Step, tuple[str, ...]]:
-    spec = ops.spec_for(op)
+def _prepare(op, graph: Graph):
     try:
-        params = spec.prepare(op, graph)
+        return ops.spec_for(op).prepare(op, graph)
     except UnsupportedModelError as error:  # say which op, when the helper that refused could not
         if str(error).startswith("op "):
             raise
         raise UnsupportedModelError(f"op {op.index} ({op.kind.value}): {error}") from None
-    kernel = select_kernel(op.kind, params, board)
+
+
+def scratch_requests(graph: Graph, prepared: list) -> dict[int, int]:
+    """Bytes of scratch each op's kernel asks for (OpSpec.scratch_bytes), by op index."""
+    requests = {}
+    for op, params in zip(graph.ops, prepared):
+        spec = ops.spec_for(op)
+        if spec.scratch_bytes is not None:
+            requests[op.index] = int(spec.scratch_bytes(params))
+    return requests
+
+
+def _build_step(op, params, graph: Graph, plan: MemoryPlan, constants: list[ConstantArray],
+                board=None, sparse: str = "auto", pointer=None) -> tuple[Step, tuple[str, ...]]:
+    """`pointer` (tensor index -> C expression) overrides the plan's pointers (fused steps)."""
+    spec = ops.spec_for(op)
+    kernel = select_kernel(op.kind, params, board, sparse)
     call, first_constant = None, len(constants)
     if kernel is not None:
         context = ops.EmitContext(
             op=op,
-            pointer=lambda tensor: _pointer(plan, tensor),
+            pointer=pointer or (lambda tensor: _pointer(plan, tensor)),
             add_constant=lambda name, values, ctype, comment: _constant(constants, name, values, ctype, comment),
+            scratch_pointer=_scratch_pointer(plan, op.index),
         )
         call = spec.emit(params, kernel, context)
     step = Step(
@@ -169,7 +204,7 @@ def _build_step(op, graph: Graph, plan: MemoryPlan, constants: list[ConstantArra
         kind=op.kind.value,
         kernel=kernel.name if kernel else None,
         summary=spec.describe(params) or f"-> {list(graph.tensors[op.outputs[0]].shape)}",
-        params_ctype=spec.params_ctype if kernel else None,
+        params_ctype=(kernel.params_ctype or spec.params_ctype) if kernel else None,
         params_fields=_scalar_fields(params),
         call=call,
         macs=params.macs,
@@ -178,20 +213,65 @@ def _build_step(op, graph: Graph, plan: MemoryPlan, constants: list[ConstantArra
             if i >= 0 and graph.tensors[i].is_constant and graph.tensors[i].quantization is not None
         ),
         weight_bytes=sum(c.nbytes for c in constants[first_constant:]),
+        sparsity=layer_report(op.kind, params, kernel, select_dense_kernel(op.kind, params, board)),
     )
     return step, (kernel.files if kernel else ())
 
 
-def compile_graph(graph: Graph, planner: str = "greedy", board=None) -> CompiledModel:
-    """`board` (a Board) enables its core's fast kernels; None compiles portable C only."""
+def _build_fused_half(op, params, fusion: ConvPoolFusion, graph: Graph, plan: MemoryPlan,
+                      constants: list[ConstantArray], board, sparse: str) -> tuple[Step, tuple[str, ...]]:
+    """The conv or the pool of a fused pair, on its block parameters, reading and writing the
+    current block's rows (compile/fusion.py); its summary and MACs stay the whole op's."""
+    scratch = _scratch_pointer(plan, fusion.conv_op)
+    if op.index == fusion.conv_op:
+        block = fusion.conv_block
+        base = _pointer(plan, fusion.conv_input)
+        pointers = {fusion.conv_input: row_pointer(base, fusion.input_row_step), fusion.elided: scratch}
+    else:
+        block = fusion.pool_block
+        base = _pointer(plan, fusion.pool_output)
+        pointers = {fusion.elided: scratch, fusion.pool_output: row_pointer(base, fusion.output_row_step)}
+    step, files = _build_step(op, block, graph, plan, constants, board, sparse, pointer=pointers.__getitem__)
+    spec = ops.spec_for(op)
+    step.summary = spec.describe(params) + (f", fused with op {fusion.pool_op}" if op.index == fusion.conv_op
+                                           else f", fused into op {fusion.conv_op}")
+    step.macs = params.macs
+    return step, files
+
+
+def compile_graph(graph: Graph, planner: str = "greedy", board=None, sparse: str = "auto",
+                  fuse: bool = True) -> CompiledModel:
+    """`board` (a Board) enables its core's fast kernels; None compiles portable C only. `sparse`
+    ("auto", "never", "always") picks sparse-weight kernels for pruned layers (compile/sparse.py).
+    `fuse` runs a conv and the max-pool reading it block by block (compile/fusion.py)."""
+    check_sparse_mode(sparse)
     verify(graph)
-    plan = plan_memory(graph, planner)
+    prepared = [_prepare(op, graph) for op in graph.ops]
+    scratch = scratch_requests(graph, prepared)
+    fusions = find_conv_pool_fusions(
+        graph, prepared,
+        lambda index, params: getattr(select_kernel(graph.ops[index].kind, params, board, sparse), "name", None),
+    ) if fuse else []
+    fusions = [f for f in fusions if f.conv_op not in scratch]
+    for f in fusions:
+        scratch[f.conv_op] = f.scratch_bytes
+    plan = plan_memory(graph, planner, scratch=scratch, elided=frozenset(f.elided for f in fusions),
+                       produced_at={f.pool_output: f.conv_op for f in fusions})
+    fused = {op: f for f in fusions for op in (f.conv_op, f.pool_op)}
     constants: list[ConstantArray] = []
     steps, kernel_files = [], ["tas_requantize.h"]
-    for op in graph.ops:
-        step, files = _build_step(op, graph, plan, constants, board)
+    for op, params in zip(graph.ops, prepared):
+        fusion = fused.get(op.index)
+        if fusion is None:
+            step, files = _build_step(op, params, graph, plan, constants, board, sparse)
+        else:
+            step, files = _build_fused_half(op, params, fusion, graph, plan, constants, board, sparse)
         steps.append(step)
         kernel_files += [f for f in files if f not in kernel_files]
+    for f in fusions:  # the conv step runs both kernels in one loop; the pool step runs nothing
+        conv_step, pool_step = steps[f.conv_op], steps[f.pool_op]
+        conv_step.call = fused_loop(f, conv_step.call, pool_step.call)
+        pool_step.call = f"(void)0 /* fused into op {f.conv_op} */"
     return CompiledModel(graph=graph, plan=plan, steps=steps, constants=constants, kernel_files=kernel_files)
 
 
@@ -207,10 +287,12 @@ def render_model_sources(compiled: CompiledModel, source: str, labels: list[str]
         output_size=y.num_elements,
         input_shape=list(x.shape),
         output_shape=list(y.shape),
-        input_scale=repr(x.quantization.scale),
-        input_zero_point=x.quantization.zero_point,
-        output_scale=repr(y.quantization.scale),
-        output_zero_point=y.quantization.zero_point,
+        input_ctype=_io_ctype(x, "input"),
+        output_ctype=_io_ctype(y, "output"),
+        input_scale=repr(x.quantization.scale) if x.quantization else None,
+        input_zero_point=x.quantization.zero_point if x.quantization else None,
+        output_scale=repr(y.quantization.scale) if y.quantization else None,
+        output_zero_point=y.quantization.zero_point if y.quantization else None,
         arena_size=compiled.plan.arena_size,
         lower_bound=compiled.plan.lower_bound,
         labels=list(labels),
@@ -228,13 +310,27 @@ def render_model_sources(compiled: CompiledModel, source: str, labels: list[str]
     }
 
 
+def c_float_array_body(values: np.ndarray, per_line: int = 6) -> str:
+    """float32 values as exact hexadecimal C literals (the bits survive the round trip)."""
+    flat = np.asarray(values, dtype=np.float32).reshape(-1)
+    rows = []
+    for start in range(0, len(flat), per_line):
+        rows.append("    " + ", ".join(float(v).hex() + "f" for v in flat[start : start + per_line]) + ",")
+    return "\n".join(rows)
+
+
+def _array_body(values: np.ndarray) -> str:
+    return c_float_array_body(values) if np.asarray(values).dtype == np.float32 else c_array_body(values)
+
+
 def render_test_vectors(inputs: np.ndarray, outputs: np.ndarray) -> dict[str, str]:
+    """int8 or float32 (a model with float I/O) inputs and expected outputs as C arrays."""
     env = template_environment()
     context = dict(
         version=tinyasc.__version__,
         count=len(inputs),
-        inputs=[c_array_body(v) for v in inputs],
-        outputs=[c_array_body(v) for v in outputs],
+        inputs=[_array_body(v) for v in inputs],
+        outputs=[_array_body(v) for v in outputs],
     )
     return {
         "test_vectors.h": env.get_template("model/test_vectors.h.j2").render(context),

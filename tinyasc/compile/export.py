@@ -27,7 +27,10 @@ from tinyasc.compile.codegen import (
     render_tflite_array,
     write_sources,
 )
+from tinyasc.compile.ir import NUMPY_DTYPES
 from tinyasc.compile.reference import tflm_minimal_arena, tflm_outputs
+from tinyasc.compile.ops.ws_conv import force_kernel as force_ws_kernel
+from tinyasc.convert.ws_rewrite import rewrite_ws_conv
 from tinyasc.convert.tflite_reader import parse_tflite
 from tinyasc.errors import DoesNotFitError, TinyascError
 from tinyasc.manifest import atomic_write_bytes, atomic_write_text, write_manifest
@@ -75,12 +78,25 @@ def _check_fits(compiled: CompiledModel, board, tflite_path: str) -> None:
         )
 
 
+def random_model_inputs(graph, count: int, rng: np.random.Generator) -> np.ndarray:
+    """Random inputs [count, input size] of the model's input type: every int8 value, or for a
+    float32 input, reals spread over 1.25x the range its QUANTIZE can represent (so clamping
+    and rounding at both ends are exercised)."""
+    x = graph.tensors[graph.inputs[0]]
+    if x.dtype != "float32":
+        return rng.integers(-128, 128, size=(count, x.num_elements), dtype=np.int8)
+    quantize = next(op for op in graph.ops if op.inputs and op.inputs[0] == x.index)
+    q = graph.tensors[quantize.outputs[0]].quantization
+    low, high = q.scale * (-128 - q.zero_point), q.scale * (127 - q.zero_point)
+    middle, half = (low + high) / 2, (high - low) / 2 * 1.25
+    return rng.uniform(middle - half, middle + half, size=(count, x.num_elements)).astype(np.float32)
+
+
 def _test_vectors(model_bytes: bytes, graph, test_inputs, count: int, seed: int):
     x = graph.tensors[graph.inputs[0]]
     if test_inputs is None:
-        rng = np.random.default_rng(seed)
-        test_inputs = rng.integers(-128, 128, size=(count, x.num_elements), dtype=np.int8)
-    test_inputs = np.asarray(test_inputs, dtype=np.int8).reshape(-1, x.num_elements)[:count]
+        test_inputs = random_model_inputs(graph, count, np.random.default_rng(seed))
+    test_inputs = np.asarray(test_inputs, dtype=NUMPY_DTYPES[x.dtype]).reshape(-1, x.num_elements)[:count]
     expected = tflm_outputs(model_bytes, test_inputs, x.shape)
     return test_inputs, expected
 
@@ -106,6 +122,8 @@ def export_model(
     num_test_vectors: int = 4,
     planner: str = "greedy",
     seed: int = 0,
+    sparse: str = "auto",
+    ws_kernel: str = "auto",
 ) -> ExportResult:
     from tinyasc.firmware.boards import get_board
     from tinyasc.firmware.build import render_firmware
@@ -114,9 +132,11 @@ def export_model(
     if not tflite_path.is_file():
         raise TinyascError(f"{tflite_path}: no such .tflite file")
     board = get_board(board_name)
-    model_bytes = tflite_path.read_bytes()
+    # A QAT'd WSNet converts to GATHER…CONV_2D chains: each becomes one WS_CONV op (DESIGN §4).
+    model_bytes, _ = rewrite_ws_conv(tflite_path.read_bytes(), source=str(tflite_path))
     graph = parse_tflite(model_bytes, source=str(tflite_path))
-    compiled = compile_graph(graph, planner=planner, board=board)
+    force_ws_kernel(graph, ws_kernel)  # WSNet's WS_CONV ops: "auto" (cheaper by op counts), "integral", "direct"
+    compiled = compile_graph(graph, planner=planner, board=board, sparse=sparse)
     _check_fits(compiled, board, str(tflite_path))
 
     name = safe_name(name or tflite_path.stem)
@@ -152,6 +172,13 @@ def export_model(
     return ExportResult(export_dir=target, compiled=compiled, manifest=manifest)
 
 
+def _io_figures(tensor) -> dict:
+    """Shape and type of the graph input or output; scale and zero point for int8 (None for float32)."""
+    q = tensor.quantization
+    return {"shape": list(tensor.shape), "dtype": tensor.dtype,
+            "scale": q.scale if q else None, "zero_point": q.zero_point if q else None}
+
+
 def export_figures(compiled: CompiledModel, model_bytes: bytes, tflite_path: Path, labels, num_vectors: int) -> dict:
     graph = compiled.graph
     x = graph.tensors[graph.inputs[0]]
@@ -166,9 +193,10 @@ def export_figures(compiled: CompiledModel, model_bytes: bytes, tflite_path: Pat
         "parameters": int(parameters),
         "macs": int(compiled.macs),
         "weight_bytes": int(compiled.weight_bytes),
+        "sparse_layers": sum(1 for s in compiled.steps if s.sparsity.get("weight_format") == "sparse"),
         "ops": [op.kind.value for op in graph.ops],
-        "input": {"shape": list(x.shape), "scale": x.quantization.scale, "zero_point": x.quantization.zero_point},
-        "output": {"shape": list(y.shape), "scale": y.quantization.scale, "zero_point": y.quantization.zero_point},
+        "input": _io_figures(x),
+        "output": _io_figures(y),
         "labels": list(labels),
         "memory_plan": compiled.plan.to_dict(),
         "arena_bytes": compiled.plan.arena_size,

@@ -36,9 +36,19 @@ def build_host_runner(src_dir: Path, out_path: Path, sanitize: bool = True, opt:
     return out_path
 
 
-def run_host(runner: Path, inputs: np.ndarray, output_size: int, timeout_s: float = 600) -> np.ndarray:
-    """Outputs of the host build for int8 inputs [N, input_size] -> int8 [N, output_size]."""
-    inputs = np.ascontiguousarray(inputs, dtype=np.int8)
+def model_io_dtypes(graph) -> tuple[np.dtype, np.dtype]:
+    """numpy types of a compiled graph's input and output: int8, or float32 for float I/O."""
+    from tinyasc.compile.ir import NUMPY_DTYPES
+
+    x, y = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    return np.dtype(NUMPY_DTYPES[x.dtype]), np.dtype(NUMPY_DTYPES[y.dtype])
+
+
+def run_host(runner: Path, inputs: np.ndarray, output_size: int, timeout_s: float = 600,
+             input_dtype=np.int8, output_dtype=np.int8) -> np.ndarray:
+    """Outputs of the host build for inputs [N, input_size] -> [N, output_size]. The dtypes are the
+    model's (model_io_dtypes): int8 by default, float32 for a model with float I/O."""
+    inputs = np.ascontiguousarray(inputs, dtype=input_dtype)
     result = subprocess.run(
         [str(runner)], input=inputs.tobytes(), capture_output=True, timeout=timeout_s,
         env={"ASAN_OPTIONS": "detect_leaks=0", "PATH": "/usr/bin:/bin"},
@@ -48,5 +58,5 @@ def run_host(runner: Path, inputs: np.ndarray, output_size: int, timeout_s: floa
             f"the host build of the model failed (exit {result.returncode}):\n"
             f"{result.stderr.decode(errors='replace')[-4000:]}"
         )
-    outputs = np.frombuffer(result.stdout, dtype=np.int8)
+    outputs = np.frombuffer(result.stdout, dtype=output_dtype)
     return outputs.reshape(len(inputs), output_size)

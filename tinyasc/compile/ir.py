@@ -39,11 +39,13 @@ class OpKind(enum.Enum):
     RELU = "RELU"  # max(x, 0), requantized to the output scale (256-entry table)
     RELU6 = "RELU6"  # clamp to [0, 6] in the input's quantization, as TFLM (table)
     LEAKY_RELU = "LEAKY_RELU"  # x ≥ 0 ? x : alpha·x, two requantizations (table)
-    QUANTIZE = "QUANTIZE"  # int8 → int8 requantization to another scale and zero point (table)
+    QUANTIZE = "QUANTIZE"  # int8 → int8 requantization (table), or float32 graph input → int8
+    DEQUANTIZE = "DEQUANTIZE"  # int8 → float32 graph output: scale · (q − zero_point)
     LOGISTIC = "LOGISTIC"  # sigmoid, gemmlowp fixed point, output 1/256 scale, zero point −128 (table)
     TANH = "TANH"  # tanh, gemmlowp fixed point, output 1/128 scale, zero point 0 (table)
     HARD_SWISH = "HARD_SWISH"  # x·relu6(x + 3)/6 in TFLite's int16 fixed point (table)
     SOFTMAX = "SOFTMAX"  # softmax over the last axis, gemmlowp exp and reciprocal, output 1/256, −128
+    WS_CONV = "WS_CONV"  # WSNet weight-sampling conv (CUSTOM op): int8 x, int8 condensed filter Φ, int32 bias
 
 
 # Ops whose output is the input's bytes under another shape.

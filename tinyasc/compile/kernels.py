@@ -13,6 +13,8 @@ from tinyasc.compile.ops import REGISTRY
 from tinyasc.compile.ops.common import Kernel
 from tinyasc.compile.ops.conv import Conv2DParams
 from tinyasc.compile.ops.pool import Pool2DParams
+from tinyasc.compile.ops import ws_conv
+from tinyasc.compile.ops.quantize import QUANTIZE_F32_KERNEL, is_float_input
 
 CONV2D_ROWS = Kernel("tas_conv2d_rows_s8", ("tas_conv2d_common.h", "tas_conv2d_rows_s8.c"), folds_input_offset=True)
 CONV2D_ROWS_DSP = Kernel(
@@ -60,12 +62,24 @@ FAST_VARIANTS = [
     (OpKind.CONV_2D, has_dsp_extension, reads_contiguous_rows, CONV2D_ROWS_DSP),
     (OpKind.CONV_2D, any_board, reads_contiguous_rows, CONV2D_ROWS),
     (OpKind.MAX_POOL_2D, has_dsp_extension, windows_inside_image, MAX_POOL2D_DSP),
+    (OpKind.WS_CONV, any_board, ws_conv.uses_direct, ws_conv.DIRECT),  # else the integral image
+    # Not faster: QUANTIZE of a float32 graph input runs the float boundary kernel, not the int8 table.
+    (OpKind.QUANTIZE, any_board, is_float_input, QUANTIZE_F32_KERNEL),
 ]
 
 
-def select_kernel(kind: OpKind, params, board=None) -> Kernel | None:
-    """The kernel for a prepared op on `board` (None: portable kernels only); None for alias ops."""
+def select_dense_kernel(kind: OpKind, params, board=None) -> Kernel | None:
+    """The dense-weight kernel for a prepared op on `board` (None: portable kernels only); None for alias ops."""
     for variant_kind, board_allows, applies, kernel in FAST_VARIANTS:
         if variant_kind == kind and board_allows(board) and applies(params):
             return kernel
     return REGISTRY[kind].reference
+
+
+def select_kernel(kind: OpKind, params, board=None, sparse: str = "auto") -> Kernel | None:
+    """The kernel for a prepared op on `board`; a sparse-weight kernel (tinyasc/compile/sparse.py)
+    when `sparse` is "always" or "auto" and its cost model says the layer's zeros pay off."""
+    from tinyasc.compile.sparse import choose_sparse
+
+    dense = select_dense_kernel(kind, params, board)
+    return choose_sparse(kind, params, dense, sparse) or dense

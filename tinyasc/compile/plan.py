@@ -1,9 +1,12 @@
 """Static memory plan: where every activation tensor lives, fixed at export time.
 
 1. A *buffer* is a run of bytes shared by several tensors. Alias ops (RESHAPE) put their output in
-   their input's buffer. Pooling without padding runs in place when its input dies there: it reads
-   every input byte at or after the position it writes (row-major order, stride ≥ 1, output no
-   larger than input), so its output may overwrite its input.
+   their input's buffer. Some ops run in place when their input dies there (no name of its bytes
+   is read later) because their kernel reads every input byte at or after the position it writes:
+   pooling without padding (row-major order, stride ≥ 1, output no larger than input); the
+   256-entry table ops RELU, RELU6, LEAKY_RELU, LOGISTIC, TANH, HARD_SWISH and int8 QUANTIZE
+   (output[i] from input[i]); ADD, SUB and MUL over an operand of the output's full shape (read at
+   the output's own index; never a broadcast operand, which is read again later).
 2. Each tensor in a buffer is a *segment* (first op, last op, bytes) starting at the buffer's
    offset: a pooled output needs only its own, smaller size once the input has died, so the rest
    of the input's bytes are free for other tensors from then on.
@@ -14,6 +17,16 @@
    greedy planner works the same way, on tensors). The linear planner gives each buffer its own
    region and is the baseline and oracle.
 5. The lower bound is the largest total size of segments live at the same op: no plan beats it.
+6. Scratch buffers: an op whose OpSpec has `scratch_bytes(params) -> int` (ops/common.py) gets a
+   buffer of that many bytes live during that op only (a one-op segment, counted in the lower
+   bound like any tensor, 16-byte aligned). `compile_graph` passes the sizes as
+   `plan_memory(graph, scratch={op_index: bytes})`; the op's emit reads the C pointer with
+   `ctx.scratch()` (`tas_arena + offset`). The scratch may share bytes with anything not live at
+   that op, never with the op's own inputs or outputs.
+7. Fused ops (compile/fusion.py: a conv and the max-pool reading it): the conv output is *elided*
+   (never in memory, no buffer) and the pool output is written from the conv's op on
+   (`produced_at`), so it never shares bytes with the conv's input; the block the pair works on is
+   the conv op's scratch.
 """
 
 from __future__ import annotations
@@ -24,7 +37,15 @@ from tinyasc.compile.ir import ALIAS_OPS, Graph, Op, OpKind
 from tinyasc.errors import UnsupportedModelError
 
 ALIGNMENT = 16
-IN_PLACE_OPS = frozenset({OpKind.MAX_POOL_2D, OpKind.AVERAGE_POOL_2D})
+# Ops whose C kernel reads the input bytes an output element overwrites before writing it (see
+# in_place_input): pooling without padding; 256-entry tables (tas_lut_s8: output[i] = T[input[i]]);
+# ADD, SUB, MUL (tas_add_s8, tas_mul_s8: output i from input i of a full-shape operand).
+POOL_IN_PLACE_OPS = frozenset({OpKind.MAX_POOL_2D, OpKind.AVERAGE_POOL_2D})
+TABLE_IN_PLACE_OPS = frozenset({
+    OpKind.RELU, OpKind.RELU6, OpKind.LEAKY_RELU, OpKind.LOGISTIC, OpKind.TANH, OpKind.HARD_SWISH, OpKind.QUANTIZE,
+})
+ELEMENTWISE_IN_PLACE_OPS = frozenset({OpKind.ADD, OpKind.SUB, OpKind.MUL})
+IN_PLACE_OPS = POOL_IN_PLACE_OPS | TABLE_IN_PLACE_OPS | ELEMENTWISE_IN_PLACE_OPS
 
 
 @dataclass(frozen=True)
@@ -44,6 +65,7 @@ class Buffer:
     segments: list[Segment]
     storage: str = "arena"  # "arena" | "input" | "output"
     offset: int = 0
+    scratch_op: int | None = None  # set for an op's scratch buffer (no tensor lives in it)
 
     @property
     def size(self) -> int:
@@ -78,6 +100,7 @@ class MemoryPlan:
     lower_bound: int
     planner: str
     tensor_buffer: dict[int, Buffer] = field(default_factory=dict)
+    scratch_buffer: dict[int, Buffer] = field(default_factory=dict)  # op index -> its scratch buffer
 
     def overlaps(self) -> list[tuple[int, int]]:
         """Pairs of arena buffers with live segments sharing bytes (must be empty)."""
@@ -103,6 +126,7 @@ class MemoryPlan:
                     "first_op": b.first_op,
                     "last_op": b.last_op,
                     "segments": [[s.first_op, s.last_op, s.size] for s in b.segments],
+                    **({"scratch_op": b.scratch_op} if b.scratch_op is not None else {}),
                 }
                 for b in self.buffers
             ],
@@ -113,38 +137,71 @@ def _align(value: int) -> int:
     return (value + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
 
 
-def runs_in_place(op: Op, graph: Graph, last_reader: dict[int, int], aliased: set[int]) -> bool:
-    """True when `op` may write its output over its input (step 1 of the module docstring)."""
-    if op.kind not in IN_PLACE_OPS or op.options.get("padding") != "valid":
-        return False
-    x, y = op.inputs[0], op.outputs[0]
-    return (
-        last_reader.get(x) == op.index
-        and x not in aliased  # no other name for these bytes is read later
-        and x not in graph.inputs and x not in graph.outputs and y not in graph.outputs
-        and graph.tensors[y].nbytes <= graph.tensors[x].nbytes
-    )
+def in_place_input(op: Op, graph: Graph) -> int | None:
+    """The input whose bytes `op`'s kernel may overwrite with its output, by the kernel's access
+    order alone (step 1 of the module docstring), or None. Whether that input is dead there is
+    runs_in_place's question."""
+    y = graph.tensors[op.outputs[0]] if op.outputs else None
+    if y is None or y.dtype != "int8" or not op.inputs or op.inputs[0] < 0:
+        return None
+    if op.kind in POOL_IN_PLACE_OPS:
+        x = op.inputs[0]
+        ok = op.options.get("padding") == "valid" and y.nbytes <= graph.tensors[x].nbytes
+        return x if ok else None
+    if op.kind in TABLE_IN_PLACE_OPS:
+        x = op.inputs[0]
+        return x if graph.tensors[x].dtype == "int8" and graph.tensors[x].nbytes == y.nbytes else None
+    if op.kind in ELEMENTWISE_IN_PLACE_OPS:
+        # Only an operand of the output's full shape: the kernel reads it at the output's own
+        # row-major index (its broadcast steps are the contiguous ones); a broadcast operand is read
+        # again after later outputs are written.
+        for x in op.inputs[:2]:
+            t = graph.tensors[x] if x >= 0 else None
+            if t is not None and not t.is_constant and t.dtype == "int8" and t.num_elements == y.num_elements:
+                return x
+    return None
 
 
-def find_buffers(graph: Graph, in_place: bool = True) -> list[Buffer]:
+def runs_in_place(op: Op, graph: Graph, last_reader: dict[int, int], root: dict[int, int]) -> int | None:
+    """The input `op` overwrites with its output, when that is safe: the kernel's access order
+    allows it (in_place_input) and no name of the input's bytes is read after `op` or belongs to
+    the caller (graph input or output)."""
+    x = in_place_input(op, graph)
+    if x is None or op.outputs[0] in graph.outputs:
+        return None
+    group = root.get(x, x)
+    names = [t for t in (*root, group) if root.get(t, t) == group]
+    if any(last_reader.get(t, -1) > op.index or t in graph.inputs or t in graph.outputs for t in names):
+        return None
+    return x
+
+
+def find_buffers(graph: Graph, in_place: bool = True, scratch: dict[int, int] | None = None,
+                 elided: frozenset[int] = frozenset(), produced_at: dict[int, int] | None = None) -> list[Buffer]:
     producer = {o: op.index for op in graph.ops for o in op.outputs}
+    producer.update(produced_at or {})
     last_reader: dict[int, int] = {}
     for op in graph.ops:
         for i in op.inputs:
             if i >= 0 and not graph.tensors[i].is_constant:
                 last_reader[i] = op.index
+    # tensor -> the first tensor of its buffer; one pass in execution order, so an alias of an
+    # in-place output joins the buffer the output joined.
     root: dict[int, int] = {}
     for op in graph.ops:
         if op.kind in ALIAS_OPS:
-            root[op.outputs[0]] = root.get(op.inputs[0], op.inputs[0])
-    aliased = set(root) | set(root.values())
-    for op in graph.ops:
-        if in_place and runs_in_place(op, graph, last_reader, aliased):
-            root[op.outputs[0]] = root.get(op.inputs[0], op.inputs[0])
+            x = op.inputs[0]
+        else:
+            x = runs_in_place(op, graph, last_reader, root) if in_place else None
+        if x is not None and x not in elided:
+            root[op.outputs[0]] = root.get(x, x)
 
     final_op = len(graph.ops)
     buffers: dict[int, Buffer] = {}
-    activations = [t.index for t in graph.tensors if not t.is_constant and (t.index in producer or t.index in graph.inputs)]
+    activations = [
+        t.index for t in graph.tensors
+        if not t.is_constant and (t.index in producer or t.index in graph.inputs) and t.index not in elided
+    ]
     for index in activations:
         first = producer.get(index, -1)
         last = final_op if index in graph.outputs else max(last_reader.get(index, -1), first)
@@ -158,7 +215,12 @@ def find_buffers(graph: Graph, in_place: bool = True) -> list[Buffer]:
         if is_input and is_output:
             raise UnsupportedModelError("the model's output is its input reshaped: there is nothing to compute")
         buffer.storage = "input" if is_input else ("output" if is_output else "arena")
-    return list(buffers.values())
+    scratch_buffers = [
+        Buffer(root=-1 - op_index, tensors=[], segments=[Segment(op_index, op_index, size)], scratch_op=op_index)
+        for op_index, size in sorted((scratch or {}).items())
+        if size > 0
+    ]
+    return list(buffers.values()) + scratch_buffers
 
 
 def lower_bound(buffers: list[Buffer], num_ops: int) -> int:
@@ -188,8 +250,16 @@ def plan_greedy(buffers: list[Buffer]) -> int:
 PLANNERS = {"greedy": plan_greedy, "linear": plan_linear}
 
 
-def plan_memory(graph: Graph, planner: str = "greedy", in_place: bool = True) -> MemoryPlan:
-    buffers = find_buffers(graph, in_place)
+def plan_memory(graph: Graph, planner: str = "greedy", in_place: bool = True,
+                scratch: dict[int, int] | None = None, elided: frozenset[int] = frozenset(),
+                produced_at: dict[int, int] | None = None) -> MemoryPlan:
+    """`scratch` maps op index -> bytes of scratch that op's kernel needs (step 6); `elided`
+    tensors are never in memory and `produced_at` moves a tensor's first write to an earlier op
+    (step 7: fused ops)."""
+    for op_index, size in (scratch or {}).items():
+        if not 0 <= op_index < len(graph.ops) or size < 0:
+            raise AssertionError(f"bad scratch request: op {op_index}, {size} bytes")
+    buffers = find_buffers(graph, in_place, scratch, frozenset(elided), produced_at)
     arena_size = PLANNERS[planner](buffers)
     plan = MemoryPlan(
         buffers=buffers,
@@ -197,6 +267,7 @@ def plan_memory(graph: Graph, planner: str = "greedy", in_place: bool = True) ->
         lower_bound=lower_bound(buffers, len(graph.ops)),
         planner=planner,
         tensor_buffer={t: b for b in buffers for t in b.tensors},
+        scratch_buffer={b.scratch_op: b for b in buffers if b.scratch_op is not None},
     )
     if plan.overlaps():
         raise AssertionError(f"memory plan overlaps: {plan.overlaps()}")

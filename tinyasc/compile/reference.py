@@ -18,17 +18,22 @@ from tinyasc.errors import TinyascError
 def tflm_interpreter(model_bytes: bytes, arena_size: int | None = None):
     from tflite_micro.python.tflite_micro import runtime
 
-    return runtime.Interpreter.from_bytes(bytes(model_bytes), arena_size=arena_size)
+    from tinyasc.convert.ws_rewrite import expand_ws_conv
+
+    # TFLM has no WS_CONV kernel: run the same arithmetic as a CONV_2D on the sampled kernel.
+    return runtime.Interpreter.from_bytes(expand_ws_conv(bytes(model_bytes)), arena_size=arena_size)
 
 
 def tflm_outputs(model_bytes: bytes, inputs: np.ndarray, input_shape) -> np.ndarray:
-    """Run each int8 input through TFLM; returns int8 outputs [N, output_size]."""
+    """Run each input through TFLM; returns outputs [N, output_size]. Inputs and outputs have the
+    model's types: int8, or float32 for a model converted with float input/output types."""
     interpreter = tflm_interpreter(model_bytes)
+    input_dtype = interpreter.get_input_details(0)["dtype"]
     outputs = []
-    for x in np.asarray(inputs, dtype=np.int8):
+    for x in np.asarray(inputs).astype(input_dtype, copy=False):
         interpreter.set_input(x.reshape(input_shape), 0)
         interpreter.invoke()
-        outputs.append(np.asarray(interpreter.get_output(0), dtype=np.int8).reshape(-1))
+        outputs.append(np.array(interpreter.get_output(0)).reshape(-1))
     return np.stack(outputs)
 
 
@@ -61,6 +66,9 @@ def tflm_minimal_arena(model_bytes: bytes) -> int:
     the model and runs one inference: TFLM's own RAM figure for the activations, found by bisection
     (DESIGN §3). An arena that is too small makes the interpreter raise (or crash, which counts as
     not running); allocation only grows with the arena, so the search is monotone."""
+    from tinyasc.convert.ws_rewrite import expand_ws_conv
+
+    model_bytes = expand_ws_conv(bytes(model_bytes))  # TFLM runs WS_CONV as CONV_2D (tflm_interpreter)
     with tempfile.TemporaryDirectory() as folder:
         model_path = Path(folder) / "model.tflite"
         model_path.write_bytes(bytes(model_bytes))

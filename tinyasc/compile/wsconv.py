@@ -96,5 +96,5 @@ def op_counts(shape: WSConvShape) -> dict:
 
 def integral_scratch_words(shape: WSConvShape) -> int:
     """int32 words the streaming integral-image kernel needs: F' row, two I rows, the ring of the
-    last L rows at columns n·s − 1."""
-    return shape.condensed_channels + 2 * shape.condensed_length + shape.kernel_size * shape.filters
+    last L rows at columns n·s − 1 (the I rows with one leading zero word each)."""
+    return shape.condensed_channels + 2 * (shape.condensed_length + 1) + shape.kernel_size * shape.filters

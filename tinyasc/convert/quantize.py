@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from tinyasc.errors import TinyascError
+from tinyasc.manifest import atomic_write_bytes
 from tinyasc.tf_env import import_tf
 
 MAX_REPRESENTATIVE_SAMPLES = 100
@@ -39,22 +40,25 @@ def quantize_int8(model, representative_x: np.ndarray, out_path: str | os.PathLi
     input_shape = tuple(model.input_shape[1:])
     samples = _representative_samples(representative_x, input_shape)
 
-    forward = tf.function(lambda x: model(x, training=False))
-    concrete = forward.get_concrete_function(tf.TensorSpec((1,) + input_shape, tf.float32))
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    converter = batch1_converter(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: ([sample[np.newaxis]] for sample in samples)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    flatbuffer = converter.convert()
-
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    tmp.write_bytes(flatbuffer)
-    os.replace(tmp, out_path)
+    atomic_write_bytes(out_path, converter.convert())
     return out_path
+
+
+def batch1_converter(model):
+    """A TFLiteConverter of `model` traced at batch 1 (a concrete function), so every tensor
+    has a static shape and no batch loop is left for the compiler."""
+    tf, _ = import_tf()
+    input_shape = tuple(model.input_shape[1:])
+    forward = tf.function(lambda x: model(x, training=False))
+    concrete = forward.get_concrete_function(tf.TensorSpec((1,) + input_shape, tf.float32))
+    return tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
 
 
 def _representative_samples(x: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:

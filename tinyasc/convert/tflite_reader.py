@@ -241,6 +241,9 @@ def _read_ops(model, subgraph, source: str) -> list[Op]:
     ops, unknown = [], []
     for position, op in enumerate(subgraph.operators or []):
         name = _op_name(model, op.opcodeIndex, position, source)
+        if name == "CUSTOM:WS_CONV":  # WSNet's weight-sampling conv (tinyasc.convert.ws_rewrite)
+            ops.append(_ws_conv_op(op, position, source))
+            continue
         if name not in known:
             unknown.append(f"{name} (op {position})")
             continue
@@ -261,6 +264,21 @@ def _read_ops(model, subgraph, source: str) -> list[Op]:
             f"Supported ops: {supported}. Change the model to use supported layers.{hint}"
         )
     return ops
+
+
+def _ws_conv_op(op, position: int, source: str) -> Op:
+    from dataclasses import asdict
+
+    from tinyasc.convert.ws_rewrite import read_options
+
+    options = read_options(op.customOptions, f"{source}: op {position} (WS_CONV)")
+    return Op(
+        index=position,
+        kind=OpKind.WS_CONV,
+        inputs=tuple(int(i) for i in (op.inputs if op.inputs is not None else ())),
+        outputs=tuple(int(i) for i in (op.outputs if op.outputs is not None else ())),
+        options=asdict(options),
+    )
 
 
 def _float_output_hint(model, subgraph) -> str:
@@ -318,9 +336,13 @@ def _check_window_options(values: dict, where: str, source: str) -> None:
 
 
 def _check_integer_model(graph: Graph, source: str) -> None:
-    """tinyasc deploys full-int8 models; say how to get one from a float or hybrid model."""
+    """tinyasc deploys full-int8 models; say how to get one from a float or hybrid model. The one
+    float32 allowed is at the boundary: a graph input read only by QUANTIZE ops (float → int8) and
+    a graph output written by DEQUANTIZE (int8 → float), as the converter emits for a full-int8
+    model with float input/output types."""
     activations = [t for t in graph.tensors if not t.is_constant]
-    float_activations = [t for t in activations if t.dtype in ("float32", "float16")]
+    boundary = _float_boundary_tensors(graph)
+    float_activations = [t for t in activations if t.dtype in ("float32", "float16") and t.index not in boundary]
     if float_activations:
         raise UnsupportedModelError(
             f"{source}: the model computes in floating point ({len(float_activations)} float "
@@ -332,6 +354,29 @@ def _check_integer_model(graph: Graph, source: str) -> None:
     for t in activations:
         if t.dtype == "int8" and t.quantization is None:
             raise UnsupportedModelError(f"{source}: int8 tensor {t.index} ({t.name}) has no quantization")
+
+
+def _float_boundary_tensors(graph: Graph) -> set[int]:
+    """float32 graph inputs whose only readers are QUANTIZE ops, and float32 graph outputs written by
+    a DEQUANTIZE and read by no op: the float I/O the compiled model converts at its edges."""
+    readers: dict[int, list[Op]] = {}
+    producer: dict[int, Op] = {}
+    for op in graph.ops:
+        for i in op.inputs:
+            readers.setdefault(i, []).append(op)
+        for o in op.outputs:
+            producer[o] = op
+    boundary = set()
+    for i in graph.inputs:
+        ops = readers.get(i, [])
+        if graph.tensors[i].dtype == "float32" and ops and all(op.kind is OpKind.QUANTIZE for op in ops):
+            boundary.add(i)
+    for o in graph.outputs:
+        op = producer.get(o)
+        if (graph.tensors[o].dtype == "float32" and op is not None and op.kind is OpKind.DEQUANTIZE
+                and o not in readers and o not in graph.inputs):
+            boundary.add(o)
+    return boundary
 
 
 # ---- output shapes: the file's shapes must be the ones the op computes ----

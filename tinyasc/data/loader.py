@@ -1,4 +1,5 @@
-"""Load a `path,label[,split]` CSV of audio files into memory as fixed-length mono waveforms.
+"""Load a `path,label[,split]` CSV of audio files into memory as fixed-length waveforms: mono, or
+as many channels as the model takes (binaural models get a stereo file's two real channels).
 
 Every dataset (synthetic, user folders, ESC-50, UrbanSound8K, TAU) ends up as such a CSV, so this
 one loader is the only place that reads audio for training. Broken input is reported as a
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,8 @@ KNOWN_SPLITS = ("train", "val", "test")
 class AudioDataset:
     """Waveforms and labels held in memory: small enough for tinyML-sized datasets.
 
-    x: float32 [N, T] mono waveforms in [-1, 1], all T = round(sample_rate * duration_s) samples.
+    x: float32 [N, T] mono waveforms in [-1, 1], all T = round(sample_rate * duration_s) samples;
+       [N, T, C] when loaded with channels=C > 1.
     y: int64 [N] class ids, indexes into `labels`.
     split: str [N], one of "train", "val", "test".
     paths: the audio file of each row, as resolved on disk.
@@ -41,6 +43,12 @@ class AudioDataset:
     split: np.ndarray
     paths: list[str]
     sample_rate: int
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why) left out by skip_bad_files
+
+    @property
+    def channels(self) -> int:
+        """1 for [N, T] mono waveforms, else C of [N, T, C]."""
+        return int(self.x.shape[2]) if self.x.ndim == 3 else 1
 
     @property
     def num_samples(self) -> int:
@@ -70,31 +78,50 @@ def load_csv_dataset(
     sample_rate: int = 16000,
     duration_s: float = 1.0,
     labels: list[str] | tuple[str, ...] | None = None,
+    channels: int = 1,
+    skip_bad_files: bool = False,
 ) -> AudioDataset:
     """Read every clip listed in `csv_path` (paths relative to the CSV's folder).
 
-    Each clip is mixed to mono, resampled to `sample_rate` when its own rate differs, and cropped
-    or zero-padded at the end to `round(sample_rate * duration_s)` samples.
+    channels=1: each clip is mixed to mono, x is [N, T]. channels=C > 1: x is [N, T, C]; a file
+    with C channels keeps them, a mono file is repeated into each, any other count is an error.
+    Clips are resampled to `sample_rate` when their own rate differs, and cropped or zero-padded at
+    the end to `round(sample_rate * duration_s)` samples.
+    skip_bad_files: a missing, unreadable or empty file (or one with the wrong channel count) is left
+    out and listed in `skipped` instead of stopping the load; CSV errors still stop it.
     """
+    if channels < 1:
+        raise DatasetError(f"channels must be >= 1; received: {channels}")
     csv_path = Path(csv_path)
     rows = _read_rows(csv_path)
     labels = _resolve_labels(rows, labels, csv_path)
     label_ids = {label: i for i, label in enumerate(labels)}
     num_samples = int(round(sample_rate * duration_s))
 
-    x = np.zeros((len(rows), num_samples), dtype=np.float32)
-    paths = []
-    for i, row in enumerate(rows):
+    x = np.zeros((len(rows), num_samples) + ((channels,) if channels > 1 else ()), dtype=np.float32)
+    paths, kept, skipped = [], [], []
+    for row in rows:
         audio_path = csv_path.parent / row["path"]
-        x[i] = fit_length(read_mono(audio_path, sample_rate), num_samples)
+        try:
+            audio = read_mono(audio_path, sample_rate) if channels == 1 else read_channels(audio_path, sample_rate, channels)
+        except DatasetError as error:
+            if not skip_bad_files:
+                raise
+            skipped.append((str(audio_path), str(error)))
+            continue
+        x[len(kept)] = fit_length(audio, num_samples)
+        kept.append(row)
         paths.append(str(audio_path))
+    if not kept:
+        raise DatasetError(f"{csv_path}: none of the {len(rows)} audio files could be read; first error: {skipped[0][1]}")
     return AudioDataset(
-        x=x,
-        y=np.array([label_ids[row["label"]] for row in rows], dtype=np.int64),
+        x=x[: len(kept)],
+        y=np.array([label_ids[row["label"]] for row in kept], dtype=np.int64),
         labels=list(labels),
-        split=np.array([row["split"] for row in rows], dtype=str),
+        split=np.array([row["split"] for row in kept], dtype=str),
         paths=paths,
         sample_rate=int(sample_rate),
+        skipped=skipped,
     )
 
 
@@ -157,7 +184,32 @@ def _resolve_labels(rows, labels, csv_path: Path) -> list[str]:
 
 def read_mono(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     """One audio file as float32 mono at `sample_rate`, with a DatasetError naming a bad file."""
+    audio, file_rate = _read_audio(Path(path))
+    mono = audio.mean(axis=1)
+    if file_rate != sample_rate:
+        mono = _resample(mono, file_rate, sample_rate)
+    return mono.astype(np.float32)
+
+
+def read_channels(path: str | os.PathLike, sample_rate: int, channels: int) -> np.ndarray:
+    """One audio file as float32 [T, channels] at `sample_rate`: its own channels when it has that
+    many, a mono file repeated into each; any other channel count is a DatasetError."""
     path = Path(path)
+    audio, file_rate = _read_audio(path)
+    if audio.shape[1] == 1:
+        audio = np.repeat(audio, channels, axis=1)
+    elif audio.shape[1] != channels:
+        raise DatasetError(
+            f"{path}: the file has {audio.shape[1]} channels but the model takes {channels}; "
+            f"set data.channels to 1 (mix to mono) or {audio.shape[1]}, or convert the file"
+        )
+    if file_rate != sample_rate:
+        audio = _resample(audio.T, file_rate, sample_rate).T  # librosa resamples along the last axis
+    return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def _read_audio(path: Path) -> tuple[np.ndarray, int]:
+    """(float32 [T, channels], sample rate) of one file, with a DatasetError naming a bad file."""
     if not path.is_file():
         raise DatasetError(f"{path}: audio file not found; fix the path in the dataset CSV or restore the file")
     try:
@@ -169,10 +221,7 @@ def read_mono(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
         ) from err
     if audio.shape[0] == 0:
         raise DatasetError(f"{path}: the audio file has no samples; remove it from the CSV or replace it")
-    mono = audio.mean(axis=1)
-    if file_rate != sample_rate:
-        mono = _resample(mono, file_rate, sample_rate)
-    return mono.astype(np.float32)
+    return audio, file_rate
 
 
 def _resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
@@ -183,7 +232,7 @@ def _resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
 
 
 def fit_length(audio: np.ndarray, num_samples: int) -> np.ndarray:
-    """Crop the end off, or zero-pad the end, so the clip has exactly `num_samples` samples."""
+    """Crop the end off, or zero-pad the end, so the clip ([T] or [T, C]) has exactly `num_samples` samples."""
     if len(audio) >= num_samples:
         return audio[:num_samples]
-    return np.pad(audio, (0, num_samples - len(audio)))
+    return np.pad(audio, [(0, num_samples - len(audio))] + [(0, 0)] * (audio.ndim - 1))

@@ -241,11 +241,19 @@ def _io_sizes(elf: Path) -> tuple[int, int]:
     return sizes[EVAL_INPUT_SYMBOL], sizes[EVAL_OUTPUT_SYMBOL]
 
 
-def _checked_inputs(inputs, input_size: int) -> np.ndarray:
+def _io_dtypes(export_dir: Path) -> tuple[np.dtype, np.dtype]:
+    """The model's input and output types from the export manifest: int8, or float32 for a model
+    converted with float I/O (older manifests carry no dtype: int8)."""
+    figures = read_manifest(export_dir).get("export", {})
+    return tuple(np.dtype(figures.get(role, {}).get("dtype") or "int8") for role in ("input", "output"))
+
+
+def _checked_inputs(inputs, input_size: int, dtype: np.dtype = np.dtype(np.int8)) -> np.ndarray:
     inputs = np.asarray(inputs)
-    if inputs.dtype != np.int8:
+    if inputs.dtype != dtype:
+        hint = "quantize them first" if dtype == np.int8 else "the model takes float32 input"
         raise TinyascError(
-            f"run_batch_in_qemu expects int8 inputs (quantize them first). Received: dtype={inputs.dtype}."
+            f"run_batch_in_qemu expects {dtype} inputs ({hint}). Received: dtype={inputs.dtype}."
         )
     if inputs.ndim < 2 or int(np.prod(inputs.shape[1:])) != input_size:
         raise TinyascError(
@@ -266,13 +274,16 @@ def _eval_folder() -> tempfile.TemporaryDirectory:
 
 
 def run_batch_in_qemu(export_dir, inputs: np.ndarray, timeout_s: float = 600) -> np.ndarray:
-    """Run the built model on every row of `inputs` in QEMU; returns int8 [N, output size]."""
+    """Run the built model on every row of `inputs` in QEMU; returns [N, output size]. Inputs and
+    outputs are int8, or float32 for a model converted with float I/O."""
     export_dir = Path(export_dir).resolve()
     board, elf = _built_board_and_elf(export_dir)
-    input_size, output_size = _io_sizes(elf)
-    batch = _checked_inputs(inputs, input_size)
+    input_dtype, output_dtype = _io_dtypes(export_dir)
+    input_bytes, output_bytes = _io_sizes(elf)
+    input_size, output_size = input_bytes // input_dtype.itemsize, output_bytes // output_dtype.itemsize
+    batch = _checked_inputs(inputs, input_size, input_dtype)
     if batch.shape[0] == 0:
-        return np.zeros((0, output_size), dtype=np.int8)
+        return np.zeros((0, output_size), dtype=output_dtype)
     with _eval_folder() as folder:
         input_file, output_file = Path(folder) / "inputs.bin", Path(folder) / "outputs.bin"
         input_file.write_bytes(batch.tobytes())
@@ -286,9 +297,9 @@ def run_batch_in_qemu(export_dir, inputs: np.ndarray, timeout_s: float = 600) ->
         _raise_if_qemu_failed(exit_code, log, board)
         if exit_code != 0:
             raise ToolchainError(f"eval mode failed, {_failure_text(exit_code, log)}:\n{log.strip()}")
-        outputs = np.frombuffer(output_file.read_bytes(), dtype=np.int8)
+        outputs = np.frombuffer(output_file.read_bytes(), dtype=output_dtype)
     if outputs.size != batch.shape[0] * output_size:
         raise ToolchainError(
-            f"eval mode wrote {outputs.size} output bytes, expected {batch.shape[0] * output_size}:\n{log}"
+            f"eval mode wrote {outputs.size} output values, expected {batch.shape[0] * output_size}:\n{log}"
         )
     return outputs.reshape(batch.shape[0], output_size).copy()

@@ -8,6 +8,19 @@ from tinyasc.errors import TinyascError
 from tinyasc.models.cnn1d import anchor_cnn, pajusco_a, pajusco_b, pajusco_c, pajusco_d
 from tinyasc.models.resnet_se import idlab_resnet_se
 
+
+def soundnet8(num_classes: int = 10, input_samples: int = 16000, config: str = "baseline", width: float = 1.0):
+    from tinyasc.models import wsnet  # imports TensorFlow: only when the model is built
+
+    return wsnet.soundnet8(num_classes=num_classes, input_samples=input_samples, config=config, width=width)
+
+
+def wsnet_mini(num_classes: int = 10, input_samples: int = 16000, config: str = "S8C4D2"):
+    from tinyasc.models import wsnet
+
+    return wsnet.wsnet_mini(num_classes=num_classes, input_samples=input_samples, config=config)
+
+
 MODELS: dict[str, Callable] = {
     "anchor_cnn": anchor_cnn,
     "idlab_resnet_se": idlab_resnet_se,  # log-mel input: input_shape=(frames, 128, 1)
@@ -15,6 +28,8 @@ MODELS: dict[str, Callable] = {
     "pajusco_b": pajusco_b,
     "pajusco_c": pajusco_c,
     "pajusco_d": pajusco_d,
+    "soundnet8": soundnet8,  # WSNet's SoundNet-8 on raw audio: config baseline | S8C4D2 | S8C8D2, width
+    "wsnet_mini": wsnet_mini,  # a SoundNet-8-shaped WSNet for a 256 KB board: config baseline | S8C4D2 | S8C8D2
 }
 
 

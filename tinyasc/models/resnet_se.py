@@ -75,6 +75,26 @@ def _statistics_pooling_layer():
 _STATISTICS_POOLING = None
 
 
+def mean_pooling_layer():
+    """The MeanPooling Keras class ([B, T, F, C] → [B, F, C], the mean over time), registered
+    like StatisticsPooling: a Lambda would neither pickle into the .h5 checkpoints nor clone for QAT."""
+    global _MEAN_POOLING
+    if _MEAN_POOLING is not None:
+        return _MEAN_POOLING
+    tf, keras = import_tf()
+
+    @keras.utils.register_keras_serializable(package="tinyasc")
+    class MeanPooling(keras.layers.Layer):
+        def call(self, x):
+            return tf.reduce_mean(x, axis=1)
+
+    _MEAN_POOLING = MeanPooling
+    return MeanPooling
+
+
+_MEAN_POOLING = None
+
+
 def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, groups: int = 1, relu: bool = True):
     _, keras = import_tf()
     layers = keras.layers
@@ -138,7 +158,7 @@ def idlab_resnet_se(
     if pooling == "statistics":
         x = _statistics_pooling_layer()(name="statistics_pooling")(x)
     elif pooling == "mean":
-        x = layers.Lambda(lambda t: keras.backend.mean(t, axis=1), name="mean_pooling")(x)
+        x = mean_pooling_layer()(name="mean_pooling")(x)
     else:
         raise ValueError(f"expected pooling 'statistics' or 'mean', received: pooling={pooling!r}")
     x = layers.Flatten(name="flatten")(x)

@@ -233,3 +233,52 @@ def conv_weight_counts(model) -> dict:
     condensed = sum(int(np.prod(l.condensed.shape)) for l in model.layers if isinstance(l, WSConv2D))
     projection = sum(int(np.prod(l.projection.shape)) for l in model.layers if isinstance(l, WSConv2D) and l.projection is not None)
     return {"condensed": condensed, "projection": projection}
+
+
+# ---- a SoundNet-8-shaped WSNet small enough for a Cortex-M4 with 256 KB RAM (nrf52840) ----
+
+# (kernel L, conv stride, filters N, max-pool after): SoundNet-8's kernels, fewer and narrower
+# layers, a stride-4 first conv, so a 1-s 16 kHz clip peaks at 4000 × 16 int8 activations (64 KB).
+WSNET_MINI = (
+    (64, 4, 8, 4),
+    (32, 2, 16, 4),
+    (16, 2, 32, 1),
+    (8, 2, 64, 1),
+    (4, 2, 64, 1),
+    (4, 2, 128, 1),
+)
+# (S, C, D) per layer, S8C4D2's reading of Table 2 (conv1-4 S8C4D2, later layers C4 D1).
+WSNET_MINI_CONFIGS = {
+    "baseline": ((1, 1, 1),) * 6,
+    "S8C4D2": ((8, 4, 2),) * 4 + ((8, 4, 1), (8, 4, 1)),
+    "S8C8D2": ((8, 8, 2),) * 4 + ((8, 8, 1), (8, 8, 1)),
+}
+
+
+def wsnet_mini(num_classes: int = 10, input_samples: int = 16000, config: str = "S8C4D2"):
+    """`WSNET_MINI` with every conv set by `config`, written for QAT (tinyasc.models.wsnet_quant):
+    conv + bias + ReLU in one layer (a bias replaces the batch norm, DESIGN §4), denser sampling as
+    a WSConv2D of D·N filters with compactness S·D (the same sampling stride) then a 1×1 Conv2D.
+    The "baseline" has ordinary Conv2D layers of the same shapes."""
+    if config not in WSNET_MINI_CONFIGS:
+        raise ValueError(f"expected config in {sorted(WSNET_MINI_CONFIGS)}, received: config={config!r}")
+    inputs = keras.Input((input_samples, 1, 1), name="waveform")
+    x, channels = inputs, 1
+    for index, ((kernel, stride, filters, pool), (s, c, d)) in enumerate(
+        zip(WSNET_MINI, WSNET_MINI_CONFIGS[config]), start=1
+    ):
+        name = f"conv{index}"
+        if (s, c, d) == (1, 1, 1):
+            x = keras.layers.Conv2D(filters, (kernel, 1), strides=(stride, 1), padding="same", activation="relu", name=name)(x)
+        else:
+            repeat = c if channels % c == 0 and channels >= c else 1
+            x = WSConv2D(filters * d, kernel, compactness=s * d, channel_repeat=repeat, strides=stride,
+                         padding="same", activation="relu", name=name)(x)
+            if d > 1:
+                x = keras.layers.Conv2D(filters, 1, activation="relu", name=f"{name}_projection")(x)
+        if pool > 1:
+            x = keras.layers.MaxPool2D((pool, 1), padding="same", name=f"pool{index}")(x)
+        channels = filters
+    x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
+    outputs = keras.layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name=f"wsnet_mini_{config}")

@@ -88,4 +88,24 @@ def summary_table(summary: dict, title: str):
                   verdict(summary["dcase_macs_ok"]))
     table.caption = (f"size at 1, 2 and 4 bytes per parameter (as DCASE counts): {summary['bytes_int8']:,} B int8, {summary['bytes_float16']:,} B float16, "
                      f"{summary['bytes_float32']:,} B float32; one inference covers {seconds:g} s of audio")
+    measured = summary.get("measured_tflite_bytes")
+    if measured:
+        table.caption += "\nmeasured .tflite files: " + ", ".join(f"{size:,} B {kind}" for kind, size in measured.items())
     return table
+
+
+MEASURED_TFLITE_FILES = {"float16": "model_float16.tflite", "float32": "model_float32.tflite"}
+
+
+def measured_tflite_sizes(tflite_path) -> dict[str, int]:
+    """{"int8": bytes, "float16": …, "float32": …}: the given .tflite and the float16/float32 files
+    `tinyasc train` writes next to it (convert/float16.py), those that exist."""
+    from pathlib import Path
+
+    tflite_path = Path(tflite_path)
+    sizes = {"int8": tflite_path.stat().st_size}
+    for kind, name in MEASURED_TFLITE_FILES.items():
+        sibling = tflite_path.with_name(name)
+        if sibling.is_file() and sibling != tflite_path:
+            sizes[kind] = sibling.stat().st_size
+    return sizes if len(sizes) > 1 else {}

@@ -54,14 +54,15 @@ def recording_logits(
     crop_samples: int,
     hop_samples: int | None = None,
 ) -> np.ndarray:
-    """[N, T] recordings → [N, classes] logits, the mean of `predict` over each recording's crops.
+    """[N, T] (or [N, T, C]) recordings → [N, classes] logits, the mean of `predict` over each
+    recording's crops.
 
     predict: [M, crop_samples] waveforms → [M, classes] logits (features and model together).
     """
     waveforms = np.asarray(waveforms, dtype=np.float32)
     starts = crop_starts(waveforms.shape[1], crop_samples, hop_samples)
-    crops = np.stack([waveforms[:, s:s + crop_samples] for s in starts], axis=1)  # [N, crops, crop]
-    logits = np.asarray(predict(crops.reshape(-1, crop_samples)))
+    crops = np.stack([waveforms[:, s:s + crop_samples] for s in starts], axis=1)  # [N, crops, crop(, C)]
+    logits = np.asarray(predict(crops.reshape((-1, crop_samples) + waveforms.shape[2:])))
     return logits.reshape(len(waveforms), len(starts), -1).mean(axis=1)
 
 

@@ -4,12 +4,14 @@ What a run directory holds after each finished epoch (all written atomically):
 
     run_dir/ckpt/ckpt-<epoch>.*   TF checkpoint: weights + optimizer state (Adam moments, step)
     run_dir/state.json            epochs done, the checkpoint that goes with them, history, best val acc
-    run_dir/history.csv           one row per epoch: epoch, loss, accuracy, val_loss, val_accuracy
+    run_dir/history.csv           one row per epoch: epoch, loss, accuracy, val_loss, val_accuracy,
+                                  learning_rate (at the epoch's end)
     run_dir/model.h5              the model with the best validation accuracy so far
 
 `state.json` is written last and names its checkpoint, so a kill at any moment leaves a consistent
-pair to resume from. Each epoch's shuffle order depends only on (seed, epoch), so a resumed run sees
-the same batches as an uninterrupted one.
+pair to resume from. Each epoch's shuffle order and augmentation depend only on (seed, epoch), and
+the plateau schedule and early stopping only on the history, so a resumed run sees the same batches
+and rates, and stops at the same epoch, as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -25,15 +27,17 @@ from typing import Callable
 
 import numpy as np
 
+from tinyasc.augment import AugmentSettings
 from tinyasc.data.loader import AudioDataset
 from tinyasc.errors import DatasetError, TinyascError
 from tinyasc.tf_env import import_tf
+from tinyasc.train.schedules import PlateauSchedule, should_stop_early
 
 STATE_FILE = "state.json"
 HISTORY_FILE = "history.csv"
 BEST_MODEL_FILE = "model.h5"
 CHECKPOINT_DIR = "ckpt"
-HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
 
 
 @dataclass
@@ -55,8 +59,10 @@ def seed_everything(seed: int) -> None:
 
 
 def as_model_input(x: np.ndarray) -> np.ndarray:
-    """[N, T] waveforms → [N, T, 1, 1] float32, the 2-D form every tinyasc model takes."""
-    return np.asarray(x, dtype=np.float32).reshape(len(x), -1, 1, 1)
+    """[N, T] (or [N, T, C]) waveforms → [N, T, 1, 1] ([N, T, 1, C]) float32, the 2-D form every
+    tinyasc model takes."""
+    x = np.asarray(x, dtype=np.float32)
+    return x.reshape(len(x), x.shape[1], 1, -1)
 
 
 def train_model(
@@ -74,6 +80,8 @@ def train_model(
     strategy=None,
     input_fn: Callable[[np.ndarray], np.ndarray] | None = None,
     callbacks: tuple = (),
+    augmentation: AugmentSettings | None = None,
+    early_stopping_patience: int | None = None,
 ) -> TrainResult:
     """Train `model` on the dataset's train split, validating on its val split, for `epochs` epochs.
 
@@ -81,12 +89,19 @@ def train_model(
     `run_dir`, continue after its last finished epoch (weights, optimizer and history restored);
     otherwise start from the model's current weights. Returns the best-validation model.
 
-    learning_rate: a float or a keras LearningRateSchedule (train/schedules.py; it is a function of
-    the optimizer step, which the checkpoint restores). optimizer: "adam", where weight_decay is an
+    learning_rate: a float, a keras LearningRateSchedule (train/schedules.py; it is a function of
+    the optimizer step, which the checkpoint restores) or a PlateauSchedule (a function of the
+    validation losses so far, which state.json restores). optimizer: "adam", where weight_decay is an
     L2 penalty on kernels as PyTorch's Adam(weight_decay=) applies it (IDLab's recipe), or "adamw",
     decoupled decay. strategy: a tf.distribute.Strategy (see `make_strategy`) under whose scope
     `model` was built, or None. input_fn: [N, T] waveforms → model inputs (default: the 2-D form
     [N, T, 1, 1]). callbacks: extra Keras callbacks for every epoch's fit.
+
+    augmentation: the training split goes through augment.tf_dataset (validation never does); labels
+    become one-hot (mixup and CutMix mix them) and the loss categorical cross-entropy. With random
+    crops the model sees crops: validation scores every crop of each validation clip
+    (`recording_crops`). early_stopping_patience: stop once that many epochs brought no lower
+    validation loss.
     """
     tf, keras = import_tf()
     run_dir = Path(run_dir)
@@ -96,13 +111,12 @@ def train_model(
     if not resume:
         _forget_previous_run(run_dir)
 
+    plateau = learning_rate if isinstance(learning_rate, PlateauSchedule) else None
     with (strategy or tf.distribute.get_strategy()).scope():
-        optimizer = _make_optimizer(optimizer, learning_rate, weight_decay, model)
-        model.compile(
-            optimizer=optimizer,
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-        )
+        optimizer = _make_optimizer(optimizer, plateau.initial_rate if plateau else learning_rate, weight_decay, model)
+        loss = (keras.losses.CategoricalCrossentropy(from_logits=True) if augmentation
+                else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
         optimizer.build(model.trainable_variables)  # so a checkpoint can restore Adam's moments
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     manager = tf.train.CheckpointManager(checkpoint, run_dir / CHECKPOINT_DIR, max_to_keep=2)
@@ -111,17 +125,35 @@ def train_model(
     best_weights = _load_best_weights(run_dir) if state["epochs_done"] else None
 
     input_fn = input_fn or as_model_input
-    x_train, x_val = input_fn(train.x), input_fn(val.x)
+    num_classes = len(dataset.labels)
+    crop = augmentation.crop_samples if augmentation else None
+    val_x, val_y = recording_crops(val.x, val.y, crop) if crop else (val.x, val.y)
+    x_val = input_fn(val_x)
+    y_val = np.eye(num_classes, dtype=np.float32)[val_y] if augmentation else val_y
+    x_train = None if augmentation else input_fn(train.x)
     with _progress_bar(progress) as bar:
         for epoch in range(state["epochs_done"], epochs):
-            # The order depends on (seed, epoch) only: a resumed run sees the same batches.
-            order = np.random.default_rng([seed, epoch]).permutation(len(train))
-            fit = model.fit(
-                x_train[order], train.y[order], batch_size=batch_size, epochs=epoch + 1, initial_epoch=epoch,
-                validation_data=(x_val, val.y), shuffle=False, verbose=0,
-                callbacks=([_epoch_progress(bar, epoch, epochs)] if bar else []) + list(callbacks),
-            )
-            if _record_epoch(state, fit.history):
+            if should_stop_early(state["history"]["val_loss"], early_stopping_patience):
+                break
+            if plateau:
+                optimizer.learning_rate = plateau.rate_after(state["history"]["val_loss"])
+            epoch_callbacks = ([_epoch_progress(bar, epoch, epochs)] if bar else []) + list(callbacks)
+            if augmentation:
+                from tinyasc.augment import tf_dataset
+
+                # Shuffle and augmentation depend on (seed, epoch) only: a resumed run sees the same batches.
+                batches = tf_dataset(train.x, train.y, num_classes, augmentation, batch_size, seed, epoch,
+                                     input_fn=input_fn, input_shape=x_val.shape[1:])
+                fit = model.fit(batches, epochs=epoch + 1, initial_epoch=epoch, validation_data=(x_val, y_val),
+                                verbose=0, callbacks=epoch_callbacks)
+            else:
+                # The order depends on (seed, epoch) only: a resumed run sees the same batches.
+                order = np.random.default_rng([seed, epoch]).permutation(len(train))
+                fit = model.fit(
+                    x_train[order], train.y[order], batch_size=batch_size, epochs=epoch + 1, initial_epoch=epoch,
+                    validation_data=(x_val, y_val), shuffle=False, verbose=0, callbacks=epoch_callbacks,
+                )
+            if _record_epoch(state, {**fit.history, "learning_rate": [_current_rate(optimizer)]}):
                 best_weights = model.get_weights()
                 _save_model_atomically(model, run_dir / BEST_MODEL_FILE)
             state["checkpoint"] = Path(manager.save(checkpoint_number=epoch + 1)).name
@@ -171,6 +203,24 @@ def _make_optimizer(name: str, learning_rate, weight_decay: float, model):
     return keras.optimizers.Adam(learning_rate=learning_rate)
 
 
+def recording_crops(x: np.ndarray, y: np.ndarray, crop_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every crop of every clip (evaluate.crop_starts: back to back, the last flush with the end),
+    with its clip's label: how a model trained on random crops is validated."""
+    from tinyasc.train.evaluate import crop_starts
+
+    starts = crop_starts(x.shape[1], crop_samples)
+    crops = np.stack([x[:, s:s + crop_samples] for s in starts], axis=1)  # [N, crops, crop(, C)]
+    return crops.reshape((-1, crop_samples) + x.shape[2:]), np.repeat(y, len(starts))
+
+
+def _current_rate(optimizer) -> float:
+    """The rate the optimizer uses now (a schedule's value at the current step)."""
+    rate = optimizer.learning_rate
+    if callable(rate):
+        rate = rate(optimizer.iterations)
+    return float(np.asarray(rate))
+
+
 def _fresh_state() -> dict:
     return {"epochs_done": 0, "history": {k: [] for k in HISTORY_KEYS}, "best_val_accuracy": -1.0}
 
@@ -178,7 +228,7 @@ def _fresh_state() -> dict:
 def _record_epoch(state: dict, fit_history: dict) -> bool:
     """Append one epoch's metrics to state; True when its val accuracy is the best so far."""
     for key in HISTORY_KEYS:
-        state["history"][key].append(float(fit_history[key][-1]))
+        state["history"].setdefault(key, []).append(float(fit_history[key][-1]))
     state["epochs_done"] += 1
     val_accuracy = state["history"]["val_accuracy"][-1]
     if val_accuracy > state["best_val_accuracy"]:

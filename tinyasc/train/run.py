@@ -25,10 +25,12 @@ SYNTHETIC_DIR = "data/synthetic"
 
 
 def resolve_dataset(data: str, work_dir: Path, run_dir: Path, clips_per_class: int = 40,
-                    sample_rate: int = 16000, duration_s: float = 1.0):
+                    sample_rate: int = 16000, duration_s: float = 1.0, channels: int = 1,
+                    skip_bad_files: bool = False):
     """'synthetic' → the built-in set (generated once under work_dir/data/synthetic); a CSV; or a
     dataset root (folder per class, ESC-50, UrbanSound8K, TAU; see tinyasc/data/layouts.py).
-    Clips are resampled to `sample_rate` and cut or padded to `duration_s`."""
+    Clips are resampled to `sample_rate` and cut or padded to `duration_s`; channels > 1 keeps a
+    stereo file's channels (and repeats a mono file's)."""
     from tinyasc.data import load_csv_dataset, make_synthetic_dataset
     from tinyasc.data.layouts import dataset_csv
 
@@ -36,7 +38,8 @@ def resolve_dataset(data: str, work_dir: Path, run_dir: Path, clips_per_class: i
         csv = make_synthetic_dataset(Path(work_dir) / SYNTHETIC_DIR, clips_per_class=clips_per_class)
     else:
         csv = dataset_csv(data, run_dir)
-    return load_csv_dataset(csv, sample_rate=sample_rate, duration_s=duration_s)
+    return load_csv_dataset(csv, sample_rate=sample_rate, duration_s=duration_s, channels=channels,
+                            skip_bad_files=skip_bad_files)
 
 
 def legacy_config(model_name: str = "anchor_cnn", epochs: int = 12, batch_size: int = 32,
@@ -67,12 +70,14 @@ def train_run(
     work_dir: Path = Path("."),
     clips_per_class: int = 40,
     config=None,
+    skip_bad_files: bool = False,
 ) -> dict:
     """Dataset → trained model → int8 .tflite, test set and run.json in `run_dir`.
 
     config: an ExperimentConfig or the path of a YAML file (configs/*.yaml); it then decides the
     model, data, features, recipe and strategy, and model_name/learning_rate are ignored. Without
     it, the legacy recipe (`legacy_config`). epochs, batch_size and seed override either when given.
+    skip_bad_files: unreadable audio files are left out and counted in run.json instead of stopping.
     """
     import dataclasses
 
@@ -83,7 +88,7 @@ def train_run(
     elif not isinstance(config, ExperimentConfig):
         config = load_config(config)  # before TensorFlow is imported: a typo fails in a second
 
-    from tinyasc.convert import quantize_input, quantize_int8, tflite_io_details
+    from tinyasc.convert import quantize_input, tflite_io_details
     from tinyasc.train import make_strategy, seed_everything, train_model
     from tinyasc.train.evaluate import evaluate_recordings
 
@@ -93,11 +98,17 @@ def train_run(
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    dataset = resolve_dataset(data, work_dir, run_dir, clips_per_class, config.data.sample_rate, config.data.duration_s)
+    # Log-mel features are computed from mono audio, so only raw-waveform models load channels.
+    channels = config.data.channels if config.features.kind == "raw" else 1
+    dataset = resolve_dataset(data, work_dir, run_dir, clips_per_class, config.data.sample_rate,
+                              config.data.duration_s, channels, skip_bad_files)
     test = dataset.subset("test")
     if len(test) == 0:
         raise TinyascError(f"{data}: the dataset has no 'test' split; add a split column with train/val/test")
-    input_fn, input_kwargs = model_input(config, dataset.num_samples)
+    augmentation = augment_settings(config)
+    # Trained on random crops, the model takes crops; recordings are scored by averaging over crops.
+    model_samples = (augmentation.crop_samples if augmentation else None) or dataset.num_samples
+    input_fn, input_kwargs = model_input(config, model_samples)
     strategy = make_strategy(config.distribution.strategy)
     seed_everything(recipe.seed)
     with strategy.scope() if strategy else contextlib.nullcontext():
@@ -106,25 +117,50 @@ def train_run(
         model, dataset, run_dir, epochs=recipe.epochs, batch_size=recipe.batch_size,
         learning_rate=learning_rate_for(config, len(dataset.subset("train"))), seed=recipe.seed,
         progress=progress, resume=resume, optimizer=recipe.optimizer, weight_decay=recipe.weight_decay,
-        strategy=strategy, input_fn=input_fn,
+        strategy=strategy, input_fn=input_fn, augmentation=augmentation,
+        early_stopping_patience=recipe.early_stopping_patience,
     )
-    test_metrics = evaluate_recordings(trained.model, test, input_fn=input_fn)
-    tflite = quantize_int8(trained.model, input_fn(dataset.subset("train").x[:100]), run_dir / TFLITE_FILE)
+    from tinyasc.convert.float16 import tflite_sizes
+    from tinyasc.train.prune import prune_configured
+
+    # Pruning (when configured) fine-tunes the trained model; everything after sees the pruned one.
+    trained, pruning_report = prune_configured(config, trained, dataset, run_dir, input_fn=input_fn,
+                                               augmentation=augmentation, progress=progress, resume=resume)
+    test_metrics = evaluate_recordings(trained.model, test, crop_samples=model_samples, input_fn=input_fn)
+    from tinyasc.train.calibrate import calibrate_configured
+    from tinyasc.train.qat import quantize_configured
+
+    # Calibration (fused into the final dense layer) and QAT come after pruning, before conversion.
+    calibration_report = calibrate_configured(config, trained.model, dataset, input_fn, model_samples)
+    representative = input_fn(dataset.subset("train").x[:100, :model_samples])
+    tflite, quantization_report = quantize_configured(
+        config, trained.model, dataset, run_dir, run_dir / TFLITE_FILE, representative, input_fn, model_samples,
+        progress=progress,
+    )
     io = tflite_io_details(tflite)["input"]
-    test_inputs = quantize_input(input_fn(test.x), io.scale, io.zero_point).reshape(len(test), -1)
+    # One model input per test recording (its first crop when the model takes crops).
+    test_inputs = quantize_input(input_fn(test.x[:, :model_samples]), io.scale, io.zero_point).reshape(len(test), -1)
     np.savez_compressed(run_dir / TEST_SET_FILE, inputs=test_inputs, labels=test.y)
     summary = {
         "model": config.model.name,
         "data": data,
         "labels": list(dataset.labels),
+        "skipped_files": [{"file": path, "why": why} for path, why in dataset.skipped],
         "parameters": int(trained.model.count_params()),
+        **pruning_report,
         "epochs": recipe.epochs,
+        "epochs_done": len(trained.history["loss"]),
+        "input_samples": model_samples,
         "val_accuracy": trained.val_accuracy,
         "float_test_accuracy": test_metrics.accuracy,
         "float_test_metrics": test_metrics.as_dict(),
+        **calibration_report,
+        **quantization_report,
         "test_clips": len(test),
         "tflite": TFLITE_FILE,
         "tflite_bytes": tflite.stat().st_size,
+        # Measured float16 and float32 .tflite files of the same model, for the papers' size comparison.
+        "tflite_sizes": tflite_sizes(trained.model, run_dir, tflite),
         "config": dataclasses.asdict(config),
     }
     atomic_write_text(run_dir / RUN_FILE, json.dumps(summary, indent=2) + "\n")
@@ -132,17 +168,30 @@ def train_run(
 
 
 def model_input(config, num_samples: int):
-    """(input_fn, model kwargs) for the config's features: input_fn maps [N, T] mono waveforms to
-    the model's input; the kwargs tell the model builder that input's shape."""
+    """(input_fn, model kwargs) for the config's features: input_fn maps [N, T] mono or [N, T, C]
+    waveforms to the model's input; the kwargs tell the model builder that input's shape."""
     channels = config.data.channels
     if config.features.kind == "raw":
         def raw_input(x: np.ndarray) -> np.ndarray:
-            # Mono datasets (tinyasc's loader mixes to mono) feed a binaural model the same signal twice.
-            x = np.asarray(x, dtype=np.float32).reshape(len(x), -1, 1, 1)
-            return np.repeat(x, channels, axis=-1) if channels > 1 else x
+            from tinyasc.train.loop import as_model_input
+
+            x = as_model_input(x)  # [N, T, 1, C]
+            if x.shape[-1] == channels:
+                return x
+            if x.shape[-1] == 1:  # mono data feeds a binaural model the same signal in each channel
+                return np.repeat(x, channels, axis=-1)
+            raise TinyascError(
+                f"the data has {x.shape[-1]} channels but data.channels is {channels}; "
+                "load it with as many channels as the model takes"
+            )
 
         return raw_input, {"input_samples": num_samples, "channels": channels}
 
+    if channels != 1:
+        raise TinyascError(
+            f"log-mel features are computed from mono audio, but data.channels is {channels}; "
+            "set data.channels: 1, or features.kind: raw for a binaural model"
+        )
     from tinyasc.features import frame_count, log_mel, mean_normalize_over_time, preset
 
     settings = preset(config.features.preset)
@@ -179,11 +228,32 @@ def build_configured_model(config, num_classes: int, input_kwargs: dict):
     return build_model(name, **kwargs)
 
 
+def augment_settings(config):
+    """The config's augmentation section as augment.AugmentSettings, or None when it switches
+    nothing on (then training is exactly the plain, unaugmented loop)."""
+    from tinyasc.augment import AugmentSettings
+
+    a = config.augmentation
+    crop_samples = round(a.random_crop_s * config.data.sample_rate) if a.random_crop_s else None
+    settings = AugmentSettings(
+        sample_rate=config.data.sample_rate, crop_samples=crop_samples, speed=a.speed_perturbation,
+        temporal_mask_probability=a.temporal_mask_probability, fir_probability=a.fir_filter_probability,
+        noise_probability=a.noise_probability, noise_snr_db=(a.noise_min_snr_db, a.noise_max_snr_db),
+        mixup_alpha=a.mixup_alpha, cutmix_alpha=a.cutmix_alpha,
+    )
+    return None if settings == AugmentSettings(sample_rate=config.data.sample_rate) else settings
+
+
 def learning_rate_for(config, train_clips: int):
-    """The config's rate: a float, or a triangular2 schedule with its half cycle in optimizer steps."""
+    """The config's rate: a float, a triangular2 schedule with its half cycle in optimizer steps, or
+    a PlateauSchedule (halve on a stalled validation loss)."""
     rate = config.training.learning_rate
     if rate.schedule == "constant":
         return rate.max
+    if rate.schedule == "plateau":
+        from tinyasc.train.schedules import PlateauSchedule
+
+        return PlateauSchedule(rate.max, factor=rate.factor, patience=rate.patience, min_rate=rate.min)
     from tinyasc.train.schedules import triangular2_schedule
 
     steps_per_epoch = math.ceil(train_clips / config.training.batch_size)

@@ -66,3 +66,43 @@ def _triangular2_class():
 
     _TRIANGULAR2 = Triangular2
     return Triangular2
+
+
+class PlateauSchedule:
+    """Pajusco's schedule: multiply the rate by `factor` whenever the validation loss has not gone
+    below its best for `patience` epochs (then count again from zero), never below `min_rate`.
+
+    Unlike Keras' ReduceLROnPlateau callback it keeps no state of its own: the rate of the next
+    epoch is a function of the validation losses so far, which the run's history (state.json)
+    holds, so a resumed run continues on exactly the same rates.
+    """
+
+    def __init__(self, initial_rate: float, factor: float = 0.5, patience: int = 5, min_rate: float = 0.0):
+        if not 0 < factor < 1 or patience < 1 or initial_rate <= 0:
+            raise TinyascError(
+                f"plateau schedule needs initial_rate > 0, 0 < factor < 1 and patience >= 1; received: "
+                f"initial_rate={initial_rate}, factor={factor}, patience={patience}"
+            )
+        self.initial_rate, self.factor = float(initial_rate), float(factor)
+        self.patience, self.min_rate = int(patience), float(min_rate)
+
+    def rate_after(self, val_losses: list[float]) -> float:
+        """The rate for the epoch that follows these validation losses (the first epoch: [])."""
+        rate, best, waited = self.initial_rate, math.inf, 0
+        for loss in val_losses:
+            if loss < best:
+                best, waited = loss, 0
+                continue
+            waited += 1
+            if waited >= self.patience:
+                rate, waited = max(self.min_rate, rate * self.factor), 0
+        return rate
+
+
+def should_stop_early(val_losses: list[float], patience: int | None) -> bool:
+    """True when the last `patience` epochs brought no validation loss below the best before them
+    (a function of the history, so a resumed run stops where an uninterrupted one would)."""
+    if not patience or len(val_losses) <= patience:
+        return False
+    best_epoch = min(range(len(val_losses)), key=lambda i: (val_losses[i], i))
+    return len(val_losses) - 1 - best_epoch >= patience

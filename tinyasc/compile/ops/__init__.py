@@ -9,7 +9,7 @@ adding an op is a new module and one line in REGISTRY.
 from tinyasc.compile.ir import Graph, Op, OpKind, require
 from tinyasc.compile.ops import conv, fully_connected, pool, reduce, reshape
 from tinyasc.compile.ops import concat, depthwise, elementwise, pad, strided_slice, transpose
-from tinyasc.compile.ops import activation, softmax
+from tinyasc.compile.ops import activation, quantize, softmax, ws_conv
 from tinyasc.compile.ops.common import EmitContext, Kernel, OpSpec
 
 REGISTRY: dict[OpKind, OpSpec] = {
@@ -28,6 +28,11 @@ REGISTRY.update({
 
 # Activation and quantization ops: element-wise ones as 256-entry tables, softmax in fixed point.
 REGISTRY.update({spec.kind: spec for spec in (*activation.SPECS, softmax.SPEC)})
+# QUANTIZE also converts a float32 graph input; DEQUANTIZE a float32 graph output.
+REGISTRY.update({spec.kind: spec for spec in (quantize.QUANTIZE_SPEC, quantize.DEQUANTIZE_SPEC)})
+
+# WSNet's weight-sampling conv, a CUSTOM op (tinyasc.convert.ws_rewrite).
+REGISTRY[ws_conv.SPEC.kind] = ws_conv.SPEC
 
 
 def spec_for(op: Op) -> OpSpec:

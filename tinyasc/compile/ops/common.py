@@ -17,13 +17,16 @@ class Kernel:
     files: tuple[str, ...]  # kernel sources in firmware_templates/kernels/, shared headers first
     folds_input_offset: bool = False  # takes bias + input_offset·Σw instead of the bias
     weight_layout: str = "natural"  # how emit stores the weights: "natural" (as in the model) or a packed layout
+    params_ctype: str | None = None  # its own C parameter struct, else the op's (OpSpec.params_ctype)
 
 
 @dataclass(frozen=True)
 class OpSpec:
     """How one op kind compiles: prepare (export-time constants), its reference kernel and the C
     parameter struct, and emit (the call, given the chosen kernel). `reference=None` marks an
-    alias op that runs no code."""
+    alias op that runs no code. `scratch_bytes(params) -> int`, when set, asks the memory planner
+    for that many bytes of scratch RAM live during this op only (16-byte aligned, shared with
+    tensors that are dead at this op); emit gets its C pointer from `ctx.scratch()`."""
 
     kind: OpKind
     prepare: Callable
@@ -31,20 +34,31 @@ class OpSpec:
     params_ctype: str | None = None
     emit: Callable | None = None
     describe: Callable = lambda params: ""
+    scratch_bytes: Callable[[object], int] | None = None
 
 
 @dataclass
 class EmitContext:
-    """What an op's emit function may ask for: tensor pointers and new constant arrays."""
+    """What an op's emit function may ask for: tensor pointers, its scratch buffer and new constant
+    arrays."""
 
     op: Op
     pointer: Callable[[int], str]  # tensor index -> C expression
     add_constant: Callable[[str, np.ndarray, str, str], str]  # (name, values, ctype, comment) -> C name
     constants_added: list[str] = field(default_factory=list)
+    scratch_pointer: str | None = None  # C expression of the op's scratch buffer, when it asked for one
 
     @property
     def params(self) -> str:
         return f"&tas_params_op{self.op.index}"
+
+    def scratch(self) -> str:
+        """`tas_arena + offset` (an `int8_t *`): the scratch buffer the op's `scratch_bytes` asked for,
+        16-byte aligned, valid during this op only."""
+        if self.scratch_pointer is None:
+            raise AssertionError(f"op {self.op.index} ({self.op.kind.value}) emits ctx.scratch() "
+                                 "but its OpSpec asked for no scratch_bytes")
+        return self.scratch_pointer
 
     def input(self, position: int = 0) -> str:
         return self.pointer(self.op.inputs[position])

@@ -73,6 +73,13 @@ def prepare(op: Op, graph: Graph) -> Conv2DParams:
     multipliers, shifts = quant.conv_multipliers(x.quantization.scale, w.quantization.scales, y.quantization.scale, out_c)
     act_min, act_max = quant.activation_range(o.get("activation", "none"), y.quantization.scale, y.quantization.zero_point)
     padding = o.get("padding", "valid")
+    if in_h == out_h == f_h == 1 and (in_w, f_w) != (1, 1):
+        # Keras Conv1D lowered by TFLite (EXPAND_DIMS → CONV_2D over [1, 1, W, C] with a 1×k filter
+        # → RESHAPE): the same bytes read as [1, W, 1, C] with a k×1 filter (OHWI [O, 1, k, I] and
+        # [O, k, 1, I] are one array). Swapping H and W makes it the (k, 1) convolution the
+        # contiguous-row kernels run natively; arithmetic and MACs are unchanged.
+        in_h, in_w, out_h, out_w, f_h, f_w = in_w, 1, out_w, 1, f_w, 1
+        stride_h, stride_w, dil_h, dil_w = stride_w, 1, dil_w, 1
     if f_h == f_w == 1 and stride_h == stride_w == 1 and in_c == f_c:
         # A pointwise conv is a 1-D conv over the H·W pixels (each reads C contiguous bytes): say
         # so, and the contiguous-window kernels run it. Same arithmetic, same MACs.
@@ -134,6 +141,10 @@ def _weights_constant(p: Conv2DParams, kernel: Kernel, ctx: EmitContext) -> str:
 
 
 def emit(p: Conv2DParams, kernel: Kernel, ctx: EmitContext) -> str:
+    if kernel.weight_layout == "sparse":
+        from tinyasc.compile.sparse import emit_sparse_call
+
+        return emit_sparse_call(p, kernel, ctx)
     w = _weights_constant(p, kernel, ctx)
     if kernel.folds_input_offset:
         b = ctx.constant("bias", folded_bias(p.weights, p.bias, p.input_offset), "int32_t", "bias + input_offset * sum(weights)")

@@ -64,6 +64,10 @@ def prepare(op: Op, graph: Graph) -> FullyConnectedParams:
 
 
 def emit(p: FullyConnectedParams, kernel: Kernel, ctx: EmitContext) -> str:
+    if kernel.weight_layout == "sparse":
+        from tinyasc.compile.sparse import emit_sparse_call
+
+        return emit_sparse_call(p, kernel, ctx)
     w = ctx.constant("filter", p.weights, "int8_t", f"weights {list(p.weights.shape)}")
     b = ctx.constant("bias", p.bias, "int32_t", "bias") if p.bias is not None else "NULL"
     m = ctx.constant("multiplier", p.multipliers, "int32_t", "requantize multipliers")

@@ -1,0 +1,70 @@
+"""Keras Conv1D, which TFLite lowers to EXPAND_DIMS → CONV_2D over [1, 1, W, C] with a 1×k filter →
+RESHAPE, compiles to the native 1-D row kernels (as (k, 1) Conv2D kernels do), stays bit-exact with
+TFLM on the host and, with the DSP variant, in QEMU."""
+
+import numpy as np
+import pytest
+
+from tinyasc.compile.codegen import compile_graph, render_model_sources, write_sources
+from tinyasc.compile.host import build_host_runner, run_host
+from tinyasc.compile.reference import tflm_outputs
+from tinyasc.convert.tflite_reader import read_tflite
+from tinyasc.firmware.boards import get_board
+
+
+def conv1d_model():
+    from tinyasc.tf_env import import_tf
+
+    _, keras = import_tf()
+    L = keras.layers
+    keras.utils.set_random_seed(0)
+    x = L.Input((64, 4))
+    y = L.Conv1D(8, 5, strides=2, activation="relu")(x)  # valid, strided: the row kernel
+    y = L.Conv1D(8, 3, padding="same")(y)  # padded: the general kernel, on the swapped layout
+    y = L.Conv1D(6, 3, dilation_rate=2)(y)  # dilated: the general kernel
+    y = L.Conv1D(5, 4, strides=3)(y)  # valid again, stride 3
+    return keras.Model(x, L.Dense(3)(L.Flatten()(y)))
+
+
+@pytest.fixture(scope="module")
+def conv1d_tflite(tmp_path_factory):
+    from tinyasc.convert import quantize_int8
+
+    samples = np.random.default_rng(0).normal(size=(16, 64, 4)).astype(np.float32)
+    return quantize_int8(conv1d_model(), samples, tmp_path_factory.mktemp("conv1d") / "conv1d.tflite")
+
+
+def test_conv1d_is_lowered_with_expand_dims_and_runs_on_the_row_kernels(conv1d_tflite):
+    graph = read_tflite(conv1d_tflite)
+    convs = [op for op in graph.ops if op.kind.value == "CONV_2D"]
+    assert graph.ops[0].kind.value in ("EXPAND_DIMS", "RESHAPE")  # the converter's choice of alias
+    assert all(graph.tensors[op.inputs[0]].shape[1] == 1 for op in convs)  # [1, 1, W, C]: a 1×k conv
+    portable = [s.kernel for s in compile_graph(graph).steps if s.kind == "CONV_2D"]
+    assert portable == ["tas_conv2d_rows_s8", "tas_conv2d_s8", "tas_conv2d_s8", "tas_conv2d_rows_s8"]
+    m4 = [s.kernel for s in compile_graph(graph, board=get_board("nrf52840")).steps if s.kind == "CONV_2D"]
+    assert m4 == ["tas_conv2d_rows_s8_dsp", "tas_conv2d_s8", "tas_conv2d_s8", "tas_conv2d_rows_s8_dsp"]
+    assert all(s.call is None for s in compile_graph(graph).steps if s.kind in ("RESHAPE", "EXPAND_DIMS"))
+
+
+def test_conv1d_is_bit_exact_with_tflm_on_the_host(conv1d_tflite, tmp_path):
+    graph = read_tflite(conv1d_tflite)
+    write_sources(render_model_sources(compile_graph(graph), "conv1d.tflite", []), tmp_path / "src")
+    runner = build_host_runner(tmp_path / "src", tmp_path / "runner")
+    inputs = np.random.default_rng(1).integers(-128, 128, (40, 64 * 4), dtype=np.int8)
+    expected = tflm_outputs(conv1d_tflite.read_bytes(), inputs, (1, 64, 4))
+    assert len(np.unique(expected, axis=0)) > 30
+    assert np.array_equal(run_host(runner, inputs, 3), expected)
+
+
+@pytest.mark.e2e
+def test_conv1d_dsp_kernels_are_bit_exact_in_qemu(conv1d_tflite, tmp_path):
+    from tinyasc.compile.export import export_model
+    from tinyasc.emulate.qemu import run_firmware
+    from tinyasc.firmware.build import build_firmware
+
+    exported = export_model(conv1d_tflite, board_name="nrf52840", out_root=tmp_path, name="conv1d",
+                            num_test_vectors=4)
+    assert "tas_conv2d_rows_s8_dsp" in {layer["kernel"] for layer in exported.manifest["export"]["layers"]}
+    build_firmware(exported.export_dir)
+    result = run_firmware(exported.export_dir)
+    assert result.passed and result.vectors == 4 and result.mismatches == 0

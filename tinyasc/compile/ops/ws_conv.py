@@ -1,0 +1,158 @@
+"""WS_CONV: WSNet's weight-sampling convolution, a CUSTOM op (docs/ws_conv.md).
+
+Inputs x (int8 [1, T, 1, M]), Φ (int8 [L*, M*], one symmetric scale), bias (int32 [N] or omitted);
+FlexBuffer options kernel_size, filters, sampling_stride, channel_repeat, stride, padding,
+activation. Prepared like CONV_2D on the sampled kernel K[n, l, 0, m] = Φ[n·s + l, m mod M*]:
+multipliers from s_x·s_Φ/s_y per output channel, TFLite's SAME padding, the fused activation's clamp.
+
+Two kernels, the cheaper by `wsconv.op_counts` unless forced (op option "kernel": "integral" or
+"direct", set by `force_kernel`, the CLI's --ws-kernel):
+- integral image (`tas_ws_conv_integral_s8`): reads Φ only, its int32 rows and ring live in a
+  planned scratch buffer (`integral_scratch_words` words);
+- direct: K expanded at export time into flash, run by the ordinary conv kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tinyasc.compile import quant, wsconv
+from tinyasc.compile.ir import Graph, Op, OpKind, require
+from tinyasc.compile.ops.common import EmitContext, Kernel, OpSpec, constant_bias, int8_activation, int8_weights, nhwc, optional_input
+from tinyasc.errors import TinyascError
+
+KERNEL_CHOICES = ("auto", "integral", "direct")
+
+INTEGRAL = Kernel("tas_ws_conv_integral_s8", ("tas_ws_conv_common.h", "tas_ws_conv_integral_s8.c"))
+DIRECT = Kernel(
+    "tas_ws_conv_direct_s8",
+    ("tas_conv2d_common.h", "tas_conv2d_s8.c", "tas_ws_conv_common.h", "tas_ws_conv_direct_s8.c"),
+)
+
+
+@dataclass(frozen=True)
+class WSConvParams:
+    # The int32 fields are tas_ws_conv_params, in its order (firmware_templates/kernels/tas_ws_conv_common.h).
+    input_length: int
+    input_channels: int
+    condensed_length: int
+    condensed_channels: int
+    kernel_size: int
+    filters: int
+    sampling_stride: int
+    stride: int
+    pad_before: int
+    output_length: int
+    input_offset: int
+    output_offset: int
+    act_min: int
+    act_max: int
+    algorithm: str  # "integral" | "direct": the kernel that runs (not an int: not a C field)
+    multipliers: np.ndarray
+    shifts: np.ndarray
+    condensed: np.ndarray  # int8 Φ [L*, M*]
+    bias: np.ndarray | None
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates the chosen kernel runs (op_counts per output step × output steps)."""
+        counts = wsconv.op_counts(self._counting_shape())
+        return int(round(counts[self.algorithm])) * self.output_length
+
+    def _counting_shape(self) -> wsconv.WSConvShape:
+        return wsconv.WSConvShape(self.input_length, self.input_channels, self.kernel_size, self.filters,
+                                  self.sampling_stride, self.input_channels // self.condensed_channels, self.stride)
+
+
+def force_kernel(graph: Graph, choice: str) -> None:
+    """Make every WS_CONV op of `graph` use `choice` ("auto", "integral" or "direct")."""
+    if choice not in KERNEL_CHOICES:
+        raise TinyascError(f"unknown WS_CONV kernel {choice!r}; choose one of {', '.join(KERNEL_CHOICES)}")
+    for op in graph.ops:
+        if op.kind == OpKind.WS_CONV:
+            op.options["kernel"] = choice
+
+
+def prepare(op: Op, graph: Graph) -> WSConvParams:
+    x = int8_activation(op, graph.op_inputs(op)[0], "input")
+    phi = int8_weights(op, optional_input(graph, op, 1))
+    y = int8_activation(op, graph.op_outputs(op)[0], "output")
+    o = op.options
+    in_h, in_w, in_c = nhwc(op, x, "input")
+    out_h, out_w, out_c = nhwc(op, y, "output")
+    require(in_w == 1 and out_w == 1, op, f"WS_CONV runs over time only: input and output width must be 1, "
+            f"got {in_w} and {out_w}")
+    require(len(phi.shape) == 2 and not phi.quantization.per_channel, op,
+            f"the condensed filter must be 2-D [L*, M*] with one scale, got shape {list(phi.shape)} "
+            f"and {len(phi.quantization.scales)} scales")
+    length, channels = phi.shape
+    kernel, filters, step, repeat = o["kernel_size"], o["filters"], o["sampling_stride"], o["channel_repeat"]
+    require(out_c == filters, op, f"the output has {out_c} channels but the options say filters={filters}")
+    require(channels * repeat == in_c, op,
+            f"the condensed filter has {channels} channels × channel_repeat {repeat} ≠ {in_c} input channels")
+    require(length == kernel + (filters - 1) * step, op,
+            f"the condensed filter has {length} rows; kernel_size {kernel}, filters {filters} and "
+            f"sampling_stride {step} need {kernel + (filters - 1) * step}")
+    shape = wsconv.WSConvShape(in_h, in_c, kernel, filters, step, repeat, o["stride"], o["padding"])
+    require(shape.output_length == out_h, op,
+            f"the output has {out_h} steps but input {in_h}, kernel {kernel}, stride {o['stride']} and "
+            f"{o['padding']} padding give {shape.output_length}")
+    multipliers, shifts = quant.conv_multipliers(x.quantization.scale, phi.quantization.scales, y.quantization.scale, out_c)
+    act_min, act_max = quant.activation_range(o.get("activation", "none"), y.quantization.scale, y.quantization.zero_point)
+    choice = o.get("kernel", "auto")
+    if choice == "auto":
+        counts = wsconv.op_counts(shape)
+        choice = "integral" if counts["integral"] < counts["direct"] else "direct"
+    return WSConvParams(
+        input_length=in_h, input_channels=in_c, condensed_length=length, condensed_channels=channels,
+        kernel_size=kernel, filters=filters, sampling_stride=step, stride=o["stride"],
+        pad_before=shape.pad_before, output_length=out_h,
+        input_offset=-x.quantization.zero_point, output_offset=y.quantization.zero_point,
+        act_min=act_min, act_max=act_max, algorithm=choice,
+        multipliers=multipliers, shifts=shifts, condensed=phi.data.astype(np.int8),
+        bias=constant_bias(op, optional_input(graph, op, 2), out_c),
+    )
+
+
+def scratch_bytes(p: WSConvParams) -> int:
+    if p.algorithm != "integral":
+        return 0
+    return 4 * wsconv.integral_scratch_words(p._counting_shape())
+
+
+def uses_direct(p: WSConvParams) -> bool:
+    return p.algorithm == "direct"
+
+
+def emit(p: WSConvParams, kernel: Kernel, ctx: EmitContext) -> str:
+    b = ctx.constant("bias", p.bias, "int32_t", "bias") if p.bias is not None else "NULL"
+    m = ctx.constant("multiplier", p.multipliers, "int32_t", "requantize multipliers")
+    s = ctx.constant("shift", p.shifts, "int32_t", "requantize shifts")
+    if kernel.name == DIRECT.name:
+        full = wsconv.sampled_kernel(p.condensed, p._counting_shape())
+        k = ctx.constant("filter", full, "int8_t", f"sampled kernel {list(full.shape)} (expanded from Φ)")
+        return f"{kernel.name}({ctx.params}, {ctx.input()}, {k}, {b}, {m}, {s}, {ctx.output()})"
+    phi = ctx.constant("condensed", p.condensed, "int8_t", f"condensed filter {list(p.condensed.shape)}")
+    scratch = f"(int32_t *)(void *)({ctx.scratch()})"
+    return f"{kernel.name}({ctx.params}, {ctx.input()}, {phi}, {b}, {m}, {s}, {scratch}, {ctx.output()})"
+
+
+def describe(p: WSConvParams) -> str:
+    return (
+        f"WS {p.algorithm}: L={p.kernel_size} N={p.filters} s={p.sampling_stride} "
+        f"C={p.input_channels // p.condensed_channels} Φ {p.condensed_length}x{p.condensed_channels}, "
+        f"stride {p.stride}, out {p.output_length}x{p.filters}"
+    )
+
+
+SPEC = OpSpec(
+    kind=OpKind.WS_CONV,
+    prepare=prepare,
+    reference=INTEGRAL,
+    params_ctype="tas_ws_conv_params",
+    emit=emit,
+    describe=describe,
+    scratch_bytes=scratch_bytes,
+)
