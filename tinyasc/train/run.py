@@ -89,6 +89,10 @@ def train_run(
         config = load_config(config)  # before TensorFlow is imported: a typo fails in a second
 
     from tinyasc.convert import quantize_input, tflite_io_details
+    from tinyasc.convert.float16 import tflite_sizes
+    from tinyasc.train.calibrate import calibrate_configured
+    from tinyasc.train.prune import prune_configured
+    from tinyasc.train.qat import quantize_configured
     from tinyasc.train import make_strategy, seed_everything, train_model
     from tinyasc.train.evaluate import evaluate_recordings
 
@@ -120,16 +124,10 @@ def train_run(
         strategy=strategy, input_fn=input_fn, augmentation=augmentation,
         early_stopping_patience=recipe.early_stopping_patience,
     )
-    from tinyasc.convert.float16 import tflite_sizes
-    from tinyasc.train.prune import prune_configured
-
     # Pruning (when configured) fine-tunes the trained model; everything after sees the pruned one.
     trained, pruning_report = prune_configured(config, trained, dataset, run_dir, input_fn=input_fn,
                                                augmentation=augmentation, progress=progress, resume=resume)
     test_metrics = evaluate_recordings(trained.model, test, crop_samples=model_samples, input_fn=input_fn)
-    from tinyasc.train.calibrate import calibrate_configured
-    from tinyasc.train.qat import quantize_configured
-
     # Calibration (fused into the final dense layer) and QAT come after pruning, before conversion.
     calibration_report = calibrate_configured(config, trained.model, dataset, input_fn, model_samples)
     representative = input_fn(dataset.subset("train").x[:100, :model_samples])
