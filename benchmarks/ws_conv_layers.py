@@ -59,8 +59,8 @@ def kernel_source(*names: str) -> str:
 
 def write_export(folder: Path, board: str, shape: WSConvShape, variant: str, data: dict) -> None:
     from tinyasc.firmware.build import render_firmware
-    from tinyasc.firmware.boards import get_board
-    from tinyasc.manifest import write_manifest
+    from tinyasc.artifacts.boards import get_board
+    from tinyasc.artifacts.manifest import write_manifest
 
     src = folder / "src"
     src.mkdir(parents=True)

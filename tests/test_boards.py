@@ -7,7 +7,7 @@ import yaml
 from rich.table import Table
 
 from tinyasc.errors import BoardConfigError
-from tinyasc.firmware.boards import (DEFAULT_BOARDS_PATH, format_boards_table, get_board,
+from tinyasc.artifacts.boards import (DEFAULT_BOARDS_PATH, format_boards_table, get_board,
                                      load_boards)
 
 

@@ -12,9 +12,9 @@ import pytest
 from tinyasc.compile.export import export_model
 from tinyasc.emulate.qemu import instructions_per_tick, run_batch_in_qemu, run_firmware
 from tinyasc.errors import DoesNotFitError
-from tinyasc.firmware.boards import load_boards
+from tinyasc.artifacts.boards import load_boards
 from tinyasc.firmware.build import build_firmware
-from tinyasc.manifest import read_manifest
+from tinyasc.artifacts.manifest import read_manifest
 
 BOARDS = load_boards()
 # Boards whose twin has the real part's memory map: the emulation image is flashable as is.

@@ -88,7 +88,7 @@ def test_atomic_writes_get_a_normal_files_mode(tmp_path):
     import os
     import stat
 
-    from tinyasc.manifest import atomic_write_text
+    from tinyasc.artifacts.manifest import atomic_write_text
 
     atomic_write_text(tmp_path / "report.html", "<html></html>")
     mask = os.umask(0)

@@ -9,7 +9,7 @@ from tinyasc.compile.codegen import compile_graph, render_model_sources, write_s
 from tinyasc.compile.host import build_host_runner, run_host
 from tinyasc.compile.reference import tflm_outputs
 from tinyasc.convert.tflite_reader import read_tflite
-from tinyasc.firmware.boards import get_board
+from tinyasc.artifacts.boards import get_board
 
 
 def conv1d_model():

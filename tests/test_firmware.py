@@ -12,9 +12,9 @@ import yaml
 
 from tinyasc.emulate.qemu import run_batch_in_qemu, run_firmware
 from tinyasc.errors import DoesNotFitError, TinyascError, ToolchainError
-from tinyasc.firmware.boards import DEFAULT_BOARDS_PATH, get_board
+from tinyasc.artifacts.boards import DEFAULT_BOARDS_PATH, get_board
 from tinyasc.firmware.build import build_firmware, render_firmware
-from tinyasc.manifest import read_manifest, write_manifest
+from tinyasc.artifacts.manifest import read_manifest, write_manifest
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny_model"
 INPUT_SIZE, OUTPUT_SIZE = 16, 4

@@ -13,7 +13,7 @@ from tinyasc.compile.ops.conv import pack_rows_dsp_weights
 from tinyasc.compile.ops.pool import Pool2DParams
 from tinyasc.compile.reference import tflm_outputs
 from tinyasc.convert.tflite_reader import read_tflite
-from tinyasc.firmware.boards import get_board
+from tinyasc.artifacts.boards import get_board
 
 TFLM_CMSIS_NN_INSTRUCTIONS = 29_860_000  # DESIGN §6, anchor model on mps2-an386
 
@@ -209,7 +209,7 @@ def test_anchor_runs_bit_exact_in_qemu_with_dsp_kernels_under_0_6x_tflm_cmsis_nn
 def test_profile_accounts_for_every_op_and_convs_stay_above_the_smlad_floor(anchor_m4_export):
     from tinyasc.emulate.profile import SMLAD_FLOOR, format_profile_table, profile_firmware
     from tinyasc.emulate.qemu import run_firmware
-    from tinyasc.manifest import read_manifest
+    from tinyasc.artifacts.manifest import read_manifest
 
     release = run_firmware(anchor_m4_export.export_dir).instructions_per_inference
     profile = profile_firmware(anchor_m4_export.export_dir)

@@ -10,7 +10,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from tinyasc.compile.export import export_model
-from tinyasc.firmware.boards import get_board
+from tinyasc.artifacts.boards import get_board
 from tinyasc.firmware.project import LIBRARY_DIR, build_project
 from tinyasc.firmware.size import object_symbol_sizes
 

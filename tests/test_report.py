@@ -17,7 +17,7 @@ from tinyasc.emulate.profile import profile_firmware
 from tinyasc.emulate.qemu import run_firmware
 from tinyasc.errors import TinyascError
 from tinyasc.firmware.build import build_firmware
-from tinyasc.manifest import read_manifest, update_manifest
+from tinyasc.artifacts.manifest import read_manifest, update_manifest
 from tinyasc.report.html import SECTIONS, render_report
 
 SCREEN = (1200, 2000)

@@ -15,7 +15,7 @@ from tinyasc.compile.reference import tflm_outputs
 from tinyasc.compile.sparse import MAX_STEP, decode_sparse, encode_sparse, entries_needed
 from tinyasc.convert.tflite_reader import read_tflite
 from tinyasc.errors import TinyascError
-from tinyasc.firmware.boards import get_board
+from tinyasc.artifacts.boards import get_board
 
 # ---- the format ----
 

@@ -116,7 +116,7 @@ def bench_one(model: BenchModel, tflite: Path, board_name: str, work_dir: Path) 
     """Export, build and run one model on one board; the row of figures."""
     from tinyasc.compile.export import export_model
     from tinyasc.emulate.qemu import run_firmware
-    from tinyasc.firmware.boards import get_board
+    from tinyasc.artifacts.boards import get_board
     from tinyasc.firmware.build import build_firmware
 
     board = get_board(board_name)
@@ -146,7 +146,7 @@ def bench_one(model: BenchModel, tflite: Path, board_name: str, work_dir: Path) 
 
 
 def run_bench(work_dir, boards=None, suite=None) -> list[dict]:
-    from tinyasc.firmware.boards import load_boards
+    from tinyasc.artifacts.boards import load_boards
 
     known = load_boards()
     boards = [name for name in (boards or DEFAULT_BOARDS) if name in known]
@@ -164,7 +164,7 @@ CSV_COLUMNS = ("model", "board", "cpu", "twin", "bit_exact", "macs", "instructio
 
 
 def write_results(rows: list[dict], folder=RESULTS_DIR) -> tuple[Path, Path]:
-    from tinyasc.manifest import atomic_write_text
+    from tinyasc.artifacts.manifest import atomic_write_text
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ the pipeline, one command per stage:
 
 
 def _cmd_boards(args) -> int:
-    from tinyasc.firmware.boards import format_boards_table, load_boards
+    from tinyasc.artifacts.boards import format_boards_table, load_boards
     from tinyasc.report.console import wide_console
 
     wide_console().print(format_boards_table(load_boards(args.boards_file)))

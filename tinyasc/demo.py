@@ -34,7 +34,7 @@ def run_demo(work_dir: Path = Path("."), board: str = "nrf52840", epochs: int = 
     from tinyasc.compile.host import run_host
     from tinyasc.emulate.qemu import run_batch_in_qemu, run_firmware
     from tinyasc.firmware.build import build_firmware
-    from tinyasc.manifest import update_manifest
+    from tinyasc.artifacts.manifest import update_manifest
     from tinyasc.train.run import load_run, train_run
     from tinyasc.verify import host_runner, verify_on_host
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyasc.errors import TinyascError
-from tinyasc.manifest import atomic_write_text
+from tinyasc.artifacts.manifest import atomic_write_text
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,12 @@ from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
 
+from tinyasc.artifacts.boards import Board, get_board
+from tinyasc.artifacts.export_folder import PROJECT_DIR
+from tinyasc.artifacts.export_folder import elf_path as emulation_elf_path
+from tinyasc.artifacts.manifest import read_manifest
 from tinyasc.errors import ToolchainError, TinyascError
-from tinyasc.firmware import elf_path as emulation_elf_path
-from tinyasc.firmware.boards import Board, get_board
-from tinyasc.firmware.project import CMAKE_BUILD_DIR, PROJECT_DIR, project_name
-from tinyasc.manifest import read_manifest
+from tinyasc.firmware.project import CMAKE_BUILD_DIR, project_name
 
 TOOLS = ("pyocd", "nrfjprog", "openocd")
 TOOL_SETTING = {"pyocd": "pyocd_target", "nrfjprog": "nrfjprog_family", "openocd": "openocd_config"}

@@ -345,7 +345,7 @@ def render_tflite_array(data: bytes) -> str:
 
 
 def write_sources(files: dict[str, str], folder: Path) -> None:
-    from tinyasc.manifest import atomic_write_text
+    from tinyasc.artifacts.manifest import atomic_write_text
 
     for name, text in files.items():
         atomic_write_text(Path(folder) / name, text)

@@ -33,7 +33,7 @@ from tinyasc.compile.ops.ws_conv import force_kernel as force_ws_kernel
 from tinyasc.convert.ws_rewrite import rewrite_ws_conv
 from tinyasc.convert.tflite_reader import parse_tflite
 from tinyasc.errors import DoesNotFitError, TinyascError
-from tinyasc.manifest import atomic_write_bytes, atomic_write_text, write_manifest
+from tinyasc.artifacts.manifest import atomic_write_bytes, atomic_write_text, write_manifest
 
 DEFAULT_EXPORT_ROOT = Path("export")
 
@@ -125,7 +125,7 @@ def export_model(
     sparse: str = "auto",
     ws_kernel: str = "auto",
 ) -> ExportResult:
-    from tinyasc.firmware.boards import get_board
+    from tinyasc.artifacts.boards import get_board
     from tinyasc.firmware.build import render_firmware
 
     tflite_path = Path(tflite_path)

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from tinyasc.convert.quantize import batch1_converter
-from tinyasc.manifest import atomic_write_bytes
+from tinyasc.artifacts.manifest import atomic_write_bytes
 from tinyasc.tf_env import import_tf
 
 

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from tinyasc.errors import TinyascError
-from tinyasc.manifest import atomic_write_bytes
+from tinyasc.artifacts.manifest import atomic_write_bytes
 from tinyasc.tf_env import import_tf
 
 MAX_REPRESENTATIVE_SAMPLES = 100

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyasc.errors import DatasetError
-from tinyasc.manifest import atomic_write_text
+from tinyasc.artifacts.manifest import atomic_write_text
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
 LAYOUTS = ("synthetic", "folder", "esc50", "urbansound8k", "tau")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tinyasc.emulate.qemu import DEFAULT_TIMEOUT_S, run_firmware
 from tinyasc.errors import TinyascError
-from tinyasc.manifest import read_manifest, update_manifest
+from tinyasc.artifacts.manifest import read_manifest, update_manifest
 
 SMLAD_FLOOR = 0.5  # instructions per MAC when every instruction is an SMLAD (two MACs)
 

@@ -6,9 +6,8 @@
     run_batch_in_qemu(export_dir, x)    int8 inputs [N, input size] → int8 outputs [N, output size]
                                         through the firmware's eval mode (host files via semihosting)
 
-Instruction counts: QEMU runs with `-icount shift=0`, so every guest instruction advances virtual
-time by exactly 1 ns, and SysTick (CLKSOURCE=1) ticks at the twin's clock (25 MHz on mps2). One
-tick is therefore 1e9 / systick_hz = 40 instructions, and the count is identical run to run.
+Instruction counts: the twin runs under `-icount` (tinyasc/artifacts/twin.py), so one SysTick
+tick is a fixed number of instructions and the count is identical run to run.
 QEMU does not model cycles: the latency is an ESTIMATE, instructions / board clock.
 """
 
@@ -22,14 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyasc.artifacts.boards import Board, get_board
+from tinyasc.artifacts.export_folder import elf_path
+from tinyasc.artifacts.manifest import read_manifest, update_manifest
+from tinyasc.artifacts.twin import CMDLINE_CAPACITY, ICOUNT_SHIFT, instructions_per_tick, qemu_base_args
 from tinyasc.errors import TinyascError, ToolchainError
-from tinyasc.firmware import CMDLINE_CAPACITY, elf_path
-from tinyasc.firmware.boards import Board, get_board
-from tinyasc.manifest import read_manifest, update_manifest
 
 QEMU = "qemu-system-arm"
 QEMU_APT_PACKAGE = "qemu-system-arm"
-ICOUNT_SHIFT = 0  # 2**shift ns of virtual time per instruction
 DEFAULT_TIMEOUT_S = 120
 
 # Exit codes of firmware_templates/board/main.c.j2 (semihosting.h.j2).
@@ -75,25 +74,6 @@ def _qemu_path() -> str:
             f"`apt-get install {QEMU_APT_PACKAGE}`."
         )
     return path
-
-
-def _semihosting_option(arguments) -> str:
-    # QEMU's option parser treats ',' as a separator; ',,' is a literal comma.
-    option = "enable=on,target=native"
-    for argument in arguments:
-        option += ",arg=" + str(argument).replace(",", ",,")
-    return option
-
-
-def qemu_base_args(board: Board, semihosting_args=()) -> list[str]:
-    """Everything but the binary and `-kernel`: the twin machine, semihosting, deterministic time."""
-    return ["-M", board.emulator_machine, "-nographic", "-monitor", "none", "-serial", "none",
-            "-semihosting-config", _semihosting_option(semihosting_args),
-            "-icount", f"shift={ICOUNT_SHIFT}"]
-
-
-def instructions_per_tick(board: Board) -> float:
-    return 1e9 / (2**ICOUNT_SHIFT) / board.systick_hz
 
 
 # ---- running -------------------------------------------------------------------------------------

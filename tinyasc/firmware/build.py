@@ -23,12 +23,12 @@ from pathlib import Path
 
 import jinja2
 
-from tinyasc.emulate.qemu import qemu_base_args
+from tinyasc.artifacts.boards import Board, get_board
+from tinyasc.artifacts.export_folder import BUILD_DIR, ELF_NAME, FIRMWARE_DIR, SRC_DIR
+from tinyasc.artifacts.manifest import atomic_write_text, read_manifest, update_manifest, write_manifest
+from tinyasc.artifacts.twin import CMDLINE_CAPACITY, qemu_base_args
 from tinyasc.errors import DoesNotFitError, TinyascError, ToolchainError
-from tinyasc.firmware import BUILD_DIR, CMDLINE_CAPACITY, ELF_NAME, FIRMWARE_DIR
-from tinyasc.firmware.boards import Board, get_board
 from tinyasc.firmware.size import size_report
-from tinyasc.manifest import atomic_write_text, read_manifest, update_manifest, write_manifest
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "firmware_templates" / "board"
 # template → file written into <export>/firmware/
@@ -195,7 +195,7 @@ def _resolve_board(export_dir: Path, board) -> Board:
 
 
 def _model_sources(export_dir: Path) -> list[Path]:
-    src_dir = export_dir / "src"
+    src_dir = export_dir / SRC_DIR
     missing = [name for name in REQUIRED_SOURCES if not (src_dir / name).is_file()]
     sources = sorted(src_dir.glob("*.c"))
     if missing or not sources:
@@ -232,7 +232,7 @@ def _run_tool(command: list[str]) -> None:
 def _link(export_dir: Path, cflags: list[str], linker_script: Path, elf: Path) -> None:
     firmware_dir = export_dir / FIRMWARE_DIR
     sources = _model_sources(export_dir) + sorted(firmware_dir.glob("*.c"))
-    _run_tool([_tool_path(COMPILER), *cflags, f"-I{export_dir / 'src'}", f"-I{firmware_dir}",
+    _run_tool([_tool_path(COMPILER), *cflags, f"-I{export_dir / SRC_DIR}", f"-I{firmware_dir}",
                *map(str, sources), *link_flags(str(linker_script)),
                f"-Wl,-Map={elf.with_suffix('.map')}", "-o", str(elf)])
 

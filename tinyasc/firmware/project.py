@@ -18,12 +18,12 @@ from pathlib import Path
 
 import jinja2
 
+from tinyasc.artifacts.boards import Board
+from tinyasc.artifacts.export_folder import PROJECT_DIR, SRC_DIR
+from tinyasc.artifacts.manifest import MANIFEST_NAME, atomic_write_bytes, atomic_write_text, read_manifest
 from tinyasc.errors import DoesNotFitError, TinyascError, ToolchainError
-from tinyasc.firmware.boards import Board
 from tinyasc.firmware.size import size_report
-from tinyasc.manifest import MANIFEST_NAME, atomic_write_bytes, atomic_write_text, read_manifest
 
-PROJECT_DIR = "project"
 LIBRARY_DIR = "lib/tinyasc_model"
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "firmware_templates" / "project"
 # template → path inside project/
@@ -126,7 +126,7 @@ def render_project(export_dir, board: Board) -> Path:
         atomic_write_text(project_dir / output_name,
                           environment.get_template(template_name).render(context))
     # Board files can be rendered before the model's C exists: copy whatever src/ holds.
-    for source in sorted((export_dir / "src").glob("*.[ch]")):
+    for source in sorted((export_dir / SRC_DIR).glob("*.[ch]")):
         folder = "src" if source.name in APPLICATION_SOURCES else LIBRARY_DIR
         atomic_write_bytes(project_dir / folder / source.name, source.read_bytes())
     return project_dir

@@ -18,8 +18,8 @@ from pathlib import Path
 import jinja2
 
 from tinyasc.errors import TinyascError
-from tinyasc.firmware.boards import get_board
-from tinyasc.manifest import atomic_write_text, read_manifest
+from tinyasc.artifacts.boards import get_board
+from tinyasc.artifacts.manifest import atomic_write_text, read_manifest
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "firmware_templates" / "report" / "report.html.j2"
 REPORT_NAME = "report.html"

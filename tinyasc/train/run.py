@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyasc.errors import TinyascError
-from tinyasc.manifest import atomic_write_text
+from tinyasc.artifacts.manifest import atomic_write_text
 
 RUN_FILE = "run.json"
 TFLITE_FILE = "model_int8.tflite"
