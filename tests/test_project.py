@@ -9,12 +9,20 @@ import time
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from tinyasc.compile.export import export_model
 from tinyasc.artifacts.boards import get_board
+from tinyasc.compile.export import export_model
+from tinyasc.firmware.build import render_firmware
 from tinyasc.firmware.project import LIBRARY_DIR, build_project
 from tinyasc.firmware.size import object_symbol_sizes
 
 RTT_ID = b"SEGGER RTT"
+
+
+def export_with_board_files(tflite, board_name: str, out_root, name=None):
+    """`tinyasc export`, then the board files `tinyasc build` renders (project/, renode/, firmware/)."""
+    export = export_model(tflite, board_name=board_name, out_root=out_root, name=name)
+    render_firmware(export.export_dir, get_board(board_name))
+    return export
 
 
 def symbol_address(elf_path, name: str) -> int:
@@ -52,8 +60,7 @@ def rtt_text_after_running(elf_path, machine: str, tmp_path, settle_s: float = 1
 
 @pytest.fixture(scope="module")
 def nrf52840_project(tiny_cnn_tflite, tmp_path_factory):  # noqa: F811
-    export = export_model(tiny_cnn_tflite, board_name="nrf52840", name="tiny-cnn",
-                          out_root=tmp_path_factory.mktemp("project"))
+    export = export_with_board_files(tiny_cnn_tflite, "nrf52840", tmp_path_factory.mktemp("project"), "tiny-cnn")
     return export.export_dir, build_project(export.export_dir)
 
 
@@ -102,7 +109,7 @@ def test_makefile_builds_the_project_and_it_runs_on_twins_with_the_parts_map(
         board_name, tiny_cnn_tflite, tmp_path):  # noqa: F811
     board = get_board(board_name)
     assert board.linked_for_board_addresses
-    export = export_model(tiny_cnn_tflite, board_name=board_name, out_root=tmp_path, name="tiny")
+    export = export_with_board_files(tiny_cnn_tflite, board_name, tmp_path, "tiny")
     project = export.export_dir / "project"
     subprocess.run(["make", "-s", "-C", str(project)], check=True, capture_output=True)
     elf = project / "build" / "tinyasc_tiny.elf"
@@ -119,7 +126,7 @@ def test_project_linker_scripts_use_the_real_parts_memory_map(tiny_cnn_tflite, t
     for name, flash, ram in (("arduino-nano-33-ble", "0x00010000", "0x20000000"),
                              ("stm32h7", "0x08000000", "0x24000000"),
                              ("rp2040", "0x10000000", "0x20000000")):
-        export = export_model(tiny_cnn_tflite, board_name=name, out_root=tmp_path, name=name)
+        export = export_with_board_files(tiny_cnn_tflite, name, tmp_path, name)
         linker = (export.export_dir / "project" / "linker.ld").read_text()
         board = get_board(name)
         assert f"ORIGIN = {flash}, LENGTH = {board.flash_size}" in linker
@@ -147,5 +154,12 @@ def test_renode_script_loads_the_project_on_the_boards_platform(nrf52840_project
 
 def test_no_renode_script_for_boards_without_a_renode_platform(tiny_cnn_tflite, tmp_path):  # noqa: F811
     assert get_board("corstone-300").renode_platform is None
-    export = export_model(tiny_cnn_tflite, board_name="corstone-300", out_root=tmp_path)
-    assert not (export.export_dir / "renode").exists()
+    export = export_with_board_files(tiny_cnn_tflite, "corstone-300", tmp_path)
+    assert (export.export_dir / "project").is_dir() and not (export.export_dir / "renode").exists()
+
+
+def test_export_writes_the_models_c_and_leaves_the_board_files_to_build(tiny_cnn_tflite, tmp_path):  # noqa: F811
+    export = export_model(tiny_cnn_tflite, board_name="nrf52840", out_root=tmp_path, name="tiny")
+    assert (export.export_dir / "src" / "model.c").is_file()
+    for board_folder in ("firmware", "project", "renode"):
+        assert not (export.export_dir / board_folder).exists(), board_folder

@@ -47,22 +47,27 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_export(args) -> int:
+    # Only the artifacts and the compiler: a run folder is read without audio or TensorFlow code.
+    from tinyasc.artifacts.audio import AudioInput
+    from tinyasc.artifacts.run import read_run
     from tinyasc.compile.export import export_model
-    from tinyasc.train.run import load_run
 
     labels, test_inputs, name, tflite = None, None, args.name, args.tflite
+    audio = AudioInput(sample_rate=args.sample_rate)
     if args.run:
-        run = load_run(Path(args.run))
-        tflite = run["tflite"]
-        labels = run["labels"]
-        test_inputs = run["test_inputs"]
+        run = read_run(Path(args.run))
+        tflite, labels, test_inputs, audio = run.tflite, list(run.labels), run.test_inputs, run.audio
+        if args.sample_rate is not None and args.sample_rate != audio.sample_rate:
+            from tinyasc.errors import TinyascError
+
+            raise TinyascError(f"the run was trained at {audio.sample_rate} Hz; leave out --sample-rate {args.sample_rate}")
         name = name or Path(args.run).name
     if tflite is None:
         raise SystemExit("tinyasc export: give --run RUN_DIR or --tflite FILE")
     result = export_model(
         tflite, board_name=args.board, out_root=args.out, name=name, labels=labels,
         test_inputs=test_inputs, num_test_vectors=args.test_vectors, sparse=args.sparse,
-        ws_kernel=args.ws_kernel,
+        ws_kernel=args.ws_kernel, audio=audio,
     )
     figures = result.manifest["export"]
     print(
@@ -156,11 +161,15 @@ def _cmd_bench(args) -> int:
 def _cmd_summary(args) -> int:
     from tinyasc.convert.tflite_reader import read_tflite
     from tinyasc.report.console import wide_console
-    from tinyasc.report.summary import measured_tflite_sizes, summarize, summary_table
+    from tinyasc.report.summary import measured_tflite_sizes, summarize, summary_source, summary_table
 
-    summary = summarize(read_tflite(args.tflite), sample_rate=args.sample_rate, seconds=args.seconds)
-    summary["measured_tflite_bytes"] = measured_tflite_sizes(args.tflite)
-    wide_console().print(summary_table(summary, f"tinyasc summary: {args.tflite}"))
+    source = summary_source(args.model, sample_rate=args.sample_rate)
+    seconds = args.seconds or source.audio.seconds_per_inference
+    summary = summarize(read_tflite(source.tflite), sample_rate=source.audio.sample_rate, seconds=seconds)
+    summary["measured_tflite_bytes"] = measured_tflite_sizes(source.tflite)
+    rate = f"{source.audio.sample_rate:,} Hz" if source.audio.sample_rate else "unknown"
+    title = f"tinyasc summary: {source.tflite} (audio rate {rate}, from {source.where})"
+    wide_console().print(summary_table(summary, title))
     return 0
 
 
@@ -206,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--tflite", help="any full-int8 .tflite file")
     p.add_argument("--name", help="export folder name (default: the run's or the file's name)")
     p.add_argument("--out", default="export", help="export root folder (default: export)")
+    p.add_argument("--sample-rate", type=int, help="audio rate the model takes, in Hz, recorded in the manifest "
+                   "and model.h (a run's own rate is used with --run; a bare --tflite has none unless given)")
     p.add_argument("--test-vectors", type=int, default=4, help="inputs embedded in the firmware for its self-check (default: 4)")
     p.add_argument("--sparse", choices=("auto", "never", "always"), default="auto",
                    help="sparse weights for pruned conv/dense layers: where they pay off (auto, default), never, "
@@ -251,9 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("summary", help="parameters, non-zeros, MACs per second of audio and sizes of a model, per layer, vs the DCASE limits")
-    p.add_argument("tflite", help="an int8 .tflite file")
-    p.add_argument("--sample-rate", type=int, default=16000, help="audio rate of a raw-waveform input (default: 16000)")
-    p.add_argument("--seconds", type=float, help="seconds of audio per inference (default: input length / sample rate)")
+    p.add_argument("model", metavar="RUN_OR_TFLITE",
+                   help="a run folder (its sample rate and features are used), an export folder, or an int8 .tflite")
+    p.add_argument("--sample-rate", type=int, help="audio rate of a bare .tflite's raw-waveform input, in Hz "
+                   "(without it, and without --seconds, only per-inference figures are given)")
+    p.add_argument("--seconds", type=float, help="seconds of audio per inference (default: from the run, "
+                   "else input length / --sample-rate)")
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("demo", help="train, quantize, export, build and emulate on the built-in synthetic data")

@@ -35,7 +35,8 @@ def run_demo(work_dir: Path = Path("."), board: str = "nrf52840", epochs: int = 
     from tinyasc.emulate.qemu import run_batch_in_qemu, run_firmware
     from tinyasc.firmware.build import build_firmware
     from tinyasc.artifacts.manifest import update_manifest
-    from tinyasc.train.run import load_run, train_run
+    from tinyasc.artifacts.run import read_run
+    from tinyasc.train.run import train_run
     from tinyasc.verify import host_runner, verify_on_host
 
     from tinyasc.report.console import wide_console
@@ -48,14 +49,14 @@ def run_demo(work_dir: Path = Path("."), board: str = "nrf52840", epochs: int = 
 
     _step(console, 1, total, "synthetic dataset + training the anchor 1-D CNN (2-D form) ...")
     trained = train_run("synthetic", run_dir=run_dir, epochs=epochs, work_dir=work_dir)
-    run = load_run(run_dir)
-    labels, test_inputs, test_labels = run["labels"], run["test_inputs"], run["test_labels"]
+    run = read_run(run_dir)
+    labels, test_inputs, test_labels = list(run.labels), run.test_inputs, run.test_labels
     console.print(f"    float test accuracy {trained['float_test_accuracy']:.3f} on {len(test_labels)} clips")
 
     _step(console, 2, total, f"int8 .tflite → export --board {board} ...")
     exported = export_model(
-        run["tflite"], board_name=board, out_root=work_dir / "export", name=name,
-        labels=labels, test_inputs=test_inputs, num_test_vectors=4,
+        run.tflite, board_name=board, out_root=work_dir / "export", name=name,
+        labels=labels, test_inputs=test_inputs, num_test_vectors=4, audio=run.audio,
     )
     export_dir = exported.export_dir
     figures = exported.manifest["export"]

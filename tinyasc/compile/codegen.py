@@ -275,8 +275,9 @@ def compile_graph(graph: Graph, planner: str = "greedy", board=None, sparse: str
     return CompiledModel(graph=graph, plan=plan, steps=steps, constants=constants, kernel_files=kernel_files)
 
 
-def render_model_sources(compiled: CompiledModel, source: str, labels: list[str]) -> dict[str, str]:
-    """The generated C as {file name: text}; the caller writes them (atomically)."""
+def render_model_sources(compiled: CompiledModel, source: str, labels: list[str], audio=None) -> dict[str, str]:
+    """The generated C as {file name: text}; the caller writes them (atomically). `audio` (an
+    artifacts.audio.AudioInput) adds its sample rate and input kind to model.h when known."""
     graph = compiled.graph
     x = graph.tensors[graph.inputs[0]]
     y = graph.tensors[graph.outputs[0]]
@@ -302,6 +303,8 @@ def render_model_sources(compiled: CompiledModel, source: str, labels: list[str]
         ops=graph.ops,
         macs=compiled.macs,
         uses_input=any(s.call and "input" in s.call for s in compiled.steps),
+        sample_rate=audio.sample_rate if audio else None,
+        input_kind=audio.kind if audio else None,
     )
     env = template_environment()
     return {

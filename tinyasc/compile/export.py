@@ -1,8 +1,9 @@
 """`tinyasc export`: an int8 `.tflite` → `export/<name>/`, ready to build for one board.
 
-The folder holds the `.tflite` and its C-array copy, the generated C (`src/`), the IR as text, the
-board files (`firmware/`), test vectors whose expected outputs come from the TFLM reference
-interpreter, and `manifest.json` with every figure. It is written into a temporary folder and
+The folder holds the `.tflite` and its C-array copy, the generated C (`src/`), the IR as text,
+test vectors whose expected outputs come from the TFLM reference interpreter, and `manifest.json`
+with every figure (layout: tinyasc/artifacts/export_folder.py). The board files are not written
+here: `tinyasc build` renders them, once. The folder is written into a temporary folder and
 renamed into place, so an interrupted export never leaves half a folder behind.
 """
 
@@ -19,6 +20,9 @@ from pathlib import Path
 import numpy as np
 
 import tinyasc
+from tinyasc.artifacts import export_folder as layout
+from tinyasc.artifacts.audio import AudioInput
+from tinyasc.artifacts.boards import get_board
 from tinyasc.compile.codegen import (
     CompiledModel,
     compile_graph,
@@ -124,10 +128,10 @@ def export_model(
     seed: int = 0,
     sparse: str = "auto",
     ws_kernel: str = "auto",
+    audio: AudioInput | None = None,
 ) -> ExportResult:
-    from tinyasc.artifacts.boards import get_board
-    from tinyasc.firmware.build import render_firmware
-
+    """audio: what the model's input stands for (a run's sample rate, input kind...); it goes to
+    the manifest's "audio" section and model.h when known. None: unknown, nothing is assumed."""
     tflite_path = Path(tflite_path)
     if not tflite_path.is_file():
         raise TinyascError(f"{tflite_path}: no such .tflite file")
@@ -149,21 +153,21 @@ def export_model(
     target = out_root / name
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out_root))
     try:
-        atomic_write_bytes(staging / "model.tflite", model_bytes)
-        atomic_write_text(staging / "model_tflite.c", render_tflite_array(model_bytes))
-        atomic_write_text(staging / "ir.txt", graph.dump())
-        write_sources(render_model_sources(compiled, tflite_path.name, labels), staging / "src")
-        write_sources(render_test_vectors(vectors_in, vectors_out), staging / "src")
-        np.save(staging / "test_inputs.npy", vectors_in)
-        np.save(staging / "test_outputs.npy", vectors_out)
+        atomic_write_bytes(staging / layout.MODEL_TFLITE, model_bytes)
+        atomic_write_text(staging / layout.MODEL_TFLITE_ARRAY, render_tflite_array(model_bytes))
+        atomic_write_text(staging / layout.IR_TEXT, graph.dump())
+        write_sources(render_model_sources(compiled, tflite_path.name, labels, audio), staging / layout.SRC_DIR)
+        write_sources(render_test_vectors(vectors_in, vectors_out), staging / layout.SRC_DIR)
+        np.save(staging / layout.TEST_INPUTS, vectors_in)
+        np.save(staging / layout.TEST_OUTPUTS, vectors_out)
         manifest = {
             "name": name,
             "board": board.name,
+            **({"audio": audio.to_dict()} if audio is not None and audio.is_known else {}),
             "export": export_figures(compiled, model_bytes, tflite_path, labels, len(vectors_in)),
             "versions": tool_versions(),
         }
         write_manifest(staging, manifest)
-        render_firmware(staging, board)
         os.chmod(staging, 0o755)
         _replace_folder(staging, target)
     except BaseException:

@@ -1,7 +1,8 @@
 """Render the board files into an export folder and cross-compile the firmware.
 
     render_firmware(export_dir, board)   firmware/{startup.c, main.c, semihosting.[ch], board.h,
-                                         linker.ld, Makefile} from firmware_templates/board/
+                                         linker.ld, Makefile} from firmware_templates/board/, and
+                                         the real-board project/ and renode/ next to it
     build_firmware(export_dir)           src/*.c + firmware/*.c → build/firmware.{elf,hex,bin,map},
                                          and the manifest's "build" section (sizes, flags, compiler)
 
@@ -158,7 +159,8 @@ def _template_environment() -> jinja2.Environment:
 
 def render_firmware(export_dir, board: Board, stack_size: int = DEFAULT_STACK_SIZE,
                     opt: str = DEFAULT_OPT) -> Path:
-    """Write the board files into <export_dir>/firmware/ and return that folder."""
+    """Write the board files (firmware/, project/, renode/) and return the firmware/ folder.
+    Only `build` calls this: `export` writes the model's C and no board files."""
     if stack_size <= 0 or stack_size % 8:
         raise TinyascError(f"stack_size must be a positive multiple of 8 bytes, got {stack_size}.")
     firmware_dir = Path(export_dir) / FIRMWARE_DIR

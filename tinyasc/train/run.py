@@ -2,25 +2,22 @@
 
 `runs/<name>/` holds the Keras checkpoints and best model (train/loop.py), `model_int8.tflite`,
 `test_set.npz` (the test split already quantized to the model's int8 input, with labels) and
-`run.json` (labels, accuracies, file names). `tinyasc export --run runs/<name>` reads it back.
+`run.json` (labels, accuracies, file names, the audio facts). The folder's reader and writer are
+tinyasc/artifacts/run.py, which `tinyasc export --run runs/<name>` uses without this module.
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
+from tinyasc.artifacts.audio import AudioInput
+from tinyasc.artifacts.run import RUN_FILE, TFLITE_FILE, write_run  # noqa: F401 (RUN_FILE: the run folder's names)
 from tinyasc.errors import TinyascError
-from tinyasc.artifacts.manifest import atomic_write_text
-
-RUN_FILE = "run.json"
-TFLITE_FILE = "model_int8.tflite"
-TEST_SET_FILE = "test_set.npz"
 SYNTHETIC_DIR = "data/synthetic"
 
 
@@ -138,7 +135,6 @@ def train_run(
     io = tflite_io_details(tflite)["input"]
     # One model input per test recording (its first crop when the model takes crops).
     test_inputs = quantize_input(input_fn(test.x[:, :model_samples]), io.scale, io.zero_point).reshape(len(test), -1)
-    np.savez_compressed(run_dir / TEST_SET_FILE, inputs=test_inputs, labels=test.y)
     summary = {
         "model": config.model.name,
         "data": data,
@@ -149,6 +145,7 @@ def train_run(
         "epochs": recipe.epochs,
         "epochs_done": len(trained.history["loss"]),
         "input_samples": model_samples,
+        "audio": audio_input(config, model_samples).to_dict(),
         "val_accuracy": trained.val_accuracy,
         "float_test_accuracy": test_metrics.accuracy,
         "float_test_metrics": test_metrics.as_dict(),
@@ -161,8 +158,24 @@ def train_run(
         "tflite_sizes": tflite_sizes(trained.model, run_dir, tflite),
         "config": dataclasses.asdict(config),
     }
-    atomic_write_text(run_dir / RUN_FILE, json.dumps(summary, indent=2) + "\n")
+    write_run(run_dir, summary, test_inputs, test.y)
     return {**summary, "tflite": str(tflite)}
+
+
+def audio_input(config, model_samples: int) -> AudioInput:
+    """The audio facts of the config's model input, for run.json, the manifest and model.h."""
+    if config.features.kind == "raw":
+        return AudioInput(sample_rate=config.data.sample_rate, kind="raw", channels=config.data.channels,
+                          input_samples=model_samples)
+    from dataclasses import asdict
+
+    from tinyasc.features import preset
+
+    settings = preset(config.features.preset)
+    log_mel = {"preset": config.features.preset, **asdict(settings),
+               "hop_length": settings.hop_length, "window_length": settings.window_length}
+    return AudioInput(sample_rate=config.data.sample_rate, kind="logmel", channels=1,
+                      input_samples=model_samples, log_mel=log_mel)
 
 
 def model_input(config, num_samples: int):
@@ -256,19 +269,3 @@ def learning_rate_for(config, train_clips: int):
 
     steps_per_epoch = math.ceil(train_clips / config.training.batch_size)
     return triangular2_schedule(rate.min, rate.max, max(1, round(rate.half_cycle_epochs * steps_per_epoch)))
-
-
-def load_run(run_dir: Path) -> dict:
-    """run.json plus absolute paths and the int8 test set, for export and evaluation."""
-    run_dir = Path(run_dir)
-    path = run_dir / RUN_FILE
-    if not path.is_file():
-        raise TinyascError(f"{run_dir} is not a finished training run (no {RUN_FILE}); run `tinyasc train --out {run_dir}`")
-    run = json.loads(path.read_text())
-    test_set = np.load(run_dir / TEST_SET_FILE)
-    return {
-        **run,
-        "tflite": run_dir / run["tflite"],
-        "test_inputs": test_set["inputs"],
-        "test_labels": test_set["labels"],
-    }
