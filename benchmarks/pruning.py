@@ -143,7 +143,7 @@ def bench_model(model_name: str, dataset, work: Path) -> list[dict]:
 
 
 def main() -> int:
-    from tinyasc.data import load_csv_dataset, make_synthetic_dataset
+    from tinyasc.data import SYNTHETIC_SAMPLE_RATE, load_csv_dataset, make_synthetic_dataset
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["anchor_cnn", "pajusco_a"])
@@ -152,7 +152,8 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="tinyasc-pruning-") as tmp:
         work = Path(tmp)
-        dataset = load_csv_dataset(make_synthetic_dataset(work / "data", clips_per_class=CLIPS_PER_CLASS, seed=SEED))
+        dataset = load_csv_dataset(make_synthetic_dataset(work / "data", clips_per_class=CLIPS_PER_CLASS, seed=SEED),
+                                   sample_rate=SYNTHETIC_SAMPLE_RATE)
         for model_name in args.models:
             rows += bench_model(model_name, dataset, work)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -164,14 +164,15 @@ def measure(name: str, model, dataset, sparsity_target, work: Path) -> dict:
 
 
 def main() -> int:
-    from tinyasc.data import load_csv_dataset, make_synthetic_dataset
+    from tinyasc.data import SYNTHETIC_SAMPLE_RATE, load_csv_dataset, make_synthetic_dataset
     from tinyasc.models import build_model
     from tinyasc.train import seed_everything, train_model
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tinyasc-sparsity-") as tmp:
         work = Path(tmp)
-        dataset = load_csv_dataset(make_synthetic_dataset(work / "data", clips_per_class=CLIPS_PER_CLASS, seed=SEED))
+        dataset = load_csv_dataset(make_synthetic_dataset(work / "data", clips_per_class=CLIPS_PER_CLASS, seed=SEED),
+                                   sample_rate=SYNTHETIC_SAMPLE_RATE)
         seed_everything(SEED)
         trained = train_model(build_model("anchor_cnn", num_classes=len(dataset.labels)), dataset, work / "anchor",
                               progress=False, **TRAINING).model

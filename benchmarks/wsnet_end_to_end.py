@@ -93,12 +93,13 @@ def main() -> None:
     parser.add_argument("--clips-per-class", type=int, default=30)
     parser.add_argument("--keep", help="keep the .tflite files and exports in this folder")
     args = parser.parse_args()
-    from tinyasc.data import load_csv_dataset, make_synthetic_dataset
+    from tinyasc.data import SYNTHETIC_SAMPLE_RATE, load_csv_dataset, make_synthetic_dataset
 
     with tempfile.TemporaryDirectory() as folder:
         work = Path(args.keep or folder)
         work.mkdir(parents=True, exist_ok=True)
-        dataset = load_csv_dataset(make_synthetic_dataset(work / "data", clips_per_class=args.clips_per_class, seed=0))
+        dataset = load_csv_dataset(make_synthetic_dataset(work / "data", clips_per_class=args.clips_per_class, seed=0),
+                                   sample_rate=SYNTHETIC_SAMPLE_RATE)
         results = []
         for config in args.configs.split(","):
             result = run(config, dataset, work, args.epochs)

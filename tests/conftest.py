@@ -11,7 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from tinyasc.data import load_csv_dataset, make_synthetic_dataset  # noqa: E402
+from tinyasc.data import SYNTHETIC_SAMPLE_RATE, load_csv_dataset, make_synthetic_dataset  # noqa: E402
 
 FIXTURE_CLIPS_PER_CLASS = 30
 # Measured: ~15 s of training on 2 cores, > 90 % float test accuracy (chance is 10 %).
@@ -29,7 +29,7 @@ def synthetic_csv(tmp_path_factory):
 @pytest.fixture(scope="session")
 def synthetic_dataset(synthetic_csv):
     """The synthetic dataset loaded in memory (all splits)."""
-    return load_csv_dataset(synthetic_csv)
+    return load_csv_dataset(synthetic_csv, sample_rate=SYNTHETIC_SAMPLE_RATE)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,8 @@ from tinyasc.data import SYNTHETIC_CLASSES, AudioDataset, load_csv_dataset, make
 from tinyasc.data import synthetic
 from tinyasc.errors import DatasetError
 
+RATE = 16000  # Hz the test clips are written and read at
+
 
 def read_rows(csv_path):
     with open(csv_path, newline="") as f:
@@ -188,7 +190,7 @@ def test_a_file_with_more_channels_than_the_model_takes_is_named(tmp_path):
 def test_given_labels_fix_the_class_ids(tmp_path):
     sf.write(tmp_path / "x.wav", np.zeros(100), 16000)
     csv_path = write_csv(tmp_path / "m.csv", [("x.wav", "b", "train"), ("x.wav", "a", "val")])
-    data = load_csv_dataset(csv_path, labels=["a", "b", "c"])
+    data = load_csv_dataset(csv_path, sample_rate=RATE, labels=["a", "b", "c"])
     assert data.y.tolist() == [1, 0] and data.labels == ["a", "b", "c"]
 
 
@@ -210,51 +212,51 @@ def single_clip_csv(tmp_path, audio_name="clip.wav"):
 def test_unreadable_audio_raises_dataset_error_naming_the_file(tmp_path, content):
     (tmp_path / "clip.wav").write_bytes(content)
     with pytest.raises(DatasetError, match=r"clip\.wav.*cannot read audio"):
-        load_csv_dataset(single_clip_csv(tmp_path))
+        load_csv_dataset(single_clip_csv(tmp_path), sample_rate=RATE)
 
 
 def test_wav_without_samples_raises_dataset_error_naming_the_file(tmp_path):
     sf.write(tmp_path / "clip.wav", np.zeros(0), 16000)
     with pytest.raises(DatasetError, match=r"clip\.wav.*no samples"):
-        load_csv_dataset(single_clip_csv(tmp_path))
+        load_csv_dataset(single_clip_csv(tmp_path), sample_rate=RATE)
 
 
 def test_missing_audio_file_raises_dataset_error_naming_the_file(tmp_path):
     with pytest.raises(DatasetError, match=r"gone\.wav.*not found"):
-        load_csv_dataset(single_clip_csv(tmp_path, "gone.wav"))
+        load_csv_dataset(single_clip_csv(tmp_path, "gone.wav"), sample_rate=RATE)
 
 
 def test_missing_csv_raises_dataset_error(tmp_path):
     with pytest.raises(DatasetError, match=r"nothing\.csv.*not found"):
-        load_csv_dataset(tmp_path / "nothing.csv")
+        load_csv_dataset(tmp_path / "nothing.csv", sample_rate=RATE)
 
 
 def test_missing_columns_are_named(tmp_path):
     csv_path = write_csv(tmp_path / "m.csv", [("clip.wav", "train")], header=("path", "split"))
     with pytest.raises(DatasetError, match=r"m\.csv: missing column\(s\) label"):
-        load_csv_dataset(csv_path)
+        load_csv_dataset(csv_path, sample_rate=RATE)
 
 
 def test_csv_without_split_column_gets_a_stratified_deterministic_split(tmp_path):
     sf.write(tmp_path / "x.wav", np.zeros(10), 16000)
     rows = [("x.wav", label) for label in ("a", "b") for _ in range(20)]
     csv_path = write_csv(tmp_path / "m.csv", rows, header=("path", "label"))
-    data = load_csv_dataset(csv_path)
+    data = load_csv_dataset(csv_path, sample_rate=RATE)
     for label_id in (0, 1):
         assert Counter(data.split[data.y == label_id]) == {"train": 14, "val": 3, "test": 3}
-    assert np.array_equal(load_csv_dataset(csv_path).split, data.split)
+    assert np.array_equal(load_csv_dataset(csv_path, sample_rate=RATE).split, data.split)
 
 
 def test_label_outside_the_given_labels_is_named(tmp_path):
     sf.write(tmp_path / "clip.wav", np.zeros(10), 16000)
     with pytest.raises(DatasetError, match=r"m\.csv, line 2: label 'a' is not one of"):
-        load_csv_dataset(single_clip_csv(tmp_path), labels=["dog", "cat"])
+        load_csv_dataset(single_clip_csv(tmp_path), sample_rate=RATE, labels=["dog", "cat"])
 
 
 def test_unknown_split_name_is_named(tmp_path):
     csv_path = write_csv(tmp_path / "m.csv", [("clip.wav", "a", "training")])
     with pytest.raises(DatasetError, match=r"m\.csv, line 2: split 'training'"):
-        load_csv_dataset(csv_path)
+        load_csv_dataset(csv_path, sample_rate=RATE)
 
 
 def test_skip_bad_files_leaves_out_and_lists_each_broken_file(tmp_path):
@@ -267,8 +269,8 @@ def test_skip_bad_files_leaves_out_and_lists_each_broken_file(tmp_path):
         ("empty.wav", "b", "val"), ("good2.wav", "b", "test"),
     ])
     with pytest.raises(DatasetError, match="garbage"):
-        load_csv_dataset(csv_path, duration_s=0.1)
-    data = load_csv_dataset(csv_path, duration_s=0.1, skip_bad_files=True)
+        load_csv_dataset(csv_path, sample_rate=RATE, duration_s=0.1)
+    data = load_csv_dataset(csv_path, sample_rate=RATE, duration_s=0.1, skip_bad_files=True)
     assert [Path(p).name for p in data.paths] == ["good1.wav", "good2.wav"]
     assert data.y.tolist() == [0, 1] and data.split.tolist() == ["train", "test"] and data.labels == ["a", "b"]
     assert np.allclose(data.x[:, 0], [0.25, -0.5], atol=1e-4)
@@ -279,4 +281,4 @@ def test_skip_bad_files_leaves_out_and_lists_each_broken_file(tmp_path):
 def test_skip_bad_files_with_nothing_readable_is_still_an_error(tmp_path):
     (tmp_path / "clip.wav").write_bytes(b"")
     with pytest.raises(DatasetError, match="none of the 1 audio files"):
-        load_csv_dataset(single_clip_csv(tmp_path), skip_bad_files=True)
+        load_csv_dataset(single_clip_csv(tmp_path), sample_rate=RATE, skip_bad_files=True)

@@ -96,7 +96,7 @@ def test_folder_layout_loads_through_the_one_loader(tmp_path):
     for label in ["car", "bird"]:
         for i in range(7):
             write_wav(tmp_path / "clips" / label / f"{i}.wav", seed=i)
-    dataset = load_csv_dataset(dataset_csv(f"folder:{tmp_path / 'clips'}", tmp_path), duration_s=0.05)
+    dataset = load_csv_dataset(dataset_csv(f"folder:{tmp_path / 'clips'}", tmp_path), sample_rate=16000, duration_s=0.05)
     assert sorted(dataset.labels) == ["bird", "car"] and len(dataset) == 14
     assert set(dataset.split) == {"train", "val", "test"}
 

@@ -56,9 +56,13 @@ class ModelConfig:
     kwargs: dict = field(default_factory=dict)
 
 
+# A config that gives no data.sample_rate trains at the anchor's rate (DESIGN §6).
+ANCHOR_SAMPLE_RATE = 16000
+
+
 @dataclass(frozen=True)
 class DataConfig:
-    sample_rate: int = 16000
+    sample_rate: int = ANCHOR_SAMPLE_RATE
     duration_s: float = 1.0
     channels: int = 1  # the model's input channels; mono clips are repeated into each (see train/run.py)
 

@@ -4,6 +4,6 @@ Importable without TensorFlow (DESIGN §3): nothing in tinyasc.data may import i
 """
 
 from tinyasc.data.loader import AudioDataset, load_csv_dataset
-from tinyasc.data.synthetic import SYNTHETIC_CLASSES, make_synthetic_dataset
+from tinyasc.data.synthetic import SYNTHETIC_CLASSES, SYNTHETIC_SAMPLE_RATE, make_synthetic_dataset
 
-__all__ = ["AudioDataset", "load_csv_dataset", "SYNTHETIC_CLASSES", "make_synthetic_dataset"]
+__all__ = ["AudioDataset", "load_csv_dataset", "SYNTHETIC_CLASSES", "SYNTHETIC_SAMPLE_RATE", "make_synthetic_dataset"]

@@ -75,13 +75,14 @@ class AudioDataset:
 
 def load_csv_dataset(
     csv_path: str | os.PathLike,
-    sample_rate: int = 16000,
+    sample_rate: int,
     duration_s: float = 1.0,
     labels: list[str] | tuple[str, ...] | None = None,
     channels: int = 1,
     skip_bad_files: bool = False,
 ) -> AudioDataset:
-    """Read every clip listed in `csv_path` (paths relative to the CSV's folder).
+    """Read every clip listed in `csv_path` (paths relative to the CSV's folder), at `sample_rate`
+    (the model's rate: there is no default, so no caller gets 16 kHz by accident).
 
     channels=1: each clip is mixed to mono, x is [N, T]. channels=C > 1: x is [N, T, C]; a file
     with C channels keeps them, a mono file is repeated into each, any other count is an error.

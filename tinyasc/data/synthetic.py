@@ -44,6 +44,7 @@ SYNTHETIC_CLASSES: tuple[str, ...] = (
 
 # Bump when the generators change, so cached datasets on disk are regenerated.
 GENERATOR_VERSION = 1
+SYNTHETIC_SAMPLE_RATE = 16000  # Hz of the built-in clips: the anchor model's rate (DESIGN §6)
 PARAMS_FILE = "synthetic.json"
 CSV_FILE = "metadata.csv"
 SPLIT_FRACTIONS = {"val": 0.15, "test": 0.15}  # the rest is train
@@ -297,7 +298,7 @@ def assign_splits(count: int, rng: np.random.Generator) -> list[str]:
 def make_synthetic_dataset(
     out_dir: str | os.PathLike,
     clips_per_class: int = 40,
-    sample_rate: int = 16000,
+    sample_rate: int = SYNTHETIC_SAMPLE_RATE,
     duration_s: float = 1.0,
     seed: int = 0,
 ) -> Path:

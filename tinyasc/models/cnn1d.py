@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from tinyasc.tf_env import import_tf
 
+# One second of 16-kHz audio: the anchor's input (DESIGN §6), and the default of the raw-waveform models.
+ANCHOR_INPUT_SAMPLES = 16000
 
-def anchor_cnn(num_classes: int = 10, input_samples: int = 16000):
+
+def anchor_cnn(num_classes: int = 10, input_samples: int = ANCHOR_INPUT_SAMPLES):
     """The anchor model of DESIGN §6: the yardstick every runtime and compiler is compared on.
 
     Conv(16, k64, s4)+ReLU → MaxPool 4 → Conv(32, k3)+ReLU → MaxPool 4 → Conv(64, k3)+ReLU →

@@ -5,17 +5,17 @@ from __future__ import annotations
 from typing import Callable
 
 from tinyasc.errors import TinyascError
-from tinyasc.models.cnn1d import anchor_cnn, pajusco_a, pajusco_b, pajusco_c, pajusco_d
+from tinyasc.models.cnn1d import ANCHOR_INPUT_SAMPLES, anchor_cnn, pajusco_a, pajusco_b, pajusco_c, pajusco_d
 from tinyasc.models.resnet_se import idlab_resnet_se
 
 
-def soundnet8(num_classes: int = 10, input_samples: int = 16000, config: str = "baseline", width: float = 1.0):
+def soundnet8(num_classes: int = 10, input_samples: int = ANCHOR_INPUT_SAMPLES, config: str = "baseline", width: float = 1.0):
     from tinyasc.models import wsnet  # imports TensorFlow: only when the model is built
 
     return wsnet.soundnet8(num_classes=num_classes, input_samples=input_samples, config=config, width=width)
 
 
-def wsnet_mini(num_classes: int = 10, input_samples: int = 16000, config: str = "S8C4D2"):
+def wsnet_mini(num_classes: int = 10, input_samples: int = ANCHOR_INPUT_SAMPLES, config: str = "S8C4D2"):
     from tinyasc.models import wsnet
 
     return wsnet.wsnet_mini(num_classes=num_classes, input_samples=input_samples, config=config)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyasc.models.cnn1d import ANCHOR_INPUT_SAMPLES
 from tinyasc.tf_env import import_tf
 
 tf, keras = import_tf()
@@ -204,7 +205,7 @@ WSNET_CONFIGS = {
 }
 
 
-def soundnet8(num_classes: int = 10, input_samples: int = 16000, config: str = "baseline", width: float = 1.0):
+def soundnet8(num_classes: int = 10, input_samples: int = ANCHOR_INPUT_SAMPLES, config: str = "baseline", width: float = 1.0):
     """SoundNet-8 on raw audio (T, 1, 1), with every conv a WSConv2D set by `config` (the baseline
     is S1C1D1: an ordinary convolution). `width` scales the filter counts for small experiments.
     'same' padding so 1-second clips keep a time axis through all eight layers."""
@@ -255,7 +256,7 @@ WSNET_MINI_CONFIGS = {
 }
 
 
-def wsnet_mini(num_classes: int = 10, input_samples: int = 16000, config: str = "S8C4D2"):
+def wsnet_mini(num_classes: int = 10, input_samples: int = ANCHOR_INPUT_SAMPLES, config: str = "S8C4D2"):
     """`WSNET_MINI` with every conv set by `config`, written for QAT (tinyasc.models.wsnet_quant):
     conv + bias + ReLU in one layer (a bias replaces the batch norm, DESIGN §4), denser sampling as
     a WSConv2D of D·N filters with compactness S·D (the same sampling stride) then a 1×1 Conv2D.
