@@ -1,7 +1,8 @@
 """`export/<name>/manifest.json`: every figure of one export, written atomically.
 
 Stages add their own top-level section (``export``, ``build``, ``emulation``, ``host``, ...), so a
-stage can be re-run alone without losing what the others measured.
+stage can be re-run alone without losing what the others measured. Export also writes ``name``,
+``board`` and, when known, ``audio`` (the model input's audio facts, tinyasc/artifacts/audio.py).
 """
 
 import json
