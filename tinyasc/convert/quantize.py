@@ -104,16 +104,21 @@ def _tensor_quant(detail: dict) -> TensorQuant:
 def predict_int8_tflm(path: str | os.PathLike, x_float: np.ndarray) -> np.ndarray:
     """int8 output of the TFLM Python interpreter for each float input in x_float ([N, T] or
     [N, *input shape]): the reference every generated firmware is compared with."""
-    from tflite_micro.python.tflite_micro import runtime
+    from tinyasc.artifacts.tflm import tflm_failure_hint, tflm_interpreter
 
     io = tflite_io_details(path)
-    interpreter = runtime.Interpreter.from_bytes(Path(path).read_bytes())
+    model_bytes = Path(path).read_bytes()
     outputs = []
-    for sample in np.asarray(x_float, dtype=np.float32):
-        q = quantize_input(sample, io["input"].scale, io["input"].zero_point).reshape(io["input"].shape)
-        interpreter.set_input(q, 0)
-        interpreter.invoke()
-        outputs.append(np.array(interpreter.get_output(0)).reshape(io["output"].shape[1:]))
+    try:
+        interpreter = tflm_interpreter(model_bytes)
+        for sample in np.asarray(x_float, dtype=np.float32):
+            q = quantize_input(sample, io["input"].scale, io["input"].zero_point).reshape(io["input"].shape)
+            interpreter.set_input(q, 0)
+            interpreter.invoke()
+            outputs.append(np.array(interpreter.get_output(0)).reshape(io["output"].shape[1:]))
+    except RuntimeError as error:
+        raise TinyascError(f"{path}: TFLM's reference interpreter cannot run this int8 model ({error}); "
+                           f"{tflm_failure_hint(model_bytes)}") from error
     return np.stack(outputs)
 
 
