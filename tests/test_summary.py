@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from tinyasc.convert.tflite_reader import read_tflite
+from tinyasc.compile.tflite_reader import read_tflite
 from tinyasc.report.summary import summarize
 
 

@@ -77,8 +77,9 @@ def resnet_se_logmel():
 
 def wsnet_s8c4d2():
     """SoundNet-8 with WSNet S8C4D2 sampling at 1/8 width on 1 s of 16 kHz audio. Converted by PTQ,
-    the sampled kernels are constant-folded into ordinary CONV_2D weights (the WS_CONV custom op,
-    which keeps only the condensed filters, is not in the compiler yet)."""
+    the sampled kernels are constant-folded into ordinary CONV_2D weights. The WS_CONV custom op
+    (compile/ops/ws_conv.py), which keeps only the condensed filters, needs a QAT model rewritten
+    by compile/ws_rewrite.py: benchmarks/wsnet_end_to_end.py measures that path."""
     from tinyasc.models.wsnet import soundnet8
 
     return soundnet8(num_classes=10, input_samples=16000, config="S8C4D2", width=0.125)

@@ -159,7 +159,7 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_summary(args) -> int:
-    from tinyasc.convert.tflite_reader import read_tflite
+    from tinyasc.compile.tflite_reader import read_tflite
     from tinyasc.report.console import wide_console
     from tinyasc.report.summary import measured_tflite_sizes, summarize, summary_table
 

@@ -18,7 +18,7 @@ from tinyasc.errors import TinyascError
 
 def tflm_interpreter(model_bytes: bytes, arena_size: int | None = None):
     from tinyasc.artifacts import tflm
-    from tinyasc.convert.ws_rewrite import expand_ws_conv
+    from tinyasc.compile.ws_rewrite import expand_ws_conv
 
     # TFLM has no WS_CONV kernel: run the same arithmetic as a CONV_2D on the sampled kernel.
     return tflm.tflm_interpreter(expand_ws_conv(bytes(model_bytes)), arena_size)
@@ -66,7 +66,7 @@ def tflm_minimal_arena(model_bytes: bytes) -> int:
     the model and runs one inference: TFLM's own RAM figure for the activations, found by bisection
     (DESIGN §3). An arena that is too small makes the interpreter raise (or crash, which counts as
     not running); allocation only grows with the arena, so the search is monotone."""
-    from tinyasc.convert.ws_rewrite import expand_ws_conv
+    from tinyasc.compile.ws_rewrite import expand_ws_conv
 
     model_bytes = expand_ws_conv(bytes(model_bytes))  # TFLM runs WS_CONV as CONV_2D (tflm_interpreter)
     with tempfile.TemporaryDirectory() as folder:

@@ -1,4 +1,5 @@
-"""Conversion: Keras model → int8 .tflite, and helpers to read and run the result."""
+"""Conversion: Keras model → int8 .tflite (float16: float16.py), and the helpers training uses to
+run the result in TFLM. Reading a .tflite is the compiler's job (tinyasc.compile.tflite_reader)."""
 
 from tinyasc.convert.quantize import (
     TensorQuant,
