@@ -100,7 +100,7 @@ def test_qat_anchor_keeps_the_ptq_op_list_and_its_accuracy(qat_anchor, trained_a
 
 
 def test_qat_anchor_generated_c_is_bit_exact_with_tflm(qat_anchor, synthetic_dataset, tmp_path):
-    from tinyasc.convert import quantize_input, tflite_io_details
+    from tinyasc.artifacts.tflm import quantize_input, tflite_io_details
 
     _, tflite = qat_anchor
     io = tflite_io_details(tflite)["input"]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tinyasc.convert import quantize_input, dequantize
+from tinyasc.artifacts.tflm import dequantize, quantize_input
 from tinyasc.errors import TinyascError
 
 ANCHOR_OPS = {"CONV_2D", "MAX_POOL_2D", "MEAN", "FULLY_CONNECTED"}
@@ -31,7 +31,7 @@ def test_anchor_converts_to_the_shortest_op_list(anchor_tflite):
 
 
 def test_anchor_tflite_has_int8_batch_1_input_and_output(anchor_tflite):
-    from tinyasc.convert import tflite_io_details
+    from tinyasc.artifacts.tflm import tflite_io_details
 
     io = tflite_io_details(anchor_tflite)
     assert io["input"].shape == (1, 16000, 1, 1)
@@ -48,7 +48,7 @@ def test_anchor_tflite_size_is_near_the_design_figure(anchor_tflite):
 
 
 def test_int8_accuracy_under_tflm_stays_close_to_float(anchor_tflite, trained_anchor, synthetic_dataset):
-    from tinyasc.convert import evaluate_int8_tflm
+    from tinyasc.artifacts.tflm import evaluate_int8_tflm
     from tinyasc.train import evaluate_float
 
     test = synthetic_dataset.subset("test")
@@ -60,7 +60,7 @@ def test_int8_accuracy_under_tflm_stays_close_to_float(anchor_tflite, trained_an
 
 
 def test_int8_logits_track_the_float_logits(anchor_tflite, trained_anchor, synthetic_dataset):
-    from tinyasc.convert import predict_int8_tflm, tflite_io_details
+    from tinyasc.artifacts.tflm import predict_int8_tflm, tflite_io_details
 
     clips = synthetic_dataset.subset("val").x[:5]
     out = tflite_io_details(anchor_tflite)["output"]
@@ -91,7 +91,8 @@ def test_tflm_runs_inputs_far_larger_than_the_model_file(tmp_path):
     """10 s of 18-kHz binaural audio through a 2-KB model: TFLM's default arena (10x the file)
     cannot hold the input, ours is bounded from the activation tensors."""
     from tinyasc.artifacts.tflm import activation_bytes, tflm_arena_bound
-    from tinyasc.convert import predict_int8_tflm, quantize_int8
+    from tinyasc.artifacts.tflm import predict_int8_tflm
+    from tinyasc.convert import quantize_int8
     from tinyasc.tf_env import import_tf
 
     _, keras = import_tf()
@@ -110,7 +111,8 @@ def test_tflm_runs_inputs_far_larger_than_the_model_file(tmp_path):
 
 def test_an_int8_model_tflm_cannot_run_is_a_clear_error(tmp_path):
     """Statistics pooling converts to an int8 SQRT, which TFLM has no kernel for."""
-    from tinyasc.convert import predict_int8_tflm, quantize_int8
+    from tinyasc.artifacts.tflm import predict_int8_tflm
+    from tinyasc.convert import quantize_int8
     from tinyasc.models.resnet_se import idlab_resnet_se
 
     model = idlab_resnet_se(num_classes=3, input_shape=(12, 16, 1), widths=(4, 4), se_bottlenecks=(4, 4),

@@ -8,7 +8,13 @@ the arena is bounded from the model's activation tensors instead.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import NamedTuple
+
 import numpy as np
+
+from tinyasc.errors import TinyascError
 
 TENSOR_ALIGNMENT = 16  # TFLM aligns every tensor in the arena to 16 bytes
 # TFLM's own heuristic, kept for its persistent data (tensor and node structs, kernel op data),
@@ -77,3 +83,68 @@ def tflm_failure_hint(model_bytes: bytes) -> str:
     if unsupported:
         return "; ".join(f"TFLM has no int8 {name} kernel: it comes from {_NO_INT8_KERNEL[name]}" for name in unsupported)
     return "TFLM's message above names the op that failed"
+
+
+# ---- running an int8 model: its I/O quantization, and TFLM's outputs for float inputs
+
+
+class TensorQuant(NamedTuple):
+    """Shape, dtype and per-tensor affine quantization of a model input or output:
+    real = scale * (q - zero_point)."""
+
+    shape: tuple[int, ...]
+    scale: float
+    zero_point: int
+    dtype: np.dtype
+
+
+def quantize_input(x_float: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Float values → int8 with TFLite's affine mapping: round(x / scale) + zero_point, clipped."""
+    q = np.round(np.asarray(x_float, dtype=np.float64) / scale) + zero_point
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """int8 values → float32: scale * (q - zero_point)."""
+    return (scale * (np.asarray(q, dtype=np.float32) - zero_point)).astype(np.float32)
+
+
+def tflite_io_details(path: str | os.PathLike) -> dict[str, TensorQuant]:
+    """{"input": TensorQuant, "output": TensorQuant} of a single-input, single-output .tflite."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    return {
+        "input": _tensor_quant(interpreter.get_input_details()[0]),
+        "output": _tensor_quant(interpreter.get_output_details()[0]),
+    }
+
+
+def _tensor_quant(detail: dict) -> TensorQuant:
+    scale, zero_point = detail["quantization"]
+    return TensorQuant(tuple(int(d) for d in detail["shape"]), float(scale), int(zero_point), np.dtype(detail["dtype"]))
+
+
+def predict_int8_tflm(path: str | os.PathLike, x_float: np.ndarray) -> np.ndarray:
+    """int8 output of the TFLM Python interpreter for each float input in x_float ([N, T] or
+    [N, *input shape]): the reference every generated firmware is compared with."""
+    io = tflite_io_details(path)
+    model_bytes = Path(path).read_bytes()
+    outputs = []
+    try:
+        interpreter = tflm_interpreter(model_bytes)
+        for sample in np.asarray(x_float, dtype=np.float32):
+            q = quantize_input(sample, io["input"].scale, io["input"].zero_point).reshape(io["input"].shape)
+            interpreter.set_input(q, 0)
+            interpreter.invoke()
+            outputs.append(np.array(interpreter.get_output(0)).reshape(io["output"].shape[1:]))
+    except RuntimeError as error:
+        raise TinyascError(f"{path}: TFLM's reference interpreter cannot run this int8 model ({error}); "
+                           f"{tflm_failure_hint(model_bytes)}") from error
+    return np.stack(outputs)
+
+
+def evaluate_int8_tflm(path: str | os.PathLike, dataset) -> float:
+    """Top-1 accuracy of the int8 .tflite on every clip of `dataset`, run by TFLM's interpreter."""
+    outputs = predict_int8_tflm(path, dataset.x)
+    return float(np.mean(np.argmax(outputs, axis=1) == dataset.y))

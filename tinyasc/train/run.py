@@ -97,7 +97,7 @@ def train_run(
     elif not isinstance(config, ExperimentConfig):
         config = load_config(config)  # before TensorFlow is imported: a typo fails in a second
 
-    from tinyasc.convert import quantize_input, tflite_io_details
+    from tinyasc.artifacts.tflm import quantize_input, tflite_io_details
     from tinyasc.convert.float16 import tflite_sizes
     from tinyasc.train.calibrate import calibrate_configured
     from tinyasc.train.prune import prune_configured
