@@ -55,7 +55,7 @@ RECIPES = {
 
 
 def log_loss_and_accuracy(int8_outputs: np.ndarray, scale: float, zero_point: int, labels: np.ndarray) -> dict:
-    from tinyasc.convert.quantize import dequantize
+    from tinyasc.artifacts.tflm import dequantize
     from tinyasc.train.evaluate import recording_metrics
 
     logits = dequantize(int8_outputs, scale, zero_point)
@@ -68,7 +68,7 @@ def device_figures(tflite: Path, test_waveforms: np.ndarray, labels: np.ndarray,
     """Export, host build (ASan + UBSan) and QEMU eval of one int8 model on the test split."""
     from tinyasc.compile.export import export_model
     from tinyasc.compile.host import run_host
-    from tinyasc.convert import quantize_input, tflite_io_details
+    from tinyasc.artifacts.tflm import quantize_input, tflite_io_details
     from tinyasc.emulate.qemu import run_batch_in_qemu, run_firmware
     from tinyasc.firmware.build import build_firmware
     from tinyasc.verify import host_runner, verify_on_host

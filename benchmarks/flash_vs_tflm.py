@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from memory_plans import MODELS, int8_tflite  # noqa: E402
 
 from tinyasc.compile.codegen import compile_graph, render_model_sources, write_sources  # noqa: E402
-from tinyasc.convert.tflite_reader import parse_tflite  # noqa: E402
+from tinyasc.compile.tflite_reader import parse_tflite  # noqa: E402
 from tinyasc.errors import TinyascError  # noqa: E402
 from tinyasc.artifacts.boards import get_board  # noqa: E402
 from tinyasc.firmware.build import COMPILER, compile_flags  # noqa: E402

@@ -33,7 +33,7 @@ from tinyasc.compile.codegen import compile_graph  # noqa: E402
 from tinyasc.compile.plan import plan_memory  # noqa: E402
 from tinyasc.compile.reference import tflm_minimal_arena  # noqa: E402
 from tinyasc.convert import quantize_int8  # noqa: E402
-from tinyasc.convert.tflite_reader import parse_tflite  # noqa: E402
+from tinyasc.compile.tflite_reader import parse_tflite  # noqa: E402
 from tinyasc.errors import TinyascError  # noqa: E402
 from tinyasc.tf_env import import_tf  # noqa: E402
 

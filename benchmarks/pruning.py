@@ -70,7 +70,7 @@ def device_figures(tflite: Path, name: str, work: Path) -> dict:
 def measure(name: str, model, dataset, work: Path, **extra) -> dict:
     from tinyasc.convert import quantize_int8
     from tinyasc.convert.float16 import tflite_sizes
-    from tinyasc.convert.quantize import evaluate_int8_tflm
+    from tinyasc.artifacts.tflm import evaluate_int8_tflm
     from tinyasc.train.prune import kernel_sparsity, nonzero_parameters
 
     test = dataset.subset("test")

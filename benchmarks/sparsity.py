@@ -140,7 +140,7 @@ def device_figures(tflite: Path, name: str, board: str, mode: str, work: Path) -
 
 def measure(name: str, model, dataset, sparsity_target, work: Path) -> dict:
     from tinyasc.convert import quantize_int8
-    from tinyasc.convert.quantize import evaluate_int8_tflm
+    from tinyasc.artifacts.tflm import evaluate_int8_tflm
 
     tflite = quantize_int8(model, dataset.subset("train").x, work / f"{name}.tflite")
     test = dataset.subset("test")

@@ -26,8 +26,9 @@ RESULTS = Path(__file__).resolve().parent / "results" / "wsnet_end_to_end.json"
 
 def run(config: str, dataset, work: Path, epochs: int, seed: int = 0) -> dict:
     from tinyasc.compile.export import export_model
-    from tinyasc.convert.quantize import evaluate_int8_tflm, quantize_input, quantize_int8, tflite_io_details
-    from tinyasc.convert.ws_rewrite import rewrite_ws_conv_file
+    from tinyasc.compile.ws_rewrite import rewrite_ws_conv_file
+    from tinyasc.artifacts.tflm import evaluate_int8_tflm, quantize_input, tflite_io_details
+    from tinyasc.convert.quantize import quantize_int8
     from tinyasc.emulate.qemu import run_firmware
     from tinyasc.firmware.build import build_firmware
     from tinyasc.models.wsnet import wsnet_mini

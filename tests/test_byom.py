@@ -12,7 +12,7 @@ import pytest
 
 from tinyasc.compile.codegen import compile_graph
 from tinyasc.compile.reference import ARENA_GRANULE, tflm_minimal_arena, tflm_runs_with_arena
-from tinyasc.convert.tflite_reader import read_tflite
+from tinyasc.compile.tflite_reader import read_tflite
 
 
 def tinyasc(*args):

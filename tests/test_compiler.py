@@ -10,7 +10,7 @@ from tinyasc.compile.host import build_host_runner, run_host
 from tinyasc.compile.ir import verify
 from tinyasc.compile.plan import plan_memory
 from tinyasc.compile.reference import tflm_outputs
-from tinyasc.convert.tflite_reader import parse_tflite, read_tflite
+from tinyasc.compile.tflite_reader import parse_tflite, read_tflite
 from tinyasc.errors import TinyascError, UnsupportedModelError
 
 

@@ -8,8 +8,8 @@ import pytest
 from tinyasc.compile.codegen import compile_graph, render_model_sources, write_sources
 from tinyasc.compile.host import build_host_runner, run_host
 from tinyasc.compile.reference import tflm_outputs
-from tinyasc.convert.tflite_reader import read_tflite
 from tinyasc.artifacts.boards import get_board
+from tinyasc.compile.tflite_reader import read_tflite
 
 
 def conv1d_model():

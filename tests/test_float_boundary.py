@@ -11,7 +11,7 @@ from tinyasc.compile.codegen import compile_graph, render_model_sources, render_
 from tinyasc.compile.export import random_model_inputs
 from tinyasc.compile.host import build_host_runner, model_io_dtypes, run_host
 from tinyasc.compile.reference import tflm_outputs
-from tinyasc.convert.tflite_reader import parse_tflite, read_tflite
+from tinyasc.compile.tflite_reader import parse_tflite, read_tflite
 
 # name: (input type, output type) given to the converter
 VARIANTS = {

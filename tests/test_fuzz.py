@@ -21,7 +21,7 @@ import pytest
 from fuzz_cases import all_cases
 from tinyasc.compile.codegen import compile_graph
 from tinyasc.compile.ir import verify
-from tinyasc.convert.tflite_reader import parse_tflite
+from tinyasc.compile.tflite_reader import parse_tflite
 from tinyasc.errors import TinyascError
 
 SECONDS_PER_CASE = 10

@@ -12,8 +12,8 @@ from tinyasc.compile.kernels import has_dsp_extension, select_kernel
 from tinyasc.compile.ops.conv import pack_rows_dsp_weights
 from tinyasc.compile.ops.pool import Pool2DParams
 from tinyasc.compile.reference import tflm_outputs
-from tinyasc.convert.tflite_reader import read_tflite
 from tinyasc.artifacts.boards import get_board
+from tinyasc.compile.tflite_reader import read_tflite
 
 TFLM_CMSIS_NN_INSTRUCTIONS = 29_860_000  # DESIGN §6, anchor model on mps2-an386
 

@@ -15,7 +15,7 @@ from tinyasc.compile import ops
 from tinyasc.compile.codegen import compile_graph, render_model_sources, write_sources
 from tinyasc.compile.host import build_host_runner, run_host
 from tinyasc.compile.reference import tflm_outputs
-from tinyasc.convert.tflite_reader import parse_tflite, read_tflite
+from tinyasc.compile.tflite_reader import parse_tflite, read_tflite
 from tinyasc.errors import UnsupportedModelError
 
 

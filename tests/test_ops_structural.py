@@ -17,7 +17,7 @@ from tinyasc.compile.ir import Graph, Op, OpKind, Quantization, Tensor
 from tinyasc.compile.ops import prepare
 from tinyasc.compile.plan import plan_memory
 from tinyasc.compile.reference import tflm_outputs
-from tinyasc.convert.tflite_reader import read_tflite
+from tinyasc.compile.tflite_reader import read_tflite
 from tinyasc.errors import UnsupportedModelError
 
 INPUTS_PER_MODEL = 40

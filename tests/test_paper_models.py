@@ -184,7 +184,7 @@ def test_mean_pooling_variant_has_no_sqrt_and_bad_pooling_is_refused(tmp_path):
     import numpy as np
 
     from tinyasc.convert import quantize_int8
-    from tinyasc.convert.tflite_reader import read_tflite
+    from tinyasc.compile.tflite_reader import read_tflite
     from tinyasc.models.resnet_se import idlab_resnet_se
 
     model = idlab_resnet_se(num_classes=3, input_shape=(12, 16, 1), widths=(4, 4), se_bottlenecks=(4, 4),

@@ -13,7 +13,7 @@ from tinyasc.compile.host import build_host_runner, run_host
 from tinyasc.compile.ir import Graph, Op, OpKind, Quantization, Tensor
 from tinyasc.compile.plan import plan_memory
 from tinyasc.compile.reference import tflm_outputs
-from tinyasc.convert.tflite_reader import parse_tflite, read_tflite
+from tinyasc.compile.tflite_reader import parse_tflite, read_tflite
 
 QUANT = Quantization((0.05,), (0,))
 

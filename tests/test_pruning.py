@@ -35,7 +35,7 @@ def pruned_anchor(trained_anchor, synthetic_dataset, tmp_path_factory):
 
 def test_pruning_reaches_the_target_in_every_layer_and_stays_accurate(pruned_anchor, trained_anchor, synthetic_dataset,
                                                                      tmp_path):
-    from tinyasc.convert.tflite_reader import read_tflite
+    from tinyasc.compile.tflite_reader import read_tflite
     from tinyasc.report.summary import summarize
     from tinyasc.train import evaluate_float
 

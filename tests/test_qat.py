@@ -8,7 +8,7 @@ import pytest
 from tinyasc.compile.codegen import compile_graph, render_model_sources, write_sources
 from tinyasc.compile.host import build_host_runner, run_host
 from tinyasc.compile.reference import tflm_outputs
-from tinyasc.convert.tflite_reader import read_tflite
+from tinyasc.compile.tflite_reader import read_tflite
 from tinyasc.errors import TinyascError
 
 QAT_EPOCHS = 2
@@ -100,7 +100,7 @@ def test_qat_anchor_keeps_the_ptq_op_list_and_its_accuracy(qat_anchor, trained_a
 
 
 def test_qat_anchor_generated_c_is_bit_exact_with_tflm(qat_anchor, synthetic_dataset, tmp_path):
-    from tinyasc.convert import quantize_input, tflite_io_details
+    from tinyasc.artifacts.tflm import quantize_input, tflite_io_details
 
     _, tflite = qat_anchor
     io = tflite_io_details(tflite)["input"]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tinyasc.convert import quantize_input, dequantize
+from tinyasc.artifacts.tflm import dequantize, quantize_input
 from tinyasc.errors import TinyascError
 
 ANCHOR_OPS = {"CONV_2D", "MAX_POOL_2D", "MEAN", "FULLY_CONNECTED"}
@@ -31,7 +31,7 @@ def test_anchor_converts_to_the_shortest_op_list(anchor_tflite):
 
 
 def test_anchor_tflite_has_int8_batch_1_input_and_output(anchor_tflite):
-    from tinyasc.convert import tflite_io_details
+    from tinyasc.artifacts.tflm import tflite_io_details
 
     io = tflite_io_details(anchor_tflite)
     assert io["input"].shape == (1, 16000, 1, 1)
@@ -48,7 +48,7 @@ def test_anchor_tflite_size_is_near_the_design_figure(anchor_tflite):
 
 
 def test_int8_accuracy_under_tflm_stays_close_to_float(anchor_tflite, trained_anchor, synthetic_dataset):
-    from tinyasc.convert import evaluate_int8_tflm
+    from tinyasc.artifacts.tflm import evaluate_int8_tflm
     from tinyasc.train import evaluate_float
 
     test = synthetic_dataset.subset("test")
@@ -60,7 +60,7 @@ def test_int8_accuracy_under_tflm_stays_close_to_float(anchor_tflite, trained_an
 
 
 def test_int8_logits_track_the_float_logits(anchor_tflite, trained_anchor, synthetic_dataset):
-    from tinyasc.convert import predict_int8_tflm, tflite_io_details
+    from tinyasc.artifacts.tflm import predict_int8_tflm, tflite_io_details
 
     clips = synthetic_dataset.subset("val").x[:5]
     out = tflite_io_details(anchor_tflite)["output"]
@@ -85,3 +85,39 @@ def test_quantizing_without_representative_samples_is_an_error(trained_anchor, t
         quantize_int8(trained_anchor.model, np.zeros((0, 16000), np.float32), tmp_path / "m.tflite")
     with pytest.raises(TinyascError, match=r"expected \(16000, 1, 1\)"):
         quantize_int8(trained_anchor.model, np.zeros((3, 800), np.float32), tmp_path / "m.tflite")
+
+
+def test_tflm_runs_inputs_far_larger_than_the_model_file(tmp_path):
+    """10 s of 18-kHz binaural audio through a 2-KB model: TFLM's default arena (10x the file)
+    cannot hold the input, ours is bounded from the activation tensors."""
+    from tinyasc.artifacts.tflm import activation_bytes, tflm_arena_bound
+    from tinyasc.artifacts.tflm import predict_int8_tflm
+    from tinyasc.convert import quantize_int8
+    from tinyasc.tf_env import import_tf
+
+    _, keras = import_tf()
+    L = keras.layers
+    x = L.Input((180_000, 1, 2))
+    y = L.Conv2D(4, (64, 1), strides=(4, 1), activation="relu")(x)
+    y = L.GlobalAveragePooling2D()(y)
+    model = keras.Model(x, L.Dense(3)(y))
+    clips = np.random.default_rng(0).normal(scale=0.1, size=(2, 180_000, 1, 2)).astype(np.float32)
+    path = quantize_int8(model, clips, tmp_path / "long.tflite")
+    model_bytes = path.read_bytes()
+    assert activation_bytes(model_bytes) > 10 * len(model_bytes)
+    assert tflm_arena_bound(model_bytes) >= 2 * activation_bytes(model_bytes)
+    assert predict_int8_tflm(path, clips).shape == (2, 3)
+
+
+def test_an_int8_model_tflm_cannot_run_is_a_clear_error(tmp_path):
+    """Statistics pooling converts to an int8 SQRT, which TFLM has no kernel for."""
+    from tinyasc.artifacts.tflm import predict_int8_tflm
+    from tinyasc.convert import quantize_int8
+    from tinyasc.models.resnet_se import idlab_resnet_se
+
+    model = idlab_resnet_se(num_classes=3, input_shape=(12, 16, 1), widths=(4, 4), se_bottlenecks=(4, 4),
+                            strides=(1, 2), pooling="statistics")
+    x = np.random.default_rng(0).normal(size=(4, 12, 16, 1)).astype(np.float32)
+    path = quantize_int8(model, x, tmp_path / "statistics.tflite")
+    with pytest.raises(TinyascError, match="no int8 SQRT kernel.*pooling: mean"):
+        predict_int8_tflm(path, x[:1])

@@ -1,6 +1,7 @@
 """Training recipes: triangular2 schedule, weight decay, tf.distribute strategies, evaluation per
 recording, and a resume after a crash that ends on exactly the uninterrupted run's weights."""
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -304,6 +305,10 @@ def test_sigkill_mid_run_then_resume_ends_with_the_uninterrupted_weights(synthet
                     _train_command(config, subset, uninterrupted)):
         finished = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert finished.returncode == 0, finished.stderr[-3000:]
+    # Output to a pipe: one line per epoch as it ends (with an ETA), then float and int8 test figures.
+    assert re.search(r"^epoch 3/3  [\d.]+ s  loss [\d.]+ .* ETA 0 s$", finished.stdout, re.MULTILINE), finished.stdout
+    assert re.search(r"accuracy / log loss float [\d.]+ / [\d.]+, int8 PTQ \(TFLM interpreter\) [\d.]+ / [\d.]+",
+                     finished.stdout), finished.stdout
 
     history = (uninterrupted / HISTORY_FILE).read_text()
     assert (killed / HISTORY_FILE).read_text() == history and len(history.splitlines()) == 4

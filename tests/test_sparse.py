@@ -13,7 +13,7 @@ from tinyasc.compile.host import build_host_runner, run_host
 from tinyasc.compile.ir import OpKind
 from tinyasc.compile.reference import tflm_outputs
 from tinyasc.compile.sparse import MAX_STEP, decode_sparse, encode_sparse, entries_needed
-from tinyasc.convert.tflite_reader import read_tflite
+from tinyasc.compile.tflite_reader import read_tflite
 from tinyasc.errors import TinyascError
 from tinyasc.artifacts.boards import get_board
 

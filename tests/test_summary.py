@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from tinyasc.convert.tflite_reader import read_tflite
+from tinyasc.compile.tflite_reader import read_tflite
 from tinyasc.report.summary import summarize
 
 ANCHOR_SAMPLE_RATE = 16000  # the anchor takes 1 s of 16-kHz audio (DESIGN §6)

@@ -11,8 +11,8 @@ from tinyasc.compile.host import build_host_runner, run_host
 from tinyasc.compile.ops.ws_conv import force_kernel
 from tinyasc.compile.reference import tflm_outputs
 from tinyasc.compile.wsconv import WSConvShape, reference_output
-from tinyasc.convert.tflite_reader import parse_tflite, read_tflite
-from tinyasc.convert.ws_rewrite import _schema, expand_ws_conv, read_options, rewrite_ws_conv, rewrite_ws_conv_file
+from tinyasc.compile.tflite_reader import parse_tflite, read_tflite
+from tinyasc.compile.ws_rewrite import _schema, expand_ws_conv, read_options, rewrite_ws_conv, rewrite_ws_conv_file
 from tinyasc.errors import TinyascError
 
 # name: (T, M, L, N, compactness S, channel repeat C, conv stride, padding, activation, 1×1 projection after)

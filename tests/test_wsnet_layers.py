@@ -145,7 +145,7 @@ def test_table2_size_ratios_reproduce_within_ten_percent():
 
 def test_small_wsnet_trains_a_step_and_converts_to_int8(tmp_path):
     from tinyasc.convert import quantize_int8
-    from tinyasc.convert.tflite_reader import read_tflite
+    from tinyasc.compile.tflite_reader import read_tflite
     from tinyasc.models.wsnet import soundnet8
 
     model = soundnet8(num_classes=3, input_samples=4000, config="S8C4D2", width=0.125)

@@ -42,7 +42,12 @@ def _cmd_train(args) -> int:
     )
     if result["skipped_files"]:
         print(f"skipped {len(result['skipped_files'])} unreadable audio file(s); the list is in {args.out}/run.json")
-    print(f"float test accuracy {result['float_test_accuracy']:.3f}; int8 model: {result['tflite']}")
+    float_metrics = result["float_test_metrics"]
+    int8_metrics = result.get("qat_test_metrics") or result["ptq_test_metrics"]
+    print(f"test set ({float_metrics['recordings']} recordings): accuracy / log loss float "
+          f"{float_metrics['accuracy']:.3f} / {float_metrics['log_loss']:.3f}, int8 {result['quantization'].upper()} "
+          f"(TFLM interpreter) {int8_metrics['accuracy']:.3f} / {int8_metrics['log_loss']:.3f}")
+    print(f"int8 model: {result['tflite']}")
     return 0
 
 
@@ -159,7 +164,7 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_summary(args) -> int:
-    from tinyasc.convert.tflite_reader import read_tflite
+    from tinyasc.compile.tflite_reader import read_tflite
     from tinyasc.report.console import wide_console
     from tinyasc.report.summary import measured_tflite_sizes, summarize, summary_source, summary_table
 

@@ -9,9 +9,9 @@ import numpy as np
 
 from tinyasc.compile.export import random_model_inputs
 from tinyasc.compile.host import build_host_runner, model_io_dtypes, run_host
-from tinyasc.convert.tflite_reader import read_tflite
 from tinyasc.compile.reference import tflm_outputs
 from tinyasc.artifacts.manifest import read_manifest, update_manifest
+from tinyasc.compile.tflite_reader import read_tflite
 
 
 def host_runner(export_dir: Path) -> Path:

@@ -34,8 +34,8 @@ from tinyasc.compile.codegen import (
 from tinyasc.compile.ir import NUMPY_DTYPES
 from tinyasc.compile.reference import tflm_minimal_arena, tflm_outputs
 from tinyasc.compile.ops.ws_conv import force_kernel as force_ws_kernel
-from tinyasc.convert.ws_rewrite import rewrite_ws_conv
-from tinyasc.convert.tflite_reader import parse_tflite
+from tinyasc.compile.tflite_reader import parse_tflite
+from tinyasc.compile.ws_rewrite import rewrite_ws_conv
 from tinyasc.errors import DoesNotFitError, TinyascError
 from tinyasc.artifacts.manifest import atomic_write_bytes, atomic_write_text, write_manifest
 

@@ -2,7 +2,7 @@
 
 One IR for the whole compiler. The flatbuffer reader produces it, the planner and kernel selection
 read it, the C renderer prints it. `verify()` states what a valid graph is; tests run it between
-passes and `compile_model` runs it on every export.
+passes, and the reader (`tflite_reader.parse_tflite`) and `codegen.compile_graph` run it on every export.
 """
 
 from __future__ import annotations

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyasc.artifacts.tflm import tflm_arena_bound
 from tinyasc.errors import TinyascError
 
 
 def tflm_interpreter(model_bytes: bytes, arena_size: int | None = None):
-    from tflite_micro.python.tflite_micro import runtime
-
-    from tinyasc.convert.ws_rewrite import expand_ws_conv
+    from tinyasc.artifacts import tflm
+    from tinyasc.compile.ws_rewrite import expand_ws_conv
 
     # TFLM has no WS_CONV kernel: run the same arithmetic as a CONV_2D on the sampled kernel.
-    return runtime.Interpreter.from_bytes(expand_ws_conv(bytes(model_bytes)), arena_size=arena_size)
+    return tflm.tflm_interpreter(expand_ws_conv(bytes(model_bytes)), arena_size)
 
 
 def tflm_outputs(model_bytes: bytes, inputs: np.ndarray, input_shape) -> np.ndarray:
@@ -66,14 +66,14 @@ def tflm_minimal_arena(model_bytes: bytes) -> int:
     the model and runs one inference: TFLM's own RAM figure for the activations, found by bisection
     (DESIGN §3). An arena that is too small makes the interpreter raise (or crash, which counts as
     not running); allocation only grows with the arena, so the search is monotone."""
-    from tinyasc.convert.ws_rewrite import expand_ws_conv
+    from tinyasc.compile.ws_rewrite import expand_ws_conv
 
     model_bytes = expand_ws_conv(bytes(model_bytes))  # TFLM runs WS_CONV as CONV_2D (tflm_interpreter)
     with tempfile.TemporaryDirectory() as folder:
         model_path = Path(folder) / "model.tflite"
         model_path.write_bytes(bytes(model_bytes))
         with _ArenaProbe(model_path) as probe:
-            high = max(ARENA_GRANULE, len(model_bytes) * 10 // ARENA_GRANULE * ARENA_GRANULE)
+            high = tflm_arena_bound(model_bytes) // ARENA_GRANULE * ARENA_GRANULE
             while not probe.runs(high):
                 if high >= MAX_ARENA_BYTES:
                     raise TinyascError("TFLM cannot run this model with a 1 GiB arena; is the model valid for TFLM?")

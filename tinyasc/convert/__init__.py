@@ -1,21 +1,6 @@
-"""Conversion: Keras model → int8 .tflite, and helpers to read and run the result."""
+"""Conversion: Keras model → int8 .tflite (float16: float16.py), nothing else. Running the result
+in TFLM is tinyasc.artifacts.tflm; reading a .tflite is the compiler's job (compile.tflite_reader)."""
 
-from tinyasc.convert.quantize import (
-    TensorQuant,
-    dequantize,
-    evaluate_int8_tflm,
-    predict_int8_tflm,
-    quantize_input,
-    quantize_int8,
-    tflite_io_details,
-)
+from tinyasc.convert.quantize import quantize_int8
 
-__all__ = [
-    "TensorQuant",
-    "dequantize",
-    "evaluate_int8_tflm",
-    "predict_int8_tflm",
-    "quantize_input",
-    "quantize_int8",
-    "tflite_io_details",
-]
+__all__ = ["quantize_int8"]

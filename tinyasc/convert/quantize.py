@@ -1,5 +1,7 @@
 """Keras model → full-integer int8 .tflite (post-training quantization), and int8 I/O helpers.
 
+Running the result (TFLM's interpreter, int8 I/O helpers) is tinyasc.artifacts.tflm's job.
+
 Full int8, inputs and outputs included, because TFLM rejects float16 and hybrid models (DESIGN §3).
 The converter sees a batch-1 concrete function: with a dynamic batch it would add
 SHAPE/STRIDED_SLICE/PACK ops that neither TFLM nor our C generator should have to carry.
@@ -9,7 +11,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
@@ -18,16 +19,6 @@ from tinyasc.artifacts.manifest import atomic_write_bytes
 from tinyasc.tf_env import import_tf
 
 MAX_REPRESENTATIVE_SAMPLES = 100
-
-
-class TensorQuant(NamedTuple):
-    """Shape, dtype and per-tensor affine quantization of a model input or output:
-    real = scale * (q - zero_point)."""
-
-    shape: tuple[int, ...]
-    scale: float
-    zero_point: int
-    dtype: np.dtype
 
 
 def quantize_int8(model, representative_x: np.ndarray, out_path: str | os.PathLike) -> Path:
@@ -72,52 +63,3 @@ def _representative_samples(x: np.ndarray, input_shape: tuple[int, ...]) -> np.n
             f"received: {x.shape[1:]}"
         )
     return x.reshape((len(x),) + input_shape)
-
-
-def quantize_input(x_float: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """Float values → int8 with TFLite's affine mapping: round(x / scale) + zero_point, clipped."""
-    q = np.round(np.asarray(x_float, dtype=np.float64) / scale) + zero_point
-    return np.clip(q, -128, 127).astype(np.int8)
-
-
-def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """int8 values → float32: scale * (q - zero_point)."""
-    return (scale * (np.asarray(q, dtype=np.float32) - zero_point)).astype(np.float32)
-
-
-def tflite_io_details(path: str | os.PathLike) -> dict[str, TensorQuant]:
-    """{"input": TensorQuant, "output": TensorQuant} of a single-input, single-output .tflite."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(path))
-    return {
-        "input": _tensor_quant(interpreter.get_input_details()[0]),
-        "output": _tensor_quant(interpreter.get_output_details()[0]),
-    }
-
-
-def _tensor_quant(detail: dict) -> TensorQuant:
-    scale, zero_point = detail["quantization"]
-    return TensorQuant(tuple(int(d) for d in detail["shape"]), float(scale), int(zero_point), np.dtype(detail["dtype"]))
-
-
-def predict_int8_tflm(path: str | os.PathLike, x_float: np.ndarray) -> np.ndarray:
-    """int8 output of the TFLM Python interpreter for each float input in x_float ([N, T] or
-    [N, *input shape]): the reference every generated firmware is compared with."""
-    from tflite_micro.python.tflite_micro import runtime
-
-    io = tflite_io_details(path)
-    interpreter = runtime.Interpreter.from_bytes(Path(path).read_bytes())
-    outputs = []
-    for sample in np.asarray(x_float, dtype=np.float32):
-        q = quantize_input(sample, io["input"].scale, io["input"].zero_point).reshape(io["input"].shape)
-        interpreter.set_input(q, 0)
-        interpreter.invoke()
-        outputs.append(np.array(interpreter.get_output(0)).reshape(io["output"].shape[1:]))
-    return np.stack(outputs)
-
-
-def evaluate_int8_tflm(path: str | os.PathLike, dataset) -> float:
-    """Top-1 accuracy of the int8 .tflite on every clip of `dataset`, run by TFLM's interpreter."""
-    outputs = predict_int8_tflm(path, dataset.x)
-    return float(np.mean(np.argmax(outputs, axis=1) == dataset.y))

@@ -103,7 +103,7 @@ def train_model(
     (`recording_crops`). early_stopping_patience: stop once that many epochs brought no lower
     validation loss.
     """
-    tf, keras = import_tf()
+    tf, _ = import_tf()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     train, val = _train_val(dataset)
@@ -112,12 +112,8 @@ def train_model(
         _forget_previous_run(run_dir)
 
     plateau = learning_rate if isinstance(learning_rate, PlateauSchedule) else None
-    with (strategy or tf.distribute.get_strategy()).scope():
-        optimizer = _make_optimizer(optimizer, plateau.initial_rate if plateau else learning_rate, weight_decay, model)
-        loss = (keras.losses.CategoricalCrossentropy(from_logits=True) if augmentation
-                else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
-        optimizer.build(model.trainable_variables)  # so a checkpoint can restore Adam's moments
+    optimizer = _compile_for_training(model, strategy, optimizer, plateau.initial_rate if plateau else learning_rate,
+                                      weight_decay, one_hot_labels=augmentation is not None)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     manager = tf.train.CheckpointManager(checkpoint, run_dir / CHECKPOINT_DIR, max_to_keep=2)
 
@@ -125,11 +121,7 @@ def train_model(
     best_weights = _load_best_weights(run_dir) if state["epochs_done"] else None
 
     input_fn = input_fn or as_model_input
-    num_classes = len(dataset.labels)
-    crop = augmentation.crop_samples if augmentation else None
-    val_x, val_y = recording_crops(val.x, val.y, crop) if crop else (val.x, val.y)
-    x_val = input_fn(val_x)
-    y_val = np.eye(num_classes, dtype=np.float32)[val_y] if augmentation else val_y
+    validation = _validation_data(val, len(dataset.labels), augmentation, input_fn)
     x_train = None if augmentation else input_fn(train.x)
     with _progress_bar(progress) as bar:
         for epoch in range(state["epochs_done"], epochs):
@@ -138,21 +130,8 @@ def train_model(
             if plateau:
                 optimizer.learning_rate = plateau.rate_after(state["history"]["val_loss"])
             epoch_callbacks = ([_epoch_progress(bar, epoch, epochs)] if bar else []) + list(callbacks)
-            if augmentation:
-                from tinyasc.augment import tf_dataset
-
-                # Shuffle and augmentation depend on (seed, epoch) only: a resumed run sees the same batches.
-                batches = tf_dataset(train.x, train.y, num_classes, augmentation, batch_size, seed, epoch,
-                                     input_fn=input_fn, input_shape=x_val.shape[1:])
-                fit = model.fit(batches, epochs=epoch + 1, initial_epoch=epoch, validation_data=(x_val, y_val),
-                                verbose=0, callbacks=epoch_callbacks)
-            else:
-                # The order depends on (seed, epoch) only: a resumed run sees the same batches.
-                order = np.random.default_rng([seed, epoch]).permutation(len(train))
-                fit = model.fit(
-                    x_train[order], train.y[order], batch_size=batch_size, epochs=epoch + 1, initial_epoch=epoch,
-                    validation_data=(x_val, y_val), shuffle=False, verbose=0, callbacks=epoch_callbacks,
-                )
+            fit = _fit_one_epoch(model, train, x_train, validation, epoch, batch_size, seed, augmentation,
+                                 input_fn, epoch_callbacks)
             if _record_epoch(state, {**fit.history, "learning_rate": [_current_rate(optimizer)]}):
                 best_weights = model.get_weights()
                 _save_model_atomically(model, run_dir / BEST_MODEL_FILE)
@@ -162,12 +141,47 @@ def train_model(
 
     if best_weights is not None:
         model.set_weights(best_weights)
-    return TrainResult(
-        model=model,
-        history=state["history"],
-        best_path=run_dir / BEST_MODEL_FILE,
-        val_accuracy=float(state["best_val_accuracy"]),
-    )
+    return TrainResult(model=model, history=state["history"], best_path=run_dir / BEST_MODEL_FILE,
+                       val_accuracy=float(state["best_val_accuracy"]))
+
+
+def _validation_data(val: AudioDataset, num_classes: int, augmentation: AugmentSettings | None, input_fn):
+    """(inputs, labels) of the val split: every crop of each clip when training on random crops,
+    labels one-hot when augmentation mixes them."""
+    crop = augmentation.crop_samples if augmentation else None
+    val_x, val_y = recording_crops(val.x, val.y, crop) if crop else (val.x, val.y)
+    y_val = np.eye(num_classes, dtype=np.float32)[val_y] if augmentation else val_y
+    return input_fn(val_x), y_val
+
+
+def _compile_for_training(model, strategy, optimizer: str, learning_rate, weight_decay: float, one_hot_labels: bool):
+    """Compile `model` with the optimizer (built, so a checkpoint can restore Adam's moments) and
+    cross-entropy from logits (categorical when mixup or CutMix make the labels one-hot)."""
+    tf, keras = import_tf()
+    with (strategy or tf.distribute.get_strategy()).scope():
+        optimizer = _make_optimizer(optimizer, learning_rate, weight_decay, model)
+        loss = (keras.losses.CategoricalCrossentropy(from_logits=True) if one_hot_labels
+                else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+        optimizer.build(model.trainable_variables)
+    return optimizer
+
+
+def _fit_one_epoch(model, train: AudioDataset, x_train, validation, epoch: int, batch_size: int, seed: int,
+                   augmentation: AugmentSettings | None, input_fn, callbacks):
+    """model.fit for epoch `epoch` alone. The batches depend on (seed, epoch) only, so a resumed run
+    sees the same ones: augmented batches from augment.tf_dataset, else the inputs in a seeded order."""
+    if augmentation:
+        from tinyasc.augment import tf_dataset
+
+        num_classes = validation[1].shape[-1]  # one-hot labels when augmenting
+        batches = tf_dataset(train.x, train.y, num_classes, augmentation, batch_size, seed, epoch,
+                             input_fn=input_fn, input_shape=validation[0].shape[1:])
+        return model.fit(batches, epochs=epoch + 1, initial_epoch=epoch, validation_data=validation,
+                         verbose=0, callbacks=callbacks)
+    order = np.random.default_rng([seed, epoch]).permutation(len(train))
+    return model.fit(x_train[order], train.y[order], batch_size=batch_size, epochs=epoch + 1, initial_epoch=epoch,
+                     validation_data=validation, shuffle=False, verbose=0, callbacks=callbacks)
 
 
 STRATEGY_NAMES = ("none", "mirrored", "multi_worker_mirrored")
@@ -321,10 +335,38 @@ class _NoBar:
         return False
 
 
+class _EpochLines:
+    """Progress when stdout is a file or a pipe: one flushed line per epoch, with its time and the
+    ETA from the mean epoch time so far (a live bar would reach a log only at exit)."""
+
+    def __enter__(self):
+        self.seconds: list[float] = []
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def epoch_done(self, epoch: int, epochs: int, seconds: float, logs: dict) -> None:
+        self.seconds.append(seconds)
+        eta = (epochs - epoch - 1) * sum(self.seconds) / len(self.seconds)
+        metrics = "  ".join(f"{k} {logs[k]:.3f}" for k in HISTORY_KEYS if k in logs)
+        print(f"epoch {epoch + 1}/{epochs}  {seconds:.1f} s  {metrics}  ETA {_duration(eta)}", flush=True)
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+
+
 def _progress_bar(enabled: bool):
-    """A rich Progress (context manager) when enabled, else a context that yields None."""
+    """A rich Progress (context manager) on a terminal, flushed epoch lines elsewhere, or a context
+    that yields None when progress is off."""
+    import sys
+
     if not enabled:
         return _NoBar()
+    if not sys.stdout.isatty():
+        return _EpochLines()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
@@ -337,6 +379,18 @@ def _epoch_progress(bar, epoch: int, epochs: int):
     """A Keras callback drawing one rich progress bar for this epoch: batches done, then the
     epoch's loss/accuracy. Defined here, not at module level, so importing this module is cheap."""
     _, keras = import_tf()
+
+    if isinstance(bar, _EpochLines):
+        import time
+
+        class EpochLine(keras.callbacks.Callback):
+            def on_epoch_begin(self, _epoch, logs=None):
+                self.start = time.monotonic()
+
+            def on_epoch_end(self, _epoch, logs=None):
+                bar.epoch_done(epoch, epochs, time.monotonic() - self.start, logs or {})
+
+        return EpochLine()
 
     class EpochProgress(keras.callbacks.Callback):
         def on_epoch_begin(self, _epoch, logs=None):

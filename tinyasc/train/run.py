@@ -32,11 +32,20 @@ def resolve_dataset(data: str, work_dir: Path, run_dir: Path, clips_per_class: i
     from tinyasc.data.layouts import dataset_csv
 
     if data == "synthetic":
-        csv = make_synthetic_dataset(Path(work_dir) / SYNTHETIC_DIR, clips_per_class=clips_per_class)
+        # Made at the config's own rate and length, so a 10-s 18-kHz config trains on 10-s clips.
+        csv = make_synthetic_dataset(synthetic_dir(work_dir, sample_rate, duration_s), clips_per_class=clips_per_class,
+                                     sample_rate=sample_rate, duration_s=duration_s)
     else:
         csv = dataset_csv(data, run_dir)
     return load_csv_dataset(csv, sample_rate=sample_rate, duration_s=duration_s, channels=channels,
                             skip_bad_files=skip_bad_files)
+
+
+def synthetic_dir(work_dir: Path, sample_rate: int, duration_s: float) -> Path:
+    """data/synthetic for the demo's 1-s 16-kHz clips; other rates and lengths get folders of their own."""
+    if (sample_rate, duration_s) == (16000, 1.0):
+        return Path(work_dir) / SYNTHETIC_DIR
+    return Path(work_dir) / f"{SYNTHETIC_DIR}-{sample_rate}hz-{duration_s:g}s"
 
 
 def legacy_config(model_name: str = "anchor_cnn", epochs: int = 12, batch_size: int = 32,
@@ -85,7 +94,7 @@ def train_run(
     elif not isinstance(config, ExperimentConfig):
         config = load_config(config)  # before TensorFlow is imported: a typo fails in a second
 
-    from tinyasc.convert import quantize_input, tflite_io_details
+    from tinyasc.artifacts.tflm import quantize_input, tflite_io_details
     from tinyasc.convert.float16 import tflite_sizes
     from tinyasc.train.calibrate import calibrate_configured
     from tinyasc.train.prune import prune_configured

@@ -31,7 +31,7 @@ REGISTRY.update({spec.kind: spec for spec in (*activation.SPECS, softmax.SPEC)})
 # QUANTIZE also converts a float32 graph input; DEQUANTIZE a float32 graph output.
 REGISTRY.update({spec.kind: spec for spec in (quantize.QUANTIZE_SPEC, quantize.DEQUANTIZE_SPEC)})
 
-# WSNet's weight-sampling conv, a CUSTOM op (tinyasc.convert.ws_rewrite).
+# WSNet's weight-sampling conv, a CUSTOM op (tinyasc.compile.ws_rewrite).
 REGISTRY[ws_conv.SPEC.kind] = ws_conv.SPEC
 
 

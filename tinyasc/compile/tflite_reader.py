@@ -15,11 +15,13 @@ reduction ops are checked against the file itself before the compiler trusts the
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from tinyasc.compile.ir import NUMPY_DTYPES, Graph, Op, OpKind, Quantization, Tensor, verify
+from tinyasc.compile.ws_rewrite import read_options
 from tinyasc.errors import TinyascError, UnsupportedModelError
 
 # TensorType values of the TFLite schema.
@@ -241,7 +243,7 @@ def _read_ops(model, subgraph, source: str) -> list[Op]:
     ops, unknown = [], []
     for position, op in enumerate(subgraph.operators or []):
         name = _op_name(model, op.opcodeIndex, position, source)
-        if name == "CUSTOM:WS_CONV":  # WSNet's weight-sampling conv (tinyasc.convert.ws_rewrite)
+        if name == "CUSTOM:WS_CONV":  # WSNet's weight-sampling conv (tinyasc.compile.ws_rewrite)
             ops.append(_ws_conv_op(op, position, source))
             continue
         if name not in known:
@@ -267,10 +269,6 @@ def _read_ops(model, subgraph, source: str) -> list[Op]:
 
 
 def _ws_conv_op(op, position: int, source: str) -> Op:
-    from dataclasses import asdict
-
-    from tinyasc.convert.ws_rewrite import read_options
-
     options = read_options(op.customOptions, f"{source}: op {position} (WS_CONV)")
     return Op(
         index=position,

@@ -28,6 +28,7 @@ import flatbuffers
 import numpy as np
 from flatbuffers import flexbuffers
 
+from tinyasc.compile.wsconv import WSConvShape, sampled_kernel
 from tinyasc.errors import TinyascError
 
 CUSTOM_CODE = "WS_CONV"
@@ -63,7 +64,7 @@ def read_options(custom_options, where: str = "WS_CONV") -> WSConvOptions:
         values = flexbuffers.Loads(bytes(bytearray(custom_options if custom_options is not None else b"")))
     except Exception as e:  # the flexbuffers package raises index/struct errors on damage
         raise TinyascError(f"{where}: its custom options are not a FlexBuffer map ({type(e).__name__}); "
-                           "rewrite the model again with tinyasc.convert.ws_rewrite") from None
+                           "rewrite the model again with tinyasc.compile.ws_rewrite") from None
     if not isinstance(values, dict) or any(key not in values for key in OPTION_KEYS):
         raise TinyascError(f"{where}: its custom options must be a map with {', '.join(OPTION_KEYS)}; "
                            f"found {sorted(values) if isinstance(values, dict) else type(values).__name__}")
@@ -290,8 +291,6 @@ def expand_ws_conv(data: bytes) -> bytes:
     did; tinyasc's TFLM oracle (compile/reference.py) runs this. Models without WS_CONV pass through."""
     if CUSTOM_CODE.encode() not in data:
         return bytes(data)
-    from tinyasc.compile.wsconv import WSConvShape, sampled_kernel
-
     schema = _schema()
     model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
     graph = model.subgraphs[0]
