@@ -72,6 +72,16 @@ def test_convert_imports_nothing_from_compile():
     assert forbidden_imports("convert", {"compile"}) == {}
 
 
+def test_firmware_imports_nothing_from_emulate():
+    # The QEMU twin's arguments live with the board model (artifacts/twin.py), which both use.
+    assert forbidden_imports("firmware", {"emulate"}) == {}
+
+
+def test_artifacts_import_no_stage():
+    # The ground floor every stage may import: it may use only the shared errors module.
+    assert set(stage_imports("artifacts")) <= {"errors"}
+
+
 def test_import_helper_sees_imports_inside_functions_and_package_relative_imports(tmp_path, monkeypatch):
     stage = tmp_path / PACKAGE / "stage"
     stage.mkdir(parents=True)
