@@ -131,7 +131,7 @@ def test_cutmix_label_weights_equal_the_share_of_samples_kept():
 
 
 def test_tf_pipeline_is_deterministic_by_seed():
-    settings = augment.AugmentSettings(crop_samples=800, speed=True, temporal_mask_probability=1.0, fir_probability=1.0,
+    settings = augment.AugmentSettings(sample_rate=RATE, crop_samples=800, speed=True, temporal_mask_probability=1.0, fir_probability=1.0,
                                        noise_probability=1.0, mixup_alpha=0.2)
     x = np.random.default_rng(0).normal(0, 0.1, (10, 1000)).astype(np.float32)
     labels = np.arange(10) % 3
@@ -151,7 +151,7 @@ def test_binaural_clips_get_the_same_augmentation_in_both_channels():
     rng = np.random.default_rng(0)
     left = rng.normal(0, 0.1, 4000).astype(np.float32)
     stereo = np.stack([left, 2 * left], axis=1)  # right = 2 × left: any shared operation keeps the ratio
-    settings = augment.AugmentSettings(crop_samples=3000, speed=True, temporal_mask_probability=1.0,
+    settings = augment.AugmentSettings(sample_rate=RATE, crop_samples=3000, speed=True, temporal_mask_probability=1.0,
                                        fir_probability=1.0)
     out = augment.augment_clip(stereo, settings, np.random.default_rng(5))
     assert out.shape == (3000, 2) and np.any(out[:, 0] != 0)
@@ -166,7 +166,7 @@ def test_binaural_clips_get_the_same_augmentation_in_both_channels():
 
 def test_tf_pipeline_applies_the_model_input_function_per_batch():
     x = np.random.default_rng(0).normal(0, 0.1, (6, 1000, 2)).astype(np.float32)
-    settings = augment.AugmentSettings(crop_samples=500, cutmix_alpha=1.0)
+    settings = augment.AugmentSettings(sample_rate=RATE, crop_samples=500, cutmix_alpha=1.0)
 
     def as_2d(waveforms):  # [B, T, C] → [B, T, 1, C], as train/loop.py's as_model_input
         return waveforms[:, :, np.newaxis, :]

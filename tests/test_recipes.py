@@ -110,7 +110,7 @@ STRATEGY_SCRIPT = textwrap.dedent("""
         model = build_model("pajusco_a", num_classes=2, input_samples=3000, channels=1)
     result = train_model(model, data, sys.argv[2], epochs=2, batch_size=8, progress=False, strategy=strategy,
                          weight_decay=1e-4, input_fn=lambda w: w.reshape(len(w), -1, 1, 1),
-                         augmentation=AugmentSettings(noise_probability=0.5, mixup_alpha=0.2))
+                         augmentation=AugmentSettings(sample_rate=16000, noise_probability=0.5, mixup_alpha=0.2))
     weights_finite = all(np.isfinite(w).all() for w in result.model.get_weights())
     print("REPLICAS", strategy.num_replicas_in_sync, "EPOCHS", len(result.history["loss"]), "FINITE", weights_finite)
 """)

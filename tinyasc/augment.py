@@ -155,7 +155,7 @@ class AugmentSettings:
     """Which augmentations run, in the papers' order: crop → speed → mask → filter → noise, then
     per batch mixup or CutMix."""
 
-    sample_rate: int = 16000
+    sample_rate: int  # Hz of the clips (the FIR bank's cutoffs are in Hz): no default, never a guess
     crop_samples: int | None = None
     speed: bool = False
     temporal_mask_probability: float = 0.0
