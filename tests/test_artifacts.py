@@ -105,6 +105,8 @@ def test_export_from_a_run_imports_no_audio_or_training_code_and_carries_the_rat
     header = (out / "tiny" / "src" / "model.h").read_text()
     assert f"#define TINYASC_SAMPLE_RATE_HZ {TINY_RUN_RATE}\n" in header
     assert "#define TINYASC_INPUT_KIND_RAW 1\n" in header
+    summary = tinyasc("summary", out / "tiny")  # an export folder carries the run's rate on
+    assert summary.returncode == 0 and "8,000 Hz" in summary.stdout and "covers 0.032 s" in summary.stdout
 
 
 def test_a_bare_tflite_export_has_no_rate_unless_given(tiny_cnn_tflite, tmp_path):
