@@ -199,14 +199,9 @@ def model_input(config, num_samples: int):
             f"log-mel features are computed from mono audio, but data.channels is {channels}; "
             "set data.channels: 1, or features.kind: raw for a binaural model"
         )
-    from tinyasc.features import frame_count, log_mel, mean_normalize_over_time, preset
+    from tinyasc.features import frame_count, log_mel, logmel_settings, mean_normalize_over_time
 
-    settings = preset(config.features.preset)
-    if settings.sample_rate != config.data.sample_rate:
-        raise TinyascError(
-            f"log-mel preset {config.features.preset!r} expects {settings.sample_rate}-Hz audio but "
-            f"data.sample_rate is {config.data.sample_rate}; make them equal in the config"
-        )
+    settings = logmel_settings(config.features, config.data.sample_rate)
 
     def log_mel_input(x: np.ndarray) -> np.ndarray:
         return mean_normalize_over_time(log_mel(x, settings))[..., np.newaxis]
