@@ -137,7 +137,7 @@ def test_a_model_given_the_wrong_kind_of_features_says_what_to_check():
 
 def test_log_mel_analysis_is_free_in_the_config_at_any_rate():
     """Issue 17: 8-kHz data no longer has to be upsampled to a preset's rate."""
-    from tinyasc.features import frame_count, logmel_settings
+    from tinyasc.frontend.logmel import frame_count, logmel_settings
 
     config = config_from_dict(minimal(data={"sample_rate": 8000},
                                       features={"kind": "logmel", "n_mels": 40, "window_s": 0.032, "hop_s": 0.016}))

@@ -66,7 +66,7 @@ class DataConfig:
 @dataclass(frozen=True)
 class FeaturesConfig:
     """The model's input: the raw waveform, or log-mel energies at data.sample_rate. For log-mel,
-    a preset (tinyasc.features.PRESETS) and/or the analysis itself: fields given here override the
+    a preset (tinyasc.frontend.logmel.PRESETS) and/or the analysis itself: fields given here override the
     preset's; without a preset the DFT is the smallest power of two that holds the window."""
 
     kind: str = field(default="raw", metadata=_choices(*FEATURE_KINDS))
@@ -102,7 +102,7 @@ class TrainingConfig:
 
 @dataclass(frozen=True)
 class AugmentationConfig:
-    """The papers' training-set augmentations (augment.py); all off by default. Validation and test
+    """The papers' training-set augmentations (data/augment.py); all off by default. Validation and test
     data are never augmented. Per clip, in this order: crop, speed, mask, filter, noise; per batch:
     mixup, then CutMix."""
 
@@ -275,7 +275,7 @@ def _check_values(config: ExperimentConfig, source: str) -> None:
 
 
 def _check_features(config: ExperimentConfig, source: str) -> None:
-    from tinyasc.features import ANALYSIS_FIELDS, logmel_settings
+    from tinyasc.frontend.logmel import ANALYSIS_FIELDS, logmel_settings
 
     features = config.features
     if features.kind == "raw":
@@ -315,7 +315,7 @@ def _check_schedule_and_augmentation(config: ExperimentConfig, source: str) -> N
     if augmentation.noise_min_snr_db > augmentation.noise_max_snr_db:
         problems.append(f"augmentation.noise_min_snr_db ({augmentation.noise_min_snr_db}) is above "
                         f"noise_max_snr_db ({augmentation.noise_max_snr_db})")
-    from tinyasc.augment import FIR_BANK_HIGHEST_CUTOFF_HZ
+    from tinyasc.data.augment import FIR_BANK_HIGHEST_CUTOFF_HZ
 
     if augmentation.fir_filter_probability > 0 and config.data.sample_rate <= 2 * FIR_BANK_HIGHEST_CUTOFF_HZ:
         problems.append(f"augmentation.fir_filter_probability needs data.sample_rate above "

@@ -27,7 +27,7 @@ def run_demo(work_dir: Path = Path("."), board: str = "nrf52840", epochs: int = 
     from tinyasc.firmware.build import build_firmware
     from tinyasc.manifest import update_manifest
     from tinyasc.train.run import load_run, train_run
-    from tinyasc.verify import host_runner, verify_on_host
+    from tinyasc.compile.verify import host_runner, verify_on_host
 
     from tinyasc.report.console import wide_console
 

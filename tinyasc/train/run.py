@@ -199,7 +199,7 @@ def model_input(config, num_samples: int):
             f"log-mel features are computed from mono audio, but data.channels is {channels}; "
             "set data.channels: 1, or features.kind: raw for a binaural model"
         )
-    from tinyasc.features import frame_count, log_mel, logmel_settings, mean_normalize_over_time
+    from tinyasc.frontend.logmel import frame_count, log_mel, logmel_settings, mean_normalize_over_time
 
     settings = logmel_settings(config.features, config.data.sample_rate)
 
@@ -233,7 +233,7 @@ def build_configured_model(config, num_classes: int, input_kwargs: dict):
 def augment_settings(config):
     """The config's augmentation section as augment.AugmentSettings, or None when it switches
     nothing on (then training is exactly the plain, unaugmented loop)."""
-    from tinyasc.augment import AugmentSettings
+    from tinyasc.data.augment import AugmentSettings
 
     a = config.augmentation
     crop_samples = round(a.random_crop_s * config.data.sample_rate) if a.random_crop_s else None
