@@ -71,7 +71,7 @@ def device_figures(tflite: Path, test_waveforms: np.ndarray, labels: np.ndarray,
     from tinyasc.artifacts.tflm import quantize_input, tflite_io_details
     from tinyasc.emulate.qemu import run_batch_in_qemu, run_firmware
     from tinyasc.firmware.build import build_firmware
-    from tinyasc.verify import host_runner, verify_on_host
+    from tinyasc.compile.verify import host_runner, verify_on_host
 
     io = tflite_io_details(tflite)
     inputs = quantize_input(input_fn(test_waveforms), io["input"].scale, io["input"].zero_point)

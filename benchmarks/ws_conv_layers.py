@@ -28,10 +28,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tinyasc.compile.codegen import c_array_body  # noqa: E402
+from tinyasc.compile.kernel_library import model_sections  # noqa: E402
 from tinyasc.compile.ops.common import folded_bias  # noqa: E402
 from tinyasc.compile.wsconv import WSConvShape, integral_scratch_words, op_counts, reference_output, sampled_kernel  # noqa: E402
 from tinyasc.errors import DoesNotFitError  # noqa: E402
-from tinyasc.paths import TEMPLATES_DIR  # noqa: E402
 
 # SoundNet-8 layers (kernel L, conv stride, filters N) and WSNet Table 2 settings (S, C, D); the
 # input lengths T are short enough for the Cortex-M4 twin, channels follow the network.
@@ -54,7 +54,9 @@ def layer_shapes(config: str) -> list[tuple[str, WSConvShape]]:
 
 
 def kernel_source(*names: str) -> str:
-    return "\n".join((TEMPLATES_DIR / "kernels" / name).read_text() for name in names)
+    """The kernels pasted as a generated model.c pastes them (static, with their headers)."""
+    pasted = "\n".join(text for _, text in model_sections(names))
+    return f"#define TAS_KERNEL static\n{pasted}"
 
 
 def write_export(folder: Path, board: str, shape: WSConvShape, variant: str, data: dict) -> None:

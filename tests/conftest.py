@@ -83,3 +83,16 @@ def tiny_cnn_tflite(tmp_path_factory):
     calibration = np.random.default_rng(0).normal(0, 0.5, (32, WAVEFORM_SAMPLES, 1, 1))
     out = tmp_path_factory.mktemp("tiny_cnn") / "tiny_cnn_int8.tflite"
     return quantize_int8(tiny_audio_cnn(), calibration.astype(np.float32), out)
+
+
+# ---- golden generated C (tests/test_golden.py) ----
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true",
+                     help="rewrite tests/golden/ from the C generated now (after an intended change)")
+
+
+@pytest.fixture(scope="session")
+def update_golden(request):
+    return request.config.getoption("--update-golden")

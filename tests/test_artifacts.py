@@ -64,6 +64,20 @@ def test_a_run_written_before_the_audio_section_gets_its_facts_from_the_config_c
     assert audio.log_mel == {"preset": "idlab"} and audio.input_samples == TINY_RUN_SAMPLES
 
 
+def test_a_log_mel_runs_audio_facts_carry_its_analysis_and_the_audio_per_inference():
+    from tinyasc.config import load_config
+    from tinyasc.paths import REPO_ROOT
+    from tinyasc.train.run import audio_input
+
+    config = load_config(REPO_ROOT / "configs" / "idlab-resnet-se.yaml")
+    samples = round(config.data.sample_rate * config.data.duration_s)
+    audio = audio_input(config, samples)
+    assert (audio.kind, audio.channels, audio.sample_rate) == ("logmel", 1, config.data.sample_rate)
+    assert audio.seconds_per_inference == samples / config.data.sample_rate
+    assert audio.log_mel["hop_length"] == round(audio.log_mel["hop_s"] * config.data.sample_rate)
+    assert AudioInput.from_dict(json.loads(json.dumps(audio.to_dict()))) == audio, "run.json round trip"
+
+
 def test_missing_pieces_of_a_run_and_bad_audio_facts_are_clear_errors(tmp_path):
     with pytest.raises(TinyascError, match="not a finished training run"):
         read_run(tmp_path)

@@ -93,8 +93,10 @@ def test_values_outside_their_range_or_choices_are_refused():
         config_from_dict(minimal(distribution={"strategy": "mirror"}))
     with pytest.raises(ConfigError, match=r"training.epochs must be > 0"):
         config_from_dict(minimal(training={"epochs": 0}))
-    with pytest.raises(ConfigError, match=r"needs features.preset"):
-        config_from_dict(minimal(features={"kind": "logmel"}))
+    with pytest.raises(ConfigError, match=r"features: fmax 5000.0 Hz is above the Nyquist frequency of 8000-Hz"):
+        config_from_dict(minimal(data={"sample_rate": 8000}, features={"kind": "logmel", "fmax": 5000}))
+    with pytest.raises(ConfigError, match=r"features.hop_s is for kind: logmel"):
+        config_from_dict(minimal(features={"kind": "raw", "hop_s": 0.01}))
     with pytest.raises(ConfigError, match=r"unknown model.name 'pajusco_e'; did you mean 'pajusco_"):
         config_from_dict(minimal(model={"name": "pajusco_e"}))
 
@@ -131,3 +133,21 @@ def test_a_model_given_the_wrong_kind_of_features_says_what_to_check():
     anchor = config_from_dict({"model": {"name": "anchor_cnn"}, "training": {"epochs": 1}, "data": {"channels": 2}})
     with pytest.raises(TinyascError, match=r"anchor_cnn takes one input channel; set data.channels: 1"):
         build_configured_model(anchor, 10, model_input(anchor, 16000)[1])
+
+
+def test_log_mel_analysis_is_free_in_the_config_at_any_rate():
+    """Issue 17: 8-kHz data no longer has to be upsampled to a preset's rate."""
+    from tinyasc.frontend.logmel import frame_count, logmel_settings
+
+    config = config_from_dict(minimal(data={"sample_rate": 8000},
+                                      features={"kind": "logmel", "n_mels": 40, "window_s": 0.032, "hop_s": 0.016}))
+    settings = logmel_settings(config.features, config.data.sample_rate)
+    assert (settings.sample_rate, settings.n_mels, settings.window_length, settings.hop_length) == (8000, 40, 256, 128)
+    assert settings.n_fft == 256, "the smallest power of two that holds the window"
+    assert frame_count(8000, settings) == 61
+    preset_based = config_from_dict(minimal(data={"sample_rate": 16000},
+                                            features={"kind": "logmel", "preset": "idlab-16k", "n_mels": 64}))
+    settings = logmel_settings(preset_based.features, 16000)
+    assert (settings.n_mels, settings.n_fft, settings.hop_s) == (64, 1024, 0.010), "the preset, with n_mels replaced"
+    with pytest.raises(ConfigError, match=r"preset 'idlab' expects 44100-Hz audio but data.sample_rate is 8000"):
+        config_from_dict(minimal(data={"sample_rate": 8000}, features={"kind": "logmel", "preset": "idlab"}))

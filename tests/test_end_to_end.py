@@ -11,7 +11,7 @@ from tinyasc.compile.host import run_host
 from tinyasc.artifacts.tflm import quantize_input, tflite_io_details
 from tinyasc.emulate.qemu import run_batch_in_qemu, run_firmware
 from tinyasc.firmware.build import build_firmware
-from tinyasc.verify import host_runner, verify_on_host
+from tinyasc.compile.verify import host_runner, verify_on_host
 
 pytestmark = pytest.mark.e2e
 

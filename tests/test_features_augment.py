@@ -5,8 +5,8 @@ and determinism by seed (also through tf.data)."""
 import numpy as np
 import pytest
 
-from tinyasc import augment
-from tinyasc.features import FeatureStats, LogMelSettings, frame_count, log_mel, mean_normalize_over_time, preset
+from tinyasc.data import augment
+from tinyasc.frontend.logmel import FeatureStats, LogMelSettings, frame_count, log_mel, mean_normalize_over_time, preset
 from tinyasc.errors import TinyascError
 
 RATE = 16000

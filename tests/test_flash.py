@@ -8,7 +8,7 @@ import pytest
 from test_firmware import make_export
 from tinyasc.cli import main
 from tinyasc.firmware.build import build_firmware
-from tinyasc.flash import FlashError, flash, plan_flash
+from tinyasc.firmware.flash import FlashError, flash, plan_flash
 
 
 @pytest.fixture(scope="module")

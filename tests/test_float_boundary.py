@@ -196,7 +196,7 @@ def test_float_io_firmware_is_bit_exact_in_qemu(float_io_tflites, tmp_path):
     from tinyasc.compile.export import export_model
     from tinyasc.emulate.qemu import run_batch_in_qemu, run_firmware
     from tinyasc.firmware.build import build_firmware
-    from tinyasc.verify import verify_on_host
+    from tinyasc.compile.verify import verify_on_host
 
     path = float_io_tflites["float_in_float_out"]
     inputs = boundary_inputs(read_tflite(path), 4, seed=4)

@@ -128,8 +128,9 @@ def test_packing_puts_each_word_pair_where_sxtb16_puts_the_inputs():
 
 
 def test_rounding_high_multiply_is_one_shift_for_positive_multipliers():
-    """tas_conv2d_rows_s8_dsp's requantize uses (a·b + 2^30) >> 31 for gemmlowp's
-    SaturatingRoundingDoublingHighMul, exact whenever b is not INT32_MIN (multipliers are > 0)."""
+    """tas_requantize_positive (tas_requantize.h: the DSP, integral-image and sparse kernels) uses
+    (a·b + 2^30) >> 31 for gemmlowp's SaturatingRoundingDoublingHighMul, exact whenever b is not
+    INT32_MIN (multipliers are > 0)."""
     rng = np.random.default_rng(0)
     a = [int(v) for v in rng.integers(-2**31, 2**31, 20000)] + [-2**31, 2**31 - 1, -1, 0, 1]
     b = [int(v) for v in rng.integers(1, 2**31, 20000)] + [2**31 - 1, 2**30, 1, 2**30 + 1, 2**31 - 1]

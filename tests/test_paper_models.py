@@ -149,7 +149,7 @@ def short_model_input(config, samples: int):
 
     if config.features.kind == "raw":
         return model_input(config, samples)
-    from tinyasc.features import frame_count, log_mel, mean_normalize_over_time, preset
+    from tinyasc.frontend.logmel import frame_count, log_mel, mean_normalize_over_time, preset
 
     settings = dataclasses.replace(preset(config.features.preset), n_mels=SHORT_RUN_MEL_BANDS)
 

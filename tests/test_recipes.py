@@ -94,7 +94,7 @@ STRATEGY_SCRIPT = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     # Before anything initialises TF's devices: one physical CPU seen as two replicas.
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from tinyasc.augment import AugmentSettings
+    from tinyasc.data.augment import AugmentSettings
     from tinyasc.data import AudioDataset
     from tinyasc.models import build_model
     from tinyasc.train import make_strategy, seed_everything, train_model
@@ -334,7 +334,7 @@ def _config(**sections):
 
 
 def test_augmentation_section_becomes_augment_settings():
-    from tinyasc.augment import AugmentSettings
+    from tinyasc.data.augment import AugmentSettings
     from tinyasc.train.run import augment_settings
 
     config = _config(data={"sample_rate": 18000, "duration_s": 10.0}, augmentation={

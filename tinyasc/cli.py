@@ -90,7 +90,7 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_verify(args) -> int:
-    from tinyasc.verify import verify_on_host
+    from tinyasc.compile.verify import verify_on_host
 
     report = verify_on_host(Path(args.export_dir), num_random=args.random)
     print(
@@ -132,7 +132,7 @@ def _cmd_emulate(args) -> int:
 
 
 def _cmd_flash(args) -> int:
-    from tinyasc.flash import flash, plan_flash
+    from tinyasc.firmware.flash import flash, plan_flash
 
     plan = plan_flash(Path(args.export_dir), board_name=args.board, tool=args.tool, probe=args.probe)
     if args.dry_run:

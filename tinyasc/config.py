@@ -2,7 +2,7 @@
 
     model:        {name: pajusco_a, kwargs: {}}            a name from tinyasc.models.MODELS
     data:         {sample_rate: 16000, duration_s: 1.0, channels: 2}
-    features:     {kind: raw}  or  {kind: logmel, preset: idlab-16k}
+    features:     {kind: raw}  or  {kind: logmel, preset: idlab-16k}  or  {kind: logmel, n_mels: 40, hop_s: 0.02, ...}
     training:     {epochs, batch_size, optimizer: adam | adamw, weight_decay, seed, early_stopping_patience,
                    learning_rate: {schedule: constant | triangular2 | plateau, max, min, half_cycle_epochs,
                                    patience, factor}}
@@ -69,8 +69,18 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class FeaturesConfig:
+    """The model's input: the raw waveform, or log-mel energies at data.sample_rate. For log-mel,
+    a preset (tinyasc.frontend.logmel.PRESETS) and/or the analysis itself: fields given here override the
+    preset's; without a preset the DFT is the smallest power of two that holds the window."""
+
     kind: str = field(default="raw", metadata=_choices(*FEATURE_KINDS))
-    preset: str | None = None  # a tinyasc.features preset, for kind: logmel
+    preset: str | None = None
+    n_mels: int | None = None
+    window_s: float | None = None
+    hop_s: float | None = None
+    n_fft: int | None = None
+    fmin: float | None = None
+    fmax: float | None = None  # None: sample_rate / 2
 
 
 @dataclass(frozen=True)
@@ -96,7 +106,7 @@ class TrainingConfig:
 
 @dataclass(frozen=True)
 class AugmentationConfig:
-    """The papers' training-set augmentations (augment.py); all off by default. Validation and test
+    """The papers' training-set augmentations (data/augment.py); all off by default. Validation and test
     data are never augmented. Per clip, in this order: crop, speed, mask, filter, noise; per batch:
     mixup, then CutMix."""
 
@@ -259,14 +269,29 @@ def _check_values(config: ExperimentConfig, source: str) -> None:
     _check_schedule_and_augmentation(config, source)
     _check_pruning(config, source)
     _check_quantization(config, source)
-    if config.features.kind == "logmel" and not config.features.preset:
-        raise ConfigError(f"{source}: features.kind logmel needs features.preset (e.g. idlab-16k)")
+    _check_features(config, source)
     from tinyasc.models.registry import MODELS
 
     if config.model.name not in MODELS:
         close = difflib.get_close_matches(config.model.name, MODELS, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"known models: {', '.join(sorted(MODELS))}"
         raise ConfigError(f"{source}: unknown model.name {config.model.name!r}; {hint}")
+
+
+def _check_features(config: ExperimentConfig, source: str) -> None:
+    from tinyasc.frontend.logmel import ANALYSIS_FIELDS, logmel_settings
+
+    features = config.features
+    if features.kind == "raw":
+        given = [name for name in ("preset", *ANALYSIS_FIELDS) if getattr(features, name) is not None]
+        if given:
+            raise ConfigError(f"{source}: features.{given[0]} is for kind: logmel; the raw waveform has no analysis "
+                              "settings (remove it, or set features.kind: logmel)")
+        return
+    try:
+        logmel_settings(features, config.data.sample_rate)
+    except TinyascError as error:
+        raise ConfigError(f"{source}: features: {error}") from None
 
 
 def _check_schedule_and_augmentation(config: ExperimentConfig, source: str) -> None:
@@ -294,7 +319,7 @@ def _check_schedule_and_augmentation(config: ExperimentConfig, source: str) -> N
     if augmentation.noise_min_snr_db > augmentation.noise_max_snr_db:
         problems.append(f"augmentation.noise_min_snr_db ({augmentation.noise_min_snr_db}) is above "
                         f"noise_max_snr_db ({augmentation.noise_max_snr_db})")
-    from tinyasc.augment import FIR_BANK_HIGHEST_CUTOFF_HZ
+    from tinyasc.data.augment import FIR_BANK_HIGHEST_CUTOFF_HZ
 
     if augmentation.fir_filter_probability > 0 and config.data.sample_rate <= 2 * FIR_BANK_HIGHEST_CUTOFF_HZ:
         problems.append(f"augmentation.fir_filter_probability needs data.sample_rate above "

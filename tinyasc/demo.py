@@ -27,8 +27,8 @@ def run_demo(work_dir: Path = Path("."), board: str = "nrf52840", epochs: int = 
     from tinyasc.firmware.build import build_firmware
     from tinyasc.artifacts.manifest import update_manifest
     from tinyasc.artifacts.run import read_run
+    from tinyasc.compile.verify import host_runner, verify_on_host
     from tinyasc.train.run import train_run
-    from tinyasc.verify import host_runner, verify_on_host
 
     from tinyasc.report.console import wide_console
 

@@ -5,17 +5,11 @@
  * Each offset input (|x| ≤ 255) is shifted left by left_shift (20: fits int32), scaled to the
  * common scale 2·max(s1, s2) by a multiplier below one, the two are added (or subtracted when
  * `subtract`), and the sum is requantized to the output, offset and clamped. */
-typedef struct {
-    int32_t dim0, dim1, dim2, dim3;
-    int32_t input1_step0, input1_step1, input1_step2, input1_step3;
-    int32_t input2_step0, input2_step1, input2_step2, input2_step3;
-    int32_t subtract;
-    int32_t input1_offset, input2_offset, output_offset, left_shift;
-    int32_t input1_multiplier, input1_shift, input2_multiplier, input2_shift;
-    int32_t output_multiplier, output_shift, act_min, act_max;
-} tas_add_params;
+#include "tas_kernels.h"
+#include "tas_kernel_params.h"
+#include "tas_requantize.h"
 
-static void tas_add_s8(const tas_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output)
+TAS_KERNEL void tas_add_s8(const tas_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output)
 {
     int8_t *out = output;
     for (int32_t i0 = 0; i0 < p->dim0; ++i0) {

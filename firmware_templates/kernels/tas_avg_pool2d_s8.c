@@ -1,6 +1,10 @@
 /* int8 average pooling, TFLite reference semantics: the mean over the window clipped to the
  * image, rounded half away from zero. */
-static void tas_avg_pool2d_s8(const tas_pool2d_params *p, const int8_t *input, int8_t *output)
+#include "tas_kernels.h"
+#include "tas_pool2d_common.h"
+#include "tas_requantize.h"
+
+TAS_KERNEL void tas_avg_pool2d_s8(const tas_pool2d_params *p, const int8_t *input, int8_t *output)
 {
     for (int32_t out_y = 0; out_y < p->output_height; ++out_y) {
         const int32_t in_y_origin = out_y * p->stride_height - p->pad_height;

@@ -5,9 +5,13 @@
  * The input zero point is folded into the bias at export time:
  *   Σ w·(x + input_offset) = Σ w·x + input_offset·Σ w  →  folded_bias = bias + input_offset·Σ w.
  * Same layouts and the same bit-exact results as tas_conv2d_s8. */
-static void tas_conv2d_rows_s8(const tas_conv2d_params *p, const int8_t *input, const int8_t *filter,
-                               const int32_t *folded_bias, const int32_t *multiplier, const int32_t *shift,
-                               int8_t *output)
+#include "tas_kernels.h"
+#include "tas_conv2d_common.h"
+#include "tas_requantize.h"
+
+TAS_KERNEL void tas_conv2d_rows_s8(const tas_conv2d_params *p, const int8_t *input, const int8_t *filter,
+                                   const int32_t *folded_bias, const int32_t *multiplier, const int32_t *shift,
+                                   int8_t *output)
 {
     const int32_t window = p->filter_height * p->filter_width * p->filter_depth;
     const int32_t row_step = p->stride_height * p->input_width * p->input_depth;

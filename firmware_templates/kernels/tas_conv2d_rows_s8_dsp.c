@@ -10,6 +10,10 @@
  * The input word x = (x0, x1, x2, x3) becomes SXTB16(x) = (x0, x2) and SXTB16(ror8 x) = (x1, x3),
  * which meet their weights in one SMLAD each; one input load serves four channels.
  * The input zero point is folded into the bias at export time, as in tas_conv2d_rows_s8. */
+#include "tas_kernels.h"
+#include "tas_conv2d_common.h"
+#include "tas_dsp.h"
+#include "tas_requantize.h"
 
 #define TAS_DSP_CHANNEL_BLOCK 4
 
@@ -56,29 +60,15 @@ static inline int32_t tas_dot_window_1ch(const int8_t *in, const int32_t *w, int
     return acc;
 }
 
-/* tas_requantize for multipliers > 0 (all of ours: QuantizeMultiplier gives [2^30, 2^31)), in
- * fewer instructions: gemmlowp's saturating rounding doubling high multiply, (a·b + nudge) / 2^31
- * truncated with nudge = 2^30 or 1 - 2^30 by sign, equals floor((a·b + 2^30) / 2^31) for every a
- * when b is positive (no saturation case) — one SMLAL and two shifts
- * (tests/test_kernels_dsp.py checks the identity). The rounding right shift is tas_requantize's. */
-static inline int32_t tas_requantize_positive(int32_t acc, int32_t multiplier, int32_t shift)
-{
-    const int32_t left_shift = shift > 0 ? shift : 0;
-    const int32_t right_shift = shift > 0 ? 0 : -shift;
-    const int32_t shifted = (int32_t)((uint32_t)acc << left_shift);
-    const int32_t high = (int32_t)(((int64_t)shifted * multiplier + (1LL << 30)) >> 31);
-    return tas_rounding_divide_by_pot(high, right_shift);
-}
-
 static inline int8_t tas_conv_output(const tas_conv2d_params *p, int32_t acc, int32_t multiplier, int32_t shift)
 {
     acc = tas_requantize_positive(acc, multiplier, shift) + p->output_offset;
     return (int8_t)tas_clamp(acc, p->act_min, p->act_max);
 }
 
-static void tas_conv2d_rows_s8_dsp(const tas_conv2d_params *p, const int8_t *input, const int32_t *packed_filter,
-                                   const int32_t *folded_bias, const int32_t *multiplier, const int32_t *shift,
-                                   int8_t *output)
+TAS_KERNEL void tas_conv2d_rows_s8_dsp(const tas_conv2d_params *p, const int8_t *input, const int32_t *packed_filter,
+                                       const int32_t *folded_bias, const int32_t *multiplier, const int32_t *shift,
+                                       int8_t *output)
 {
     const int32_t window = p->filter_height * p->filter_width * p->filter_depth;
     const int32_t quads = window / 4, tail = window % 4;

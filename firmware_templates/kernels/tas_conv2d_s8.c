@@ -4,9 +4,13 @@
  * bias   [output_depth] int32 or NULL; multiplier/shift [output_depth] per-channel requantization
  * output [1, output_height, output_width, output_depth]   int8
  * Out-of-image taps are skipped: padding contributes (zero_point − zero_point) = 0. */
-static void tas_conv2d_s8(const tas_conv2d_params *p, const int8_t *input, const int8_t *filter,
-                          const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
-                          int8_t *output)
+#include "tas_kernels.h"
+#include "tas_conv2d_common.h"
+#include "tas_requantize.h"
+
+TAS_KERNEL void tas_conv2d_s8(const tas_conv2d_params *p, const int8_t *input, const int8_t *filter,
+                              const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                              int8_t *output)
 {
     const int32_t outputs_per_group = p->output_depth / p->groups;
     const int32_t filter_size = p->filter_height * p->filter_width * p->filter_depth;

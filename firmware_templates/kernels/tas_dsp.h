@@ -2,6 +2,10 @@
  * With __ARM_FEATURE_DSP (Cortex-M4/M7/M33/M55) they are the real instructions from <arm_acle.h>;
  * elsewhere (the host build that runs under ASan/UBSan) they are plain C with the same results, so
  * the host test checks the kernels' logic and QEMU checks the instructions. */
+#ifndef TAS_DSP_H
+#define TAS_DSP_H
+
+#include <stdint.h>
 #include <string.h>
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
@@ -81,3 +85,5 @@ static inline int32_t tas_splat_s8x4(int32_t v)
 {
     return (int32_t)((uint32_t)(uint8_t)v * 0x01010101u);
 }
+
+#endif /* TAS_DSP_H */

@@ -1,7 +1,11 @@
 /* gemmlowp's fixed-point helpers (fixedpoint/fixedpoint.h) that int8 SOFTMAX needs at run time,
  * on int32 raw values: a value with m integer bits stands for raw / 2^(31 - m). Each reproduces
- * the named gemmlowp function bit for bit; the Python twins are in tinyasc/compile/fixedpoint.py.
- * Needs tas_requantize.h (tas_saturating_rounding_doubling_high_mul) included first. */
+ * the named gemmlowp function bit for bit; the Python twins are in tinyasc/compile/fixedpoint.py. */
+#ifndef TAS_FIXEDPOINT_H
+#define TAS_FIXEDPOINT_H
+
+#include <stdint.h>
+#include "tas_requantize.h"
 
 /* gemmlowp::RoundingHalfSum<int32_t>: (a + b) / 2, rounded away from zero. */
 static inline int32_t tas_rounding_half_sum(int32_t a, int32_t b)
@@ -47,3 +51,5 @@ static inline int32_t tas_count_leading_zeros(uint32_t x)
 {
     return (int32_t)__builtin_clz(x);
 }
+
+#endif /* TAS_FIXEDPOINT_H */

@@ -2,14 +2,13 @@
  * requantization; int8 weights are symmetric so no filter offset).
  * input [batches, input_depth] int8; weights [output_depth, input_depth] int8;
  * bias [output_depth] int32 or NULL; output [batches, output_depth] int8. */
-typedef struct {
-    int32_t batches, input_depth, output_depth;
-    int32_t input_offset, output_offset, act_min, act_max;
-} tas_fully_connected_params;
+#include "tas_kernels.h"
+#include "tas_kernel_params.h"
+#include "tas_requantize.h"
 
-static void tas_fully_connected_s8(const tas_fully_connected_params *p, const int8_t *input,
-                                   const int8_t *weights, const int32_t *bias,
-                                   const int32_t *multiplier, const int32_t *shift, int8_t *output)
+TAS_KERNEL void tas_fully_connected_s8(const tas_fully_connected_params *p, const int8_t *input,
+                                       const int8_t *weights, const int32_t *bias,
+                                       const int32_t *multiplier, const int32_t *shift, int8_t *output)
 {
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *in = input + b * p->input_depth;

@@ -1,15 +1,14 @@
 /* int8 fully connected with sparse weights (tas_sparse_common.h): each batch row is one window.
- * Bit-exact with tas_fully_connected_s8. Its own parameter struct (same fields as
- * tas_fully_connected_params) so a model may hold both kernels or only this one. */
-typedef struct {
-    int32_t batches, input_depth, output_depth;
-    int32_t input_offset, output_offset, act_min, act_max;
-} tas_fully_connected_sparse_params;
+ * Bit-exact with tas_fully_connected_s8. Its own parameter struct (tas_kernel_params.h), with
+ * the same fields as tas_fully_connected_params. */
+#include "tas_kernels.h"
+#include "tas_kernel_params.h"
+#include "tas_sparse_common.h"
 
-static inline __attribute__((always_inline)) void tas_fully_connected_sparse_s8(const tas_fully_connected_sparse_params *p, const int8_t *input,
-                                          const uint16_t *counts, const int8_t *entries,
-                                          const int32_t *folded_bias, const int32_t *multiplier,
-                                          const int32_t *shift, int8_t *output)
+TAS_KERNEL_INLINE void tas_fully_connected_sparse_s8(const tas_fully_connected_sparse_params *p, const int8_t *input,
+                                                     const uint16_t *counts, const int8_t *entries,
+                                                     const int32_t *folded_bias, const int32_t *multiplier,
+                                                     const int32_t *shift, int8_t *output)
 {
     const tas_sparse_rows rows = {
         .rows = p->batches, .row_step = p->input_depth, .output_depth = p->output_depth,

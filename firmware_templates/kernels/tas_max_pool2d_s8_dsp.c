@@ -1,6 +1,11 @@
 /* int8 max pooling, four channels per instruction pair: SSUB8 + SEL is a per-byte signed max of
  * two words. For windows that never leave the image (no padding, every window inside), so no
  * clipping is needed; same results as tas_max_pool2d_s8 (NHWC, batch 1). */
+#include "tas_kernels.h"
+#include "tas_dsp.h"
+#include "tas_pool2d_common.h"
+#include "tas_requantize.h"
+
 static inline int32_t tas_clamp_s8x4(int32_t v, int32_t low4, int32_t high4)
 {
     return tas_min_s8x4(tas_max_s8x4(v, low4), high4);
@@ -34,7 +39,7 @@ static inline void tas_max_pool_pixel(const tas_pool2d_params *p, const int8_t *
     }
 }
 
-static void tas_max_pool2d_s8_dsp(const tas_pool2d_params *p, const int8_t *input, int8_t *output)
+TAS_KERNEL void tas_max_pool2d_s8_dsp(const tas_pool2d_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t low4 = tas_splat_s8x4(p->act_min), high4 = tas_splat_s8x4(p->act_max);
     for (int32_t out_y = 0; out_y < p->output_height; ++out_y) {

@@ -3,13 +3,11 @@
  * that already includes 1/reduced, add the output zero point, clamp. When input and output share
  * quantization TFLM instead divides the raw sum, truncating toward zero. SUM is the general case
  * with a multiplier of s_in/s_out only. */
-typedef struct {
-    int32_t outer, reduced, inner;
-    int32_t same_quantization;
-    int32_t input_zero_point, output_zero_point, multiplier, shift;
-} tas_mean_params;
+#include "tas_kernels.h"
+#include "tas_kernel_params.h"
+#include "tas_requantize.h"
 
-static void tas_mean_s8(const tas_mean_params *p, const int8_t *input, int8_t *output)
+TAS_KERNEL void tas_mean_s8(const tas_mean_params *p, const int8_t *input, int8_t *output)
 {
     for (int32_t o = 0; o < p->outer; ++o) {
         for (int32_t i = 0; i < p->inner; ++i) {

@@ -4,15 +4,11 @@
  * output        : int8 [dim0, dim1, dim2, dim3], row-major
  * The product of the offset inputs (|x·y| ≤ 255², fits int32) is requantized once with
  * s1·s2/s_out, offset and clamped to the fused activation's range. */
-typedef struct {
-    int32_t dim0, dim1, dim2, dim3;
-    int32_t input1_step0, input1_step1, input1_step2, input1_step3;
-    int32_t input2_step0, input2_step1, input2_step2, input2_step3;
-    int32_t input1_offset, input2_offset, output_offset;
-    int32_t output_multiplier, output_shift, act_min, act_max;
-} tas_mul_params;
+#include "tas_kernels.h"
+#include "tas_kernel_params.h"
+#include "tas_requantize.h"
 
-static void tas_mul_s8(const tas_mul_params *p, const int8_t *input1, const int8_t *input2, int8_t *output)
+TAS_KERNEL void tas_mul_s8(const tas_mul_params *p, const int8_t *input1, const int8_t *input2, int8_t *output)
 {
     int8_t *out = output;
     for (int32_t i0 = 0; i0 < p->dim0; ++i0) {

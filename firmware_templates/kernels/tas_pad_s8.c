@@ -2,19 +2,15 @@
  * input : int8 [input_dim0, input_dim1, input_dim2, input_dim3], row-major
  * output: int8 [output_dim0, …, output_dim3]; output index i reads input i − pad_before on
  *         every axis when that lies inside the input, else it is pad_value. */
-typedef struct {
-    int32_t output_dim0, output_dim1, output_dim2, output_dim3;
-    int32_t input_dim0, input_dim1, input_dim2, input_dim3;
-    int32_t pad_before0, pad_before1, pad_before2, pad_before3;
-    int32_t pad_value;
-} tas_pad_params;
+#include "tas_kernels.h"
+#include "tas_kernel_params.h"
 
 static inline int tas_pad_inside(int32_t index, int32_t before, int32_t size)
 {
     return index >= before && index < before + size;
 }
 
-static void tas_pad_s8(const tas_pad_params *p, const int8_t *input, int8_t *output)
+TAS_KERNEL void tas_pad_s8(const tas_pad_params *p, const int8_t *input, int8_t *output)
 {
     int8_t *out = output;
     for (int32_t o0 = 0; o0 < p->output_dim0; ++o0) {

@@ -1,4 +1,7 @@
 /* QUANTIZE of the float32 graph input (tas_float_boundary.h). */
+#include "tas_kernels.h"
+#include "tas_float_boundary.h"
+
 /* std::round of a float32 in [-512, 512]: half away from zero. The fraction x - trunc(x) is exact
  * there, so the comparison with 0.5 decides the tie exactly, without libm. */
 static int32_t tas_round_half_away_f32(float value)
@@ -16,7 +19,7 @@ static int32_t tas_round_half_away_f32(float value)
 
 /* q = clamp(round(x / scale) + zero_point, -128, 127). The quotient is clamped to +-512 before the
  * integer conversion (any value beyond saturates to -128 or 127 anyway); NaN maps to -128. */
-static void tas_quantize_f32_s8(const tas_float_boundary_params *p, float scale, const float *input, int8_t *output)
+TAS_KERNEL void tas_quantize_f32_s8(const tas_float_boundary_params *p, float scale, const float *input, int8_t *output)
 {
     for (int32_t i = 0; i < p->size; ++i) {
         float quotient = input[i] / scale;

@@ -5,12 +5,13 @@
  * then adds nothing to the sum and comes out as -128, exactly as in TFLM.
  * Per row: sum the exps in Q12.19, take the reciprocal with gemmlowp's Newton-Raphson
  * (GetReciprocal), scale each exp by it and round to Q0.8. */
-typedef struct {
-    int32_t outer, depth;
-} tas_softmax_params;
+#include "tas_kernels.h"
+#include "tas_fixedpoint.h"
+#include "tas_kernel_params.h"
+#include "tas_requantize.h"
 
-static void tas_softmax_s8(const tas_softmax_params *p, const int32_t *exp_of_difference,
-                           const int8_t *input, int8_t *output)
+TAS_KERNEL void tas_softmax_s8(const tas_softmax_params *p, const int32_t *exp_of_difference,
+                               const int8_t *input, int8_t *output)
 {
     for (int32_t row = 0; row < p->outer; ++row) {
         const int8_t *in = input + row * p->depth;

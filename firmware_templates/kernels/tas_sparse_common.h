@@ -10,6 +10,11 @@
  * A gap longer than 255 bytes is crossed by extra entries of step 255 and weight 0, so one byte
  * per step serves any window. The input zero point is folded into the bias at export time
  * (bias + input_offset·Σw), as in the dense rows kernels: zero weights contribute nothing to Σw. */
+#ifndef TAS_SPARSE_COMMON_H
+#define TAS_SPARSE_COMMON_H
+
+#include <stdint.h>
+#include "tas_requantize.h"
 
 typedef struct {
     int32_t rows, row_step, output_depth;  /* windows row_step bytes apart, one output row each */
@@ -24,14 +29,12 @@ typedef struct {
     int32_t multiplier, left_shift, right_shift, output_offset, act_min, act_max;
 } tas_sparse_channel;
 
-/* tas_requantize for multipliers >= 0 (every multiplier QuantizeMultiplier makes): the rounding
- * high multiply in one 64-bit multiply-add, the identity tas_conv2d_rows_s8_dsp.c uses (checked in
- * tests/test_kernels_dsp.py); then the output offset and the activation clamp. */
+/* Requantize (tas_requantize_positive_split, with the channel's shifts decoded once), then the
+ * output offset and the activation clamp. */
 static inline int8_t tas_sparse_output(tas_sparse_channel ch, int32_t acc)
 {
-    const int32_t shifted = (int32_t)((uint32_t)acc << ch.left_shift);
-    const int32_t high = (int32_t)(((int64_t)shifted * ch.multiplier + (1LL << 30)) >> 31);
-    return (int8_t)tas_clamp(tas_rounding_divide_by_pot(high, ch.right_shift) + ch.output_offset, ch.act_min, ch.act_max);
+    const int32_t value = tas_requantize_positive_split(acc, ch.multiplier, ch.left_shift, ch.right_shift);
+    return (int8_t)tas_clamp(value + ch.output_offset, ch.act_min, ch.act_max);
 }
 
 static inline tas_sparse_channel tas_sparse_channel_at(const tas_sparse_rows *s, int32_t c)
@@ -165,3 +168,5 @@ static inline __attribute__((always_inline)) void tas_sparse_rows_s8(const tas_s
         tas_sparse_rows_1(s, input, output, row);
     }
 }
+
+#endif /* TAS_SPARSE_COMMON_H */

@@ -2,13 +2,10 @@
  * output: int8 [dim0, dim1, dim2, dim3], row-major
  * input : int8; output (i0, i1, i2, i3) = input[base + i0·step0 + i1·step1 + i2·step2 + i3·step3]
  *         (every offset is inside the input: the Python side derived base and steps from it) */
-typedef struct {
-    int32_t dim0, dim1, dim2, dim3;
-    int32_t step0, step1, step2, step3;
-    int32_t base;
-} tas_strided_copy_params;
+#include "tas_kernels.h"
+#include "tas_kernel_params.h"
 
-static void tas_strided_copy_s8(const tas_strided_copy_params *p, const int8_t *input, int8_t *output)
+TAS_KERNEL void tas_strided_copy_s8(const tas_strided_copy_params *p, const int8_t *input, int8_t *output)
 {
     int8_t *out = output;
     for (int32_t i0 = 0; i0 < p->dim0; ++i0) {

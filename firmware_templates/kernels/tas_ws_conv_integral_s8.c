@@ -11,21 +11,9 @@
  * I[u, −1] = 0), so no column needs a bounds test. I runs in uint32: the differences are exact modulo
  * 2^32 and every true G fits in int32, so wrap-around is harmless.
  * Parameters: tas_ws_conv_common.h. */
-
-/* tas_requantize (TFLite's MultiplyByQuantizedMultiplier) in fewer instructions: requantizing
- * N outputs per step is a large share of this kernel once the integral image has removed most of
- * the multiply-accumulates. The doubling high multiply with TFLite's nudge (1 << 30 or
- * 1 − (1 << 30) by sign, then division truncating toward zero) equals floor((x·M + 2^30) / 2^31),
- * one SMLAL and a shift, for every multiplier TFLite makes (0 or [2^30, 2^31): never the
- * saturating INT32_MIN · INT32_MIN case). The rounding shift is TFLite's. */
-static inline int32_t tas_ws_requantize(int32_t acc, int32_t multiplier, int32_t shift)
-{
-    const int32_t left_shift = shift > 0 ? shift : 0;
-    const int32_t right_shift = shift > 0 ? 0 : -shift;
-    const int32_t x = (int32_t)((uint32_t)acc << left_shift);
-    const int32_t high = (int32_t)(((int64_t)x * multiplier + (1LL << 30)) >> 31);
-    return tas_rounding_divide_by_pot(high, right_shift);
-}
+#include "tas_kernels.h"
+#include "tas_requantize.h"
+#include "tas_ws_conv_common.h"
 
 /* F'[j] for one input row: the raw sum over the C repeats, plus C·input_offset once. */
 static void tas_ws_channel_presum(const tas_ws_conv_params *p, const int8_t *row, int32_t *row_sum)
@@ -81,9 +69,9 @@ __attribute__((noinline)) static void tas_ws_diagonal_row(const tas_ws_conv_para
     }
 }
 
-static void tas_ws_conv_integral_s8(const tas_ws_conv_params *p, const int8_t *input, const int8_t *condensed,
-                                    const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
-                                    int32_t *scratch, int8_t *output)
+TAS_KERNEL void tas_ws_conv_integral_s8(const tas_ws_conv_params *p, const int8_t *input, const int8_t *condensed,
+                                        const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                                        int32_t *scratch, int8_t *output)
 {
     /* Parameters in locals (see tas_ws_diagonal_row). */
     const int32_t length = p->condensed_length, condensed_channels = p->condensed_channels;
@@ -124,7 +112,7 @@ static void tas_ws_conv_integral_s8(const tas_ws_conv_params *p, const int8_t *i
                 if (bias) {
                     acc += bias[n];
                 }
-                acc = tas_ws_requantize(acc, multiplier[n], shift[n]) + output_offset;
+                acc = tas_requantize_positive(acc, multiplier[n], shift[n]) + output_offset;
                 out[n] = (int8_t)tas_clamp(acc, act_min, act_max);
             }
         }

@@ -21,7 +21,7 @@ class AudioInput:
     kind: str | None = None  # "raw" (waveform samples) or "logmel" (log mel-filterbank features)
     channels: int | None = None  # audio channels of a raw-waveform input
     input_samples: int | None = None  # audio samples one inference consumes
-    log_mel: dict | None = None  # the front-end's settings (tinyasc.features.LogMelSettings fields)
+    log_mel: dict | None = None  # the front-end's settings (tinyasc.frontend.logmel.LogMelSettings fields)
 
     def __post_init__(self):
         if self.kind is not None and self.kind not in INPUT_KINDS:

@@ -17,6 +17,7 @@ import numpy as np
 
 import tinyasc
 from tinyasc.compile import ops
+from tinyasc.compile.kernel_library import model_sections
 from tinyasc.compile.kernels import select_dense_kernel, select_kernel
 from tinyasc.compile.sparse import check_mode as check_sparse_mode, layer_report
 from tinyasc.compile.fusion import ConvPoolFusion, find_conv_pool_fusions, fused_loop, row_pointer
@@ -297,7 +298,7 @@ def render_model_sources(compiled: CompiledModel, source: str, labels: list[str]
         arena_size=compiled.plan.arena_size,
         lower_bound=compiled.plan.lower_bound,
         labels=list(labels),
-        kernel_files=compiled.kernel_files,
+        kernel_sections=model_sections(compiled.kernel_files),
         constants=compiled.constants,
         steps=compiled.steps,
         ops=graph.ops,

@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from tinyasc.augment import AugmentSettings
+from tinyasc.data.augment import AugmentSettings
 from tinyasc.data.loader import AudioDataset
 from tinyasc.errors import DatasetError, TinyascError
 from tinyasc.tf_env import import_tf
@@ -172,7 +172,7 @@ def _fit_one_epoch(model, train: AudioDataset, x_train, validation, epoch: int, 
     """model.fit for epoch `epoch` alone. The batches depend on (seed, epoch) only, so a resumed run
     sees the same ones: augmented batches from augment.tf_dataset, else the inputs in a seeded order."""
     if augmentation:
-        from tinyasc.augment import tf_dataset
+        from tinyasc.data.augment import tf_dataset
 
         num_classes = validation[1].shape[-1]  # one-hot labels when augmenting
         batches = tf_dataset(train.x, train.y, num_classes, augmentation, batch_size, seed, epoch,

@@ -178,10 +178,10 @@ def audio_input(config, model_samples: int) -> AudioInput:
                           input_samples=model_samples)
     from dataclasses import asdict
 
-    from tinyasc.features import preset
+    from tinyasc.frontend.logmel import logmel_settings
 
-    settings = preset(config.features.preset)
-    log_mel = {"preset": config.features.preset, **asdict(settings),
+    settings = logmel_settings(config.features, config.data.sample_rate)
+    log_mel = {**({"preset": config.features.preset} if config.features.preset else {}), **asdict(settings),
                "hop_length": settings.hop_length, "window_length": settings.window_length}
     return AudioInput(sample_rate=config.data.sample_rate, kind="logmel", channels=1,
                       input_samples=model_samples, log_mel=log_mel)
@@ -212,14 +212,9 @@ def model_input(config, num_samples: int):
             f"log-mel features are computed from mono audio, but data.channels is {channels}; "
             "set data.channels: 1, or features.kind: raw for a binaural model"
         )
-    from tinyasc.features import frame_count, log_mel, mean_normalize_over_time, preset
+    from tinyasc.frontend.logmel import frame_count, log_mel, logmel_settings, mean_normalize_over_time
 
-    settings = preset(config.features.preset)
-    if settings.sample_rate != config.data.sample_rate:
-        raise TinyascError(
-            f"log-mel preset {config.features.preset!r} expects {settings.sample_rate}-Hz audio but "
-            f"data.sample_rate is {config.data.sample_rate}; make them equal in the config"
-        )
+    settings = logmel_settings(config.features, config.data.sample_rate)
 
     def log_mel_input(x: np.ndarray) -> np.ndarray:
         return mean_normalize_over_time(log_mel(x, settings))[..., np.newaxis]
@@ -251,7 +246,7 @@ def build_configured_model(config, num_classes: int, input_kwargs: dict):
 def augment_settings(config):
     """The config's augmentation section as augment.AugmentSettings, or None when it switches
     nothing on (then training is exactly the plain, unaugmented loop)."""
-    from tinyasc.augment import AugmentSettings
+    from tinyasc.data.augment import AugmentSettings
 
     a = config.augmentation
     crop_samples = round(a.random_crop_s * config.data.sample_rate) if a.random_crop_s else None

@@ -11,7 +11,7 @@ numbers training used.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,11 +40,22 @@ class LogMelSettings:
         return int(round(self.hop_s * self.sample_rate))
 
     def __post_init__(self):
-        if self.window_length > self.n_fft:
-            raise TinyascError(
-                f"log-mel window of {self.window_length} samples is longer than the {self.n_fft}-point DFT; "
-                f"received: window_s={self.window_s}, sample_rate={self.sample_rate}, n_fft={self.n_fft}"
-            )
+        nyquist = self.sample_rate / 2
+        problems = [
+            (self.n_mels < 1, f"n_mels must be >= 1; received: {self.n_mels}"),
+            (self.window_length < 1 or self.hop_length < 1,
+             f"window_s and hop_s must each be at least one sample at {self.sample_rate} Hz; "
+             f"received: window_s={self.window_s}, hop_s={self.hop_s}"),
+            (self.window_length > self.n_fft,
+             f"log-mel window of {self.window_length} samples is longer than the {self.n_fft}-point DFT; "
+             f"received: window_s={self.window_s}, sample_rate={self.sample_rate}, n_fft={self.n_fft}"),
+            (self.fmax is not None and self.fmax > nyquist,
+             f"fmax {self.fmax} Hz is above the Nyquist frequency of {self.sample_rate}-Hz audio ({nyquist:g} Hz)"),
+            (not 0 <= self.fmin < (self.fmax or nyquist), f"fmin must be >= 0 and below fmax; received: fmin={self.fmin}"),
+        ]
+        for failed, message in problems:
+            if failed:
+                raise TinyascError(message)
 
 
 PRESETS = {
@@ -57,6 +68,31 @@ def preset(name: str) -> LogMelSettings:
     if name not in PRESETS:
         raise TinyascError(f"unknown log-mel preset {name!r}; known presets: {', '.join(PRESETS)}")
     return PRESETS[name]
+
+
+# The analysis fields a config may set (features: in configs/*.yaml); the rate is data.sample_rate.
+ANALYSIS_FIELDS = ("n_mels", "window_s", "hop_s", "n_fft", "fmin", "fmax")
+
+
+def logmel_settings(features_config, sample_rate: int) -> LogMelSettings:
+    """The log-mel analysis a config's `features:` section asks for at `sample_rate`: its preset
+    (whose rate must be the data's) with the fields it gives replaced, or, without a preset, the
+    defaults with those fields and the smallest power-of-two DFT that holds the window."""
+    overrides = {name: getattr(features_config, name) for name in ANALYSIS_FIELDS
+                 if getattr(features_config, name) is not None}
+    if features_config.preset:
+        base = preset(features_config.preset)
+        if base.sample_rate != sample_rate:
+            raise TinyascError(
+                f"log-mel preset {features_config.preset!r} expects {base.sample_rate}-Hz audio but "
+                f"data.sample_rate is {sample_rate}; make them equal, or leave the preset out and give "
+                f"the analysis ({', '.join(ANALYSIS_FIELDS)})"
+            )
+        return replace(base, **overrides)
+    if "n_fft" not in overrides:
+        window = LogMelSettings(sample_rate=sample_rate, n_fft=1 << 30, **overrides).window_length
+        overrides["n_fft"] = 1 << max(window - 1, 1).bit_length()
+    return LogMelSettings(sample_rate=sample_rate, **overrides)
 
 
 def frame_count(num_samples: int, settings: LogMelSettings) -> int:
