@@ -23,13 +23,10 @@ CONV2D_ROWS_DSP = Kernel(
 )
 MAX_POOL2D_DSP = Kernel("tas_max_pool2d_s8_dsp", ("tas_dsp.h", "tas_pool2d_common.h", "tas_max_pool2d_s8_dsp.c"))
 
-# Cores whose ISA has the DSP extension (SMLAD, SXTB16, SSAT...): Armv7E-M and Armv8-M Mainline with DSP.
-DSP_CORES = frozenset({"cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p", "cortex-m55"})
-
-
 def has_dsp_extension(board) -> bool:
-    """The board's core executes the DSP instructions; no board (a host-only compile) means no."""
-    return board is not None and board.cpu in DSP_CORES
+    """The board's core executes the DSP instructions (boards.yaml `extensions`); no board (a
+    host-only compile) means no."""
+    return board is not None and "dsp" in board.extensions
 
 
 def any_board(board) -> bool:
