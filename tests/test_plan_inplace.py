@@ -11,6 +11,7 @@ from tinyasc.compile import ops
 from tinyasc.compile.codegen import compile_graph, render_model_sources, write_sources
 from tinyasc.compile.host import build_host_runner, run_host
 from tinyasc.compile.ir import Graph, Op, OpKind, Quantization, Tensor
+from tinyasc.compile.options import CompileOptions
 from tinyasc.compile.plan import plan_memory
 from tinyasc.compile.reference import tflm_outputs
 from tinyasc.convert.tflite_reader import parse_tflite, read_tflite
@@ -71,8 +72,8 @@ def test_an_op_that_asks_for_scratch_gets_a_working_pointer(monkeypatch, tmp_pat
         return (f"{kernel.name}({ctx.params}, {table}, {ctx.input()}, {ctx.scratch()}), "
                 f"{kernel.name}({ctx.params}, {identity}, {ctx.scratch()}, {ctx.output()})")
 
-    spec = dataclasses.replace(activation.RELU_SPEC, scratch_bytes=lambda params: params.size,
-                               emit=emit_through_scratch)
+    kernel = dataclasses.replace(activation.LUT_KERNEL, scratch_bytes=lambda params: params.size)
+    spec = dataclasses.replace(activation.RELU_SPEC, reference=kernel, emit=emit_through_scratch)
     monkeypatch.setitem(ops.REGISTRY, OpKind.RELU, spec)
     data = single_op_tflite("RELU", (1, 7, 1, 37), (0.05, 10), (0.03, -128))
     graph = parse_tflite(data)
@@ -206,7 +207,7 @@ def test_conv_and_max_pool_fuse_and_the_conv_output_never_exists(tiny_cnn_tflite
     """tiny CNN: conv (8, k8, s4) → max-pool 2 → conv → mean → dense. Fused, the first conv's
     63×8 output is never in memory: a 2-row scratch block takes its place. Bit-exact with TFLM."""
     graph = read_tflite(tiny_cnn_tflite)
-    fused, separate = compile_graph(graph), compile_graph(graph, fuse=False)
+    fused, separate = compile_graph(graph), compile_graph(graph, options=CompileOptions(fuse=False))
     conv, pool = graph.ops[0], graph.ops[1]
     assert (conv.kind, pool.kind) == (OpKind.CONV_2D, OpKind.MAX_POOL_2D)
     assert conv.outputs[0] not in fused.plan.tensor_buffer and conv.outputs[0] in separate.plan.tensor_buffer
