@@ -131,6 +131,17 @@ def test_activation_table_overwrites_its_dying_input():
     assert plan.overlaps() == []
 
 
+def test_the_planner_takes_in_place_safety_from_the_kernel_each_op_runs():
+    """Same graph, a table kernel whose record does not declare its access order: no sharing."""
+    from tinyasc.compile.ops.activation import LUT_KERNEL
+    from tinyasc.compile.ops.fully_connected import FULLY_CONNECTED
+
+    graph = chain_graph([OpKind.FULLY_CONNECTED, OpKind.RELU, OpKind.FULLY_CONNECTED], [64, 1024, 1024, 10])
+    unknown_order = dataclasses.replace(LUT_KERNEL, in_place=None)
+    assert shares(plan_memory(graph, kernels=[FULLY_CONNECTED, LUT_KERNEL, FULLY_CONNECTED]), 1, 2)
+    assert not shares(plan_memory(graph, kernels=[FULLY_CONNECTED, unknown_order, FULLY_CONNECTED]), 1, 2)
+
+
 def test_graph_input_and_output_are_never_overwritten_in_place():
     # RELU on the caller's input, and a RELU writing the caller's output: both keep their buffers.
     graph = chain_graph([OpKind.RELU, OpKind.FULLY_CONNECTED, OpKind.RELU], [64, 64, 32, 32])

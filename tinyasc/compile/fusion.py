@@ -10,8 +10,9 @@ block instead of the conv output. Both kernels run unchanged on smaller shapes (
 the conv with fh output rows, the pool with one), so the result is the same bytes.
 
 Fused when: the conv has no vertical padding (each block reads whole input rows from its origin),
-its kernel loops over output rows (its record's `row_loop`, ops/common.py: Kernel); the pool has no vertical padding, non-overlapping windows (stride ≥ window height: no conv row is
-computed twice) that stay inside the conv output.
+its kernel loops over output rows (its record's `row_loop`, ops/common.py: Kernel); the pool
+has no vertical padding, non-overlapping windows (stride ≥ window height: no conv row is computed
+twice) that stay inside the conv output.
 """
 
 from __future__ import annotations

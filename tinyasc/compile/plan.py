@@ -31,9 +31,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-from typing import Sequence
 
 from tinyasc.compile.ir import ALIAS_OPS, Graph, Op
 from tinyasc.compile.ops import REGISTRY
