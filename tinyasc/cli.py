@@ -53,6 +53,7 @@ def _cmd_train(args) -> int:
 
 def _cmd_export(args) -> int:
     from tinyasc.compile.export import export_model
+    from tinyasc.compile.options import CompileOptions
     from tinyasc.train.run import load_run
 
     labels, test_inputs, name, tflite = None, None, args.name, args.tflite
@@ -66,8 +67,8 @@ def _cmd_export(args) -> int:
         raise SystemExit("tinyasc export: give --run RUN_DIR or --tflite FILE")
     result = export_model(
         tflite, board_name=args.board, out_root=args.out, name=name, labels=labels,
-        test_inputs=test_inputs, num_test_vectors=args.test_vectors, sparse=args.sparse,
-        ws_kernel=args.ws_kernel,
+        test_inputs=test_inputs, num_test_vectors=args.test_vectors,
+        options=CompileOptions(sparse=args.sparse, ws_kernel=args.ws_kernel),
     )
     figures = result.manifest["export"]
     print(

@@ -28,8 +28,8 @@ from tinyasc.compile.codegen import (
     write_sources,
 )
 from tinyasc.compile.ir import NUMPY_DTYPES
+from tinyasc.compile.options import CompileOptions
 from tinyasc.compile.reference import tflm_minimal_arena, tflm_outputs
-from tinyasc.compile.ops.ws_conv import force_kernel as force_ws_kernel
 from tinyasc.compile.tflite_reader import parse_tflite
 from tinyasc.compile.ws_rewrite import rewrite_ws_conv
 from tinyasc.errors import DoesNotFitError, TinyascError
@@ -120,11 +120,10 @@ def export_model(
     labels: list[str] | None = None,
     test_inputs: np.ndarray | None = None,
     num_test_vectors: int = 4,
-    planner: str = "greedy",
     seed: int = 0,
-    sparse: str = "auto",
-    ws_kernel: str = "auto",
+    options: CompileOptions | None = None,
 ) -> ExportResult:
+    """`options`: how to compile (planner, sparse weights, WS_CONV kernel, fusion); default CompileOptions()."""
     from tinyasc.firmware.boards import get_board
     from tinyasc.firmware.build import render_firmware
 
@@ -135,8 +134,7 @@ def export_model(
     # A QAT'd WSNet converts to GATHER…CONV_2D chains: each becomes one WS_CONV op (DESIGN §4).
     model_bytes, _ = rewrite_ws_conv(tflite_path.read_bytes(), source=str(tflite_path))
     graph = parse_tflite(model_bytes, source=str(tflite_path))
-    force_ws_kernel(graph, ws_kernel)  # WSNet's WS_CONV ops: "auto" (cheaper by op counts), "integral", "direct"
-    compiled = compile_graph(graph, planner=planner, board=board, sparse=sparse)
+    compiled = compile_graph(graph, board=board, options=options)
     _check_fits(compiled, board, str(tflite_path))
 
     name = safe_name(name or tflite_path.stem)
