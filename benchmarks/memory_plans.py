@@ -30,6 +30,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from tinyasc.compile.codegen import compile_graph  # noqa: E402
+from tinyasc.compile.options import CompileOptions  # noqa: E402
 from tinyasc.compile.plan import plan_memory  # noqa: E402
 from tinyasc.compile.reference import tflm_minimal_arena  # noqa: E402
 from tinyasc.convert import quantize_int8  # noqa: E402
@@ -76,7 +77,7 @@ def measure(name: str, model_bytes: bytes) -> dict:
     row = {"model": name, "tflite_bytes": len(model_bytes), "tflm_arena_bytes": tflm_minimal_arena(model_bytes)}
     try:
         graph = parse_tflite(model_bytes, source=f"{name}.tflite")
-        compiled = compile_graph(graph, planner="greedy")
+        compiled = compile_graph(graph, options=CompileOptions(planner="greedy"))
     except TinyascError as e:
         return {**row, "unsupported": str(e)}
     plan = compiled.plan
@@ -87,7 +88,7 @@ def measure(name: str, model_bytes: bytes) -> dict:
         "op_kinds": sorted({op.kind.value for op in graph.ops}),
         "arena_bytes": plan.arena_size,
         "lower_bound_bytes": plan.lower_bound,
-        "unfused_bytes": compile_graph(graph, planner="greedy", fuse=False).plan.arena_size,
+        "unfused_bytes": compile_graph(graph, options=CompileOptions(planner="greedy", fuse=False)).plan.arena_size,
         "linear_bytes": plan_memory(graph, "linear").arena_size,
         "io_bytes": io_bytes,
         "ratio_to_tflm": round(plan.arena_size / row["tflm_arena_bytes"], 3),

@@ -52,10 +52,12 @@ def model_inputs(model, x: np.ndarray) -> np.ndarray:
 
 def device_figures(tflite: Path, name: str, work: Path) -> dict:
     from tinyasc.compile.export import export_model
+    from tinyasc.compile.options import CompileOptions
     from tinyasc.emulate.qemu import run_firmware
     from tinyasc.firmware.build import build_firmware
 
-    export = export_model(tflite, board_name=BOARD, out_root=work, name=name, num_test_vectors=2, sparse="auto")
+    export = export_model(tflite, board_name=BOARD, out_root=work, name=name, num_test_vectors=2,
+                          options=CompileOptions(sparse="auto"))
     sizes = build_firmware(export.export_dir).sizes
     run = run_firmware(export.export_dir)
     return {

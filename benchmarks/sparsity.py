@@ -103,12 +103,13 @@ def float_accuracy(model, test) -> float:
 
 def device_figures(tflite: Path, name: str, board: str, mode: str, work: Path) -> dict:
     from tinyasc.compile.export import export_model
+    from tinyasc.compile.options import CompileOptions
     from tinyasc.emulate.profile import profile_firmware
     from tinyasc.emulate.qemu import run_firmware
     from tinyasc.firmware.build import build_firmware
 
     export = export_model(tflite, board_name=board, out_root=work, name=f"{name}_{board}_{mode}", num_test_vectors=2,
-                          sparse=mode)
+                          options=CompileOptions(sparse=mode))
     sizes = build_firmware(export.export_dir).sizes
     run = run_firmware(export.export_dir)
     profile = profile_firmware(export.export_dir)

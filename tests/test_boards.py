@@ -83,6 +83,15 @@ def test_every_twin_is_a_machine_that_qemu_knows():
         assert board.emulator_machine in machines, board.name
 
 
+@pytest.mark.parametrize("name, extensions", [
+    ("nrf52840", {"dsp", "fpu"}), ("cortex-m3", set()), ("cortex-m4", {"dsp", "fpu"}),
+    ("cortex-m7", {"dsp", "fpu"}), ("nrf5340-app", {"dsp", "fpu"}), ("stm32h7", {"dsp", "fpu"}),
+    ("rp2040", set()), ("microbit-v1", set()), ("corstone-300", {"dsp", "fpu", "mve"}),
+])
+def test_each_board_lists_the_isa_extensions_of_its_core(name, extensions):
+    assert get_board(name).extensions == extensions
+
+
 def test_gcc_flags_with_and_without_fpu():
     assert get_board("nrf52840").gcc_flags() == [
         "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
@@ -163,6 +172,34 @@ def test_wrong_type_says_what_was_expected_and_received(tmp_path, key, value, ex
     message = str(error.value)
     assert f"'{key}' must be {expected}" in message
     assert f"Received: {key}={value!r}" in message and "nrf52840" in message
+
+
+@pytest.mark.parametrize("extensions", [["dps", "fpu"], "dsp", ["dsp", "dsp", "fpu"]])
+def test_a_misspelt_or_repeated_extension_is_named_with_the_known_ones(tmp_path, extensions):
+    path = write_boards(tmp_path, lambda d: nrf(d).update(extensions=extensions))
+    with pytest.raises(BoardConfigError) as error:
+        load_boards(path)
+    message = str(error.value)
+    assert "'extensions' must be a list of ISA extensions" in message and "dsp, fpu, mve" in message
+    assert f"Received: extensions={extensions!r}" in message and "nrf52840" in message
+
+
+def test_missing_extensions_key_is_named(tmp_path):
+    path = write_boards(tmp_path, lambda d: nrf(d).pop("extensions"))
+    with pytest.raises(BoardConfigError, match=r"board 'nrf52840' is missing the key 'extensions'"):
+        load_boards(path)
+
+
+def test_the_fpu_extension_must_agree_with_the_fpu_key(tmp_path):
+    path = write_boards(tmp_path, lambda d: nrf(d).update(extensions=["dsp"]))
+    with pytest.raises(BoardConfigError, match=r"fpu is 'fpv4-sp-d16' but extensions \['dsp'\] lack 'fpu'"):
+        load_boards(path)
+
+
+def test_dsp_on_a_core_without_it_is_rejected(tmp_path):
+    path = write_boards(tmp_path, lambda d: d["boards"]["cortex-m3"].update(extensions=["dsp"]))
+    with pytest.raises(BoardConfigError, match=r"a cortex-m3 has no DSP or MVE instructions"):
+        load_boards(path)
 
 
 def test_bad_size_string_is_rejected(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 from tinyasc.compile.codegen import compile_graph, render_model_sources, write_sources
 from tinyasc.compile.host import build_host_runner, run_host
 from tinyasc.compile.ir import OpKind
-from tinyasc.compile.kernels import has_dsp_extension, select_kernel
+from tinyasc.compile.kernels import select_kernel
 from tinyasc.compile.ops.conv import pack_rows_dsp_weights
 from tinyasc.compile.ops.pool import Pool2DParams
 from tinyasc.compile.reference import tflm_outputs
@@ -98,8 +98,13 @@ def _host_outputs_for_board(tflite_path, board, inputs, folder):
 
 
 @pytest.mark.parametrize("board_name, expected", [("nrf52840", True), ("cortex-m3", False), ("cortex-m7", True)])
-def test_dsp_extension_follows_the_boards_core(board_name, expected):
-    assert has_dsp_extension(get_board(board_name)) is expected
+def test_dsp_extension_comes_from_the_boards_isa_extensions(board_name, expected):
+    assert ("dsp" in get_board(board_name).extensions) is expected
+    params = Pool2DParams(input_height=8, input_width=8, depth=4, filter_height=2, filter_width=2,
+                          output_height=4, output_width=4, stride_height=2, stride_width=2,
+                          pad_height=0, pad_width=0, act_min=-128, act_max=127)
+    dsp = select_kernel(OpKind.MAX_POOL_2D, params, get_board(board_name)).name == "tas_max_pool2d_s8_dsp"
+    assert dsp is expected
 
 
 def test_no_board_means_portable_kernels(conv_row_tflites):

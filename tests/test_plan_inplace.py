@@ -11,6 +11,7 @@ from tinyasc.compile import ops
 from tinyasc.compile.codegen import compile_graph, render_model_sources, write_sources
 from tinyasc.compile.host import build_host_runner, run_host
 from tinyasc.compile.ir import Graph, Op, OpKind, Quantization, Tensor
+from tinyasc.compile.options import CompileOptions
 from tinyasc.compile.plan import plan_memory
 from tinyasc.compile.reference import tflm_outputs
 from tinyasc.compile.tflite_reader import parse_tflite, read_tflite
@@ -71,8 +72,8 @@ def test_an_op_that_asks_for_scratch_gets_a_working_pointer(monkeypatch, tmp_pat
         return (f"{kernel.name}({ctx.params}, {table}, {ctx.input()}, {ctx.scratch()}), "
                 f"{kernel.name}({ctx.params}, {identity}, {ctx.scratch()}, {ctx.output()})")
 
-    spec = dataclasses.replace(activation.RELU_SPEC, scratch_bytes=lambda params: params.size,
-                               emit=emit_through_scratch)
+    kernel = dataclasses.replace(activation.LUT_KERNEL, scratch_bytes=lambda params: params.size)
+    spec = dataclasses.replace(activation.RELU_SPEC, reference=kernel, emit=emit_through_scratch)
     monkeypatch.setitem(ops.REGISTRY, OpKind.RELU, spec)
     data = single_op_tflite("RELU", (1, 7, 1, 37), (0.05, 10), (0.03, -128))
     graph = parse_tflite(data)
@@ -128,6 +129,17 @@ def test_activation_table_overwrites_its_dying_input():
     assert plan.arena_size == plan.lower_bound == 1024
     assert separate.arena_size == 2 * 1024
     assert plan.overlaps() == []
+
+
+def test_the_planner_takes_in_place_safety_from_the_kernel_each_op_runs():
+    """Same graph, a table kernel whose record does not declare its access order: no sharing."""
+    from tinyasc.compile.ops.activation import LUT_KERNEL
+    from tinyasc.compile.ops.fully_connected import FULLY_CONNECTED
+
+    graph = chain_graph([OpKind.FULLY_CONNECTED, OpKind.RELU, OpKind.FULLY_CONNECTED], [64, 1024, 1024, 10])
+    unknown_order = dataclasses.replace(LUT_KERNEL, in_place=None)
+    assert shares(plan_memory(graph, kernels=[FULLY_CONNECTED, LUT_KERNEL, FULLY_CONNECTED]), 1, 2)
+    assert not shares(plan_memory(graph, kernels=[FULLY_CONNECTED, unknown_order, FULLY_CONNECTED]), 1, 2)
 
 
 def test_graph_input_and_output_are_never_overwritten_in_place():
@@ -206,7 +218,7 @@ def test_conv_and_max_pool_fuse_and_the_conv_output_never_exists(tiny_cnn_tflite
     """tiny CNN: conv (8, k8, s4) → max-pool 2 → conv → mean → dense. Fused, the first conv's
     63×8 output is never in memory: a 2-row scratch block takes its place. Bit-exact with TFLM."""
     graph = read_tflite(tiny_cnn_tflite)
-    fused, separate = compile_graph(graph), compile_graph(graph, fuse=False)
+    fused, separate = compile_graph(graph), compile_graph(graph, options=CompileOptions(fuse=False))
     conv, pool = graph.ops[0], graph.ops[1]
     assert (conv.kind, pool.kind) == (OpKind.CONV_2D, OpKind.MAX_POOL_2D)
     assert conv.outputs[0] not in fused.plan.tensor_buffer and conv.outputs[0] in separate.plan.tensor_buffer

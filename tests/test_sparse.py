@@ -11,6 +11,7 @@ import pytest
 from tinyasc.compile.codegen import compile_graph, render_model_sources, write_sources
 from tinyasc.compile.host import build_host_runner, run_host
 from tinyasc.compile.ir import OpKind
+from tinyasc.compile.options import CompileOptions
 from tinyasc.compile.reference import tflm_outputs
 from tinyasc.compile.sparse import MAX_STEP, decode_sparse, encode_sparse, entries_needed
 from tinyasc.compile.tflite_reader import read_tflite
@@ -126,7 +127,7 @@ def sparse_tflites(tmp_path_factory):
 
 def _host_outputs(path, inputs, folder, board=None, sparse="always"):
     graph = read_tflite(path)
-    compiled = compile_graph(graph, board=board, sparse=sparse)
+    compiled = compile_graph(graph, board=board, options=CompileOptions(sparse=sparse))
     write_sources(render_model_sources(compiled, path.name, []), folder / "src")
     runner = build_host_runner(folder / "src", folder / "host_runner")
     return compiled, run_host(runner, inputs, graph.tensors[graph.outputs[0]].num_elements)
@@ -164,7 +165,7 @@ def test_a_sparse_conv_still_fuses_with_its_max_pool(sparse_tflites):
     graph = read_tflite(sparse_tflites["conv_fused_with_its_pool_75pc"])
     conv = graph.tensors[graph.ops[0].outputs[0]]
     for mode in ("never", "always"):
-        compiled = compile_graph(graph, board=get_board("nrf52840"), sparse=mode)
+        compiled = compile_graph(graph, board=get_board("nrf52840"), options=CompileOptions(sparse=mode))
         assert "fused with op 1" in compiled.steps[0].summary
         assert compiled.plan.arena_size < conv.num_elements
     assert compiled.steps[0].kernel == "tas_conv2d_sparse_s8"
@@ -176,7 +177,7 @@ def test_sparse_conv_beside_dense_kernels_in_one_model_on_the_m4(sparse_tflites,
     board = get_board("nrf52840")
     assert compile_graph(read_tflite(sparse_path), board=board).steps[0].kernel == "tas_conv2d_sparse_s8"
     assert compile_graph(read_tflite(dense_path), board=board).steps[0].kernel == "tas_conv2d_rows_s8_dsp"
-    assert compile_graph(read_tflite(sparse_path), board=board, sparse="never").steps[0].kernel == "tas_conv2d_rows_s8_dsp"
+    assert compile_graph(read_tflite(sparse_path), board=board, options=CompileOptions(sparse="never")).steps[0].kernel == "tas_conv2d_rows_s8_dsp"
 
 
 # ---- the cost model and the user's choice ----
@@ -214,15 +215,15 @@ def test_without_smlad_sparse_pays_off_sooner(sparse_tflites):
 def test_sparse_weights_take_fewer_bytes_than_the_dense_layout(sparse_tflites):
     path = sparse_tflites["conv_1d_k32_stride4_50pc_zero_channels"]
     board = get_board("nrf52840")
-    dense = compile_graph(read_tflite(path), board=board, sparse="never")
-    sparse = compile_graph(read_tflite(path), board=board, sparse="always")
+    dense = compile_graph(read_tflite(path), board=board, options=CompileOptions(sparse="never"))
+    sparse = compile_graph(read_tflite(path), board=board, options=CompileOptions(sparse="always"))
     saved = sparse.steps[0].sparsity["sparse_bytes_saved"]
     assert saved > 0 and dense.weight_bytes - sparse.weight_bytes == saved
 
 
-def test_an_unknown_sparse_mode_is_one_clear_error(sparse_tflites):
-    with pytest.raises(TinyascError, match="auto, never, always"):
-        compile_graph(read_tflite(sparse_tflites["conv_dense_weights_0pc"]), sparse="sometimes")
+def test_an_unknown_sparse_mode_is_one_clear_error():
+    with pytest.raises(TinyascError, match="unknown sparse mode 'sometimes'; use one of: auto, never, always"):
+        CompileOptions(sparse="sometimes")
 
 
 # ---- the real instructions: QEMU on the Cortex-M4 twin ----
@@ -237,7 +238,8 @@ def test_a_sparse_model_runs_bit_exact_in_qemu_with_fewer_instructions(sparse_tf
     path = sparse_tflites["conv_1d_k3_depth32_like_the_anchor_70pc"]
     instructions, weight_bytes = {}, {}
     for mode in ("never", "always"):
-        result = export_model(path, board_name="nrf52840", out_root=tmp_path, name=mode, sparse=mode)
+        result = export_model(path, board_name="nrf52840", out_root=tmp_path, name=mode,
+                              options=CompileOptions(sparse=mode))
         build_firmware(result.export_dir)
         run = run_firmware(result.export_dir)
         assert run.passed, run.failure  # the firmware checks its outputs against TFLM's, bit for bit

@@ -8,7 +8,7 @@ import pytest
 
 from tinyasc.compile.codegen import compile_graph, render_model_sources, write_sources
 from tinyasc.compile.host import build_host_runner, run_host
-from tinyasc.compile.ops.ws_conv import force_kernel
+from tinyasc.compile.options import CompileOptions
 from tinyasc.compile.reference import tflm_outputs
 from tinyasc.compile.wsconv import WSConvShape, reference_output
 from tinyasc.compile.tflite_reader import parse_tflite, read_tflite
@@ -148,8 +148,8 @@ def test_expanded_model_runs_in_tflm_like_the_unrewritten_one(ws_tflites):
 
 def host_outputs(path, inputs, folder, kernel):
     graph = read_tflite(path)
-    force_kernel(graph, kernel)
-    compiled = compile_graph(graph)
+    compiled = compile_graph(graph, options=CompileOptions(ws_kernel=kernel))
+    assert all("kernel" not in op.options for op in graph.ops)  # options never change the IR
     write_sources(render_model_sources(compiled, path.name, []), folder / "src")
     runner = build_host_runner(folder / "src", folder / "runner")
     return compiled, run_host(runner, inputs, graph.tensors[graph.outputs[0]].num_elements)
@@ -175,9 +175,8 @@ def test_auto_picks_the_cheaper_kernel_from_the_op_counts(ws_tflites):
 
 
 def test_unknown_kernel_choice_and_damaged_options_are_clear_errors(ws_tflites):
-    graph = read_tflite(ws_tflites["first_layer"][2])
-    with pytest.raises(TinyascError, match="choose one of auto, integral, direct"):
-        force_kernel(graph, "fast")
+    with pytest.raises(TinyascError, match="unknown WS_CONV kernel 'fast'; choose one of auto, integral, direct"):
+        CompileOptions(ws_kernel="fast")
     with pytest.raises(TinyascError, match="not a FlexBuffer map|must be a map"):
         read_options(b"\x00\x01\x02")
     from flatbuffers import flexbuffers
@@ -204,7 +203,7 @@ def test_ws_conv_export_is_bit_exact_in_the_nrf52840_twin(ws_tflites, kernel, tm
     inputs, input_shape = random_inputs(rewritten, 3, seed=2)
     # Export takes the converter's file as it is: its GATHER chain is rewritten on the way in.
     result = export_model(converted, "nrf52840", out_root=tmp_path, name="ws", test_inputs=inputs,
-                          num_test_vectors=3, ws_kernel=kernel)
+                          num_test_vectors=3, options=CompileOptions(ws_kernel=kernel))
     assert result.compiled.steps[0].kernel == f"tas_ws_conv_{kernel}_s8"
     assert result.manifest["export"]["ops"] == ["WS_CONV", "CONV_2D"]
     # The firmware's expected outputs are TFLM's on the unrewritten graph.

@@ -56,6 +56,7 @@ def _cmd_export(args) -> int:
     from tinyasc.artifacts.audio import AudioInput
     from tinyasc.artifacts.run import read_run
     from tinyasc.compile.export import export_model
+    from tinyasc.compile.options import CompileOptions
 
     labels, test_inputs, name, tflite = None, None, args.name, args.tflite
     audio = AudioInput(sample_rate=args.sample_rate)
@@ -71,8 +72,8 @@ def _cmd_export(args) -> int:
         raise SystemExit("tinyasc export: give --run RUN_DIR or --tflite FILE")
     result = export_model(
         tflite, board_name=args.board, out_root=args.out, name=name, labels=labels,
-        test_inputs=test_inputs, num_test_vectors=args.test_vectors, sparse=args.sparse,
-        ws_kernel=args.ws_kernel, audio=audio,
+        test_inputs=test_inputs, num_test_vectors=args.test_vectors, audio=audio,
+        options=CompileOptions(sparse=args.sparse, ws_kernel=args.ws_kernel),
     )
     figures = result.manifest["export"]
     print(

@@ -21,6 +21,10 @@ DEFAULT_BOARDS_PATH = Path(__file__).resolve().parents[2] / "boards.yaml"
 FLOAT_ABIS = ("soft", "softfp", "hard")
 NO_FPU = "none"
 ARMV6M_CPUS = ("cortex-m0", "cortex-m0plus", "cortex-m1")
+# ISA extensions a board may list; kernels name the ones they need (compile/ops: Kernel.requires).
+ISA_EXTENSIONS = ("dsp", "fpu", "mve")
+# Cores that cannot have DSP or MVE instructions, whatever boards.yaml says.
+CPUS_WITHOUT_DSP = ARMV6M_CPUS + ("cortex-m3",)
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class Board:
     flasher: dict = field(default_factory=dict, hash=False, compare=False)
     emulator_flash_size: int = 4 * 1024 * 1024
     emulator_ram_size: int = 4 * 1024 * 1024
+    extensions: frozenset[str] = frozenset()  # ISA extensions of the core (ISA_EXTENSIONS)
 
     @property
     def has_fpu(self) -> bool:
@@ -96,6 +101,10 @@ def _is_mapping(value) -> bool:
     return isinstance(value, dict)
 
 
+def _is_extension_list(value) -> bool:
+    return isinstance(value, list) and all(v in ISA_EXTENSIONS for v in value) and len(set(value)) == len(value)
+
+
 MEMORY_SCHEMA = {
     "origin": (_is_address, "an address such as 0x20000000"),
     "size": (_is_size, "a size in bytes, or a string such as 256K or 1M"),
@@ -113,6 +122,8 @@ BOARD_SCHEMA = {
     "cpu": (_is_name, "a gcc -mcpu value such as cortex-m4"),
     "fpu": (_is_name, "a gcc -mfpu value such as fpv4-sp-d16, or none"),
     "float_abi": (lambda v: v in FLOAT_ABIS, "one of " + ", ".join(FLOAT_ABIS)),
+    "extensions": (_is_extension_list, "a list of ISA extensions without repeats, each one of "
+                                       + ", ".join(ISA_EXTENSIONS) + " (such as [dsp, fpu], or [])"),
     "clock_hz": (_is_positive_int, "the core clock in Hz, such as 64000000"),
     "flash": (_is_mapping, "a mapping {origin: ..., size: ...}"),
     "ram": (_is_mapping, "a mapping {origin: ..., size: ...}"),
@@ -168,6 +179,16 @@ def _check_consistency(board: Board, path: Path) -> None:
         raise BoardConfigError(
             f"{where}: float_abi 'hard' needs an FPU but fpu is 'none'; use float_abi: soft."
         )
+    if board.has_fpu != ("fpu" in board.extensions):
+        raise BoardConfigError(
+            f"{where}: fpu is '{board.fpu}' but extensions {sorted(board.extensions)} "
+            f"{'lack' if board.has_fpu else 'list'} 'fpu'; list 'fpu' exactly when the core has an FPU."
+        )
+    if board.cpu in CPUS_WITHOUT_DSP and board.extensions & {"dsp", "mve"}:
+        raise BoardConfigError(
+            f"{where}: a {board.cpu} has no DSP or MVE instructions, but extensions lists "
+            f"{sorted(board.extensions & {'dsp', 'mve'})}; remove them (kernels using them would fault)."
+        )
     if board.flash_size > board.emulator_flash_size or board.ram_size > board.emulator_ram_size:
         raise BoardConfigError(
             f"{where}: the board's memories (flash {board.flash_size} B, RAM {board.ram_size} B) "
@@ -207,6 +228,7 @@ def _board_from_entry(name: str, entry, path: Path) -> Board:
         flasher=dict(entry["flasher"]),
         emulator_flash_size=_parse_size(emulator["flash_size"]),
         emulator_ram_size=_parse_size(emulator["ram_size"]),
+        extensions=frozenset(entry["extensions"]),
     )
     _check_consistency(board, path)
     return board
@@ -278,13 +300,14 @@ def format_boards_table(boards: dict[str, Board]):
     from rich.table import Table  # rich only matters for the CLI table
 
     table = Table(title="tinyasc boards")
-    for column in ("board", "cpu", "fpu", "clock", "flash", "RAM", "emulator", "renode"):
+    for column in ("board", "cpu", "fpu", "extensions", "clock", "flash", "RAM", "emulator", "renode"):
         table.add_column(column, no_wrap=column != "renode")
     for board in boards.values():
         table.add_row(
             board.name,
             board.cpu,
             board.fpu,
+            " ".join(sorted(board.extensions)) or "-",
             f"{board.clock_hz / 1e6:g} MHz",
             _kb(board.flash_size),
             _kb(board.ram_size),

@@ -1,7 +1,8 @@
 """Render the prepared graph as plain C with the Jinja templates in `firmware_templates/`.
 
-The pipeline is a few named passes: read (.tflite → IR) → prepare (per-op constants) → plan
-(static arena) → render (C). Decisions stay here; templates only print them. Names and labels that
+The pipeline is a few named passes: read (.tflite → IR) → prepare (per-op constants) → select
+(each op's kernel record) → fuse → plan (static arena) → render (C). The compile options
+(CompileOptions) reach them as an argument. Decisions stay here; templates only print them. Names and labels that
 reach C are escaped (`c_string`) or sanitised (`c_comment`), so no model file can inject code.
 """
 
@@ -19,9 +20,11 @@ import tinyasc
 from tinyasc.compile import ops
 from tinyasc.compile.kernel_library import model_sections
 from tinyasc.compile.kernels import select_dense_kernel, select_kernel
-from tinyasc.compile.sparse import check_mode as check_sparse_mode, layer_report
+from tinyasc.compile.sparse import layer_report
 from tinyasc.compile.fusion import ConvPoolFusion, find_conv_pool_fusions, fused_loop, row_pointer
 from tinyasc.compile.ir import Graph, verify
+from tinyasc.compile.ops.common import Kernel
+from tinyasc.compile.options import CompileOptions
 from tinyasc.compile.plan import MemoryPlan, plan_memory
 from tinyasc.errors import UnsupportedModelError
 from tinyasc.paths import TEMPLATES_DIR
@@ -167,30 +170,31 @@ def _scalar_fields(params) -> list[tuple[str, int]]:
     return fields
 
 
-def _prepare(op, graph: Graph):
+def _prepare(op, graph: Graph, options: CompileOptions):
     try:
-        return ops.spec_for(op).prepare(op, graph)
+        spec = ops.spec_for(op)
+        params = spec.prepare(op, graph)
+        return spec.with_options(params, options) if spec.with_options else params
     except UnsupportedModelError as error:  # say which op, when the helper that refused could not
         if str(error).startswith("op "):
             raise
         raise UnsupportedModelError(f"op {op.index} ({op.kind.value}): {error}") from None
 
 
-def scratch_requests(graph: Graph, prepared: list) -> dict[int, int]:
-    """Bytes of scratch each op's kernel asks for (OpSpec.scratch_bytes), by op index."""
-    requests = {}
-    for op, params in zip(graph.ops, prepared):
-        spec = ops.spec_for(op)
-        if spec.scratch_bytes is not None:
-            requests[op.index] = int(spec.scratch_bytes(params))
-    return requests
+def scratch_requests(graph: Graph, prepared: list, kernels: list[Kernel | None]) -> dict[int, int]:
+    """Bytes of scratch each op's kernel asks for (Kernel.scratch_bytes), by op index."""
+    return {
+        op.index: int(kernel.scratch_bytes(params))
+        for op, params, kernel in zip(graph.ops, prepared, kernels)
+        if kernel is not None and kernel.scratch_bytes is not None
+    }
 
 
-def _build_step(op, params, graph: Graph, plan: MemoryPlan, constants: list[ConstantArray],
-                board=None, sparse: str = "auto", pointer=None) -> tuple[Step, tuple[str, ...]]:
-    """`pointer` (tensor index -> C expression) overrides the plan's pointers (fused steps)."""
+def _build_step(op, params, kernel: Kernel | None, graph: Graph, plan: MemoryPlan, constants: list[ConstantArray],
+                board, pointer=None) -> tuple[Step, tuple[str, ...]]:
+    """The step of `op` running `kernel` (select_kernel's choice for `params`); `pointer` (tensor
+    index -> C expression) overrides the plan's pointers (fused steps)."""
     spec = ops.spec_for(op)
-    kernel = select_kernel(op.kind, params, board, sparse)
     call, first_constant = None, len(constants)
     if kernel is not None:
         context = ops.EmitContext(
@@ -220,7 +224,7 @@ def _build_step(op, params, graph: Graph, plan: MemoryPlan, constants: list[Cons
 
 
 def _build_fused_half(op, params, fusion: ConvPoolFusion, graph: Graph, plan: MemoryPlan,
-                      constants: list[ConstantArray], board, sparse: str) -> tuple[Step, tuple[str, ...]]:
+                      constants: list[ConstantArray], board, options: CompileOptions) -> tuple[Step, tuple[str, ...]]:
     """The conv or the pool of a fused pair, on its block parameters, reading and writing the
     current block's rows (compile/fusion.py); its summary and MACs stay the whole op's."""
     scratch = _scratch_pointer(plan, fusion.conv_op)
@@ -232,7 +236,8 @@ def _build_fused_half(op, params, fusion: ConvPoolFusion, graph: Graph, plan: Me
         block = fusion.pool_block
         base = _pointer(plan, fusion.pool_output)
         pointers = {fusion.elided: scratch, fusion.pool_output: row_pointer(base, fusion.output_row_step)}
-    step, files = _build_step(op, block, graph, plan, constants, board, sparse, pointer=pointers.__getitem__)
+    kernel = select_kernel(op.kind, block, board, options)
+    step, files = _build_step(op, block, kernel, graph, plan, constants, board, pointer=pointers.__getitem__)
     spec = ops.spec_for(op)
     step.summary = spec.describe(params) + (f", fused with op {fusion.pool_op}" if op.index == fusion.conv_op
                                            else f", fused into op {fusion.conv_op}")
@@ -240,33 +245,32 @@ def _build_fused_half(op, params, fusion: ConvPoolFusion, graph: Graph, plan: Me
     return step, files
 
 
-def compile_graph(graph: Graph, planner: str = "greedy", board=None, sparse: str = "auto",
-                  fuse: bool = True) -> CompiledModel:
-    """`board` (a Board) enables its core's fast kernels; None compiles portable C only. `sparse`
-    ("auto", "never", "always") picks sparse-weight kernels for pruned layers (compile/sparse.py).
-    `fuse` runs a conv and the max-pool reading it block by block (compile/fusion.py)."""
-    check_sparse_mode(sparse)
+def compile_graph(graph: Graph, board=None, options: CompileOptions | None = None) -> CompiledModel:
+    """`board` (a Board) enables the kernels its core's ISA extensions run; None compiles portable
+    C only. `options` (default CompileOptions()): the planner, sparse-weight kernels for pruned
+    layers (compile/sparse.py), the WS_CONV kernel, and conv+pool fusion (compile/fusion.py)."""
+    options = options or CompileOptions()
     verify(graph)
-    prepared = [_prepare(op, graph) for op in graph.ops]
-    scratch = scratch_requests(graph, prepared)
+    prepared = [_prepare(op, graph, options) for op in graph.ops]
+    kernels = [select_kernel(op.kind, params, board, options) for op, params in zip(graph.ops, prepared)]
+    scratch = scratch_requests(graph, prepared, kernels)
     fusions = find_conv_pool_fusions(
-        graph, prepared,
-        lambda index, params: getattr(select_kernel(graph.ops[index].kind, params, board, sparse), "name", None),
-    ) if fuse else []
+        graph, prepared, lambda index, params: select_kernel(graph.ops[index].kind, params, board, options),
+    ) if options.fuse else []
     fusions = [f for f in fusions if f.conv_op not in scratch]
     for f in fusions:
         scratch[f.conv_op] = f.scratch_bytes
-    plan = plan_memory(graph, planner, scratch=scratch, elided=frozenset(f.elided for f in fusions),
-                       produced_at={f.pool_output: f.conv_op for f in fusions})
+    plan = plan_memory(graph, options.planner, scratch=scratch, elided=frozenset(f.elided for f in fusions),
+                       produced_at={f.pool_output: f.conv_op for f in fusions}, kernels=kernels)
     fused = {op: f for f in fusions for op in (f.conv_op, f.pool_op)}
     constants: list[ConstantArray] = []
     steps, kernel_files = [], ["tas_requantize.h"]
     for op, params in zip(graph.ops, prepared):
         fusion = fused.get(op.index)
         if fusion is None:
-            step, files = _build_step(op, params, graph, plan, constants, board, sparse)
+            step, files = _build_step(op, params, kernels[op.index], graph, plan, constants, board)
         else:
-            step, files = _build_fused_half(op, params, fusion, graph, plan, constants, board, sparse)
+            step, files = _build_fused_half(op, params, fusion, graph, plan, constants, board, options)
         steps.append(step)
         kernel_files += [f for f in files if f not in kernel_files]
     for f in fusions:  # the conv step runs both kernels in one loop; the pool step runs nothing

@@ -32,8 +32,8 @@ from tinyasc.compile.codegen import (
     write_sources,
 )
 from tinyasc.compile.ir import NUMPY_DTYPES
+from tinyasc.compile.options import CompileOptions
 from tinyasc.compile.reference import tflm_minimal_arena, tflm_outputs
-from tinyasc.compile.ops.ws_conv import force_kernel as force_ws_kernel
 from tinyasc.compile.tflite_reader import parse_tflite
 from tinyasc.compile.ws_rewrite import rewrite_ws_conv
 from tinyasc.errors import DoesNotFitError, TinyascError
@@ -124,14 +124,13 @@ def export_model(
     labels: list[str] | None = None,
     test_inputs: np.ndarray | None = None,
     num_test_vectors: int = 4,
-    planner: str = "greedy",
     seed: int = 0,
-    sparse: str = "auto",
-    ws_kernel: str = "auto",
+    options: CompileOptions | None = None,
     audio: AudioInput | None = None,
 ) -> ExportResult:
-    """audio: what the model's input stands for (a run's sample rate, input kind...); it goes to
-    the manifest's "audio" section and model.h when known. None: unknown, nothing is assumed."""
+    """`options`: how to compile (planner, sparse weights, WS_CONV kernel, fusion); default CompileOptions().
+    `audio`: what the model's input stands for (a run's sample rate, input kind...); it goes to the
+    manifest's "audio" section and model.h when known. None: unknown, nothing is assumed."""
     tflite_path = Path(tflite_path)
     if not tflite_path.is_file():
         raise TinyascError(f"{tflite_path}: no such .tflite file")
@@ -139,8 +138,7 @@ def export_model(
     # A QAT'd WSNet converts to GATHER…CONV_2D chains: each becomes one WS_CONV op (DESIGN §4).
     model_bytes, _ = rewrite_ws_conv(tflite_path.read_bytes(), source=str(tflite_path))
     graph = parse_tflite(model_bytes, source=str(tflite_path))
-    force_ws_kernel(graph, ws_kernel)  # WSNet's WS_CONV ops: "auto" (cheaper by op counts), "integral", "direct"
-    compiled = compile_graph(graph, planner=planner, board=board, sparse=sparse)
+    compiled = compile_graph(graph, board=board, options=options)
     _check_fits(compiled, board, str(tflite_path))
 
     name = safe_name(name or tflite_path.stem)

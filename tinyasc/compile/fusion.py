@@ -10,9 +10,9 @@ block instead of the conv output. Both kernels run unchanged on smaller shapes (
 the conv with fh output rows, the pool with one), so the result is the same bytes.
 
 Fused when: the conv has no vertical padding (each block reads whole input rows from its origin),
-its kernel loops over output rows (tas_conv2d_s8, the row kernels, the sparse-weight one); the
-pool has no vertical padding, non-overlapping windows (stride ≥ window height: no conv row is
-computed twice) that stay inside the conv output.
+its kernel loops over output rows (its record's `row_loop`, ops/common.py: Kernel); the pool
+has no vertical padding, non-overlapping windows (stride ≥ window height: no conv row is computed
+twice) that stay inside the conv output.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from tinyasc.compile.ir import Graph, OpKind
 from tinyasc.compile.ops.conv import Conv2DParams
 from tinyasc.compile.ops.pool import Pool2DParams
 
-# Conv kernels whose loops run over `output_height` rows from the input pointer (pad_height 0).
-ROW_LOOP_CONV_KERNELS = frozenset({"tas_conv2d_s8", "tas_conv2d_rows_s8", "tas_conv2d_rows_s8_dsp", "tas_conv2d_sparse_s8"})
 ROW = "tas_row"  # the loop variable in the generated C
 
 
@@ -50,7 +48,7 @@ class ConvPoolFusion:
 
 def find_conv_pool_fusions(graph: Graph, prepared: list, conv_kernel_of) -> list[ConvPoolFusion]:
     """Every CONV_2D → MAX_POOL_2D pair that can run fused. `conv_kernel_of(op_index, params)` is the
-    name of the kernel the conv would run on (codegen's kernel choice)."""
+    Kernel the conv would run on those params (codegen's kernel choice)."""
     readers: dict[int, list[int]] = {}
     for op in graph.ops:
         for i in op.inputs:
@@ -82,7 +80,8 @@ def find_conv_pool_fusions(graph: Graph, prepared: list, conv_kernel_of) -> list
             input_height=(block_rows - 1) * conv.stride_height + (conv.filter_height - 1) * conv.dilation_height + 1,
         )
         # The same row-looping kernel for the whole conv and for one block (a cost model could differ).
-        if not conv_kernel_of(op.index, conv) == conv_kernel_of(op.index, conv_block) in ROW_LOOP_CONV_KERNELS:
+        kernel = conv_kernel_of(op.index, conv)
+        if kernel is None or not kernel.row_loop or conv_kernel_of(op.index, conv_block) != kernel:
             continue
         fusions.append(ConvPoolFusion(
             conv_op=op.index, pool_op=pool_op.index, conv_input=op.inputs[0], elided=y,

@@ -2,11 +2,11 @@
 
 1. A *buffer* is a run of bytes shared by several tensors. Alias ops (RESHAPE) put their output in
    their input's buffer. Some ops run in place when their input dies there (no name of its bytes
-   is read later) because their kernel reads every input byte at or after the position it writes:
-   pooling without padding (row-major order, stride ≥ 1, output no larger than input); the
-   256-entry table ops RELU, RELU6, LEAKY_RELU, LOGISTIC, TANH, HARD_SWISH and int8 QUANTIZE
-   (output[i] from input[i]); ADD, SUB and MUL over an operand of the output's full shape (read at
-   the output's own index; never a broadcast operand, which is read again later).
+   is read later) because their kernel reads every input byte at or after the position it writes;
+   the kernel's record says how (Kernel.in_place, ops/common.py: InPlace): pooling windows without
+   padding (row-major order, stride ≥ 1, output no larger than input); 256-entry tables (output[i]
+   from input[i]); ADD, SUB and MUL over an operand of the output's full shape (read at the
+   output's own index; never a broadcast operand, which is read again later).
 2. Each tensor in a buffer is a *segment* (first op, last op, bytes) starting at the buffer's
    offset: a pooled output needs only its own, smaller size once the input has died, so the rest
    of the input's bytes are free for other tensors from then on.
@@ -17,7 +17,7 @@
    greedy planner works the same way, on tensors). The linear planner gives each buffer its own
    region and is the baseline and oracle.
 5. The lower bound is the largest total size of segments live at the same op: no plan beats it.
-6. Scratch buffers: an op whose OpSpec has `scratch_bytes(params) -> int` (ops/common.py) gets a
+6. Scratch buffers: an op whose kernel has `scratch_bytes(params) -> int` (ops/common.py) gets a
    buffer of that many bytes live during that op only (a one-op segment, counted in the lower
    bound like any tensor, 16-byte aligned). `compile_graph` passes the sizes as
    `plan_memory(graph, scratch={op_index: bytes})`; the op's emit reads the C pointer with
@@ -31,21 +31,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tinyasc.compile.ir import ALIAS_OPS, Graph, Op, OpKind
+from tinyasc.compile.ir import ALIAS_OPS, Graph, Op
+from tinyasc.compile.ops import REGISTRY
+from tinyasc.compile.ops.common import InPlace, Kernel
 from tinyasc.errors import UnsupportedModelError
 
 ALIGNMENT = 16
-# Ops whose C kernel reads the input bytes an output element overwrites before writing it (see
-# in_place_input): pooling without padding; 256-entry tables (tas_lut_s8: output[i] = T[input[i]]);
-# ADD, SUB, MUL (tas_add_s8, tas_mul_s8: output i from input i of a full-shape operand).
-POOL_IN_PLACE_OPS = frozenset({OpKind.MAX_POOL_2D, OpKind.AVERAGE_POOL_2D})
-TABLE_IN_PLACE_OPS = frozenset({
-    OpKind.RELU, OpKind.RELU6, OpKind.LEAKY_RELU, OpKind.LOGISTIC, OpKind.TANH, OpKind.HARD_SWISH, OpKind.QUANTIZE,
-})
-ELEMENTWISE_IN_PLACE_OPS = frozenset({OpKind.ADD, OpKind.SUB, OpKind.MUL})
-IN_PLACE_OPS = POOL_IN_PLACE_OPS | TABLE_IN_PLACE_OPS | ELEMENTWISE_IN_PLACE_OPS
 
 
 @dataclass(frozen=True)
@@ -137,21 +131,26 @@ def _align(value: int) -> int:
     return (value + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
 
 
-def in_place_input(op: Op, graph: Graph) -> int | None:
+def reference_kernels(graph: Graph) -> list[Kernel | None]:
+    """Each op's reference kernel (None for alias ops and ops no module compiles)."""
+    return [REGISTRY[op.kind].reference if op.kind in REGISTRY else None for op in graph.ops]
+
+
+def in_place_input(op: Op, graph: Graph, access: InPlace | None) -> int | None:
     """The input whose bytes `op`'s kernel may overwrite with its output, by the kernel's access
-    order alone (step 1 of the module docstring), or None. Whether that input is dead there is
-    runs_in_place's question."""
+    order `access` alone (step 1 of the module docstring), or None. Whether that input is dead
+    there is runs_in_place's question."""
     y = graph.tensors[op.outputs[0]] if op.outputs else None
-    if y is None or y.dtype != "int8" or not op.inputs or op.inputs[0] < 0:
+    if access is None or y is None or y.dtype != "int8" or not op.inputs or op.inputs[0] < 0:
         return None
-    if op.kind in POOL_IN_PLACE_OPS:
+    if access is InPlace.FORWARD_WINDOWS:
         x = op.inputs[0]
         ok = op.options.get("padding") == "valid" and y.nbytes <= graph.tensors[x].nbytes
         return x if ok else None
-    if op.kind in TABLE_IN_PLACE_OPS:
+    if access is InPlace.SAME_INDEX:
         x = op.inputs[0]
         return x if graph.tensors[x].dtype == "int8" and graph.tensors[x].nbytes == y.nbytes else None
-    if op.kind in ELEMENTWISE_IN_PLACE_OPS:
+    if access is InPlace.FULL_SHAPE_OPERAND:
         # Only an operand of the output's full shape: the kernel reads it at the output's own
         # row-major index (its broadcast steps are the contiguous ones); a broadcast operand is read
         # again after later outputs are written.
@@ -162,11 +161,12 @@ def in_place_input(op: Op, graph: Graph) -> int | None:
     return None
 
 
-def runs_in_place(op: Op, graph: Graph, last_reader: dict[int, int], root: dict[int, int]) -> int | None:
+def runs_in_place(op: Op, graph: Graph, access: InPlace | None, last_reader: dict[int, int],
+                  root: dict[int, int]) -> int | None:
     """The input `op` overwrites with its output, when that is safe: the kernel's access order
     allows it (in_place_input) and no name of the input's bytes is read after `op` or belongs to
     the caller (graph input or output)."""
-    x = in_place_input(op, graph)
+    x = in_place_input(op, graph, access)
     if x is None or op.outputs[0] in graph.outputs:
         return None
     group = root.get(x, x)
@@ -176,8 +176,9 @@ def runs_in_place(op: Op, graph: Graph, last_reader: dict[int, int], root: dict[
     return x
 
 
-def find_buffers(graph: Graph, in_place: bool = True, scratch: dict[int, int] | None = None,
-                 elided: frozenset[int] = frozenset(), produced_at: dict[int, int] | None = None) -> list[Buffer]:
+def find_buffers(graph: Graph, kernels: Sequence[Kernel | None], in_place: bool = True,
+                 scratch: dict[int, int] | None = None, elided: frozenset[int] = frozenset(),
+                 produced_at: dict[int, int] | None = None) -> list[Buffer]:
     producer = {o: op.index for op in graph.ops for o in op.outputs}
     producer.update(produced_at or {})
     last_reader: dict[int, int] = {}
@@ -192,7 +193,8 @@ def find_buffers(graph: Graph, in_place: bool = True, scratch: dict[int, int] | 
         if op.kind in ALIAS_OPS:
             x = op.inputs[0]
         else:
-            x = runs_in_place(op, graph, last_reader, root) if in_place else None
+            access = kernels[op.index].in_place if kernels[op.index] is not None else None
+            x = runs_in_place(op, graph, access, last_reader, root) if in_place else None
         if x is not None and x not in elided:
             root[op.outputs[0]] = root.get(x, x)
 
@@ -252,14 +254,17 @@ PLANNERS = {"greedy": plan_greedy, "linear": plan_linear}
 
 def plan_memory(graph: Graph, planner: str = "greedy", in_place: bool = True,
                 scratch: dict[int, int] | None = None, elided: frozenset[int] = frozenset(),
-                produced_at: dict[int, int] | None = None) -> MemoryPlan:
-    """`scratch` maps op index -> bytes of scratch that op's kernel needs (step 6); `elided`
-    tensors are never in memory and `produced_at` moves a tensor's first write to an earlier op
-    (step 7: fused ops)."""
+                produced_at: dict[int, int] | None = None,
+                kernels: Sequence[Kernel | None] | None = None) -> MemoryPlan:
+    """`kernels[i]` is the kernel op i runs (default: each op's reference kernel): its record says
+    whether it may run in place (step 1). `scratch` maps op index -> bytes of scratch that op's
+    kernel needs (step 6); `elided` tensors are never in memory and `produced_at` moves a tensor's
+    first write to an earlier op (step 7: fused ops)."""
     for op_index, size in (scratch or {}).items():
         if not 0 <= op_index < len(graph.ops) or size < 0:
             raise AssertionError(f"bad scratch request: op {op_index}, {size} bytes")
-    buffers = find_buffers(graph, in_place, scratch, frozenset(elided), produced_at)
+    kernels = reference_kernels(graph) if kernels is None else kernels
+    buffers = find_buffers(graph, kernels, in_place, scratch, frozenset(elided), produced_at)
     arena_size = PLANNERS[planner](buffers)
     plan = MemoryPlan(
         buffers=buffers,

@@ -11,9 +11,13 @@ run a kernel that does one multiply-accumulate per non-zero weight:
                                      reads them interleaved (interleaved_entries)
     estimate(kind, params, dense)    the cost model: estimated instructions per inference and bytes of
                                      weights, the dense kernel `dense` vs the sparse kernel
-    choose_sparse(kind, params, dense, mode)   the sparse Kernel when mode is "always", or "auto"
-                                     and the cost model says it pays off (>= 5 % fewer instructions
-                                     and <= 10 % more flash, or half the instructions), else None
+    choose_sparse(kind, params, dense, mode)   the dense kernel's sparse variant (Kernel.sparse)
+                                     when mode is "always", or "auto" and the cost model says it
+                                     pays off (>= 5 % fewer instructions and <= 10 % more flash, or
+                                     half the instructions), else None
+
+The sparse kernels' records live with their ops (ops/conv.py, ops/fully_connected.py) and their
+call is written by ops/sparse_call.py: this module imports no op.
 
 The instruction constants are measured in QEMU on the anchor model (benchmarks/sparsity.py):
 they rank dense against sparse; the real counts come from `tinyasc emulate --profile`.
@@ -26,22 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinyasc.compile.ir import OpKind
-from tinyasc.compile.ops.common import EmitContext, Kernel, folded_bias
+from tinyasc.compile.weight_packing import pack_rows_dsp_weights
 from tinyasc.errors import TinyascError
-
-SPARSE_MODES = ("auto", "never", "always")
 
 MAX_STEP = 255  # one byte per step
 MAX_ENTRIES_PER_CHANNEL = 2**16 - 1  # uint16 counts
-
-CONV2D_SPARSE = Kernel(
-    "tas_conv2d_sparse_s8", ("tas_conv2d_common.h", "tas_sparse_common.h", "tas_conv2d_sparse_s8.c"),
-    folds_input_offset=True, weight_layout="sparse",
-)
-FULLY_CONNECTED_SPARSE = Kernel(
-    "tas_fully_connected_sparse_s8", ("tas_sparse_common.h", "tas_fully_connected_sparse_s8.c"),
-    folds_input_offset=True, weight_layout="sparse", params_ctype="tas_fully_connected_sparse_params",
-)
 
 # Estimated instructions, fitted to per-layer QEMU counts (-icount, `tinyasc emulate --profile`) of
 # the anchor model on the Cortex-M4 and M3 twins at 0-75 % sparsity (benchmarks/sparsity.py): a cost
@@ -133,26 +126,8 @@ def entries_needed(weights: np.ndarray) -> int:
     return total
 
 
-# ---- which layers can run sparse ----
-
-
-def _conv_reads_contiguous_rows(params) -> bool:
-    from tinyasc.compile.kernels import reads_contiguous_rows
-
-    return reads_contiguous_rows(params)
-
-
 def _window(params) -> int:
     return int(np.prod(params.weights.shape[1:]))
-
-
-def sparse_kernel_for(kind: OpKind, params) -> Kernel | None:
-    """The sparse kernel that can run this op, or None (other op kinds, padded or 2-D windows)."""
-    if kind == OpKind.CONV_2D and _conv_reads_contiguous_rows(params):
-        return CONV2D_SPARSE
-    if kind == OpKind.FULLY_CONNECTED:
-        return FULLY_CONNECTED_SPARSE
-    return None
 
 
 def _rows(kind: OpKind, params) -> int:
@@ -184,15 +159,13 @@ class SparseEstimate:
         return halves or self.sparse_bytes + SPARSE_CODE_BYTES <= (1 + MAX_BYTES_GROWTH) * self.dense_bytes
 
 
-def _dense_weight_bytes(kind: OpKind, params, dense: Kernel) -> int:
+def _dense_weight_bytes(kind: OpKind, params, dense) -> int:
     if dense.weight_layout == "dsp_pairs":
-        from tinyasc.compile.ops.conv import pack_rows_dsp_weights
-
         return pack_rows_dsp_weights(params.weights).nbytes
     return params.weights.size
 
 
-def _dense_instructions(kind: OpKind, params, dense: Kernel) -> float:
+def _dense_instructions(kind: OpKind, params, dense) -> float:
     if kind == OpKind.FULLY_CONNECTED:
         per_mac, per_output = DENSE_FULLY_CONNECTED
     else:
@@ -209,7 +182,7 @@ def _sparse_instructions(kind: OpKind, params, entries: int) -> float:
     return rows * (entries * per_entry + params.output_depth * per_output)
 
 
-def estimate(kind: OpKind, params, dense: Kernel) -> SparseEstimate:
+def estimate(kind: OpKind, params, dense) -> SparseEstimate:
     """Dense (`dense`: the kernel select_kernel would run) against sparse, for one prepared op."""
     entries = entries_needed(params.weights)
     return SparseEstimate(
@@ -223,18 +196,12 @@ def estimate(kind: OpKind, params, dense: Kernel) -> SparseEstimate:
     )
 
 
-def check_mode(mode: str) -> str:
-    if mode not in SPARSE_MODES:
-        raise TinyascError(f"unknown sparse mode {mode!r}; use one of: {', '.join(SPARSE_MODES)}")
-    return mode
-
-
-def choose_sparse(kind: OpKind, params, dense: Kernel | None, mode: str = "auto") -> Kernel | None:
-    """The sparse kernel when `mode` asks for it ("always") or it pays off ("auto"), else None."""
-    check_mode(mode)
+def choose_sparse(kind: OpKind, params, dense, mode: str = "auto"):
+    """`dense`'s sparse variant (a Kernel) when `mode` asks for it ("always") or it pays off
+    ("auto"), else None. `dense` is the Kernel select_dense_kernel chose (or None: an alias op)."""
     if mode == "never" or dense is None:
         return None
-    kernel = sparse_kernel_for(kind, params)
+    kernel = dense.sparse
     # An empty window has nothing to skip; a huge one could overflow a channel's uint16 entry count.
     if kernel is None or not 0 < _window(params) <= MAX_ENTRIES_PER_CHANNEL * MAX_STEP // (MAX_STEP + 1):
         return None
@@ -253,10 +220,11 @@ def _bias_folds(params) -> bool:
     return bool(np.all(np.abs(bias + params.input_offset * sums) < 2**31))
 
 
-def layer_report(kind: OpKind, params, kernel: Kernel | None, dense: Kernel | None) -> dict:
+def layer_report(kind: OpKind, params, kernel, dense) -> dict:
     """Per-layer fields of the export manifest: format, non-zero weights, bytes and estimated
-    instructions saved against the dense kernel (negative when sparse costs more)."""
-    if kernel is None or sparse_kernel_for(kind, params) is None or dense is None:
+    instructions saved against the dense kernel (negative when sparse costs more). `kernel` runs
+    the layer; `dense` is the dense kernel it would run otherwise."""
+    if kernel is None or dense is None or dense.sparse is None:
         return {}
     e = estimate(kind, params, dense)
     is_sparse = kernel.weight_layout == "sparse"
@@ -269,29 +237,10 @@ def layer_report(kind: OpKind, params, kernel: Kernel | None, dense: Kernel | No
     }
 
 
-# ---- emit ----
-
-
-def emit_sparse_call(p, kernel: Kernel, ctx: EmitContext) -> str:
-    """The call of a sparse kernel (CONV_2D or FULLY_CONNECTED) and its constant arrays."""
-    sparse = encode_sparse(p.weights)
-    shape = list(p.weights.shape)
-    nonzero = int(np.count_nonzero(p.weights))
-    counts = ctx.constant("sparse_counts", sparse.counts, "uint16_t", f"weights {shape}: sparse entries per channel")
-    entries = ctx.constant("sparse_entries", _non_empty(interleaved_entries(sparse), np.int8), "int8_t",
-                           f"weights {shape}: (input step as uint8, weight) per entry, {nonzero} non-zero weights")
-    b = ctx.constant("bias", folded_bias(p.weights, p.bias, p.input_offset), "int32_t", "bias + input_offset * sum(weights)")
-    m = ctx.constant("multiplier", p.multipliers, "int32_t", "requantize multipliers")
-    s = ctx.constant("shift", p.shifts, "int32_t", "requantize shifts")
-    return f"{kernel.name}({ctx.params}, {ctx.input()}, {counts}, {entries}, {b}, {m}, {s}, {ctx.output()})"
+# ---- the C arrays ----
 
 
 def interleaved_entries(sparse: SparseWeights) -> np.ndarray:
     """The kernel's one entry array: per entry its step (the uint8's bits as int8) then its weight."""
     pairs = np.stack([sparse.steps.view(np.int8), sparse.values], axis=1)
     return pairs.reshape(-1)
-
-
-def _non_empty(values: np.ndarray, dtype) -> np.ndarray:
-    """C has no zero-length arrays: an all-zero layer keeps one unused entry."""
-    return values if values.size else np.zeros(1, dtype=dtype)

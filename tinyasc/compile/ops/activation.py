@@ -18,7 +18,7 @@ import numpy as np
 from tinyasc.compile import fixedpoint as fp
 from tinyasc.compile import quant
 from tinyasc.compile.ir import Graph, Op, OpKind, Tensor, require
-from tinyasc.compile.ops.common import EmitContext, Kernel, OpSpec, int8_activation
+from tinyasc.compile.ops.common import EmitContext, InPlace, Kernel, OpSpec, int8_activation
 
 INT8_VALUES = np.arange(-128, 128, dtype=np.int32)  # table index i holds f(i - 128)
 
@@ -257,7 +257,7 @@ def prepare_hard_swish(op: Op, graph: Graph) -> LutParams:
 
 # ---- emit: one kernel for all ----
 
-LUT_KERNEL = Kernel("tas_lut_s8", ("tas_lut_s8.c",))
+LUT_KERNEL = Kernel("tas_lut_s8", ("tas_lut_s8.c",), in_place=InPlace.SAME_INDEX)  # output[i] = T[input[i]]
 
 
 def emit(p: LutParams, kernel: Kernel, ctx: EmitContext) -> str:

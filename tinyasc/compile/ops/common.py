@@ -4,6 +4,7 @@ that refuse tensors the kernels cannot run (each naming the op and what to do)."
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Callable
 
 import numpy as np
@@ -11,22 +12,54 @@ import numpy as np
 from tinyasc.compile.ir import Graph, Op, OpKind, Tensor, require
 
 
+class InPlace(Enum):
+    """How a kernel's writes trail its reads, which tells the memory planner (plan.py) which
+    input, if any, its output may overwrite once that input is dead."""
+
+    SAME_INDEX = "same_index"  # output[i] from input[i] alone (256-entry tables): input 0 of the same size
+    FULL_SHAPE_OPERAND = "full_shape_operand"  # output[i] from each operand at index i; a broadcast
+    # operand is read again after later outputs are written, so only an operand of the output's shape
+    FORWARD_WINDOWS = "forward_windows"  # row-major windows read at or after the byte they write
+    # (pooling): input 0 when unpadded and the output is no larger
+
+
+def always(params) -> bool:
+    """The predicate of a kernel that runs every prepared op of its kind (a reference kernel)."""
+    return True
+
+
 @dataclass(frozen=True)
 class Kernel:
+    """One C kernel and every fact the compiler needs about it: selection (kernels.py), the memory
+    planner (plan.py), conv+pool fusion (fusion.py) and sparse weights (sparse.py) read them here.
+    Adding a kernel is its C file in firmware_templates/kernels/ and its record in its op's
+    OpSpec (`reference` or `variants`)."""
+
     name: str  # the C function
     files: tuple[str, ...]  # kernel sources in firmware_templates/kernels/, shared headers first
+    applies: Callable[[object], bool] = always  # it can run this prepared op (the op's params)
+    requires: tuple[str, ...] = ()  # ISA extensions the board must list (boards.yaml `extensions`)
+    in_place: InPlace | None = None  # its access order lets its output overwrite an input
+    row_loop: bool = False  # loops over output rows from the input pointer: fusion may run it on row blocks
+    scratch_bytes: Callable[[object], int] | None = None  # bytes of scratch RAM live during the op (ctx.scratch())
+    sparse: Kernel | None = None  # the sparse-weight kernel for the same ops (sparse.py: when it pays off)
     folds_input_offset: bool = False  # takes bias + input_offset·Σw instead of the bias
     weight_layout: str = "natural"  # how emit stores the weights: "natural" (as in the model) or a packed layout
     params_ctype: str | None = None  # its own C parameter struct, else the op's (OpSpec.params_ctype)
 
+    def runs_on(self, extensions: frozenset[str]) -> bool:
+        """The board's ISA extensions include every one this kernel needs."""
+        return set(self.requires) <= extensions
+
 
 @dataclass(frozen=True)
 class OpSpec:
-    """How one op kind compiles: prepare (export-time constants), its reference kernel and the C
-    parameter struct, and emit (the call, given the chosen kernel). `reference=None` marks an
-    alias op that runs no code. `scratch_bytes(params) -> int`, when set, asks the memory planner
-    for that many bytes of scratch RAM live during this op only (16-byte aligned, shared with
-    tensors that are dead at this op); emit gets its C pointer from `ctx.scratch()`."""
+    """How one op kind compiles: prepare (export-time constants), its kernels and the C parameter
+    struct, and emit (the call, given the chosen kernel). `variants` are faster kernels, tried in
+    order: the first whose `applies` holds and whose ISA the board has runs, else `reference`
+    (always correct). `reference=None` marks an alias op that runs no code. `with_options(params,
+    options) -> params`, when set, applies the compile options (CompileOptions) to the prepared
+    params (WS_CONV: a forced kernel), so options never change the IR."""
 
     kind: OpKind
     prepare: Callable
@@ -34,7 +67,8 @@ class OpSpec:
     params_ctype: str | None = None
     emit: Callable | None = None
     describe: Callable = lambda params: ""
-    scratch_bytes: Callable[[object], int] | None = None
+    variants: tuple[Kernel, ...] = ()
+    with_options: Callable | None = None
 
 
 @dataclass
@@ -53,11 +87,11 @@ class EmitContext:
         return f"&tas_params_op{self.op.index}"
 
     def scratch(self) -> str:
-        """`tas_arena + offset` (an `int8_t *`): the scratch buffer the op's `scratch_bytes` asked for,
+        """`tas_arena + offset` (an `int8_t *`): the scratch buffer the kernel's `scratch_bytes` asked for,
         16-byte aligned, valid during this op only."""
         if self.scratch_pointer is None:
             raise AssertionError(f"op {self.op.index} ({self.op.kind.value}) emits ctx.scratch() "
-                                 "but its OpSpec asked for no scratch_bytes")
+                                 "but its kernel asked for no scratch_bytes")
         return self.scratch_pointer
 
     def input(self, position: int = 0) -> str:

@@ -20,6 +20,8 @@ from tinyasc.compile.ops.common import (
     optional_input,
     same_padding,
 )
+from tinyasc.compile.ops.sparse_call import emit_sparse_call
+from tinyasc.compile.weight_packing import pack_rows_dsp_weights
 
 
 @dataclass(frozen=True)
@@ -102,37 +104,6 @@ def prepare(op: Op, graph: Graph) -> Conv2DParams:
     )
 
 
-DSP_CHANNEL_BLOCK = 4  # TAS_DSP_CHANNEL_BLOCK in tas_conv2d_rows_s8_dsp.c
-
-
-def _halfword_pairs(low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """int32 words holding two int16 values: `low` in bits 0-15, `high` in bits 16-31."""
-    words = (low.astype(np.int64) & 0xFFFF) | (high.astype(np.int64) << 16)
-    return words.astype(np.int32)
-
-
-def _pack_block(windows: np.ndarray) -> np.ndarray:
-    """One block of B channels' windows [B, K] as the int32 words tas_conv2d_rows_s8_dsp reads:
-    per group of 4 taps, per channel the words (w0 | w2 << 16), (w1 | w3 << 16) (matching the
-    halfwords SXTB16 makes of an input word), then the K % 4 tail taps, per tap all B channels,
-    one sign-extended weight per word."""
-    channels, window = windows.shape
-    quads = window // 4
-    body = windows[:, : quads * 4].reshape(channels, quads, 4)
-    pairs = np.stack([_halfword_pairs(body[..., 0], body[..., 2]), _halfword_pairs(body[..., 1], body[..., 3])], axis=-1)
-    tail = windows[:, quads * 4 :].T  # [tail taps, B]
-    return np.concatenate([pairs.transpose(1, 0, 2).reshape(-1), tail.reshape(-1).astype(np.int32)])
-
-
-def pack_rows_dsp_weights(weights: np.ndarray, block: int = DSP_CHANNEL_BLOCK) -> np.ndarray:
-    """OHWI int8 weights → int32 words, in blocks of `block` channels then one channel at a time."""
-    windows = weights.reshape(weights.shape[0], -1).astype(np.int32)
-    full = windows.shape[0] // block * block
-    blocks = [_pack_block(windows[c : c + block]) for c in range(0, full, block)]
-    blocks += [_pack_block(windows[c : c + 1]) for c in range(full, windows.shape[0])]
-    return np.concatenate(blocks).astype(np.int32)
-
-
 def _weights_constant(p: Conv2DParams, kernel: Kernel, ctx: EmitContext) -> str:
     if kernel.weight_layout == "dsp_pairs":
         packed = pack_rows_dsp_weights(p.weights)
@@ -142,8 +113,6 @@ def _weights_constant(p: Conv2DParams, kernel: Kernel, ctx: EmitContext) -> str:
 
 def emit(p: Conv2DParams, kernel: Kernel, ctx: EmitContext) -> str:
     if kernel.weight_layout == "sparse":
-        from tinyasc.compile.sparse import emit_sparse_call
-
         return emit_sparse_call(p, kernel, ctx)
     w = _weights_constant(p, kernel, ctx)
     if kernel.folds_input_offset:
@@ -164,10 +133,38 @@ def describe(p: Conv2DParams) -> str:
     )
 
 
+def reads_contiguous_rows(p: Conv2DParams) -> bool:
+    """Each output row's receptive field is one contiguous run of input bytes (a 1-D conv in
+    2-D form: no padding, dilation 1, one group, a filter as wide as the input)."""
+    return (
+        p.pad_height == 0 and p.pad_width == 0
+        and p.dilation_height == 1 and p.groups == 1
+        and p.filter_width == p.input_width and p.output_width == 1
+    )
+
+
+# Every conv kernel loops over output rows from the input pointer, so fusion.py can run it on a
+# block of rows. The sparse kernel stores only non-zero weights (sparse.py chooses it).
+CONV2D_SPARSE = Kernel(
+    "tas_conv2d_sparse_s8", ("tas_conv2d_common.h", "tas_sparse_common.h", "tas_conv2d_sparse_s8.c"),
+    row_loop=True, folds_input_offset=True, weight_layout="sparse",
+)
+CONV2D = Kernel("tas_conv2d_s8", ("tas_conv2d_common.h", "tas_conv2d_s8.c"), row_loop=True)
+CONV2D_ROWS = Kernel(
+    "tas_conv2d_rows_s8", ("tas_conv2d_common.h", "tas_conv2d_rows_s8.c"),
+    applies=reads_contiguous_rows, row_loop=True, sparse=CONV2D_SPARSE, folds_input_offset=True,
+)
+CONV2D_ROWS_DSP = Kernel(
+    "tas_conv2d_rows_s8_dsp", ("tas_dsp.h", "tas_conv2d_common.h", "tas_conv2d_rows_s8_dsp.c"),
+    applies=reads_contiguous_rows, requires=("dsp",), row_loop=True, sparse=CONV2D_SPARSE,
+    folds_input_offset=True, weight_layout="dsp_pairs",
+)
+
 SPEC = OpSpec(
     kind=OpKind.CONV_2D,
     prepare=prepare,
-    reference=Kernel("tas_conv2d_s8", ("tas_conv2d_common.h", "tas_conv2d_s8.c")),
+    reference=CONV2D,
+    variants=(CONV2D_ROWS_DSP, CONV2D_ROWS),
     params_ctype="tas_conv2d_params",
     emit=emit,
     describe=describe,

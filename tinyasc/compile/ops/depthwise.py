@@ -76,7 +76,7 @@ def describe(p: Conv2DParams) -> str:
 SPEC = OpSpec(
     kind=OpKind.DEPTHWISE_CONV_2D,
     prepare=prepare,
-    reference=Kernel("tas_conv2d_s8", ("tas_conv2d_common.h", "tas_conv2d_s8.c")),
+    reference=conv.CONV2D,  # the grouped conv kernel
     params_ctype="tas_conv2d_params",
     emit=conv.emit,  # the filter is stored as the equivalent grouped conv's: same call
     describe=describe,

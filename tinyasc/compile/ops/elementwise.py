@@ -17,7 +17,7 @@ import numpy as np
 
 from tinyasc.compile import quant
 from tinyasc.compile.ir import Graph, Op, OpKind, Tensor, require
-from tinyasc.compile.ops.common import EmitContext, Kernel, OpSpec, int8_activation
+from tinyasc.compile.ops.common import EmitContext, InPlace, Kernel, OpSpec, int8_activation
 
 LEFT_SHIFT = 20  # TFLM's headroom for int8 ADD/SUB: (255 << 20) still fits int32
 
@@ -206,10 +206,11 @@ def describe(p) -> str:
     return f"{p.dim0}x{p.dim1}x{p.dim2}x{p.dim3}" + (" broadcast" if broadcast else "")
 
 
-ADD_KERNEL = Kernel("tas_add_s8", ("tas_add_s8.c",))
+ADD_KERNEL = Kernel("tas_add_s8", ("tas_add_s8.c",), in_place=InPlace.FULL_SHAPE_OPERAND)
+MUL_KERNEL = Kernel("tas_mul_s8", ("tas_mul_s8.c",), in_place=InPlace.FULL_SHAPE_OPERAND)
 ADD_SPEC = OpSpec(kind=OpKind.ADD, prepare=prepare_add_or_sub, reference=ADD_KERNEL,
                   params_ctype="tas_add_params", emit=emit, describe=describe)
 SUB_SPEC = OpSpec(kind=OpKind.SUB, prepare=prepare_add_or_sub, reference=ADD_KERNEL,
                   params_ctype="tas_add_params", emit=emit, describe=describe)
-MUL_SPEC = OpSpec(kind=OpKind.MUL, prepare=prepare_mul, reference=Kernel("tas_mul_s8", ("tas_mul_s8.c",)),
+MUL_SPEC = OpSpec(kind=OpKind.MUL, prepare=prepare_mul, reference=MUL_KERNEL,
                   params_ctype="tas_mul_params", emit=emit, describe=describe)

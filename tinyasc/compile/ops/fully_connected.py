@@ -17,6 +17,7 @@ from tinyasc.compile.ops.common import (
     int8_weights,
     optional_input,
 )
+from tinyasc.compile.ops.sparse_call import emit_sparse_call
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,6 @@ def prepare(op: Op, graph: Graph) -> FullyConnectedParams:
 
 def emit(p: FullyConnectedParams, kernel: Kernel, ctx: EmitContext) -> str:
     if kernel.weight_layout == "sparse":
-        from tinyasc.compile.sparse import emit_sparse_call
-
         return emit_sparse_call(p, kernel, ctx)
     w = ctx.constant("filter", p.weights, "int8_t", f"weights {list(p.weights.shape)}")
     b = ctx.constant("bias", p.bias, "int32_t", "bias") if p.bias is not None else "NULL"
@@ -75,10 +74,16 @@ def emit(p: FullyConnectedParams, kernel: Kernel, ctx: EmitContext) -> str:
     return f"{kernel.name}({ctx.params}, {ctx.input()}, {w}, {b}, {m}, {s}, {ctx.output()})"
 
 
+FULLY_CONNECTED_SPARSE = Kernel(
+    "tas_fully_connected_sparse_s8", ("tas_sparse_common.h", "tas_fully_connected_sparse_s8.c"),
+    folds_input_offset=True, weight_layout="sparse", params_ctype="tas_fully_connected_sparse_params",
+)
+FULLY_CONNECTED = Kernel("tas_fully_connected_s8", ("tas_fully_connected_s8.c",), sparse=FULLY_CONNECTED_SPARSE)
+
 SPEC = OpSpec(
     kind=OpKind.FULLY_CONNECTED,
     prepare=prepare,
-    reference=Kernel("tas_fully_connected_s8", ("tas_fully_connected_s8.c",)),
+    reference=FULLY_CONNECTED,
     params_ctype="tas_fully_connected_params",
     emit=emit,
     describe=lambda p: f"{p.input_depth} -> {p.output_depth} x{p.batches}",

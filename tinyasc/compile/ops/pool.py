@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from tinyasc.compile import quant
 from tinyasc.compile.ir import Graph, Op, OpKind, require
-from tinyasc.compile.ops.common import EmitContext, Kernel, OpSpec, int8_activation, nhwc, same_padding
+from tinyasc.compile.ops.common import EmitContext, InPlace, Kernel, OpSpec, int8_activation, nhwc, same_padding
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,33 @@ def describe(p: Pool2DParams) -> str:
     return f"{p.filter_height}x{p.filter_width} stride {p.stride_height}x{p.stride_width}, out {p.output_height}x{p.output_width}x{p.depth}"
 
 
+def windows_inside_image(p: Pool2DParams) -> bool:
+    """No padding and every pooling window lies wholly inside the input: no clipping needed."""
+    return (
+        p.pad_height == 0 and p.pad_width == 0
+        and (p.output_height - 1) * p.stride_height + p.filter_height <= p.input_height
+        and (p.output_width - 1) * p.stride_width + p.filter_width <= p.input_width
+    )
+
+
+# Each pooled byte is written after its window is read, and windows move forward in row-major
+# order: unpadded, the output may overwrite the input (plan.py).
+MAX_POOL2D = Kernel(
+    "tas_max_pool2d_s8", ("tas_pool2d_common.h", "tas_max_pool2d_s8.c"), in_place=InPlace.FORWARD_WINDOWS,
+)
+MAX_POOL2D_DSP = Kernel(
+    "tas_max_pool2d_s8_dsp", ("tas_dsp.h", "tas_pool2d_common.h", "tas_max_pool2d_s8_dsp.c"),
+    applies=windows_inside_image, requires=("dsp",), in_place=InPlace.FORWARD_WINDOWS,
+)
+AVG_POOL2D = Kernel(
+    "tas_avg_pool2d_s8", ("tas_pool2d_common.h", "tas_avg_pool2d_s8.c"), in_place=InPlace.FORWARD_WINDOWS,
+)
+
 MAX_SPEC = OpSpec(
     kind=OpKind.MAX_POOL_2D,
     prepare=prepare,
-    reference=Kernel("tas_max_pool2d_s8", ("tas_pool2d_common.h", "tas_max_pool2d_s8.c")),
+    reference=MAX_POOL2D,
+    variants=(MAX_POOL2D_DSP,),
     params_ctype="tas_pool2d_params",
     emit=emit,
     describe=describe,
@@ -70,7 +93,7 @@ MAX_SPEC = OpSpec(
 AVERAGE_SPEC = OpSpec(
     kind=OpKind.AVERAGE_POOL_2D,
     prepare=prepare,
-    reference=Kernel("tas_avg_pool2d_s8", ("tas_pool2d_common.h", "tas_avg_pool2d_s8.c")),
+    reference=AVG_POOL2D,
     params_ctype="tas_pool2d_params",
     emit=emit,
     describe=describe,

@@ -64,15 +64,16 @@ def prepare_dequantize(op: Op, graph: Graph) -> FloatBoundaryParams:
     return FloatBoundaryParams(size=x.num_elements, zero_point=x.quantization.zero_point, scale=x.quantization.scale)
 
 
-# QUANTIZE's reference kernel is the int8 table; kernels.py picks this one when the input is float32.
-QUANTIZE_F32_KERNEL = Kernel(
-    "tas_quantize_f32_s8", ("tas_float_boundary.h", "tas_quantize_f32_s8.c"), params_ctype="tas_float_boundary_params"
-)
-DEQUANTIZE_KERNEL = Kernel("tas_dequantize_s8_f32", ("tas_float_boundary.h", "tas_dequantize_s8_f32.c"))
-
-
 def is_float_input(p) -> bool:
     return isinstance(p, FloatBoundaryParams)
+
+
+# QUANTIZE's reference kernel is the int8 table; a float32 graph input runs the float boundary kernel.
+QUANTIZE_F32_KERNEL = Kernel(
+    "tas_quantize_f32_s8", ("tas_float_boundary.h", "tas_quantize_f32_s8.c"),
+    applies=is_float_input, params_ctype="tas_float_boundary_params",
+)
+DEQUANTIZE_KERNEL = Kernel("tas_dequantize_s8_f32", ("tas_float_boundary.h", "tas_dequantize_s8_f32.c"))
 
 
 def emit_quantize(p, kernel: Kernel, ctx: EmitContext) -> str:
@@ -93,7 +94,7 @@ def _describe(p) -> str:
 
 QUANTIZE_SPEC = OpSpec(
     kind=OpKind.QUANTIZE, prepare=prepare_quantize, reference=activation.LUT_KERNEL, params_ctype="tas_lut_params",
-    emit=emit_quantize, describe=_describe,
+    variants=(QUANTIZE_F32_KERNEL,), emit=emit_quantize, describe=_describe,
 )
 DEQUANTIZE_SPEC = OpSpec(
     kind=OpKind.DEQUANTIZE, prepare=prepare_dequantize, reference=DEQUANTIZE_KERNEL,

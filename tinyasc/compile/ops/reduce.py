@@ -81,10 +81,12 @@ def emit(p: MeanParams, kernel: Kernel, ctx: EmitContext) -> str:
     return f"{kernel.name}({ctx.params}, {ctx.input()}, {ctx.output()})"
 
 
+MEAN_KERNEL = Kernel("tas_mean_s8", ("tas_mean_s8.c",))  # MEAN and SUM
+
 SPEC = OpSpec(
     kind=OpKind.MEAN,
     prepare=prepare,
-    reference=Kernel("tas_mean_s8", ("tas_mean_s8.c",)),
+    reference=MEAN_KERNEL,
     params_ctype="tas_mean_params",
     emit=emit,
     describe=lambda p: f"mean of {p.reduced} values, {p.outer}x{p.inner} outputs",
@@ -93,7 +95,7 @@ SPEC = OpSpec(
 SUM_SPEC = OpSpec(
     kind=OpKind.SUM,
     prepare=prepare,
-    reference=Kernel("tas_mean_s8", ("tas_mean_s8.c",)),
+    reference=MEAN_KERNEL,
     params_ctype="tas_mean_params",
     emit=emit,
     describe=lambda p: f"sum of {p.reduced} values, {p.outer}x{p.inner} outputs",

@@ -5,8 +5,8 @@ FlexBuffer options kernel_size, filters, sampling_stride, channel_repeat, stride
 activation. Prepared like CONV_2D on the sampled kernel K[n, l, 0, m] = Φ[n·s + l, m mod M*]:
 multipliers from s_x·s_Φ/s_y per output channel, TFLite's SAME padding, the fused activation's clamp.
 
-Two kernels, the cheaper by `wsconv.op_counts` unless forced (op option "kernel": "integral" or
-"direct", set by `force_kernel`, the CLI's --ws-kernel):
+Two kernels, the cheaper by `wsconv.op_counts` unless the compile options force one
+(`CompileOptions.ws_kernel`, the CLI's --ws-kernel: "integral" or "direct"; `with_options`):
 - integral image (`tas_ws_conv_integral_s8`): reads Φ only, its int32 rows and ring live in a
   planned scratch buffer (`integral_scratch_words` words);
 - direct: K expanded at export time into flash, run by the ordinary conv kernel.
@@ -14,6 +14,7 @@ Two kernels, the cheaper by `wsconv.op_counts` unless forced (op option "kernel"
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,15 +22,6 @@ import numpy as np
 from tinyasc.compile import quant, wsconv
 from tinyasc.compile.ir import Graph, Op, OpKind, require
 from tinyasc.compile.ops.common import EmitContext, Kernel, OpSpec, constant_bias, int8_activation, int8_weights, nhwc, optional_input
-from tinyasc.errors import TinyascError
-
-KERNEL_CHOICES = ("auto", "integral", "direct")
-
-INTEGRAL = Kernel("tas_ws_conv_integral_s8", ("tas_ws_conv_common.h", "tas_ws_conv_integral_s8.c"))
-DIRECT = Kernel(
-    "tas_ws_conv_direct_s8",
-    ("tas_conv2d_common.h", "tas_conv2d_s8.c", "tas_ws_conv_common.h", "tas_ws_conv_direct_s8.c"),
-)
 
 
 @dataclass(frozen=True)
@@ -66,15 +58,6 @@ class WSConvParams:
                                   self.sampling_stride, self.input_channels // self.condensed_channels, self.stride)
 
 
-def force_kernel(graph: Graph, choice: str) -> None:
-    """Make every WS_CONV op of `graph` use `choice` ("auto", "integral" or "direct")."""
-    if choice not in KERNEL_CHOICES:
-        raise TinyascError(f"unknown WS_CONV kernel {choice!r}; choose one of {', '.join(KERNEL_CHOICES)}")
-    for op in graph.ops:
-        if op.kind == OpKind.WS_CONV:
-            op.options["kernel"] = choice
-
-
 def prepare(op: Op, graph: Graph) -> WSConvParams:
     x = int8_activation(op, graph.op_inputs(op)[0], "input")
     phi = int8_weights(op, optional_input(graph, op, 1))
@@ -101,10 +84,8 @@ def prepare(op: Op, graph: Graph) -> WSConvParams:
             f"{o['padding']} padding give {shape.output_length}")
     multipliers, shifts = quant.conv_multipliers(x.quantization.scale, phi.quantization.scales, y.quantization.scale, out_c)
     act_min, act_max = quant.activation_range(o.get("activation", "none"), y.quantization.scale, y.quantization.zero_point)
-    choice = o.get("kernel", "auto")
-    if choice == "auto":
-        counts = wsconv.op_counts(shape)
-        choice = "integral" if counts["integral"] < counts["direct"] else "direct"
+    counts = wsconv.op_counts(shape)
+    choice = "integral" if counts["integral"] < counts["direct"] else "direct"
     return WSConvParams(
         input_length=in_h, input_channels=in_c, condensed_length=length, condensed_channels=channels,
         kernel_size=kernel, filters=filters, sampling_stride=step, stride=o["stride"],
@@ -116,9 +97,13 @@ def prepare(op: Op, graph: Graph) -> WSConvParams:
     )
 
 
-def scratch_bytes(p: WSConvParams) -> int:
-    if p.algorithm != "integral":
-        return 0
+def with_options(p: WSConvParams, options) -> WSConvParams:
+    """The kernel `options.ws_kernel` forces ("integral", "direct"), else prepare's cheaper one."""
+    return p if options.ws_kernel == "auto" else dataclasses.replace(p, algorithm=options.ws_kernel)
+
+
+def integral_scratch_bytes(p: WSConvParams) -> int:
+    """The integral image's int32 rows and ring."""
     return 4 * wsconv.integral_scratch_words(p._counting_shape())
 
 
@@ -130,7 +115,7 @@ def emit(p: WSConvParams, kernel: Kernel, ctx: EmitContext) -> str:
     b = ctx.constant("bias", p.bias, "int32_t", "bias") if p.bias is not None else "NULL"
     m = ctx.constant("multiplier", p.multipliers, "int32_t", "requantize multipliers")
     s = ctx.constant("shift", p.shifts, "int32_t", "requantize shifts")
-    if kernel.name == DIRECT.name:
+    if p.algorithm == "direct":
         full = wsconv.sampled_kernel(p.condensed, p._counting_shape())
         k = ctx.constant("filter", full, "int8_t", f"sampled kernel {list(full.shape)} (expanded from Φ)")
         return f"{kernel.name}({ctx.params}, {ctx.input()}, {k}, {b}, {m}, {s}, {ctx.output()})"
@@ -147,12 +132,23 @@ def describe(p: WSConvParams) -> str:
     )
 
 
+INTEGRAL = Kernel(
+    "tas_ws_conv_integral_s8", ("tas_ws_conv_common.h", "tas_ws_conv_integral_s8.c"),
+    scratch_bytes=integral_scratch_bytes,
+)
+DIRECT = Kernel(  # K expanded into flash, run by the grouped conv's loops
+    "tas_ws_conv_direct_s8",
+    ("tas_conv2d_common.h", "tas_conv2d_s8.c", "tas_ws_conv_common.h", "tas_ws_conv_direct_s8.c"),
+    applies=uses_direct,
+)
+
 SPEC = OpSpec(
     kind=OpKind.WS_CONV,
     prepare=prepare,
     reference=INTEGRAL,
+    variants=(DIRECT,),
     params_ctype="tas_ws_conv_params",
     emit=emit,
     describe=describe,
-    scratch_bytes=scratch_bytes,
+    with_options=with_options,
 )

@@ -1,0 +1,39 @@
+"""Weight layouts the DSP kernels read: int8 weights packed as int16 pairs for SMLAD.
+
+Kept apart from the op modules so the sparse cost model (sparse.py), which compares a layer's
+dense bytes against its sparse bytes, can size the packed layout without importing an op.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DSP_CHANNEL_BLOCK = 4  # TAS_DSP_CHANNEL_BLOCK in tas_conv2d_rows_s8_dsp.c
+
+
+def _halfword_pairs(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """int32 words holding two int16 values: `low` in bits 0-15, `high` in bits 16-31."""
+    words = (low.astype(np.int64) & 0xFFFF) | (high.astype(np.int64) << 16)
+    return words.astype(np.int32)
+
+
+def _pack_block(windows: np.ndarray) -> np.ndarray:
+    """One block of B channels' windows [B, K] as the int32 words tas_conv2d_rows_s8_dsp reads:
+    per group of 4 taps, per channel the words (w0 | w2 << 16), (w1 | w3 << 16) (matching the
+    halfwords SXTB16 makes of an input word), then the K % 4 tail taps, per tap all B channels,
+    one sign-extended weight per word."""
+    channels, window = windows.shape
+    quads = window // 4
+    body = windows[:, : quads * 4].reshape(channels, quads, 4)
+    pairs = np.stack([_halfword_pairs(body[..., 0], body[..., 2]), _halfword_pairs(body[..., 1], body[..., 3])], axis=-1)
+    tail = windows[:, quads * 4 :].T  # [tail taps, B]
+    return np.concatenate([pairs.transpose(1, 0, 2).reshape(-1), tail.reshape(-1).astype(np.int32)])
+
+
+def pack_rows_dsp_weights(weights: np.ndarray, block: int = DSP_CHANNEL_BLOCK) -> np.ndarray:
+    """OHWI int8 weights → int32 words, in blocks of `block` channels then one channel at a time."""
+    windows = weights.reshape(weights.shape[0], -1).astype(np.int32)
+    full = windows.shape[0] // block * block
+    blocks = [_pack_block(windows[c : c + block]) for c in range(0, full, block)]
+    blocks += [_pack_block(windows[c : c + 1]) for c in range(full, windows.shape[0])]
+    return np.concatenate(blocks).astype(np.int32)
