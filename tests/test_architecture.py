@@ -82,6 +82,46 @@ def test_artifacts_import_no_stage():
     assert set(stage_imports("artifacts")) <= {"errors"}
 
 
+# Modules every stage may use that are no stage themselves.
+SHARED_MODULES = {"errors", "paths"}
+
+
+def stages() -> list[str]:
+    """Every stage: each package folder and each top-level module of tinyasc, but the shared ones."""
+    names = {p.name for p in PACKAGE_ROOT.iterdir() if p.is_dir() and any(p.glob("*.py"))}
+    names |= {p.stem for p in PACKAGE_ROOT.glob("*.py") if p.stem != "__init__"}
+    return sorted(names - SHARED_MODULES)
+
+
+def stage_graph() -> dict[str, set[str]]:
+    """stage → the stages it imports (imports inside functions count)."""
+    known = set(stages())
+    return {stage: set(stage_imports(stage)) & known for stage in stages()}
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Groups of stages that reach each other (strongly connected, more than one stage)."""
+    reach = {stage: set() for stage in graph}
+    for stage in graph:  # a depth-first walk from each stage: the graph has ~20 nodes
+        todo = list(graph[stage])
+        while todo:
+            target = todo.pop()
+            if target not in reach[stage]:
+                reach[stage].add(target)
+                todo += graph.get(target, ())
+    groups = {frozenset({stage} | {other for other in reach[stage] if stage in reach[other]}) for stage in graph}
+    return sorted(sorted(group) for group in groups if len(group) > 1)
+
+
+def test_no_two_stages_import_each_other_even_through_others():
+    assert import_cycles(stage_graph()) == []
+
+
+def test_the_cycle_finder_finds_a_cycle_through_three_stages():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert import_cycles(graph) == [["a", "b", "c"]]
+
+
 def test_import_helper_sees_imports_inside_functions_and_package_relative_imports(tmp_path, monkeypatch):
     stage = tmp_path / PACKAGE / "stage"
     stage.mkdir(parents=True)
@@ -136,3 +176,13 @@ def test_importing_any_compile_module_loads_no_tensorflow_and_no_keras_side_stag
     assert Path(probe["package"]).resolve().parent == PACKAGE_ROOT, "the probe imported another checkout"
     assert len(probe["loaded"]) == len(modules) > 20
     assert {module: loaded for module, loaded in probe["loaded"].items() if loaded} == {}
+
+
+if __name__ == "__main__":  # `python tests/test_architecture.py`: the stage graph, for notes and reviews
+    graph = stage_graph()
+    print(f"stages {len(graph)}: {', '.join(graph)}")
+    print(f"imports {sum(map(len, graph.values()))}:")
+    for stage, targets in graph.items():
+        if targets:
+            print(f"  {stage} -> {', '.join(sorted(targets))}")
+    print(f"cycles: {import_cycles(graph) or 'none'}")

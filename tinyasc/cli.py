@@ -185,20 +185,8 @@ def _cmd_demo(args) -> int:
     return run_demo(work_dir=Path(args.work_dir), board=args.board, epochs=args.epochs)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="tinyasc",
-        description="Acoustic scene and sound event classifiers from audio files to Cortex-M firmware.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"tinyasc {_version()}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    p = sub.add_parser("boards", help="list the boards tinyasc knows (boards.yaml)")
-    p.add_argument("--boards-file", help="another boards.yaml (default: the one in the repo, or $TINYASC_BOARDS)")
-    p.set_defaults(func=_cmd_boards)
-
+def _add_training_commands(sub) -> None:
+    """Train and export: from audio to generated C."""
     p = sub.add_parser("train", help="train a model and quantize it to an int8 .tflite")
     p.add_argument("--data", default="synthetic", help="'synthetic' (built-in), a CSV with path,label[,split], or a dataset root: a folder "
                    "per class, ESC-50, UrbanSound8K or TAU (detected; or LAYOUT:PATH) (default: synthetic)")
@@ -232,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "auto (default) picks the cheaper per layer from the op counts")
     p.set_defaults(func=_cmd_export)
 
+
+def _add_device_commands(sub) -> None:
+    """Verify, build, emulate, flash: the generated C on the host, in QEMU and on a board."""
     p = sub.add_parser("verify", help="build the generated C for this machine with sanitizers; compare with TFLM bit for bit")
     p.add_argument("export_dir")
     p.add_argument("--random", type=int, default=100, help="random int8 inputs to compare (default: 100)")
@@ -257,6 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the image, tool and command, flash nothing")
     p.set_defaults(func=_cmd_flash)
 
+
+def _add_report_commands(sub) -> None:
+    """What the others measured, and the whole pipeline at once."""
+    p = sub.add_parser("boards", help="list the boards tinyasc knows (boards.yaml)")
+    p.add_argument("--boards-file", help="another boards.yaml (default: the one in the repo, or $TINYASC_BOARDS)")
+    p.set_defaults(func=_cmd_boards)
+
     p = sub.add_parser("report", help="a self-contained HTML report of an export (figures, plots, memory plan)")
     p.add_argument("export_dir")
     p.add_argument("--out", help="HTML file to write (default: <export_dir>/report.html)")
@@ -281,6 +279,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--board", default="nrf52840")
     p.add_argument("--epochs", type=int, default=12)
     p.set_defaults(func=_cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tinyasc",
+        description="Acoustic scene and sound event classifiers from audio files to Cortex-M firmware.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"tinyasc {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    _add_training_commands(sub)
+    _add_device_commands(sub)
+    _add_report_commands(sub)
     return parser
 
 

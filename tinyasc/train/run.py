@@ -9,6 +9,7 @@ tinyasc/artifacts/run.py, which `tinyasc export --run runs/<name>` uses without 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import math
 from pathlib import Path
@@ -43,7 +44,9 @@ def resolve_dataset(data: str, work_dir: Path, run_dir: Path, clips_per_class: i
 
 def synthetic_dir(work_dir: Path, sample_rate: int, duration_s: float) -> Path:
     """data/synthetic for the demo's 1-s 16-kHz clips; other rates and lengths get folders of their own."""
-    if (sample_rate, duration_s) == (16000, 1.0):
+    from tinyasc.data.synthetic import SYNTHETIC_SAMPLE_RATE
+
+    if (sample_rate, duration_s) == (SYNTHETIC_SAMPLE_RATE, 1.0):
         return Path(work_dir) / SYNTHETIC_DIR
     return Path(work_dir) / f"{SYNTHETIC_DIR}-{sample_rate}hz-{duration_s:g}s"
 
@@ -85,27 +88,13 @@ def train_run(
     it, the legacy recipe (`legacy_config`). epochs, batch_size and seed override either when given.
     skip_bad_files: unreadable audio files are left out and counted in run.json instead of stopping.
     """
-    import dataclasses
+    config = _resolved_config(config, model_name, learning_rate, epochs, batch_size, seed)
 
-    from tinyasc.config import ExperimentConfig, load_config
-
-    if config is None:
-        config = legacy_config(model_name, learning_rate=learning_rate)
-    elif not isinstance(config, ExperimentConfig):
-        config = load_config(config)  # before TensorFlow is imported: a typo fails in a second
-
-    from tinyasc.artifacts.tflm import quantize_input, tflite_io_details
-    from tinyasc.convert.float16 import tflite_sizes
-    from tinyasc.train.calibrate import calibrate_configured
-    from tinyasc.train.prune import prune_configured
-    from tinyasc.train.qat import quantize_configured
     from tinyasc.train import make_strategy, seed_everything, train_model
     from tinyasc.train.evaluate import evaluate_recordings
+    from tinyasc.train.prune import prune_configured
 
-    overrides = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size), ("seed", seed)) if v is not None}
-    config = dataclasses.replace(config, training=dataclasses.replace(config.training, **overrides))
     recipe = config.training
-
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     # Log-mel features are computed from mono audio, so only raw-waveform models load channels.
@@ -134,16 +123,8 @@ def train_run(
     trained, pruning_report = prune_configured(config, trained, dataset, run_dir, input_fn=input_fn,
                                                augmentation=augmentation, progress=progress, resume=resume)
     test_metrics = evaluate_recordings(trained.model, test, crop_samples=model_samples, input_fn=input_fn)
-    # Calibration (fused into the final dense layer) and QAT come after pruning, before conversion.
-    calibration_report = calibrate_configured(config, trained.model, dataset, input_fn, model_samples)
-    representative = input_fn(dataset.subset("train").x[:100, :model_samples])
-    tflite, quantization_report = quantize_configured(
-        config, trained.model, dataset, run_dir, run_dir / TFLITE_FILE, representative, input_fn, model_samples,
-        progress=progress,
-    )
-    io = tflite_io_details(tflite)["input"]
-    # One model input per test recording (its first crop when the model takes crops).
-    test_inputs = quantize_input(input_fn(test.x[:, :model_samples]), io.scale, io.zero_point).reshape(len(test), -1)
+    tflite, test_inputs, conversion_report = _calibrate_and_convert(config, trained.model, dataset, run_dir,
+                                                                    input_fn, model_samples, progress)
     summary = {
         "model": config.model.name,
         "data": data,
@@ -158,17 +139,55 @@ def train_run(
         "val_accuracy": trained.val_accuracy,
         "float_test_accuracy": test_metrics.accuracy,
         "float_test_metrics": test_metrics.as_dict(),
-        **calibration_report,
-        **quantization_report,
+        **conversion_report,
         "test_clips": len(test),
-        "tflite": TFLITE_FILE,
-        "tflite_bytes": tflite.stat().st_size,
-        # Measured float16 and float32 .tflite files of the same model, for the papers' size comparison.
-        "tflite_sizes": tflite_sizes(trained.model, run_dir, tflite),
+        **_tflite_figures(trained.model, run_dir, tflite),
         "config": dataclasses.asdict(config),
     }
     write_run(run_dir, summary, test_inputs, test.y)
     return {**summary, "tflite": str(tflite)}
+
+
+def _calibrate_and_convert(config, model, dataset, run_dir: Path, input_fn, model_samples: int, progress: bool):
+    """Calibration (fused into the final dense layer), then PTQ or QAT into the int8 .tflite; returns
+    (its path, the test split as int8 model inputs, the reports for run.json). One model input per
+    test recording: its first crop when the model takes crops."""
+    from tinyasc.artifacts.tflm import quantize_input, tflite_io_details
+    from tinyasc.train.calibrate import calibrate_configured
+    from tinyasc.train.qat import quantize_configured
+
+    calibration_report = calibrate_configured(config, model, dataset, input_fn, model_samples)
+    representative = input_fn(dataset.subset("train").x[:100, :model_samples])
+    tflite, quantization_report = quantize_configured(
+        config, model, dataset, run_dir, run_dir / TFLITE_FILE, representative, input_fn, model_samples,
+        progress=progress,
+    )
+    io = tflite_io_details(tflite)["input"]
+    test = dataset.subset("test")
+    test_inputs = quantize_input(input_fn(test.x[:, :model_samples]), io.scale, io.zero_point).reshape(len(test), -1)
+    return tflite, test_inputs, {**calibration_report, **quantization_report}
+
+
+def _resolved_config(config, model_name: str, learning_rate: float, epochs, batch_size, seed):
+    """The ExperimentConfig a run trains with: the given one, a YAML file's (read before TensorFlow
+    is imported, so a typo fails in a second) or the legacy recipe, with the CLI's overrides."""
+    from tinyasc.config import ExperimentConfig, load_config
+
+    if config is None:
+        config = legacy_config(model_name, learning_rate=learning_rate)
+    elif not isinstance(config, ExperimentConfig):
+        config = load_config(config)
+    overrides = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size), ("seed", seed)) if v is not None}
+    return dataclasses.replace(config, training=dataclasses.replace(config.training, **overrides))
+
+
+def _tflite_figures(model, run_dir: Path, tflite: Path) -> dict:
+    """The int8 file's name and size, and the measured float16 and float32 .tflite sizes of the
+    same model (the papers compare those)."""
+    from tinyasc.convert.float16 import tflite_sizes
+
+    return {"tflite": TFLITE_FILE, "tflite_bytes": tflite.stat().st_size,
+            "tflite_sizes": tflite_sizes(model, run_dir, tflite)}
 
 
 def audio_input(config, model_samples: int) -> AudioInput:
