@@ -2,7 +2,8 @@
 
     model:        {name: pajusco_a, kwargs: {}}            a name from tinyasc.models.MODELS
     data:         {sample_rate: 16000, duration_s: 1.0, channels: 2}
-    features:     {kind: raw}  or  {kind: logmel, preset: idlab-16k}  or  {kind: logmel, n_mels: 40, hop_s: 0.02, ...}
+    features:     {kind: raw[, level: {mode: peak | rms, target_dbfs: -1, max_gain_db: 40}]}
+                  or  {kind: logmel, preset: idlab-16k}  or  {kind: logmel, n_mels: 40, hop_s: 0.02, ...}
     training:     {epochs, batch_size, optimizer: adam | adamw, weight_decay, seed, early_stopping_patience,
                    learning_rate: {schedule: constant | triangular2 | plateau, max, min, half_cycle_epochs,
                                    patience, factor}}
@@ -32,6 +33,7 @@ from pathlib import Path
 from types import UnionType
 
 from tinyasc.errors import TinyascError
+from tinyasc.frontend.level import LEVEL_MODES
 
 STRATEGIES = ("none", "mirrored", "multi_worker_mirrored")
 OPTIMIZERS = ("adam", "adamw")
@@ -68,6 +70,16 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class LevelConfig:
+    """Level normalisation of each raw input window, the same in training and in the generated C
+    (tinyasc/frontend/level.py): scale its peak or RMS to target_dbfs, by at most max_gain_db."""
+
+    mode: str = field(default="peak", metadata=_choices(*LEVEL_MODES[1:]))
+    target_dbfs: float = -1.0
+    max_gain_db: float = 40.0
+
+
+@dataclass(frozen=True)
 class FeaturesConfig:
     """The model's input: the raw waveform, or log-mel energies at data.sample_rate. For log-mel,
     a preset (tinyasc.frontend.logmel.PRESETS) and/or the analysis itself: fields given here override the
@@ -81,6 +93,7 @@ class FeaturesConfig:
     n_fft: int | None = None
     fmin: float | None = None
     fmax: float | None = None  # None: sample_rate / 2
+    level: LevelConfig | None = None  # raw input only; left out: the waveform as it is
 
 
 @dataclass(frozen=True)
@@ -281,15 +294,22 @@ def _check_values(config: ExperimentConfig, source: str) -> None:
 def _check_features(config: ExperimentConfig, source: str) -> None:
     from tinyasc.frontend.logmel import ANALYSIS_FIELDS, logmel_settings
 
+    from tinyasc.frontend.level import LevelSettings
+
     features = config.features
     if features.kind == "raw":
         given = [name for name in ("preset", *ANALYSIS_FIELDS) if getattr(features, name) is not None]
         if given:
             raise ConfigError(f"{source}: features.{given[0]} is for kind: logmel; the raw waveform has no analysis "
                               "settings (remove it, or set features.kind: logmel)")
-        return
+    elif features.level is not None:
+        raise ConfigError(f"{source}: features.level is for kind: raw (the log-mel front-end normalises by "
+                          "its mean over time); remove it")
     try:
-        logmel_settings(features, config.data.sample_rate)
+        if features.kind == "logmel":
+            logmel_settings(features, config.data.sample_rate)
+        if features.level is not None:
+            LevelSettings(**dataclasses.asdict(features.level))
     except TinyascError as error:
         raise ConfigError(f"{source}: features: {error}") from None
 

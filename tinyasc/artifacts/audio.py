@@ -22,6 +22,7 @@ class AudioInput:
     channels: int | None = None  # audio channels of a raw-waveform input
     input_samples: int | None = None  # audio samples one inference consumes
     log_mel: dict | None = None  # the front-end's settings (tinyasc.frontend.logmel.LogMelSettings fields)
+    level: dict | None = None  # a raw input's level normalisation (tinyasc.frontend.level.LevelSettings fields)
 
     def __post_init__(self):
         if self.kind is not None and self.kind not in INPUT_KINDS:

@@ -164,7 +164,14 @@ def _calibrate_and_convert(config, model, dataset, run_dir: Path, input_fn, mode
     )
     io = tflite_io_details(tflite)["input"]
     test = dataset.subset("test")
-    test_inputs = quantize_input(input_fn(test.x[:, :model_samples]), io.scale, io.zero_point).reshape(len(test), -1)
+    level = raw_level(config) if config.features.kind == "raw" else None
+    if level:  # what the device's PCM front-end computes, in its own integers (frontend/level.py)
+        from tinyasc.frontend.level import pcm_to_model_input, to_pcm16
+
+        pcm = to_pcm16(raw_layout(test.x[:, :model_samples], config.data.channels))
+        test_inputs = pcm_to_model_input(pcm, level, io.scale, io.zero_point)
+    else:
+        test_inputs = quantize_input(input_fn(test.x[:, :model_samples]), io.scale, io.zero_point).reshape(len(test), -1)
     return tflite, test_inputs, {**calibration_report, **quantization_report}
 
 
@@ -193,8 +200,9 @@ def _tflite_figures(model, run_dir: Path, tflite: Path) -> dict:
 def audio_input(config, model_samples: int) -> AudioInput:
     """The audio facts of the config's model input, for run.json, the manifest and model.h."""
     if config.features.kind == "raw":
+        level = raw_level(config)
         return AudioInput(sample_rate=config.data.sample_rate, kind="raw", channels=config.data.channels,
-                          input_samples=model_samples)
+                          input_samples=model_samples, level=level.to_dict() if level else None)
     from dataclasses import asdict
 
     from tinyasc.frontend.logmel import logmel_settings
@@ -211,18 +219,13 @@ def model_input(config, num_samples: int):
     waveforms to the model's input; the kwargs tell the model builder that input's shape."""
     channels = config.data.channels
     if config.features.kind == "raw":
-        def raw_input(x: np.ndarray) -> np.ndarray:
-            from tinyasc.train.loop import as_model_input
+        level = raw_level(config)
 
-            x = as_model_input(x)  # [N, T, 1, C]
-            if x.shape[-1] == channels:
-                return x
-            if x.shape[-1] == 1:  # mono data feeds a binaural model the same signal in each channel
-                return np.repeat(x, channels, axis=-1)
-            raise TinyascError(
-                f"the data has {x.shape[-1]} channels but data.channels is {channels}; "
-                "load it with as many channels as the model takes"
-            )
+        def raw_input(x: np.ndarray) -> np.ndarray:
+            from tinyasc.frontend.level import normalize
+
+            x = raw_layout(x, channels)
+            return normalize(x, level) if level else x
 
         return raw_input, {"input_samples": num_samples, "channels": channels}
 
@@ -239,6 +242,31 @@ def model_input(config, num_samples: int):
         return mean_normalize_over_time(log_mel(x, settings))[..., np.newaxis]
 
     return log_mel_input, {"input_shape": (frame_count(num_samples, settings), settings.n_mels, 1)}
+
+
+def raw_level(config):
+    """The config's level normalisation as frontend.level.LevelSettings, or None when it has none."""
+    if config.features.level is None:
+        return None
+    from tinyasc.frontend.level import LevelSettings
+
+    return LevelSettings(**dataclasses.asdict(config.features.level))
+
+
+def raw_layout(x: np.ndarray, channels: int) -> np.ndarray:
+    """[N, T] mono or [N, T, C] waveforms → [N, T, 1, channels], the raw models' 2-D form; mono data
+    feeds a binaural model the same signal in each channel."""
+    from tinyasc.train.loop import as_model_input
+
+    x = as_model_input(x)
+    if x.shape[-1] == channels:
+        return x
+    if x.shape[-1] == 1:
+        return np.repeat(x, channels, axis=-1)
+    raise TinyascError(
+        f"the data has {x.shape[-1]} channels but data.channels is {channels}; "
+        "load it with as many channels as the model takes"
+    )
 
 
 def build_configured_model(config, num_classes: int, input_kwargs: dict):
