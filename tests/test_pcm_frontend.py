@@ -103,7 +103,7 @@ def test_bad_level_settings_are_clear_errors():
 @pytest.mark.e2e
 def test_a_trained_runs_int8_test_set_is_what_the_device_computes_from_pcm(tmp_path):
     """train (features.level: peak) → run.json → export: the exported C front-end, fed the test
-    clips as int16 PCM, gives the run's int8 test inputs exactly."""
+    clips as int16 PCM, gives the run's int8 test inputs exactly; in QEMU it passes its own test."""
     from tinyasc.artifacts.run import read_run
     from tinyasc.compile.export import export_model
     from tinyasc.config import config_from_dict
@@ -120,12 +120,23 @@ def test_a_trained_runs_int8_test_set_is_what_the_device_computes_from_pcm(tmp_p
     export = export_model(run.tflite, board_name="nrf52840", out_root=tmp_path / "export", audio=run.audio,
                           labels=run.labels, test_inputs=run.test_inputs, num_test_vectors=1)
     src = export.export_dir / "src"
-    (src / "harness.c").write_text(HARNESS)
+    (tmp_path / "harness.c").write_text(HARNESS)  # outside src/, which the firmware build compiles
     subprocess.run(["gcc", "-O1", *WARNINGS, *SANITIZERS, "-I", str(src), str(src / "pcm_input.c"),
-                    str(src / "harness.c"), "-o", str(tmp_path / "device")], check=True, capture_output=True)
+                    str(tmp_path / "harness.c"), "-o", str(tmp_path / "device")], check=True, capture_output=True)
     from tinyasc.data import load_csv_dataset
 
     test = load_csv_dataset(tmp_path / "data" / "synthetic" / "metadata.csv", sample_rate=16000).subset("test")
     np.testing.assert_array_equal(run_harness(tmp_path / "device", to_pcm16(test.x)), run.test_inputs)
     peaks = np.abs(run.test_inputs.astype(np.int32)).max(axis=1)
     assert len(peaks) == 10 and peaks.min() >= 100, f"every clip's peak is near full scale after normalising: {peaks}"
+
+    # In the board's QEMU twin: the front-end on its test window equals the twin, and is counted.
+    from tinyasc.emulate.qemu import run_firmware
+    from tinyasc.firmware.build import build_firmware
+
+    build_firmware(export.export_dir)
+    emulated = run_firmware(export.export_dir)
+    assert emulated.passed, emulated.log
+    assert 16000 < emulated.pcm_instructions < 50 * 16000, "a few tens of instructions per sample"
+    manifest = json.loads((export.export_dir / "manifest.json").read_text())
+    assert manifest["emulation"]["pcm_frontend_instructions"] == emulated.pcm_instructions

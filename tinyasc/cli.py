@@ -124,6 +124,8 @@ def _cmd_emulate(args) -> int:
         from tinyasc.emulate.profile import format_profile_table, profile_firmware
 
         print(format_profile_table(profile_firmware(Path(args.export_dir), timeout_s=args.timeout)))
+    if result.pcm_instructions is not None:
+        print(f"PCM front-end (level normalisation + int8, one input window): {result.pcm_instructions:,} instructions")
     status = "PASS (bit-exact)" if result.passed else "FAIL"
     print(
         f"{status}: {result.instructions_per_inference:,} instructions per inference, "

@@ -338,14 +338,17 @@ def _array_body(values: np.ndarray) -> str:
     return c_float_array_body(values) if np.asarray(values).dtype == np.float32 else c_array_body(values)
 
 
-def render_test_vectors(inputs: np.ndarray, outputs: np.ndarray) -> dict[str, str]:
-    """int8 or float32 (a model with float I/O) inputs and expected outputs as C arrays."""
+def render_test_vectors(inputs: np.ndarray, outputs: np.ndarray, pcm_window=None) -> dict[str, str]:
+    """int8 or float32 (a model with float I/O) inputs and expected outputs as C arrays; with
+    `pcm_window` (int16 PCM, the int8 input expected from it) the PCM front-end's test too."""
     env = template_environment()
     context = dict(
         version=tinyasc.__version__,
         count=len(inputs),
         inputs=[_array_body(v) for v in inputs],
         outputs=[_array_body(v) for v in outputs],
+        pcm=c_array_body(pcm_window[0]) if pcm_window is not None else None,
+        pcm_input=c_array_body(pcm_window[1]) if pcm_window is not None else None,
     )
     return {
         "test_vectors.h": env.get_template("model/test_vectors.h.j2").render(context),

@@ -33,6 +33,7 @@ from tinyasc.compile.codegen import (
 )
 from tinyasc.compile.ir import NUMPY_DTYPES
 from tinyasc.compile.options import CompileOptions
+from tinyasc.compile.pcm_input import pcm_frontend_applies, pcm_test_window
 from tinyasc.compile.reference import tflm_minimal_arena, tflm_outputs
 from tinyasc.compile.tflite_reader import parse_tflite
 from tinyasc.compile.ws_rewrite import rewrite_ws_conv
@@ -155,7 +156,8 @@ def export_model(
         atomic_write_text(staging / layout.MODEL_TFLITE_ARRAY, render_tflite_array(model_bytes))
         atomic_write_text(staging / layout.IR_TEXT, graph.dump())
         write_sources(render_model_sources(compiled, tflite_path.name, labels, audio), staging / layout.SRC_DIR)
-        write_sources(render_test_vectors(vectors_in, vectors_out), staging / layout.SRC_DIR)
+        pcm_window = pcm_test_window(audio, graph) if pcm_frontend_applies(audio, graph) else None
+        write_sources(render_test_vectors(vectors_in, vectors_out, pcm_window), staging / layout.SRC_DIR)
         np.save(staging / layout.TEST_INPUTS, vectors_in)
         np.save(staging / layout.TEST_OUTPUTS, vectors_out)
         manifest = {

@@ -33,3 +33,22 @@ def render_pcm_input(audio, graph, environment) -> dict[str, str]:
         zero_point=x.quantization.zero_point,
     )
     return {PCM_INPUT_FILE: environment.get_template("frontend/pcm_input.c.j2").render(context)}
+
+
+def pcm_test_window(audio, graph) -> tuple:
+    """One int16 PCM window for the firmware's self-test and the int8 input the twin makes of it:
+    a quiet (-30 dBFS) chirp over -50 dBFS noise, so the level normalisation has work to do."""
+    import numpy as np
+
+    from tinyasc.frontend.level import pcm_to_model_input, to_pcm16
+
+    x = graph.tensors[graph.inputs[0]]
+    channels = audio.channels or 1
+    frames = x.num_elements // channels
+    t = np.arange(frames) / float(audio.sample_rate or frames)
+    chirp = np.sin(2 * np.pi * (100 + 2000 * t) * t) * 10 ** (-30 / 20)
+    noise = np.random.default_rng(0).normal(size=(frames, channels)) * 10 ** (-50 / 20)
+    pcm = to_pcm16(chirp[:, np.newaxis] + noise).reshape(-1)
+    expected = pcm_to_model_input(pcm[np.newaxis], level_settings(audio), x.quantization.scale,
+                                  x.quantization.zero_point)[0]
+    return pcm, expected

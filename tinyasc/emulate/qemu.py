@@ -62,6 +62,7 @@ class EmulationResult:
     machine: str = ""
     seconds: float = 0.0
     op_instructions: dict = field(default_factory=dict)  # op index -> instructions (profile builds)
+    pcm_instructions: int | None = None  # the PCM front-end on one window (raw-waveform models)
 
 
 # ---- command line --------------------------------------------------------------------------------
@@ -161,6 +162,7 @@ def _emulation_result(board: Board, exit_code: int, log: str, seconds: float) ->
         machine=board.emulator_machine,
         seconds=seconds,
         op_instructions={op: round(ticks * per_tick) for op, ticks in parse_op_lines(log).items()},
+        pcm_instructions=round(figures["pcm_ticks"] * per_tick) if "pcm_ticks" in figures else None,
     )
 
 
@@ -187,6 +189,7 @@ def _emulation_section(board: Board, result: EmulationResult, command: list[str]
         "latency_note": "estimate: instructions / board clock; QEMU does not model cycles",
         "stack_used": result.stack_used,
         "stack_size": result.stack_size,
+        **({"pcm_frontend_instructions": result.pcm_instructions} if result.pcm_instructions is not None else {}),
         "run_seconds": round(result.seconds, 3),
     }
 

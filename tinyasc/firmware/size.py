@@ -11,7 +11,7 @@ Sections follow firmware_templates/board/linker.ld.j2. Figures are bytes:
     ram          data + bss + stack
     weights_bytes       sum of the tas_weights_* symbols (the model's constants)
     arena_bytes         the tas_arena symbol (the model's activation memory)
-    test_vector_bytes   tinyasc_test_inputs + tinyasc_test_outputs (self-test data in flash)
+    test_vector_bytes   tinyasc_test_inputs + tinyasc_test_outputs (+ the PCM front-end's test window)
     code_bytes          flash - weights_bytes - test_vector_bytes: code, vector table, other
                         constants and .data initialisers, of both the model and the harness
     emulator_only_bytes buffers placed in the twin's memory beyond the board's RAM (eval mode);
@@ -27,7 +27,7 @@ from tinyasc.errors import ToolchainError
 
 WEIGHTS_PREFIX = "tas_weights_"
 ARENA_SYMBOL = "tas_arena"
-TEST_VECTOR_SYMBOLS = ("tinyasc_test_inputs", "tinyasc_test_outputs")
+TEST_VECTOR_SYMBOLS = ("tinyasc_test_inputs", "tinyasc_test_outputs", "tinyasc_test_pcm", "tinyasc_test_pcm_input")
 
 SECTION_GROUPS = {
     ".isr_vector": "text",
