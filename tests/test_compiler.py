@@ -12,6 +12,7 @@ from tinyasc.compile.plan import plan_memory
 from tinyasc.compile.reference import tflm_outputs
 from tinyasc.compile.tflite_reader import parse_tflite, read_tflite
 from tinyasc.errors import TinyascError, UnsupportedModelError
+from tinyasc.report.reference_figures import ANCHOR_TFLM_REFERENCE
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +66,7 @@ def test_anchor_model_has_the_design_figures(anchor_tflite):
     compiled = compile_graph(read_tflite(anchor_tflite))
     assert compiled.macs == 7_118_848 + 64 * 10  # DESIGN §6: 7.12 M MACs (three convs + dense)
     plan = compiled.plan
-    assert plan.lower_bound <= plan.arena_size < 130_700 / 1.5  # well under TFLM's 130.7 KB arena
+    assert plan.lower_bound <= plan.arena_size < ANCHOR_TFLM_REFERENCE.arena_bytes / 1.5  # well under TFLM's arena
 
 
 # ---- memory planner ----
