@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model and quantize it to an int8 .tflite")
     p.add_argument("--data", default="synthetic", help="'synthetic' (built-in); 'spoken-digits' (zero..nine spoken by "
-                   "165 espeak-ng voices, 3,300 1-s clips at data.sample_rate, -40..0 dBFS, noise and rooms, split by "
+                   "165 espeak-ng speakers, 3,300 1-s clips at data.sample_rate, -40..0 dBFS, noise and rooms, split by "
                    "speaker; made once, needs apt-get install espeak-ng) or 'spoken-commands' (the digits plus "
                    "yes/no/up/down/left/right/on/off/stop/go, 6,600 clips); a CSV with path,label[,split], or a dataset "
                    "root: a folder per class, ESC-50, UrbanSound8K or TAU (detected; or LAYOUT:PATH) (default: synthetic)")
