@@ -111,3 +111,17 @@ def test_train_resolves_spoken_digits_at_the_configs_rate(monkeypatch, tmp_path)
     data = resolve_dataset("spoken-digits", tmp_path, tmp_path / "run", sample_rate=8000, duration_s=1.0)
     assert made[0][0] == tmp_path / "data" / "spoken-digits-8000hz"
     assert (data.sample_rate, data.num_samples, len(data)) == (8000, 8000, 30)
+
+
+def test_an_interrupted_generation_leaves_no_set_that_looks_complete(monkeypatch, tmp_path):
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    one_clip_each = {**SLICE, "speakers": SPEAKERS[:1], "takes": 1}
+    monkeypatch.setattr(spoken_digits, "commit", killed)
+    with pytest.raises(KeyboardInterrupt):
+        make_spoken_digits_dataset(tmp_path, **one_clip_each)
+    assert not (tmp_path / "metadata.csv").exists() and not (tmp_path / "spoken_digits.json").exists()
+    assert not list(tmp_path.glob(".partial-*"))
+    monkeypatch.undo()
+    assert len(read_rows(make_spoken_digits_dataset(tmp_path, **one_clip_each))) == 10

@@ -167,6 +167,10 @@ def synthesize_clip(executable: str, spec: ClipSpec, seed: int, sample_rate: int
     clip[offset : offset + len(speech)] = speech
     clip += colored_noise(rng, num_samples) * speech_rms * 10 ** (-rng.uniform(*SNR_DB_RANGE) / 20)
     peak_counts = round(10 ** (rng.uniform(*PEAK_DBFS_RANGE) / 20) * (FULL_SCALE - 1))
+    # ±1-LSB triangular dither, as a real converter's noise floor: without it a quiet clip's faint
+    # noise rounds to runs of exact zeros that no microphone produces. Rescaled after, so the
+    # loudest sample still lands exactly on the drawn peak level.
+    clip = clip * (peak_counts / np.max(np.abs(clip))) + rng.triangular(-1.0, 0.0, 1.0, num_samples)
     pcm = np.round(clip * (peak_counts / np.max(np.abs(clip)))).astype(np.int16)
     level_db = 20 * np.log10(max(int(np.max(np.abs(pcm.astype(np.int32)))), 1) / FULL_SCALE)
     return pcm, round(float(level_db), 2)
