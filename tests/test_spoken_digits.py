@@ -125,3 +125,11 @@ def test_an_interrupted_generation_leaves_no_set_that_looks_complete(monkeypatch
     assert not list(tmp_path.glob(".partial-*"))
     monkeypatch.undo()
     assert len(read_rows(make_spoken_digits_dataset(tmp_path, **one_clip_each))) == 10
+
+
+def test_a_clip_has_the_same_level_and_split_at_8_and_16_khz(slice_csv, tmp_path):
+    wide = make_spoken_digits_dataset(tmp_path, **{**SLICE, "speakers": SPEAKERS, "takes": 1, "sample_rate": 16000})
+    at_8k = {row["path"]: row for row in read_rows(slice_csv)}
+    for row in read_rows(wide):
+        assert (row["level_db"], row["split"]) == (at_8k[row["path"]]["level_db"], at_8k[row["path"]]["split"])
+        assert sf.info(wide.parent / row["path"]).samplerate == 16000

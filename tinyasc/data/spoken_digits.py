@@ -99,8 +99,8 @@ def speak(executable: str, speaker: str, word: str, pitch: int, speed: int) -> t
     command = [executable, "--stdout", "-v", speaker, "-p", str(pitch), "-s", str(speed), word]
     result = subprocess.run(command, capture_output=True, check=False)
     if result.returncode != 0 or len(result.stdout) < 64:
-        raise DatasetError(f"espeak-ng failed for voice {speaker!r} ({result.stderr.decode(errors='replace').strip()}); "
-                           "`espeak-ng --voices` lists the installed voices")
+        why = result.stderr.decode(errors="replace").strip()
+        raise DatasetError(f"espeak-ng failed for voice {speaker!r} ({why}); `espeak-ng --voices` lists the installed voices")
     return _parse_wav(result.stdout)
 
 
@@ -131,46 +131,74 @@ def resample(x: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     return signal.resample_poly(x, to_rate // common, from_rate // common)
 
 
-def room_response(rng: np.random.Generator, sample_rate: int) -> np.ndarray:
+@dataclass(frozen=True)
+class ClipParams:
+    """Everything random about one clip except the noise samples. Drawn first, from the clip's own
+    stream, so a clip has the same voice, position, room, SNR and level at 8 and at 16 kHz."""
+
+    pitch: int
+    speed: int
+    offset_fraction: float  # where the word starts, as a fraction of the room it has in the clip
+    rt60_s: float | None  # None: a dry, close-talking clip
+    direct_to_reverb_db: float
+    snr_db: float
+    noise_slope: float
+    peak_dbfs: float
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> "ClipParams":
+        return cls(
+            pitch=int(rng.integers(*PITCH_RANGE, endpoint=True)),
+            speed=int(rng.integers(*SPEED_RANGE, endpoint=True)),
+            offset_fraction=float(rng.random()),
+            rt60_s=float(rng.uniform(*RT60_RANGE_S)) if rng.random() < ROOM_PROBABILITY else None,
+            direct_to_reverb_db=float(rng.uniform(*DIRECT_TO_REVERB_DB_RANGE)),
+            snr_db=float(rng.uniform(*SNR_DB_RANGE)),
+            noise_slope=float(rng.uniform(*NOISE_SLOPE_RANGE)),
+            peak_dbfs=float(rng.uniform(*PEAK_DBFS_RANGE)),
+        )
+
+
+def room_response(rng: np.random.Generator, rt60_s: float, direct_to_reverb_db: float, sample_rate: int) -> np.ndarray:
     """A direct path plus an exponentially decaying noise tail: energy falls 60 dB in RT60 seconds,
-    the tail's energy set by a random direct-to-reverberant ratio."""
-    rt60 = rng.uniform(*RT60_RANGE_S)
-    n = int(rt60 * sample_rate)
+    the tail's energy below the direct path's by the direct-to-reverberant ratio."""
+    n = int(rt60_s * sample_rate)
     tail = rng.standard_normal(n) * np.exp(-6.91 * np.arange(n) / n)  # 6.91 = ln(1000): 60 dB
-    tail *= 10 ** (-rng.uniform(*DIRECT_TO_REVERB_DB_RANGE) / 20) / np.sqrt(np.sum(tail**2))
+    tail *= 10 ** (-direct_to_reverb_db / 20) / np.sqrt(np.sum(tail**2))
     tail[0] = 1.0
     return tail
 
 
-def colored_noise(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Unit-RMS noise whose power spectrum falls as 1/f^slope, slope drawn from NOISE_SLOPE_RANGE."""
+def colored_noise(rng: np.random.Generator, n: int, slope: float) -> np.ndarray:
+    """Unit-RMS noise whose power spectrum falls as 1/f^slope (0 white, 1 pink, 2 brown)."""
     spectrum = np.fft.rfft(rng.standard_normal(n))
     frequency = np.maximum(np.arange(len(spectrum)), 1.0)
-    noise = np.fft.irfft(spectrum / frequency ** (rng.uniform(*NOISE_SLOPE_RANGE) / 2), n)
+    noise = np.fft.irfft(spectrum / frequency ** (slope / 2), n)
     return noise / np.sqrt(np.mean(noise**2) + 1e-20)
 
 
 def synthesize_clip(executable: str, spec: ClipSpec, seed: int, sample_rate: int, num_samples: int):
     """(int16 clip, peak level in dBFS) for one ClipSpec; the same spec and seed give the same clip."""
     key = zlib.crc32(f"{spec.speaker}|{spec.word}|{spec.take}".encode())
-    rng = np.random.default_rng([seed, key])
-    pitch, speed = int(rng.integers(*PITCH_RANGE, endpoint=True)), int(rng.integers(*SPEED_RANGE, endpoint=True))
-    speech, espeak_rate = speak(executable, spec.speaker, spec.word, pitch, speed)
+    params = ClipParams.draw(np.random.default_rng([seed, key]))
+    noise_rng = np.random.default_rng([seed, key, 1])  # sample arrays, whose length depends on the rate
+    speech, espeak_rate = speak(executable, spec.speaker, spec.word, params.pitch, params.speed)
     speech = resample(trim_silence(speech), espeak_rate, sample_rate)
     speech_rms = np.sqrt(np.mean(speech**2) + 1e-20)  # of the dry word, so the SNR means the same with a room
     # The dry word fits when it can; the reverb tail (or a word longer than the clip) is cut at the end.
-    offset = int(rng.integers(0, max(0, num_samples - len(speech)) + 1))
-    if rng.random() < ROOM_PROBABILITY:
-        speech = signal.fftconvolve(speech, room_response(rng, sample_rate))
+    offset = int(params.offset_fraction * (max(0, num_samples - len(speech)) + 1))
+    if params.rt60_s is not None:
+        room = room_response(noise_rng, params.rt60_s, params.direct_to_reverb_db, sample_rate)
+        speech = signal.fftconvolve(speech, room)
     clip = np.zeros(num_samples)
     speech = speech[: num_samples - offset]
     clip[offset : offset + len(speech)] = speech
-    clip += colored_noise(rng, num_samples) * speech_rms * 10 ** (-rng.uniform(*SNR_DB_RANGE) / 20)
-    peak_counts = round(10 ** (rng.uniform(*PEAK_DBFS_RANGE) / 20) * (FULL_SCALE - 1))
+    clip += colored_noise(noise_rng, num_samples, params.noise_slope) * speech_rms * 10 ** (-params.snr_db / 20)
+    peak_counts = round(10 ** (params.peak_dbfs / 20) * (FULL_SCALE - 1))
     # ±1-LSB triangular dither, as a real converter's noise floor: without it a quiet clip's faint
     # noise rounds to runs of exact zeros that no microphone produces. Rescaled after, so the
     # loudest sample still lands exactly on the drawn peak level.
-    clip = clip * (peak_counts / np.max(np.abs(clip))) + rng.triangular(-1.0, 0.0, 1.0, num_samples)
+    clip = clip * (peak_counts / np.max(np.abs(clip))) + noise_rng.triangular(-1.0, 0.0, 1.0, num_samples)
     pcm = np.round(clip * (peak_counts / np.max(np.abs(clip)))).astype(np.int16)
     level_db = 20 * np.log10(max(int(np.max(np.abs(pcm.astype(np.int32)))), 1) / FULL_SCALE)
     return pcm, round(float(level_db), 2)
