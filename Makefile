@@ -6,9 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
 # The demo needs the cross compiler and QEMU; the tests also build the real-board project with
-# cmake (tests/test_project.py) and render the HTML report in headless chromium (tests/test_report.py).
+# cmake (tests/test_project.py), render the HTML report in headless chromium (tests/test_report.py) and
+# synthesise a slice of the spoken-digits set with espeak-ng (tests/test_spoken_digits.py).
 DEMO_APT := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
-TEST_APT := $(DEMO_APT) cmake chromium
+TEST_APT := $(DEMO_APT) cmake chromium espeak-ng
 
 .PHONY: setup demo-deps test-deps demo test clean
 

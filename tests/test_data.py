@@ -81,10 +81,10 @@ def test_generation_is_skipped_when_parameters_match_and_redone_when_not(tmp_pat
 
 
 def test_an_interrupted_generation_leaves_no_dataset_that_looks_complete(tmp_path, monkeypatch):
-    def killed(*args):
+    def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(synthetic, "_commit", killed)
+    monkeypatch.setattr(synthetic, "commit", killed)
     with pytest.raises(KeyboardInterrupt):
         make_synthetic_dataset(tmp_path, clips_per_class=2)
     assert not (tmp_path / "metadata.csv").exists()

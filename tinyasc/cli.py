@@ -190,8 +190,11 @@ def _cmd_demo(args) -> int:
 def _add_training_commands(sub) -> None:
     """Train and export: from audio to generated C."""
     p = sub.add_parser("train", help="train a model and quantize it to an int8 .tflite")
-    p.add_argument("--data", default="synthetic", help="'synthetic' (built-in), a CSV with path,label[,split], or a dataset root: a folder "
-                   "per class, ESC-50, UrbanSound8K or TAU (detected; or LAYOUT:PATH) (default: synthetic)")
+    p.add_argument("--data", default="synthetic", help="'synthetic' (built-in); 'spoken-digits' (zero..nine spoken by "
+                   "165 espeak-ng speakers, 3,300 1-s clips at data.sample_rate, -40..0 dBFS, noise and rooms, split by "
+                   "speaker; made once, needs apt-get install espeak-ng) or 'spoken-commands' (the digits plus "
+                   "yes/no/up/down/left/right/on/off/stop/go, 6,600 clips); a CSV with path,label[,split], or a dataset "
+                   "root: a folder per class, ESC-50, UrbanSound8K or TAU (detected; or LAYOUT:PATH) (default: synthetic)")
     p.add_argument("--config", help="experiment YAML (configs/*.yaml): model, data, features, recipe, strategy; "
                    "--epochs/--batch-size/--seed override it, --model is ignored")
     p.add_argument("--model", default="anchor_cnn", help="model from the registry, without --config (default: anchor_cnn)")

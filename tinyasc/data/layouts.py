@@ -189,7 +189,7 @@ def dataset_csv(spec: str, out_dir: Path, test_fold: int | None = None) -> Path:
         return root
     if not root.is_dir():
         raise DatasetError(
-            f"--data {spec}: no such file or folder; give 'synthetic', a path,label[,split] CSV, or a dataset "
+            f"--data {spec}: no such file or folder; give 'synthetic', 'spoken-digits', a path,label[,split] CSV, or a dataset "
             f"root ({', '.join(LAYOUTS[1:])}, optionally as LAYOUT:PATH)"
         )
     rows = layout_rows(layout or detect_layout(root), root, test_fold)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from tinyasc.data.splits import carve_validation, group_column
 from tinyasc.errors import DatasetError
 
 REQUIRED_COLUMNS = ("path", "label")  # "split" is optional
@@ -128,7 +129,9 @@ def load_csv_dataset(
 
 def _read_rows(csv_path: Path) -> list[dict[str, str]]:
     """The CSV's rows, after checking its columns and split names. Without a split column, each
-    label's rows are split 70/15/15 train/val/test, deterministically (see `_assign_default_splits`)."""
+    label's rows are split 70/15/15 train/val/test, deterministically (see `_assign_default_splits`).
+    With train rows but no val rows (an official train/test split), validation is carved from train:
+    whole speakers or recordings when the CSV names them (splits.GROUP_COLUMNS), said on the console."""
     if not csv_path.is_file():
         raise DatasetError(f"{csv_path}: dataset CSV not found; give the path of a path,label,split CSV")
     with open(csv_path, newline="") as f:
@@ -140,7 +143,9 @@ def _read_rows(csv_path: Path) -> list[dict[str, str]]:
                 f"{csv_path}: missing column(s) {', '.join(missing)}; the header must contain "
                 f"{','.join(REQUIRED_COLUMNS)} (and optionally split). Received: {','.join(header)}"
             )
-        rows = [{c: (row.get(c) or "").strip() for c in REQUIRED_COLUMNS + ("split",)} for row in reader]
+        group_key = group_column(header)
+        kept_columns = REQUIRED_COLUMNS + ("split",) + ((group_key,) if group_key else ())
+        rows = [{c: (row.get(c) or "").strip() for c in kept_columns} for row in reader]
     if not rows:
         raise DatasetError(f"{csv_path}: the CSV lists no audio files; add one row per clip")
     if "split" not in header:
@@ -152,6 +157,9 @@ def _read_rows(csv_path: Path) -> list[dict[str, str]]:
             )
         if not row["path"] or not row["label"]:
             raise DatasetError(f"{csv_path}, line {line}: empty path or label")
+    splits = {row["split"] for row in rows}
+    if "train" in splits and "val" not in splits:
+        print(f"{csv_path}: {carve_validation(rows, group_key)}", flush=True)
     return rows
 
 

@@ -16,10 +16,8 @@ Layout written by `make_synthetic_dataset(out_dir)`:
 from __future__ import annotations
 
 import csv
-import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -27,6 +25,7 @@ import numpy as np
 import soundfile as sf
 from scipy import signal
 
+from tinyasc.data.staging import commit, is_complete, new_staging_dir
 from tinyasc.errors import DatasetError
 
 SYNTHETIC_CLASSES: tuple[str, ...] = (
@@ -321,34 +320,16 @@ def make_synthetic_dataset(
         "seed": int(seed),
     }
     csv_path = out_dir / CSV_FILE
-    if _is_complete(out_dir, params):
+    if is_complete(out_dir, params, PARAMS_FILE, CSV_FILE):
         return csv_path
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temp_dirs(out_dir)
-    staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=out_dir))
+    staging = new_staging_dir(out_dir)
     try:
         _write_clips_and_csv(staging, params)
-        _commit(staging, out_dir, params)
+        commit(staging, out_dir, params, PARAMS_FILE, entries=("audio", CSV_FILE))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return csv_path
-
-
-def _is_complete(out_dir: Path, params: dict) -> bool:
-    """True when out_dir holds a dataset whose parameters file equals `params`."""
-    params_path = out_dir / PARAMS_FILE
-    if not (params_path.is_file() and (out_dir / CSV_FILE).is_file()):
-        return False
-    try:
-        return json.loads(params_path.read_text()) == params
-    except (OSError, ValueError):
-        return False
-
-
-def _remove_stale_temp_dirs(out_dir: Path) -> None:
-    for stale in out_dir.glob(".partial-*"):
-        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _write_clips_and_csv(folder: Path, params: dict) -> None:
@@ -370,14 +351,3 @@ def _write_clips_and_csv(folder: Path, params: dict) -> None:
         writer = csv.writer(f)
         writer.writerow(("path", "label", "split"))
         writer.writerows(rows)
-
-
-def _commit(staging: Path, out_dir: Path, params: dict) -> None:
-    """Move a finished staging folder into out_dir; the parameters file goes last."""
-    (out_dir / PARAMS_FILE).unlink(missing_ok=True)
-    shutil.rmtree(out_dir / "audio", ignore_errors=True)
-    os.replace(staging / "audio", out_dir / "audio")
-    os.replace(staging / CSV_FILE, out_dir / CSV_FILE)
-    tmp_params = staging / PARAMS_FILE
-    tmp_params.write_text(json.dumps(params, indent=2) + "\n")
-    os.replace(tmp_params, out_dir / PARAMS_FILE)

@@ -25,7 +25,8 @@ SYNTHETIC_DIR = "data/synthetic"
 def resolve_dataset(data: str, work_dir: Path, run_dir: Path, clips_per_class: int = 40,
                     sample_rate: int = 16000, duration_s: float = 1.0, channels: int = 1,
                     skip_bad_files: bool = False):
-    """'synthetic' → the built-in set (generated once under work_dir/data/synthetic); a CSV; or a
+    """'synthetic' → the built-in set (generated once under work_dir/data/synthetic); 'spoken-digits'
+    or 'spoken-commands' → espeak-ng speech (once, under work_dir/data/spoken-digits-<rate>hz); a CSV; or a
     dataset root (folder per class, ESC-50, UrbanSound8K, TAU; see tinyasc/data/layouts.py).
     Clips are resampled to `sample_rate` and cut or padded to `duration_s`; channels > 1 keeps a
     stereo file's channels (and repeats a mono file's)."""
@@ -36,6 +37,13 @@ def resolve_dataset(data: str, work_dir: Path, run_dir: Path, clips_per_class: i
         # Made at the config's own rate and length, so a 10-s 18-kHz config trains on 10-s clips.
         csv = make_synthetic_dataset(synthetic_dir(work_dir, sample_rate, duration_s), clips_per_class=clips_per_class,
                                      sample_rate=sample_rate, duration_s=duration_s)
+    elif data in ("spoken-digits", "spoken-commands"):
+        # espeak-ng speech at the config's rate and length (tinyasc/data/spoken_digits.py), made once.
+        from tinyasc.data import spoken_digits
+
+        csv = spoken_digits.make_spoken_digits_dataset(
+            spoken_digits.spoken_dataset_dir(work_dir, data, sample_rate, duration_s), sample_rate=sample_rate,
+            duration_s=duration_s, commands=data == "spoken-commands", progress=True)
     else:
         csv = dataset_csv(data, run_dir)
     return load_csv_dataset(csv, sample_rate=sample_rate, duration_s=duration_s, channels=channels,
