@@ -31,7 +31,7 @@ def speaker_rows(speakers=20, labels=("yes", "no"), takes=3, test_speakers=4):
 def test_train_test_csv_gets_val_carved_from_whole_speakers(tmp_path, capsys):
     rows = speaker_rows()
     csv_path = write_rows(tmp_path, rows, ("path", "label", "split", "speaker"))
-    data = load_csv_dataset(csv_path, duration_s=0.01)
+    data = load_csv_dataset(csv_path, sample_rate=16000, duration_s=0.01)
     split_of_speaker: dict[str, set] = {}
     for (_, _, _, speaker), split in zip(rows, data.split):
         split_of_speaker.setdefault(speaker, set()).add(split)
@@ -46,14 +46,14 @@ def test_train_test_csv_gets_val_carved_from_whole_speakers(tmp_path, capsys):
 
 def test_carving_is_deterministic(tmp_path):
     csv_path = write_rows(tmp_path, speaker_rows(), ("path", "label", "split", "speaker"))
-    first = load_csv_dataset(csv_path, duration_s=0.01).split
-    assert np.array_equal(load_csv_dataset(csv_path, duration_s=0.01).split, first)
+    first = load_csv_dataset(csv_path, sample_rate=16000, duration_s=0.01).split
+    assert np.array_equal(load_csv_dataset(csv_path, sample_rate=16000, duration_s=0.01).split, first)
 
 
 def test_a_recording_column_groups_when_there_is_no_speaker(tmp_path, capsys):
     rows = [("x.wav", label, split, f"rec{r}") for r in range(12) for label in ("a", "b")
             for split in ("train",)] + [("x.wav", "a", "test", "rec99")]
-    data = load_csv_dataset(write_rows(tmp_path, rows, ("path", "label", "split", "recording")), duration_s=0.01)
+    data = load_csv_dataset(write_rows(tmp_path, rows, ("path", "label", "split", "recording")), sample_rate=16000, duration_s=0.01)
     val_recordings = {rows[i][3] for i in np.flatnonzero(data.split == "val")}
     train_recordings = {rows[i][3] for i in np.flatnonzero(data.split == "train")}
     assert val_recordings and not val_recordings & train_recordings
@@ -62,7 +62,7 @@ def test_a_recording_column_groups_when_there_is_no_speaker(tmp_path, capsys):
 
 def test_without_a_group_column_val_is_stratified_by_label(tmp_path, capsys):
     rows = [("x.wav", label, "train") for label in ("a", "b") for _ in range(20)] + [("x.wav", "a", "test")]
-    data = load_csv_dataset(write_rows(tmp_path, rows, ("path", "label", "split")), duration_s=0.01)
+    data = load_csv_dataset(write_rows(tmp_path, rows, ("path", "label", "split")), sample_rate=16000, duration_s=0.01)
     for label_id in (0, 1):
         assert Counter(data.split[(data.y == label_id) & (data.split != "test")]) == {"train": 17, "val": 3}
     assert "carved 6 of 40 train clips into 'val', stratified by label" in capsys.readouterr().out
@@ -70,7 +70,7 @@ def test_without_a_group_column_val_is_stratified_by_label(tmp_path, capsys):
 
 def test_csv_with_val_rows_is_untouched(tmp_path, capsys):
     rows = [("x.wav", "a", split, f"spk{i}") for i, split in enumerate(("train", "train", "val", "test"))]
-    data = load_csv_dataset(write_rows(tmp_path, rows, ("path", "label", "split", "speaker")), duration_s=0.01)
+    data = load_csv_dataset(write_rows(tmp_path, rows, ("path", "label", "split", "speaker")), sample_rate=16000, duration_s=0.01)
     assert list(data.split) == ["train", "train", "val", "test"]
     assert "carved" not in capsys.readouterr().out
 
