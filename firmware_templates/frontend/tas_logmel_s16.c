@@ -1,0 +1,240 @@
+/* tas_logmel_frame: int16 PCM window -> int16 Q10 log-mel bands, integer arithmetic only.
+ *
+ * Sizes and tables come from the generated tas_logmel.h / tas_logmel_tables.c. The numpy twin
+ * (tinyasc/frontend/fixed_point.py) defines every step; this file repeats it bit for bit:
+ *   1. block exponent s: max |x| << s fills int16, so quiet frames keep their precision;
+ *   2. Q31 Hann window, written as complex points z_n = v_2n + j v_2n+1 in bit-reversed order;
+ *   3. complex FFT of M = n_fft / 2 points on int32, radix-4 (after one radix-2 stage when log2 M
+ *      is odd), every stage halving: mulhi(y, W) = floor(y W_q31 / 2^32), untwiddled y >> 1;
+ *   4. split into the real FFT's bins k and M - k, magnitude by an integer square root of the
+ *      64-bit power, written back over the dead FFT points (bin k at scratch[2k]);
+ *   5. mel triangles as per-interval sums: one Q15 weight per bin serves both overlapping bands;
+ *   6. natural log from the leading-one position and a 65-entry table, back in Q10.
+ * Signed right shifts are arithmetic (GCC, Clang and Arm compilers), as in the twin.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "tas_logmel.h"
+
+#define TAS_LOGMEL_LN_TABLE_BITS 6
+#define TAS_LOGMEL_LN_INTERP_BITS 10
+#define TAS_LOGMEL_WEIGHT_BITS 15
+
+static inline int32_t tas_logmel_clz64(uint64_t x) /* x != 0 */
+{
+    const uint32_t high = (uint32_t)(x >> 32);
+    return high ? __builtin_clz(high) : 32 + __builtin_clz((uint32_t)x);
+}
+
+/* y W / 2 in the twin's rounding (floor), W = cos - j sin in Q31. */
+static inline int32_t tas_logmel_mulhi_re(int32_t re, int32_t im, const int32_t *w)
+{
+    return (int32_t)(((int64_t)re * w[0] + (int64_t)im * w[1]) >> 32);
+}
+
+static inline int32_t tas_logmel_mulhi_im(int32_t re, int32_t im, const int32_t *w)
+{
+    return (int32_t)(((int64_t)im * w[0] + (int64_t)(-re) * w[1]) >> 32);
+}
+
+/* ---- 1 + 2: block exponent and window ---------------------------------------------------------- */
+
+/* Left shift s (0..15) that brings max |x| to the top of int16; 15 for silence. x ^ (x >> 31) is
+ * |x| for x >= 0 and |x| - 1 below, so -32768 still fits after the shift. */
+static int32_t tas_logmel_block_exponent(const int16_t *pcm)
+{
+    uint32_t bits = 0u;
+    for (int32_t n = 0; n < TAS_LOGMEL_WINDOW_LENGTH; n++) {
+        const int32_t x = pcm[n];
+        bits |= (uint32_t)(x ^ (x >> 31));
+    }
+    return bits ? __builtin_clz(bits) - 17 : 15;
+}
+
+/* floor(w_q31 (x << s) / 2^(16 + WINDOW_SHIFT)), taken as the high word of one 32x32 product. */
+static inline int32_t tas_logmel_windowed(int32_t window, int32_t sample, int32_t scale_shift)
+{
+    return (int32_t)(((int64_t)window * (sample * (1 << scale_shift))) >> 32);
+}
+
+static void tas_logmel_window_points(const int16_t *pcm, int32_t shift, int32_t *z)
+{
+    const int32_t scale_shift = shift + 16 - TAS_LOGMEL_WINDOW_SHIFT;
+    const int32_t first_point = TAS_LOGMEL_WINDOW_OFFSET / 2;
+    if (TAS_LOGMEL_WINDOW_LENGTH < TAS_LOGMEL_N_FFT) {
+        memset(z, 0, sizeof(int32_t) * 2 * TAS_LOGMEL_FFT_POINTS); /* the window's zero padding */
+    }
+    for (int32_t pair = 0; pair < TAS_LOGMEL_WINDOW_LENGTH / 2; pair++) {
+        int32_t *point = z + 2 * tas_logmel_bit_reverse[first_point + pair];
+        point[0] = tas_logmel_windowed(tas_logmel_window[2 * pair], pcm[2 * pair], scale_shift);
+        point[1] = tas_logmel_windowed(tas_logmel_window[2 * pair + 1], pcm[2 * pair + 1], scale_shift);
+    }
+    if (TAS_LOGMEL_WINDOW_LENGTH % 2) { /* an odd window ends on a real-only point */
+        const int32_t last = TAS_LOGMEL_WINDOW_LENGTH - 1;
+        int32_t *point = z + 2 * tas_logmel_bit_reverse[first_point + last / 2];
+        point[0] = tas_logmel_windowed(tas_logmel_window[last], pcm[last], scale_shift);
+        point[1] = 0;
+    }
+}
+
+/* ---- 3: complex FFT ------------------------------------------------------------------------------ */
+
+static void tas_logmel_radix2_stage(int32_t *z)
+{
+    for (int32_t p = 0; p < 2 * TAS_LOGMEL_FFT_POINTS; p += 4) {
+        const int32_t a_re = z[p] >> 1, a_im = z[p + 1] >> 1, b_re = z[p + 2] >> 1, b_im = z[p + 3] >> 1;
+        z[p] = a_re + b_re;
+        z[p + 1] = a_im + b_im;
+        z[p + 2] = a_re - b_re;
+        z[p + 3] = a_im - b_im;
+    }
+}
+
+/* One radix-4 butterfly on points y0..y3 (`quarter` points apart) whose twiddled halves t1..t3
+ * are already computed: out0 = a + t1 + t2 + t3, out1 = a - t1 - j(t2 - t3), out2 = a + t1 - t2 - t3,
+ * out3 = a - t1 + j(t2 - t3), with a = y0 / 2. */
+static inline void tas_logmel_butterfly(int32_t *y0, int32_t quarter2, int32_t a_re, int32_t a_im,
+                                        int32_t t1_re, int32_t t1_im, int32_t t2_re, int32_t t2_im,
+                                        int32_t t3_re, int32_t t3_im)
+{
+    const int32_t sum_re = a_re + t1_re, sum_im = a_im + t1_im;
+    const int32_t dif_re = a_re - t1_re, dif_im = a_im - t1_im;
+    const int32_t pair_re = t2_re + t3_re, pair_im = t2_im + t3_im;
+    const int32_t cross_re = t2_re - t3_re, cross_im = t2_im - t3_im;
+    y0[0] = sum_re + pair_re;
+    y0[1] = sum_im + pair_im;
+    y0[quarter2] = dif_re + cross_im;
+    y0[quarter2 + 1] = dif_im - cross_re;
+    y0[2 * quarter2] = sum_re - pair_re;
+    y0[2 * quarter2 + 1] = sum_im - pair_im;
+    y0[3 * quarter2] = dif_re - cross_im;
+    y0[3 * quarter2 + 1] = dif_im + cross_re;
+}
+
+static void tas_logmel_radix4_stage(int32_t *z, int32_t quarter)
+{
+    const int32_t q2 = 2 * quarter, block2 = 8 * quarter, stride = TAS_LOGMEL_FFT_POINTS / (4 * quarter);
+    /* j = 0: every twiddle is 1, an exact halving */
+    for (int32_t *y = z; y < z + 2 * TAS_LOGMEL_FFT_POINTS; y += block2) {
+        tas_logmel_butterfly(y, q2, y[0] >> 1, y[1] >> 1, y[q2] >> 1, y[q2 + 1] >> 1,
+                             y[2 * q2] >> 1, y[2 * q2 + 1] >> 1, y[3 * q2] >> 1, y[3 * q2 + 1] >> 1);
+    }
+    for (int32_t j = 1; j < quarter; j++) {
+        const int32_t *w1 = tas_logmel_twiddles + 4 * j * stride;
+        const int32_t *w2 = tas_logmel_twiddles + 2 * j * stride;
+        const int32_t *w3 = tas_logmel_twiddles + 6 * j * stride;
+        for (int32_t *y = z + 2 * j; y < z + 2 * TAS_LOGMEL_FFT_POINTS; y += block2) {
+            const int32_t *y1 = y + q2, *y2 = y + 2 * q2, *y3 = y + 3 * q2;
+            tas_logmel_butterfly(y, q2, y[0] >> 1, y[1] >> 1,
+                                 tas_logmel_mulhi_re(y1[0], y1[1], w1), tas_logmel_mulhi_im(y1[0], y1[1], w1),
+                                 tas_logmel_mulhi_re(y2[0], y2[1], w2), tas_logmel_mulhi_im(y2[0], y2[1], w2),
+                                 tas_logmel_mulhi_re(y3[0], y3[1], w3), tas_logmel_mulhi_im(y3[0], y3[1], w3));
+        }
+    }
+}
+
+static void tas_logmel_fft(int32_t *z)
+{
+    int32_t quarter = 1;
+    if (TAS_LOGMEL_RADIX2_STAGES) {
+        tas_logmel_radix2_stage(z);
+        quarter = 2;
+    }
+    for (int32_t stage = 0; stage < TAS_LOGMEL_RADIX4_STAGES; stage++, quarter *= 4) {
+        tas_logmel_radix4_stage(z, quarter);
+    }
+}
+
+/* ---- 4: split and magnitude ---------------------------------------------------------------------- */
+
+/* sqrt(re^2 + im^2) to 16 significant bits: normalise the power by an even number of leading zeros,
+ * seed from its top byte, one Newton step (the seed is within 0.4 %, the step leaves ~1e-5). */
+static inline uint32_t tas_logmel_magnitude(int32_t re, int32_t im)
+{
+    const uint64_t power = (uint64_t)((int64_t)re * re + (int64_t)im * im);
+    if (power == 0u) {
+        return 0u;
+    }
+    const int32_t zeros = tas_logmel_clz64(power) & ~1;
+    const uint32_t top = (uint32_t)((power << zeros) >> 32);
+    const uint32_t seed = tas_logmel_sqrt_seeds[(top >> 24) - TAS_LOGMEL_SQRT_SEED_FIRST];
+    const uint32_t root = (seed + top / seed) >> 1;
+    const int32_t half = zeros >> 1;
+    return half <= 16 ? root << (16 - half) : root >> (half - 16);
+}
+
+/* X[k] = S/2 - jT and conj X[M-k] = S/2 + jT with S = Z[k] + conj Z[M-k], T = mulhi(Z[k] - conj Z[M-k],
+ * W_2M^k); |X[k]| goes to scratch[2k] once Z[k] and Z[M-k] are read. */
+static void tas_logmel_split_magnitudes(int32_t *z)
+{
+    for (int32_t k = 1; k <= TAS_LOGMEL_FFT_POINTS / 2; k++) {
+        int32_t *low = z + 2 * k, *high = z + 2 * (TAS_LOGMEL_FFT_POINTS - k);
+        const int32_t s_re = low[0] + high[0], s_im = low[1] - high[1];
+        const int32_t d_re = low[0] - high[0], d_im = low[1] + high[1];
+        const int32_t *w = tas_logmel_split_twiddles + 2 * k;
+        const int32_t t_re = tas_logmel_mulhi_re(d_re, d_im, w), t_im = tas_logmel_mulhi_im(d_re, d_im, w);
+        const int32_t half_re = s_re >> 1, half_im = s_im >> 1;
+        low[0] = (int32_t)tas_logmel_magnitude(half_re + t_im, half_im - t_re);
+        if (k < TAS_LOGMEL_FFT_POINTS / 2) {
+            high[0] = (int32_t)tas_logmel_magnitude(half_re - t_im, half_im + t_re);
+        }
+    }
+    const int32_t dc = z[0] + z[1], nyquist = z[0] - z[1];
+    z[0] = dc < 0 ? -dc : dc;
+    z[2 * TAS_LOGMEL_FFT_POINTS] = nyquist < 0 ? -nyquist : nyquist;
+}
+
+/* ---- 5 + 6: mel bands and log -------------------------------------------------------------------- */
+
+/* ln(energy) + band offset - shift ln 2, in Q10, clamped to the log floor and int16. */
+static int16_t tas_logmel_log_q10(uint64_t energy, int32_t band, int32_t shift)
+{
+    if (energy == 0u) {
+        return (int16_t)TAS_LOGMEL_LOG_FLOOR_Q10;
+    }
+    const int32_t zeros = tas_logmel_clz64(energy);
+    const uint32_t top = (uint32_t)((energy << zeros) >> 32); /* leading one at bit 31 */
+    const uint32_t index = (top >> (31 - TAS_LOGMEL_LN_TABLE_BITS)) & ((1u << TAS_LOGMEL_LN_TABLE_BITS) - 1u);
+    const int32_t frac = (int32_t)((top >> (31 - TAS_LOGMEL_LN_TABLE_BITS - TAS_LOGMEL_LN_INTERP_BITS))
+                                   & ((1u << TAS_LOGMEL_LN_INTERP_BITS) - 1u));
+    const int32_t below = tas_logmel_ln_table[index], above = tas_logmel_ln_table[index + 1];
+    const int32_t ln_q16 = (63 - zeros - shift) * TAS_LOGMEL_LN2_Q16 + below
+                           + (((above - below) * frac) >> TAS_LOGMEL_LN_INTERP_BITS) + tas_logmel_band_offset[band];
+    const int32_t q10 = (ln_q16 + 32) >> 6;
+    if (q10 < TAS_LOGMEL_LOG_FLOOR_Q10) {
+        return (int16_t)TAS_LOGMEL_LOG_FLOOR_Q10;
+    }
+    return (int16_t)(q10 > INT16_MAX ? INT16_MAX : q10);
+}
+
+/* Interval i (mel corners i..i+1) raises band i and lowers band i - 1: band i - 1 is complete once
+ * interval i is summed, E = rise(i - 1) + 2^15 total(i) - rise(i). */
+static void tas_logmel_mel_log(const int32_t *z, int32_t shift, int16_t *out)
+{
+    const uint16_t *weight = tas_logmel_mel_rise;
+    int32_t bin = tas_logmel_mel_points[0];
+    uint64_t previous_rise = 0u;
+    for (int32_t interval = 0; interval <= TAS_LOGMEL_N_MELS; interval++) {
+        uint64_t total = 0u, rise = 0u;
+        for (const int32_t end = tas_logmel_mel_points[interval + 1]; bin < end; bin++) {
+            const uint32_t magnitude = (uint32_t)z[2 * bin];
+            total += magnitude;
+            rise += (uint64_t)magnitude * *weight++;
+        }
+        if (interval > 0) {
+            const uint64_t energy = previous_rise + (total << TAS_LOGMEL_WEIGHT_BITS) - rise;
+            out[interval - 1] = tas_logmel_log_q10(energy, interval - 1, shift);
+        }
+        previous_rise = rise;
+    }
+}
+
+void tas_logmel_frame(const int16_t *pcm, int16_t *out, int32_t *scratch)
+{
+    const int32_t shift = tas_logmel_block_exponent(pcm);
+    tas_logmel_window_points(pcm, shift, scratch);
+    tas_logmel_fft(scratch);
+    tas_logmel_split_magnitudes(scratch);
+    tas_logmel_mel_log(scratch, shift, out);
+}
