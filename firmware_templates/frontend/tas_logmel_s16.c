@@ -40,15 +40,34 @@ static inline int32_t tas_logmel_mulhi_im(int32_t re, int32_t im, const int32_t 
 
 /* ---- 1 + 2: block exponent and window ---------------------------------------------------------- */
 
-/* Left shift s (0..15) that brings max |x| to the top of int16; 15 for silence. x ^ (x >> 31) is
- * |x| for x >= 0 and |x| - 1 below, so -32768 still fits after the shift. */
+/* Per halfword lane of two int16 samples: x ^ (x >> 15), i.e. |x| for x >= 0 and |x| - 1 below. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#include <arm_acle.h>
+static inline uint32_t tas_logmel_lane_magnitudes(uint32_t pair)
+{
+    return pair ^ (uint32_t)__ssat16((int32_t)pair, 1); /* saturating to 1 bit leaves each lane's sign mask */
+}
+#else
+static inline uint32_t tas_logmel_lane_magnitudes(uint32_t pair)
+{
+    return pair ^ (((pair >> 15) & 0x00010001u) * 0xFFFFu);
+}
+#endif
+
+/* Left shift s (0..15) that brings max |x| to the top of int16; 15 for silence. Ones' complement
+ * magnitudes are OR-ed (same leading zeros as the maximum), so -32768 still fits after the shift. */
 static int32_t tas_logmel_block_exponent(const int16_t *pcm)
 {
-    uint32_t bits = 0u;
-    for (int32_t n = 0; n < TAS_LOGMEL_WINDOW_LENGTH; n++) {
-        const int32_t x = pcm[n];
-        bits |= (uint32_t)(x ^ (x >> 31));
+    uint32_t lanes = 0u;
+    for (int32_t n = 0; n + 1 < TAS_LOGMEL_WINDOW_LENGTH; n += 2) {
+        uint32_t pair;
+        memcpy(&pair, pcm + n, sizeof pair); /* one load; the M4 allows it unaligned */
+        lanes |= tas_logmel_lane_magnitudes(pair);
     }
+    if (TAS_LOGMEL_WINDOW_LENGTH % 2) {
+        lanes |= tas_logmel_lane_magnitudes((uint16_t)pcm[TAS_LOGMEL_WINDOW_LENGTH - 1]);
+    }
+    const uint32_t bits = (lanes | (lanes >> 16)) & 0xFFFFu;
     return bits ? __builtin_clz(bits) - 17 : 15;
 }
 
@@ -112,38 +131,56 @@ static inline void tas_logmel_butterfly(int32_t *y0, int32_t quarter2, int32_t a
     y0[3 * quarter2 + 1] = dif_im + cross_re;
 }
 
-static void tas_logmel_radix4_stage(int32_t *z, int32_t quarter)
+/* The butterfly of one j >= 1: t_i = mulhi(y_i, W_i) with w = (c1, s1, c2, s2, c3, s3). Written
+ * input by input so that few values are live at once (the M4 has 13 free registers). */
+static inline void tas_logmel_twiddled_butterfly(int32_t *y, int32_t q2, const int32_t *w)
 {
-    const int32_t q2 = 2 * quarter, block2 = 8 * quarter, stride = TAS_LOGMEL_FFT_POINTS / (4 * quarter);
-    /* j = 0: every twiddle is 1, an exact halving */
-    for (int32_t *y = z; y < z + 2 * TAS_LOGMEL_FFT_POINTS; y += block2) {
-        tas_logmel_butterfly(y, q2, y[0] >> 1, y[1] >> 1, y[q2] >> 1, y[q2 + 1] >> 1,
-                             y[2 * q2] >> 1, y[2 * q2 + 1] >> 1, y[3 * q2] >> 1, y[3 * q2 + 1] >> 1);
-    }
-    for (int32_t j = 1; j < quarter; j++) {
-        const int32_t *w1 = tas_logmel_twiddles + 4 * j * stride;
-        const int32_t *w2 = tas_logmel_twiddles + 2 * j * stride;
-        const int32_t *w3 = tas_logmel_twiddles + 6 * j * stride;
-        for (int32_t *y = z + 2 * j; y < z + 2 * TAS_LOGMEL_FFT_POINTS; y += block2) {
-            const int32_t *y1 = y + q2, *y2 = y + 2 * q2, *y3 = y + 3 * q2;
-            tas_logmel_butterfly(y, q2, y[0] >> 1, y[1] >> 1,
-                                 tas_logmel_mulhi_re(y1[0], y1[1], w1), tas_logmel_mulhi_im(y1[0], y1[1], w1),
-                                 tas_logmel_mulhi_re(y2[0], y2[1], w2), tas_logmel_mulhi_im(y2[0], y2[1], w2),
-                                 tas_logmel_mulhi_re(y3[0], y3[1], w3), tas_logmel_mulhi_im(y3[0], y3[1], w3));
+    int32_t *y1 = y + q2, *y2 = y1 + q2, *y3 = y2 + q2;
+    const int32_t t2_re = tas_logmel_mulhi_re(y2[0], y2[1], w + 2), t2_im = tas_logmel_mulhi_im(y2[0], y2[1], w + 2);
+    const int32_t t3_re = tas_logmel_mulhi_re(y3[0], y3[1], w + 4), t3_im = tas_logmel_mulhi_im(y3[0], y3[1], w + 4);
+    const int32_t pair_re = t2_re + t3_re, pair_im = t2_im + t3_im;
+    const int32_t cross_re = t2_re - t3_re, cross_im = t2_im - t3_im;
+    const int32_t t1_re = tas_logmel_mulhi_re(y1[0], y1[1], w), t1_im = tas_logmel_mulhi_im(y1[0], y1[1], w);
+    const int32_t a_re = y[0] >> 1, a_im = y[1] >> 1;
+    const int32_t sum_re = a_re + t1_re, sum_im = a_im + t1_im;
+    const int32_t dif_re = a_re - t1_re, dif_im = a_im - t1_im;
+    y[0] = sum_re + pair_re;
+    y[1] = sum_im + pair_im;
+    y2[0] = sum_re - pair_re;
+    y2[1] = sum_im - pair_im;
+    y1[0] = dif_re + cross_im;
+    y1[1] = dif_im - cross_re;
+    y3[0] = dif_re - cross_im;
+    y3[1] = dif_im + cross_re;
+}
+
+/* Blocks of 4 * quarter points; in each, j = 0 has unit twiddles (exact halvings) and j >= 1 reads
+ * the stage's twiddles in order. */
+static inline __attribute__((always_inline)) void
+tas_logmel_radix4_stage(int32_t *z, int32_t quarter, const int32_t *twiddles)
+{
+    const int32_t q2 = 2 * quarter;
+    for (int32_t *block = z; block < z + 2 * TAS_LOGMEL_FFT_POINTS; block += 4 * q2) {
+        tas_logmel_butterfly(block, q2, block[0] >> 1, block[1] >> 1, block[q2] >> 1, block[q2 + 1] >> 1,
+                             block[2 * q2] >> 1, block[2 * q2 + 1] >> 1, block[3 * q2] >> 1, block[3 * q2 + 1] >> 1);
+        const int32_t *w = twiddles;
+        for (int32_t *y = block + 2; y < block + q2; y += 2, w += 6) {
+            tas_logmel_twiddled_butterfly(y, q2, w);
         }
     }
 }
 
+/* The header lists the radix-4 stages as STAGE(quarter, twiddle offset): each stage is inlined
+ * with its sizes as constants, so the butterflies address their points with immediate offsets. */
+#define TAS_LOGMEL_RADIX4_STAGE(quarter, twiddle_offset) \
+    tas_logmel_radix4_stage(z, quarter, tas_logmel_twiddles + (twiddle_offset));
+
 static void tas_logmel_fft(int32_t *z)
 {
-    int32_t quarter = 1;
     if (TAS_LOGMEL_RADIX2_STAGES) {
         tas_logmel_radix2_stage(z);
-        quarter = 2;
     }
-    for (int32_t stage = 0; stage < TAS_LOGMEL_RADIX4_STAGES; stage++, quarter *= 4) {
-        tas_logmel_radix4_stage(z, quarter);
-    }
+    TAS_LOGMEL_FOR_EACH_RADIX4_STAGE(TAS_LOGMEL_RADIX4_STAGE)
 }
 
 /* ---- 4: split and magnitude ---------------------------------------------------------------------- */

@@ -8,6 +8,8 @@ real FFT gets 256-point complex twiddles, not a library's largest size).
                     of the same size as int16 quantization noise to loud frames
     twiddles_q31    W_M^k = cos(2πk/M) - j sin(2πk/M), k < 3M/4, interleaved (cos, sin), Q31,
                     M = n_fft / 2: the complex FFT's radix-4 stages read exponents j, 2j, 3j
+    stage_twiddles_q31  the same values in the order the C reads them: per radix-4 stage, per
+                    j >= 1, the twiddles of inputs 1, 2 and 3 (exponents 2j, j, 3j times the stride)
     split_q31       W_2M^k, k <= M/2: the split of the complex FFT into the real FFT of 2M points
     bit_reverse     destination of complex point n in the bit-reversed FFT input
     mel_points      first bin of each interval between consecutive mel points (n_mels + 2 entries)
@@ -51,6 +53,7 @@ class FrontendTables:
     window_offset: int  # first sample of the window in librosa's n_fft frame (centred window)
     window_q31: np.ndarray  # int32 [window_length]
     twiddles_q31: np.ndarray  # int32 [3M/4, 2]
+    stage_twiddles_q31: np.ndarray  # int32 [sum over stages of quarter - 1, 3, 2]: the C's layout
     split_q31: np.ndarray  # int32 [M/2 + 1, 2]
     bit_reverse: np.ndarray  # int32 [M]
     mel_points: np.ndarray  # int32 [n_mels + 2]: bin where each interval starts
@@ -78,7 +81,7 @@ class FrontendTables:
         bit_reverse_bytes = 1 if self.fft_points <= 256 else 2
         return {
             "window": 4 * self.window_q31.size,
-            "twiddles": 4 * self.twiddles_q31.size,
+            "twiddles": 4 * self.stage_twiddles_q31.size,
             "split_twiddles": 4 * self.split_q31.size,
             "bit_reverse": bit_reverse_bytes * self.bit_reverse.size,
             "mel_points": 2 * self.mel_points.size,
@@ -127,6 +130,16 @@ def _q31(values: np.ndarray) -> np.ndarray:
 def _unit_roots(order: int, count: int) -> np.ndarray:
     angles = 2 * np.pi * np.arange(count) / order
     return np.stack([_q31(np.cos(angles)), _q31(np.sin(angles))], axis=1)
+
+
+def _stage_twiddles(twiddles: np.ndarray, points: int, first_quarter: int, stages: int) -> np.ndarray:
+    rows, quarter = [], first_quarter
+    for _ in range(stages):
+        stride = points // (4 * quarter)
+        j = np.arange(1, quarter)
+        rows.append(np.stack([twiddles[2 * j * stride], twiddles[j * stride], twiddles[3 * j * stride]], axis=1))
+        quarter *= 4
+    return np.concatenate(rows).astype(np.int32) if rows else np.zeros((0, 3, 2), np.int32)
 
 
 def _bit_reverse(points: int) -> np.ndarray:
@@ -182,6 +195,7 @@ def frontend_tables(settings: LogMelSettings) -> FrontendTables:
     window_shift = radix4 + 1
     hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(window_length) / window_length)  # periodic, as librosa
     starts, rise_q15 = _mel_spans(settings)
+    twiddles = _unit_roots(points, 3 * points // 4)
     seeds = np.sqrt((np.arange(SQRT_SEED_FIRST, 256) + 0.5) * 2.0**24)
     ln_table = np.log1p(np.arange((1 << LN_TABLE_BITS) + 1) / (1 << LN_TABLE_BITS)) * (1 << LOG_FRAC_BITS)
     return FrontendTables(
@@ -192,7 +206,8 @@ def frontend_tables(settings: LogMelSettings) -> FrontendTables:
         window_shift=window_shift,
         window_offset=offset,
         window_q31=_q31(hann),
-        twiddles_q31=_unit_roots(points, 3 * points // 4),
+        twiddles_q31=twiddles,
+        stage_twiddles_q31=_stage_twiddles(twiddles, points, 1 << radix2, radix4),
         split_q31=_unit_roots(2 * points, points // 2 + 1),
         bit_reverse=_bit_reverse(points),
         mel_points=starts,

@@ -44,6 +44,16 @@ def _c_values(values: np.ndarray, per_line: int = 12) -> str:
     return "\n".join("    " + ", ".join(text[i:i + per_line]) + "," for i in range(0, len(text), per_line))
 
 
+def radix4_stage_list(tables: FrontendTables) -> list[tuple[int, int]]:
+    """(quarter, offset of the stage's twiddles in int32 words) per radix-4 stage."""
+    stages, quarter, offset = [], 1 << tables.radix2_stages, 0
+    for _ in range(tables.radix4_stages):
+        stages.append((quarter, offset))
+        offset += 6 * (quarter - 1)
+        quarter *= 4
+    return stages
+
+
 def template_context(tables: FrontendTables) -> dict:
     s = tables.settings
     return {
@@ -62,18 +72,19 @@ def template_context(tables: FrontendTables) -> dict:
         "fft_points": tables.fft_points,
         "radix2_stages": tables.radix2_stages,
         "radix4_stages": tables.radix4_stages,
+        "radix4_stages_list": radix4_stage_list(tables),
         "window_shift": tables.window_shift,
         "ln2_q16": LN2_Q16,
         "sqrt_seed_first": SQRT_SEED_FIRST,
         "bit_reverse_type": "uint8_t" if tables.fft_points <= 256 else "uint16_t",
-        "twiddle_count": len(tables.twiddles_q31),
+        "twiddle_count": max(3 * len(tables.stage_twiddles_q31), 1),
         "split_count": len(tables.split_q31),
         "weight_count": max(len(tables.mel_rise_q15), 1),
         "sqrt_count": len(tables.sqrt_q16),
         "ln_count": len(tables.ln_q16),
         "table_bytes": sum(tables.table_bytes().values()),
         "window": _c_values(tables.window_q31),
-        "twiddles": _c_values(tables.twiddles_q31),
+        "twiddles": _c_values(tables.stage_twiddles_q31 if len(tables.stage_twiddles_q31) else np.zeros(2)),
         "split_twiddles": _c_values(tables.split_q31),
         "bit_reverse": _c_values(tables.bit_reverse, 16),
         "mel_points": _c_values(tables.mel_points, 16),
