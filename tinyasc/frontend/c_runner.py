@@ -7,7 +7,8 @@
         a firmware export whose tinyasc_invoke runs the front-end on one window (input bytes =
         int16 PCM, output bytes = int16 bands) with the twin's outputs as self-test vectors, for
         tinyasc.firmware.build_firmware + tinyasc.emulate.qemu.run_firmware. `stages=k` stops after
-        stage k of STAGES (and LOG_ONLY_STAGE adds n_mels extra logs) to count each stage.
+        stage k of STAGES; MEL_SUMS_ONLY runs stages 1-3 and the mel sums without their logs, so
+        mel and log can be told apart.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from tinyasc.frontend.logmel import LogMelSettings
 from tinyasc.frontend.render import HEADER_FILE, KERNEL_FILE, TABLES_FILE, render_frontend_sources
 
 STAGES = ("block exponent + window", "FFT", "split + magnitude", "mel + log")
-LOG_ONLY_STAGE = len(STAGES) + 1  # the full frame plus n_mels more calls of the kernel's log
+MEL_SUMS_ONLY = len(STAGES) + 1
 
 HOST_MAIN = r"""
 #include <stdio.h>
@@ -92,26 +93,23 @@ def _invoke_source(stages: int | None) -> str:
 
 static int32_t tas_frontend_scratch[TAS_LOGMEL_SCRATCH_WORDS];
 #ifdef TAS_STAGES
-static volatile int16_t tas_sink;
+static volatile uint64_t tas_sink;
 
-/* The band energies the mel stage feeds its logs (a copy of its sums, outside the measured stage). */
-static void log_only(int32_t shift)
+/* The mel stage's sums without its logs (the same loop as tas_logmel_mel_log). */
+static void mel_sums_only(void)
 {
     const uint16_t *weight = tas_logmel_mel_rise;
     int32_t bin = tas_logmel_mel_points[0];
-    uint64_t energies[TAS_LOGMEL_N_MELS + 1];
     uint64_t previous_rise = 0u;
     for (int32_t interval = 0; interval <= TAS_LOGMEL_N_MELS; interval++) {
         uint64_t total = 0u, rise = 0u;
-        for (; bin < tas_logmel_mel_points[interval + 1]; bin++) {
-            total += (uint32_t)tas_frontend_scratch[2 * bin];
-            rise += (uint64_t)(uint32_t)tas_frontend_scratch[2 * bin] * *weight++;
+        for (const int32_t end = tas_logmel_mel_points[interval + 1]; bin < end; bin++) {
+            const uint32_t magnitude = (uint32_t)tas_frontend_scratch[2 * bin];
+            total += magnitude;
+            rise += (uint64_t)magnitude * *weight++;
         }
-        energies[interval] = previous_rise + (total << 15) - rise;
+        tas_sink = previous_rise + (total << 15) - rise;
         previous_rise = rise;
-    }
-    for (int32_t band = 0; band < TAS_LOGMEL_N_MELS; band++) {
-        tas_sink = tas_logmel_log_q10(energies[band + 1], band, shift);
     }
 }
 #endif
@@ -127,8 +125,8 @@ int tinyasc_invoke(const int8_t *input, int8_t *output)
     tas_logmel_window_points(pcm, shift, tas_frontend_scratch);
     if (TAS_STAGES >= 2) tas_logmel_fft(tas_frontend_scratch);
     if (TAS_STAGES >= 3) tas_logmel_split_magnitudes(tas_frontend_scratch);
-    if (TAS_STAGES >= 4) tas_logmel_mel_log(tas_frontend_scratch, shift, bands);
-    if (TAS_STAGES >= 5) log_only(shift);
+    if (TAS_STAGES == 4) tas_logmel_mel_log(tas_frontend_scratch, shift, bands);
+    if (TAS_STAGES == 5) mel_sums_only();
 #endif
     return 0;
 }

@@ -1,0 +1,158 @@
+"""The fixed-point log-mel front-end on the Cortex-M4 twin, measured like DESIGN §9 (issue 16).
+
+Setting: 16 kHz, 512-sample Hann window, 512-point FFT, 40 Slaney mel bands 20-8000 Hz, 10-ms hop
+(100 frames per second of audio). Images are built with the firmware's own flags (-O2) for
+mps2-an386 and run with `-icount shift=0`; instructions = SysTick ticks x 40, exact to one tick.
+Per-stage counts come from images that stop after each stage (differences of cumulative runs);
+mel and log are told apart by an image that runs the mel sums without their logs. Every full
+image passes its bit-exact self-test against the numpy twin.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/frontend.py
+
+Writes benchmarks/results/frontend.json: instructions per frame (per stage, and min/max over
+the test frames), per second of audio, RAM (scratch + stack), flash of the tables and of the
+code (arm-none-eabi-size of the objects), and the twin's error against float64 per input level.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tinyasc.frontend.c_runner import MEL_SUMS_ONLY, STAGES, write_frontend_export, write_frontend_sources  # noqa: E402
+from tinyasc.frontend.fixed_point import logmel_frames_q10  # noqa: E402
+from tinyasc.frontend.fixed_point_tables import frontend_tables  # noqa: E402
+from tinyasc.frontend.logmel import LogMelSettings  # noqa: E402
+from tinyasc.frontend.probe_signals import SIGNAL_KINDS, edge_signals, error_above_floor, probe_signals, quantization_floor  # noqa: E402
+
+SETTINGS = LogMelSettings(sample_rate=16000, n_mels=40, window_s=0.032, hop_s=0.010, n_fft=512, fmin=20, fmax=8000)
+BOARD = "cortex-m4"
+CMSIS_MFCC_Q15_PER_SECOND = 6.40e6  # DESIGN §9
+LEVELS_DBFS = (-60, -40, -20, 0)
+
+
+def benchmark_windows(settings: LogMelSettings) -> np.ndarray:
+    """First: noise at -20 dBFS (the reported frame); then the other kinds and edge cases."""
+    probes = probe_signals(settings, -20, count=2, seed=11)
+    rows = [probes["noise"][:1]] + [probes[kind][:1] for kind in SIGNAL_KINDS if kind != "noise"]
+    rows += [probe_signals(settings, 0, count=1, seed=12)["speech"], probe_signals(settings, -40, count=1, seed=13)["tone"]]
+    rows += [edge_signals(settings)[kind] for kind in ("silence", "square_nyquist", "dc_negative")]
+    return np.concatenate(rows)
+
+
+def run_image(work: Path, name: str, windows: np.ndarray, stages: int | None):
+    from tinyasc.emulate.qemu import run_firmware
+    from tinyasc.firmware.build import build_firmware
+
+    export = write_frontend_export(work / name, SETTINGS, windows, board=BOARD, stages=stages)
+    build_firmware(export)
+    result = run_firmware(export)
+    if stages is None and not result.passed:
+        raise SystemExit(f"the front-end in QEMU differs from the twin:\n{result.failure}\n{result.log[-2000:]}")
+    return result
+
+
+def stage_instructions(work: Path, windows: np.ndarray) -> dict:
+    first = windows[:1]
+    cumulative = {k: run_image(work, f"stage{k}", first, k).instructions_per_inference for k in range(1, 4)}
+    mel_sums = run_image(work, "mel_sums", first, MEL_SUMS_ONLY).instructions_per_inference
+    full = run_image(work, "full", windows, None)
+    staged_total = run_image(work, "stage4", first, 4).instructions_per_inference
+    return {
+        "stages": {
+            "block exponent + window (+ bit-reversed scatter)": cumulative[1],
+            "FFT (256-point complex, radix-4)": cumulative[2] - cumulative[1],
+            "split + magnitude (integer sqrt)": cumulative[3] - cumulative[2],
+            "mel (sparse triangles)": mel_sums - cumulative[3],
+            "log (40 bands)": staged_total - mel_sums,
+        },
+        "stage_images_total": staged_total,
+        "frame": full.instructions_per_inference,
+        "frame_min": full.instructions_min,
+        "frame_max": full.instructions_max,
+        "stack_used_bytes": full.stack_used,
+        "self_test_vectors": full.vectors,
+        "self_test_passed": full.passed,
+    }
+
+
+def object_sizes(work: Path) -> dict:
+    """.text / .rodata of the kernel and the tables, compiled with the firmware's flags."""
+    from tinyasc.firmware.boards import get_board
+    from tinyasc.firmware.build import compile_flags
+
+    folder = work / "objects"
+    sources = write_frontend_sources(folder, SETTINGS)
+    sizes = {}
+    for name in ("tas_logmel_s16.c", "tas_logmel_tables.c"):
+        obj = folder / (name[:-2] + ".o")
+        subprocess.run(["arm-none-eabi-gcc", *compile_flags(get_board(BOARD)), "-I", str(folder), "-c",
+                        str(sources[name]), "-o", str(obj)], check=True)
+        out = subprocess.run(["arm-none-eabi-size", "-A", str(obj)], capture_output=True, text=True, check=True).stdout
+        sections = {}
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].startswith((".text", ".rodata", ".data", ".bss")) and parts[1].isdigit():
+                key = parts[0].split(".")[1]
+                sections[key] = sections.get(key, 0) + int(parts[1])
+        sizes[name] = sections
+    return sizes
+
+
+def error_table() -> dict:
+    floor = quantization_floor(SETTINGS)
+    table = {}
+    for level in LEVELS_DBFS:
+        row = {}
+        for kind, windows in probe_signals(SETTINGS, level, count=16, seed=abs(level) + 1).items():
+            above, every = error_above_floor(logmel_frames_q10(windows, SETTINGS), windows, SETTINGS, floor)
+            row[kind] = {"above_floor": round(above, 5), "all_bands": round(every, 5)}
+        table[f"{level} dBFS"] = row
+    return table
+
+
+def main() -> int:
+    windows = benchmark_windows(SETTINGS)
+    tables = frontend_tables(SETTINGS)
+    frames_per_second = SETTINGS.sample_rate / SETTINGS.hop_length
+    with tempfile.TemporaryDirectory() as work:
+        counts = stage_instructions(Path(work), windows)
+        sizes = object_sizes(Path(work))
+    per_second = counts["frame"] * frames_per_second
+    result = {
+        "setting": {"sample_rate": 16000, "window_length": 512, "n_fft": 512, "n_mels": 40, "fmin": 20, "fmax": 8000,
+                    "hop_length": 160, "frames_per_second": frames_per_second},
+        "board": BOARD, "machine": "mps2-an386", "count_method": "SysTick ticks x 40 under -icount shift=0",
+        "instructions": counts,
+        "instructions_per_second_of_audio": per_second,
+        "ratio_to_cmsis_mfcc_q15": per_second / CMSIS_MFCC_Q15_PER_SECOND,
+        "ram_bytes": {"scratch": 4 * tables.scratch_words, "static": 0,
+                      "stack_high_water_of_the_self_test": counts["stack_used_bytes"]},
+        "flash_bytes": {"tables_by_kind": tables.table_bytes(), "tables_total": sum(tables.table_bytes().values()),
+                        "objects": sizes},
+        "error_vs_float64": error_table(),
+        "stage_names": list(STAGES),
+    }
+    out = REPO / "benchmarks" / "results" / "frontend.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"frame: {counts['frame']:,} instructions (min {counts['frame_min']:,}, max {counts['frame_max']:,}); "
+          f"{per_second / 1e6:.2f} M per second of audio ({per_second / CMSIS_MFCC_Q15_PER_SECOND:.2f}x arm_mfcc_q15)")
+    for stage, count in counts["stages"].items():
+        print(f"  {stage:48} {count:7,}")
+    print(f"RAM: scratch {4 * tables.scratch_words} B, stack high-water {counts['stack_used_bytes']} B; "
+          f"tables {sum(tables.table_bytes().values())} B; objects {sizes}")
+    for level, row in result["error_vs_float64"].items():
+        print(f"  {level:9} " + "  ".join(f"{k} {v['above_floor']:.4f}/{v['all_bands']:.4f}" for k, v in row.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
