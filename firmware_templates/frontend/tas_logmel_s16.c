@@ -38,6 +38,27 @@ static inline int32_t tas_logmel_mulhi_im(int32_t re, int32_t im, const int32_t 
     return (int32_t)(((int64_t)im * w[0] + (int64_t)(-re) * w[1]) >> 32);
 }
 
+/* One radix-4 butterfly on points y0..y3 (`quarter` points apart) whose twiddled halves t1..t3
+ * are already computed: out0 = a + t1 + t2 + t3, out1 = a - t1 - j(t2 - t3), out2 = a + t1 - t2 - t3,
+ * out3 = a - t1 + j(t2 - t3), with a = y0 / 2. */
+static inline void tas_logmel_butterfly(int32_t *y0, int32_t quarter2, int32_t a_re, int32_t a_im,
+                                        int32_t t1_re, int32_t t1_im, int32_t t2_re, int32_t t2_im,
+                                        int32_t t3_re, int32_t t3_im)
+{
+    const int32_t sum_re = a_re + t1_re, sum_im = a_im + t1_im;
+    const int32_t dif_re = a_re - t1_re, dif_im = a_im - t1_im;
+    const int32_t pair_re = t2_re + t3_re, pair_im = t2_im + t3_im;
+    const int32_t cross_re = t2_re - t3_re, cross_im = t2_im - t3_im;
+    y0[0] = sum_re + pair_re;
+    y0[1] = sum_im + pair_im;
+    y0[quarter2] = dif_re + cross_im;
+    y0[quarter2 + 1] = dif_im - cross_re;
+    y0[2 * quarter2] = sum_re - pair_re;
+    y0[2 * quarter2 + 1] = sum_im - pair_im;
+    y0[3 * quarter2] = dif_re - cross_im;
+    y0[3 * quarter2 + 1] = dif_im + cross_re;
+}
+
 /* ---- 1 + 2: block exponent and window ---------------------------------------------------------- */
 
 /* Per halfword lane of two int16 samples: x ^ (x >> 15), i.e. |x| for x >= 0 and |x| - 1 below. */
@@ -59,9 +80,16 @@ static inline uint32_t tas_logmel_lane_magnitudes(uint32_t pair)
 static int32_t tas_logmel_block_exponent(const int16_t *pcm)
 {
     uint32_t lanes = 0u;
-    for (int32_t n = 0; n + 1 < TAS_LOGMEL_WINDOW_LENGTH; n += 2) {
+    int32_t n = 0;
+    for (; n + 3 < TAS_LOGMEL_WINDOW_LENGTH; n += 4) {
+        uint32_t first, second;
+        memcpy(&first, pcm + n, sizeof first); /* the M4 allows these loads unaligned */
+        memcpy(&second, pcm + n + 2, sizeof second);
+        lanes |= tas_logmel_lane_magnitudes(first) | tas_logmel_lane_magnitudes(second);
+    }
+    for (; n + 1 < TAS_LOGMEL_WINDOW_LENGTH; n += 2) {
         uint32_t pair;
-        memcpy(&pair, pcm + n, sizeof pair); /* one load; the M4 allows it unaligned */
+        memcpy(&pair, pcm + n, sizeof pair);
         lanes |= tas_logmel_lane_magnitudes(pair);
     }
     if (TAS_LOGMEL_WINDOW_LENGTH % 2) {
@@ -71,31 +99,97 @@ static int32_t tas_logmel_block_exponent(const int16_t *pcm)
     return bits ? __builtin_clz(bits) - 17 : 15;
 }
 
-/* floor(w_q31 (x << s) / 2^(16 + WINDOW_SHIFT)), taken as the high word of one 32x32 product. */
-static inline int32_t tas_logmel_windowed(int32_t window, int32_t sample, int32_t scale_shift)
+/* floor(w_q31 * x / 2^16) for the bottom / top int16 of a sample pair: SMLAWB / SMLAWT with a zero
+ * accumulator on the M4 (GCC 12 has no __smulwb). */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+static inline int32_t tas_logmel_window_bottom(int32_t window, uint32_t pair) { return __smlawb(window, (int32_t)pair, 0); }
+static inline int32_t tas_logmel_window_top(int32_t window, uint32_t pair) { return __smlawt(window, (int32_t)pair, 0); }
+#else
+static inline int32_t tas_logmel_window_bottom(int32_t window, uint32_t pair)
 {
-    return (int32_t)(((int64_t)window * (sample * (1 << scale_shift))) >> 32);
+    return (int32_t)(((int64_t)window * (int16_t)(pair & 0xFFFFu)) >> 16);
 }
+static inline int32_t tas_logmel_window_top(int32_t window, uint32_t pair)
+{
+    return (int32_t)(((int64_t)window * (int16_t)(pair >> 16)) >> 16);
+}
+#endif
+
+/* Windowed points v = floor(w x / 2^16) * 2^(s - WINDOW_SHIFT), one loop per shift direction (a
+ * negative shift count is not a right shift in C); SCALE is the statement that applies it. */
+#define TAS_LOGMEL_WINDOW_LOOP(SCALE)                                                            \
+    for (int32_t pair = 0; pair < TAS_LOGMEL_WINDOW_LENGTH / 2; pair++) {                       \
+        uint32_t samples;                                                                       \
+        memcpy(&samples, pcm + 2 * pair, sizeof samples); /* the M4 loads it unaligned */       \
+        int32_t *point = z + 2 * bit_reverse[pair];                                             \
+        const int32_t re = tas_logmel_window_bottom(window[2 * pair], samples);                 \
+        const int32_t im = tas_logmel_window_top(window[2 * pair + 1], samples);                \
+        point[0] = SCALE(re);                                                                   \
+        point[1] = SCALE(im);                                                                   \
+    }
+
+#if TAS_LOGMEL_RADIX2_STAGES == 0 && TAS_LOGMEL_WINDOW_LENGTH == TAS_LOGMEL_N_FFT
+/* Window fused with the FFT's first radix-4 stage, whose twiddles are all 1: the butterfly at
+ * positions 4q..4q+3 (4q = bitrev(r)) takes the natural points r, r + M/2, r + M/4 and r + 3M/4,
+ * and HALF_SCALE yields v >> 1 directly, so the stage's halving costs nothing. */
+#define TAS_LOGMEL_FUSED_FIRST_STAGE 1
+#define TAS_LOGMEL_FUSED_POINT(n, HALF_SCALE, re, im)                                        \
+    uint32_t samples_##re;                                                                   \
+    memcpy(&samples_##re, pcm + 2 * (n), sizeof samples_##re);                               \
+    const int32_t re = HALF_SCALE(tas_logmel_window_bottom(tas_logmel_window[2 * (n)], samples_##re));     \
+    const int32_t im = HALF_SCALE(tas_logmel_window_top(tas_logmel_window[2 * (n) + 1], samples_##re));
+
+#define TAS_LOGMEL_FUSED_LOOP(HALF_SCALE)                                                    \
+    for (int32_t r = 0; r < TAS_LOGMEL_FFT_POINTS / 4; r++) {                                \
+        TAS_LOGMEL_FUSED_POINT(r, HALF_SCALE, y0_re, y0_im)                                  \
+        TAS_LOGMEL_FUSED_POINT(r + TAS_LOGMEL_FFT_POINTS / 2, HALF_SCALE, y1_re, y1_im)      \
+        TAS_LOGMEL_FUSED_POINT(r + TAS_LOGMEL_FFT_POINTS / 4, HALF_SCALE, y2_re, y2_im)      \
+        TAS_LOGMEL_FUSED_POINT(r + 3 * TAS_LOGMEL_FFT_POINTS / 4, HALF_SCALE, y3_re, y3_im)  \
+        tas_logmel_butterfly(z + 2 * tas_logmel_bit_reverse[r], 2, y0_re, y0_im, y1_re, y1_im, \
+                             y2_re, y2_im, y3_re, y3_im);                                    \
+    }
 
 static void tas_logmel_window_points(const int16_t *pcm, int32_t shift, int32_t *z)
 {
-    const int32_t scale_shift = shift + 16 - TAS_LOGMEL_WINDOW_SHIFT;
-    const int32_t first_point = TAS_LOGMEL_WINDOW_OFFSET / 2;
+    if (shift > TAS_LOGMEL_WINDOW_SHIFT) {
+        const int32_t up = shift - TAS_LOGMEL_WINDOW_SHIFT - 1;
+#define TAS_LOGMEL_HALF_UP(v) ((int32_t)((uint32_t)(v) << up))
+        TAS_LOGMEL_FUSED_LOOP(TAS_LOGMEL_HALF_UP)
+    } else {
+        const int32_t down = TAS_LOGMEL_WINDOW_SHIFT + 1 - shift;
+#define TAS_LOGMEL_HALF_DOWN(v) ((v) >> down)
+        TAS_LOGMEL_FUSED_LOOP(TAS_LOGMEL_HALF_DOWN)
+    }
+}
+#else
+#define TAS_LOGMEL_FUSED_FIRST_STAGE 0
+static void tas_logmel_window_points(const int16_t *pcm, int32_t shift, int32_t *z)
+{
+    const tas_logmel_bit_reverse_t *bit_reverse = tas_logmel_bit_reverse + TAS_LOGMEL_WINDOW_OFFSET / 2;
+    const int32_t *window = tas_logmel_window;
     if (TAS_LOGMEL_WINDOW_LENGTH < TAS_LOGMEL_N_FFT) {
         memset(z, 0, sizeof(int32_t) * 2 * TAS_LOGMEL_FFT_POINTS); /* the window's zero padding */
     }
-    for (int32_t pair = 0; pair < TAS_LOGMEL_WINDOW_LENGTH / 2; pair++) {
-        int32_t *point = z + 2 * tas_logmel_bit_reverse[first_point + pair];
-        point[0] = tas_logmel_windowed(tas_logmel_window[2 * pair], pcm[2 * pair], scale_shift);
-        point[1] = tas_logmel_windowed(tas_logmel_window[2 * pair + 1], pcm[2 * pair + 1], scale_shift);
+    if (shift >= TAS_LOGMEL_WINDOW_SHIFT) {
+        const int32_t up = shift - TAS_LOGMEL_WINDOW_SHIFT;
+#define TAS_LOGMEL_SCALE_UP(v) ((int32_t)((uint32_t)(v) << up)) /* exact: |v| << up stays below 2^31 */
+        TAS_LOGMEL_WINDOW_LOOP(TAS_LOGMEL_SCALE_UP)
+    } else {
+        const int32_t down = TAS_LOGMEL_WINDOW_SHIFT - shift;
+#define TAS_LOGMEL_SCALE_DOWN(v) ((v) >> down)
+        TAS_LOGMEL_WINDOW_LOOP(TAS_LOGMEL_SCALE_DOWN)
     }
     if (TAS_LOGMEL_WINDOW_LENGTH % 2) { /* an odd window ends on a real-only point */
         const int32_t last = TAS_LOGMEL_WINDOW_LENGTH - 1;
-        int32_t *point = z + 2 * tas_logmel_bit_reverse[first_point + last / 2];
-        point[0] = tas_logmel_windowed(tas_logmel_window[last], pcm[last], scale_shift);
+        int32_t *point = z + 2 * bit_reverse[last / 2];
+        const int32_t product = tas_logmel_window_bottom(window[last], (uint16_t)pcm[last]);
+        point[0] = shift >= TAS_LOGMEL_WINDOW_SHIFT ? (int32_t)((uint32_t)product << (shift - TAS_LOGMEL_WINDOW_SHIFT))
+                                                    : product >> (TAS_LOGMEL_WINDOW_SHIFT - shift);
         point[1] = 0;
     }
 }
+
+#endif
 
 /* ---- 3: complex FFT ------------------------------------------------------------------------------ */
 
@@ -108,27 +202,6 @@ static void tas_logmel_radix2_stage(int32_t *z)
         z[p + 2] = a_re - b_re;
         z[p + 3] = a_im - b_im;
     }
-}
-
-/* One radix-4 butterfly on points y0..y3 (`quarter` points apart) whose twiddled halves t1..t3
- * are already computed: out0 = a + t1 + t2 + t3, out1 = a - t1 - j(t2 - t3), out2 = a + t1 - t2 - t3,
- * out3 = a - t1 + j(t2 - t3), with a = y0 / 2. */
-static inline void tas_logmel_butterfly(int32_t *y0, int32_t quarter2, int32_t a_re, int32_t a_im,
-                                        int32_t t1_re, int32_t t1_im, int32_t t2_re, int32_t t2_im,
-                                        int32_t t3_re, int32_t t3_im)
-{
-    const int32_t sum_re = a_re + t1_re, sum_im = a_im + t1_im;
-    const int32_t dif_re = a_re - t1_re, dif_im = a_im - t1_im;
-    const int32_t pair_re = t2_re + t3_re, pair_im = t2_im + t3_im;
-    const int32_t cross_re = t2_re - t3_re, cross_im = t2_im - t3_im;
-    y0[0] = sum_re + pair_re;
-    y0[1] = sum_im + pair_im;
-    y0[quarter2] = dif_re + cross_im;
-    y0[quarter2 + 1] = dif_im - cross_re;
-    y0[2 * quarter2] = sum_re - pair_re;
-    y0[2 * quarter2 + 1] = sum_im - pair_im;
-    y0[3 * quarter2] = dif_re - cross_im;
-    y0[3 * quarter2 + 1] = dif_im + cross_re;
 }
 
 /* The butterfly of one j >= 1: t_i = mulhi(y_i, W_i) with w = (c1, s1, c2, s2, c3, s3). Written
@@ -172,8 +245,10 @@ tas_logmel_radix4_stage(int32_t *z, int32_t quarter, const int32_t *twiddles)
 
 /* The header lists the radix-4 stages as STAGE(quarter, twiddle offset): each stage is inlined
  * with its sizes as constants, so the butterflies address their points with immediate offsets. */
-#define TAS_LOGMEL_RADIX4_STAGE(quarter, twiddle_offset) \
-    tas_logmel_radix4_stage(z, quarter, tas_logmel_twiddles + (twiddle_offset));
+#define TAS_LOGMEL_RADIX4_STAGE(quarter, twiddle_offset)                                      \
+    if (!(TAS_LOGMEL_FUSED_FIRST_STAGE && (quarter) == 1)) { /* else done with the window */      \
+        tas_logmel_radix4_stage(z, quarter, tas_logmel_twiddles + (twiddle_offset));             \
+    }
 
 static void tas_logmel_fft(int32_t *z)
 {
@@ -190,15 +265,23 @@ static void tas_logmel_fft(int32_t *z)
 static inline uint32_t tas_logmel_magnitude(int32_t re, int32_t im)
 {
     const uint64_t power = (uint64_t)((int64_t)re * re + (int64_t)im * im);
-    if (power == 0u) {
+    const uint32_t high = (uint32_t)(power >> 32), low = (uint32_t)power;
+    uint32_t top;
+    int32_t half_zeros; /* half the (even) leading zeros of the 64-bit power */
+    if (high != 0u) {
+        const int32_t zeros = __builtin_clz(high) & ~1;
+        top = (high << zeros) | ((low >> 1) >> (31 - zeros));
+        half_zeros = zeros >> 1;
+    } else if (low != 0u) {
+        const int32_t zeros = __builtin_clz(low) & ~1;
+        top = low << zeros;
+        half_zeros = 16 + (zeros >> 1);
+    } else {
         return 0u;
     }
-    const int32_t zeros = tas_logmel_clz64(power) & ~1;
-    const uint32_t top = (uint32_t)((power << zeros) >> 32);
     const uint32_t seed = tas_logmel_sqrt_seeds[(top >> 24) - TAS_LOGMEL_SQRT_SEED_FIRST];
-    const uint32_t root = (seed + top / seed) >> 1;
-    const int32_t half = zeros >> 1;
-    return half <= 16 ? root << (16 - half) : root >> (half - 16);
+    const uint32_t root = (seed + top / seed) >> 1; /* sqrt(power) = root * 2^(16 - half_zeros) */
+    return half_zeros <= 16 ? root << (16 - half_zeros) : root >> (half_zeros - 16);
 }
 
 /* X[k] = S/2 - jT and conj X[M-k] = S/2 + jT with S = Z[k] + conj Z[M-k], T = mulhi(Z[k] - conj Z[M-k],
@@ -250,14 +333,14 @@ static int16_t tas_logmel_log_q10(uint64_t energy, int32_t band, int32_t shift)
 static void tas_logmel_mel_log(const int32_t *z, int32_t shift, int16_t *out)
 {
     const uint16_t *weight = tas_logmel_mel_rise;
-    int32_t bin = tas_logmel_mel_points[0];
+    const int32_t *magnitude = z + 2 * tas_logmel_mel_points[0]; /* bin k sits at z[2k] */
     uint64_t previous_rise = 0u;
     for (int32_t interval = 0; interval <= TAS_LOGMEL_N_MELS; interval++) {
         uint64_t total = 0u, rise = 0u;
-        for (const int32_t end = tas_logmel_mel_points[interval + 1]; bin < end; bin++) {
-            const uint32_t magnitude = (uint32_t)z[2 * bin];
-            total += magnitude;
-            rise += (uint64_t)magnitude * *weight++;
+        for (const int32_t *end = z + 2 * tas_logmel_mel_points[interval + 1]; magnitude < end; magnitude += 2) {
+            const uint32_t value = (uint32_t)*magnitude;
+            total += value;
+            rise += (uint64_t)value * *weight++;
         }
         if (interval > 0) {
             const uint64_t energy = previous_rise + (total << TAS_LOGMEL_WEIGHT_BITS) - rise;

@@ -9,8 +9,9 @@ Every step is integer arithmetic that the C repeats bit for bit:
 
  1. block exponent: s = 15 - (bits of OR_n (x ^ (x >> 31))), so max |x| << s fills int16; quiet
     frames keep their precision, and s is subtracted back in the log domain.
- 2. window: v = floor(hann_q31 * (x << s) / 2^(16 + window_shift)), |v| <= 2^(30 - window_shift),
-    written in bit-reversed order as complex points z_n = v_2n + j v_2n+1.
+ 2. window: p = floor(hann_q31 * x / 2^16) (one SMULWB on the M4), then v = p * 2^(s - window_shift)
+    (a left shift, or an arithmetic right shift when s < window_shift): |v| <= 2^(30 - window_shift).
+    Written in bit-reversed order as complex points z_n = v_2n + j v_2n+1.
  3. complex FFT of M = n_fft / 2 points, int32: an optional radix-2 stage, then radix-4 stages
     (decimation in time). Every stage halves its outputs: a twiddled term is
     mulhi(y, W) = floor(y * W_q31 / 2^32), the untwiddled term y >> 1; the growth of 4 per radix-4
@@ -74,8 +75,10 @@ def _block_exponent(frames: np.ndarray) -> np.ndarray:
 def _windowed_points(frames: np.ndarray, shifts: np.ndarray, t: FrontendTables) -> tuple[np.ndarray, np.ndarray]:
     """Window, scale and pack into bit-reversed complex points: (re, im) int64 [F, M]."""
     count, points = frames.shape[0], t.fft_points
-    scaled = frames.astype(np.int64) << shifts[:, None]
-    v = (t.window_q31.astype(np.int64) * scaled) >> (16 + t.window_shift)
+    product = (t.window_q31.astype(np.int64) * frames.astype(np.int64)) >> 16
+    up = np.maximum(shifts - t.window_shift, 0)[:, None]
+    down = np.maximum(t.window_shift - shifts, 0)[:, None]
+    v = (product << up) >> down
     padded = np.zeros((count, t.n_fft), np.int64)
     padded[:, t.window_offset:t.window_offset + frames.shape[1]] = v
     re, im = np.zeros((count, points), np.int64), np.zeros((count, points), np.int64)
