@@ -20,6 +20,7 @@
 #define TAS_LOGMEL_LN_TABLE_BITS 6
 #define TAS_LOGMEL_LN_INTERP_BITS 10
 #define TAS_LOGMEL_WEIGHT_BITS 15
+#define TAS_LOGMEL_STAGE static __attribute__((noinline))
 
 static inline int32_t tas_logmel_clz64(uint64_t x) /* x != 0 */
 {
@@ -77,7 +78,7 @@ static inline uint32_t tas_logmel_lane_magnitudes(uint32_t pair)
 
 /* Left shift s (0..15) that brings max |x| to the top of int16; 15 for silence. Ones' complement
  * magnitudes are OR-ed (same leading zeros as the maximum), so -32768 still fits after the shift. */
-static int32_t tas_logmel_block_exponent(const int16_t *pcm)
+TAS_LOGMEL_STAGE int32_t tas_logmel_block_exponent(const int16_t *pcm)
 {
     uint32_t lanes = 0u;
     int32_t n = 0;
@@ -99,11 +100,21 @@ static int32_t tas_logmel_block_exponent(const int16_t *pcm)
     return bits ? __builtin_clz(bits) - 17 : 15;
 }
 
-/* floor(w_q31 * x / 2^16) for the bottom / top int16 of a sample pair: SMLAWB / SMLAWT with a zero
- * accumulator on the M4 (GCC 12 has no __smulwb). */
+/* floor(w_q31 * x / 2^16) for the bottom / top int16 of a sample pair: one SMULWB / SMULWT on the
+ * M4 (GCC 12's arm_acle.h lacks __smulwb; SMLAWB with a zero accumulator would hold a register). */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-static inline int32_t tas_logmel_window_bottom(int32_t window, uint32_t pair) { return __smlawb(window, (int32_t)pair, 0); }
-static inline int32_t tas_logmel_window_top(int32_t window, uint32_t pair) { return __smlawt(window, (int32_t)pair, 0); }
+static inline int32_t tas_logmel_window_bottom(int32_t window, uint32_t pair)
+{
+    int32_t product;
+    __asm__("smulwb %0, %1, %2" : "=r"(product) : "r"(window), "r"(pair));
+    return product;
+}
+static inline int32_t tas_logmel_window_top(int32_t window, uint32_t pair)
+{
+    int32_t product;
+    __asm__("smulwt %0, %1, %2" : "=r"(product) : "r"(window), "r"(pair));
+    return product;
+}
 #else
 static inline int32_t tas_logmel_window_bottom(int32_t window, uint32_t pair)
 {
@@ -149,7 +160,7 @@ static inline int32_t tas_logmel_window_top(int32_t window, uint32_t pair)
                              y2_re, y2_im, y3_re, y3_im);                                    \
     }
 
-static void tas_logmel_window_points(const int16_t *pcm, int32_t shift, int32_t *z)
+TAS_LOGMEL_STAGE void tas_logmel_window_points(const int16_t *pcm, int32_t shift, int32_t *z)
 {
     if (shift > TAS_LOGMEL_WINDOW_SHIFT) {
         const int32_t up = shift - TAS_LOGMEL_WINDOW_SHIFT - 1;
@@ -163,7 +174,7 @@ static void tas_logmel_window_points(const int16_t *pcm, int32_t shift, int32_t 
 }
 #else
 #define TAS_LOGMEL_FUSED_FIRST_STAGE 0
-static void tas_logmel_window_points(const int16_t *pcm, int32_t shift, int32_t *z)
+TAS_LOGMEL_STAGE void tas_logmel_window_points(const int16_t *pcm, int32_t shift, int32_t *z)
 {
     const tas_logmel_bit_reverse_t *bit_reverse = tas_logmel_bit_reverse + TAS_LOGMEL_WINDOW_OFFSET / 2;
     const int32_t *window = tas_logmel_window;
@@ -250,7 +261,7 @@ tas_logmel_radix4_stage(int32_t *z, int32_t quarter, const int32_t *twiddles)
         tas_logmel_radix4_stage(z, quarter, tas_logmel_twiddles + (twiddle_offset));             \
     }
 
-static void tas_logmel_fft(int32_t *z)
+TAS_LOGMEL_STAGE void tas_logmel_fft(int32_t *z)
 {
     if (TAS_LOGMEL_RADIX2_STAGES) {
         tas_logmel_radix2_stage(z);
@@ -286,18 +297,19 @@ static inline uint32_t tas_logmel_magnitude(int32_t re, int32_t im)
 
 /* X[k] = S/2 - jT and conj X[M-k] = S/2 + jT with S = Z[k] + conj Z[M-k], T = mulhi(Z[k] - conj Z[M-k],
  * W_2M^k); |X[k]| goes to scratch[2k] once Z[k] and Z[M-k] are read. */
-static void tas_logmel_split_magnitudes(int32_t *z)
+TAS_LOGMEL_STAGE void tas_logmel_split_magnitudes(int32_t *z)
 {
-    for (int32_t k = 1; k <= TAS_LOGMEL_FFT_POINTS / 2; k++) {
-        int32_t *low = z + 2 * k, *high = z + 2 * (TAS_LOGMEL_FFT_POINTS - k);
+    const int32_t *w = tas_logmel_split_twiddles + 2;
+    int32_t *low = z + 2, *high = z + 2 * (TAS_LOGMEL_FFT_POINTS - 1);
+    for (; low <= high; low += 2, high -= 2, w += 2) { /* low == high once: k = M/2 */
         const int32_t s_re = low[0] + high[0], s_im = low[1] - high[1];
         const int32_t d_re = low[0] - high[0], d_im = low[1] + high[1];
-        const int32_t *w = tas_logmel_split_twiddles + 2 * k;
         const int32_t t_re = tas_logmel_mulhi_re(d_re, d_im, w), t_im = tas_logmel_mulhi_im(d_re, d_im, w);
         const int32_t half_re = s_re >> 1, half_im = s_im >> 1;
+        const uint32_t high_magnitude = tas_logmel_magnitude(half_re - t_im, half_im + t_re);
         low[0] = (int32_t)tas_logmel_magnitude(half_re + t_im, half_im - t_re);
-        if (k < TAS_LOGMEL_FFT_POINTS / 2) {
-            high[0] = (int32_t)tas_logmel_magnitude(half_re - t_im, half_im + t_re);
+        if (low != high) {
+            high[0] = (int32_t)high_magnitude;
         }
     }
     const int32_t dc = z[0] + z[1], nyquist = z[0] - z[1];
@@ -330,7 +342,7 @@ static int16_t tas_logmel_log_q10(uint64_t energy, int32_t band, int32_t shift)
 
 /* Interval i (mel corners i..i+1) raises band i and lowers band i - 1: band i - 1 is complete once
  * interval i is summed, E = rise(i - 1) + 2^15 total(i) - rise(i). */
-static void tas_logmel_mel_log(const int32_t *z, int32_t shift, int16_t *out)
+TAS_LOGMEL_STAGE void tas_logmel_mel_log(const int32_t *z, int32_t shift, int16_t *out)
 {
     const uint16_t *weight = tas_logmel_mel_rise;
     const int32_t *magnitude = z + 2 * tas_logmel_mel_points[0]; /* bin k sits at z[2k] */
@@ -350,6 +362,7 @@ static void tas_logmel_mel_log(const int32_t *z, int32_t shift, int16_t *out)
     }
 }
 
+/* The stages stay separate functions: inlined into one, they compete for registers and spill. */
 void tas_logmel_frame(const int16_t *pcm, int16_t *out, int32_t *scratch)
 {
     const int32_t shift = tas_logmel_block_exponent(pcm);
