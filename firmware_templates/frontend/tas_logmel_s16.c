@@ -3,14 +3,18 @@
  * Sizes and tables come from the generated tas_logmel.h / tas_logmel_tables.c. The numpy twin
  * (tinyasc/frontend/fixed_point.py) defines every step; this file repeats it bit for bit:
  *   1. block exponent s: max |x| << s fills int16, so quiet frames keep their precision;
- *   2. Q31 Hann window, written as complex points z_n = v_2n + j v_2n+1 in bit-reversed order;
+ *   2. Q31 Hann window, floor(w x / 2^16) (SMULWB), scaled by 2^(s - WINDOW_SHIFT), written as
+ *      complex points z_n = v_2n + j v_2n+1 in bit-reversed order; when the window fills the
+ *      frame and the FFT starts with a radix-4 stage, that stage is done in the same pass;
  *   3. complex FFT of M = n_fft / 2 points on int32, radix-4 (after one radix-2 stage when log2 M
  *      is odd), every stage halving: mulhi(y, W) = floor(y W_q31 / 2^32), untwiddled y >> 1;
  *   4. split into the real FFT's bins k and M - k, magnitude by an integer square root of the
  *      64-bit power, written back over the dead FFT points (bin k at scratch[2k]);
  *   5. mel triangles as per-interval sums: one Q15 weight per bin serves both overlapping bands;
  *   6. natural log from the leading-one position and a 65-entry table, back in Q10.
- * Signed right shifts are arithmetic (GCC, Clang and Arm compilers), as in the twin.
+ * Signed right shifts are arithmetic and conversions two's complement (GCC, Clang and Arm
+ * compilers), as in the twin; sample pairs are read little-endian with memcpy (one LDR on the M4,
+ * byte loads where unaligned access faults, e.g. Cortex-M0).
  */
 #include <stdint.h>
 #include <string.h>
