@@ -119,6 +119,56 @@ def error_table() -> dict:
     return table
 
 
+OTHER_SETTINGS = {
+    "8 kHz, 256-pt, 40 bands": LogMelSettings(sample_rate=8000, n_mels=40, window_s=0.032, hop_s=0.010, n_fft=256),
+    "44.1 kHz, 30 ms, 2048-pt, 128 bands": LogMelSettings(sample_rate=44100, n_mels=128, n_fft=2048),
+    "44.1 kHz IDLab preset, 4096-pt, 128 bands": LogMelSettings(sample_rate=44100),
+}
+
+
+def other_shapes(work: Path) -> dict:
+    """Whole-frame counts for the other rates on the M4 twin and for 16 kHz on the M3 and M0 twins."""
+    from tinyasc.emulate.qemu import run_firmware
+    from tinyasc.firmware.build import build_firmware
+
+    runs = [(name, settings, BOARD) for name, settings in OTHER_SETTINGS.items()]
+    runs += [("16 kHz (as above)", SETTINGS, board) for board in ("cortex-m3", "microbit-v1")]
+    rows = []
+    for index, (name, settings, board) in enumerate(runs):
+        windows = np.concatenate([probe_signals(settings, -20, count=1, seed=21)["noise"], edge_signals(settings)["silence"]])
+        export = write_frontend_export(work / f"other{index}", settings, windows, board=board)
+        build_firmware(export)
+        result = run_firmware(export, timeout_s=600)
+        per_second = result.instructions_per_inference * settings.sample_rate / settings.hop_length
+        rows.append({"setting": name, "board": board, "bit_exact": result.passed,
+                     "instructions_per_frame": result.instructions_per_inference,
+                     "instructions_per_second_of_audio": per_second,
+                     "table_bytes": sum(frontend_tables(settings).table_bytes().values()),
+                     "scratch_bytes": 4 * frontend_tables(settings).scratch_words})
+    return rows
+
+
+def distance_to_librosa() -> dict:
+    """Twin vs tinyasc's own librosa log_mel (float32) on 1-s clips: the feature the network sees."""
+    from tinyasc.frontend.fixed_point import log_mel_fixed
+    from tinyasc.frontend.logmel import log_mel
+
+    rng = np.random.default_rng(5)
+    t = np.arange(16000) / 16000
+    clips = {"chirp": 0.5 * np.sin(2 * np.pi * (100 * t + 3000 * t**2)),
+             "noise": np.clip(rng.normal(0, 0.1, 16000), -1, 1),
+             "speech-like -30 dBFS": 0.03 * np.sin(2 * np.pi * 150 * t) * np.sin(2 * np.pi * 3 * t) ** 2}
+    out = {}
+    for name, clip in clips.items():
+        pcm = np.clip(np.round(clip * 32768), -32768, 32767).astype(np.int16)
+        fixed = log_mel_fixed(pcm, SETTINGS)[0]
+        librosa_features = log_mel(pcm.astype(np.float32) / 32768, SETTINGS)[0]
+        above = librosa_features >= quantization_floor(SETTINGS) + 1.0
+        error = np.abs(fixed - librosa_features)
+        out[name] = {"above_floor": round(float(error[above].max()), 5), "all_bands": round(float(error.max()), 5)}
+    return out
+
+
 def main() -> int:
     windows = benchmark_windows(SETTINGS)
     tables = frontend_tables(SETTINGS)
@@ -126,6 +176,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as work:
         counts = stage_instructions(Path(work), windows)
         sizes = object_sizes(Path(work))
+        others = other_shapes(Path(work))
     per_second = counts["frame"] * frames_per_second
     result = {
         "setting": {"sample_rate": 16000, "window_length": 512, "n_fft": 512, "n_mels": 40, "fmin": 20, "fmax": 8000,
@@ -139,6 +190,8 @@ def main() -> int:
         "flash_bytes": {"tables_by_kind": tables.table_bytes(), "tables_total": sum(tables.table_bytes().values()),
                         "objects": sizes},
         "error_vs_float64": error_table(),
+        "error_vs_librosa_log_mel_float32": distance_to_librosa(),
+        "other_shapes": others,
         "stage_names": list(STAGES),
     }
     out = REPO / "benchmarks" / "results" / "frontend.json"
@@ -149,6 +202,11 @@ def main() -> int:
         print(f"  {stage:58} {count:7,} ({count * frames_per_second / 1e6:.2f} M/s)")
     print(f"RAM: scratch {4 * tables.scratch_words} B, stack high-water {counts['stack_used_bytes']} B; "
           f"tables {sum(tables.table_bytes().values())} B; objects {sizes}")
+    for row in others:
+        print(f"  {row['setting']:42} {row['board']:12} {row['instructions_per_frame']:9,} per frame "
+              f"{row['instructions_per_second_of_audio'] / 1e6:6.2f} M/s  tables {row['table_bytes']:6,} B  "
+              f"scratch {row['scratch_bytes']:5,} B  bit-exact {row['bit_exact']}")
+    print(f"vs librosa float32 log_mel (above floor / all): {result['error_vs_librosa_log_mel_float32']}")
     for level, row in result["error_vs_float64"].items():
         print(f"  {level:9} " + "  ".join(f"{k} {v['above_floor']:.4f}/{v['all_bands']:.4f}" for k, v in row.items()))
     return 0
