@@ -41,6 +41,7 @@ from tinyasc.frontend.fixed_point_tables import (
 from tinyasc.frontend.logmel import LogMelSettings, frame_count
 
 PCM_SCALE = 32768.0  # float waveform = pcm / 32768
+FRAMES_PER_CHUNK = 64
 
 
 def dequantize(q10: np.ndarray) -> np.ndarray:
@@ -79,11 +80,10 @@ def _windowed_points(frames: np.ndarray, shifts: np.ndarray, t: FrontendTables) 
     up = np.maximum(shifts - t.window_shift, 0)[:, None]
     down = np.maximum(t.window_shift - shifts, 0)[:, None]
     v = (product << up) >> down
-    padded = np.zeros((count, t.n_fft), np.int64)
-    padded[:, t.window_offset:t.window_offset + frames.shape[1]] = v
+    first = t.window_offset // 2  # complex point of the window's first sample pair
     re, im = np.zeros((count, points), np.int64), np.zeros((count, points), np.int64)
-    re[:, t.bit_reverse] = padded[:, 0::2]
-    im[:, t.bit_reverse] = padded[:, 1::2]
+    re[:, t.bit_reverse[first:first + (v.shape[1] + 1) // 2]] = v[:, 0::2]
+    im[:, t.bit_reverse[first:first + v.shape[1] // 2]] = v[:, 1::2]
     return re, im
 
 
@@ -116,8 +116,11 @@ def _radix4_stage(re, im, quarter: int, t: FrontendTables):
     dif_re, dif_im = a_re - t1[0], a_im - t1[1]  # B = a - t1
     pair_re, pair_im = t2[0] + t3[0], t2[1] + t3[1]  # C = t2 + t3
     cross_re, cross_im = t2[0] - t3[0], t2[1] - t3[1]  # D = t2 - t3
-    out_re = np.stack([sum_re + pair_re, dif_re + cross_im, sum_re - pair_re, dif_re - cross_im], axis=2)
-    out_im = np.stack([sum_im + pair_im, dif_im - cross_re, sum_im - pair_im, dif_im + cross_re], axis=2)
+    out_re, out_im = np.empty_like(re), np.empty_like(im)
+    out_re[:, :, 0], out_im[:, :, 0] = sum_re + pair_re, sum_im + pair_im
+    out_re[:, :, 1], out_im[:, :, 1] = dif_re + cross_im, dif_im - cross_re
+    out_re[:, :, 2], out_im[:, :, 2] = sum_re - pair_re, sum_im - pair_im
+    out_re[:, :, 3], out_im[:, :, 3] = dif_re - cross_im, dif_im + cross_re
     return out_re.reshape(count, points), out_im.reshape(count, points)
 
 
@@ -215,10 +218,13 @@ def logmel_frames_q10(frames: np.ndarray, settings: LogMelSettings | FrontendTab
     if frames.dtype != np.int16 or frames.shape[1] != t.settings.window_length:
         raise ValueError(f"expected int16 frames of {t.settings.window_length} samples; "
                          f"received: dtype={frames.dtype}, shape={frames.shape}")
-    shifts = _block_exponent(frames)
-    re, im = _complex_fft(*_windowed_points(frames, shifts, t), t)
-    magnitudes = _split_magnitudes(re, im, t)
-    return _log_q10(_mel_energies(magnitudes, t), shifts, t)
+    chunks = []
+    for start in range(0, len(frames), FRAMES_PER_CHUNK):  # chunks keep the int64 temporaries in cache
+        chunk = frames[start:start + FRAMES_PER_CHUNK]
+        shifts = _block_exponent(chunk)
+        re, im = _complex_fft(*_windowed_points(chunk, shifts, t), t)
+        chunks.append(_log_q10(_mel_energies(_split_magnitudes(re, im, t), t), shifts, t))
+    return np.concatenate(chunks) if chunks else np.zeros((0, t.n_mels), np.int16)
 
 
 def log_mel_fixed(pcm: np.ndarray, settings: LogMelSettings) -> np.ndarray:
