@@ -124,6 +124,17 @@ def test_rendered_sources_and_table_budget_for_16k():
     assert 4 * tables.scratch_words <= 4 * 1024
 
 
+def test_exact_integer_helpers_of_the_twin_at_powers_of_two():
+    from tinyasc.frontend.fixed_point import _bit_length, _magnitude
+
+    values = sorted({v for k in range(1, 63) for v in ((1 << k) - 1, 1 << k, (1 << k) + 1)} | {0, 1})
+    as_u64 = np.array(values, np.uint64)
+    assert _bit_length(as_u64).tolist() == [v.bit_length() for v in values]
+    roots = _magnitude(as_u64, frontend_tables(SETTINGS["16k_512pt"]).sqrt_q16.astype(np.int64))
+    exact = np.sqrt(np.array(values, np.float64))
+    assert np.all(np.abs(roots - exact) <= np.maximum(exact * 2e-5, 1))
+
+
 def test_odd_window_offset_is_refused_with_the_fix():
     with pytest.raises(TinyascError, match="even sample"):
         frontend_tables(LogMelSettings(sample_rate=16000, n_mels=40, window_s=1022 / 16000, n_fft=1024))
