@@ -72,7 +72,7 @@ def template_context(tables: FrontendTables) -> dict:
         "fft_points": tables.fft_points,
         "radix2_stages": tables.radix2_stages,
         "radix4_stages": tables.radix4_stages,
-        "radix4_stages_list": radix4_stage_list(tables),
+        "radix4_stage_calls": " ".join(f"STAGE({q}, {o})" for q, o in radix4_stage_list(tables)),
         "window_shift": tables.window_shift,
         "ln2_q16": LN2_Q16,
         "sqrt_seed_first": SQRT_SEED_FIRST,
