@@ -8,8 +8,9 @@
  *      frame and the FFT starts with a radix-4 stage, that stage is done in the same pass;
  *   3. complex FFT of M = n_fft / 2 points on int32, radix-4 (after one radix-2 stage when log2 M
  *      is odd), every stage halving: mulhi(y, W) = floor(y W_q31 / 2^32), untwiddled y >> 1;
- *   4. split into the real FFT's bins k and M - k, magnitude by an integer square root of the
- *      64-bit power, written back over the dead FFT points (bin k at scratch[2k]);
+ *   4. split into the real FFT's bins k and M - k, half magnitudes |X| / 2 by an integer square
+ *      root (normalise, seed table, one Newton step), written over the dead FFT points (bin k at
+ *      scratch[2k]);
  *   5. mel triangles as per-interval sums: one Q15 weight per bin serves both overlapping bands;
  *   6. natural log from the leading-one position and a 65-entry table, back in Q10.
  * Signed right shifts are arithmetic and conversions two's complement (GCC, Clang and Arm
@@ -275,32 +276,26 @@ TAS_LOGMEL_STAGE void tas_logmel_fft(int32_t *z)
 
 /* ---- 4: split and magnitude ---------------------------------------------------------------------- */
 
-/* sqrt(re^2 + im^2) to 16 significant bits: normalise the power by an even number of leading zeros,
- * seed from its top byte, one Newton step (the seed is within 0.4 %, the step leaves ~1e-5). */
-static inline uint32_t tas_logmel_magnitude(int32_t re, int32_t im)
+/* |re + j im| / 2 to ~15 significant bits: shift both components left by z until the larger fills
+ * 31 bits (ones' complements find z, so -2^k may reach -2^31, still exact), take the top word of
+ * the 64-bit power (in [2^28, 2^31]), seed its root from the top 9 bits, one Newton step, and
+ * shift back: (root << 15) >> z. Components 0 and -1 only give 0. */
+static inline uint32_t tas_logmel_half_magnitude(int32_t re, int32_t im)
 {
-    const uint64_t power = (uint64_t)((int64_t)re * re + (int64_t)im * im);
-    const uint32_t high = (uint32_t)(power >> 32), low = (uint32_t)power;
-    uint32_t top;
-    int32_t half_zeros; /* half the (even) leading zeros of the 64-bit power */
-    if (high != 0u) {
-        const int32_t zeros = __builtin_clz(high) & ~1;
-        top = (high << zeros) | ((low >> 1) >> (31 - zeros));
-        half_zeros = zeros >> 1;
-    } else if (low != 0u) {
-        const int32_t zeros = __builtin_clz(low) & ~1;
-        top = low << zeros;
-        half_zeros = 16 + (zeros >> 1);
-    } else {
+    const uint32_t spread = (uint32_t)(re ^ (re >> 31)) | (uint32_t)(im ^ (im >> 31));
+    if (spread == 0u) {
         return 0u;
     }
-    const uint32_t seed = tas_logmel_sqrt_seeds[(top >> 24) - TAS_LOGMEL_SQRT_SEED_FIRST];
-    const uint32_t root = (seed + top / seed) >> 1; /* sqrt(power) = root * 2^(16 - half_zeros) */
-    return half_zeros <= 16 ? root << (16 - half_zeros) : root >> (half_zeros - 16);
+    const int32_t zeros = __builtin_clz(spread) - 1;
+    const int32_t re_n = (int32_t)((uint32_t)re << zeros), im_n = (int32_t)((uint32_t)im << zeros);
+    const uint32_t top = (uint32_t)(((uint64_t)((int64_t)re_n * re_n) + (uint64_t)((int64_t)im_n * im_n)) >> 32);
+    const uint32_t seed = tas_logmel_sqrt_seeds[(top >> 23) - TAS_LOGMEL_SQRT_SEED_FIRST];
+    const uint32_t root = (seed + top / seed) >> 1;
+    return (root << 15) >> zeros;
 }
 
 /* X[k] = S/2 - jT and conj X[M-k] = S/2 + jT with S = Z[k] + conj Z[M-k], T = mulhi(Z[k] - conj Z[M-k],
- * W_2M^k); |X[k]| goes to scratch[2k] once Z[k] and Z[M-k] are read. */
+ * W_2M^k); |X[k]| / 2 goes to scratch[2k] once Z[k] and Z[M-k] are read. */
 TAS_LOGMEL_STAGE void tas_logmel_split_magnitudes(int32_t *z)
 {
     const int32_t *w = tas_logmel_split_twiddles + 2;
@@ -310,15 +305,15 @@ TAS_LOGMEL_STAGE void tas_logmel_split_magnitudes(int32_t *z)
         const int32_t d_re = low[0] - high[0], d_im = low[1] + high[1];
         const int32_t t_re = tas_logmel_mulhi_re(d_re, d_im, w), t_im = tas_logmel_mulhi_im(d_re, d_im, w);
         const int32_t half_re = s_re >> 1, half_im = s_im >> 1;
-        const uint32_t high_magnitude = tas_logmel_magnitude(half_re - t_im, half_im + t_re);
-        low[0] = (int32_t)tas_logmel_magnitude(half_re + t_im, half_im - t_re);
+        const uint32_t high_magnitude = tas_logmel_half_magnitude(half_re - t_im, half_im + t_re);
+        low[0] = (int32_t)tas_logmel_half_magnitude(half_re + t_im, half_im - t_re);
         if (low != high) {
             high[0] = (int32_t)high_magnitude;
         }
     }
     const int32_t dc = z[0] + z[1], nyquist = z[0] - z[1];
-    z[0] = dc < 0 ? -dc : dc;
-    z[2 * TAS_LOGMEL_FFT_POINTS] = nyquist < 0 ? -nyquist : nyquist;
+    z[0] = (dc < 0 ? -dc : dc) >> 1;
+    z[2 * TAS_LOGMEL_FFT_POINTS] = (nyquist < 0 ? -nyquist : nyquist) >> 1;
 }
 
 /* ---- 5 + 6: mel bands and log -------------------------------------------------------------------- */

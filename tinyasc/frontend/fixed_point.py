@@ -16,8 +16,9 @@ Every step is integer arithmetic that the C repeats bit for bit:
     (decimation in time). Every stage halves its outputs: a twiddled term is
     mulhi(y, W) = floor(y * W_q31 / 2^32), the untwiddled term y >> 1; the growth of 4 per radix-4
     stage therefore costs 1 bit, and window_shift keeps every value below 2^31.
- 4. split into the real FFT's bins k and M - k, and magnitude |X| = sqrt(re^2 + im^2) from the
-    64-bit power: normalise by an even count of leading zeros, seed from a table, one Newton step.
+ 4. split into the real FFT's bins k and M - k, and half magnitudes |X| / 2: both components
+    shifted left until the larger fills 31 bits, the top word of their 64-bit power, a seed from
+    its top byte, one Newton step (UDIV), shifted back.
  5. mel: per interval between mel points, E_rise += |X| w and E_fall += |X| (2^15 - w), 64-bit.
  6. log: ln E = (63 - clz E) ln 2 + ln(1 + f) (65-entry table, linear interpolation), plus the
     band's constant offset, minus s ln 2, rounded to Q10 and clamped at the log floor.
@@ -147,21 +148,23 @@ def _bit_length(values: np.ndarray) -> np.ndarray:
     return bits - rounded_up
 
 
-def _magnitude(power: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-    """sqrt of a 64-bit power to 16 significant bits: even normalisation, seed table, Newton."""
-    p = power.astype(np.uint64)
-    nonzero = p > 0
-    zeros = (64 - _bit_length(p)) & ~1
-    top = ((p << zeros.astype(np.uint64)) >> np.uint64(32)).astype(np.int64)
-    seed = seeds[(top >> 24) - SQRT_SEED_FIRST]
+def _half_magnitude(re: np.ndarray, im: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """|re + j im| / 2 to ~15 significant bits (int32 components): shift both left by z so the larger
+    fills 31 bits, keep the top word of the 64-bit power, seed its root from a table, one Newton step,
+    then (root << 15) >> z. Components whose ones' complements are both 0 (0 and -1) give 0."""
+    spread = (re ^ (re >> 63)) | (im ^ (im >> 63))
+    zeros = 31 - _bit_length(spread.astype(np.uint64))
+    zeros = np.minimum(zeros, 31)
+    re_n, im_n = re << zeros, im << zeros
+    top = ((re_n * re_n).astype(np.uint64) + (im_n * im_n).astype(np.uint64)) >> np.uint64(32)
+    top = top.astype(np.int64)
+    seed = seeds[np.clip((top >> 23) - SQRT_SEED_FIRST, 0, len(seeds) - 1)]
     root = (seed + top // seed) >> 1
-    half = zeros // 2
-    magnitude = np.where(half <= 16, root << np.maximum(16 - half, 0), root >> np.maximum(half - 16, 0))
-    return np.where(nonzero, magnitude, 0)
+    return np.where(spread > 0, (root << 15) >> zeros, 0)
 
 
 def _split_magnitudes(re, im, t: FrontendTables) -> np.ndarray:
-    """Complex FFT of the packed frame → |X[k]| of the real FFT, k = 0..M, int64 [F, M + 1]."""
+    """Complex FFT of the packed frame → |X[k]| / 2 of the real FFT, k = 0..M, int64 [F, M + 1]."""
     count, points = re.shape
     k = np.arange(1, points // 2 + 1)
     mirror = points - k
@@ -173,15 +176,15 @@ def _split_magnitudes(re, im, t: FrontendTables) -> np.ndarray:
     high_re, high_im = half_re - t_im, half_im + t_re  # conj X[M-k] = S/2 + jT
     seeds = t.sqrt_q16.astype(np.int64)
     magnitudes = np.zeros((count, points + 1), np.int64)
-    magnitudes[:, k] = _magnitude(low_re * low_re + low_im * low_im, seeds)
-    magnitudes[:, mirror[:-1]] = _magnitude(high_re[:, :-1] ** 2 + high_im[:, :-1] ** 2, seeds)
-    magnitudes[:, 0] = np.abs(re[:, 0] + im[:, 0])
-    magnitudes[:, points] = np.abs(re[:, 0] - im[:, 0])
+    magnitudes[:, k] = _half_magnitude(low_re, low_im, seeds)
+    magnitudes[:, mirror[:-1]] = _half_magnitude(high_re[:, :-1], high_im[:, :-1], seeds)
+    magnitudes[:, 0] = np.abs(re[:, 0] + im[:, 0]) >> 1
+    magnitudes[:, points] = np.abs(re[:, 0] - im[:, 0]) >> 1
     return magnitudes
 
 
 def _mel_energies(magnitudes: np.ndarray, t: FrontendTables) -> np.ndarray:
-    """Band energies E_b = sum |X| w_b(k) * 2^15, exact int64 [F, n_mels]."""
+    """Band energies E_b = sum (|X| / 2) w_b(k) * 2^15, exact int64 [F, n_mels]."""
     starts = t.mel_points - t.mel_points[0]
     span = magnitudes[:, t.mel_points[0]:t.mel_points[-1]]
     rise = t.mel_rise_q15.astype(np.int64)

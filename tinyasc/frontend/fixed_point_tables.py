@@ -18,7 +18,7 @@ real FFT gets 256-point complex twiddles, not a library's largest size).
                     by half, so one weight per bin describes both)
     band_offset_q16 per band: ln(Slaney area normalisation) + the fixed scaling of the pipeline,
                     natural-log units in Q16, added in the log domain instead of multiplying
-    sqrt_q16, ln_q16  seeds of the integer square root and the ln(1 + f) table of the log
+    sqrt_q16, ln_q16  seeds of the integer square root (sqrt((i + 32.5) 2^23)) and ln(1 + i/64)
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ LOG_FRAC_BITS = 16  # internal precision of the log
 LN2_Q16 = round(math.log(2) * (1 << LOG_FRAC_BITS))
 WEIGHT_BITS = 15  # mel weights in Q15
 Q31_ONE = 1 << 31
-SQRT_SEED_FIRST = 64  # the square root's seed table covers top bytes 64..255 of a normalised power
+SQRT_SEED_FIRST = 32  # seeds for the top 9 bits 32..256 of a power in [2^28, 2^31]
 LN_TABLE_BITS = 6  # ln(1 + f) sampled at f = i / 64, linearly interpolated with the next 10 bits
 LN_INTERP_BITS = 10
 
@@ -59,7 +59,7 @@ class FrontendTables:
     mel_points: np.ndarray  # int32 [n_mels + 2]: bin where each interval starts
     mel_rise_q15: np.ndarray  # int32 [mel_points[-1] - mel_points[0]]
     band_offset_q16: np.ndarray  # int32 [n_mels]
-    sqrt_q16: np.ndarray  # int32 [192]
+    sqrt_q16: np.ndarray  # int32 [225]
     ln_q16: np.ndarray  # int32 [65]
     log_floor_q10: int
 
@@ -167,12 +167,12 @@ def _mel_spans(settings: LogMelSettings) -> tuple[np.ndarray, np.ndarray]:
 def _band_offsets(settings: LogMelSettings, fft_stages: int, window_shift: int) -> np.ndarray:
     """ln(Slaney normalisation) + ln of the pipeline's fixed scale, Q16.
 
-    The integer band energy is E = 2^15 * sum(w * |X_int|) with |X_int| = |DFT(x * hann)| *
+    The integer band energy is E = 2^15 * sum(w * |X_int| / 2) with |X_int| = |DFT(x * hann)| *
     2^(30 + s - window_shift - fft_stages) for x = pcm / 32768 and frame shift s, so
-    ln(mel) = ln(E) + ln(enorm) + (fft_stages + window_shift - 45 - s) ln 2; s is added per frame."""
+    ln(mel) = ln(E) + ln(enorm) + (fft_stages + window_shift - 44 - s) ln 2; s is added per frame."""
     corners = mel_point_frequencies(settings)
     enorm = 2.0 / (corners[2:] - corners[:-2])
-    offsets = np.log(enorm) + (fft_stages + window_shift - 45) * math.log(2)
+    offsets = np.log(enorm) + (fft_stages + window_shift - 44) * math.log(2)
     return np.round(offsets * (1 << LOG_FRAC_BITS)).astype(np.int64).astype(np.int32)
 
 
@@ -196,7 +196,7 @@ def frontend_tables(settings: LogMelSettings) -> FrontendTables:
     hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(window_length) / window_length)  # periodic, as librosa
     starts, rise_q15 = _mel_spans(settings)
     twiddles = _unit_roots(points, 3 * points // 4)
-    seeds = np.sqrt((np.arange(SQRT_SEED_FIRST, 256) + 0.5) * 2.0**24)
+    seeds = np.sqrt((np.arange(SQRT_SEED_FIRST, 257) + 0.5) * 2.0**23)
     ln_table = np.log1p(np.arange((1 << LN_TABLE_BITS) + 1) / (1 << LN_TABLE_BITS)) * (1 << LOG_FRAC_BITS)
     return FrontendTables(
         settings=settings,
