@@ -124,7 +124,7 @@ def test_rendered_sources_and_table_budget_for_16k():
     assert 4 * tables.scratch_words <= 4 * 1024
 
 
-def test_exact_integer_helpers_of_the_twin_at_powers_of_two():
+def test_twin_bit_length_is_exact_and_half_magnitude_within_6e_5():
     from tinyasc.frontend.fixed_point import _bit_length, _half_magnitude
 
     values = sorted({v for k in range(1, 63) for v in ((1 << k) - 1, 1 << k, (1 << k) + 1)} | {0, 1})
