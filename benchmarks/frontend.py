@@ -27,7 +27,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tinyasc.frontend.c_runner import MEL_SUMS_ONLY, STAGES, write_frontend_export, write_frontend_sources  # noqa: E402
+from tinyasc.emulate.frontend_runner import MEL_SUMS_ONLY, STAGES, write_frontend_export, write_frontend_sources  # noqa: E402
 from tinyasc.frontend.fixed_point import logmel_frames_q10  # noqa: E402
 from tinyasc.frontend.fixed_point_tables import frontend_tables  # noqa: E402
 from tinyasc.frontend.logmel import LogMelSettings  # noqa: E402

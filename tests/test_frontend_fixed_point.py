@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tinyasc.errors import TinyascError
-from tinyasc.frontend.c_runner import build_frontend_host_runner, run_frontend_host
+from tinyasc.emulate.frontend_runner import build_frontend_host_runner, run_frontend_host
 from tinyasc.frontend.fixed_point import frame_windows, log_mel_fixed, logmel_frames_q10, pcm_from_float
 from tinyasc.frontend.fixed_point_tables import frontend_tables, mel_point_frequencies
 from tinyasc.frontend.float_reference import mel_filterbank
@@ -160,7 +160,7 @@ def test_rejects_frames_of_the_wrong_length():
 def test_c_in_the_qemu_twins_equals_the_twin(tmp_path, name, board):
     from tinyasc.emulate.qemu import run_firmware
     from tinyasc.firmware.build import build_firmware
-    from tinyasc.frontend.c_runner import write_frontend_export
+    from tinyasc.emulate.frontend_runner import write_frontend_export
 
     settings = SETTINGS[name]
     windows = np.concatenate([w[:2] for w in probe_signals(settings, -20, count=2, seed=5).values()]

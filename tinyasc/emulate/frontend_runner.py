@@ -141,9 +141,9 @@ def _c_bytes(values: np.ndarray) -> str:
 
 def write_frontend_export(folder: Path, settings: LogMelSettings, windows: np.ndarray, board: str = "cortex-m4",
                           stages: int | None = None) -> Path:
-    from tinyasc.firmware.boards import get_board
+    from tinyasc.artifacts.boards import get_board
+    from tinyasc.artifacts.manifest import write_manifest
     from tinyasc.firmware.build import render_firmware
-    from tinyasc.manifest import write_manifest
 
     folder = Path(folder)
     src = folder / "src"
@@ -157,7 +157,7 @@ def write_frontend_export(folder: Path, settings: LogMelSettings, windows: np.nd
         "#ifndef TINYASC_MODEL_H\n#define TINYASC_MODEL_H\n#include <stdint.h>\n#include \"tas_logmel.h\"\n"
         f"#define TINYASC_INPUT_SIZE {input_bytes}\n#define TINYASC_OUTPUT_SIZE {output_bytes}\n"
         "int tinyasc_invoke(const int8_t *input, int8_t *output);\n#endif\n")
-    (src / "model.c").write_text("/* Front-end benchmark (tinyasc/frontend/c_runner.py). */\n" + _invoke_source(stages))
+    (src / "model.c").write_text("/* Front-end benchmark (tinyasc/emulate/frontend_runner.py). */\n" + _invoke_source(stages))
     count = len(windows)
     (src / "test_vectors.h").write_text(
         f'#ifndef TINYASC_TEST_VECTORS_H\n#define TINYASC_TEST_VECTORS_H\n#include "model.h"\n'
