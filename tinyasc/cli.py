@@ -125,7 +125,7 @@ def _cmd_emulate(args) -> int:
 
         print(format_profile_table(profile_firmware(Path(args.export_dir), timeout_s=args.timeout)))
     if result.pcm_instructions is not None:
-        print(f"PCM front-end (level normalisation + int8, one input window): {result.pcm_instructions:,} instructions")
+        print(f"PCM front-end (one input window of int16 samples → the int8 input): {result.pcm_instructions:,} instructions")
     status = "PASS (bit-exact)" if result.passed else "FAIL"
     print(
         f"{status}: {result.instructions_per_inference:,} instructions per inference, "

@@ -25,7 +25,7 @@ from tinyasc.compile.fusion import ConvPoolFusion, find_conv_pool_fusions, fused
 from tinyasc.compile.ir import Graph, verify
 from tinyasc.compile.ops.common import Kernel
 from tinyasc.compile.options import CompileOptions
-from tinyasc.compile.pcm_input import level_settings, pcm_frontend_applies, render_pcm_input
+from tinyasc.compile.pcm_input import pcm_frontend_applies, pcm_frontend_text, pcm_samples, render_pcm_input
 from tinyasc.compile.plan import MemoryPlan, plan_memory
 from tinyasc.errors import UnsupportedModelError
 from tinyasc.paths import TEMPLATES_DIR
@@ -284,7 +284,7 @@ def compile_graph(graph: Graph, board=None, options: CompileOptions | None = Non
 def render_model_sources(compiled: CompiledModel, source: str, labels: list[str], audio=None) -> dict[str, str]:
     """The generated C as {file name: text}; the caller writes them (atomically). `audio` (an
     artifacts.audio.AudioInput) adds its sample rate and input kind to model.h when known, and for a
-    raw-waveform int8 model the PCM front-end (pcm_input.c, `tinyasc_input_from_pcm`)."""
+    raw-waveform or log-mel int8 model its PCM front-end (pcm_input.c, `tinyasc_input_from_pcm`)."""
     graph = compiled.graph
     x = graph.tensors[graph.inputs[0]]
     y = graph.tensors[graph.outputs[0]]
@@ -312,15 +312,15 @@ def render_model_sources(compiled: CompiledModel, source: str, labels: list[str]
         uses_input=any(s.call and "input" in s.call for s in compiled.steps),
         sample_rate=audio.sample_rate if audio else None,
         input_kind=audio.kind if audio else None,
-        pcm_level=level_settings(audio).mode if pcm_frontend_applies(audio, graph) else None,
-        channels=(audio.channels or 1) if audio else 1,
+        pcm_frontend=pcm_frontend_text(audio) if pcm_frontend_applies(audio, graph) else None,
+        pcm_samples=pcm_samples(audio, graph) if pcm_frontend_applies(audio, graph) else None,
     )
     env = template_environment()
     sources = {
         "model.h": env.get_template("model/model.h.j2").render(context),
         "model.c": env.get_template("model/model.c.j2").render(context),
     }
-    if context["pcm_level"] is not None:  # a raw-waveform model: its input from microphone samples
+    if context["pcm_frontend"] is not None:  # the model's input from microphone samples
         sources.update(render_pcm_input(audio, graph, env))
     return sources
 

@@ -172,13 +172,8 @@ def _calibrate_and_convert(config, model, dataset, run_dir: Path, input_fn, mode
     )
     io = tflite_io_details(tflite)["input"]
     test = dataset.subset("test")
-    level = raw_level(config) if config.features.kind == "raw" else None
-    if level:  # what the device's PCM front-end computes, in its own integers (frontend/level.py)
-        from tinyasc.frontend.level import pcm_to_model_input, to_pcm16
-
-        pcm = to_pcm16(raw_layout(test.x[:, :model_samples], config.data.channels))
-        test_inputs = pcm_to_model_input(pcm, level, io.scale, io.zero_point)
-    else:
+    test_inputs = device_inputs(config, test.x[:, :model_samples], io)
+    if test_inputs is None:
         test_inputs = quantize_input(input_fn(test.x[:, :model_samples]), io.scale, io.zero_point).reshape(len(test), -1)
     return tflite, test_inputs, {**calibration_report, **quantization_report}
 
@@ -242,14 +237,35 @@ def model_input(config, num_samples: int):
             f"log-mel features are computed from mono audio, but data.channels is {channels}; "
             "set data.channels: 1, or features.kind: raw for a binaural model"
         )
-    from tinyasc.frontend.logmel import frame_count, log_mel, logmel_settings, mean_normalize_over_time
+    from tinyasc.frontend.logmel import frame_count, logmel_settings
+    from tinyasc.frontend.logmel_input import model_features
 
     settings = logmel_settings(config.features, config.data.sample_rate)
 
     def log_mel_input(x: np.ndarray) -> np.ndarray:
-        return mean_normalize_over_time(log_mel(x, settings))[..., np.newaxis]
+        # The device's fixed-point front-end (its numpy twin), not librosa: the network trains on
+        # exactly what the board computes from the microphone.
+        return model_features(x, settings)
 
     return log_mel_input, {"input_shape": (frame_count(num_samples, settings), settings.n_mels, 1)}
+
+
+def device_inputs(config, waveforms: np.ndarray, io):
+    """The int8 inputs the device's PCM front-end computes from these clips as int16 PCM, in its
+    own integers (frontend/level.py, frontend/logmel_input.py); None for a raw model without level
+    normalisation, whose int8 input is the float input quantized."""
+    from tinyasc.frontend.level import pcm_to_model_input, to_pcm16
+
+    if config.features.kind == "logmel":
+        from tinyasc.frontend.logmel import logmel_settings
+        from tinyasc.frontend.logmel_input import pcm_to_logmel_input
+
+        settings = logmel_settings(config.features, config.data.sample_rate)
+        return pcm_to_logmel_input(to_pcm16(waveforms), settings, io.scale, io.zero_point)
+    level = raw_level(config)
+    if level is None:
+        return None
+    return pcm_to_model_input(to_pcm16(raw_layout(waveforms, config.data.channels)), level, io.scale, io.zero_point)
 
 
 def raw_level(config):
