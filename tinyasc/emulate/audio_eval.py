@@ -21,6 +21,7 @@ import numpy as np
 
 from tinyasc.artifacts.audio import AudioInput
 from tinyasc.artifacts.boards import get_board
+from tinyasc.artifacts.export_folder import elf_path
 from tinyasc.artifacts.manifest import read_manifest, update_manifest
 from tinyasc.emulate.audio_files import PcmWindows, audio_items, pcm_windows, treatment_text
 from tinyasc.emulate.qemu import PcmBatchResult, run_pcm_batch_in_qemu
@@ -134,6 +135,8 @@ def evaluate_audio(export_dir, path, split: str | None = None, timeout_s: float 
     export_dir = Path(export_dir).resolve()
     manifest = read_manifest(export_dir)
     audio = pcm_audio_facts(export_dir, manifest)
+    if not elf_path(export_dir).is_file():  # before reading the files, which may take long
+        raise TinyascError(f"{elf_path(export_dir)} does not exist; run `tinyasc build {export_dir}` first.")
     labels = list(manifest.get("export", {}).get("labels") or [])
     board = get_board(manifest.get("build", {}).get("board") or manifest.get("board"))
     items, source, split = audio_items(path, labels, split)

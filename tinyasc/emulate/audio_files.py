@@ -85,7 +85,8 @@ def _csv_items(csv_path: Path, labels: list[str], split: str | None) -> tuple[li
     else:
         split = None
     if not rows:
-        raise DatasetError(f"{csv_path}: no rows{f' of split {split!r}' if split else ''} to evaluate")
+        hint = "; pass --split all (or train, val)" if split else ""
+        raise DatasetError(f"{csv_path}: no rows{f' of split {split!r}' if split else ''} to evaluate{hint}")
     items = [AudioItem(csv_path.parent / row["path"].strip(),
                        _label_index(row["label"].strip(), labels, f"{csv_path}, line {line}")) for line, row in rows]
     return items, split
