@@ -125,8 +125,9 @@ def _device_cost(device: PcmBatchResult, windows: int, audio: AudioInput, clock_
     )
 
 
-def _per_file(windows: PcmWindows, values: np.ndarray, reduce) -> np.ndarray:
-    return np.stack([reduce(values[f.first_window:f.first_window + f.windows]) for f in windows.files])
+def _file_scores(windows: PcmWindows, outputs: np.ndarray) -> np.ndarray:
+    """[files, classes]: the mean of each file's window outputs, as training scores a recording."""
+    return np.stack([outputs[f.first_window:f.first_window + f.windows].mean(axis=0) for f in windows.files])
 
 
 def evaluate_audio(export_dir, path, split: str | None = None, timeout_s: float = 600) -> AudioEvaluation:
@@ -145,7 +146,7 @@ def evaluate_audio(export_dir, path, split: str | None = None, timeout_s: float 
     host = _host_outputs(export_dir, windows.pcm, device.outputs.shape[1], device.outputs.dtype)
     same = np.all(device.outputs.view(np.uint8).reshape(len(host), -1) == host.view(np.uint8).reshape(len(host), -1), axis=1)
     labels = labels or [f"class {index}" for index in range(device.outputs.shape[1])]
-    scores = _per_file(windows, _output_dequantizer(manifest)(device.outputs), lambda rows: rows.mean(axis=0))
+    scores = _file_scores(windows, _output_dequantizer(manifest)(device.outputs))
     metrics = None
     if all(f.item.label is not None for f in windows.files):
         from tinyasc.report.metrics import recording_metrics

@@ -24,15 +24,16 @@ def _same_text(equal: bool) -> str:
     return "yes" if equal else "NO"
 
 
-def _window_rows(evaluation: AudioEvaluation, loaded: LoadedFile) -> list[str]:
+def _window_rows(evaluation: AudioEvaluation, loaded: LoadedFile, labelled: bool) -> list[str]:
+    """One row per window, under its file's row and in its columns."""
     window_s = evaluation.cost.window_seconds
     rows = []
     for index, start in enumerate(loaded.window_starts_s):
         window = loaded.first_window + index
         predicted = evaluation.labels[evaluation.window_predicted[window]]
-        span = f"{start:.2f}-{start + window_s:.2f} s"
-        rows.append(f"  {'':{NAME_WIDTH}}  window {index:<3d} {span:<16} {predicted:14}  "
-                    f"{_same_text(bool(evaluation.window_host_equal[window]))}")
+        where = f"  window {index}: {start:.2f}-{start + window_s:.2f} s"
+        rows.append(f"  {where:{NAME_WIDTH}}  {'':7}  " + (f"{'':14}  " if labelled else "") +
+                    f"{predicted:14}  {_same_text(bool(evaluation.window_host_equal[window]))}")
     return rows
 
 
@@ -47,7 +48,7 @@ def prediction_lines(evaluation: AudioEvaluation) -> list[str]:
         lines.append(f"  {_short(loaded.item.path):{NAME_WIDTH}}  {loaded.windows:7d}  {label}"
                      f"{evaluation.labels[predicted]:14}  {_same_text(bool(equal))}{mark}")
         if loaded.windows > 1:
-            lines += _window_rows(evaluation, loaded)
+            lines += _window_rows(evaluation, loaded, labelled)
     return lines
 
 
