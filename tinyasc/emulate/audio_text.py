@@ -90,8 +90,9 @@ def _cost_lines(evaluation: AudioEvaluation) -> list[str]:
         f"{cost.window_seconds:g}-s window = {cost.frontend_instructions_per_second:,.0f} instructions per second of audio",
         f"network (tinyasc_invoke): {cost.network_instructions_per_inference:,.0f} instructions per inference "
         f"(mean over {len(evaluation.windows.pcm)} window(s); first {cost.network_instructions_first:,})",
-        f"real-time factor at {cost.clock_hz / 1e6:g} MHz: {cost.real_time_factor:.4f} (one second of audio takes "
-        f"~{per_second_ms:.1f} ms; estimate from instruction counts, QEMU models no cycles)",
+        f"real-time factor at {cost.clock_hz / 1e6:g} MHz: {cost.real_time_factor:.4f}, "
+        f"{'real time' if cost.real_time_factor < 1 else 'SLOWER than real time'} (one second of audio takes "
+        f"~{per_second_ms:,.1f} ms; estimate from instruction counts, QEMU models no cycles)",
     ]
 
 
