@@ -138,6 +138,11 @@ def test_test_wavs_score_the_same_in_qemu_on_the_host_and_in_the_runs_int8_path(
     assert f"accuracy {section['accuracy']:.3f}" in printed
     assert section["frontend_instructions_per_second_of_audio"] > rate, "a few instructions per sample at least"
     assert section["network_instructions_per_inference"] > 10_000 and 0 < section["real_time_factor_estimate"] < 1
+    assert main(["report", str(export_dir)]) == 0
+    page = (export_dir / "report.html").read_text()
+    audio_part = page[page.index('<section id="audio">'):page.index('<section id="layers">')]
+    assert f"{section['accuracy']:.4f}" in audio_part and "yes, on every file" in audio_part
+    assert f"{section['frontend_instructions_per_second_of_audio']:,}" in audio_part and "confusion matrix" in audio_part
 
     # The run's int8 path: its test inputs through the same network give QEMU's outputs from PCM.
     evaluation = evaluate_audio(export_dir, test_csv)
