@@ -56,7 +56,7 @@ RECIPES = {
 
 def log_loss_and_accuracy(int8_outputs: np.ndarray, scale: float, zero_point: int, labels: np.ndarray) -> dict:
     from tinyasc.artifacts.tflm import dequantize
-    from tinyasc.train.evaluate import recording_metrics
+    from tinyasc.report.metrics import recording_metrics
 
     logits = dequantize(int8_outputs, scale, zero_point)
     metrics = recording_metrics(logits, labels, logits.shape[1])

@@ -17,6 +17,7 @@ the pipeline, one command per stage:
   tinyasc verify  export/<name>                          host build with sanitizers vs TFLM, bit for bit
   tinyasc build   export/<name>                          cross-compile; flash/RAM report
   tinyasc emulate export/<name>                          run in the board's QEMU twin; instruction counts
+  tinyasc emulate --audio clips/ export/<name>           your audio through the device's front-end and network
   tinyasc flash   export/<name>                          program a real board (--dry-run to see how)
   tinyasc report  export/<name>                          self-contained HTML report
   tinyasc boards                                         list the boards in boards.yaml
@@ -116,6 +117,8 @@ def _cmd_build(args) -> int:
 
 
 def _cmd_emulate(args) -> int:
+    if args.audio:
+        return _emulate_audio(args)
     from tinyasc.emulate.qemu import run_firmware
 
     result = run_firmware(Path(args.export_dir), timeout_s=args.timeout)
@@ -132,6 +135,15 @@ def _cmd_emulate(args) -> int:
         f"~{result.latency_ms_estimate:.1f} ms at the board's clock (estimate from instruction counts)"
     )
     return 0 if result.passed else 1
+
+
+def _emulate_audio(args) -> int:
+    from tinyasc.emulate.audio_eval import evaluate_audio
+    from tinyasc.emulate.audio_text import format_audio_evaluation
+
+    evaluation = evaluate_audio(Path(args.export_dir), Path(args.audio), split=args.split, timeout_s=args.timeout)
+    print(format_audio_evaluation(evaluation))
+    return 0 if evaluation.host_equal.all() else 1
 
 
 def _cmd_flash(args) -> int:
@@ -243,6 +255,13 @@ def _add_device_commands(sub) -> None:
     p.add_argument("--timeout", type=float, default=300, help="seconds before QEMU is stopped (default: 300)")
     p.add_argument("--profile", action="store_true",
                    help="also build and run a per-op profiling variant; print instructions per layer (manifest 'profile')")
+    p.add_argument("--audio", metavar="PATH",
+                   help="run audio through the firmware's own PCM front-end and network instead of the self-test: "
+                        "a WAV (or any soundfile-readable file), a folder of class sub-folders, or a labels CSV "
+                        "(path,label[,split]); prints predictions, accuracy / macro-F1 / confusion when labelled, "
+                        "QEMU vs the host build, instructions and the real-time factor (manifest 'audio_evaluation')")
+    p.add_argument("--split", choices=("test", "val", "train", "all"),
+                   help="with --audio and a CSV with a split column: the rows to run (default: test)")
     p.set_defaults(func=_cmd_emulate)
 
     p = sub.add_parser("flash", help="program a real board with the export's image (pyocd, nrfjprog or openocd)")

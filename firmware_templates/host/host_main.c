@@ -1,9 +1,15 @@
-/* Host test runner for the generated model: reads inputs from stdin, TINYASC_INPUT_SIZE values of
- * tinyasc_input_t each (int8, or float32 for a model with float I/O, in the host's byte order),
- * until end of file, and writes TINYASC_OUTPUT_SIZE tinyasc_output_t values per input to stdout.
- * Built with sanitizers by tinyasc/compile/host.py; the fast bit-exactness check. */
+/* Host test runner for the generated model, built with sanitizers by tinyasc/compile/host.py; the
+ * fast bit-exactness check. Two modes:
+ *   host_runner            reads inputs from stdin, TINYASC_INPUT_SIZE values of tinyasc_input_t
+ *                          each (int8, or float32 for a model with float I/O, in the host's byte
+ *                          order), until end of file; writes TINYASC_OUTPUT_SIZE tinyasc_output_t
+ *                          values per input to stdout.
+ *   host_runner eval-pcm   (models with a PCM front-end) reads windows of TINYASC_PCM_SAMPLES
+ *                          int16 samples instead and runs tinyasc_input_from_pcm before each
+ *                          inference, as the firmware's eval-pcm mode does. */
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "model.h"
 
@@ -15,23 +21,69 @@ typedef int8_t tinyasc_output_t;
 static tinyasc_input_t input[TINYASC_INPUT_SIZE];
 static tinyasc_output_t output[TINYASC_OUTPUT_SIZE];
 
-int main(void)
+/* Reads one record of `size` bytes: 1 when read, 0 at the end of the input, -1 on a partial one. */
+static int read_record(void *record, size_t size)
+{
+    const size_t got = fread(record, 1, size, stdin);
+    if (got == 0) {
+        return 0;
+    }
+    if (got != size) {
+        fprintf(stderr, "host runner: partial input (%zu of %zu bytes)\n", got, size);
+        return -1;
+    }
+    return 1;
+}
+
+static int invoke_and_write(void)
+{
+    if (tinyasc_invoke(input, output) != 0) {
+        fprintf(stderr, "host runner: tinyasc_invoke failed\n");
+        return 3;
+    }
+    if (fwrite(output, 1, sizeof output, stdout) != sizeof output) {
+        return 4;
+    }
+    return 0;
+}
+
+#ifdef TINYASC_PCM_SAMPLES
+static int16_t pcm[TINYASC_PCM_SAMPLES];
+
+static int run_eval_pcm(void)
 {
     for (;;) {
-        const size_t got = fread(input, 1, sizeof input, stdin);
-        if (got == 0) {
-            return 0;
+        const int got = read_record(pcm, sizeof pcm);
+        if (got <= 0) {
+            return got == 0 ? 0 : 2;
         }
-        if (got != sizeof input) {
-            fprintf(stderr, "host runner: partial input (%zu of %zu bytes)\n", got, sizeof input);
-            return 2;
+        tinyasc_input_from_pcm(pcm, (int8_t *)input);
+        const int status = invoke_and_write();
+        if (status != 0) {
+            return status;
         }
-        if (tinyasc_invoke(input, output) != 0) {
-            fprintf(stderr, "host runner: tinyasc_invoke failed\n");
-            return 3;
+    }
+}
+#endif
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "eval-pcm") == 0) {
+#ifdef TINYASC_PCM_SAMPLES
+        return run_eval_pcm();
+#else
+        fprintf(stderr, "host runner: this model has no PCM front-end (no TINYASC_PCM_SAMPLES)\n");
+        return 5;
+#endif
+    }
+    for (;;) {
+        const int got = read_record(input, sizeof input);
+        if (got <= 0) {
+            return got == 0 ? 0 : 2;
         }
-        if (fwrite(output, 1, sizeof output, stdout) != sizeof output) {
-            return 4;
+        const int status = invoke_and_write();
+        if (status != 0) {
+            return status;
         }
     }
 }

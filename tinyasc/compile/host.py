@@ -1,7 +1,9 @@
 """Build the generated C for this machine and run it: the fast bit-exactness path.
 
 The same `model.c` that goes into the firmware is compiled with the host's gcc, warnings as
-errors and AddressSanitizer + UndefinedBehaviorSanitizer, then fed inputs on stdin.
+errors and AddressSanitizer + UndefinedBehaviorSanitizer, then fed inputs on stdin. An export with a
+PCM front-end (pcm_input.c) brings its front-end's files too, so the runner's `eval-pcm` mode takes
+int16 PCM windows as the firmware's does.
 """
 
 from __future__ import annotations
@@ -12,11 +14,22 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyasc.compile.pcm_input import PCM_INPUT_FILE
 from tinyasc.errors import ToolchainError
 from tinyasc.paths import TEMPLATES_DIR
 
 WARNINGS = ["-Wall", "-Wextra", "-Werror", "-std=c11"]
 SANITIZERS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+FIRMWARE_ONLY_SOURCES = ("test_vectors.c",)  # the self-test's data: the host runner reads stdin
+EVAL_PCM_MODE = "eval-pcm"
+
+
+def model_sources(src_dir: Path) -> list[Path]:
+    """model.c, and with a PCM front-end every other .c of src/ (pcm_input.c, the log-mel kernel
+    and tables) but the firmware's test vectors."""
+    if not (src_dir / PCM_INPUT_FILE).is_file():
+        return [src_dir / "model.c"]
+    return sorted(path for path in src_dir.glob("*.c") if path.name not in FIRMWARE_ONLY_SOURCES)
 
 
 def build_host_runner(src_dir: Path, out_path: Path, sanitize: bool = True, opt: str = "-O1") -> Path:
@@ -27,7 +40,7 @@ def build_host_runner(src_dir: Path, out_path: Path, sanitize: bool = True, opt:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     command = [
         compiler, opt, "-g", *WARNINGS, *(SANITIZERS if sanitize else []),
-        "-I", str(src_dir), str(src_dir / "model.c"), str(TEMPLATES_DIR / "host" / "host_main.c"),
+        "-I", str(src_dir), *map(str, model_sources(src_dir)), str(TEMPLATES_DIR / "host" / "host_main.c"),
         "-o", str(out_path),
     ]
     result = subprocess.run(command, capture_output=True, text=True)
@@ -45,12 +58,13 @@ def model_io_dtypes(graph) -> tuple[np.dtype, np.dtype]:
 
 
 def run_host(runner: Path, inputs: np.ndarray, output_size: int, timeout_s: float = 600,
-             input_dtype=np.int8, output_dtype=np.int8) -> np.ndarray:
+             input_dtype=np.int8, output_dtype=np.int8, mode: str | None = None) -> np.ndarray:
     """Outputs of the host build for inputs [N, input_size] -> [N, output_size]. The dtypes are the
-    model's (model_io_dtypes): int8 by default, float32 for a model with float I/O."""
+    model's (model_io_dtypes): int8 by default, float32 for a model with float I/O. mode=EVAL_PCM_MODE
+    takes int16 PCM windows [N, TINYASC_PCM_SAMPLES] (input_dtype=np.int16) through the front-end."""
     inputs = np.ascontiguousarray(inputs, dtype=input_dtype)
     result = subprocess.run(
-        [str(runner)], input=inputs.tobytes(), capture_output=True, timeout=timeout_s,
+        [str(runner), *([mode] if mode else [])], input=inputs.tobytes(), capture_output=True, timeout=timeout_s,
         env={"ASAN_OPTIONS": "detect_leaks=0", "PATH": "/usr/bin:/bin"},
     )
     if result.returncode != 0:

@@ -245,3 +245,17 @@ def fit_length(audio: np.ndarray, num_samples: int) -> np.ndarray:
     if len(audio) >= num_samples:
         return audio[:num_samples]
     return np.pad(audio, [(0, num_samples - len(audio))] + [(0, 0)] * (audio.ndim - 1))
+
+
+def crop_starts(num_samples: int, crop_samples: int, hop_samples: int | None = None) -> list[int]:
+    """Start offsets of crops covering a recording: every hop (default: the crop length, no
+    overlap), plus a last crop flush with the end so no tail is ignored."""
+    if crop_samples > num_samples:
+        raise DatasetError(
+            f"crops of {crop_samples} samples do not fit recordings of {num_samples}; use a shorter crop"
+        )
+    hop = hop_samples or crop_samples
+    starts = list(range(0, num_samples - crop_samples + 1, hop))
+    if starts[-1] != num_samples - crop_samples:
+        starts.append(num_samples - crop_samples)
+    return starts

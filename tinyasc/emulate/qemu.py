@@ -5,6 +5,9 @@
                                         section of the manifest
     run_batch_in_qemu(export_dir, x)    int8 inputs [N, input size] → int8 outputs [N, output size]
                                         through the firmware's eval mode (host files via semihosting)
+    run_pcm_batch_in_qemu(export_dir, pcm)
+                                        int16 PCM windows → outputs, through the firmware's own
+                                        front-end and network (eval-pcm mode), with instructions
 
 Instruction counts: the twin runs under `-icount` (tinyasc/artifacts/twin.py), so one SysTick
 tick is a fixed number of instructions and the count is identical run to run.
@@ -42,6 +45,7 @@ EXIT_MEANINGS = {
 FIRMWARE_LINE_PREFIXES = ("TINYASC_", "tinyasc self-test", "vector ")
 EVAL_INPUT_SYMBOL = "tas_eval_input"
 EVAL_OUTPUT_SYMBOL = "tas_model_output"
+EVAL_PCM_SYMBOL = "tas_eval_pcm"  # the eval-pcm mode's window buffer (models with a PCM front-end)
 
 
 @dataclass(frozen=True)
@@ -119,12 +123,16 @@ def _raise_if_qemu_failed(exit_code: int, log: str, board: Board) -> None:
         )
 
 
-def parse_result_line(log: str) -> dict[str, int]:
-    """`TINYASC_RESULT vectors=4 mismatches=0 ticks=12 ...` → {"vectors": 4, ...}; {} if absent."""
-    match = re.search(r"^TINYASC_RESULT (.*)$", log, flags=re.MULTILINE)
+def _parse_tagged_line(tag: str, log: str) -> dict[str, int]:
+    match = re.search(rf"^{tag} (.*)$", log, flags=re.MULTILINE)
     if match is None:
         return {}
     return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", match.group(1))}
+
+
+def parse_result_line(log: str) -> dict[str, int]:
+    """`TINYASC_RESULT vectors=4 mismatches=0 ticks=12 ...` → {"vectors": 4, ...}; {} if absent."""
+    return _parse_tagged_line("TINYASC_RESULT", log)
 
 
 def parse_op_lines(log: str) -> dict[int, int]:
@@ -256,6 +264,31 @@ def _eval_folder() -> tempfile.TemporaryDirectory:
     return folder
 
 
+def _run_eval_mode(board: Board, elf: Path, mode: str, payload: bytes, count: int, timeout_s: float) -> tuple[bytes, str]:
+    """Run one of the firmware's eval modes on `count` records in `payload`; (output bytes, log)."""
+    with _eval_folder() as folder:
+        input_file, output_file = Path(folder) / "inputs.bin", Path(folder) / "outputs.bin"
+        input_file.write_bytes(payload)
+        arguments = (mode, input_file, output_file, count)
+        if len(" ".join(map(str, arguments))) >= CMDLINE_CAPACITY:
+            raise TinyascError(
+                f"the temporary folder {folder!r} makes the eval command line longer than the "
+                f"firmware's {CMDLINE_CAPACITY} characters; set TMPDIR to a shorter path."
+            )
+        exit_code, log, _, _ = _run_qemu(board, elf, timeout_s, arguments)
+        _raise_if_qemu_failed(exit_code, log, board)
+        if exit_code != 0:
+            raise ToolchainError(f"{mode} mode failed, {_failure_text(exit_code, log)}:\n{log.strip()}")
+        return output_file.read_bytes(), log
+
+
+def _checked_outputs(output_bytes: bytes, dtype: np.dtype, count: int, output_size: int, log: str) -> np.ndarray:
+    outputs = np.frombuffer(output_bytes, dtype=dtype)
+    if outputs.size != count * output_size:
+        raise ToolchainError(f"eval mode wrote {outputs.size} output values, expected {count * output_size}:\n{log}")
+    return outputs.reshape(count, output_size).copy()
+
+
 def run_batch_in_qemu(export_dir, inputs: np.ndarray, timeout_s: float = 600) -> np.ndarray:
     """Run the built model on every row of `inputs` in QEMU; returns [N, output size]. Inputs and
     outputs are int8, or float32 for a model converted with float I/O."""
@@ -267,22 +300,52 @@ def run_batch_in_qemu(export_dir, inputs: np.ndarray, timeout_s: float = 600) ->
     batch = _checked_inputs(inputs, input_size, input_dtype)
     if batch.shape[0] == 0:
         return np.zeros((0, output_size), dtype=output_dtype)
-    with _eval_folder() as folder:
-        input_file, output_file = Path(folder) / "inputs.bin", Path(folder) / "outputs.bin"
-        input_file.write_bytes(batch.tobytes())
-        arguments = ("eval", input_file, output_file, batch.shape[0])
-        if len(" ".join(map(str, arguments))) >= CMDLINE_CAPACITY:
-            raise TinyascError(
-                f"the temporary folder {folder!r} makes the eval command line longer than the "
-                f"firmware's {CMDLINE_CAPACITY} characters; set TMPDIR to a shorter path."
-            )
-        exit_code, log, _, _ = _run_qemu(board, elf, timeout_s, arguments)
-        _raise_if_qemu_failed(exit_code, log, board)
-        if exit_code != 0:
-            raise ToolchainError(f"eval mode failed, {_failure_text(exit_code, log)}:\n{log.strip()}")
-        outputs = np.frombuffer(output_file.read_bytes(), dtype=output_dtype)
-    if outputs.size != batch.shape[0] * output_size:
-        raise ToolchainError(
-            f"eval mode wrote {outputs.size} output values, expected {batch.shape[0] * output_size}:\n{log}"
-        )
-    return outputs.reshape(batch.shape[0], output_size).copy()
+    written, log = _run_eval_mode(board, elf, "eval", batch.tobytes(), batch.shape[0], timeout_s)
+    return _checked_outputs(written, output_dtype, batch.shape[0], output_size, log)
+
+
+# ---- eval-pcm mode -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PcmBatchResult:
+    """Outputs of int16 PCM windows run through the firmware's front-end and network, with the
+    instructions each part took (SysTick ticks x instructions per tick under -icount)."""
+
+    outputs: np.ndarray  # [windows, output size], the model's output type
+    frontend_instructions_first: int  # tinyasc_input_from_pcm on the first window
+    network_instructions_first: int  # tinyasc_invoke on the first window
+    frontend_instructions_total: int  # over every window
+    network_instructions_total: int
+    stack_used: int
+    log: str
+
+
+def run_pcm_batch_in_qemu(export_dir, pcm_windows: np.ndarray, timeout_s: float = 600) -> PcmBatchResult:
+    """Run int16 PCM windows [N, TINYASC_PCM_SAMPLES] through the built firmware's eval-pcm mode:
+    tinyasc_input_from_pcm, then tinyasc_invoke, on each window."""
+    from tinyasc.firmware.size import object_symbol_sizes
+
+    export_dir = Path(export_dir).resolve()
+    board, elf = _built_board_and_elf(export_dir)
+    sizes = object_symbol_sizes(elf)
+    if EVAL_PCM_SYMBOL not in sizes:
+        raise TinyascError(f"{elf} has no eval-pcm mode (built before it existed, or the model has no PCM "
+                           f"front-end); rebuild it with `tinyasc build {export_dir}`.")
+    windows = np.ascontiguousarray(pcm_windows, dtype="<i2")
+    if windows.ndim != 2 or windows.shape[1] * 2 != sizes[EVAL_PCM_SYMBOL]:
+        raise TinyascError(f"run_pcm_batch_in_qemu expects int16 windows of shape [N, {sizes[EVAL_PCM_SYMBOL] // 2}]. "
+                           f"Received: shape={windows.shape}.")
+    _, output_dtype = _io_dtypes(export_dir)
+    output_size = sizes[EVAL_OUTPUT_SYMBOL] // output_dtype.itemsize
+    written, log = _run_eval_mode(board, elf, "eval-pcm", windows.tobytes(), len(windows), timeout_s)
+    figures = _parse_tagged_line("TINYASC_EVAL_PCM", log)
+    per_tick = instructions_per_tick(board)
+    return PcmBatchResult(
+        outputs=_checked_outputs(written, output_dtype, len(windows), output_size, log),
+        frontend_instructions_first=round(figures.get("pcm_ticks_first", 0) * per_tick),
+        network_instructions_first=round(figures.get("invoke_ticks_first", 0) * per_tick),
+        frontend_instructions_total=round(figures.get("pcm_ticks_total", 0) * per_tick),
+        network_instructions_total=round(figures.get("invoke_ticks_total", 0) * per_tick),
+        stack_used=figures.get("stack_used", 0),
+        log=log,
+    )

@@ -8,7 +8,8 @@
 Sections appear when the manifest has their data: accuracy and confusion matrix (an "evaluation"
 section: {"accuracy": {name: value}, "confusion_matrix": [[count]], "labels": [...]}), per-layer
 instructions (a "profile" section, tinyasc.emulate.profile), flash and RAM (a "build" section),
-instructions per inference ("emulation"). Otherwise the page says what to run to get them.
+instructions per inference ("emulation"), audio run through the device's own front-end and network
+("audio_evaluation", `tinyasc emulate --audio`). Otherwise the page says what to run to get them.
 """
 
 import base64
@@ -24,7 +25,7 @@ from tinyasc.artifacts.manifest import atomic_write_text, read_manifest
 TEMPLATE = Path(__file__).resolve().parents[2] / "firmware_templates" / "report" / "report.html.j2"
 REPORT_NAME = "report.html"
 PLOT_DPI = 100
-SECTIONS = ("summary", "accuracy", "layers", "memory-plan", "flash-ram", "versions")
+SECTIONS = ("summary", "accuracy", "audio", "layers", "memory-plan", "flash-ram", "versions")
 
 
 # ---- plots ---------------------------------------------------------------------------------------
@@ -151,6 +152,7 @@ def report_data(export_dir) -> dict:
     profile, evaluation = manifest.get("profile"), manifest.get("evaluation") or {}
     labels = evaluation.get("labels") or export.get("labels", [])
     matrix = evaluation.get("confusion_matrix")
+    audio = manifest.get("audio_evaluation")
     versions = dict(manifest.get("versions", {}))
     if build:
         versions["arm-none-eabi-gcc"] = build.get("compiler", "?")
@@ -166,6 +168,9 @@ def report_data(export_dir) -> dict:
         "profile": profile,
         "accuracy": evaluation.get("accuracy") or {},
         "confusion_plot": confusion_matrix_plot(matrix, labels) if matrix else None,
+        "audio": audio,
+        "audio_confusion_plot": confusion_matrix_plot(audio["confusion"], audio["labels"])
+        if audio and audio.get("confusion") else None,
         "layers": _layer_rows(export, profile),
         "plan": export.get("memory_plan", {}),
         "arena_buffers": sum(1 for b in export.get("memory_plan", {}).get("buffers", [])

@@ -375,7 +375,8 @@ def evaluate_int8(tflite_path, dataset, crop_samples: int, input_fn) -> dict:
     """Per-recording metrics of an int8 .tflite run by TFLM's interpreter (the device's reference):
     dequantized outputs averaged over each recording's crops, as the float evaluation does."""
     from tinyasc.artifacts.tflm import dequantize, predict_int8_tflm, tflite_io_details
-    from tinyasc.train.evaluate import recording_logits, recording_metrics
+    from tinyasc.report.metrics import recording_metrics
+    from tinyasc.train.evaluate import recording_logits
 
     output = tflite_io_details(tflite_path)["output"]
 
