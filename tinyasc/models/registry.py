@@ -15,6 +15,14 @@ def soundnet8(num_classes: int = 10, input_samples: int = ANCHOR_INPUT_SAMPLES, 
     return wsnet.soundnet8(num_classes=num_classes, input_samples=input_samples, config=config, width=width)
 
 
+def ds_cnn(num_classes: int = 12, input_shape: tuple = (49, 40, 1), filters: int = 64, blocks: int = 4,
+           first_kernel: tuple = (10, 4)):
+    from tinyasc.models import kws  # imports TensorFlow: only when the model is built
+
+    return kws.ds_cnn(num_classes=num_classes, input_shape=input_shape, filters=filters, blocks=blocks,
+                      first_kernel=first_kernel)
+
+
 def wsnet_mini(num_classes: int = 10, input_samples: int = ANCHOR_INPUT_SAMPLES, config: str = "S8C4D2"):
     from tinyasc.models import wsnet
 
@@ -23,6 +31,7 @@ def wsnet_mini(num_classes: int = 10, input_samples: int = ANCHOR_INPUT_SAMPLES,
 
 MODELS: dict[str, Callable] = {
     "anchor_cnn": anchor_cnn,
+    "ds_cnn": ds_cnn,  # keyword-spotting DS-CNN on log-mel input: input_shape=(frames, bands, 1)
     "idlab_resnet_se": idlab_resnet_se,  # log-mel input: input_shape=(frames, 128, 1)
     "pajusco_a": pajusco_a,  # raw waveforms: input_samples, channels
     "pajusco_b": pajusco_b,
