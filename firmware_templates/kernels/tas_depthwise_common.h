@@ -1,0 +1,60 @@
+/* What the depthwise kernels (tas_depthwise_conv2d_s8*.c) share: the part of a filter window that
+ * lies inside the input. Padding contributes nothing in TFLite's reference (an out-of-image tap is
+ * skipped, as if it held the zero point), so each output pixel sums its in-image taps only. */
+#ifndef TAS_DEPTHWISE_COMMON_H
+#define TAS_DEPTHWISE_COMMON_H
+
+#include <stdint.h>
+#include "tas_conv2d_common.h"
+#include "tas_requantize.h"
+
+/* Four channels' sums, kept in registers. */
+typedef struct {
+    int32_t c0, c1, c2, c3;
+} tas_depthwise_acc4;
+
+/* The in-image taps of one output pixel's window: rows × cols taps from filter tap
+ * (first_row, first_col), whose input pixel is input_pixel (an index in pixels, not bytes). */
+typedef struct {
+    int32_t first_row, first_col, rows, cols;
+    int32_t input_pixel;
+} tas_depthwise_window;
+
+static inline int32_t tas_depthwise_taps_inside(int32_t origin, int32_t filter_size, int32_t input_size,
+                                                int32_t *first)
+{
+    *first = origin < 0 ? -origin : 0;
+    const int32_t end = input_size - origin < filter_size ? input_size - origin : filter_size;
+    return end > *first ? end - *first : 0;
+}
+
+/* Dilation 1: the window of output pixel (out_y, out_x) is filter_height × filter_width input
+ * pixels from (out_y·stride − pad, out_x·stride − pad). */
+static inline tas_depthwise_window tas_depthwise_clip(const tas_conv2d_params *p, int32_t out_y, int32_t out_x)
+{
+    const int32_t in_y = out_y * p->stride_height - p->pad_height;
+    const int32_t in_x = out_x * p->stride_width - p->pad_width;
+    tas_depthwise_window window;
+    window.rows = tas_depthwise_taps_inside(in_y, p->filter_height, p->input_height, &window.first_row);
+    window.cols = tas_depthwise_taps_inside(in_x, p->filter_width, p->input_width, &window.first_col);
+    window.input_pixel = (in_y + window.first_row) * p->input_width + in_x + window.first_col;
+    return window;
+}
+
+/* One output byte: requantize (multipliers are >= 0: the records' `applies` checks), offset, clamp. */
+static inline int8_t tas_depthwise_output(const tas_conv2d_params *p, int32_t acc, int32_t multiplier, int32_t shift)
+{
+    acc = tas_requantize_positive(acc, multiplier, shift) + p->output_offset;
+    return (int8_t)tas_clamp(acc, p->act_min, p->act_max);
+}
+
+static inline void tas_depthwise_store4(const tas_conv2d_params *p, tas_depthwise_acc4 acc, const int32_t *multiplier,
+                                        const int32_t *shift, int8_t *out)
+{
+    out[0] = tas_depthwise_output(p, acc.c0, multiplier[0], shift[0]);
+    out[1] = tas_depthwise_output(p, acc.c1, multiplier[1], shift[1]);
+    out[2] = tas_depthwise_output(p, acc.c2, multiplier[2], shift[2]);
+    out[3] = tas_depthwise_output(p, acc.c3, multiplier[3], shift[3]);
+}
+
+#endif /* TAS_DEPTHWISE_COMMON_H */

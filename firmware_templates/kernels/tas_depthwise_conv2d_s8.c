@@ -1,0 +1,82 @@
+/* int8 depthwise convolution with depth multiplier 1 and dilation 1, portable C (Cortex-M0/M3, or
+ * any core): any filter size, stride and padding; bit-exact with TFLite's reference DepthwiseConv.
+ * input  [1, input_height, input_width, C]  int8, NHWC (C = input_depth = output_depth)
+ * filter [filter_height, filter_width, C]   int8, TFLite's own depthwise layout (channels contiguous)
+ * bias [C] int32; multiplier/shift [C] per-channel requantization (multipliers >= 0)
+ * output [1, output_height, output_width, C]  int8
+ *
+ * The reference grouped conv runs one channel at a time over its window; here each window tap
+ * serves a block of 4 channels kept in registers, whose inputs and weights sit side by side in
+ * NHWC, and out-of-image taps are skipped by clipping the window once per pixel. */
+#include "tas_kernels.h"
+#include "tas_depthwise_common.h"
+
+#define TAS_DEPTHWISE_BLOCK 4
+
+/* acc.c += Σ (x_c + input_offset)·w_c over rows × cols taps, for channels c..c+3 (in, w point at c). */
+static inline tas_depthwise_acc4 tas_depthwise_window_4ch(const int8_t *in, const int8_t *w, int32_t rows,
+                                                          int32_t cols, int32_t input_row_step, int32_t channels,
+                                                          int32_t filter_row_step, int32_t input_offset,
+                                                          tas_depthwise_acc4 acc)
+{
+    for (int32_t row = 0; row < rows; ++row) {
+        for (int32_t col = 0; col < cols; ++col) {
+            const int8_t *x = in + col * channels, *wt = w + col * channels;
+            acc.c0 += ((int32_t)x[0] + input_offset) * wt[0];
+            acc.c1 += ((int32_t)x[1] + input_offset) * wt[1];
+            acc.c2 += ((int32_t)x[2] + input_offset) * wt[2];
+            acc.c3 += ((int32_t)x[3] + input_offset) * wt[3];
+        }
+        in += input_row_step;
+        w += filter_row_step;
+    }
+    return acc;
+}
+
+static inline int32_t tas_depthwise_window_1ch(const int8_t *in, const int8_t *w, int32_t rows, int32_t cols,
+                                               int32_t input_row_step, int32_t channels, int32_t filter_row_step,
+                                               int32_t input_offset, int32_t acc)
+{
+    for (int32_t row = 0; row < rows; ++row) {
+        for (int32_t col = 0; col < cols; ++col) {
+            acc += ((int32_t)in[col * channels] + input_offset) * w[col * channels];
+        }
+        in += input_row_step;
+        w += filter_row_step;
+    }
+    return acc;
+}
+
+TAS_KERNEL void tas_depthwise_conv2d_s8(const tas_conv2d_params *p, const int8_t *input, const int8_t *filter,
+                                        const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                                        int8_t *output)
+{
+    const int32_t channels = p->output_depth;
+    const int32_t input_row_step = p->input_width * channels;
+    const int32_t filter_row_step = p->filter_width * channels;
+    const int32_t blocked_end = channels - channels % TAS_DEPTHWISE_BLOCK;
+    int8_t *out = output;
+    for (int32_t out_y = 0; out_y < p->output_height; ++out_y) {
+        for (int32_t out_x = 0; out_x < p->output_width; ++out_x) {
+            const tas_depthwise_window window = tas_depthwise_clip(p, out_y, out_x);
+            const int8_t *in = input + window.input_pixel * channels;
+            const int8_t *w = filter + (window.first_row * p->filter_width + window.first_col) * channels;
+            const int whole = window.rows == p->filter_height && window.cols == p->filter_width;
+            for (int32_t c = 0; c < blocked_end; c += TAS_DEPTHWISE_BLOCK) {
+                const tas_depthwise_acc4 bias4 = {bias[c], bias[c + 1], bias[c + 2], bias[c + 3]};
+                const tas_depthwise_acc4 acc = whole
+                    ? tas_depthwise_window_4ch(in + c, w + c, p->filter_height, p->filter_width, input_row_step,
+                                               channels, filter_row_step, p->input_offset, bias4)
+                    : tas_depthwise_window_4ch(in + c, w + c, window.rows, window.cols, input_row_step, channels,
+                                               filter_row_step, p->input_offset, bias4);
+                tas_depthwise_store4(p, acc, multiplier + c, shift + c, out + c);
+            }
+            for (int32_t c = blocked_end; c < channels; ++c) {
+                const int32_t acc = tas_depthwise_window_1ch(in + c, w + c, window.rows, window.cols, input_row_step,
+                                                             channels, filter_row_step, p->input_offset, bias[c]);
+                out[c] = tas_depthwise_output(p, acc, multiplier[c], shift[c]);
+            }
+            out += channels;
+        }
+    }
+}
