@@ -41,20 +41,34 @@ static inline tas_depthwise_window tas_depthwise_clip(const tas_conv2d_params *p
     return window;
 }
 
-/* One output byte: requantize (multipliers are >= 0: the records' `applies` checks), offset, clamp. */
-static inline int8_t tas_depthwise_output(const tas_conv2d_params *p, int32_t acc, int32_t multiplier, int32_t shift)
+/* The output stage's constants, copied out of the parameters once per call: the kernels store
+ * int8 bytes, which may alias anything, so values read through `p` would be reloaded after every
+ * store. */
+typedef struct {
+    int32_t output_offset, act_min, act_max;
+} tas_depthwise_output_stage;
+
+static inline tas_depthwise_output_stage tas_depthwise_output_stage_of(const tas_conv2d_params *p)
 {
-    acc = tas_requantize_positive(acc, multiplier, shift) + p->output_offset;
-    return (int8_t)tas_clamp(acc, p->act_min, p->act_max);
+    const tas_depthwise_output_stage stage = {p->output_offset, p->act_min, p->act_max};
+    return stage;
 }
 
-static inline void tas_depthwise_store4(const tas_conv2d_params *p, tas_depthwise_acc4 acc, const int32_t *multiplier,
-                                        const int32_t *shift, int8_t *out)
+/* One output byte: requantize (multipliers are >= 0: the records' `applies` checks), offset, clamp. */
+static inline int8_t tas_depthwise_output(tas_depthwise_output_stage stage, int32_t acc, int32_t multiplier,
+                                          int32_t shift)
 {
-    out[0] = tas_depthwise_output(p, acc.c0, multiplier[0], shift[0]);
-    out[1] = tas_depthwise_output(p, acc.c1, multiplier[1], shift[1]);
-    out[2] = tas_depthwise_output(p, acc.c2, multiplier[2], shift[2]);
-    out[3] = tas_depthwise_output(p, acc.c3, multiplier[3], shift[3]);
+    acc = tas_requantize_positive(acc, multiplier, shift) + stage.output_offset;
+    return (int8_t)tas_clamp(acc, stage.act_min, stage.act_max);
+}
+
+static inline void tas_depthwise_store4(tas_depthwise_output_stage stage, tas_depthwise_acc4 acc,
+                                        const int32_t *multiplier, const int32_t *shift, int8_t *out)
+{
+    out[0] = tas_depthwise_output(stage, acc.c0, multiplier[0], shift[0]);
+    out[1] = tas_depthwise_output(stage, acc.c1, multiplier[1], shift[1]);
+    out[2] = tas_depthwise_output(stage, acc.c2, multiplier[2], shift[2]);
+    out[3] = tas_depthwise_output(stage, acc.c3, multiplier[3], shift[3]);
 }
 
 #endif /* TAS_DEPTHWISE_COMMON_H */

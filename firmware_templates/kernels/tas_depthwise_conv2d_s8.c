@@ -51,30 +51,30 @@ TAS_KERNEL void tas_depthwise_conv2d_s8(const tas_conv2d_params *p, const int8_t
                                         const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                                         int8_t *output)
 {
-    const int32_t channels = p->output_depth;
-    const int32_t input_row_step = p->input_width * channels;
-    const int32_t filter_row_step = p->filter_width * channels;
+    /* Every constant in a local: the int8 stores may alias `p` (see tas_depthwise_output_stage). */
+    const int32_t channels = p->output_depth, input_offset = p->input_offset;
+    const int32_t filter_width = p->filter_width;
+    const int32_t output_height = p->output_height, output_width = p->output_width;
+    const int32_t input_row_step = p->input_width * channels, filter_row_step = filter_width * channels;
     const int32_t blocked_end = channels - channels % TAS_DEPTHWISE_BLOCK;
+    const tas_depthwise_output_stage stage = tas_depthwise_output_stage_of(p);
     int8_t *out = output;
-    for (int32_t out_y = 0; out_y < p->output_height; ++out_y) {
-        for (int32_t out_x = 0; out_x < p->output_width; ++out_x) {
+    for (int32_t out_y = 0; out_y < output_height; ++out_y) {
+        for (int32_t out_x = 0; out_x < output_width; ++out_x) {
             const tas_depthwise_window window = tas_depthwise_clip(p, out_y, out_x);
             const int8_t *in = input + window.input_pixel * channels;
-            const int8_t *w = filter + (window.first_row * p->filter_width + window.first_col) * channels;
-            const int whole = window.rows == p->filter_height && window.cols == p->filter_width;
+            const int8_t *w = filter + (window.first_row * filter_width + window.first_col) * channels;
             for (int32_t c = 0; c < blocked_end; c += TAS_DEPTHWISE_BLOCK) {
                 const tas_depthwise_acc4 bias4 = {bias[c], bias[c + 1], bias[c + 2], bias[c + 3]};
-                const tas_depthwise_acc4 acc = whole
-                    ? tas_depthwise_window_4ch(in + c, w + c, p->filter_height, p->filter_width, input_row_step,
-                                               channels, filter_row_step, p->input_offset, bias4)
-                    : tas_depthwise_window_4ch(in + c, w + c, window.rows, window.cols, input_row_step, channels,
-                                               filter_row_step, p->input_offset, bias4);
-                tas_depthwise_store4(p, acc, multiplier + c, shift + c, out + c);
+                const tas_depthwise_acc4 acc = tas_depthwise_window_4ch(in + c, w + c, window.rows, window.cols,
+                                                                        input_row_step, channels, filter_row_step,
+                                                                        input_offset, bias4);
+                tas_depthwise_store4(stage, acc, multiplier + c, shift + c, out + c);
             }
             for (int32_t c = blocked_end; c < channels; ++c) {
                 const int32_t acc = tas_depthwise_window_1ch(in + c, w + c, window.rows, window.cols, input_row_step,
-                                                             channels, filter_row_step, p->input_offset, bias[c]);
-                out[c] = tas_depthwise_output(p, acc, multiplier[c], shift[c]);
+                                                             channels, filter_row_step, input_offset, bias[c]);
+                out[c] = tas_depthwise_output(stage, acc, multiplier[c], shift[c]);
             }
             out += channels;
         }
