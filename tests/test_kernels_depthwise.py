@@ -145,3 +145,40 @@ def test_depthwise_chain_runs_bit_exact_in_qemu(board_name, kernel, tmp_path):
     result = run_firmware(export.export_dir, timeout_s=120)
     assert result.passed, result.log
     assert result.mismatches == 0 and result.vectors > 0
+
+
+# ---- the one-floor requantization (tas_requantize.h) ----
+
+ONE_FLOOR_CHECK = r"""
+#include <stdio.h>
+#include "tas_requantize.h"
+static uint64_t state = 88172645463325252ull;
+static uint32_t next(void) { state ^= state << 13; state ^= state >> 7; state ^= state << 17; return (uint32_t)state; }
+int main(void)
+{
+    const int32_t edges[] = {0, 1, -1, 2, -2, INT32_MAX, INT32_MIN, INT32_MIN + 1, 1 << 30, -(1 << 30)};
+    long mismatches = 0;
+    for (long i = 0; i < 5000000L; ++i) {
+        int32_t acc = i % 7 == 0 ? edges[next() % 10] : (int32_t)next();
+        if (i % 3 == 0) acc >>= next() % 31;
+        int32_t multiplier = (int32_t)((1u << 30) + next() % (1u << 30));
+        if (i % 11 == 0) multiplier = (int32_t[]){0, 1 << 30, INT32_MAX}[next() % 3];
+        const int32_t shift = (int32_t)(next() % 40) - 31;
+        mismatches += tas_requantize_positive_one_floor(acc, multiplier, shift) != tas_requantize(acc, multiplier, shift);
+    }
+    printf("%ld\n", mismatches);
+    return 0;
+}
+"""
+
+
+def test_one_floor_requantization_equals_tflites_double_rounding(tmp_path):
+    import subprocess
+
+    from tinyasc.compile.kernel_library import KERNELS_DIR
+
+    (tmp_path / "check.c").write_text(ONE_FLOOR_CHECK)
+    binary = tmp_path / "check"
+    subprocess.run(["gcc", "-O2", "-fsanitize=undefined", "-fno-sanitize-recover", f"-I{KERNELS_DIR}",
+                    str(tmp_path / "check.c"), "-o", str(binary)], check=True)
+    assert subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout.strip() == "0"

@@ -58,7 +58,7 @@ static inline tas_depthwise_output_stage tas_depthwise_output_stage_of(const tas
 static inline int8_t tas_depthwise_output(tas_depthwise_output_stage stage, int32_t acc, int32_t multiplier,
                                           int32_t shift)
 {
-    acc = tas_requantize_positive(acc, multiplier, shift) + stage.output_offset;
+    acc = tas_requantize_positive_one_floor(acc, multiplier, shift) + stage.output_offset;
     return (int8_t)tas_clamp(acc, stage.act_min, stage.act_max);
 }
 
