@@ -182,3 +182,43 @@ def test_one_floor_requantization_equals_tflites_double_rounding(tmp_path):
     subprocess.run(["gcc", "-O2", "-fsanitize=undefined", "-fno-sanitize-recover", f"-I{KERNELS_DIR}",
                     str(tmp_path / "check.c"), "-o", str(binary)], check=True)
     assert subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout.strip() == "0"
+
+
+def test_the_requantization_table_gives_tflites_double_rounding(tmp_path):
+    """tas_depthwise_output with the table pack_depthwise_requantization writes equals
+    tas_requantize + offset + clamp, for every shift TFLite makes (-31..7) and extreme sums."""
+    import subprocess
+
+    from tinyasc.compile.kernel_library import KERNELS_DIR
+    from tinyasc.compile.weight_packing import pack_depthwise_requantization
+
+    rng = np.random.default_rng(0)
+    shifts = np.concatenate([np.arange(-31, 8), rng.integers(-12, 2, 200)]).astype(np.int32)
+    multipliers = rng.integers(2**30, 2**31, shifts.size).astype(np.int32)
+    multipliers[:3] = [0, 2**30, 2**31 - 1]
+    table = pack_depthwise_requantization(multipliers, shifts)
+    accs = np.concatenate([rng.integers(-2**31, 2**31, 3000), rng.integers(-40000, 40000, 3000),
+                           [0, 1, -1, 2**31 - 1, -2**31]]).astype(np.int32)
+
+    def c_array(name, values):
+        return f"static const int32_t {name}[] = {{{', '.join(str(int(v)) for v in np.ravel(values))}}};"
+
+    source = "\n".join([
+        "#include <stdio.h>", '#include "tas_depthwise_common.h"',
+        c_array("multipliers", multipliers), c_array("shifts", shifts), c_array("table", table), c_array("accs", accs),
+        "int main(void) {",
+        "    const tas_depthwise_output_stage stage = {-3, -128, 127};",
+        "    long mismatches = 0;",
+        f"    for (int c = 0; c < {shifts.size}; ++c) for (int i = 0; i < {accs.size}; ++i) {{",
+        "        const int32_t expected = tas_clamp(tas_requantize(accs[i], multipliers[c], shifts[c]) - 3, -128, 127);",
+        "        mismatches += tas_depthwise_output(stage, accs[i], table + 4 * c) != expected;",
+        "    }",
+        '    printf("%ld\\n", mismatches);',
+        "    return 0;",
+        "}",
+    ])
+    (tmp_path / "check.c").write_text(source)
+    binary = tmp_path / "check"
+    subprocess.run(["gcc", "-O2", "-fsanitize=undefined", "-fno-sanitize-recover", f"-I{KERNELS_DIR}",
+                    str(tmp_path / "check.c"), "-o", str(binary)], check=True)
+    assert subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout.strip() == "0"

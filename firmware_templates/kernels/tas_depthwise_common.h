@@ -54,21 +54,36 @@ static inline tas_depthwise_output_stage tas_depthwise_output_stage_of(const tas
     return stage;
 }
 
-/* One output byte: requantize (multipliers are >= 0: the records' `applies` checks), offset, clamp. */
-static inline int8_t tas_depthwise_output(tas_depthwise_output_stage stage, int32_t acc, int32_t multiplier,
-                                          int32_t shift)
+/* Words per channel of the requantization table (tinyasc/compile/weight_packing.py:
+ * pack_depthwise_requantization), prepared at export so that the output stage, which runs after
+ * every few MACs here, is short. For a right shift r >= 1 (shift <= -1: nearly every channel):
+ *   multiplier, r - 1, and the 64-bit nudge 2^30 + 2^(30+r) (low word, high word)
+ * and for shift >= 0:  multiplier, -1, shift, 0. */
+#define TAS_DEPTHWISE_REQUANT_WORDS 4
+
+/* One output byte: requantize, offset, clamp. With r >= 1 this is tas_requantize_positive_one_floor
+ * with its nudge read from the table (less 2^31 for a negative sum): one SMLAL and a shift. */
+static inline int8_t tas_depthwise_output(tas_depthwise_output_stage stage, int32_t acc, const int32_t *requant)
 {
-    acc = tas_requantize_positive_one_floor(acc, multiplier, shift) + stage.output_offset;
-    return (int8_t)tas_clamp(acc, stage.act_min, stage.act_max);
+    const int32_t multiplier = requant[0], right_shift_minus_one = requant[1];
+    int32_t scaled;
+    if (right_shift_minus_one >= 0) {
+        const int64_t nudge = (int64_t)(((uint64_t)(uint32_t)requant[3] << 32) | (uint32_t)requant[2]);
+        const int64_t sum = (int64_t)acc * multiplier + nudge + (int64_t)(acc >> 31) * (1LL << 31);
+        scaled = (int32_t)(sum >> 32) >> right_shift_minus_one;
+    } else {
+        scaled = tas_requantize_positive_one_floor(acc, multiplier, requant[2]);
+    }
+    return (int8_t)tas_clamp(scaled + stage.output_offset, stage.act_min, stage.act_max);
 }
 
 static inline void tas_depthwise_store4(tas_depthwise_output_stage stage, tas_depthwise_acc4 acc,
-                                        const int32_t *multiplier, const int32_t *shift, int8_t *out)
+                                        const int32_t *requant, int8_t *out)
 {
-    out[0] = tas_depthwise_output(stage, acc.c0, multiplier[0], shift[0]);
-    out[1] = tas_depthwise_output(stage, acc.c1, multiplier[1], shift[1]);
-    out[2] = tas_depthwise_output(stage, acc.c2, multiplier[2], shift[2]);
-    out[3] = tas_depthwise_output(stage, acc.c3, multiplier[3], shift[3]);
+    out[0] = tas_depthwise_output(stage, acc.c0, requant);
+    out[1] = tas_depthwise_output(stage, acc.c1, requant + TAS_DEPTHWISE_REQUANT_WORDS);
+    out[2] = tas_depthwise_output(stage, acc.c2, requant + 2 * TAS_DEPTHWISE_REQUANT_WORDS);
+    out[3] = tas_depthwise_output(stage, acc.c3, requant + 3 * TAS_DEPTHWISE_REQUANT_WORDS);
 }
 
 #endif /* TAS_DEPTHWISE_COMMON_H */

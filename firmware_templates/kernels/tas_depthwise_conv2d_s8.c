@@ -2,7 +2,7 @@
  * any core): any filter size, stride and padding; bit-exact with TFLite's reference DepthwiseConv.
  * input  [1, input_height, input_width, C]  int8, NHWC (C = input_depth = output_depth)
  * filter [filter_height, filter_width, C]   int8, TFLite's own depthwise layout (channels contiguous)
- * bias [C] int32; multiplier/shift [C] per-channel requantization (multipliers >= 0)
+ * bias [C] int32; requantization [C][4] int32 (tas_depthwise_common.h), per channel
  * output [1, output_height, output_width, C]  int8
  *
  * The reference grouped conv runs one channel at a time over its window; here each window tap
@@ -48,8 +48,7 @@ static inline int32_t tas_depthwise_window_1ch(const int8_t *in, const int8_t *w
 }
 
 TAS_KERNEL void tas_depthwise_conv2d_s8(const tas_conv2d_params *p, const int8_t *input, const int8_t *filter,
-                                        const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
-                                        int8_t *output)
+                                        const int32_t *bias, const int32_t *requantization, int8_t *output)
 {
     /* Every constant in a local: the int8 stores may alias `p` (see tas_depthwise_output_stage). */
     const int32_t channels = p->output_depth, input_offset = p->input_offset;
@@ -69,12 +68,12 @@ TAS_KERNEL void tas_depthwise_conv2d_s8(const tas_conv2d_params *p, const int8_t
                 const tas_depthwise_acc4 acc = tas_depthwise_window_4ch(in + c, w + c, window.rows, window.cols,
                                                                         input_row_step, channels, filter_row_step,
                                                                         input_offset, bias4);
-                tas_depthwise_store4(stage, acc, multiplier + c, shift + c, out + c);
+                tas_depthwise_store4(stage, acc, requantization + TAS_DEPTHWISE_REQUANT_WORDS * c, out + c);
             }
             for (int32_t c = blocked_end; c < channels; ++c) {
                 const int32_t acc = tas_depthwise_window_1ch(in + c, w + c, window.rows, window.cols, input_row_step,
                                                              channels, filter_row_step, input_offset, bias[c]);
-                out[c] = tas_depthwise_output(stage, acc, multiplier[c], shift[c]);
+                out[c] = tas_depthwise_output(stage, acc, requantization + TAS_DEPTHWISE_REQUANT_WORDS * c);
             }
             out += channels;
         }

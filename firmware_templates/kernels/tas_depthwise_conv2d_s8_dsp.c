@@ -5,7 +5,7 @@
  * packed_filter  int32 words (tinyasc/compile/weight_packing.py: pack_depthwise_dsp_weights):
  *   per block of 4 channels c..c+3, per tap t (row-major): (w[c,t] | w[c+2,t] << 16),
  *   (w[c+1,t] | w[c+3,t] << 16); then per tail channel (C % 4 of them), per tap: w[c,t]
- * bias [C] int32; multiplier/shift [C] per-channel requantization (multipliers >= 0)
+ * bias [C] int32; requantization [C][4] int32 (tas_depthwise_common.h), per channel
  * output [1, output_height, output_width, C]  int8
  *
  * Channels sit in SIMD lanes: one word load reads 4 channels of an input pixel (contiguous in
@@ -93,7 +93,7 @@ static inline int32_t tas_depthwise_window_1ch_dsp(const int8_t *in, const int32
 typedef struct {
     int32_t channels, blocked_end, taps, input_row_step, input_offset, offset_pair;
     tas_depthwise_output_stage stage;
-    const int32_t *packed_filter, *tail_filter, *bias, *multiplier, *shift;
+    const int32_t *packed_filter, *tail_filter, *bias, *requantization;
 } tas_depthwise_layer_dsp;
 
 /* Which window code a pixel runs: a whole 3×3 window (every interior pixel of a 3×3 depthwise),
@@ -120,20 +120,20 @@ static inline __attribute__((always_inline)) void tas_depthwise_pixel_dsp(const 
             acc = tas_depthwise_window_4ch_dsp(in + c, w, rows, cols, layer.input_row_step, layer.channels,
                                                filter_width, layer.offset_pair, bias4);
         }
-        tas_depthwise_store4(layer.stage, acc, layer.multiplier + c, layer.shift + c, out + c);
+        tas_depthwise_store4(layer.stage, acc, layer.requantization + TAS_DEPTHWISE_REQUANT_WORDS * c, out + c);
         w += 2 * layer.taps;
     }
     for (int32_t c = layer.blocked_end; c < layer.channels; ++c) {
         const int32_t *w1 = layer.tail_filter + (c - layer.blocked_end) * layer.taps + first_tap;
         const int32_t acc = tas_depthwise_window_1ch_dsp(in + c, w1, rows, cols, layer.input_row_step, layer.channels,
                                                          filter_width, layer.input_offset, layer.bias[c]);
-        out[c] = tas_depthwise_output(layer.stage, acc, layer.multiplier[c], layer.shift[c]);
+        out[c] = tas_depthwise_output(layer.stage, acc, layer.requantization + TAS_DEPTHWISE_REQUANT_WORDS * c);
     }
 }
 
 TAS_KERNEL void tas_depthwise_conv2d_s8_dsp(const tas_conv2d_params *p, const int8_t *input,
                                             const int32_t *packed_filter, const int32_t *bias,
-                                            const int32_t *multiplier, const int32_t *shift, int8_t *output)
+                                            const int32_t *requantization, int8_t *output)
 {
     const int32_t channels = p->output_depth, taps = p->filter_height * p->filter_width;
     /* Bounds computed up front (GCC's -Waggressive-loop-optimizations, as in tas_conv2d_rows_s8_dsp). */
@@ -141,7 +141,7 @@ TAS_KERNEL void tas_depthwise_conv2d_s8_dsp(const tas_conv2d_params *p, const in
     const tas_depthwise_layer_dsp layer = {
         channels, blocked_end, taps, p->input_width * channels, p->input_offset,
         (int32_t)(((uint32_t)p->input_offset & 0xffffu) * 0x10001u), tas_depthwise_output_stage_of(p),
-        packed_filter, packed_filter + 2 * taps * (blocked_end / TAS_DEPTHWISE_DSP_BLOCK), bias, multiplier, shift,
+        packed_filter, packed_filter + 2 * taps * (blocked_end / TAS_DEPTHWISE_DSP_BLOCK), bias, requantization,
     };
     const int32_t filter_height = p->filter_height, filter_width = p->filter_width;
     const int32_t output_height = p->output_height, output_width = p->output_width;

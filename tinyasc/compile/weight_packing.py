@@ -55,3 +55,18 @@ def pack_depthwise_dsp_weights(weights: np.ndarray, block: int = DEPTHWISE_CHANN
         for c in range(0, full, block)
     ]
     return np.concatenate(blocks + [taps[full:].reshape(-1)]).astype(np.int32)
+
+
+def pack_depthwise_requantization(multipliers: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Per channel the 4 int32 words of the depthwise kernels' requantization table
+    (tas_depthwise_common.h): for shift <= -1 (right shift r = -shift), the multiplier, r - 1 and the
+    64-bit nudge 2^30 + 2^(30 + r) as its low and high words; for shift >= 0, the multiplier, -1,
+    the shift and 0."""
+    rows = []
+    for multiplier, shift in zip(np.asarray(multipliers, np.int64), np.asarray(shifts, np.int64)):
+        if shift <= -1:
+            nudge = 2**30 + 2 ** (30 - int(shift))
+            rows.append((int(multiplier), -int(shift) - 1, nudge & 0xFFFFFFFF, nudge >> 32))
+        else:
+            rows.append((int(multiplier), -1, int(shift), 0))
+    return np.array(rows, dtype=np.int64).astype(np.uint32).view(np.int32).reshape(-1, 4)

@@ -95,14 +95,10 @@ static const int32_t tas_weights_op1_bias[8] __attribute__((aligned(4))) = {
     0, 0, 0, 0, 0, 0, 0, 0,
 };
 
-/* op 1 requantize multipliers */
-static const int32_t tas_weights_op1_multiplier[8] __attribute__((aligned(4))) = {
-    1465291840, 1473352482, 1268414192, 1332562995, 1203969802, 1411550444, 2046713734, 1439829921,
-};
-
-/* op 1 requantize shifts */
-static const int32_t tas_weights_op1_shift[8] __attribute__((aligned(4))) = {
-    -7, -7, -7, -7, -7, -7, -8, -7,
+/* op 1 requantization per channel: multiplier, right shift - 1, 64-bit nudge (or -1, shift) */
+static const int32_t tas_weights_op1_requantization[32] __attribute__((aligned(4))) = {
+    1465291840, 6, 1073741824, 32, 1473352482, 6, 1073741824, 32, 1268414192, 6, 1073741824, 32, 1332562995, 6, 1073741824, 32,
+    1203969802, 6, 1073741824, 32, 1411550444, 6, 1073741824, 32, 2046713734, 7, 1073741824, 64, 1439829921, 6, 1073741824, 32,
 };
 
 /* op 2 weights [16, 1, 1, 8] */
@@ -150,14 +146,12 @@ static const int32_t tas_weights_op3_bias[16] __attribute__((aligned(4))) = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
-/* op 3 requantize multipliers */
-static const int32_t tas_weights_op3_multiplier[16] __attribute__((aligned(4))) = {
-    1292656584, 1534988493, 1394354180, 1184651676, 1634155392, 1613150742, 1713348311, 1538399493, 1670073276, 1729015833, 1447969712, 1556443590, 1563509077, 1572468182, 1505034063, 1700036771,
-};
-
-/* op 3 requantize shifts */
-static const int32_t tas_weights_op3_shift[16] __attribute__((aligned(4))) = {
-    -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7,
+/* op 3 requantization per channel: multiplier, right shift - 1, 64-bit nudge (or -1, shift) */
+static const int32_t tas_weights_op3_requantization[64] __attribute__((aligned(4))) = {
+    1292656584, 6, 1073741824, 32, 1534988493, 6, 1073741824, 32, 1394354180, 6, 1073741824, 32, 1184651676, 6, 1073741824, 32,
+    1634155392, 6, 1073741824, 32, 1613150742, 6, 1073741824, 32, 1713348311, 6, 1073741824, 32, 1538399493, 6, 1073741824, 32,
+    1670073276, 6, 1073741824, 32, 1729015833, 6, 1073741824, 32, 1447969712, 6, 1073741824, 32, 1556443590, 6, 1073741824, 32,
+    1563509077, 6, 1073741824, 32, 1572468182, 6, 1073741824, 32, 1505034063, 6, 1073741824, 32, 1700036771, 6, 1073741824, 32,
 };
 
 /* op 4 weights [16, 1, 1, 16] */
@@ -404,13 +398,13 @@ int tinyasc_invoke(const tinyasc_input_t *input, tinyasc_output_t *output)
     tas_conv2d_s8(&tas_params_op0, input, tas_weights_op0_filter, tas_weights_op0_bias, tas_weights_op0_multiplier, tas_weights_op0_shift, tas_arena);
     TAS_PROFILE_MARK(0);
     /* op 1: DEPTHWISE_CONV_2D depthwise 3x3, x1, stride 1x1, out 8x4x8 */
-    tas_depthwise_conv2d_s8(&tas_params_op1, tas_arena, tas_weights_op1_filter, tas_weights_op1_bias, tas_weights_op1_multiplier, tas_weights_op1_shift, tas_arena + 512);
+    tas_depthwise_conv2d_s8(&tas_params_op1, tas_arena, tas_weights_op1_filter, tas_weights_op1_bias, tas_weights_op1_requantization, tas_arena + 512);
     TAS_PROFILE_MARK(1);
     /* op 2: CONV_2D 1x1x8 -> 16, stride 1x1, out 32x1x16 */
     tas_conv2d_rows_s8(&tas_params_op2, tas_arena + 512, tas_weights_op2_filter, tas_weights_op2_bias, tas_weights_op2_multiplier, tas_weights_op2_shift, tas_arena);
     TAS_PROFILE_MARK(2);
     /* op 3: DEPTHWISE_CONV_2D depthwise 3x3, x1, stride 1x1, out 8x4x16 */
-    tas_depthwise_conv2d_s8(&tas_params_op3, tas_arena, tas_weights_op3_filter, tas_weights_op3_bias, tas_weights_op3_multiplier, tas_weights_op3_shift, tas_arena + 512);
+    tas_depthwise_conv2d_s8(&tas_params_op3, tas_arena, tas_weights_op3_filter, tas_weights_op3_bias, tas_weights_op3_requantization, tas_arena + 512);
     TAS_PROFILE_MARK(3);
     /* op 4: CONV_2D 1x1x16 -> 16, stride 1x1, out 32x1x16 */
     tas_conv2d_rows_s8(&tas_params_op4, tas_arena + 512, tas_weights_op4_filter, tas_weights_op4_bias, tas_weights_op4_multiplier, tas_weights_op4_shift, tas_arena);

@@ -31,7 +31,7 @@ from tinyasc.compile.ops.common import (
 )
 from tinyasc.compile.ops import conv
 from tinyasc.compile.ops.conv import Conv2DParams
-from tinyasc.compile.weight_packing import pack_depthwise_dsp_weights
+from tinyasc.compile.weight_packing import pack_depthwise_dsp_weights, pack_depthwise_requantization
 
 
 def prepare(op: Op, graph: Graph) -> Conv2DParams:
@@ -91,7 +91,7 @@ def multiplier_one_undilated(p: Conv2DParams) -> bool:
 
 def emit(p: Conv2DParams, kernel: Kernel, ctx: EmitContext) -> str:
     """The reference runs the grouped conv's call; the depthwise kernels take their own filter
-    layout and always a bias array."""
+    layout, always a bias array, and a requantization table prepared for their output stage."""
     if kernel.weight_layout == "natural":
         return conv.emit(p, kernel, ctx)
     shape = [p.filter_height, p.filter_width, p.output_depth]
@@ -103,9 +103,9 @@ def emit(p: Conv2DParams, kernel: Kernel, ctx: EmitContext) -> str:
                          f"depthwise weights {shape}")
     bias = p.bias if p.bias is not None else np.zeros(p.output_depth, np.int32)
     b = ctx.constant("bias", bias, "int32_t", "bias")
-    m = ctx.constant("multiplier", p.multipliers, "int32_t", "requantize multipliers")
-    s = ctx.constant("shift", p.shifts, "int32_t", "requantize shifts")
-    return f"{kernel.name}({ctx.params}, {ctx.input()}, {w}, {b}, {m}, {s}, {ctx.output()})"
+    q = ctx.constant("requantization", pack_depthwise_requantization(p.multipliers, p.shifts), "int32_t",
+                     "requantization per channel: multiplier, right shift - 1, 64-bit nudge (or -1, shift)")
+    return f"{kernel.name}({ctx.params}, {ctx.input()}, {w}, {b}, {q}, {ctx.output()})"
 
 
 # Neither runs in place: with padding, output row r overwrites input row r while row r + 1 still
