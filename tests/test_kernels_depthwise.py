@@ -184,9 +184,13 @@ def test_one_floor_requantization_equals_tflites_double_rounding(tmp_path):
     assert subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout.strip() == "0"
 
 
+OUTPUT_OFFSETS = (-128, -3, 0, 5, 127)
+
+
 def test_the_requantization_table_gives_tflites_double_rounding(tmp_path):
     """tas_depthwise_output with the table pack_depthwise_requantization writes equals
-    tas_requantize + offset + clamp, for every shift TFLite makes (-31..7) and extreme sums."""
+    tas_requantize + offset + clamp, for every shift TFLite makes (-31..7), extreme sums and
+    output offsets."""
     import subprocess
 
     from tinyasc.compile.kernel_library import KERNELS_DIR
@@ -196,7 +200,7 @@ def test_the_requantization_table_gives_tflites_double_rounding(tmp_path):
     shifts = np.concatenate([np.arange(-31, 8), rng.integers(-12, 2, 200)]).astype(np.int32)
     multipliers = rng.integers(2**30, 2**31, shifts.size).astype(np.int32)
     multipliers[:3] = [0, 2**30, 2**31 - 1]
-    table = pack_depthwise_requantization(multipliers, shifts)
+    offset = -3
     accs = np.concatenate([rng.integers(-2**31, 2**31, 3000), rng.integers(-40000, 40000, 3000),
                            [0, 1, -1, 2**31 - 1, -2**31]]).astype(np.int32)
 
@@ -205,13 +209,20 @@ def test_the_requantization_table_gives_tflites_double_rounding(tmp_path):
 
     source = "\n".join([
         "#include <stdio.h>", '#include "tas_depthwise_common.h"',
-        c_array("multipliers", multipliers), c_array("shifts", shifts), c_array("table", table), c_array("accs", accs),
+        c_array("multipliers", multipliers), c_array("shifts", shifts), c_array("accs", accs),
+        *(c_array(f"table_{i}", pack_depthwise_requantization(multipliers, shifts, offset))
+          for i, offset in enumerate(OUTPUT_OFFSETS)),
+        f"static const int32_t *const tables[] = {{{', '.join(f'table_{i}' for i in range(len(OUTPUT_OFFSETS)))}}};",
+        f"static const int32_t offsets[] = {{{', '.join(map(str, OUTPUT_OFFSETS))}}};",
         "int main(void) {",
-        "    const tas_depthwise_output_stage stage = {-3, -128, 127};",
         "    long mismatches = 0;",
-        f"    for (int c = 0; c < {shifts.size}; ++c) for (int i = 0; i < {accs.size}; ++i) {{",
-        "        const int32_t expected = tas_clamp(tas_requantize(accs[i], multipliers[c], shifts[c]) - 3, -128, 127);",
-        "        mismatches += tas_depthwise_output(stage, accs[i], table + 4 * c) != expected;",
+        f"    for (int t = 0; t < {len(OUTPUT_OFFSETS)}; ++t) for (int c = 0; c < {shifts.size}; ++c) {{",
+        "        const tas_depthwise_output_stage stage = {offsets[t], -128, 127};",
+        f"        for (int i = 0; i < {accs.size}; ++i) {{",
+        "            const int32_t exact = tas_requantize(accs[i], multipliers[c], shifts[c]) + offsets[t];",
+        "            const int32_t *row = tables[t] + TAS_DEPTHWISE_REQUANT_WORDS * c;",
+        "            mismatches += tas_depthwise_output(stage, accs[i], row) != tas_clamp(exact, -128, 127);",
+        "        }",
         "    }",
         '    printf("%ld\\n", mismatches);',
         "    return 0;",

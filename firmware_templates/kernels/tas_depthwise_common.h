@@ -56,25 +56,29 @@ static inline tas_depthwise_output_stage tas_depthwise_output_stage_of(const tas
 
 /* Words per channel of the requantization table (tinyasc/compile/weight_packing.py:
  * pack_depthwise_requantization), prepared at export so that the output stage, which runs after
- * every few MACs here, is short. For a right shift r >= 1 (shift <= -1: nearly every channel):
- *   multiplier, r - 1, and the 64-bit nudge 2^30 + 2^(30+r) (low word, high word)
- * and for shift >= 0:  multiplier, -1, shift, 0. */
-#define TAS_DEPTHWISE_REQUANT_WORDS 4
+ * every few MACs here, is short. For a right shift 1 <= r <= 22 (nearly every channel):
+ *   multiplier, r - 1, then two 64-bit nudges (low word, high word) for sums >= 0 and < 0:
+ *   2^30 + 2^(30+r) + output_offset·2^(31+r), and that less 2^31
+ * and for any other shift:  multiplier, -1, shift, 0, 0, 0. */
+#define TAS_DEPTHWISE_REQUANT_WORDS 6
 
-/* One output byte: requantize, offset, clamp. With r >= 1 this is tas_requantize_positive_one_floor
- * with its nudge read from the table (less 2^31 for a negative sum): one SMLAL and a shift. */
+/* One output byte: requantize, add the output offset, clamp. With 1 <= r <= 22 this is
+ * tas_requantize_positive_one_floor (tas_requantize.h) with its nudge, for the sum's sign, read
+ * from the table, and the output offset inside the floor as a multiple of its divisor: one SMLAL
+ * and a shift. r <= 22 keeps the 64-bit sum below 2^63. */
 static inline int8_t tas_depthwise_output(tas_depthwise_output_stage stage, int32_t acc, const int32_t *requant)
 {
     const int32_t multiplier = requant[0], right_shift_minus_one = requant[1];
-    int32_t scaled;
+    int32_t value;
     if (right_shift_minus_one >= 0) {
-        const int64_t nudge = (int64_t)(((uint64_t)(uint32_t)requant[3] << 32) | (uint32_t)requant[2]);
-        const int64_t sum = (int64_t)acc * multiplier + nudge + (int64_t)(acc >> 31) * (1LL << 31);
-        scaled = (int32_t)(sum >> 32) >> right_shift_minus_one;
+        const int32_t *nudge = requant + 2 + 2 * (int32_t)((uint32_t)acc >> 31);
+        const int64_t sum = (int64_t)acc * multiplier
+                            + (int64_t)(((uint64_t)(uint32_t)nudge[1] << 32) | (uint32_t)nudge[0]);
+        value = (int32_t)(sum >> 32) >> right_shift_minus_one;
     } else {
-        scaled = tas_requantize_positive_one_floor(acc, multiplier, requant[2]);
+        value = tas_requantize_positive_one_floor(acc, multiplier, requant[2]) + stage.output_offset;
     }
-    return (int8_t)tas_clamp(scaled + stage.output_offset, stage.act_min, stage.act_max);
+    return (int8_t)tas_clamp(value, stage.act_min, stage.act_max);
 }
 
 static inline void tas_depthwise_store4(tas_depthwise_output_stage stage, tas_depthwise_acc4 acc,

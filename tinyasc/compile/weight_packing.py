@@ -57,16 +57,24 @@ def pack_depthwise_dsp_weights(weights: np.ndarray, block: int = DEPTHWISE_CHANN
     return np.concatenate(blocks + [taps[full:].reshape(-1)]).astype(np.int32)
 
 
-def pack_depthwise_requantization(multipliers: np.ndarray, shifts: np.ndarray) -> np.ndarray:
-    """Per channel the 4 int32 words of the depthwise kernels' requantization table
-    (tas_depthwise_common.h): for shift <= -1 (right shift r = -shift), the multiplier, r - 1 and the
-    64-bit nudge 2^30 + 2^(30 + r) as its low and high words; for shift >= 0, the multiplier, -1,
-    the shift and 0."""
+FOLDED_RIGHT_SHIFT_LIMIT = 22  # tas_depthwise_common.h: larger shifts would overflow the 64-bit sum
+
+
+def pack_depthwise_requantization(multipliers: np.ndarray, shifts: np.ndarray, output_offset: int) -> np.ndarray:
+    """Per channel the 6 int32 words of the depthwise kernels' requantization table
+    (tas_depthwise_common.h): for a right shift 1 <= r <= 22 (shift = -r), the multiplier, r - 1
+    and the 64-bit nudges 2^30 + 2^(30 + r) + output_offset·2^(31 + r) (sums >= 0) and that less
+    2^31 (sums < 0), each as its low and high words; for other shifts, the multiplier, -1, the
+    shift and zeros."""
     rows = []
     for multiplier, shift in zip(np.asarray(multipliers, np.int64), np.asarray(shifts, np.int64)):
-        if shift <= -1:
-            nudge = 2**30 + 2 ** (30 - int(shift))
-            rows.append((int(multiplier), -int(shift) - 1, nudge & 0xFFFFFFFF, nudge >> 32))
+        right = -int(shift)
+        if 1 <= right <= FOLDED_RIGHT_SHIFT_LIMIT:
+            positive = 2**30 + 2 ** (30 + right) + output_offset * 2 ** (31 + right)
+            negative = positive - 2**31
+            rows.append((int(multiplier), right - 1, positive & 0xFFFFFFFF, positive >> 32,
+                         negative & 0xFFFFFFFF, negative >> 32))
         else:
-            rows.append((int(multiplier), -1, int(shift), 0))
-    return np.array(rows, dtype=np.int64).astype(np.uint32).view(np.int32).reshape(-1, 4)
+            rows.append((int(multiplier), -1, int(shift), 0, 0, 0))
+    words = np.array(rows, dtype=np.int64) & 0xFFFFFFFF  # high words of negative nudges: two's complement
+    return words.astype(np.uint32).view(np.int32).reshape(-1, 6)

@@ -103,8 +103,9 @@ def emit(p: Conv2DParams, kernel: Kernel, ctx: EmitContext) -> str:
                          f"depthwise weights {shape}")
     bias = p.bias if p.bias is not None else np.zeros(p.output_depth, np.int32)
     b = ctx.constant("bias", bias, "int32_t", "bias")
-    q = ctx.constant("requantization", pack_depthwise_requantization(p.multipliers, p.shifts), "int32_t",
-                     "requantization per channel: multiplier, right shift - 1, 64-bit nudge (or -1, shift)")
+    table = pack_depthwise_requantization(p.multipliers, p.shifts, p.output_offset)
+    q = ctx.constant("requantization", table, "int32_t",
+                     "requantization per channel: multiplier, right shift - 1, 64-bit nudges for sums >= 0 and < 0")
     return f"{kernel.name}({ctx.params}, {ctx.input()}, {w}, {b}, {q}, {ctx.output()})"
 
 
