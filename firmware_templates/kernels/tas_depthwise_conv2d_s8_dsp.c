@@ -24,8 +24,8 @@ static inline tas_depthwise_acc4 tas_depthwise_tap_dsp(const int8_t *in, const i
                                                        tas_depthwise_acc4 acc)
 {
     const int32_t x = tas_read_word(in);
-    const int32_t even = tas_sxtab16(offset_pair, x);          /* x0 + offset, x2 + offset */
-    const int32_t odd = tas_sxtab16(offset_pair, tas_ror8(x)); /* x1 + offset, x3 + offset */
+    const int32_t even = tas_sxtab16(offset_pair, x);     /* x0 + offset, x2 + offset */
+    const int32_t odd = tas_sxtab16_ror8(offset_pair, x); /* x1 + offset, x3 + offset */
     acc.c0 = tas_smlabb(even, w[0], acc.c0);
     acc.c2 = tas_smlatt(even, w[0], acc.c2);
     acc.c1 = tas_smlabb(odd, w[1], acc.c1);
@@ -54,12 +54,16 @@ static inline tas_depthwise_acc4 tas_depthwise_window_3x3_dsp(const int8_t *in, 
                                                               int32_t input_row_step, int32_t channels,
                                                               int32_t offset_pair, tas_depthwise_acc4 acc)
 {
-    for (int32_t row = 0; row < 3; ++row, in += input_row_step, w += 6) {
-        acc = tas_depthwise_tap_dsp(in, w, offset_pair, acc);
-        acc = tas_depthwise_tap_dsp(in + channels, w + 2, offset_pair, acc);
-        acc = tas_depthwise_tap_dsp(in + 2 * channels, w + 4, offset_pair, acc);
-    }
-    return acc;
+    const int8_t *middle = in + input_row_step, *bottom = middle + input_row_step;
+    acc = tas_depthwise_tap_dsp(in, w, offset_pair, acc);
+    acc = tas_depthwise_tap_dsp(in + channels, w + 2, offset_pair, acc);
+    acc = tas_depthwise_tap_dsp(in + 2 * channels, w + 4, offset_pair, acc);
+    acc = tas_depthwise_tap_dsp(middle, w + 6, offset_pair, acc);
+    acc = tas_depthwise_tap_dsp(middle + channels, w + 8, offset_pair, acc);
+    acc = tas_depthwise_tap_dsp(middle + 2 * channels, w + 10, offset_pair, acc);
+    acc = tas_depthwise_tap_dsp(bottom, w + 12, offset_pair, acc);
+    acc = tas_depthwise_tap_dsp(bottom + channels, w + 14, offset_pair, acc);
+    return tas_depthwise_tap_dsp(bottom + 2 * channels, w + 16, offset_pair, acc);
 }
 
 /* A k×1 window (one column): two taps per iteration. */
