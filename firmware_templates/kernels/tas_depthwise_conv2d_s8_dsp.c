@@ -5,7 +5,7 @@
  * packed_filter  int32 words (tinyasc/compile/weight_packing.py: pack_depthwise_dsp_weights):
  *   per block of 4 channels c..c+3, per tap t (row-major): (w[c,t] | w[c+2,t] << 16),
  *   (w[c+1,t] | w[c+3,t] << 16); then per tail channel (C % 4 of them), per tap: w[c,t]
- * bias [C] int32; requantization [C][4] int32 (tas_depthwise_common.h), per channel
+ * bias [C] int32; requantization [C][6] int32 (tas_depthwise_common.h), per channel
  * output [1, output_height, output_width, C]  int8
  *
  * Channels sit in SIMD lanes: one word load reads 4 channels of an input pixel (contiguous in

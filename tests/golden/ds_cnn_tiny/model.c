@@ -90,9 +90,9 @@ static const int8_t tas_weights_op1_filter[72] __attribute__((aligned(4))) = {
     -127, 6, 127, 127, 17, 93, 103, -64,
 };
 
-/* op 1 bias */
-static const int32_t tas_weights_op1_bias[8] __attribute__((aligned(4))) = {
-    0, 0, 0, 0, 0, 0, 0, 0,
+/* op 1 bias, then bias + input_offset * sum(weights) */
+static const int32_t tas_weights_op1_bias[16] __attribute__((aligned(4))) = {
+    0, 0, 0, 0, 0, 0, 0, 0, -62464, -47104, 32256, 11392, -24704, -9344, -30720, -43776,
 };
 
 /* op 1 requantization per channel: multiplier, right shift - 1, 64-bit nudges for sums >= 0 and < 0 */
@@ -142,9 +142,10 @@ static const int8_t tas_weights_op3_filter[144] __attribute__((aligned(4))) = {
     -55, -112, -51, 44, -37, -116, -46, 93, -74, -28, 127, -27, -127, -71, 38, -121,
 };
 
-/* op 3 bias */
-static const int32_t tas_weights_op3_bias[16] __attribute__((aligned(4))) = {
+/* op 3 bias, then bias + input_offset * sum(weights) */
+static const int32_t tas_weights_op3_bias[32] __attribute__((aligned(4))) = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    -68864, -14720, -40704, -12544, -62080, -7040, -6528, -15616, -29568, -65792, -512, 19456, -31232, -27392, -8320, -37376,
 };
 
 /* op 3 requantization per channel: multiplier, right shift - 1, 64-bit nudges for sums >= 0 and < 0 */

@@ -23,6 +23,7 @@ from tinyasc.compile.ops.common import (
     Kernel,
     OpSpec,
     constant_bias,
+    folded_bias,
     int8_activation,
     int8_weights,
     nhwc,
@@ -102,7 +103,11 @@ def emit(p: Conv2DParams, kernel: Kernel, ctx: EmitContext) -> str:
         w = ctx.constant("filter", np.ascontiguousarray(np.transpose(p.weights[..., 0], (1, 2, 0))), "int8_t",
                          f"depthwise weights {shape}")
     bias = p.bias if p.bias is not None else np.zeros(p.output_depth, np.int32)
-    b = ctx.constant("bias", bias, "int32_t", "bias")
+    if kernel.weight_layout == "depthwise_hwc":  # the portable kernel's whole windows take bias + input_offset·Σw
+        bias = np.concatenate([bias, folded_bias(p.weights, p.bias, p.input_offset)])
+        b = ctx.constant("bias", bias, "int32_t", "bias, then bias + input_offset * sum(weights)")
+    else:
+        b = ctx.constant("bias", bias, "int32_t", "bias")
     table = pack_depthwise_requantization(p.multipliers, p.shifts, p.output_offset)
     q = ctx.constant("requantization", table, "int32_t",
                      "requantization per channel: multiplier, right shift - 1, 64-bit nudges for sums >= 0 and < 0")
