@@ -156,9 +156,11 @@ def bench_one(model: BenchModel, tflite: Path, board_name: str, work_dir: Path) 
 
 def select_suite(names=None) -> list[BenchModel]:
     """The SUITE rows named in `names` (all of them when None), in SUITE's order."""
+    from tinyasc.errors import TinyascError
+
     unknown = set(names or ()) - {model.name for model in SUITE}
     if unknown:
-        raise ValueError(f"unknown bench models {sorted(unknown)}; expected some of {[m.name for m in SUITE]}")
+        raise TinyascError(f"unknown bench models {sorted(unknown)}; expected some of {[m.name for m in SUITE]}")
     return [model for model in SUITE if names is None or model.name in names]
 
 
