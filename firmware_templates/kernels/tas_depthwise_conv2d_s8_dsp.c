@@ -66,16 +66,15 @@ static inline tas_depthwise_acc4 tas_depthwise_window_3x3_dsp(const int8_t *in, 
     return tas_depthwise_tap_dsp(bottom + 2 * channels, w + 16, offset_pair, acc);
 }
 
-/* A k×1 window (one column): two taps per iteration. */
+/* A k×1 window (one column): one loop over its taps. */
 static inline tas_depthwise_acc4 tas_depthwise_window_kx1_dsp(const int8_t *in, const int32_t *w, int32_t rows,
                                                               int32_t input_row_step, int32_t offset_pair,
                                                               tas_depthwise_acc4 acc)
 {
-    for (; rows >= 2; rows -= 2, in += 2 * input_row_step, w += 4) {
+    for (; rows > 0; --rows, in += input_row_step, w += 2) {
         acc = tas_depthwise_tap_dsp(in, w, offset_pair, acc);
-        acc = tas_depthwise_tap_dsp(in + input_row_step, w + 2, offset_pair, acc);
     }
-    return rows ? tas_depthwise_tap_dsp(in, w, offset_pair, acc) : acc;
+    return acc;
 }
 
 /* acc + Σ (x + input_offset)·w over rows × cols taps, for one tail channel (one weight per word). */
