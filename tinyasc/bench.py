@@ -117,8 +117,16 @@ def _ratios(row: dict, tflm: tuple[TflmFigures, ...], cpu: str) -> dict:
     return {
         "vs_tflm_cmsis_nn_instructions": round(row["instructions"] / match.instructions, 3),
         "vs_tflm_cmsis_nn_code_flash": round(row["code_bytes"] / match.code_flash_bytes, 3),
-        "vs_tflm_cmsis_nn_ram": round(row["ram_bytes"] / (match.arena_bytes + match.static_ram_bytes), 3),
+        "vs_tflm_cmsis_nn_ram": round(_ram_ratio(row, match), 3),
     }
+
+
+def _ram_ratio(row: dict, match: TflmFigures) -> float:
+    """All RAM against TFLM's arena + static RAM where the source gives both (DESIGN §6); arena
+    against arena where it gives the arena only (§7)."""
+    if match.static_ram_bytes is None:
+        return row["arena_bytes"] / match.arena_bytes
+    return row["ram_bytes"] / (match.arena_bytes + match.static_ram_bytes)
 
 
 def bench_one(model: BenchModel, tflite: Path, board_name: str, work_dir: Path) -> dict:
