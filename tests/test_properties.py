@@ -62,6 +62,26 @@ def conv_layer(draw, height: int, width: int, channels: int):
 
 
 @st.composite
+def depthwise_layer(draw, height: int, width: int, channels: int):
+    """A DepthwiseConv2D that fits the input: mostly multiplier 1 and dilation 1 (the fast kernels),
+    sometimes multiplier 2 or dilation 2 (the reference); strides up to 3 (over a 1- or 2-tap kernel)."""
+    kernel = (draw(st.integers(1, min(5, height + 2))), draw(st.integers(1, min(3, width + 2))))
+    dilated = draw(st.integers(0, 4)) == 0  # Keras allows a dilation or a stride above 1, not both
+    dilation = (2, 1) if dilated else (1, 1)
+    strides = (1, 1) if dilated else (draw(st.integers(1, 3)), draw(st.integers(1, 2)))
+    padding = draw(st.sampled_from(["same", "valid"]))
+    if padding == "valid" and ((kernel[0] - 1) * dilation[0] + 1 > height or kernel[1] > width):
+        padding = "same"
+    config = dict(
+        kernel_size=kernel, strides=strides, dilation_rate=dilation, padding=padding,
+        depth_multiplier=draw(st.sampled_from([1, 1, 1, 2])), activation=draw(activations),
+        use_bias=draw(st.booleans()),
+    )
+    note(f"DepthwiseConv2D({config}) on {height}x{width}x{channels}")
+    return _keras().layers.DepthwiseConv2D(**config)
+
+
+@st.composite
 def pool_layer(draw, height: int, width: int):
     layers = _keras().layers
     size = (draw(st.integers(1, min(4, height))), draw(st.integers(1, min(3, width))))
@@ -103,14 +123,15 @@ def build(input_shape, layers, seed: int):
     return model
 
 
-def assert_bit_exact_with_tflm(model, representative, seed: int) -> None:
+def assert_bit_exact_with_tflm(model, representative, seed: int, board=None) -> None:
+    """`board` (a Board) selects its kernels, DSP ones included (tas_dsp.h's portable twins on the host)."""
     from tinyasc.convert import quantize_int8
 
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         path = quantize_int8(model, representative, folder / "model.tflite")
         graph = read_tflite(path)
-        write_sources(render_model_sources(compile_graph(graph), "model.tflite", []), folder / "src")
+        write_sources(render_model_sources(compile_graph(graph, board=board), "model.tflite", []), folder / "src")
         runner = build_host_runner(folder / "src", folder / "runner")
         x = graph.tensors[graph.inputs[0]]
         inputs = np.random.default_rng(seed).integers(-128, 128, (RANDOM_INPUTS, x.num_elements), dtype=np.int8)
@@ -131,6 +152,18 @@ def output_hw(model) -> tuple[int, int]:
 def test_any_conv2d_is_bit_exact_with_tflm(data, shape, seed):
     conv = data.draw(conv_layer(*shape))
     assert_bit_exact_with_tflm(build(shape, [conv], seed), data.draw(representative_data(shape)), seed)
+
+
+@few_examples(10)
+@given(data=st.data(), shape=image_input(), seed=st.integers(0, 1000), board=st.sampled_from(["nrf52840", "cortex-m3"]))
+def test_any_depthwise_conv_is_bit_exact_with_tflm(data, shape, seed, board):
+    """Odd channel counts, 1x1 images, strides over the kernel, padding on every side; on the M4
+    (DSP kernel) and the M3 (portable kernel)."""
+    from tinyasc.artifacts.boards import get_board
+
+    depthwise = data.draw(depthwise_layer(*shape))
+    model = build(shape, [depthwise], seed)
+    assert_bit_exact_with_tflm(model, data.draw(representative_data(shape)), seed, get_board(board))
 
 
 @few_examples(6)

@@ -7,8 +7,9 @@
 
 The suite is a list (SUITE) so other models (DS-CNN, ResNet-SE, WSNet) join by appending one
 BenchModel. Weights are random (seeded): instruction counts depend on shapes, not on training.
-TFLM's figures (DESIGN §6, copied into tinyasc/report/reference_figures.py, not measured by the
-bench) exist for the anchor on the Cortex-M4 twin only; other rows show no ratio.
+TFLM's figures (DESIGN §6 and §7, copied into tinyasc/report/reference_figures.py, not measured by
+the bench) exist for the anchor and the same-shape MLPerf Tiny models on the Cortex-M4 twin only;
+other rows show no ratio.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from tinyasc.report.reference_figures import ANCHOR_TFLM_CMSIS_NN, TflmFigures
+from tinyasc.report.reference_figures import ANCHOR_TFLM_CMSIS_NN, MLPERF_TINY_TFLM_CMSIS_NN, TflmFigures
 
 DEFAULT_BOARDS = ("cortex-m3", "nrf52840", "cortex-m7", "nrf5340-app", "corstone-300")  # M3, M4, M7, M33, M55
 RESULTS_DIR = Path("benchmarks/results")
@@ -66,6 +67,18 @@ def ds_cnn_kws():
     return build()
 
 
+def mobilenet_v1_025():
+    from tinyasc.models.tinyml_nets import mobilenet_v1_025 as build
+
+    return build()
+
+
+def streaming_ds_cnn():
+    from tinyasc.models.tinyml_nets import streaming_ds_cnn as build
+
+    return build()
+
+
 def resnet_se_logmel():
     """IDLab's ResNet-SE (grouped convs, squeeze-and-excitation, projection skips) on 0.5 s of
     64-band log-mel frames, with mean pooling over time: statistics pooling needs an int8 SQRT,
@@ -87,7 +100,11 @@ def wsnet_s8c4d2():
 
 SUITE: list[BenchModel] = [
     BenchModel("anchor_cnn", anchor_tflite, tflm=(ANCHOR_TFLM_CMSIS_NN,)),
-    BenchModel("ds_cnn_kws", keras_tflite("ds_cnn_kws", ds_cnn_kws)),
+    BenchModel("ds_cnn_kws", keras_tflite("ds_cnn_kws", ds_cnn_kws), tflm=(MLPERF_TINY_TFLM_CMSIS_NN["ds_cnn_kws"],)),
+    BenchModel("mobilenet_v1_025", keras_tflite("mobilenet_v1_025", mobilenet_v1_025),
+               tflm=(MLPERF_TINY_TFLM_CMSIS_NN["mobilenet_v1_025"],)),
+    BenchModel("streaming_ds_cnn", keras_tflite("streaming_ds_cnn", streaming_ds_cnn),
+               tflm=(MLPERF_TINY_TFLM_CMSIS_NN["streaming_ds_cnn"],)),
     BenchModel("resnet_se", keras_tflite("resnet_se", resnet_se_logmel)),  # log-mel, mean pooling
     BenchModel("wsnet_s8c4d2", keras_tflite("wsnet_s8c4d2", wsnet_s8c4d2)),  # at 1/8 width
 ]
@@ -100,8 +117,16 @@ def _ratios(row: dict, tflm: tuple[TflmFigures, ...], cpu: str) -> dict:
     return {
         "vs_tflm_cmsis_nn_instructions": round(row["instructions"] / match.instructions, 3),
         "vs_tflm_cmsis_nn_code_flash": round(row["code_bytes"] / match.code_flash_bytes, 3),
-        "vs_tflm_cmsis_nn_ram": round(row["ram_bytes"] / (match.arena_bytes + match.static_ram_bytes), 3),
+        "vs_tflm_cmsis_nn_ram": round(_ram_ratio(row, match), 3),
     }
+
+
+def _ram_ratio(row: dict, match: TflmFigures) -> float:
+    """All RAM against TFLM's arena + static RAM where the source gives both (DESIGN §6); arena
+    against arena where it gives the arena only (§7)."""
+    if match.static_ram_bytes is None:
+        return row["arena_bytes"] / match.arena_bytes
+    return row["ram_bytes"] / (match.arena_bytes + match.static_ram_bytes)
 
 
 def bench_one(model: BenchModel, tflite: Path, board_name: str, work_dir: Path) -> dict:
@@ -135,6 +160,16 @@ def bench_one(model: BenchModel, tflite: Path, board_name: str, work_dir: Path) 
     }
     row.update(_ratios(row, model.tflm, board.cpu))
     return row
+
+
+def select_suite(names=None) -> list[BenchModel]:
+    """The SUITE rows named in `names` (all of them when None), in SUITE's order."""
+    from tinyasc.errors import TinyascError
+
+    unknown = set(names or ()) - {model.name for model in SUITE}
+    if unknown:
+        raise TinyascError(f"unknown bench models {sorted(unknown)}; expected some of {[m.name for m in SUITE]}")
+    return [model for model in SUITE if names is None or model.name in names]
 
 
 def run_bench(work_dir, boards=None, suite=None) -> list[dict]:
@@ -174,13 +209,13 @@ def _ratio_text(value) -> str:
 
 
 def format_bench_table(rows: list[dict]) -> str:
-    header = (f"{'model':<12} {'core':<10} {'exact':<5} {'MACs':>10} {'instructions':>13} {'insns/MAC':>9} "
+    header = (f"{'model':<16} {'core':<10} {'exact':<5} {'MACs':>10} {'instructions':>13} {'insns/MAC':>9} "
               f"{'flash B':>8} {'RAM B':>8} {'vs TFLM+CMSIS-NN insns/code/RAM':>32}")
     lines = [header, "-" * len(header)]
     for r in rows:
         ratios = "/".join(_ratio_text(r[k]) for k in ("vs_tflm_cmsis_nn_instructions", "vs_tflm_cmsis_nn_code_flash",
                                                       "vs_tflm_cmsis_nn_ram"))
-        lines.append(f"{r['model']:<12} {r['cpu']:<10} {'yes' if r['bit_exact'] else 'NO':<5} {r['macs']:>10,} "
+        lines.append(f"{r['model']:<16} {r['cpu']:<10} {'yes' if r['bit_exact'] else 'NO':<5} {r['macs']:>10,} "
                      f"{r['instructions']:>13,} {r['instructions_per_mac']:>9.2f} {r['flash_bytes']:>8,} "
                      f"{r['ram_bytes']:>8,} {ratios:>32}")
     return "\n".join(lines)

@@ -168,10 +168,10 @@ def _cmd_report(args) -> int:
 def _cmd_bench(args) -> int:
     import tempfile
 
-    from tinyasc.bench import format_bench_table, run_bench, write_results
+    from tinyasc.bench import format_bench_table, run_bench, select_suite, write_results
 
     with tempfile.TemporaryDirectory(prefix="tinyasc-bench-") as work_dir:
-        rows = run_bench(Path(work_dir), boards=args.boards)
+        rows = run_bench(Path(work_dir), boards=args.boards, suite=select_suite(args.models))
     json_path, csv_path = write_results(rows, Path(args.out))
     print(format_bench_table(rows))
     print(f"wrote {json_path} and {csv_path}")
@@ -287,6 +287,7 @@ def _add_report_commands(sub) -> None:
     p = sub.add_parser("bench", help="the benchmark suite on each core twin in QEMU: instructions, flash, RAM, ratio to TFLM")
     p.add_argument("--out", default="benchmarks/results", help="where bench.json and bench.csv go (default: benchmarks/results)")
     p.add_argument("--boards", nargs="+", help="boards to run (default: cortex-m3 nrf52840 cortex-m7 nrf5340-app corstone-300)")
+    p.add_argument("--models", nargs="+", help="bench models to run (default: the whole suite, tinyasc/bench.py SUITE)")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("summary", help="parameters, non-zeros, MACs per second of audio and sizes of a model, per layer, vs the DCASE limits")

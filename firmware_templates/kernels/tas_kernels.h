@@ -38,6 +38,10 @@ void tas_conv2d_rows_s8_dsp(const tas_conv2d_params *p, const int8_t *input, con
 void tas_conv2d_sparse_s8(const tas_conv2d_params *p, const int8_t *input, const uint16_t *counts,
                           const int8_t *entries, const int32_t *folded_bias, const int32_t *multiplier,
                           const int32_t *shift, int8_t *output);
+void tas_depthwise_conv2d_s8(const tas_conv2d_params *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
+                             const int32_t *requantization, int8_t *output);
+void tas_depthwise_conv2d_s8_dsp(const tas_conv2d_params *p, const int8_t *input, const int32_t *packed_filter,
+                                 const int32_t *bias, const int32_t *requantization, int8_t *output);
 void tas_fully_connected_s8(const tas_fully_connected_params *p, const int8_t *input, const int8_t *weights,
                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output);
 void tas_fully_connected_sparse_s8(const tas_fully_connected_sparse_params *p, const int8_t *input,

@@ -53,6 +53,26 @@ static inline int32_t tas_requantize_positive(int32_t acc, int32_t multiplier, i
     return tas_requantize_positive_split(acc, multiplier, shift > 0 ? shift : 0, shift > 0 ? 0 : -shift);
 }
 
+/* tas_requantize_positive with one floor instead of two, for kernels that requantize after a few
+ * MACs per output (depthwise). For multipliers >= 0, with x = acc << left_shift and r >= 1 the
+ * right shift: the high multiply is h = floor((x·m + 2^30) / 2^31), and the rounding shift is
+ * floor((h + 2^(r-1) - [h < 0]) / 2^r). Nested floors make one:
+ * floor((x·m + 2^30 - 2^31·[h < 0] + 2^(30+r)) / 2^(31+r)), and [h < 0] may be read as [x < 0]
+ * (they differ only when -2^30 <= x·m < 0, where both give 0). The nudges are one SMLAL's initial
+ * value and the floor is the high word shifted by r - 1. tests/test_kernels_depthwise.py checks it
+ * against tas_requantize. */
+static inline int32_t tas_requantize_positive_one_floor(int32_t acc, int32_t multiplier, int32_t shift)
+{
+    const int32_t left_shift = shift > 0 ? shift : 0, right_shift = left_shift - shift;
+    const int32_t x = (int32_t)((uint32_t)acc << left_shift);
+    if (right_shift == 0) {
+        return (int32_t)(((int64_t)x * multiplier + (1LL << 30)) >> 31);
+    }
+    const int64_t half = (int64_t)((uint64_t)(1u << (right_shift - 1)) << 31); /* 2^(30 + r) */
+    const int64_t sum = (int64_t)x * multiplier + half + (x < 0 ? -(1LL << 30) : (1LL << 30));
+    return (int32_t)(sum >> 32) >> (right_shift - 1);
+}
+
 static inline int32_t tas_clamp(int32_t value, int32_t low, int32_t high)
 {
     return value < low ? low : (value > high ? high : value);

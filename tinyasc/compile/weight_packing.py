@@ -1,4 +1,5 @@
-"""Weight layouts the DSP kernels read: int8 weights packed as int16 pairs for SMLAD.
+"""Weight layouts the DSP kernels read: int8 weights packed as int16 pairs for SMLAD (convs) and
+for SMLABB/SMLATT (depthwise convs, channels in lanes).
 
 Kept apart from the op modules so the sparse cost model (sparse.py), which compares a layer's
 dense bytes against its sparse bytes, can size the packed layout without importing an op.
@@ -37,3 +38,43 @@ def pack_rows_dsp_weights(weights: np.ndarray, block: int = DSP_CHANNEL_BLOCK) -
     blocks = [_pack_block(windows[c : c + block]) for c in range(0, full, block)]
     blocks += [_pack_block(windows[c : c + 1]) for c in range(full, windows.shape[0])]
     return np.concatenate(blocks).astype(np.int32)
+
+
+DEPTHWISE_CHANNEL_BLOCK = 4  # TAS_DEPTHWISE_DSP_BLOCK in tas_depthwise_conv2d_s8_dsp.c
+
+
+def pack_depthwise_dsp_weights(weights: np.ndarray, block: int = DEPTHWISE_CHANNEL_BLOCK) -> np.ndarray:
+    """Depthwise weights [C, H, W, 1] (a channel's taps, row-major) → the int32 words
+    tas_depthwise_conv2d_s8_dsp reads: per block of 4 channels, per tap, (w[c] | w[c+2] << 16) and
+    (w[c+1] | w[c+3] << 16), the lanes SXTAB16 makes of an input word holding channels c..c+3;
+    then the C % 4 tail channels, per channel all its taps, one sign-extended weight per word."""
+    taps = weights.reshape(weights.shape[0], -1).astype(np.int32)  # [C, taps]
+    full = taps.shape[0] // block * block
+    blocks = [
+        np.stack([_halfword_pairs(taps[c], taps[c + 2]), _halfword_pairs(taps[c + 1], taps[c + 3])], axis=-1).reshape(-1)
+        for c in range(0, full, block)
+    ]
+    return np.concatenate(blocks + [taps[full:].reshape(-1)]).astype(np.int32)
+
+
+FOLDED_RIGHT_SHIFT_LIMIT = 22  # tas_depthwise_common.h: larger shifts would overflow the 64-bit sum
+
+
+def pack_depthwise_requantization(multipliers: np.ndarray, shifts: np.ndarray, output_offset: int) -> np.ndarray:
+    """Per channel the 6 int32 words of the depthwise kernels' requantization table
+    (tas_depthwise_common.h): for a right shift 1 <= r <= 22 (shift = -r), the multiplier, r - 1
+    and the 64-bit nudges 2^30 + 2^(30 + r) + output_offset·2^(31 + r) (sums >= 0) and that less
+    2^31 (sums < 0), each as its low and high words; for other shifts, the multiplier, -1, the
+    shift and zeros."""
+    rows = []
+    for multiplier, shift in zip(np.asarray(multipliers, np.int64), np.asarray(shifts, np.int64)):
+        right = -int(shift)
+        if 1 <= right <= FOLDED_RIGHT_SHIFT_LIMIT:
+            positive = 2**30 + 2 ** (30 + right) + output_offset * 2 ** (31 + right)
+            negative = positive - 2**31
+            rows.append((int(multiplier), right - 1, positive & 0xFFFFFFFF, positive >> 32,
+                         negative & 0xFFFFFFFF, negative >> 32))
+        else:
+            rows.append((int(multiplier), -1, int(shift), 0, 0, 0))
+    words = np.array(rows, dtype=np.int64) & 0xFFFFFFFF  # high words of negative nudges: two's complement
+    return words.astype(np.uint32).view(np.int32).reshape(-1, 6)

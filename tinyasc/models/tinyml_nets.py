@@ -71,3 +71,41 @@ def fc_autoencoder():
     for units in (128, 128, 128, 128, 8, 128, 128, 128, 128):
         x = L.Dense(units, activation="relu")(x)
     return keras.Model(inputs, L.Dense(640)(x), name="fc_autoencoder")
+
+
+def mobilenet_v1_025():
+    """MLPerf Tiny's visual-wake-words MobileNetV1 at width 0.25 on 96x96x3: a strided 3x3 conv,
+    13 depthwise-separable blocks (depthwise 3x3 same, stride 1 or 2, then 1x1), average pooling
+    over the last 3x3, 2 classes. He-normal initial weights (for a depthwise 3x3: fan-in 9, which
+    Keras's own initializers take as 9 x channels) keep random activations from fading through the
+    27 layers, else the logits' int8 scale is too small for a softmax."""
+    _, keras = import_tf()
+    L = keras.layers
+    x = inputs = keras.Input((96, 96, 3))
+    x = L.Conv2D(8, 3, strides=2, padding="same", use_bias=False, kernel_initializer="he_normal")(x)
+    x = L.ReLU()(L.BatchNormalization()(x))
+    depthwise_init = keras.initializers.RandomNormal(stddev=(2 / 9) ** 0.5)
+    blocks = [(16, 1), (32, 2), (32, 1), (64, 2), (64, 1), (128, 2)] + [(128, 1)] * 5 + [(256, 2), (256, 1)]
+    for filters, stride in blocks:
+        x = L.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, depthwise_initializer=depthwise_init)(x)
+        x = L.ReLU()(L.BatchNormalization()(x))
+        x = L.Conv2D(filters, 1, use_bias=False, kernel_initializer="he_normal")(x)
+        x = L.ReLU()(L.BatchNormalization()(x))
+    x = L.AveragePooling2D(3)(x)
+    x = L.Dense(2, activation="softmax")(L.Flatten()(x))
+    return keras.Model(inputs, x, name="mobilenet_v1_025")
+
+
+def streaming_ds_cnn():
+    """The streaming wake-word DS-CNN shape (DESIGN §7): 30 frames of 40 features as 30x1x40, four
+    blocks of a depthwise kx1 conv (valid, k = 3, 5, 10, 15) and a 1x1 conv (128, 128, 128, 32
+    filters) with ReLU, then a 3-way dense layer."""
+    _, keras = import_tf()
+    L = keras.layers
+    x = inputs = keras.Input((30, 1, 40))
+    for kernel, filters in zip((3, 5, 10, 15), (128, 128, 128, 32)):
+        x = L.BatchNormalization()(L.DepthwiseConv2D((kernel, 1), padding="valid", use_bias=False)(x))
+        x = L.Conv2D(filters, 1, use_bias=False)(x)
+        x = L.ReLU()(L.BatchNormalization()(x))
+    x = L.Dense(3)(L.Flatten()(x))
+    return keras.Model(inputs, x, name="streaming_ds_cnn")

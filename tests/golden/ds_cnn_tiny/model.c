@@ -27,6 +27,12 @@ const char *const tinyasc_labels[4] = {
 /* ---- tas_conv2d_s8.c ---- */
 /* verbatim: firmware_templates/kernels/tas_conv2d_s8.c */
 
+/* ---- tas_depthwise_common.h ---- */
+/* verbatim: firmware_templates/kernels/tas_depthwise_common.h */
+
+/* ---- tas_depthwise_conv2d_s8.c ---- */
+/* verbatim: firmware_templates/kernels/tas_depthwise_conv2d_s8.c */
+
 /* ---- tas_conv2d_rows_s8.c ---- */
 /* verbatim: firmware_templates/kernels/tas_conv2d_rows_s8.c */
 
@@ -75,28 +81,25 @@ static const int32_t tas_weights_op0_shift[8] __attribute__((aligned(4))) = {
     -7, -7, -7, -7, -7, -7, -7, -7,
 };
 
-/* op 1 weights [8, 3, 3, 1] */
+/* op 1 depthwise weights [3, 3, 8] */
 static const int8_t tas_weights_op1_filter[72] __attribute__((aligned(4))) = {
-    -45, -72, -110, -49, 61, -63, -117, 34, -127, -77, -45, 58, 4, -127, -40, -89,
-    -58, 6, -65, 119, -101, -62, 28, 114, 91, 1, 127, 51, -124, 102, 31, 30,
-    -106, 31, -53, 127, 50, -73, -67, -116, 93, -18, 48, -127, 17, -42, -103, 106,
-    57, -127, -68, 40, -29, 93, -63, -127, -71, -27, -117, 110, 33, -81, 103, -12,
-    99, -96, 76, -51, -127, -90, -77, -64,
+    -45, -77, -65, 51, 50, -42, -63, -12, -72, -45, 119, -124, -73, -103, -127, 99,
+    -110, 58, -101, 102, -67, 106, -71, -96, -49, 4, -62, 31, -116, 57, -27, 76,
+    61, -127, 28, 30, 93, -127, -117, -51, -63, -40, 114, -106, -18, -68, 110, -127,
+    -117, -89, 91, 31, 48, 40, 33, -90, 34, -58, 1, -53, -127, -29, -81, -77,
+    -127, 6, 127, 127, 17, 93, 103, -64,
 };
 
-/* op 1 bias */
-static const int32_t tas_weights_op1_bias[8] __attribute__((aligned(4))) = {
-    0, 0, 0, 0, 0, 0, 0, 0,
+/* op 1 bias, then bias + input_offset * sum(weights) */
+static const int32_t tas_weights_op1_bias[16] __attribute__((aligned(4))) = {
+    0, 0, 0, 0, 0, 0, 0, 0, -62464, -47104, 32256, 11392, -24704, -9344, -30720, -43776,
 };
 
-/* op 1 requantize multipliers */
-static const int32_t tas_weights_op1_multiplier[8] __attribute__((aligned(4))) = {
-    1465291840, 1473352482, 1268414192, 1332562995, 1203969802, 1411550444, 2046713734, 1439829921,
-};
-
-/* op 1 requantize shifts */
-static const int32_t tas_weights_op1_shift[8] __attribute__((aligned(4))) = {
-    -7, -7, -7, -7, -7, -7, -8, -7,
+/* op 1 requantization per channel: multiplier, right shift - 1, 64-bit nudges for sums >= 0 and < 0 */
+static const int32_t tas_weights_op1_requantization[48] __attribute__((aligned(4))) = {
+    1465291840, 6, 1073741824, -8160, -1073741824, -8161, 1473352482, 6, 1073741824, -8160, -1073741824, -8161, 1268414192, 6, 1073741824, -8160,
+    -1073741824, -8161, 1332562995, 6, 1073741824, -8160, -1073741824, -8161, 1203969802, 6, 1073741824, -8160, -1073741824, -8161, 1411550444, 6,
+    1073741824, -8160, -1073741824, -8161, 2046713734, 7, 1073741824, -16320, -1073741824, -16321, 1439829921, 6, 1073741824, -8160, -1073741824, -8161,
 };
 
 /* op 2 weights [16, 1, 1, 8] */
@@ -126,32 +129,33 @@ static const int32_t tas_weights_op2_shift[16] __attribute__((aligned(4))) = {
     -6, -6, -6, -6, -6, -6, -6, -6, -7, -6, -6, -6, -6, -6, -6, -6,
 };
 
-/* op 3 weights [16, 3, 3, 1] */
+/* op 3 depthwise weights [3, 3, 16] */
 static const int8_t tas_weights_op3_filter[144] __attribute__((aligned(4))) = {
-    -53, -115, -127, -29, -104, -96, 96, -55, -55, 68, -14, -105, -23, 127, 13, -51,
-    -18, -112, -22, -127, -12, -90, -65, -19, 108, -40, -51, -33, -56, 47, -81, -64,
-    -99, 17, 127, 44, 32, -117, -88, -78, 59, -115, -127, -14, -37, -127, 50, 70,
-    63, 61, -71, 49, -34, -116, 68, 127, -102, -57, 54, -53, 11, -53, -46, -38,
-    42, 61, 92, -9, -127, -114, -122, 93, 103, -103, -74, 106, -81, -127, -87, 106,
-    -74, -101, 51, -127, 11, -95, -72, -76, -77, -28, -117, -120, 125, 39, -35, -38,
-    -68, 83, 127, -15, 11, 127, 103, -98, -97, 76, 72, -27, -90, 26, 45, -39,
-    38, -33, 45, -109, -127, -53, 119, -101, 83, 21, -124, -127, 39, -71, 44, 35,
-    75, 25, 51, -114, -127, -92, 38, 92, -124, -24, -10, 97, -42, -127, -33, -121,
+    -53, 68, -22, -33, 32, -127, 68, -38, 103, -101, -117, -15, -90, -53, 44, 92,
+    -115, -14, -127, -56, -117, 50, 127, 42, -103, 51, -120, 11, 26, 119, 35, -124,
+    -127, -105, -12, 47, -88, 70, -102, 61, -74, -127, 125, 127, 45, -101, 75, -24,
+    -29, -23, -90, -81, -78, 63, -57, 92, 106, 11, 39, 103, -39, 83, 25, -10,
+    -104, 127, -65, -64, 59, 61, 54, -9, -81, -95, -35, -98, 38, 21, 51, 97,
+    -96, 13, -19, -99, -115, -71, -53, -127, -127, -72, -38, -97, -33, -124, -114, -42,
+    96, -51, 108, 17, -127, 49, 11, -114, -87, -76, -68, 76, 45, -127, -127, -127,
+    -55, -18, -40, 127, -14, -34, -53, -122, 106, -77, 83, 72, -109, 39, -92, -33,
+    -55, -112, -51, 44, -37, -116, -46, 93, -74, -28, 127, -27, -127, -71, 38, -121,
 };
 
-/* op 3 bias */
-static const int32_t tas_weights_op3_bias[16] __attribute__((aligned(4))) = {
+/* op 3 bias, then bias + input_offset * sum(weights) */
+static const int32_t tas_weights_op3_bias[32] __attribute__((aligned(4))) = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    -68864, -14720, -40704, -12544, -62080, -7040, -6528, -15616, -29568, -65792, -512, 19456, -31232, -27392, -8320, -37376,
 };
 
-/* op 3 requantize multipliers */
-static const int32_t tas_weights_op3_multiplier[16] __attribute__((aligned(4))) = {
-    1292656584, 1534988493, 1394354180, 1184651676, 1634155392, 1613150742, 1713348311, 1538399493, 1670073276, 1729015833, 1447969712, 1556443590, 1563509077, 1572468182, 1505034063, 1700036771,
-};
-
-/* op 3 requantize shifts */
-static const int32_t tas_weights_op3_shift[16] __attribute__((aligned(4))) = {
-    -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7,
+/* op 3 requantization per channel: multiplier, right shift - 1, 64-bit nudges for sums >= 0 and < 0 */
+static const int32_t tas_weights_op3_requantization[96] __attribute__((aligned(4))) = {
+    1292656584, 6, 1073741824, -8160, -1073741824, -8161, 1534988493, 6, 1073741824, -8160, -1073741824, -8161, 1394354180, 6, 1073741824, -8160,
+    -1073741824, -8161, 1184651676, 6, 1073741824, -8160, -1073741824, -8161, 1634155392, 6, 1073741824, -8160, -1073741824, -8161, 1613150742, 6,
+    1073741824, -8160, -1073741824, -8161, 1713348311, 6, 1073741824, -8160, -1073741824, -8161, 1538399493, 6, 1073741824, -8160, -1073741824, -8161,
+    1670073276, 6, 1073741824, -8160, -1073741824, -8161, 1729015833, 6, 1073741824, -8160, -1073741824, -8161, 1447969712, 6, 1073741824, -8160,
+    -1073741824, -8161, 1556443590, 6, 1073741824, -8160, -1073741824, -8161, 1563509077, 6, 1073741824, -8160, -1073741824, -8161, 1572468182, 6,
+    1073741824, -8160, -1073741824, -8161, 1505034063, 6, 1073741824, -8160, -1073741824, -8161, 1700036771, 6, 1073741824, -8160, -1073741824, -8161,
 };
 
 /* op 4 weights [16, 1, 1, 16] */
@@ -398,13 +402,13 @@ int tinyasc_invoke(const tinyasc_input_t *input, tinyasc_output_t *output)
     tas_conv2d_s8(&tas_params_op0, input, tas_weights_op0_filter, tas_weights_op0_bias, tas_weights_op0_multiplier, tas_weights_op0_shift, tas_arena);
     TAS_PROFILE_MARK(0);
     /* op 1: DEPTHWISE_CONV_2D depthwise 3x3, x1, stride 1x1, out 8x4x8 */
-    tas_conv2d_s8(&tas_params_op1, tas_arena, tas_weights_op1_filter, tas_weights_op1_bias, tas_weights_op1_multiplier, tas_weights_op1_shift, tas_arena + 512);
+    tas_depthwise_conv2d_s8(&tas_params_op1, tas_arena, tas_weights_op1_filter, tas_weights_op1_bias, tas_weights_op1_requantization, tas_arena + 512);
     TAS_PROFILE_MARK(1);
     /* op 2: CONV_2D 1x1x8 -> 16, stride 1x1, out 32x1x16 */
     tas_conv2d_rows_s8(&tas_params_op2, tas_arena + 512, tas_weights_op2_filter, tas_weights_op2_bias, tas_weights_op2_multiplier, tas_weights_op2_shift, tas_arena);
     TAS_PROFILE_MARK(2);
     /* op 3: DEPTHWISE_CONV_2D depthwise 3x3, x1, stride 1x1, out 8x4x16 */
-    tas_conv2d_s8(&tas_params_op3, tas_arena, tas_weights_op3_filter, tas_weights_op3_bias, tas_weights_op3_multiplier, tas_weights_op3_shift, tas_arena + 512);
+    tas_depthwise_conv2d_s8(&tas_params_op3, tas_arena, tas_weights_op3_filter, tas_weights_op3_bias, tas_weights_op3_requantization, tas_arena + 512);
     TAS_PROFILE_MARK(3);
     /* op 4: CONV_2D 1x1x16 -> 16, stride 1x1, out 32x1x16 */
     tas_conv2d_rows_s8(&tas_params_op4, tas_arena + 512, tas_weights_op4_filter, tas_weights_op4_bias, tas_weights_op4_multiplier, tas_weights_op4_shift, tas_arena);

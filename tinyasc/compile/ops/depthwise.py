@@ -3,9 +3,13 @@
 TFLite's depthwise conv is the grouped conv with one input channel per group: output channel
 `in_c · depth_multiplier + m` reads input channel `in_c` only, which is exactly the channel mapping
 of the grouped reference conv kernel (`tas_conv2d_s8`, outputs_per_group = depth_multiplier).
-So prepare turns the [1, H, W, out_c] filter into OHWI [out_c, H, W, 1] and reuses Conv2DParams
-and that kernel: integer sums are exact, so the order of the taps cannot change a result. The
-requantization is PopulateConvolutionQuantizationParams, as for CONV_2D.
+So prepare turns the [1, H, W, out_c] filter into OHWI [out_c, H, W, 1] and reuses Conv2DParams;
+that kernel is the reference, correct for every multiplier and dilation. Depth multiplier 1 with
+dilation 1 (every depthwise-separable block: DS-CNN, MobileNet) runs the depthwise kernels, which
+keep channels side by side as NHWC stores them: portable C with 4 channels in registers, and on
+DSP cores 4 channels in SIMD lanes (SXTAB16 widens them and adds the input offset, SMLABB/SMLATT
+accumulate each lane). Integer sums are exact, so the order of the taps cannot change a result.
+The requantization is PopulateConvolutionQuantizationParams, as for CONV_2D.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ import numpy as np
 from tinyasc.compile import quant
 from tinyasc.compile.ir import Graph, Op, OpKind, require
 from tinyasc.compile.ops.common import (
+    EmitContext,
     Kernel,
     OpSpec,
     constant_bias,
+    folded_bias,
     int8_activation,
     int8_weights,
     nhwc,
@@ -26,6 +32,7 @@ from tinyasc.compile.ops.common import (
 )
 from tinyasc.compile.ops import conv
 from tinyasc.compile.ops.conv import Conv2DParams
+from tinyasc.compile.weight_packing import pack_depthwise_dsp_weights, pack_depthwise_requantization
 
 
 def prepare(op: Op, graph: Graph) -> Conv2DParams:
@@ -73,11 +80,58 @@ def describe(p: Conv2DParams) -> str:
     )
 
 
+def multiplier_one_undilated(p: Conv2DParams) -> bool:
+    """One output channel per input channel, taps next to each other, and multipliers >= 0
+    (tas_requantize_positive; QuantizeMultiplier makes no other)."""
+    return (
+        p.output_depth == p.input_depth == p.groups and p.filter_depth == 1
+        and p.dilation_height == p.dilation_width == 1
+        and bool(np.all(np.asarray(p.multipliers) >= 0))
+    )
+
+
+def emit(p: Conv2DParams, kernel: Kernel, ctx: EmitContext) -> str:
+    """The reference runs the grouped conv's call; the depthwise kernels take their own filter
+    layout, always a bias array, and a requantization table prepared for their output stage."""
+    if kernel.weight_layout == "natural":
+        return conv.emit(p, kernel, ctx)
+    shape = [p.filter_height, p.filter_width, p.output_depth]
+    if kernel.weight_layout == "depthwise_dsp_pairs":
+        w = ctx.constant("filter", pack_depthwise_dsp_weights(p.weights), "int32_t",
+                         f"depthwise weights {shape} packed as int16 channel pairs for SMLABB/SMLATT")
+    else:  # "depthwise_hwc": TFLite's [H, W, C]
+        w = ctx.constant("filter", np.ascontiguousarray(np.transpose(p.weights[..., 0], (1, 2, 0))), "int8_t",
+                         f"depthwise weights {shape}")
+    bias = p.bias if p.bias is not None else np.zeros(p.output_depth, np.int32)
+    if kernel.weight_layout == "depthwise_hwc":  # the portable kernel's whole windows take bias + input_offset·Σw
+        bias = np.concatenate([bias, folded_bias(p.weights, p.bias, p.input_offset)])
+        b = ctx.constant("bias", bias, "int32_t", "bias, then bias + input_offset * sum(weights)")
+    else:
+        b = ctx.constant("bias", bias, "int32_t", "bias")
+    table = pack_depthwise_requantization(p.multipliers, p.shifts, p.output_offset)
+    q = ctx.constant("requantization", table, "int32_t",
+                     "requantization per channel: multiplier, right shift - 1, 64-bit nudges for sums >= 0 and < 0")
+    return f"{kernel.name}({ctx.params}, {ctx.input()}, {w}, {b}, {q}, {ctx.output()})"
+
+
+# Neither runs in place: with padding, output row r overwrites input row r while row r + 1 still
+# reads it; nor loops over rows from the input pointer (fusion is for CONV_2D → MAX_POOL_2D).
+DEPTHWISE = Kernel(
+    "tas_depthwise_conv2d_s8", ("tas_conv2d_common.h", "tas_depthwise_common.h", "tas_depthwise_conv2d_s8.c"),
+    applies=multiplier_one_undilated, weight_layout="depthwise_hwc",
+)
+DEPTHWISE_DSP = Kernel(
+    "tas_depthwise_conv2d_s8_dsp",
+    ("tas_dsp.h", "tas_conv2d_common.h", "tas_depthwise_common.h", "tas_depthwise_conv2d_s8_dsp.c"),
+    applies=multiplier_one_undilated, requires=("dsp",), weight_layout="depthwise_dsp_pairs",
+)
+
 SPEC = OpSpec(
     kind=OpKind.DEPTHWISE_CONV_2D,
     prepare=prepare,
-    reference=conv.CONV2D,  # the grouped conv kernel
+    reference=conv.CONV2D,  # the grouped conv kernel: any multiplier, any dilation
+    variants=(DEPTHWISE_DSP, DEPTHWISE),
     params_ctype="tas_conv2d_params",
-    emit=conv.emit,  # the filter is stored as the equivalent grouped conv's: same call
+    emit=emit,
     describe=describe,
 )
