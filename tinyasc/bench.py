@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from tinyasc.report.reference_figures import ANCHOR_TFLM_CMSIS_NN, TflmFigures
+from tinyasc.report.reference_figures import ANCHOR_TFLM_CMSIS_NN, MLPERF_TINY_TFLM_CMSIS_NN, TflmFigures
 
 DEFAULT_BOARDS = ("cortex-m3", "nrf52840", "cortex-m7", "nrf5340-app", "corstone-300")  # M3, M4, M7, M33, M55
 RESULTS_DIR = Path("benchmarks/results")
@@ -66,6 +66,18 @@ def ds_cnn_kws():
     return build()
 
 
+def fc_autoencoder():
+    from tinyasc.models.tinyml_nets import fc_autoencoder as build
+
+    return build()
+
+
+def resnet8():
+    from tinyasc.models.tinyml_nets import resnet8 as build
+
+    return build()
+
+
 def resnet_se_logmel():
     """IDLab's ResNet-SE (grouped convs, squeeze-and-excitation, projection skips) on 0.5 s of
     64-band log-mel frames, with mean pooling over time: statistics pooling needs an int8 SQRT,
@@ -90,6 +102,9 @@ SUITE: list[BenchModel] = [
     BenchModel("ds_cnn_kws", keras_tflite("ds_cnn_kws", ds_cnn_kws)),
     BenchModel("resnet_se", keras_tflite("resnet_se", resnet_se_logmel)),  # log-mel, mean pooling
     BenchModel("wsnet_s8c4d2", keras_tflite("wsnet_s8c4d2", wsnet_s8c4d2)),  # at 1/8 width
+    BenchModel("fc_autoencoder", keras_tflite("fc_autoencoder", fc_autoencoder),
+               tflm=(MLPERF_TINY_TFLM_CMSIS_NN["fc_autoencoder"],)),
+    BenchModel("resnet8", keras_tflite("resnet8", resnet8), tflm=(MLPERF_TINY_TFLM_CMSIS_NN["resnet8"],)),
 ]
 
 

@@ -13,11 +13,15 @@ from tinyasc.compile.ops.common import (
     Kernel,
     OpSpec,
     constant_bias,
+    folded_bias,
+    folds_into_int32,
     int8_activation,
     int8_weights,
     optional_input,
+    requantization_constants,
 )
 from tinyasc.compile.ops.sparse_call import emit_sparse_call
+from tinyasc.compile.weight_packing import MAT_MULT_BLOCK_ONE_ROW, MAT_MULT_BLOCK_TWO_ROWS, pack_mat_mult_weights
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ def prepare(op: Op, graph: Graph) -> FullyConnectedParams:
 def emit(p: FullyConnectedParams, kernel: Kernel, ctx: EmitContext) -> str:
     if kernel.weight_layout == "sparse":
         return emit_sparse_call(p, kernel, ctx)
+    if kernel.weight_layout == "mat_mult_blocks":
+        return emit_mat_mult_call(p, kernel, ctx)
     w = ctx.constant("filter", p.weights, "int8_t", f"weights {list(p.weights.shape)}")
     b = ctx.constant("bias", p.bias, "int32_t", "bias") if p.bias is not None else "NULL"
     m = ctx.constant("multiplier", p.multipliers, "int32_t", "requantize multipliers")
@@ -74,16 +80,39 @@ def emit(p: FullyConnectedParams, kernel: Kernel, ctx: EmitContext) -> str:
     return f"{kernel.name}({ctx.params}, {ctx.input()}, {w}, {b}, {m}, {s}, {ctx.output()})"
 
 
+def mat_mult_block(kernel: Kernel) -> int:
+    """Channels per packed block: the fully connected kernel runs one row, the 1x1 conv two."""
+    return MAT_MULT_BLOCK_ONE_ROW if kernel.name == "tas_fully_connected_s8_dsp" else MAT_MULT_BLOCK_TWO_ROWS
+
+
+def emit_mat_mult_call(p, kernel: Kernel, ctx: EmitContext) -> str:
+    """The call of a tas_mat_mult_dsp.h kernel (FULLY_CONNECTED or a 1x1 CONV_2D): int8 weights in
+    channel blocks, the folded bias, requantization stored once when per-tensor."""
+    block = mat_mult_block(kernel)
+    packed = pack_mat_mult_weights(p.weights, block)
+    w = ctx.constant("filter", packed, "int32_t", f"weights {list(p.weights.shape)} int8, in blocks of {block} channels, 4 per word")
+    b = ctx.constant("bias", folded_bias(p.weights, p.bias, p.input_offset), "int32_t", "bias + input_offset * sum(weights)")
+    m, s, quant_step = requantization_constants(ctx, p.multipliers, p.shifts)
+    scratch = f"(int32_t *)({ctx.scratch()}), " if kernel.scratch_bytes else ""
+    return f"{kernel.name}({ctx.params}, {ctx.input()}, {w}, {b}, {m}, {s}, {quant_step}, {scratch}{ctx.output()})"
+
+
 FULLY_CONNECTED_SPARSE = Kernel(
     "tas_fully_connected_sparse_s8", ("tas_sparse_common.h", "tas_fully_connected_sparse_s8.c"),
     folds_input_offset=True, weight_layout="sparse", params_ctype="tas_fully_connected_sparse_params",
 )
 FULLY_CONNECTED = Kernel("tas_fully_connected_s8", ("tas_fully_connected_s8.c",), sparse=FULLY_CONNECTED_SPARSE)
+FULLY_CONNECTED_DSP = Kernel(
+    "tas_fully_connected_s8_dsp", ("tas_dsp.h", "tas_mat_mult_dsp.h", "tas_fully_connected_s8_dsp.c"),
+    applies=folds_into_int32, requires=("dsp",), sparse=FULLY_CONNECTED_SPARSE, folds_input_offset=True,
+    weight_layout="mat_mult_blocks",
+)
 
 SPEC = OpSpec(
     kind=OpKind.FULLY_CONNECTED,
     prepare=prepare,
     reference=FULLY_CONNECTED,
+    variants=(FULLY_CONNECTED_DSP,),
     params_ctype="tas_fully_connected_params",
     emit=emit,
     describe=lambda p: f"{p.input_depth} -> {p.output_depth} x{p.batches}",
