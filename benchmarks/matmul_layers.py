@@ -2,6 +2,9 @@
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/matmul_layers.py [--boards nrf52840 cortex-m3] [--out FILE]
 
+(~10 min on 2 cores.) results/matmul_layers_before.json is commit d5855b4 (before the DSP fully
+connected and 1x1 kernels), results/matmul_layers_after.json the commit that added them.
+
 For the FC autoencoder, the KWS DS-CNN (its 1x1 convs), ResNet-8 (its 1x1 shortcuts) and the
 anchor: export (seeded random weights, as `tinyasc bench`), build, run in QEMU (-icount) and run
 the profiling build. Prints and writes, per model and board: instructions per inference and per
