@@ -11,9 +11,9 @@
  * block of B channels, per group of 4 inputs (quad) the B channels' words in turn, then the depth % 4
  * tail bytes of channel 0, 1, .. B-1, padded to a word; the output_depth % B channels left over follow
  * one at a time, each its quads' words and its tail bytes padded to a word.
- * One row (fully connected, B = 4): one input word feeds 4 channels, 8 SMLADs. Two rows (1x1
- * conv, B = 2): the two rows are widened once into scratch, and each widened weight word feeds both
- * rows: 8 SMLADs per 2 weight and 4 widened-input loads. */
+ * One row (fully connected, B = 4): one input word, widened, feeds 4 channels: 8 SMLADs. Two rows (1x1
+ * conv, B = 2): the pixel pair is widened once into scratch for every channel block, and each widened
+ * weight word feeds both rows: 8 SMLADs per 3 LDRDs. */
 #ifndef TAS_MAT_MULT_DSP_H
 #define TAS_MAT_MULT_DSP_H
 
@@ -54,6 +54,23 @@ static inline tas_widened tas_widen(int32_t word)
     return w;
 }
 
+/* Two consecutive words, and the pointer moved past them: one LDRD with write-back on the DSP
+ * cores (GCC 12 splits such loads into LDR + LDRD pairs in the mat-mult loop). */
+static inline tas_widened tas_load_pair(const int32_t **p)
+{
+    tas_widened pair;
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    __asm__("ldrd %0, %1, [%2], #8"
+            : "=&r"(pair.even), "=&r"(pair.odd), "+r"(*p)
+            : "m"(*(const int32_t(*)[2]) * p));
+#else
+    pair.even = (*p)[0];
+    pair.odd = (*p)[1];
+    *p += 2;
+#endif
+    return pair;
+}
+
 /* acc + the 4 MACs of one weight word with one input word, both widened. */
 static inline int32_t tas_mac4(tas_widened w, tas_widened x, int32_t acc)
 {
@@ -83,13 +100,13 @@ static inline void tas_mat_widen_rows(const int8_t *in_a, const int8_t *in_b, in
 static inline tas_mat_acc2x2 tas_mat_dot_2ch_2rows(const int32_t *widened, const int8_t *tail_a, const int8_t *tail_b,
                                                    const int32_t *w, int32_t quads, int32_t tail, tas_mat_acc2x2 acc)
 {
-    for (const int32_t *end = w + 2 * quads; w < end; w += TAS_MAT_MULT_BLOCK_TWO_ROWS) {
-        const tas_widened xa = {widened[0], widened[1]}, xb = {widened[2], widened[3]};
-        widened += 4;
-        tas_widened wc = tas_widen(w[0]);
+    for (int32_t quad = quads; quad > 0; --quad) {
+        const tas_widened xa = tas_load_pair(&widened), xb = tas_load_pair(&widened);
+        const tas_widened words = tas_load_pair(&w); /* channel 0's word, channel 1's word */
+        tas_widened wc = tas_widen(words.even);
         acc.a0 = tas_mac4(wc, xa, acc.a0);
         acc.b0 = tas_mac4(wc, xb, acc.b0);
-        wc = tas_widen(w[1]);
+        wc = tas_widen(words.odd);
         acc.a1 = tas_mac4(wc, xa, acc.a1);
         acc.b1 = tas_mac4(wc, xb, acc.b1);
     }
@@ -112,7 +129,7 @@ typedef struct {
 static inline tas_mat_acc4 tas_mat_dot_4ch_1row(const int8_t *in, const int32_t *w, int32_t quads, int32_t tail,
                                                 tas_mat_acc4 acc)
 {
-    for (const int32_t *end = w + 4 * quads; w < end; w += TAS_MAT_MULT_BLOCK_ONE_ROW) {
+    for (const int32_t *end = w + TAS_MAT_MULT_BLOCK_ONE_ROW * quads; w < end; w += TAS_MAT_MULT_BLOCK_ONE_ROW) {
         const tas_widened x = tas_widen(tas_read_word(in));
         in += 4;
         acc.c0 = tas_mac4(tas_widen(w[0]), x, acc.c0);
@@ -158,8 +175,9 @@ static inline int8_t tas_mat_output(const tas_mat_mult *m, int32_t acc, int32_t 
 }
 
 /* Every output channel of one input row; weights packed in blocks of 4 channels. */
-static inline void tas_mat_mult_one_row(const tas_mat_mult *m, const int8_t *in, int8_t *out)
+static inline void tas_mat_mult_one_row(const tas_mat_mult *shape, const int8_t *in, int8_t *out)
 {
+    const tas_mat_mult local = *shape, *m = &local; /* a local copy: int8 stores cannot alias it */
     const int32_t quads = m->depth / 4, tail = m->depth % 4;
     const int32_t *w = m->packed_weights;
     const int32_t *bias = m->folded_bias;
@@ -182,9 +200,10 @@ static inline void tas_mat_mult_one_row(const tas_mat_mult *m, const int8_t *in,
 
 /* Every output channel of input rows a and b (in_b may equal in_a); weights packed in blocks of 2;
  * `widened`: scratch of 4·(depth / 4) words. */
-static inline void tas_mat_mult_two_rows(const tas_mat_mult *m, const int8_t *in_a, const int8_t *in_b,
+static inline void tas_mat_mult_two_rows(const tas_mat_mult *shape, const int8_t *in_a, const int8_t *in_b,
                                          int32_t *widened, int8_t *out_a, int8_t *out_b)
 {
+    const tas_mat_mult local = *shape, *m = &local; /* a local copy: int8 stores cannot alias it */
     const int32_t quads = m->depth / 4, tail = m->depth % 4;
     tas_mat_widen_rows(in_a, in_b, quads, widened);
     const int32_t *w = m->packed_weights;
