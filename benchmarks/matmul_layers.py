@@ -3,7 +3,7 @@
     PYTHONPATH=$PWD .venv/bin/python benchmarks/matmul_layers.py [--boards nrf52840 cortex-m3] [--out FILE]
 
 (~10 min on 2 cores.) results/matmul_layers_before.json is commit d5855b4 (before the DSP fully
-connected and 1x1 kernels), results/matmul_layers_after.json the commit that added them.
+connected and 1x1 kernels), results/matmul_layers_after.json the commit that added them (with the LDRD 1x1 loop).
 
 For the FC autoencoder, the KWS DS-CNN (its 1x1 convs), ResNet-8 (its 1x1 shortcuts) and the
 anchor: export (seeded random weights, as `tinyasc bench`), build, run in QEMU (-icount) and run

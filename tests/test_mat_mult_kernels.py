@@ -193,3 +193,30 @@ def test_mat_mult_models_run_bit_exact_in_qemu(name, board, mat_mult_tflites, tm
     assert run.passed, run.failure  # the firmware checks its outputs against TFLM's, bit for bit
     kernels = {s.kernel for s in result.compiled.steps}
     assert bool(kernels & {FC_DSP, CONV_1X1_DSP}) is (board == "nrf52840")
+
+
+def test_sparse_fully_connected_still_runs_bit_exact_beside_the_dsp_kernels(mat_mult_tflites, tmp_path):
+    """`--sparse always` swaps the DSP FC for the sparse kernel (the DSP record names it as its
+    sparse variant); `auto` keeps the DSP kernel for dense weights."""
+    from tinyasc.compile.options import CompileOptions
+
+    path = mat_mult_tflites["fc_stack_17_33_3_1"]
+    graph = read_tflite(path)
+    board = get_board("nrf52840")
+    assert {s.kernel for s in compile_graph(graph, board=board, options=CompileOptions(sparse="auto")).steps} == {FC_DSP}
+    compiled = compile_graph(graph, board=board, options=CompileOptions(sparse="always"))
+    assert {s.kernel for s in compiled.steps} == {"tas_fully_connected_sparse_s8"}
+    write_sources(render_model_sources(compiled, path.name, []), tmp_path / "src")
+    runner = build_host_runner(tmp_path / "src", tmp_path / "host_runner")
+    inputs = np.random.default_rng(3).integers(-128, 128, (40, 17), dtype=np.int8)
+    actual = run_host(runner, inputs, graph.tensors[graph.outputs[0]].num_elements)
+    assert np.array_equal(actual, tflm_outputs(path.read_bytes(), inputs, graph.tensors[graph.inputs[0]].shape))
+
+
+def test_bench_suite_measures_the_fc_autoencoder_and_resnet8_against_tflm():
+    from tinyasc.bench import SUITE
+    from tinyasc.report.reference_figures import MLPERF_TINY_TFLM_CMSIS_NN
+
+    rows = {model.name: model for model in SUITE}
+    for name in ("fc_autoencoder", "resnet8"):
+        assert rows[name].tflm == (MLPERF_TINY_TFLM_CMSIS_NN[name],)

@@ -62,7 +62,7 @@ static inline tas_widened tas_load_pair(const int32_t **p)
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
     __asm__("ldrd %0, %1, [%2], #8"
             : "=&r"(pair.even), "=&r"(pair.odd), "+r"(*p)
-            : "m"(*(const int32_t(*)[2]) * p));
+            : "m"(*(const int32_t(*)[2])*p));
 #else
     pair.even = (*p)[0];
     pair.odd = (*p)[1];
