@@ -174,6 +174,18 @@ def test_the_cortex_m3_keeps_the_portable_kernels(mat_mult_tflites):
         assert not any(s.kernel.endswith("_dsp") for s in compiled.steps if s.kernel)
 
 
+@pytest.mark.parametrize("name", [name for name in CASES if name.startswith("fc_")])
+def test_portable_blocked_fully_connected_is_bit_exact_on_the_host(name, mat_mult_tflites, tmp_path):
+    """The Cortex-M3's FC kernel reads the same packed int8 blocks in plain C."""
+    path = mat_mult_tflites[name]
+    graph = read_tflite(path)
+    x = graph.tensors[graph.inputs[0]]
+    inputs = np.random.default_rng(2).integers(-128, 128, (40, x.num_elements), dtype=np.int8)
+    compiled, actual = _host_outputs(path, get_board("cortex-m3"), inputs, tmp_path)
+    assert "tas_fully_connected_blocked_s8" in {s.kernel for s in compiled.steps}
+    assert np.array_equal(actual, tflm_outputs(path.read_bytes(), inputs, x.shape))
+
+
 # ---- the real instructions in QEMU: every case in one firmware per model, M4 and M3 twins ----
 
 
@@ -193,6 +205,8 @@ def test_mat_mult_models_run_bit_exact_in_qemu(name, board, mat_mult_tflites, tm
     assert run.passed, run.failure  # the firmware checks its outputs against TFLM's, bit for bit
     kernels = {s.kernel for s in result.compiled.steps}
     assert bool(kernels & {FC_DSP, CONV_1X1_DSP}) is (board == "nrf52840")
+    if board == "cortex-m3" and name.startswith("fc_"):
+        assert "tas_fully_connected_blocked_s8" in kernels
 
 
 def test_sparse_fully_connected_still_runs_bit_exact_beside_the_dsp_kernels(mat_mult_tflites, tmp_path):

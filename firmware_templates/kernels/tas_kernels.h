@@ -46,6 +46,10 @@ void tas_fully_connected_s8(const tas_fully_connected_params *p, const int8_t *i
 void tas_fully_connected_s8_dsp(const tas_fully_connected_params *p, const int8_t *input,
                                 const int32_t *packed_weights, const int32_t *folded_bias, const int32_t *multiplier,
                                 const int32_t *shift, int32_t quant_step, int8_t *output);
+void tas_fully_connected_blocked_s8(const tas_fully_connected_params *p, const int8_t *input,
+                                    const int32_t *packed_weights, const int32_t *folded_bias,
+                                    const int32_t *multiplier, const int32_t *shift, int32_t quant_step,
+                                    int8_t *output);
 void tas_fully_connected_sparse_s8(const tas_fully_connected_sparse_params *p, const int8_t *input,
                                    const uint16_t *counts, const int8_t *entries, const int32_t *folded_bias,
                                    const int32_t *multiplier, const int32_t *shift, int8_t *output);

@@ -81,8 +81,8 @@ def emit(p: FullyConnectedParams, kernel: Kernel, ctx: EmitContext) -> str:
 
 
 def mat_mult_block(kernel: Kernel) -> int:
-    """Channels per packed block: the fully connected kernel runs one row, the 1x1 conv two."""
-    return MAT_MULT_BLOCK_ONE_ROW if kernel.name == "tas_fully_connected_s8_dsp" else MAT_MULT_BLOCK_TWO_ROWS
+    """Channels per packed block: the fully connected kernels run one row, the 1x1 conv two."""
+    return MAT_MULT_BLOCK_ONE_ROW if kernel.name.startswith("tas_fully_connected") else MAT_MULT_BLOCK_TWO_ROWS
 
 
 def emit_mat_mult_call(p, kernel: Kernel, ctx: EmitContext) -> str:
@@ -107,12 +107,16 @@ FULLY_CONNECTED_DSP = Kernel(
     applies=folds_into_int32, requires=("dsp",), sparse=FULLY_CONNECTED_SPARSE, folds_input_offset=True,
     weight_layout="mat_mult_blocks",
 )
+FULLY_CONNECTED_BLOCKED = Kernel(  # the portable twin of FULLY_CONNECTED_DSP (Cortex-M0/M3)
+    "tas_fully_connected_blocked_s8", ("tas_fully_connected_blocked_s8.c",),
+    applies=folds_into_int32, sparse=FULLY_CONNECTED_SPARSE, folds_input_offset=True, weight_layout="mat_mult_blocks",
+)
 
 SPEC = OpSpec(
     kind=OpKind.FULLY_CONNECTED,
     prepare=prepare,
     reference=FULLY_CONNECTED,
-    variants=(FULLY_CONNECTED_DSP,),
+    variants=(FULLY_CONNECTED_DSP, FULLY_CONNECTED_BLOCKED),
     params_ctype="tas_fully_connected_params",
     emit=emit,
     describe=lambda p: f"{p.input_depth} -> {p.output_depth} x{p.batches}",
