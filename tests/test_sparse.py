@@ -195,7 +195,7 @@ def test_auto_takes_sparse_only_where_it_saves_instructions_and_bytes(sparse_tfl
             assert report["sparse_bytes_saved"] == 0
     dense = compile_graph(read_tflite(sparse_tflites["conv_dense_weights_0pc"]), board=board).steps[0]
     assert dense.sparsity["weight_format"] == "dense"
-    # 80 % zeros: on the M4 the SMLAD kernel (~1.5 insns/MAC) beats 8 per non-zero weight; 95 % pays off.
+    # 80 % zeros: on the M4 the SMLAD kernel (~1.4 insns/MAC) beats 8 per non-zero weight; 95 % pays off.
     pruned = compile_graph(read_tflite(sparse_tflites["dense_256_to_64_80pc"]), board=board).steps[0]
     assert pruned.sparsity["weight_format"] == "dense" and pruned.kernel == "tas_fully_connected_s8_dsp"
     on_m3 = compile_graph(read_tflite(sparse_tflites["dense_256_to_64_80pc"]), board=get_board("cortex-m3")).steps[0]
