@@ -3,7 +3,7 @@
     PYTHONPATH=$PWD .venv/bin/python benchmarks/matmul_layers.py [--boards nrf52840 cortex-m3] [--out FILE]
 
 (~10 min on 2 cores.) results/matmul_layers_before.json is commit d5855b4 (before the DSP fully
-connected and 1x1 kernels), results/matmul_layers_after.json the commit that added them (with the LDRD 1x1 loop).
+connected and 1x1 kernels), results/matmul_layers_after.json the DSP and portable FC kernels and the DSP 1x1 kernel as committed (7b85034).
 
 For the FC autoencoder, the KWS DS-CNN (its 1x1 convs), ResNet-8 (its 1x1 shortcuts) and the
 anchor: export (seeded random weights, as `tinyasc bench`), build, run in QEMU (-icount) and run
@@ -68,6 +68,7 @@ def measure(model: BenchModel, tflite: Path, board_name: str, work: Path) -> dic
         "vs_tflm_cmsis_nn": round(result.instructions_per_inference / tflm.instructions, 3) if tflm else None,
         "code_bytes": sizes["code_bytes"], "weights_bytes": sizes["weights_bytes"],
         "code_plus_weights": sizes["code_bytes"] + sizes["weights_bytes"],
+        "arena_bytes": sizes["arena_bytes"], "ram_bytes": sizes["ram"],
         "layers": layers,
     }
 
@@ -78,7 +79,8 @@ def format_rows(rows: list[dict]) -> str:
         ratio = f"{r['vs_tflm_cmsis_nn']:.2f}x" if r["vs_tflm_cmsis_nn"] else "-"
         lines.append(f"{r['model']:<15} {r['board']:<10} exact={r['bit_exact']} MACs={r['macs']:,} "
                      f"insns={r['instructions']:,} ({r['instructions_per_mac']:.2f}/MAC, {ratio} TFLM+CMSIS-NN) "
-                     f"code+weights={r['code_plus_weights']:,} (code {r['code_bytes']:,}, weights {r['weights_bytes']:,})")
+                     f"code+weights={r['code_plus_weights']:,} (code {r['code_bytes']:,}, weights {r['weights_bytes']:,}) "
+                     f"arena={r.get('arena_bytes', 0):,}")
         for layer in r["layers"]:
             lines.append(f"    op {layer['op']:>3} {layer['kind']:<16} {layer['kernel']:<28} MACs {layer['macs']:>9,} "
                          f"insns {layer['instructions']:>10,} {layer['instructions_per_mac']:.2f}/MAC")
