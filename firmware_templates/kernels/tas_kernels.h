@@ -45,7 +45,7 @@ void tas_fully_connected_s8(const tas_fully_connected_params *p, const int8_t *i
                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output);
 void tas_fully_connected_s8_dsp(const tas_fully_connected_params *p, const int8_t *input,
                                 const int32_t *packed_weights, const int32_t *folded_bias, const int32_t *multiplier,
-                                const int32_t *shift, int32_t quant_step, int32_t *scratch, int8_t *output);
+                                const int32_t *shift, int32_t quant_step, int8_t *output);
 void tas_fully_connected_blocked_s8(const tas_fully_connected_params *p, const int8_t *input,
                                     const int32_t *packed_weights, const int32_t *folded_bias,
                                     const int32_t *multiplier, const int32_t *shift, int32_t quant_step,

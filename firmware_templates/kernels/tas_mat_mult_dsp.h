@@ -11,9 +11,9 @@
  * block of B channels, per group of 4 inputs (quad) the B channels' words in turn, then the depth % 4
  * tail bytes of channel 0, 1, .. B-1, padded to a word; the output_depth % B channels left over follow
  * one at a time, each its quads' words and its tail bytes padded to a word.
- * The input rows are widened once into scratch for every channel block. One row (fully connected,
- * B = 4): each widened input pair feeds 4 channels, 8 SMLADs per 3 LDRDs. Two rows (1x1 conv, B = 2):
- * each widened weight word feeds both rows, 8 SMLADs per 3 LDRDs. */
+ * One row (fully connected, B = 4): each input word, widened, feeds 4 channels: 8 SMLADs per LDR and
+ * 2 LDRDs, no scratch RAM. Two rows (1x1 conv, B = 2): the pixel pair is widened once into scratch
+ * for every channel block, and each widened weight word feeds both rows: 8 SMLADs per 3 LDRDs. */
 #ifndef TAS_MAT_MULT_DSP_H
 #define TAS_MAT_MULT_DSP_H
 
@@ -126,26 +126,17 @@ typedef struct {
     int32_t c0, c1, c2, c3;
 } tas_mat_acc4;
 
-/* One row widened once for every channel block: per quad the words even, odd (2·quads words). */
-static inline void tas_mat_widen_row(const int8_t *in, int32_t quads, int32_t *widened)
-{
-    for (int32_t quad = 0; quad < quads; ++quad) {
-        const tas_widened x = tas_widen(tas_read_word(in + 4 * quad));
-        widened[0] = x.even;
-        widened[1] = x.odd;
-        widened += 2;
-    }
-}
-
-/* acc + one quad of 4 channels: the row's widened pair at *widened, the 4 channels' weight words at
- * *w; both pointers move past what they read. */
-static inline tas_mat_acc4 tas_mat_quad_4ch(const int32_t **widened, const int32_t **w, tas_mat_acc4 acc)
+/* acc + one quad of 4 channels: the row's 4 bytes at *in, the 4 channels' weight words at *w; both
+ * pointers move past what they read. */
+static inline tas_mat_acc4 tas_mat_quad_4ch(const int8_t **in, const int32_t **w, tas_mat_acc4 acc)
 {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
     /* Written out because GCC 12 hoists all four weight loads and spills accumulators here:
-     * 3 LDRD + 8 SXTB16 + 8 SMLAD for 16 MACs. */
+     * LDR + 2 LDRD + 10 SXTB16 + 8 SMLAD for 16 MACs, no scratch RAM. */
     int32_t x_even, x_odd, w_a, w_b, widened_w;
-    __asm__("ldrd %[xe], %[xo], [%[x]], #8\n\t"
+    __asm__("ldr %[xe], [%[x]], #4\n\t" /* unaligned LDR: legal on Cortex-M4 */
+            "sxtb16 %[xo], %[xe], ror #8\n\t"
+            "sxtb16 %[xe], %[xe]\n\t"
             "ldrd %[wa], %[wb], [%[w]], #8\n\t"
             "sxtb16 %[t], %[wa]\n\t"
             "smlad %[c0], %[t], %[xe], %[c0]\n\t"
@@ -164,13 +155,14 @@ static inline tas_mat_acc4 tas_mat_quad_4ch(const int32_t **widened, const int32
             "smlad %[c3], %[t], %[xe], %[c3]\n\t"
             "sxtb16 %[t], %[wb], ror #8\n\t"
             "smlad %[c3], %[t], %[xo], %[c3]"
-            : [c0] "+r"(acc.c0), [c1] "+r"(acc.c1), [c2] "+r"(acc.c2), [c3] "+r"(acc.c3), [x] "+r"(*widened),
+            : [c0] "+r"(acc.c0), [c1] "+r"(acc.c1), [c2] "+r"(acc.c2), [c3] "+r"(acc.c3), [x] "+r"(*in),
               [w] "+r"(*w), [xe] "=&r"(x_even), [xo] "=&r"(x_odd), [wa] "=&r"(w_a), [wb] "=&r"(w_b),
               [t] "=&r"(widened_w)
             :
             : "memory");
 #else
-    const tas_widened x = tas_load_pair(widened);
+    const tas_widened x = tas_widen(tas_read_word(*in));
+    *in += 4;
     acc.c0 = tas_mac4(tas_widen((*w)[0]), x, acc.c0);
     acc.c1 = tas_mac4(tas_widen((*w)[1]), x, acc.c1);
     acc.c2 = tas_mac4(tas_widen((*w)[2]), x, acc.c2);
@@ -180,13 +172,13 @@ static inline tas_mat_acc4 tas_mat_quad_4ch(const int32_t **widened, const int32
     return acc;
 }
 
-/* One row: quads from `widened` (tas_mat_widen_row), the depth % 4 tail bytes from `tail_in`. */
-static inline tas_mat_acc4 tas_mat_dot_4ch_1row(const int32_t *widened, const int8_t *tail_in, const int32_t *w,
-                                                int32_t quads, int32_t tail, tas_mat_acc4 acc)
+static inline tas_mat_acc4 tas_mat_dot_4ch_1row(const int8_t *in, const int32_t *w, int32_t quads, int32_t tail,
+                                                tas_mat_acc4 acc)
 {
     for (int32_t quad = quads; quad > 0; --quad) {
-        acc = tas_mat_quad_4ch(&widened, &w, acc);
+        acc = tas_mat_quad_4ch(&in, &w, acc);
     }
+    const int8_t *tail_in = in;
     const int8_t *tail_w = (const int8_t *)w;
     for (int32_t t = 0; t < tail; ++t) {
         const int32_t x = tail_in[t];
@@ -224,20 +216,18 @@ static inline int8_t tas_mat_output(const tas_mat_mult *m, int32_t acc, int32_t 
     return (int8_t)tas_clamp(acc, m->act_min, m->act_max);
 }
 
-/* Every output channel of one input row; weights packed in blocks of 4 channels; `widened`:
- * scratch of 2·(depth / 4) words. */
-static inline void tas_mat_mult_one_row(const tas_mat_mult *shape, const int8_t *in, int32_t *widened, int8_t *out)
+/* Every output channel of one input row; weights packed in blocks of 4 channels. */
+static inline void tas_mat_mult_one_row(const tas_mat_mult *shape, const int8_t *in, int8_t *out)
 {
     const tas_mat_mult local = *shape, *m = &local; /* a local copy: int8 stores cannot alias it */
     const int32_t quads = m->depth / 4, tail = m->depth % 4;
-    tas_mat_widen_row(in, quads, widened);
     const int32_t *w = m->packed_weights;
     const int32_t *bias = m->folded_bias;
     /* Bounds up front: see tas_conv2d_rows_s8_dsp.c. */
     const int32_t blocked_end = m->output_depth - m->output_depth % TAS_MAT_MULT_BLOCK_ONE_ROW;
     for (int32_t c = 0; c < blocked_end; c += TAS_MAT_MULT_BLOCK_ONE_ROW) {
         const tas_mat_acc4 start = {bias[c], bias[c + 1], bias[c + 2], bias[c + 3]};
-        const tas_mat_acc4 acc = tas_mat_dot_4ch_1row(widened, in + 4 * quads, w, quads, tail, start);
+        const tas_mat_acc4 acc = tas_mat_dot_4ch_1row(in, w, quads, tail, start);
         out[c] = tas_mat_output(m, acc.c0, c);
         out[c + 1] = tas_mat_output(m, acc.c1, c + 1);
         out[c + 2] = tas_mat_output(m, acc.c2, c + 2);

@@ -339,7 +339,7 @@ int tinyasc_invoke(const tinyasc_input_t *input, tinyasc_output_t *output)
     tas_mean_s8(&tas_params_op6, tas_arena, tas_arena + 32);
     TAS_PROFILE_MARK(6);
     /* op 7: FULLY_CONNECTED 16 -> 4 x1 */
-    tas_fully_connected_s8_dsp(&tas_params_op7, tas_arena + 32, tas_weights_op7_filter, tas_weights_op7_bias, tas_weights_op7_multiplier, tas_weights_op7_shift, 1, (int32_t *)(tas_arena), output);
+    tas_fully_connected_s8_dsp(&tas_params_op7, tas_arena + 32, tas_weights_op7_filter, tas_weights_op7_bias, tas_weights_op7_multiplier, tas_weights_op7_shift, 1, output);
     TAS_PROFILE_MARK(7);
     return 0;
 }

@@ -476,25 +476,25 @@ int tinyasc_invoke(const tinyasc_input_t *input, tinyasc_output_t *output)
     tas_add_s8(&tas_params_op3, tas_arena, tas_arena + 2048, tas_arena);
     TAS_PROFILE_MARK(3);
     /* op 4: MEAN mean of 128 values, 1x8 outputs */
-    tas_mean_s8(&tas_params_op4, tas_arena, tas_arena + 1040);
+    tas_mean_s8(&tas_params_op4, tas_arena, tas_arena + 1024);
     TAS_PROFILE_MARK(4);
     /* op 5: FULLY_CONNECTED 8 -> 2 x1 */
-    tas_fully_connected_s8_dsp(&tas_params_op5, tas_arena + 1040, tas_weights_op5_filter, tas_weights_op5_bias, tas_weights_op5_multiplier, tas_weights_op5_shift, 1, (int32_t *)(tas_arena + 1024), tas_arena + 1056);
+    tas_fully_connected_s8_dsp(&tas_params_op5, tas_arena + 1024, tas_weights_op5_filter, tas_weights_op5_bias, tas_weights_op5_multiplier, tas_weights_op5_shift, 1, tas_arena + 1040);
     TAS_PROFILE_MARK(5);
     /* op 6: FULLY_CONNECTED 2 -> 8 x1 */
-    tas_fully_connected_s8_dsp(&tas_params_op6, tas_arena + 1056, tas_weights_op6_filter, tas_weights_op6_bias, tas_weights_op6_multiplier, tas_weights_op6_shift, 1, (int32_t *)(tas_arena + 1024), tas_arena + 1040);
+    tas_fully_connected_s8_dsp(&tas_params_op6, tas_arena + 1040, tas_weights_op6_filter, tas_weights_op6_bias, tas_weights_op6_multiplier, tas_weights_op6_shift, 1, tas_arena + 1024);
     TAS_PROFILE_MARK(6);
     /* op 7: LOGISTIC logistic table on 8 values */
-    tas_lut_s8(&tas_params_op7, tas_weights_op7_table, tas_arena + 1040, tas_arena + 1040);
+    tas_lut_s8(&tas_params_op7, tas_weights_op7_table, tas_arena + 1024, tas_arena + 1024);
     TAS_PROFILE_MARK(7);
     /* op 8: MUL 1x16x8x8 broadcast */
-    tas_mul_s8(&tas_params_op8, tas_arena, tas_arena + 1040, tas_arena);
+    tas_mul_s8(&tas_params_op8, tas_arena, tas_arena + 1024, tas_arena);
     TAS_PROFILE_MARK(8);
     /* op 9: MEAN mean of 128 values, 1x8 outputs */
     tas_mean_s8(&tas_params_op9, tas_arena, tas_arena + 1024);
     TAS_PROFILE_MARK(9);
     /* op 10: FULLY_CONNECTED 8 -> 4 x1 */
-    tas_fully_connected_s8_dsp(&tas_params_op10, tas_arena + 1024, tas_weights_op10_filter, tas_weights_op10_bias, tas_weights_op10_multiplier, tas_weights_op10_shift, 1, (int32_t *)(tas_arena), output);
+    tas_fully_connected_s8_dsp(&tas_params_op10, tas_arena + 1024, tas_weights_op10_filter, tas_weights_op10_bias, tas_weights_op10_multiplier, tas_weights_op10_shift, 1, output);
     TAS_PROFILE_MARK(10);
     return 0;
 }

@@ -106,7 +106,6 @@ FULLY_CONNECTED_DSP = Kernel(
     "tas_fully_connected_s8_dsp", ("tas_dsp.h", "tas_mat_mult_dsp.h", "tas_fully_connected_s8_dsp.c"),
     applies=folds_into_int32, requires=("dsp",), sparse=FULLY_CONNECTED_SPARSE, folds_input_offset=True,
     weight_layout="mat_mult_blocks",
-    scratch_bytes=lambda p: max(16, 8 * (p.input_depth // 4)),  # the input row widened to int16
 )
 FULLY_CONNECTED_BLOCKED = Kernel(  # the portable twin of FULLY_CONNECTED_DSP (Cortex-M0/M3)
     "tas_fully_connected_blocked_s8", ("tas_fully_connected_blocked_s8.c",),
