@@ -22,7 +22,7 @@ from tinyasc.compile.ops.common import (
     optional_input,
     same_padding,
 )
-from tinyasc.compile.ops.fully_connected import emit_mat_mult_call
+from tinyasc.compile.ops.mat_mult_call import emit_mat_mult_call
 from tinyasc.compile.ops.sparse_call import emit_sparse_call
 from tinyasc.compile.weight_packing import pack_rows_dsp_weights
 

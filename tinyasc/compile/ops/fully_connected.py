@@ -13,15 +13,13 @@ from tinyasc.compile.ops.common import (
     Kernel,
     OpSpec,
     constant_bias,
-    folded_bias,
     folds_into_int32,
     int8_activation,
     int8_weights,
     optional_input,
-    requantization_constants,
 )
+from tinyasc.compile.ops.mat_mult_call import emit_mat_mult_call
 from tinyasc.compile.ops.sparse_call import emit_sparse_call
-from tinyasc.compile.weight_packing import MAT_MULT_BLOCK_ONE_ROW, MAT_MULT_BLOCK_TWO_ROWS, pack_mat_mult_weights
 
 
 @dataclass(frozen=True)
@@ -78,23 +76,6 @@ def emit(p: FullyConnectedParams, kernel: Kernel, ctx: EmitContext) -> str:
     m = ctx.constant("multiplier", p.multipliers, "int32_t", "requantize multipliers")
     s = ctx.constant("shift", p.shifts, "int32_t", "requantize shifts")
     return f"{kernel.name}({ctx.params}, {ctx.input()}, {w}, {b}, {m}, {s}, {ctx.output()})"
-
-
-def mat_mult_block(kernel: Kernel) -> int:
-    """Channels per packed block: the fully connected kernels run one row, the 1x1 conv two."""
-    return MAT_MULT_BLOCK_ONE_ROW if kernel.name.startswith("tas_fully_connected") else MAT_MULT_BLOCK_TWO_ROWS
-
-
-def emit_mat_mult_call(p, kernel: Kernel, ctx: EmitContext) -> str:
-    """The call of a tas_mat_mult_dsp.h kernel (FULLY_CONNECTED or a 1x1 CONV_2D): int8 weights in
-    channel blocks, the folded bias, requantization stored once when per-tensor."""
-    block = mat_mult_block(kernel)
-    packed = pack_mat_mult_weights(p.weights, block)
-    w = ctx.constant("filter", packed, "int32_t", f"weights {list(p.weights.shape)} int8, in blocks of {block} channels, 4 per word")
-    b = ctx.constant("bias", folded_bias(p.weights, p.bias, p.input_offset), "int32_t", "bias + input_offset * sum(weights)")
-    m, s, quant_step = requantization_constants(ctx, p.multipliers, p.shifts)
-    scratch = f"(int32_t *)({ctx.scratch()}), " if kernel.scratch_bytes else ""
-    return f"{kernel.name}({ctx.params}, {ctx.input()}, {w}, {b}, {m}, {s}, {quant_step}, {scratch}{ctx.output()})"
 
 
 FULLY_CONNECTED_SPARSE = Kernel(
