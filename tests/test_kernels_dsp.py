@@ -222,7 +222,9 @@ def test_profile_accounts_for_every_op_and_convs_stay_above_the_smlad_floor(anch
     profile = profile_firmware(anchor_m4_export.export_dir)
     rows = profile["layers"]
     assert [row["op"] for row in rows] == list(range(8))
-    assert all(row["instructions"] > 0 for row in rows)
+    # A pool fused into its conv runs no code of its own: its row reads 0 or one tick (40) by the tick's phase.
+    fused_away = {s.index for s in anchor_m4_export.compiled.steps if s.call and s.call.startswith("(void)0")}
+    assert all(row["instructions"] > 0 for row in rows if row["op"] not in fused_away)
     # The hooks cost a few dozen instructions per op and each row is exact to one tick (40).
     assert abs(profile["instructions_profiled"] - release) <= 8 * (40 + 200)
     convs = [row for row in rows if row["kind"] == "CONV_2D"]

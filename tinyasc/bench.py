@@ -73,8 +73,20 @@ def mobilenet_v1_025():
     return build()
 
 
+def fc_autoencoder():
+    from tinyasc.models.tinyml_nets import fc_autoencoder as build
+
+    return build()
+
+
 def streaming_ds_cnn():
     from tinyasc.models.tinyml_nets import streaming_ds_cnn as build
+
+    return build()
+
+
+def resnet8():
+    from tinyasc.models.tinyml_nets import resnet8 as build
 
     return build()
 
@@ -107,6 +119,9 @@ SUITE: list[BenchModel] = [
                tflm=(MLPERF_TINY_TFLM_CMSIS_NN["streaming_ds_cnn"],)),
     BenchModel("resnet_se", keras_tflite("resnet_se", resnet_se_logmel)),  # log-mel, mean pooling
     BenchModel("wsnet_s8c4d2", keras_tflite("wsnet_s8c4d2", wsnet_s8c4d2)),  # at 1/8 width
+    BenchModel("fc_autoencoder", keras_tflite("fc_autoencoder", fc_autoencoder),
+               tflm=(MLPERF_TINY_TFLM_CMSIS_NN["fc_autoencoder"],)),
+    BenchModel("resnet8", keras_tflite("resnet8", resnet8), tflm=(MLPERF_TINY_TFLM_CMSIS_NN["resnet8"],)),
 ]
 
 

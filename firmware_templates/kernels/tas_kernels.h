@@ -35,6 +35,9 @@ void tas_conv2d_rows_s8(const tas_conv2d_params *p, const int8_t *input, const i
 void tas_conv2d_rows_s8_dsp(const tas_conv2d_params *p, const int8_t *input, const int32_t *packed_filter,
                             const int32_t *folded_bias, const int32_t *multiplier, const int32_t *shift,
                             int8_t *output);
+void tas_conv2d_1x1_s8_dsp(const tas_conv2d_params *p, const int8_t *input, const int32_t *packed_filter,
+                           const int32_t *folded_bias, const int32_t *multiplier, const int32_t *shift,
+                           int32_t quant_step, int32_t *scratch, int8_t *output);
 void tas_conv2d_sparse_s8(const tas_conv2d_params *p, const int8_t *input, const uint16_t *counts,
                           const int8_t *entries, const int32_t *folded_bias, const int32_t *multiplier,
                           const int32_t *shift, int8_t *output);
@@ -44,6 +47,13 @@ void tas_depthwise_conv2d_s8_dsp(const tas_conv2d_params *p, const int8_t *input
                                  const int32_t *bias, const int32_t *requantization, int8_t *output);
 void tas_fully_connected_s8(const tas_fully_connected_params *p, const int8_t *input, const int8_t *weights,
                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output);
+void tas_fully_connected_s8_dsp(const tas_fully_connected_params *p, const int8_t *input,
+                                const int32_t *packed_weights, const int32_t *folded_bias, const int32_t *multiplier,
+                                const int32_t *shift, int32_t quant_step, int8_t *output);
+void tas_fully_connected_blocked_s8(const tas_fully_connected_params *p, const int8_t *input,
+                                    const int32_t *packed_weights, const int32_t *folded_bias,
+                                    const int32_t *multiplier, const int32_t *shift, int32_t quant_step,
+                                    int8_t *output);
 void tas_fully_connected_sparse_s8(const tas_fully_connected_sparse_params *p, const int8_t *input,
                                    const uint16_t *counts, const int8_t *entries, const int32_t *folded_bias,
                                    const int32_t *multiplier, const int32_t *shift, int8_t *output);

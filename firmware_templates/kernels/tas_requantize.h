@@ -18,7 +18,8 @@ static inline int32_t tas_saturating_rounding_doubling_high_mul(int32_t a, int32
 
 static inline int32_t tas_rounding_divide_by_pot(int32_t x, int32_t exponent)
 {
-    const int32_t mask = (int32_t)((1LL << exponent) - 1);
+    /* exponent is in [0, 31] (QuantizeMultiplier's shifts are >= -31): a 32-bit mask, no 64-bit shift. */
+    const int32_t mask = (int32_t)((1u << exponent) - 1u);
     const int32_t remainder = x & mask;
     const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
     return (x >> exponent) + (remainder > threshold ? 1 : 0);

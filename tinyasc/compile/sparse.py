@@ -43,6 +43,11 @@ MAX_ENTRIES_PER_CHANNEL = 2**16 - 1  # uint16 counts
 DENSE_CONV_DSP = (1.27, 61.0)  # tas_conv2d_rows_s8_dsp: SMLAD, two MACs per instruction (fused with its pool)
 DENSE_CONV = (4.21, 68.0)  # tas_conv2d_rows_s8 (portable; fitted on the Cortex-M3 twin)
 DENSE_FULLY_CONNECTED = (6.9, 0.0)  # tas_fully_connected_s8 (adds the input offset per MAC)
+# tas_mat_mult_dsp.h kernels (Cortex-M4 twin, `benchmarks/matmul_layers.py`): 2 channels x 2 rows
+# per pass (1x1 convs), 4 channels x 1 row (fully connected)
+DENSE_MAT_MULT_DSP_PAIRS = (1.1, 40.0)  # tas_conv2d_1x1_s8_dsp
+DENSE_MAT_MULT_DSP_ONE_ROW = (1.44, 38.0)  # tas_fully_connected_s8_dsp
+DENSE_FULLY_CONNECTED_BLOCKED = (2.75, 46.0)  # tas_fully_connected_blocked_s8 (portable; Cortex-M3 twin)
 # The sparse kernel decodes each entry once per group of 8, 4, 2 or 1 rows. A conv fused with its max
 # pool (compile/fusion.py) runs blocks of pool-height rows (4 on the anchor): the conv estimate uses
 # that 4-row cost (3.5 per entry and row, 38 per output) for every conv, so the choice does not
@@ -162,11 +167,17 @@ class SparseEstimate:
 def _dense_weight_bytes(kind: OpKind, params, dense) -> int:
     if dense.weight_layout == "dsp_pairs":
         return pack_rows_dsp_weights(params.weights).nbytes
+    if dense.weight_layout == "mat_mult_blocks":
+        return params.weights.size + 4 * params.output_depth  # int8, a word of padding at most per channel
     return params.weights.size
 
 
 def _dense_instructions(kind: OpKind, params, dense) -> float:
-    if kind == OpKind.FULLY_CONNECTED:
+    if dense.weight_layout == "mat_mult_blocks" and "dsp" not in dense.requires:
+        per_mac, per_output = DENSE_FULLY_CONNECTED_BLOCKED
+    elif dense.weight_layout == "mat_mult_blocks":
+        per_mac, per_output = DENSE_MAT_MULT_DSP_PAIRS if _rows(kind, params) > 1 else DENSE_MAT_MULT_DSP_ONE_ROW
+    elif kind == OpKind.FULLY_CONNECTED:
         per_mac, per_output = DENSE_FULLY_CONNECTED
     else:
         per_mac, per_output = DENSE_CONV_DSP if dense.weight_layout == "dsp_pairs" else DENSE_CONV

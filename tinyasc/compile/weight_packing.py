@@ -1,5 +1,6 @@
-"""Weight layouts the DSP kernels read: int8 weights packed as int16 pairs for SMLAD (convs) and
-for SMLABB/SMLATT (depthwise convs, channels in lanes).
+"""Weight layouts the DSP kernels read: int8 weights packed as int16 pairs for SMLAD (the rows
+conv) and for SMLABB/SMLATT (depthwise convs, channels in lanes), or kept int8 in channel blocks and
+widened on the fly (the fully connected and 1x1 kernels).
 
 Kept apart from the op modules so the sparse cost model (sparse.py), which compares a layer's
 dense bytes against its sparse bytes, can size the packed layout without importing an op.
@@ -78,3 +79,28 @@ def pack_depthwise_requantization(multipliers: np.ndarray, shifts: np.ndarray, o
             rows.append((int(multiplier), -1, int(shift), 0, 0, 0))
     words = np.array(rows, dtype=np.int64) & 0xFFFFFFFF  # high words of negative nudges: two's complement
     return words.astype(np.uint32).view(np.int32).reshape(-1, 6)
+
+
+# tas_mat_mult_dsp.h: TAS_MAT_MULT_BLOCK_ONE_ROW (fully connected), TAS_MAT_MULT_BLOCK_TWO_ROWS (1x1 conv)
+MAT_MULT_BLOCK_ONE_ROW = 4
+MAT_MULT_BLOCK_TWO_ROWS = 2
+
+
+def _padded_to_word(values: np.ndarray) -> np.ndarray:
+    return np.concatenate([values, np.zeros(-values.size % 4, dtype=np.int8)])
+
+
+def pack_mat_mult_weights(weights: np.ndarray, block: int) -> np.ndarray:
+    """[out, ...] int8 weights → the int32 words tas_mat_mult_dsp.h reads, still one byte per weight:
+    per block of `block` channels, per group of 4 inputs the block's words (4 bytes of one channel
+    each, in memory order: SXTB16 widens input and weight words alike), then each channel's depth % 4
+    tail bytes; the channels left over follow one at a time, each padded to a whole word."""
+    rows = np.asarray(weights, dtype=np.int8).reshape(weights.shape[0], -1)
+    quads = rows.shape[1] // 4
+    full = rows.shape[0] // block * block
+    chunks = []
+    for c in range(0, full, block):
+        body = rows[c : c + block, : 4 * quads].reshape(block, quads, 4).transpose(1, 0, 2)
+        chunks.append(_padded_to_word(np.concatenate([body.reshape(-1), rows[c : c + block, 4 * quads :].reshape(-1)])))
+    chunks += [_padded_to_word(rows[c]) for c in range(full, rows.shape[0])]
+    return np.concatenate(chunks).view("<i4").astype(np.int32)

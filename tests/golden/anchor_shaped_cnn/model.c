@@ -42,8 +42,11 @@ const char *const tinyasc_labels[4] = {
 /* ---- tas_mean_s8.c ---- */
 /* verbatim: firmware_templates/kernels/tas_mean_s8.c */
 
-/* ---- tas_fully_connected_s8.c ---- */
-/* verbatim: firmware_templates/kernels/tas_fully_connected_s8.c */
+/* ---- tas_mat_mult_dsp.h ---- */
+/* verbatim: firmware_templates/kernels/tas_mat_mult_dsp.h */
+
+/* ---- tas_fully_connected_s8_dsp.c ---- */
+/* verbatim: firmware_templates/kernels/tas_fully_connected_s8_dsp.c */
 
 /* ---- constants (flash) ---- */
 
@@ -126,12 +129,14 @@ static const int32_t tas_weights_op4_shift[16] __attribute__((aligned(4))) = {
     -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7,
 };
 
-/* op 7 weights [4, 16] */
-static const int8_t tas_weights_op7_filter[64] __attribute__((aligned(4))) = {
-    -45, 35, 115, -94, -99, -127, -114, 27, -109, -96, -83, 47, -25, -84, 118, -41,
-    60, -118, -101, -48, -12, 47, 51, 108, -93, 65, -127, -92, -21, 59, 11, 76,
-    -18, 68, -99, 38, -103, 127, -101, 30, -10, -102, 106, 66, -73, -57, 33, 22,
-    -23, -35, -14, 93, -39, 39, 10, -127, 33, 57, 119, -24, -57, 85, 96, -10,
+/* op 7 weights [4, 16] int8, in blocks of 4 channels, 4 per word */
+static const int32_t tas_weights_op7_filter[16] __attribute__((aligned(4))) = {
+    -1569512493, -795112900, 647841006, 1576197609, 462324125, 1815293940, 513507225, -2130040871, 799907987, -1535032925, 1114282742, -394839775, -680088345, 1275804651, 371312567, -161458745,
+};
+
+/* op 7 bias + input_offset * sum(weights) */
+static const int32_t tas_weights_op7_bias[4] __attribute__((aligned(4))) = {
+    -73600, -17280, -9344, 25984,
 };
 
 /* op 7 requantize multipliers */
@@ -334,7 +339,7 @@ int tinyasc_invoke(const tinyasc_input_t *input, tinyasc_output_t *output)
     tas_mean_s8(&tas_params_op6, tas_arena, tas_arena + 32);
     TAS_PROFILE_MARK(6);
     /* op 7: FULLY_CONNECTED 16 -> 4 x1 */
-    tas_fully_connected_s8(&tas_params_op7, tas_arena + 32, tas_weights_op7_filter, NULL, tas_weights_op7_multiplier, tas_weights_op7_shift, output);
+    tas_fully_connected_s8_dsp(&tas_params_op7, tas_arena + 32, tas_weights_op7_filter, tas_weights_op7_bias, tas_weights_op7_multiplier, tas_weights_op7_shift, 1, output);
     TAS_PROFILE_MARK(7);
     return 0;
 }

@@ -45,8 +45,8 @@ const char *const tinyasc_labels[4] = {
 /* ---- tas_kernel_params.h ---- */
 /* verbatim: firmware_templates/kernels/tas_kernel_params.h */
 
-/* ---- tas_fully_connected_s8.c ---- */
-/* verbatim: firmware_templates/kernels/tas_fully_connected_s8.c */
+/* ---- tas_fully_connected_blocked_s8.c ---- */
+/* verbatim: firmware_templates/kernels/tas_fully_connected_blocked_s8.c */
 
 /* ---- tas_fixedpoint.h ---- */
 /* verbatim: firmware_templates/kernels/tas_fixedpoint.h */
@@ -193,12 +193,14 @@ static const int32_t tas_weights_op4_shift[16] __attribute__((aligned(4))) = {
     -6, -6, -6, -6, -6, -6, -6, -6, -6, -6, -6, -6, -6, -6, -6, -6,
 };
 
-/* op 6 weights [4, 16] */
-static const int8_t tas_weights_op6_filter[64] __attribute__((aligned(4))) = {
-    -48, 102, 120, 98, -97, -127, 66, 31, -55, -54, 94, 85, -93, 75, -20, 70,
-    -72, 39, -108, 22, 127, 54, 80, 109, 125, 113, 63, -97, 115, 100, 12, -29,
-    71, 25, 61, 59, -10, 93, 25, 127, 72, -69, -72, 43, -102, 18, 26, -43,
-    72, -15, -55, -34, 93, -20, 40, 0, -13, 56, 72, -40, 73, 16, 127, -115,
+/* op 6 weights [4, 16] int8, in blocks of 4 channels, 4 per word */
+static const int32_t tas_weights_op6_filter[16] __attribute__((aligned(4))) = {
+    1652057808, 378808248, 993859911, -557190840, 524452255, 1833973375, 2132368886, 2681949, 1432275657, -1623232131, 733526856, -666355469, 1189890979, -485727117, -719711590, -1921052599,
+};
+
+/* op 6 bias + input_offset * sum(weights) */
+static const int32_t tas_weights_op6_bias[4] __attribute__((aligned(4))) = {
+    31616, 83584, 41472, 32896,
 };
 
 /* op 6 requantize multipliers */
@@ -417,7 +419,7 @@ int tinyasc_invoke(const tinyasc_input_t *input, tinyasc_output_t *output)
     tas_avg_pool2d_s8(&tas_params_op5, tas_arena, tas_arena);
     TAS_PROFILE_MARK(5);
     /* op 6: FULLY_CONNECTED 16 -> 4 x1 */
-    tas_fully_connected_s8(&tas_params_op6, tas_arena, tas_weights_op6_filter, NULL, tas_weights_op6_multiplier, tas_weights_op6_shift, tas_arena + 16);
+    tas_fully_connected_blocked_s8(&tas_params_op6, tas_arena, tas_weights_op6_filter, tas_weights_op6_bias, tas_weights_op6_multiplier, tas_weights_op6_shift, 1, tas_arena + 16);
     TAS_PROFILE_MARK(6);
     /* op 7: SOFTMAX softmax over 4 classes x1 */
     tas_softmax_s8(&tas_params_op7, tas_weights_op7_exp, tas_arena + 16, output);

@@ -36,8 +36,14 @@ const char *const tinyasc_labels[4] = {
 /* ---- tas_mean_s8.c ---- */
 /* verbatim: firmware_templates/kernels/tas_mean_s8.c */
 
-/* ---- tas_fully_connected_s8.c ---- */
-/* verbatim: firmware_templates/kernels/tas_fully_connected_s8.c */
+/* ---- tas_dsp.h ---- */
+/* verbatim: firmware_templates/kernels/tas_dsp.h */
+
+/* ---- tas_mat_mult_dsp.h ---- */
+/* verbatim: firmware_templates/kernels/tas_mat_mult_dsp.h */
+
+/* ---- tas_fully_connected_s8_dsp.c ---- */
+/* verbatim: firmware_templates/kernels/tas_fully_connected_s8_dsp.c */
 
 /* ---- tas_lut_s8.c ---- */
 /* verbatim: firmware_templates/kernels/tas_lut_s8.c */
@@ -181,9 +187,14 @@ static const int32_t tas_weights_op2_shift[8] __attribute__((aligned(4))) = {
     -10, -10, -10, -10, -10, -10, -10, -10,
 };
 
-/* op 5 weights [2, 8] */
-static const int8_t tas_weights_op5_filter[16] __attribute__((aligned(4))) = {
-    -50, -22, 39, 86, 127, -125, -104, 49, 65, -24, -127, -36, -108, -14, -52, 96,
+/* op 5 weights [2, 8] int8, in blocks of 4 channels, 4 per word */
+static const int32_t tas_weights_op5_filter[4] __attribute__((aligned(4))) = {
+    1445456590, 832078719, -595466175, 1624044180,
+};
+
+/* op 5 bias + input_offset * sum(weights) */
+static const int32_t tas_weights_op5_bias[2] __attribute__((aligned(4))) = {
+    0, -25600,
 };
 
 /* op 5 requantize multipliers */
@@ -196,9 +207,14 @@ static const int32_t tas_weights_op5_shift[2] __attribute__((aligned(4))) = {
     9, 10,
 };
 
-/* op 6 weights [8, 2] */
-static const int8_t tas_weights_op6_filter[16] __attribute__((aligned(4))) = {
-    -20, 127, -94, -127, 127, -44, -127, -5, -127, -119, 127, 29, 108, -127, 11, -127,
+/* op 6 weights [8, 2] int8, in blocks of 4 channels, 4 per word */
+static const int32_t tas_weights_op6_filter[4] __attribute__((aligned(4))) = {
+    -2120056852, -75377537, 494897537, -2129952404,
+};
+
+/* op 6 bias + input_offset * sum(weights) */
+static const int32_t tas_weights_op6_bias[8] __attribute__((aligned(4))) = {
+    0, 0, 0, 0, 0, 0, 0, 0,
 };
 
 /* op 6 requantize multipliers */
@@ -231,10 +247,14 @@ static const int8_t tas_weights_op7_table[256] __attribute__((aligned(4))) = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
-/* op 10 weights [4, 8] */
-static const int8_t tas_weights_op10_filter[32] __attribute__((aligned(4))) = {
-    -48, 102, 120, 98, -97, -127, 66, 31, -72, 39, -108, 22, 127, 54, 80, 109,
-    71, 25, 61, 59, -10, 93, 25, 127, 99, -21, -75, -47, 127, -28, 54, 0,
+/* op 10 weights [4, 8] int8, in blocks of 4 channels, 4 per word */
+static const int32_t tas_weights_op10_filter[8] __attribute__((aligned(4))) = {
+    1652057808, 378808248, 993859911, -776606877, 524452255, 1833973375, 2132368886, 3597439,
+};
+
+/* op 10 bias + input_offset * sum(weights) */
+static const int32_t tas_weights_op10_bias[4] __attribute__((aligned(4))) = {
+    18560, 32128, 57728, 13952,
 };
 
 /* op 10 requantize multipliers */
@@ -459,10 +479,10 @@ int tinyasc_invoke(const tinyasc_input_t *input, tinyasc_output_t *output)
     tas_mean_s8(&tas_params_op4, tas_arena, tas_arena + 1024);
     TAS_PROFILE_MARK(4);
     /* op 5: FULLY_CONNECTED 8 -> 2 x1 */
-    tas_fully_connected_s8(&tas_params_op5, tas_arena + 1024, tas_weights_op5_filter, NULL, tas_weights_op5_multiplier, tas_weights_op5_shift, tas_arena + 1040);
+    tas_fully_connected_s8_dsp(&tas_params_op5, tas_arena + 1024, tas_weights_op5_filter, tas_weights_op5_bias, tas_weights_op5_multiplier, tas_weights_op5_shift, 1, tas_arena + 1040);
     TAS_PROFILE_MARK(5);
     /* op 6: FULLY_CONNECTED 2 -> 8 x1 */
-    tas_fully_connected_s8(&tas_params_op6, tas_arena + 1040, tas_weights_op6_filter, NULL, tas_weights_op6_multiplier, tas_weights_op6_shift, tas_arena + 1024);
+    tas_fully_connected_s8_dsp(&tas_params_op6, tas_arena + 1040, tas_weights_op6_filter, tas_weights_op6_bias, tas_weights_op6_multiplier, tas_weights_op6_shift, 1, tas_arena + 1024);
     TAS_PROFILE_MARK(6);
     /* op 7: LOGISTIC logistic table on 8 values */
     tas_lut_s8(&tas_params_op7, tas_weights_op7_table, tas_arena + 1024, tas_arena + 1024);
@@ -474,7 +494,7 @@ int tinyasc_invoke(const tinyasc_input_t *input, tinyasc_output_t *output)
     tas_mean_s8(&tas_params_op9, tas_arena, tas_arena + 1024);
     TAS_PROFILE_MARK(9);
     /* op 10: FULLY_CONNECTED 8 -> 4 x1 */
-    tas_fully_connected_s8(&tas_params_op10, tas_arena + 1024, tas_weights_op10_filter, NULL, tas_weights_op10_multiplier, tas_weights_op10_shift, output);
+    tas_fully_connected_s8_dsp(&tas_params_op10, tas_arena + 1024, tas_weights_op10_filter, tas_weights_op10_bias, tas_weights_op10_multiplier, tas_weights_op10_shift, 1, output);
     TAS_PROFILE_MARK(10);
     return 0;
 }

@@ -150,6 +150,25 @@ def optional_input(graph: Graph, op: Op, position: int) -> Tensor | None:
     return inputs[position] if len(inputs) > position else None
 
 
+def requantization_constants(ctx: EmitContext, multipliers: np.ndarray, shifts: np.ndarray) -> tuple[str, str, int]:
+    """The multiplier and shift arrays and the kernel's `quant_step`: one pair stored once (step 0)
+    when every channel has the same (per-tensor weights), else one per channel (step 1)."""
+    per_tensor = bool(np.all(multipliers == multipliers[0]) and np.all(shifts == shifts[0]))
+    if per_tensor:
+        multipliers, shifts = multipliers[:1], shifts[:1]
+    m = ctx.constant("multiplier", multipliers, "int32_t", "requantize multiplier" + ("" if per_tensor else "s"))
+    s = ctx.constant("shift", shifts, "int32_t", "requantize shift" + ("" if per_tensor else "s"))
+    return m, s, 0 if per_tensor else 1
+
+
+def folds_into_int32(params) -> bool:
+    """bias + input_offset·Σw fits int32 for every channel, and the multipliers are >= 0 (the fast
+    requantization, tas_requantize_positive): the kernels that take a folded bias can run the op."""
+    sums = params.weights.reshape(params.weights.shape[0], -1).astype(np.int64).sum(axis=1)
+    bias = params.bias.astype(np.int64) if params.bias is not None else 0
+    return bool(np.all(np.abs(bias + params.input_offset * sums) < 2**31) and np.all(np.asarray(params.multipliers) >= 0))
+
+
 def folded_bias(weights: np.ndarray, bias: np.ndarray | None, input_offset: int) -> np.ndarray:
     """bias + input_offset·Σw per output channel (weights [out, ...]), as int32."""
     sums = weights.reshape(weights.shape[0], -1).astype(np.int64).sum(axis=1)

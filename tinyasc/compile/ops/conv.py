@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,12 +15,14 @@ from tinyasc.compile.ops.common import (
     OpSpec,
     constant_bias,
     folded_bias,
+    folds_into_int32,
     int8_activation,
     int8_weights,
     nhwc,
     optional_input,
     same_padding,
 )
+from tinyasc.compile.ops.mat_mult_call import emit_mat_mult_call
 from tinyasc.compile.ops.sparse_call import emit_sparse_call
 from tinyasc.compile.weight_packing import pack_rows_dsp_weights
 
@@ -114,6 +117,8 @@ def _weights_constant(p: Conv2DParams, kernel: Kernel, ctx: EmitContext) -> str:
 def emit(p: Conv2DParams, kernel: Kernel, ctx: EmitContext) -> str:
     if kernel.weight_layout == "sparse":
         return emit_sparse_call(p, kernel, ctx)
+    if kernel.weight_layout == "mat_mult_blocks":
+        return emit_mat_mult_call(p, kernel, ctx)
     w = _weights_constant(p, kernel, ctx)
     if kernel.folds_input_offset:
         b = ctx.constant("bias", folded_bias(p.weights, p.bias, p.input_offset), "int32_t", "bias + input_offset * sum(weights)")
@@ -143,6 +148,15 @@ def reads_contiguous_rows(p: Conv2DParams) -> bool:
     )
 
 
+def is_pointwise(p: Conv2DParams) -> bool:
+    """A 1x1 conv (any stride) without padding, one group, whose bias folds into int32: each output
+    pixel is one input vector times the [output_depth, input_depth] weights."""
+    return (
+        p.filter_height == p.filter_width == 1 and p.groups == 1
+        and p.pad_height == 0 and p.pad_width == 0 and folds_into_int32(p)
+    )
+
+
 # Every conv kernel loops over output rows from the input pointer, so fusion.py can run it on a
 # block of rows. The sparse kernel stores only non-zero weights (sparse.py chooses it).
 CONV2D_SPARSE = Kernel(
@@ -160,11 +174,21 @@ CONV2D_ROWS_DSP = Kernel(
     folds_input_offset=True, weight_layout="dsp_pairs",
 )
 
+# A 1x1 conv whose pixels are contiguous rows (stride 1, canonicalised by prepare) has the sparse
+# variant too; a strided one (ResNet shortcuts) runs the dense kernel only.
+CONV2D_1X1_DSP = Kernel(
+    "tas_conv2d_1x1_s8_dsp", ("tas_dsp.h", "tas_conv2d_common.h", "tas_mat_mult_dsp.h", "tas_conv2d_1x1_s8_dsp.c"),
+    applies=lambda p: is_pointwise(p) and reads_contiguous_rows(p), requires=("dsp",), row_loop=True,
+    sparse=CONV2D_SPARSE, folds_input_offset=True, weight_layout="mat_mult_blocks",
+    scratch_bytes=lambda p: max(16, 16 * (p.input_depth // 4)),  # two pixels' inputs widened to int16
+)
+CONV2D_1X1_STRIDED_DSP = dataclasses.replace(CONV2D_1X1_DSP, applies=is_pointwise, sparse=None)
+
 SPEC = OpSpec(
     kind=OpKind.CONV_2D,
     prepare=prepare,
     reference=CONV2D,
-    variants=(CONV2D_ROWS_DSP, CONV2D_ROWS),
+    variants=(CONV2D_1X1_DSP, CONV2D_1X1_STRIDED_DSP, CONV2D_ROWS_DSP, CONV2D_ROWS),
     params_ctype="tas_conv2d_params",
     emit=emit,
     describe=describe,

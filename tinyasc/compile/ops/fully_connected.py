@@ -13,10 +13,12 @@ from tinyasc.compile.ops.common import (
     Kernel,
     OpSpec,
     constant_bias,
+    folds_into_int32,
     int8_activation,
     int8_weights,
     optional_input,
 )
+from tinyasc.compile.ops.mat_mult_call import emit_mat_mult_call
 from tinyasc.compile.ops.sparse_call import emit_sparse_call
 
 
@@ -67,6 +69,8 @@ def prepare(op: Op, graph: Graph) -> FullyConnectedParams:
 def emit(p: FullyConnectedParams, kernel: Kernel, ctx: EmitContext) -> str:
     if kernel.weight_layout == "sparse":
         return emit_sparse_call(p, kernel, ctx)
+    if kernel.weight_layout == "mat_mult_blocks":
+        return emit_mat_mult_call(p, kernel, ctx)
     w = ctx.constant("filter", p.weights, "int8_t", f"weights {list(p.weights.shape)}")
     b = ctx.constant("bias", p.bias, "int32_t", "bias") if p.bias is not None else "NULL"
     m = ctx.constant("multiplier", p.multipliers, "int32_t", "requantize multipliers")
@@ -79,11 +83,21 @@ FULLY_CONNECTED_SPARSE = Kernel(
     folds_input_offset=True, weight_layout="sparse", params_ctype="tas_fully_connected_sparse_params",
 )
 FULLY_CONNECTED = Kernel("tas_fully_connected_s8", ("tas_fully_connected_s8.c",), sparse=FULLY_CONNECTED_SPARSE)
+FULLY_CONNECTED_DSP = Kernel(
+    "tas_fully_connected_s8_dsp", ("tas_dsp.h", "tas_mat_mult_dsp.h", "tas_fully_connected_s8_dsp.c"),
+    applies=folds_into_int32, requires=("dsp",), sparse=FULLY_CONNECTED_SPARSE, folds_input_offset=True,
+    weight_layout="mat_mult_blocks",
+)
+FULLY_CONNECTED_BLOCKED = Kernel(  # the portable twin of FULLY_CONNECTED_DSP (Cortex-M0/M3)
+    "tas_fully_connected_blocked_s8", ("tas_fully_connected_blocked_s8.c",),
+    applies=folds_into_int32, sparse=FULLY_CONNECTED_SPARSE, folds_input_offset=True, weight_layout="mat_mult_blocks",
+)
 
 SPEC = OpSpec(
     kind=OpKind.FULLY_CONNECTED,
     prepare=prepare,
     reference=FULLY_CONNECTED,
+    variants=(FULLY_CONNECTED_DSP, FULLY_CONNECTED_BLOCKED),
     params_ctype="tas_fully_connected_params",
     emit=emit,
     describe=lambda p: f"{p.input_depth} -> {p.output_depth} x{p.batches}",
