@@ -65,7 +65,7 @@ def calibrated_probabilities(calibrated_logits: np.ndarray, kind: str) -> np.nda
 
 def log_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """Mean negative log probability of the true class (probabilities clipped at 1e-15)."""
-    from tinyasc.train.evaluate import LOG_LOSS_FLOOR
+    from tinyasc.report.metrics import LOG_LOSS_FLOOR
 
     p = np.asarray(probabilities, dtype=np.float64)[np.arange(len(labels)), np.asarray(labels)]
     return float(-np.mean(np.log(np.maximum(p, LOG_LOSS_FLOOR))))
