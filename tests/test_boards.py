@@ -163,7 +163,7 @@ def test_missing_nested_field_is_named(tmp_path):
     ("clock_hz", True, "the core clock in Hz"),
     ("float_abi", "hardest", "one of soft, softfp, hard"),
     ("flash", 1024, "a mapping"),
-    ("renode_platform", 3, "a Renode .repl path, or null"),
+    ("renode_platform", 3, "a Renode .repl path (letters, digits, _ . / -), or null"),
 ])
 def test_wrong_type_says_what_was_expected_and_received(tmp_path, key, value, expected):
     path = write_boards(tmp_path, lambda d: nrf(d).update({key: value}))

@@ -91,7 +91,7 @@ def test_yaml_1_1_exponent_strings_are_read_as_numbers():
 def test_values_outside_their_range_or_choices_are_refused():
     with pytest.raises(ConfigError, match=r"distribution.strategy must be one of none, mirrored, multi_worker_mirrored"):
         config_from_dict(minimal(distribution={"strategy": "mirror"}))
-    with pytest.raises(ConfigError, match=r"training.epochs must be > 0"):
+    with pytest.raises(ConfigError, match=r"training.epochs must be between 1 and 100000; received: 0"):
         config_from_dict(minimal(training={"epochs": 0}))
     with pytest.raises(ConfigError, match=r"features: fmax 5000.0 Hz is above the Nyquist frequency of 8000-Hz"):
         config_from_dict(minimal(data={"sample_rate": 8000}, features={"kind": "logmel", "fmax": 5000}))
@@ -104,7 +104,7 @@ def test_values_outside_their_range_or_choices_are_refused():
 def test_yaml_is_loaded_safely_and_errors_name_the_file(tmp_path):
     unsafe = tmp_path / "unsafe.yaml"
     unsafe.write_text("model: !!python/object/apply:os.system ['echo pwned']\ntraining: {epochs: 1}\n")
-    with pytest.raises(ConfigError, match=r"unsafe.yaml is not valid YAML"):
+    with pytest.raises(ConfigError, match=r"unsafe.yaml: not valid YAML at line 1.*could not determine a constructor"):
         load_config(unsafe)
     with pytest.raises(ConfigError, match=r"does not exist"):
         load_config(tmp_path / "missing.yaml")

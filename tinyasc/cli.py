@@ -7,6 +7,7 @@ Stages are imported inside each command so `tinyasc --help` stays instant (Tenso
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 
@@ -328,6 +329,23 @@ def _version() -> str:
     return __version__
 
 
+# OS errors that are the machine's state, not a bug: the CLI says what to do instead of a traceback.
+USER_OS_ERRORS = {
+    errno.ENOSPC: "free some disk space (or write elsewhere) and run the command again",
+    errno.EDQUOT: "the disk quota is full; free some space and run the command again",
+    errno.EROFS: "the file system is read-only; write elsewhere",
+    errno.EACCES: "no permission; write elsewhere or fix the folder's permissions",
+    errno.ENAMETOOLONG: "use a shorter path or name",
+}
+MAX_MESSAGE_CHARS = 10_000  # a message quoting user data is cut by its stage; this is the last guard
+
+
+def _bounded(text: str) -> str:
+    if len(text) <= MAX_MESSAGE_CHARS:
+        return text
+    return text[:MAX_MESSAGE_CHARS] + f"... ({len(text) - MAX_MESSAGE_CHARS:,} more characters)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -339,7 +357,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except TinyascError as e:
-        print(f"tinyasc {args.command}: error: {e}", file=sys.stderr)
+        print(f"tinyasc {args.command}: error: {_bounded(str(e))}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.errno not in USER_OS_ERRORS:
+            raise
+        # The disk, not the code: one line naming the file (what was being written is cleaned up
+        # by the stage that wrote it: staging folders, atomic writes).
+        where = f" writing {e.filename}" if e.filename else ""
+        print(f"tinyasc {args.command}: error: {e.strerror}{_bounded(where)}; {USER_OS_ERRORS[e.errno]}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"tinyasc {args.command}: interrupted", file=sys.stderr)

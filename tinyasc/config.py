@@ -18,7 +18,8 @@
 
 Loading is strict, because a typo in a config silently training the wrong recipe costs hours:
 an unknown key is an error that suggests the closest known key, a missing required key and a
-wrong type are errors that name the key's full path. Only `yaml.safe_load` is used. YAML 1.1
+wrong type are errors that name the key's full path. The YAML is read by
+artifacts/yaml_input.py (safe loader; no repeated keys, alias bombs or deep nesting). YAML 1.1
 reads `1e-3` (no dot) as a string; number fields accept such strings and convert them.
 """
 
@@ -26,12 +27,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
 
+from tinyasc.artifacts.yaml_input import clip_repr
 from tinyasc.errors import TinyascError
 from tinyasc.frontend.level import LEVEL_MODES
 
@@ -192,15 +195,12 @@ class ExperimentConfig:
 
 def load_config(path: str | os.PathLike) -> ExperimentConfig:
     """Read and validate one experiment YAML file."""
-    import yaml
+    from tinyasc.artifacts.yaml_input import load_user_yaml
 
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist; the paper recipes are in configs/*.yaml")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML ({err}); fix the line it points at") from err
+    raw = load_user_yaml(path, ConfigError, "config file")
     return config_from_dict(raw, source=str(path))
 
 
@@ -219,9 +219,9 @@ def _build(cls, raw, source: str, where: str):
     hints = typing.get_type_hints(cls)
     for key in raw:
         if key not in fields:
-            close = difflib.get_close_matches(str(key), fields, n=1)
+            close = difflib.get_close_matches(str(key)[:100], fields, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(fields)}"
-            raise ConfigError(f"{source}: unknown key {_path(where, key)!r}{hint}")
+            raise ConfigError(f"{source}: unknown key {clip_repr(_path(where, key))}{hint}")
     values = {}
     for name, f in fields.items():
         if name not in raw:
@@ -232,7 +232,7 @@ def _build(cls, raw, source: str, where: str):
         allowed = f.metadata.get("choices")
         if allowed and values[name] not in allowed:
             raise ConfigError(
-                f"{source}: {_path(where, name)} must be one of {', '.join(allowed)}; received: {values[name]!r}"
+                f"{source}: {_path(where, name)} must be one of {', '.join(allowed)}; received: {clip_repr(values[name])}"
             )
     return cls(**values)
 
@@ -248,37 +248,57 @@ def _convert(hint, value, source: str, where: str):
             return _build(hint, value, source, where)
     if hint is float and isinstance(value, str):
         try:
-            return float(value)  # YAML 1.1 reads 1e-3 as a string
+            value = float(value[:100])  # YAML 1.1 reads 1e-3 as a string
         except ValueError:
             pass
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value) if abs(value) < 1e300 else math.inf
+    if hint is float and isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{source}: {where} must be a finite number; received: {value}")
+    if hint is float and isinstance(value, float):
+        return value
     if hint is dict and value is None:
         return {}
     if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
         raise ConfigError(
-            f"{source}: {where} must be {_type_name(hint)}; received: {value!r} ({type(value).__name__})"
+            f"{source}: {where} must be {_type_name(hint)}; received: {clip_repr(value)} ({type(value).__name__})"
         )
     return value
 
 
+# Bounds checked before anything is allocated: (lowest, highest, what a value outside means).
+# A learning rate above 10 only diverges (NaN weights); 384 kHz is the highest rate audio
+# interfaces record; a clip is at most MAX_CLIP_SAMPLES samples (one clip of every batch is in memory).
+MAX_CLIP_SAMPLES = 2**23  # 8.4 M samples: 524 s at 16 kHz, 175 s at 48 kHz
+MIN_DURATION_S = 0.01
+BOUNDS = {
+    "training.epochs": (1, 100_000),
+    "training.batch_size": (1, 65_536),
+    "training.learning_rate.max": (1e-12, 10.0),
+    "training.learning_rate.min": (1e-12, 10.0),
+    "training.learning_rate.half_cycle_epochs": (1e-3, 100_000),
+    "training.weight_decay": (0.0, 1.0),
+    "training.seed": (0, 2**31 - 1),
+    "data.sample_rate": (1000, 384_000),
+    "data.duration_s": (MIN_DURATION_S, 3600.0),
+    "data.channels": (1, 16),
+}
+
+
 def _check_values(config: ExperimentConfig, source: str) -> None:
     """Ranges the types cannot express."""
-    positive = {
-        "training.epochs": config.training.epochs,
-        "training.batch_size": config.training.batch_size,
-        "training.learning_rate.max": config.training.learning_rate.max,
-        "training.learning_rate.min": config.training.learning_rate.min,
-        "training.learning_rate.half_cycle_epochs": config.training.learning_rate.half_cycle_epochs,
-        "data.sample_rate": config.data.sample_rate,
-        "data.duration_s": config.data.duration_s,
-        "data.channels": config.data.channels,
-    }
-    for where, value in positive.items():
-        if value <= 0:
-            raise ConfigError(f"{source}: {where} must be > 0; received: {value}")
-    if config.training.weight_decay < 0:
-        raise ConfigError(f"{source}: training.weight_decay must be >= 0; received: {config.training.weight_decay}")
+    for where, (low, high) in BOUNDS.items():
+        section, *names = where.split(".")
+        value = getattr(config, section)
+        for name in names:
+            value = getattr(value, name)
+        if not low <= value <= high:
+            raise ConfigError(f"{source}: {where} must be between {low:g} and {high:g}; received: {value:g}")
+    clip_samples = config.data.sample_rate * config.data.duration_s
+    if clip_samples > MAX_CLIP_SAMPLES:
+        raise ConfigError(f"{source}: data.sample_rate x data.duration_s is {clip_samples:,.0f} samples per clip, "
+                          f"above the {MAX_CLIP_SAMPLES:,} tinyasc holds in memory; shorten the clips or lower the rate")
+    _check_model_kwargs(config, source)
     _check_schedule_and_augmentation(config, source)
     _check_pruning(config, source)
     _check_quantization(config, source)
@@ -288,7 +308,22 @@ def _check_values(config: ExperimentConfig, source: str) -> None:
     if config.model.name not in MODELS:
         close = difflib.get_close_matches(config.model.name, MODELS, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"known models: {', '.join(sorted(MODELS))}"
-        raise ConfigError(f"{source}: unknown model.name {config.model.name!r}; {hint}")
+        raise ConfigError(f"{source}: unknown model.name {clip_repr(config.model.name)}; {hint}")
+
+
+def _check_model_kwargs(config: ExperimentConfig, source: str) -> None:
+    """model.kwargs go to the model builder as they are: numbers there are bounded too."""
+    for key, value in config.model.kwargs.items():
+        where = f"model.kwargs.{clip_repr(key)}"
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{source}: {where} must be a finite number; received: {value}")
+        if isinstance(value, int) and not isinstance(value, bool) and not -MAX_CLIP_SAMPLES <= value <= MAX_CLIP_SAMPLES:
+            raise ConfigError(f"{source}: {where} is out of range; received: {clip_repr(value)}")
+    num_classes = config.model.kwargs.get("num_classes")
+    if num_classes is not None and (not isinstance(num_classes, int) or isinstance(num_classes, bool)
+                                    or num_classes < 2):
+        raise ConfigError(f"{source}: model.kwargs.num_classes must be an integer >= 2 (or left out: the "
+                          f"dataset's classes decide); received: {clip_repr(num_classes)}")
 
 
 def _check_features(config: ExperimentConfig, source: str) -> None:

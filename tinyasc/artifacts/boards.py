@@ -12,8 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from tinyasc.artifacts.yaml_input import clip_repr, load_user_yaml
 from tinyasc.errors import BoardConfigError
 
 BOARDS_ENV_VAR = "TINYASC_BOARDS"
@@ -77,8 +76,37 @@ def _is_name(value) -> bool:
     return isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", value) is not None
 
 
+# A description reaches C and linker-script comments, Makefiles, CMake, README and Renode scripts:
+# one line of words, digits and plain punctuation (no '*', '\\', quotes, '$', braces or '<>').
+PLAIN_TEXT = re.compile(r"[\w .,:;()+/@%&'!?#=\[\]-]{1,160}")
+# A Renode platform description: a relative (Renode's own platforms/...) or absolute .repl path.
+REPL_PATH = re.compile(r"/?[A-Za-z0-9_][A-Za-z0-9_./-]*\.repl")
+# A tool argument such as an openocd target script: a path, never an option.
+TOOL_PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./+-]*")
+FLASHER_KEYS = ("pyocd_target", "nrfjprog_family", "openocd_config")
+
+
 def _is_text(value) -> bool:
-    return isinstance(value, str) and value.strip() != ""
+    return isinstance(value, str) and PLAIN_TEXT.fullmatch(value.strip()) is not None
+
+
+def _is_repl_path(value) -> bool:
+    return value is None or (isinstance(value, str) and REPL_PATH.fullmatch(value) is not None)
+
+
+def _is_flasher(value) -> bool:
+    """{} or known settings whose values are names (pyocd target, nrfjprog family) or a path."""
+    if not isinstance(value, dict) or any(key not in FLASHER_KEYS for key in value):
+        return False
+    return all(TOOL_PATH.fullmatch(item) if key == "openocd_config" else _is_name(item)
+               for key, item in value.items() if isinstance(item, str)) and all(isinstance(v, str) for v in value.values())
+
+
+def comment_safe(text) -> str:
+    """Text that cannot end or open a comment, or start a new line, in C, linker scripts, Make,
+    CMake or Renode (every template quoting a board field uses it, on top of the validation)."""
+    text = re.sub(r"[\x00-\x1f\x7f]", " ", str(text))
+    return text.replace("*/", "* /").replace("/*", "/ *")
 
 
 def _is_positive_int(value) -> bool:
@@ -91,10 +119,6 @@ def _is_address(value) -> bool:
 
 def _is_size(value) -> bool:
     return _parse_size(value) is not None
-
-
-def _is_optional_text(value) -> bool:
-    return value is None or _is_text(value)
 
 
 def _is_mapping(value) -> bool:
@@ -118,7 +142,8 @@ EMULATOR_SCHEMA = {
     "systick_hz": (_is_positive_int, "the twin's SysTick clock in Hz, such as 25000000"),
 }
 BOARD_SCHEMA = {
-    "description": (_is_text, "a one-line description"),
+    "description": (_is_text, "a one-line description of at most 160 letters, digits, spaces and "
+                              ".,:;()+/@%&'!?#=[]- (no quotes, '*', '\\', '$', braces or new lines)"),
     "cpu": (_is_name, "a gcc -mcpu value such as cortex-m4"),
     "fpu": (_is_name, "a gcc -mfpu value such as fpv4-sp-d16, or none"),
     "float_abi": (lambda v: v in FLOAT_ABIS, "one of " + ", ".join(FLOAT_ABIS)),
@@ -129,8 +154,9 @@ BOARD_SCHEMA = {
     "ram": (_is_mapping, "a mapping {origin: ..., size: ...}"),
     "emulator": (_is_mapping, "a mapping {machine, flash_origin, flash_size, ram_origin, "
                               "ram_size, systick_hz}"),
-    "renode_platform": (_is_optional_text, "a Renode .repl path, or null"),
-    "flasher": (_is_mapping, "a mapping of flasher settings (may be {})"),
+    "renode_platform": (_is_repl_path, "a Renode .repl path (letters, digits, _ . / -), or null"),
+    "flasher": (_is_flasher, "a mapping of flasher settings (may be {}): " + ", ".join(FLASHER_KEYS)
+                             + ", each a name such as nrf52840 (openocd_config: a path such as target/stm32f4x.cfg)"),
 }
 NESTED_SCHEMAS = {"flash": MEMORY_SCHEMA, "ram": MEMORY_SCHEMA, "emulator": EMULATOR_SCHEMA}
 
@@ -159,7 +185,7 @@ def _check_mapping(entry: dict, schema: dict, where: str, path: Path) -> None:
             close = difflib.get_close_matches(str(key), list(schema), n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise BoardConfigError(
-                f"{path}: {where} has an unknown key '{key}'.{hint} "
+                f"{path}: {where} has an unknown key {clip_repr(key)}.{hint} "
                 f"Known keys: {', '.join(schema)}."
             )
     for key, (is_valid, expected) in schema.items():
@@ -169,7 +195,7 @@ def _check_mapping(entry: dict, schema: dict, where: str, path: Path) -> None:
             )
         if not is_valid(entry[key]):
             raise BoardConfigError(
-                f"{path}: {where}: '{key}' must be {expected}. Received: {key}={entry[key]!r}."
+                f"{path}: {where}: '{key}' must be {expected}. Received: {key}={clip_repr(entry[key])}."
             )
 
 
@@ -201,10 +227,10 @@ def _board_from_entry(name: str, entry, path: Path) -> Board:
     where = f"board '{name}'"
     if not _is_name(name):
         raise BoardConfigError(
-            f"{path}: board name {name!r} must be letters, digits, '-', '_' or '.'."
+            f"{path}: board name {clip_repr(name)} must be letters, digits, '-', '_' or '.'."
         )
     if not isinstance(entry, dict):
-        raise BoardConfigError(f"{path}: {where} must be a mapping of keys, got {entry!r}.")
+        raise BoardConfigError(f"{path}: {where} must be a mapping of keys, got {clip_repr(entry)}.")
     _check_mapping(entry, BOARD_SCHEMA, where, path)
     for key, schema in NESTED_SCHEMAS.items():
         _check_mapping(entry[key], schema, f"{where}, {key}", path)
@@ -235,20 +261,12 @@ def _board_from_entry(name: str, entry, path: Path) -> Board:
 
 
 def _read_yaml(path: Path):
-    try:
-        text = path.read_text()
-    except OSError as e:
+    if not path.is_file():
         raise BoardConfigError(
-            f"cannot read the board database {path} ({e.strerror}); "
+            f"cannot read the board database {path} (no such file); "
             f"point {BOARDS_ENV_VAR} at a boards.yaml or restore the one at the repo root."
-        ) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise BoardConfigError(f"{path}: YAML syntax error{line}: {problem}; fix the file.") from None
+        )
+    return load_user_yaml(path, BoardConfigError, "board database")
 
 
 # ---- public API ----------------------------------------------------------------------------------
@@ -272,7 +290,7 @@ def load_boards(path=None) -> dict[str, Board]:
     unknown = sorted(set(document) - {"boards"})
     if unknown:
         raise BoardConfigError(
-            f"{path}: unknown top-level key(s) {', '.join(map(str, unknown))}; only 'boards' is allowed."
+            f"{path}: unknown top-level key(s) {clip_repr(unknown)}; only 'boards' is allowed."
         )
     if not document["boards"]:
         raise BoardConfigError(f"{path}: 'boards' is empty; describe at least one board.")

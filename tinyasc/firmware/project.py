@@ -18,7 +18,7 @@ from pathlib import Path
 
 import jinja2
 
-from tinyasc.artifacts.boards import Board
+from tinyasc.artifacts.boards import Board, comment_safe
 from tinyasc.artifacts.export_folder import PROJECT_DIR, SRC_DIR
 from tinyasc.artifacts.manifest import MANIFEST_NAME, atomic_write_bytes, atomic_write_text, read_manifest
 from tinyasc.errors import DoesNotFitError, TinyascError, ToolchainError
@@ -111,9 +111,11 @@ def _context(export_dir: Path, board: Board) -> dict:
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                              trim_blocks=True, lstrip_blocks=True)
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+                                     undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                                     trim_blocks=True, lstrip_blocks=True)
+    environment.filters["comment_safe"] = comment_safe  # board text inside comments
+    return environment
 
 
 def render_project(export_dir, board: Board) -> Path:

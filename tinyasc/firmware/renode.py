@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jinja2
 
-from tinyasc.artifacts.boards import Board
+from tinyasc.artifacts.boards import Board, comment_safe
 from tinyasc.artifacts.export_folder import RENODE_DIR
 from tinyasc.artifacts.manifest import atomic_write_text
 from tinyasc.firmware.project import RTT_BUFFER_SIZE, _manifest_or_empty, project_name
@@ -34,8 +34,9 @@ def render_renode_script(export_dir, board: Board) -> Path | None:
     if not board.renode_platform:
         return None
     export_dir = Path(export_dir)
-    template = jinja2.Template(TEMPLATE.read_text(), undefined=jinja2.StrictUndefined,
-                              keep_trailing_newline=True)
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    environment.filters["comment_safe"] = comment_safe  # board text in a '#' comment: no new lines
+    template = environment.from_string(TEMPLATE.read_text())
     text = template.render(
         board_name=board.name,
         description=board.description,
