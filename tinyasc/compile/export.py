@@ -9,6 +9,7 @@ renamed into place, so an interrupted export never leaves half a folder behind.
 
 from __future__ import annotations
 
+import errno
 import os
 import platform
 import re
@@ -51,8 +52,11 @@ class ExportResult:
 
 
 def safe_name(text: str) -> str:
-    """A folder and C-friendly name: letters, digits, '_' and '-' only."""
+    """A folder and C-friendly name: letters, digits, '_' and '-' only, at most MAX_NAME_CHARS."""
     name = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_-")
+    if len(name) > layout.MAX_NAME_CHARS:
+        raise TinyascError(f"the export name {name[:40]}... is {len(name)} characters long; give a --name of "
+                           f"at most {layout.MAX_NAME_CHARS} (it names the folder and the generated project)")
     return name or "model"
 
 
@@ -150,29 +154,38 @@ def export_model(
     out_root = Path(out_root)
     out_root.mkdir(parents=True, exist_ok=True)
     target = out_root / name
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out_root))
-    try:
-        atomic_write_bytes(staging / layout.MODEL_TFLITE, model_bytes)
-        atomic_write_text(staging / layout.MODEL_TFLITE_ARRAY, render_tflite_array(model_bytes))
-        atomic_write_text(staging / layout.IR_TEXT, graph.dump())
-        write_sources(render_model_sources(compiled, tflite_path.name, labels, audio), staging / layout.SRC_DIR)
-        pcm_window = pcm_test_window(audio, graph) if pcm_frontend_applies(audio, graph) else None
-        write_sources(render_test_vectors(vectors_in, vectors_out, pcm_window), staging / layout.SRC_DIR)
-        np.save(staging / layout.TEST_INPUTS, vectors_in)
-        np.save(staging / layout.TEST_OUTPUTS, vectors_out)
-        manifest = {
-            "name": name,
-            "board": board.name,
-            **({"audio": audio.to_dict()} if audio is not None and audio.is_known else {}),
-            "export": export_figures(compiled, model_bytes, tflite_path, labels, len(vectors_in)),
-            "versions": tool_versions(),
-        }
-        write_manifest(staging, manifest)
-        os.chmod(staging, 0o755)
-        _replace_folder(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    with layout.export_lock(out_root, name):
+        layout.clean_stale_staging(out_root, name)  # left by an export killed mid-write
+        staging = Path(tempfile.mkdtemp(prefix=layout.staging_prefix(name), dir=out_root))
+        try:
+            atomic_write_bytes(staging / layout.MODEL_TFLITE, model_bytes)
+            atomic_write_text(staging / layout.MODEL_TFLITE_ARRAY, render_tflite_array(model_bytes))
+            atomic_write_text(staging / layout.IR_TEXT, graph.dump())
+            write_sources(render_model_sources(compiled, tflite_path.name, labels, audio), staging / layout.SRC_DIR)
+            pcm_window = pcm_test_window(audio, graph) if pcm_frontend_applies(audio, graph) else None
+            write_sources(render_test_vectors(vectors_in, vectors_out, pcm_window), staging / layout.SRC_DIR)
+            np.save(staging / layout.TEST_INPUTS, vectors_in)
+            np.save(staging / layout.TEST_OUTPUTS, vectors_out)
+            manifest = {
+                "name": name,
+                "board": board.name,
+                **({"audio": audio.to_dict()} if audio is not None and audio.is_known else {}),
+                "export": export_figures(compiled, model_bytes, tflite_path, labels, len(vectors_in)),
+                "versions": tool_versions(),
+            }
+            write_manifest(staging, manifest)
+            os.chmod(staging, 0o755)
+            _replace_folder(staging, target)
+        except OSError as error:
+            shutil.rmtree(staging, ignore_errors=True)
+            if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise TinyascError(f"{target}: {error.strerror} while writing the export; nothing was changed "
+                               f"({'the previous export is intact' if target.exists() else 'no folder was made'}); "
+                               "free some space and export again") from None
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return ExportResult(export_dir=target, compiled=compiled, manifest=manifest)
 
 

@@ -30,6 +30,7 @@ def quantize_int8(model, representative_x: np.ndarray, out_path: str | os.PathLi
     tf, _ = import_tf()
     input_shape = tuple(model.input_shape[1:])
     samples = _representative_samples(representative_x, input_shape)
+    _check_finite(model, samples)
 
     converter = batch1_converter(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -50,6 +51,23 @@ def batch1_converter(model):
     forward = tf.function(lambda x: model(x, training=False))
     concrete = forward.get_concrete_function(tf.TensorSpec((1,) + input_shape, tf.float32))
     return tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+
+
+def _check_finite(model, samples: np.ndarray) -> None:
+    """NaN or infinite weights (a diverged training) or calibration samples crash TensorFlow's
+    int8 calibrator (a segfault, no message): refuse them here with what to do."""
+    if not np.isfinite(samples).all():
+        raise TinyascError("the calibration samples hold NaN or infinite values; check the audio files "
+                           "(every file is checked when read) and the features")
+    check_finite_weights(model)
+
+
+def check_finite_weights(model) -> None:
+    """A diverged training leaves NaN or infinite weights: a TinyascError saying so."""
+    for weight in model.weights:
+        if not np.isfinite(np.asarray(weight)).all():
+            raise TinyascError(f"the trained model's weights hold NaN or infinite values ({weight.name}): "
+                               "training diverged; lower training.learning_rate.max (or its schedule) and retrain")
 
 
 def _representative_samples(x: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:

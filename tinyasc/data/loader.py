@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from tinyasc.data.audio_checks import check_decoded_audio, check_wav_header
 from tinyasc.data.splits import carve_validation, group_column
 from tinyasc.errors import DatasetError
 
@@ -221,6 +222,7 @@ def _read_audio(path: Path) -> tuple[np.ndarray, int]:
     """(float32 [T, channels], sample rate) of one file, with a DatasetError naming a bad file."""
     if not path.is_file():
         raise DatasetError(f"{path}: audio file not found; fix the path in the dataset CSV or restore the file")
+    check_wav_header(path)  # a header claiming more audio than the file holds
     try:
         audio, file_rate = sf.read(path, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError) as err:
@@ -230,6 +232,7 @@ def _read_audio(path: Path) -> tuple[np.ndarray, int]:
         ) from err
     if audio.shape[0] == 0:
         raise DatasetError(f"{path}: the audio file has no samples; remove it from the CSV or replace it")
+    check_decoded_audio(path, audio, file_rate)  # NaN/Inf, a handful of samples, an impossible rate
     return audio, file_rate
 
 

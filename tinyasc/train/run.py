@@ -100,6 +100,7 @@ def train_run(
 
     from tinyasc.train import make_strategy, seed_everything, train_model
     from tinyasc.train.evaluate import evaluate_recordings
+    from tinyasc.convert.quantize import check_finite_weights
     from tinyasc.train.prune import prune_configured
 
     recipe = config.training
@@ -130,6 +131,7 @@ def train_run(
     # Pruning (when configured) fine-tunes the trained model; everything after sees the pruned one.
     trained, pruning_report = prune_configured(config, trained, dataset, run_dir, input_fn=input_fn,
                                                augmentation=augmentation, progress=progress, resume=resume)
+    check_finite_weights(trained.model)  # a diverged run stops here, not in the int8 converter
     test_metrics = evaluate_recordings(trained.model, test, crop_samples=model_samples, input_fn=input_fn)
     tflite, test_inputs, conversion_report = _calibrate_and_convert(config, trained.model, dataset, run_dir,
                                                                     input_fn, model_samples, progress)
@@ -304,6 +306,9 @@ def build_configured_model(config, num_classes: int, input_kwargs: dict):
     if "channels" not in accepted:
         if kwargs.pop("channels", 1) != 1:
             raise TinyascError(f"model {name} takes one input channel; set data.channels: 1")
+    if config.model.kwargs.get("num_classes", num_classes) != num_classes:
+        raise TinyascError(f"model.kwargs.num_classes is {config.model.kwargs['num_classes']} but the dataset has "
+                           f"{num_classes} classes; leave num_classes out (the dataset decides)")
     kwargs.update(config.model.kwargs)
     refused = [key for key in kwargs if key not in accepted]
     if refused:
@@ -311,7 +316,13 @@ def build_configured_model(config, num_classes: int, input_kwargs: dict):
             f"model {name} takes no {', '.join(refused)} (it takes {', '.join(accepted)}); raw-waveform models "
             "take input_samples and log-mel models input_shape: check features.kind and model.kwargs"
         )
-    return build_model(name, **kwargs)
+    try:
+        return build_model(name, **kwargs)
+    except ValueError as error:  # Keras: an input too short for the model's strides, a bad kwarg value
+        first_line = (str(error).strip() or type(error).__name__).splitlines()[0]
+        first_line = first_line if len(first_line) <= 200 else first_line[:197] + "..."
+        raise TinyascError(f"model {name} cannot be built for input {input_kwargs} ({first_line}); "
+                           "use longer clips (data.duration_s) or other model.kwargs") from None
 
 
 def augment_settings(config):
