@@ -171,10 +171,24 @@ def write_dataset_csv(rows: list[dict], out_csv: Path) -> Path:
     return Path(out_csv)
 
 
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection: a class folder
+# named `=HYPERLINK(...)`); written with a leading quote, which `csv_cell_value` removes on reading.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_field(value: str) -> str:
-    if any(ch in value for ch in ',"\n'):
+    if value.startswith(FORMULA_STARTS) or (value.startswith("'") and value[1:].startswith(FORMULA_STARTS)):
+        value = "'" + value
+    if any(ch in value for ch in ',"\n\r'):
         return '"' + value.replace('"', '""') + '"'
     return value
+
+
+def csv_cell_value(text: str) -> str:
+    """A cell as written by `write_dataset_csv`, without the quote that neutralised a formula."""
+    if text.startswith("'") and text[1:].startswith(FORMULA_STARTS + ("'",)):
+        return text[1:]
+    return text
 
 
 def dataset_csv(spec: str, out_dir: Path, test_fold: int | None = None) -> Path:

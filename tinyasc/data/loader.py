@@ -21,11 +21,13 @@ import numpy as np
 import soundfile as sf
 
 from tinyasc.data.audio_checks import check_decoded_audio, check_wav_header
+from tinyasc.data.layouts import csv_cell_value
 from tinyasc.data.splits import carve_validation, group_column
 from tinyasc.errors import DatasetError
 
 REQUIRED_COLUMNS = ("path", "label")  # "split" is optional
 KNOWN_SPLITS = ("train", "val", "test")
+LINE_KEY = "_line"  # each row's line in the CSV, for error messages
 
 
 @dataclass
@@ -146,12 +148,15 @@ def _read_rows(csv_path: Path) -> list[dict[str, str]]:
             )
         group_key = group_column(header)
         kept_columns = REQUIRED_COLUMNS + ("split",) + ((group_key,) if group_key else ())
-        rows = [{c: (row.get(c) or "").strip() for c in kept_columns} for row in reader]
+        rows = [{**{c: csv_cell_value((row.get(c) or "").strip()) for c in kept_columns},
+                 LINE_KEY: _first_line(reader, row)}
+                for row in reader]
     if not rows:
         raise DatasetError(f"{csv_path}: the CSV lists no audio files; add one row per clip")
     if "split" not in header:
         _assign_default_splits(rows)
-    for line, row in enumerate(rows, start=2):
+    for row in rows:
+        line = row[LINE_KEY]
         if row["split"] not in KNOWN_SPLITS:
             raise DatasetError(
                 f"{csv_path}, line {line}: split {row['split']!r} is not one of {', '.join(KNOWN_SPLITS)}"
@@ -162,6 +167,14 @@ def _read_rows(csv_path: Path) -> list[dict[str, str]]:
     if "train" in splits and "val" not in splits:
         print(f"{csv_path}: {carve_validation(rows, group_key)}", flush=True)
     return rows
+
+
+def _first_line(reader: csv.DictReader, row: dict) -> int:
+    """The file line a record starts on: the reader's count is at its last line, after any
+    newlines inside quoted fields."""
+    inside = sum(value.count("\n") for value in row.values() if isinstance(value, str))
+    inside += sum(v.count("\n") for value in row.values() if isinstance(value, list) for v in value)
+    return reader.line_num - inside
 
 
 def _assign_default_splits(rows: list[dict[str, str]]) -> None:
@@ -183,10 +196,10 @@ def _resolve_labels(rows, labels, csv_path: Path) -> list[str]:
     if labels is None:
         return list(dict.fromkeys(row["label"] for row in rows))
     known = set(labels)
-    for line, row in enumerate(rows, start=2):
+    for row in rows:
         if row["label"] not in known:
             raise DatasetError(
-                f"{csv_path}, line {line}: label {row['label']!r} is not one of the model's classes "
+                f"{csv_path}, line {row[LINE_KEY]}: label {row['label']!r} is not one of the model's classes "
                 f"({', '.join(labels)}); fix the CSV or train a model with this class"
             )
     return list(labels)
