@@ -40,7 +40,7 @@ EXIT_MEANINGS = {
     1: "output mismatch",
     2: "tinyasc_invoke returned an error",
     3: "the firmware faulted",
-    4: "eval mode could not read or write its host files",
+    4: "the command line was refused, or eval mode could not read or write its host files",
 }
 FIRMWARE_LINE_PREFIXES = ("TINYASC_", "tinyasc self-test", "vector ")
 EVAL_INPUT_SYMBOL = "tas_eval_input"
@@ -95,6 +95,9 @@ def _built_board_and_elf(export_dir: Path) -> tuple[Board, Path]:
 
 
 def _run_qemu(board: Board, elf: Path, timeout_s: float, semihosting_args=()):
+    if not semihosting_args and len(str(elf)) >= CMDLINE_CAPACITY:
+        # Without arguments QEMU hands the firmware the image path, which would not fit its buffer.
+        semihosting_args = ("self-test",)
     command = [_qemu_path(), *qemu_base_args(board, semihosting_args), "-kernel", str(elf)]
     started = time.perf_counter()
     try:
