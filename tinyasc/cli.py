@@ -186,8 +186,11 @@ def _cmd_summary(args) -> int:
 
     source = summary_source(args.model, sample_rate=args.sample_rate)
     seconds = args.seconds or source.audio.seconds_per_inference
-    summary = summarize(read_tflite(source.tflite), sample_rate=source.audio.sample_rate, seconds=seconds)
-    summary["measured_tflite_bytes"] = measured_tflite_sizes(source.tflite)
+    from tinyasc.errors import naming
+
+    with naming(source.tflite):
+        summary = summarize(read_tflite(source.tflite), sample_rate=source.audio.sample_rate, seconds=seconds)
+        summary["measured_tflite_bytes"] = measured_tflite_sizes(source.tflite)
     rate = f"{source.audio.sample_rate:,} Hz" if source.audio.sample_rate else "unknown"
     title = f"tinyasc summary: {source.tflite} (audio rate {rate}, from {source.where})"
     wide_console().print(summary_table(summary, title))

@@ -1,5 +1,8 @@
 """One error type for user mistakes: the CLI prints its message, never a traceback."""
 
+import contextlib
+from collections.abc import Iterator
+
 
 class TinyascError(Exception):
     """A problem the user can fix. The message says what is wrong and what to do."""
@@ -23,3 +26,15 @@ class DoesNotFitError(TinyascError):
 
 class DatasetError(TinyascError):
     """An audio file or dataset description is missing, broken or inconsistent."""
+
+
+@contextlib.contextmanager
+def naming(source) -> Iterator[None]:
+    """Inside, a TinyascError that does not name `source` (a file) is raised again, same type,
+    with "<source>: " in front: every error about a user's file says which file."""
+    try:
+        yield
+    except TinyascError as error:
+        if str(source) in str(error):
+            raise
+        raise type(error)(f"{source}: {error}") from None

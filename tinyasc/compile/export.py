@@ -38,7 +38,7 @@ from tinyasc.compile.pcm_input import pcm_frontend_applies, pcm_test_window
 from tinyasc.compile.reference import tflm_minimal_arena, tflm_outputs
 from tinyasc.compile.tflite_reader import parse_tflite
 from tinyasc.compile.ws_rewrite import rewrite_ws_conv
-from tinyasc.errors import DoesNotFitError, TinyascError
+from tinyasc.errors import DoesNotFitError, TinyascError, naming
 from tinyasc.artifacts.manifest import atomic_write_bytes, atomic_write_text, write_manifest
 
 DEFAULT_EXPORT_ROOT = Path("export")
@@ -140,16 +140,16 @@ def export_model(
     if not tflite_path.is_file():
         raise TinyascError(f"{tflite_path}: no such .tflite file")
     board = get_board(board_name)
-    # A QAT'd WSNet converts to GATHER…CONV_2D chains: each becomes one WS_CONV op (DESIGN §4).
-    model_bytes, _ = rewrite_ws_conv(tflite_path.read_bytes(), source=str(tflite_path))
-    graph = parse_tflite(model_bytes, source=str(tflite_path))
-    compiled = compile_graph(graph, board=board, options=options)
-    _check_fits(compiled, board, str(tflite_path))
-
     name = safe_name(name or tflite_path.stem)
-    output_size = graph.tensors[graph.outputs[0]].num_elements
-    labels = list(labels) if labels else [f"class_{i}" for i in range(output_size)]
-    vectors_in, vectors_out = _test_vectors(model_bytes, graph, test_inputs, num_test_vectors, seed)
+    with naming(tflite_path):  # what the compiler refuses is about this file
+        # A QAT'd WSNet converts to GATHER…CONV_2D chains: each becomes one WS_CONV op (DESIGN §4).
+        model_bytes, _ = rewrite_ws_conv(tflite_path.read_bytes(), source=str(tflite_path))
+        graph = parse_tflite(model_bytes, source=str(tflite_path))
+        compiled = compile_graph(graph, board=board, options=options)
+        _check_fits(compiled, board, str(tflite_path))
+        output_size = graph.tensors[graph.outputs[0]].num_elements
+        labels = list(labels) if labels else [f"class_{i}" for i in range(output_size)]
+        vectors_in, vectors_out = _test_vectors(model_bytes, graph, test_inputs, num_test_vectors, seed)
 
     out_root = Path(out_root)
     out_root.mkdir(parents=True, exist_ok=True)
