@@ -16,7 +16,9 @@ and rates, and stops at the same epoch, as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import json
 import os
 import shutil
@@ -134,10 +136,12 @@ def train_model(
                                  input_fn, epoch_callbacks)
             if _record_epoch(state, {**fit.history, "learning_rate": [_current_rate(optimizer)]}):
                 best_weights = model.get_weights()
-                _save_model_atomically(model, run_dir / BEST_MODEL_FILE)
-            state["checkpoint"] = Path(manager.save(checkpoint_number=epoch + 1)).name
-            _write_history_csv(run_dir / HISTORY_FILE, state["history"])
-            _write_json_atomically(run_dir / STATE_FILE, state)  # last: it commits the epoch
+                with _disk_full_is_an_error(run_dir, epoch):
+                    _save_model_atomically(model, run_dir / BEST_MODEL_FILE)
+            with _disk_full_is_an_error(run_dir, epoch):
+                state["checkpoint"] = Path(manager.save(checkpoint_number=epoch + 1)).name
+                _write_history_csv(run_dir / HISTORY_FILE, state["history"])
+                _write_json_atomically(run_dir / STATE_FILE, state)  # last: it commits the epoch
 
     if best_weights is not None:
         model.set_weights(best_weights)
@@ -305,10 +309,33 @@ def _load_best_weights(run_dir: Path) -> list | None:
 def _save_model_atomically(model, path: Path) -> None:
     """Save as .h5 (DESIGN §3: QAT models do not reload from .keras), via a temporary file."""
     tmp = path.with_name(path.stem + ".tmp.h5")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy", category=UserWarning)
-        model.save(tmp, include_optimizer=False)
-    os.replace(tmp, path)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy", category=UserWarning)
+            model.save(tmp, include_optimizer=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+DISK_FULL_TEXTS = ("No space left on device", "Disk quota exceeded")
+
+
+@contextlib.contextmanager
+def _disk_full_is_an_error(run_dir: Path, epoch: int):
+    """A full disk while saving an epoch (TensorFlow, h5py and Python each say it differently) is a
+    one-line TinyascError; half-written temporaries are removed, the last committed epoch stays."""
+    try:
+        yield
+    except Exception as error:
+        full = getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or any(
+            text in str(error) for text in DISK_FULL_TEXTS)
+        if not full:
+            raise
+        for temporary in (run_dir / CHECKPOINT_DIR).glob("*_temp*"):
+            shutil.rmtree(temporary, ignore_errors=True)
+        raise TinyascError(f"{run_dir}: no space left on device while saving epoch {epoch + 1}; the run keeps its "
+                           "last complete epoch: free some space, then continue with --resume") from None
 
 
 def _write_json_atomically(path: Path, data: dict) -> None:
