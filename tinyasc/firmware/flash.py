@@ -12,6 +12,7 @@ settings in boards.yaml: pyocd_target → pyocd, nrfjprog_family → nrfjprog, o
 openocd, tried in that order unless `--tool` picks one.
 """
 
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -142,6 +143,10 @@ def _tool_command(tool: str, board: Board, image: Path, probe: str | None) -> li
 def plan_flash(export_dir, board_name: str | None = None, tool: str | None = None,
                probe: str | None = None) -> FlashPlan:
     """Everything `flash` will do, checked, without touching a probe."""
+    if probe is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}", probe):
+        # It reaches openocd's Tcl (`adapter serial ...`): a serial number, never a command.
+        raise FlashError(f"--probe {probe[:40]!r}: a probe id is letters, digits and _ . : - (at most 64); "
+                         "`pyocd list` or `nrfjprog --ids` shows them")
     export_dir = Path(export_dir).resolve()
     manifest = read_manifest(export_dir)
     built_for = _built_board_name(export_dir, manifest)
