@@ -302,10 +302,10 @@ def get_board(name: str, path=None) -> Board:
     boards = load_boards(path)
     if name in boards:
         return boards[name]
-    close = difflib.get_close_matches(name, list(boards), n=1)
+    close = difflib.get_close_matches(str(name)[:100], list(boards), n=1)
     hint = f" Did you mean '{close[0]}'?" if close else ""
     raise BoardConfigError(
-        f"unknown board '{name}'.{hint} Known boards: {', '.join(sorted(boards))} "
+        f"unknown board {clip_repr(name)}.{hint} Known boards: {', '.join(sorted(boards))} "
         f"(from {boards_path(path)}; `tinyasc boards` lists them)."
     )
 

@@ -100,7 +100,6 @@ def train_run(
 
     from tinyasc.train import make_strategy, seed_everything, train_model
     from tinyasc.train.evaluate import evaluate_recordings
-    from tinyasc.convert.quantize import check_finite_weights
     from tinyasc.train.prune import prune_configured
 
     recipe = config.training
@@ -131,7 +130,6 @@ def train_run(
     # Pruning (when configured) fine-tunes the trained model; everything after sees the pruned one.
     trained, pruning_report = prune_configured(config, trained, dataset, run_dir, input_fn=input_fn,
                                                augmentation=augmentation, progress=progress, resume=resume)
-    check_finite_weights(trained.model)  # a diverged run stops here, not in the int8 converter
     test_metrics = evaluate_recordings(trained.model, test, crop_samples=model_samples, input_fn=input_fn)
     tflite, test_inputs, conversion_report = _calibrate_and_convert(config, trained.model, dataset, run_dir,
                                                                     input_fn, model_samples, progress)
@@ -163,9 +161,11 @@ def _calibrate_and_convert(config, model, dataset, run_dir: Path, input_fn, mode
     (its path, the test split as int8 model inputs, the reports for run.json). One model input per
     test recording: its first crop when the model takes crops."""
     from tinyasc.artifacts.tflm import quantize_input, tflite_io_details
+    from tinyasc.convert.quantize import check_finite_weights
     from tinyasc.train.calibrate import calibrate_configured
     from tinyasc.train.qat import quantize_configured
 
+    check_finite_weights(model)  # a diverged run stops here, not in the calibrator or the int8 converter
     calibration_report = calibrate_configured(config, model, dataset, input_fn, model_samples)
     representative = input_fn(dataset.subset("train").x[:100, :model_samples])
     tflite, quantization_report = quantize_configured(
