@@ -133,3 +133,31 @@ def test_formula_like_class_names_are_neutralised_in_dataset_csv_and_read_back_u
     assert "dog" in cells and "'=HYPERLINK(\"evil.example\",\"click\")" in cells and "''=quoted" in cells
     data = load_csv_dataset(written, sample_rate=RATE)
     assert sorted(data.labels) == sorted(FORMULAS + ["dog"])
+
+
+@pytest.mark.parametrize("content, fragment", [
+    ("path,label\nx.wav,caf\xe9\n".encode("latin-1"), "not UTF-8 text"),
+    (("path,label\nx.wav," + "x" * 200_000 + "\n").encode(), "not a readable CSV (field larger than field limit"),
+    (("path" + ",p" * 100_000 + "\n").encode(), "missing column(s) label"),
+])
+def test_an_unreadable_label_csv_is_named_by_both_readers(tmp_path, content, fragment):
+    from tinyasc.emulate.audio_files import audio_items
+
+    csv_path = tmp_path / "m.csv"
+    csv_path.write_bytes(content)
+    with pytest.raises(DatasetError) as error:
+        load_csv_dataset(csv_path, sample_rate=RATE)
+    assert str(error.value).startswith(f"{csv_path}") and fragment in str(error.value) and len(str(error.value)) < 600
+    with pytest.raises(DatasetError) as error:
+        audio_items(csv_path, ["a"])
+    assert str(error.value).startswith(f"{csv_path}") and len(str(error.value)) < 600
+
+
+def test_emulate_audio_csv_errors_give_the_records_first_line(tmp_path):
+    from tinyasc.emulate.audio_files import audio_items
+
+    float_wav(tmp_path / "x.wav", noise(100))
+    csv_path = tmp_path / "m.csv"
+    csv_path.write_text('path,label\nx.wav,"a\nb"\nx.wav,cat\n', newline="")
+    with pytest.raises(DatasetError, match=r"m\.csv, line 4"):
+        audio_items(csv_path, ["a\nb", "dog"])

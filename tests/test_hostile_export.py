@@ -241,3 +241,41 @@ def test_the_self_test_still_runs_without_arguments_and_with_self_test(built_exp
     for arguments in ((), ("self-test",)):
         code, log = run_firmware_with(built_export, *arguments)
         assert code == 0 and "TINYASC_RESULT vectors=4 mismatches=0" in log, log[-500:]
+
+
+# ---- run folders (`export --run`) -----------------------------------------------------------------
+
+def _run_folder(tmp_path, run_json: bytes, test_set: bytes | None = None):
+    import io
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_bytes(run_json)
+    if test_set is None:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, inputs=np.zeros((2, 4), np.int8), labels=np.zeros(2, np.int64))
+        test_set = buffer.getvalue()
+    (run / "test_set.npz").write_bytes(test_set)
+    return run
+
+
+@pytest.mark.parametrize("run_json, test_set, fragment", [
+    (b"{\"labels\": [\"a\"]", None, "run.json is not valid JSON"),
+    (b"{\"labels\": \"caf\xe9\"}", None, "run.json is not valid JSON"),
+    (b"[" * 100_000 + b"]" * 100_000, None, "run.json is not valid JSON"),
+    (b"{}", None, "is a damaged training run (KeyError: 'labels')"),
+    (b"{\"labels\": 5}", None, "'labels' must be a non-empty list of class names"),
+    (b"{\"labels\": [\"a\"]}", b"PK\x03\x04 not a zip", "is a damaged training run (BadZipFile"),
+])
+def test_a_damaged_run_folder_is_one_line(capsys, tmp_path, run_json, test_set, fragment):
+    run = _run_folder(tmp_path, run_json, test_set)
+    assert_one_line_error(capsys, ("export", "--run", run, "--out", tmp_path / "export"), run, fragment)
+
+
+def test_a_pickled_test_set_is_refused_not_loaded(capsys, tmp_path):
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, inputs=np.array([object()], dtype=object), labels=np.zeros(1))
+    run = _run_folder(tmp_path, b"{\"labels\": [\"a\"]}", buffer.getvalue())
+    assert_one_line_error(capsys, ("export", "--run", run, "--out", tmp_path / "export"), "allow_pickle=False")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,21 +73,29 @@ def read_run(run_dir: Path) -> RunFolder:
     if not path.is_file():
         raise TinyascError(f"{run_dir} is not a finished training run (no {RUN_FILE}); run `tinyasc train --out {run_dir}`")
     try:
-        summary = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise TinyascError(f"{path} is not valid JSON ({e}); re-run `tinyasc train --out {run_dir}`") from None
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise TinyascError(f"{path} is not valid JSON ({str(e)[:120]}); re-run `tinyasc train --out {run_dir}`") from None
     test_set_path = run_dir / TEST_SET_FILE
     if not test_set_path.is_file():
         raise TinyascError(f"{run_dir} has no {TEST_SET_FILE}; re-run `tinyasc train --out {run_dir}`")
-    with np.load(test_set_path) as test_set:
-        test_inputs, test_labels = test_set["inputs"], test_set["labels"]
-    return RunFolder(
-        path=run_dir,
-        labels=tuple(summary["labels"]),
-        tflite=run_dir / summary.get("tflite", TFLITE_FILE),
-        test_inputs=test_inputs,
-        test_labels=test_labels,
-        audio=audio_of(summary),
-        config=summary.get("config"),
-        summary=summary,
-    )
+    # A damaged or hand-edited run folder: a missing key, a wrong type, a broken archive (no pickles).
+    try:
+        with np.load(test_set_path, allow_pickle=False) as test_set:
+            test_inputs, test_labels = test_set["inputs"], test_set["labels"]
+        labels = summary["labels"]
+        if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
+            raise ValueError("'labels' must be a non-empty list of class names")
+        return RunFolder(
+            path=run_dir,
+            labels=tuple(labels),
+            tflite=run_dir / Path(str(summary.get("tflite", TFLITE_FILE))).name,
+            test_inputs=test_inputs,
+            test_labels=test_labels,
+            audio=audio_of(summary),
+            config=summary.get("config"),
+            summary=summary,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError, OSError, zipfile.BadZipFile) as e:
+        raise TinyascError(f"{run_dir} is a damaged training run ({type(e).__name__}: {str(e)[:120]}); "
+                           f"re-run `tinyasc train --out {run_dir}`") from None

@@ -18,6 +18,7 @@ The written CSV holds absolute paths, so it can live anywhere (a run folder); da
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from pathlib import Path
 
@@ -33,8 +34,29 @@ LAYOUTS = ("synthetic", "folder", "esc50", "urbansound8k", "tau")
 def _read_table(path: Path, delimiter: str = ",") -> list[dict[str, str]]:
     if not path.is_file():
         raise DatasetError(f"{path}: metadata file not found; is this the dataset's root folder as downloaded?")
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8") as f, csv_errors_named(path):
         return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(f, delimiter=delimiter)]
+
+
+def csv_record_line(reader, row: dict) -> int:
+    """The file line a csv.DictReader record starts on: the reader's count is at its last line,
+    after any newlines inside quoted fields."""
+    inside = sum(value.count("\n") for value in row.values() if isinstance(value, str))
+    inside += sum(v.count("\n") for value in row.values() if isinstance(value, list) for v in value)
+    return reader.line_num - inside
+
+
+@contextlib.contextmanager
+def csv_errors_named(path: Path):
+    """A CSV that is not UTF-8, or that the csv module refuses (a field over 128 KB), is a
+    DatasetError naming the file, not a traceback."""
+    try:
+        yield
+    except UnicodeDecodeError as error:
+        raise DatasetError(f"{path}: not UTF-8 text (byte {error.start} of a read block is "
+                           f"{error.object[error.start]:#04x}); save the CSV as UTF-8") from None
+    except csv.Error as error:
+        raise DatasetError(f"{path}: not a readable CSV ({str(error)[:120]}); fix the file") from None
 
 
 def _require_columns(rows: list[dict], columns: tuple[str, ...], path: Path) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 import soundfile as sf
 
 from tinyasc.data.audio_checks import check_decoded_audio, check_wav_header
-from tinyasc.data.layouts import csv_cell_value
+from tinyasc.data.layouts import csv_cell_value, csv_errors_named, csv_record_line
 from tinyasc.data.splits import carve_validation, group_column
 from tinyasc.errors import DatasetError
 
@@ -137,19 +137,19 @@ def _read_rows(csv_path: Path) -> list[dict[str, str]]:
     whole speakers or recordings when the CSV names them (splits.GROUP_COLUMNS), said on the console."""
     if not csv_path.is_file():
         raise DatasetError(f"{csv_path}: dataset CSV not found; give the path of a path,label,split CSV")
-    with open(csv_path, newline="") as f:
+    with open(csv_path, newline="", encoding="utf-8") as f, csv_errors_named(csv_path):
         reader = csv.DictReader(f)
         header = reader.fieldnames or []
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         if missing:
             raise DatasetError(
                 f"{csv_path}: missing column(s) {', '.join(missing)}; the header must contain "
-                f"{','.join(REQUIRED_COLUMNS)} (and optionally split). Received: {','.join(header)}"
+                f"{','.join(REQUIRED_COLUMNS)} (and optionally split). Received: {','.join(header)[:200]}"
             )
         group_key = group_column(header)
         kept_columns = REQUIRED_COLUMNS + ("split",) + ((group_key,) if group_key else ())
         rows = [{**{c: csv_cell_value((row.get(c) or "").strip()) for c in kept_columns},
-                 LINE_KEY: _first_line(reader, row)}
+                 LINE_KEY: csv_record_line(reader, row)}
                 for row in reader]
     if not rows:
         raise DatasetError(f"{csv_path}: the CSV lists no audio files; add one row per clip")
@@ -167,14 +167,6 @@ def _read_rows(csv_path: Path) -> list[dict[str, str]]:
     if "train" in splits and "val" not in splits:
         print(f"{csv_path}: {carve_validation(rows, group_key)}", flush=True)
     return rows
-
-
-def _first_line(reader: csv.DictReader, row: dict) -> int:
-    """The file line a record starts on: the reader's count is at its last line, after any
-    newlines inside quoted fields."""
-    inside = sum(value.count("\n") for value in row.values() if isinstance(value, str))
-    inside += sum(v.count("\n") for value in row.values() if isinstance(value, list) for v in value)
-    return reader.line_num - inside
 
 
 def _assign_default_splits(rows: list[dict[str, str]]) -> None:

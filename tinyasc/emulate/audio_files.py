@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyasc.artifacts.audio import AudioInput
+from tinyasc.data.layouts import csv_cell_value, csv_errors_named, csv_record_line
 from tinyasc.data.loader import crop_starts, fit_length, read_channels, read_mono
 from tinyasc.errors import DatasetError
 from tinyasc.frontend.level import to_pcm16
@@ -70,13 +71,13 @@ def _label_index(label: str, labels: list[str], where: str) -> int:
 def _csv_items(csv_path: Path, labels: list[str], split: str | None) -> tuple[list[AudioItem], str | None]:
     """The rows of a path,label[,split] CSV (paths relative to its folder). With a split column the
     test split is taken unless `split` says otherwise ("all": every row)."""
-    with open(csv_path, newline="") as handle:
+    with open(csv_path, newline="", encoding="utf-8") as handle, csv_errors_named(csv_path):
         reader = csv.DictReader(handle)
         header = reader.fieldnames or []
         if "path" not in header or "label" not in header:
             raise DatasetError(f"{csv_path}: a labels CSV needs the columns path,label[,split]. "
-                               f"Received: {','.join(header) or 'an empty file'}")
-        rows = [(line, row) for line, row in enumerate(reader, start=2)]
+                               f"Received: {','.join(header)[:200] or 'an empty file'}")
+        rows = [(csv_record_line(reader, row), row) for row in reader]
     if "split" in header and split != "all":
         split = split or "test"
         rows = [(line, row) for line, row in rows if (row.get("split") or "").strip() == split]
@@ -87,8 +88,9 @@ def _csv_items(csv_path: Path, labels: list[str], split: str | None) -> tuple[li
     if not rows:
         hint = "; pass --split all (or train, val)" if split else ""
         raise DatasetError(f"{csv_path}: no rows{f' of split {split!r}' if split else ''} to evaluate{hint}")
-    items = [AudioItem(csv_path.parent / row["path"].strip(),
-                       _label_index(row["label"].strip(), labels, f"{csv_path}, line {line}")) for line, row in rows]
+    items = [AudioItem(csv_path.parent / csv_cell_value(row["path"].strip()),
+                       _label_index(csv_cell_value(row["label"].strip()), labels, f"{csv_path}, line {line}"))
+             for line, row in rows]
     return items, split
 
 
