@@ -208,3 +208,22 @@ def test_clips_too_short_for_the_model_are_one_line(capsys, tmp_path):
     with pytest.raises(TinyascError, match=r"model anchor_cnn cannot be built for input .*use longer clips") as error:
         build_configured_model(config, 2, {"input_samples": 160})
     assert "\n" not in str(error.value) and len(str(error.value)) < 400
+
+
+@pytest.mark.parametrize("option, fragment", [
+    (("--epochs", "0"), "the command line: training.epochs must be between 1 and 100000; received: 0"),
+    (("--epochs", "1000000000"), "training.epochs must be between 1 and 100000; received: 1000000000"),
+    (("--batch-size", "0"), "training.batch_size must be between 1 and 65536"),
+    (("--seed", "-1"), "training.seed must be between 0 and 2147483647; received: -1"),
+    (("--model", "x" * 1000), "unknown model.name 'xxxx"),
+])
+def test_command_line_overrides_get_the_configs_bounds(capsys, tmp_path, option, fragment):
+    assert_one_line_error(capsys, ("train", "--data", tmp_path / "none.csv", "--out", tmp_path / "run", *option), fragment)
+
+
+def test_test_vectors_are_bounded_before_anything_is_allocated(capsys, tmp_path):
+    tflite = DEFAULT_BOARDS_PATH.parent / "tests" / "fixtures" / "golden" / "anchor_shaped_cnn.tflite"
+    for count in ("0", "-4", "1000000000"):
+        assert_one_line_error(capsys, ("export", "--tflite", tflite, "--out", tmp_path, "--test-vectors", count),
+                              f"--test-vectors must be between 1 and 1000 (they are embedded in the firmware's "
+                              f"flash); received: {count}")

@@ -285,6 +285,11 @@ BOUNDS = {
 }
 
 
+def check_config_values(config: ExperimentConfig, source: str) -> None:
+    """The ranges and choices of a config built in code (or changed by command-line overrides)."""
+    _check_values(config, source)
+
+
 def _check_values(config: ExperimentConfig, source: str) -> None:
     """Ranges the types cannot express."""
     for where, (low, high) in BOUNDS.items():
@@ -293,7 +298,8 @@ def _check_values(config: ExperimentConfig, source: str) -> None:
         for name in names:
             value = getattr(value, name)
         if not low <= value <= high:
-            raise ConfigError(f"{source}: {where} must be between {low:g} and {high:g}; received: {value:g}")
+            raise ConfigError(f"{source}: {where} must be between {_number(low)} and {_number(high)}; "
+                              f"received: {_number(value)}")
     clip_samples = config.data.sample_rate * config.data.duration_s
     if clip_samples > MAX_CLIP_SAMPLES:
         raise ConfigError(f"{source}: data.sample_rate x data.duration_s is {clip_samples:,.0f} samples per clip, "
@@ -409,6 +415,10 @@ def _check_quantization(config: ExperimentConfig, source: str) -> None:
     if quantization.qat_epochs < 1 or quantization.learning_rate <= 0:
         raise ConfigError(f"{source}: quantization.qat_epochs must be >= 1 and quantization.learning_rate > 0; "
                           f"received: {quantization.qat_epochs}, {quantization.learning_rate}")
+
+
+def _number(value) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def _path(where: str, key) -> str:

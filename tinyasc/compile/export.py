@@ -42,6 +42,7 @@ from tinyasc.errors import DoesNotFitError, TinyascError, naming
 from tinyasc.artifacts.manifest import atomic_write_bytes, atomic_write_text, write_manifest
 
 DEFAULT_EXPORT_ROOT = Path("export")
+MAX_TEST_VECTORS = 1000  # self-test inputs embedded in flash: a few are enough, thousands do not fit
 
 
 @dataclass
@@ -139,6 +140,9 @@ def export_model(
     tflite_path = Path(tflite_path)
     if not tflite_path.is_file():
         raise TinyascError(f"{tflite_path}: no such .tflite file")
+    if not 1 <= num_test_vectors <= MAX_TEST_VECTORS:
+        raise TinyascError(f"--test-vectors must be between 1 and {MAX_TEST_VECTORS} (they are embedded in "
+                           f"the firmware's flash); received: {num_test_vectors}")
     board = get_board(board_name)
     name = safe_name(name or tflite_path.stem)
     with naming(tflite_path):  # what the compiler refuses is about this file

@@ -183,14 +183,16 @@ def _calibrate_and_convert(config, model, dataset, run_dir: Path, input_fn, mode
 def _resolved_config(config, model_name: str, learning_rate: float, epochs, batch_size, seed):
     """The ExperimentConfig a run trains with: the given one, a YAML file's (read before TensorFlow
     is imported, so a typo fails in a second) or the legacy recipe, with the CLI's overrides."""
-    from tinyasc.config import ExperimentConfig, load_config
+    from tinyasc.config import ExperimentConfig, check_config_values, load_config
 
     if config is None:
         config = legacy_config(model_name, learning_rate=learning_rate)
     elif not isinstance(config, ExperimentConfig):
         config = load_config(config)
     overrides = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size), ("seed", seed)) if v is not None}
-    return dataclasses.replace(config, training=dataclasses.replace(config.training, **overrides))
+    config = dataclasses.replace(config, training=dataclasses.replace(config.training, **overrides))
+    check_config_values(config, "the command line")  # --epochs/--batch-size/--seed/--model, with the config's bounds
+    return config
 
 
 def _tflite_figures(model, run_dir: Path, tflite: Path) -> dict:
