@@ -203,6 +203,26 @@ def _cmd_demo(args) -> int:
     return run_demo(work_dir=Path(args.work_dir), board=args.board, epochs=args.epochs)
 
 
+def _positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds above 0 (nan, inf and negatives are refused)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= 1e6):
+        raise argparse.ArgumentTypeError(f"expected seconds between 0 and 1e6, received {text[:40]!r}")
+    return value
+
+
+def _sample_rate(text: str) -> int:
+    """argparse type: an audio sample rate in Hz, 1,000 to 768,000."""
+    if not text.isdigit() or not 1000 <= int(text[:10]) <= 768_000:
+        raise argparse.ArgumentTypeError(f"expected a sample rate in Hz between 1000 and 768000, received {text[:40]!r}")
+    return int(text)
+
+
 def _add_training_commands(sub) -> None:
     """Train and export: from audio to generated C."""
     p = sub.add_parser("train", help="train a model and quantize it to an int8 .tflite")
@@ -230,7 +250,7 @@ def _add_training_commands(sub) -> None:
     source.add_argument("--tflite", help="any full-int8 .tflite file")
     p.add_argument("--name", help="export folder name (default: the run's or the file's name)")
     p.add_argument("--out", default="export", help="export root folder (default: export)")
-    p.add_argument("--sample-rate", type=int, help="audio rate the model takes, in Hz, recorded in the manifest "
+    p.add_argument("--sample-rate", type=_sample_rate, help="audio rate the model takes, in Hz, recorded in the manifest "
                    "and model.h (a run's own rate is used with --run; a bare --tflite has none unless given)")
     p.add_argument("--test-vectors", type=int, default=4, help="inputs embedded in the firmware for its self-check (default: 4)")
     p.add_argument("--sparse", choices=("auto", "never", "always"), default="auto",
@@ -256,7 +276,7 @@ def _add_device_commands(sub) -> None:
 
     p = sub.add_parser("emulate", help="run the firmware in the board's QEMU twin: bit-exact check, instructions per inference")
     p.add_argument("export_dir")
-    p.add_argument("--timeout", type=float, default=300, help="seconds before QEMU is stopped (default: 300)")
+    p.add_argument("--timeout", type=_positive_seconds, default=300, help="seconds before QEMU is stopped (default: 300)")
     p.add_argument("--profile", action="store_true",
                    help="also build and run a per-op profiling variant; print instructions per layer (manifest 'profile')")
     p.add_argument("--audio", metavar="PATH",
@@ -297,9 +317,9 @@ def _add_report_commands(sub) -> None:
     p = sub.add_parser("summary", help="parameters, non-zeros, MACs per second of audio and sizes of a model, per layer, vs the DCASE limits")
     p.add_argument("model", metavar="RUN_OR_TFLITE",
                    help="a run folder (its sample rate and features are used), an export folder, or an int8 .tflite")
-    p.add_argument("--sample-rate", type=int, help="audio rate of a bare .tflite's raw-waveform input, in Hz "
+    p.add_argument("--sample-rate", type=_sample_rate, help="audio rate of a bare .tflite's raw-waveform input, in Hz "
                    "(without it, and without --seconds, only per-inference figures are given)")
-    p.add_argument("--seconds", type=float, help="seconds of audio per inference (default: from the run, "
+    p.add_argument("--seconds", type=_positive_seconds, help="seconds of audio per inference (default: from the run, "
                    "else input length / --sample-rate)")
     p.set_defaults(func=_cmd_summary)
 
