@@ -56,24 +56,41 @@ def _lock_path(out_root: Path, name: str) -> Path:
 @contextlib.contextmanager
 def export_lock(out_root, name: str):
     """Hold export/<name>'s lock while it is written: a second writer gets a TinyascError at once
-    (flock: released by the kernel when the holder exits, even on kill -9)."""
+    (flock: released by the kernel when the holder exits, even on kill -9). The lock file is
+    removed on release, so a finished export leaves nothing beside its folder; a writer that
+    locked a file already removed that way notices (another inode at the path) and tries again."""
     import fcntl
 
     path = _lock_path(Path(out_root), name)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    for _ in range(100):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
             raise TinyascError(
                 f"{Path(out_root) / name}: another tinyasc export (pid {holder}) is writing this folder; "
                 "wait for it to finish, or export under another --name") from None
+        if _same_file(fd, path):
+            break
+        os.close(fd)  # locked a lock file its holder had just removed: take the new one
+    else:
+        raise TinyascError(f"{path}: cannot take the export lock; remove the file and export again")
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
         yield
     finally:
+        path.unlink(missing_ok=True)  # before releasing: a waiting writer then sees a new inode
         os.close(fd)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 def clean_stale_staging(out_root, name: str) -> list[Path]:
