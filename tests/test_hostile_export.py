@@ -279,3 +279,14 @@ def test_a_pickled_test_set_is_refused_not_loaded(capsys, tmp_path):
     np.savez(buffer, inputs=np.array([object()], dtype=object), labels=np.zeros(1))
     run = _run_folder(tmp_path, b"{\"labels\": [\"a\"]}", buffer.getvalue())
     assert_one_line_error(capsys, ("export", "--run", run, "--out", tmp_path / "export"), "allow_pickle=False")
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (b"{\"name\": \"caf\xe9\"}", "is not valid JSON"),
+    (b"[" * 100_000 + b"]" * 100_000, "is not valid JSON"),
+    (b"[1, 2]", "is not a manifest (a JSON object)"),
+])
+def test_a_damaged_manifest_is_one_line_for_every_stage_that_reads_it(capsys, tmp_path, content, fragment):
+    (tmp_path / "manifest.json").write_bytes(content)
+    for command in ("build", "emulate", "report", "verify"):
+        assert_one_line_error(capsys, (command, tmp_path), tmp_path / "manifest.json", fragment)

@@ -50,9 +50,12 @@ def read_manifest(export_dir: Path) -> dict:
             "create one with `tinyasc export --board <board> ...`"
         )
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise TinyascError(f"{path} is not valid JSON ({e}); re-run `tinyasc export`") from None
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise TinyascError(f"{path} is not valid JSON ({str(e)[:120]}); re-run `tinyasc export`") from None
+    if not isinstance(manifest, dict):
+        raise TinyascError(f"{path} is not a manifest (a JSON object); re-run `tinyasc export`")
+    return manifest
 
 
 def write_manifest(export_dir: Path, manifest: dict) -> None:
