@@ -81,6 +81,17 @@ def test_every_error_about_a_damaged_tflite_names_the_file(tmp_path):
     assert refused >= 30  # most damage is caught at once
 
 
+def test_a_model_tflm_cannot_prepare_is_one_line_naming_the_file(capsys, tmp_path):
+    """Found by benchmarks/tflite_mutants.py (seed 1, mutant 165): one word of resnet_se_tiny set to 255
+    makes a model the compiler accepts but TFLM's interpreter cannot allocate (it was a RuntimeError)."""
+    data = bytearray((GOLDEN / "resnet_se_tiny.tflite").read_bytes())
+    data[5916:5920] = (255).to_bytes(4, "little")
+    path = tmp_path / "mutant.tflite"
+    path.write_bytes(bytes(data))
+    assert_one_line_error(capsys, ("export", "--tflite", path, "--out", tmp_path, "--board", "cortex-m3"),
+                          path, "TFLM's reference interpreter cannot run this model (TFLM failed to allocate tensors)")
+
+
 def test_summary_of_a_damaged_tflite_names_the_file(capsys, tmp_path):
     path = tmp_path / "cut.tflite"
     path.write_bytes(TFLITE.read_bytes()[:2000])

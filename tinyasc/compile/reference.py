@@ -27,13 +27,19 @@ def tflm_interpreter(model_bytes: bytes, arena_size: int | None = None):
 def tflm_outputs(model_bytes: bytes, inputs: np.ndarray, input_shape) -> np.ndarray:
     """Run each input through TFLM; returns outputs [N, output_size]. Inputs and outputs have the
     model's types: int8, or float32 for a model converted with float input/output types."""
-    interpreter = tflm_interpreter(model_bytes)
-    input_dtype = interpreter.get_input_details(0)["dtype"]
-    outputs = []
-    for x in np.asarray(inputs).astype(input_dtype, copy=False):
-        interpreter.set_input(x.reshape(input_shape), 0)
-        interpreter.invoke()
-        outputs.append(np.array(interpreter.get_output(0)).reshape(-1))
+    try:
+        interpreter = tflm_interpreter(model_bytes)
+        input_dtype = interpreter.get_input_details(0)["dtype"]
+        outputs = []
+        for x in np.asarray(inputs).astype(input_dtype, copy=False):
+            interpreter.set_input(x.reshape(input_shape), 0)
+            interpreter.invoke()
+            outputs.append(np.array(interpreter.get_output(0)).reshape(-1))
+    except RuntimeError as error:  # a model the compiler accepted but TFLM cannot prepare (damaged, or an op it lacks)
+        from tinyasc.artifacts.tflm import tflm_failure_hint
+
+        raise TinyascError(f"TFLM's reference interpreter cannot run this model ({error}); "
+                           f"{tflm_failure_hint(model_bytes)}") from None
     return np.stack(outputs)
 
 
