@@ -208,9 +208,15 @@ def describe(p) -> str:
 
 ADD_KERNEL = Kernel("tas_add_s8", ("tas_add_s8.c",), in_place=InPlace.FULL_SHAPE_OPERAND)
 MUL_KERNEL = Kernel("tas_mul_s8", ("tas_mul_s8.c",), in_place=InPlace.FULL_SHAPE_OPERAND)
-ADD_SPEC = OpSpec(kind=OpKind.ADD, prepare=prepare_add_or_sub, reference=ADD_KERNEL,
+# The fast kernels: the same arithmetic with each high multiply one SMMULR of a doubled value, which
+# must fit int32: ADD's (x + offset)·2^21 always does; MUL's 255²·2^(left shift + 1) up to a left shift of 14.
+ADD_FAST = Kernel("tas_add_fast_s8", ("tas_broadcast.h", "tas_add_fast_s8.c"), in_place=InPlace.FULL_SHAPE_OPERAND,
+                  applies=lambda p: p.left_shift == LEFT_SHIFT)
+MUL_FAST = Kernel("tas_mul_fast_s8", ("tas_broadcast.h", "tas_mul_fast_s8.c"), in_place=InPlace.FULL_SHAPE_OPERAND,
+                  applies=lambda p: p.output_shift <= 14 and p.output_multiplier >= 0)
+ADD_SPEC = OpSpec(kind=OpKind.ADD, prepare=prepare_add_or_sub, reference=ADD_KERNEL, variants=(ADD_FAST,),
                   params_ctype="tas_add_params", emit=emit, describe=describe)
-SUB_SPEC = OpSpec(kind=OpKind.SUB, prepare=prepare_add_or_sub, reference=ADD_KERNEL,
+SUB_SPEC = OpSpec(kind=OpKind.SUB, prepare=prepare_add_or_sub, reference=ADD_KERNEL, variants=(ADD_FAST,),
                   params_ctype="tas_add_params", emit=emit, describe=describe)
-MUL_SPEC = OpSpec(kind=OpKind.MUL, prepare=prepare_mul, reference=MUL_KERNEL,
+MUL_SPEC = OpSpec(kind=OpKind.MUL, prepare=prepare_mul, reference=MUL_KERNEL, variants=(MUL_FAST,),
                   params_ctype="tas_mul_params", emit=emit, describe=describe)
