@@ -56,6 +56,8 @@ CASES = {
     "grouped_3x3_odd_group_outputs": (lambda: conv((5, 4, 6), 9, 3, groups=3, activation="relu"), True),
     "conv1d_k32_stride2_same_like_wsnet": (lambda: conv1d(41, 2, 8, 32, strides=2), True),
     "conv1d_k64_stride2_1ch_like_wsnet_first": (lambda: conv1d(50, 1, 4, 64, strides=2), False),
+    "conv1d_k9_on_5_steps_padding_past_both_ends": (lambda: conv1d(5, 3, 6, 9), True),
+    "conv1d_k4_stride3_even_kernel_same": (lambda: conv1d(10, 4, 5, 4, strides=3), True),
     "stack_like_resnet8_stage": (lambda: conv_stack((8, 8, 16), (16, 3, 1, 1), (32, 3, 2, 1), (33, 3, 1, 1)), True),
 }
 CONV_KINDS = ("CONV_2D",)

@@ -73,6 +73,20 @@ static inline void tas_im2col_pixel(const tas_conv2d_params *p, const int8_t *in
     const int32_t window = p->filter_height * row_bytes, padded = tas_im2col_window(p);
     const int32_t in_y_origin = out_y * p->stride_height - p->pad_height;
     const int32_t in_x_origin = out_x * p->stride_width - p->pad_width;
+    if (p->groups == 1 && p->dilation_height == 1 && p->filter_width == p->input_width && p->pad_width == 0) {
+        /* Filter rows as wide as the input (1-D convs over time: WSNet, the anchor's padded layers):
+         * the window is one run of input rows, cut by the padding rows above and below only. */
+        int32_t above = in_y_origin < 0 ? -in_y_origin : 0;
+        above = above < p->filter_height ? above : p->filter_height;
+        const int32_t past_end = in_y_origin + p->filter_height - p->input_height;
+        const int32_t below = past_end <= 0 ? 0 : (past_end < p->filter_height - above ? past_end : p->filter_height - above);
+        const int32_t inside = p->filter_height - above - below;
+        tas_im2col_fill(column, pad, above * row_bytes);
+        tas_im2col_copy(column + above * row_bytes, input + (in_y_origin + above) * row_bytes, inside * row_bytes);
+        tas_im2col_fill(column + (above + inside) * row_bytes, pad, below * row_bytes);
+        tas_im2col_fill(column + window, 0, padded - window);
+        return;
+    }
     for (int32_t group = 0; group < p->groups; ++group) {
         int8_t *col = column + group * padded;
         for (int32_t filter_y = 0; filter_y < p->filter_height; ++filter_y) {

@@ -63,6 +63,12 @@ void tas_fully_connected_blocked_s8(const tas_fully_connected_params *p, const i
 void tas_fully_connected_sparse_s8(const tas_fully_connected_sparse_params *p, const int8_t *input,
                                    const uint16_t *counts, const int8_t *entries, const int32_t *folded_bias,
                                    const int32_t *multiplier, const int32_t *shift, int8_t *output);
+void tas_ws_conv_im2col_s8(const tas_ws_conv_params *p, const int8_t *input, const int32_t *packed_kernel,
+                           const int32_t *folded_bias, const int32_t *multiplier, const int32_t *shift,
+                           int32_t quant_step, int32_t *scratch, int8_t *output);
+void tas_ws_conv_im2col_s8_dsp(const tas_ws_conv_params *p, const int8_t *input, const int32_t *packed_kernel,
+                               const int32_t *folded_bias, const int32_t *multiplier, const int32_t *shift,
+                               int32_t quant_step, int32_t *scratch, int8_t *output);
 void tas_ws_conv_direct_s8(const tas_ws_conv_params *p, const int8_t *input, const int8_t *kernel,
                            const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output);
 void tas_ws_conv_integral_s8(const tas_ws_conv_params *p, const int8_t *input, const int8_t *condensed,
