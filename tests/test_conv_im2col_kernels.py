@@ -42,6 +42,18 @@ def conv_stack(shape, *layers):
     return keras.Model(x, y)
 
 
+def residual_se(shape):
+    """A ResNet-SE block: two 3x3 convs, a squeeze-and-excitation gate (MUL broadcast over the
+    pixels) and the residual ADD (>= 512 outputs: the table kernel)."""
+    keras, L = _layers()
+    x = L.Input(shape)
+    y = L.Conv2D(shape[-1], 3, padding="same", activation="relu")(x)
+    y = L.Conv2D(shape[-1], 3, padding="same", groups=4)(y)
+    gate = L.Dense(shape[-1], activation="sigmoid")(L.Dense(4, activation="relu")(L.GlobalAveragePooling2D()(y)))
+    y = L.Multiply()([y, L.Reshape((1, 1, shape[-1]))(gate)])
+    return keras.Model(x, L.ReLU()(L.Add()([x, y])))
+
+
 # name: (builder, per-channel weights): every case runs the im2col kernels only.
 CASES = {
     "rgb_3x3_same_16_like_resnet8_first": (lambda: conv((9, 7, 3), 16, 3, activation="relu"), True),
@@ -58,6 +70,7 @@ CASES = {
     "conv1d_k64_stride2_1ch_like_wsnet_first": (lambda: conv1d(50, 1, 4, 64, strides=2), False),
     "conv1d_k9_on_5_steps_padding_past_both_ends": (lambda: conv1d(5, 3, 6, 9), True),
     "conv1d_k4_stride3_even_kernel_same": (lambda: conv1d(10, 4, 5, 4, strides=3), True),
+    "residual_se_block_8x8x16": (lambda: residual_se((8, 8, 16)), True),
     "stack_like_resnet8_stage": (lambda: conv_stack((8, 8, 16), (16, 3, 1, 1), (32, 3, 2, 1), (33, 3, 1, 1)), True),
 }
 CONV_KINDS = ("CONV_2D",)
@@ -92,6 +105,13 @@ def test_im2col_kernels_are_bit_exact_with_tflm_on_the_host(name, board, im2col_
     assert np.array_equal(actual, expected)
 
 
+def test_the_residual_add_tabulates_and_the_se_mul_runs_fast(im2col_tflites):
+    for board, add in (("nrf52840", "tas_add_table_s8"), ("cortex-m3", "tas_add_table_s8")):
+        compiled = compile_graph(read_tflite(im2col_tflites["residual_se_block_8x8x16"]), board=get_board(board))
+        kernels = {s.kind: s.kernel for s in compiled.steps}
+        assert kernels["ADD"] == add and kernels["MUL"] == "tas_mul_fast_s8"
+
+
 def test_scratch_is_planned_and_weights_stay_one_byte_each(im2col_tflites):
     compiled = compile_graph(read_tflite(im2col_tflites["grouped_3x3_cardinality4_like_resnet_se"]),
                              board=get_board("nrf52840"))
@@ -104,7 +124,8 @@ def test_scratch_is_planned_and_weights_stay_one_byte_each(im2col_tflites):
 @pytest.mark.parametrize("board", ["nrf52840", "cortex-m3"])
 @pytest.mark.parametrize("name", ["rgb_3x3_same_16_like_resnet8_first", "grouped_3x3_odd_group_outputs",
                                   "stack_like_resnet8_stage", "conv1d_k32_stride2_same_like_wsnet",
-                                  "3x3_dilation2_same", "2x2_stride3_valid_stride_over_kernel"])
+                                  "3x3_dilation2_same", "2x2_stride3_valid_stride_over_kernel",
+                                  "residual_se_block_8x8x16"])
 def test_im2col_models_run_bit_exact_in_qemu(name, board, im2col_tflites, tmp_path):
     from tinyasc.compile.export import export_model
     from tinyasc.emulate.qemu import run_firmware

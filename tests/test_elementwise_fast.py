@@ -1,4 +1,4 @@
-"""The fast ADD/SUB and MUL kernels (tas_add_fast_s8, tas_mul_fast_s8: one SMMULR per high multiply,
+"""The fast ADD/SUB and MUL kernels (tas_add_fast_s8 and, for large tensors, tas_add_table_s8, tas_mul_fast_s8: one SMMULR per high multiply,
 a mask-free rounding shift, contiguous axes merged) equal the reference kernels (tas_add_s8,
 tas_mul_s8, TFLite's arithmetic) on every pair of int8 inputs, for random scales, zero points and
 activation ranges, on the host with UBSan; broadcast walks over every axis layout; and the
@@ -12,16 +12,18 @@ import pytest
 from tinyasc.compile import quant
 from tinyasc.compile.ir import Op, OpKind
 from tinyasc.compile.kernel_library import KERNELS_DIR
-from tinyasc.compile.ops.elementwise import ADD_FAST, MUL_FAST, add_sub_multipliers
+from tinyasc.compile.ops.elementwise import ADD_FAST, ADD_TABLE, MUL_FAST, add_sub_multipliers
 
 CHECK_MAIN = r"""
 #include <stdio.h>
 #include "tas_add_s8.c"
 #include "tas_add_fast_s8.c"
+#include "tas_add_table_s8.c"
 #include "tas_mul_s8.c"
 #include "tas_mul_fast_s8.c"
 
-static int8_t a[256], b[256], expected[65536], actual[65536];
+static int8_t a[256], b[256], expected[65536], actual[65536], tabled[65536];
+static int32_t scratch[512];
 
 int main(void)
 {
@@ -29,8 +31,9 @@ int main(void)
     for (int i = 0; i < 256; ++i) a[i] = b[i] = (int8_t)(i - 128);
     for (unsigned k = 0; k < sizeof adds / sizeof adds[0]; ++k) { /* every (a, b) pair: a along axis 2, b along axis 3 */
         tas_add_fast_s8(&adds[k], a, b, actual);
+        tas_add_table_s8(&adds[k], a, b, scratch, tabled);
         tas_add_s8(&adds[k], a, b, expected);
-        for (int i = 0; i < 65536; ++i) mismatches += actual[i] != expected[i];
+        for (int i = 0; i < 65536; ++i) mismatches += (actual[i] != expected[i]) + (tabled[i] != expected[i]);
     }
     for (unsigned k = 0; k < sizeof muls / sizeof muls[0]; ++k) {
         tas_mul_fast_s8(&muls[k], a, b, actual);
@@ -94,7 +97,7 @@ def _run_check(tmp_path, adds, muls) -> str:
 def test_fast_add_sub_and_mul_equal_the_reference_on_every_input_pair(tmp_path):
     rng = np.random.default_rng(14)
     adds, muls = _add_cases(rng, 40), _mul_cases(rng, 40)
-    assert all(ADD_FAST.applies(_params(c)) for c in adds)
+    assert all(ADD_FAST.applies(_params(c)) and ADD_TABLE.applies(_params(c)) for c in adds)
     assert sum(MUL_FAST.applies(_params(c)) for c in muls) == len(muls)
     assert _run_check(tmp_path, adds, muls) == "0"
 
@@ -108,10 +111,12 @@ BROADCAST_MAIN = r"""
 #include <stdio.h>
 #include "tas_add_s8.c"
 #include "tas_add_fast_s8.c"
+#include "tas_add_table_s8.c"
 #include "tas_mul_s8.c"
 #include "tas_mul_fast_s8.c"
 
-static int8_t a[4096], b[4096], expected[4096], actual[4096];
+static int8_t a[4096], b[4096], expected[4096], actual[4096], tabled[4096];
+static int32_t scratch[512];
 
 int main(void)
 {
@@ -120,8 +125,9 @@ int main(void)
     for (unsigned k = 0; k < sizeof adds / sizeof adds[0]; ++k) {
         const int n = adds[k].dim0 * adds[k].dim1 * adds[k].dim2 * adds[k].dim3;
         tas_add_fast_s8(&adds[k], a, b, actual);
+        tas_add_table_s8(&adds[k], a, b, scratch, tabled);
         tas_add_s8(&adds[k], a, b, expected);
-        for (int i = 0; i < n; ++i) mismatches += actual[i] != expected[i];
+        for (int i = 0; i < n; ++i) mismatches += (actual[i] != expected[i]) + (tabled[i] != expected[i]);
         tas_mul_fast_s8(&muls[k], a, b, actual);
         tas_mul_s8(&muls[k], a, b, expected);
         for (int i = 0; i < n; ++i) mismatches += actual[i] != expected[i];
@@ -138,11 +144,11 @@ def test_broadcast_walks_merge_axes_without_changing_the_result(seed, tmp_path):
     rng = np.random.default_rng(seed)
     adds, muls = [], []
     base_add, base_mul = _add_cases(rng, 1)[0], _mul_cases(rng, 1)[0]
-    for _ in range(60):
+    for case in range(60):
         dims = [int(d) for d in rng.integers(1, 6, 4)]
         fields = {f"dim{i}": d for i, d in enumerate(dims)}
         for name in ("input1", "input2"):
-            shape = [d if rng.random() < 0.6 else 1 for d in dims]
+            shape = [d if case % 4 == 0 or rng.random() < 0.6 else 1 for d in dims]  # every 4th: no broadcast
             step, steps = 1, [0] * 4
             for axis in (3, 2, 1, 0):
                 steps[axis] = step if shape[axis] > 1 else 0
