@@ -30,6 +30,10 @@ static inline void tas_im2col_copy(int8_t *dst, const int8_t *src, int32_t n)
     }
 }
 
+/* GCC would turn this loop into a call of newlib's byte-at-a-time memset. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+#endif
 static inline void tas_im2col_fill(int8_t *dst, int8_t value, int32_t n)
 {
     const int32_t word = tas_splat_s8x4(value);
