@@ -34,15 +34,15 @@ def conv1d_tflite(tmp_path_factory):
     return quantize_int8(conv1d_model(), samples, tmp_path_factory.mktemp("conv1d") / "conv1d.tflite")
 
 
-def test_conv1d_is_lowered_with_expand_dims_and_runs_on_the_row_kernels(conv1d_tflite):
+def test_conv1d_is_lowered_with_expand_dims_and_runs_on_the_row_and_im2col_kernels(conv1d_tflite):
     graph = read_tflite(conv1d_tflite)
     convs = [op for op in graph.ops if op.kind.value == "CONV_2D"]
     assert graph.ops[0].kind.value in ("EXPAND_DIMS", "RESHAPE")  # the converter's choice of alias
     assert all(graph.tensors[op.inputs[0]].shape[1] == 1 for op in convs)  # [1, 1, W, C]: a 1×k conv
     portable = [s.kernel for s in compile_graph(graph).steps if s.kind == "CONV_2D"]
-    assert portable == ["tas_conv2d_rows_s8", "tas_conv2d_s8", "tas_conv2d_s8", "tas_conv2d_rows_s8"]
+    assert portable == ["tas_conv2d_rows_s8", "tas_conv2d_im2col_s8", "tas_conv2d_im2col_s8", "tas_conv2d_rows_s8"]
     m4 = [s.kernel for s in compile_graph(graph, board=get_board("nrf52840")).steps if s.kind == "CONV_2D"]
-    assert m4 == ["tas_conv2d_rows_s8_dsp", "tas_conv2d_s8", "tas_conv2d_s8", "tas_conv2d_rows_s8_dsp"]
+    assert m4 == ["tas_conv2d_rows_s8_dsp", "tas_conv2d_im2col_s8_dsp", "tas_conv2d_im2col_s8_dsp", "tas_conv2d_rows_s8_dsp"]
     assert all(s.call is None for s in compile_graph(graph).steps if s.kind in ("RESHAPE", "EXPAND_DIMS"))
 
 

@@ -68,7 +68,7 @@ CASES = {
     "fc_3_to_1_no_bias": (lambda: dense(3, 1, use_bias=False), True, [FC_DSP]),
     "fc_600_to_33_relu": (lambda: dense(600, 33, "relu"), True, [FC_DSP]),
     "fc_64_to_12_no_bias_per_tensor": (lambda: dense(64, 12, use_bias=False), False, [FC_DSP]),
-    "fc_after_flatten_relu6": (lambda: dense_after_flatten((7, 3, 3), 9, "relu6"), True, ["tas_conv2d_s8", FC_DSP]),
+    "fc_after_flatten_relu6": (lambda: dense_after_flatten((7, 3, 3), 9, "relu6"), True, ["tas_conv2d_im2col_s8_dsp", FC_DSP]),
     "fc_stack_17_33_3_1": (lambda: dense_stack(17, 33, 3, 1), True, [FC_DSP] * 3),
     "conv_1x1_odd_pixels_17_to_33_relu": (lambda: pointwise((5, 3, 17), 33, activation="relu"), True, [CONV_1X1_DSP]),
     "conv_1x1_on_a_1x1_image_33_to_3": (lambda: pointwise((1, 1, 33), 3), True, [CONV_1X1_DSP]),

@@ -155,22 +155,27 @@ def host_outputs(path, inputs, folder, kernel):
     return compiled, run_host(runner, inputs, graph.tensors[graph.outputs[0]].num_elements)
 
 
+# The direct path runs the general convolution's im2col kernels (portable on a host-only compile).
+PORTABLE_KERNELS = {"integral": "tas_ws_conv_integral_s8", "direct": "tas_ws_conv_im2col_s8"}
+NRF52840_KERNELS = {"integral": "tas_ws_conv_integral_s8", "direct": "tas_ws_conv_im2col_s8_dsp"}
+
+
 @pytest.mark.parametrize("kernel", ["integral", "direct"])
 @pytest.mark.parametrize("name", list(LAYERS))
 def test_compiled_ws_conv_is_bit_exact_on_the_host(ws_tflites, name, kernel, tmp_path):
     _, converted, rewritten = ws_tflites[name]
     inputs, input_shape = random_inputs(rewritten, 20, seed=1)
     compiled, actual = host_outputs(rewritten, inputs, tmp_path, kernel)
-    assert compiled.steps[0].kernel == f"tas_ws_conv_{kernel}_s8"
-    # The integral image's rows and ring live in a planned scratch buffer; direct needs none.
-    assert (0 in compiled.plan.scratch_buffer) == (kernel == "integral")
+    assert compiled.steps[0].kernel == PORTABLE_KERNELS[kernel]
+    # The integral image's rows and ring, or direct's im2col columns, live in a planned scratch buffer.
+    assert 0 in compiled.plan.scratch_buffer
     np.testing.assert_array_equal(actual, tflm_outputs(converted.read_bytes(), inputs, input_shape))
 
 
 def test_auto_picks_the_cheaper_kernel_from_the_op_counts(ws_tflites):
     # M = 1 (a first layer) gains nothing from the integral image; C = 4 over 8 channels does.
     first, deep = read_tflite(ws_tflites["first_layer"][2]), read_tflite(ws_tflites["channel_repeat"][2])
-    assert compile_graph(first).steps[0].kernel == "tas_ws_conv_direct_s8"
+    assert compile_graph(first).steps[0].kernel == "tas_ws_conv_im2col_s8"
     assert compile_graph(deep).steps[0].kernel == "tas_ws_conv_integral_s8"
 
 
@@ -204,7 +209,7 @@ def test_ws_conv_export_is_bit_exact_in_the_nrf52840_twin(ws_tflites, kernel, tm
     # Export takes the converter's file as it is: its GATHER chain is rewritten on the way in.
     result = export_model(converted, "nrf52840", out_root=tmp_path, name="ws", test_inputs=inputs,
                           num_test_vectors=3, options=CompileOptions(ws_kernel=kernel))
-    assert result.compiled.steps[0].kernel == f"tas_ws_conv_{kernel}_s8"
+    assert result.compiled.steps[0].kernel == NRF52840_KERNELS[kernel]
     assert result.manifest["export"]["ops"] == ["WS_CONV", "CONV_2D"]
     # The firmware's expected outputs are TFLM's on the unrewritten graph.
     np.testing.assert_array_equal(np.load(result.export_dir / "test_outputs.npy"),
@@ -239,7 +244,7 @@ def test_s8c4d2_model_exports_for_the_nrf52840_bit_exact_in_qemu(tmp_path):
     assert figures["ops"].count("WS_CONV") == 6 and "GATHER" not in figures["ops"]
     assert figures["tflite_bytes"] < converted.stat().st_size * 0.6  # the int32 index arrays are gone
     kernels = [step.kernel for step in result.compiled.steps if step.kind == "WS_CONV"]
-    assert kernels == ["tas_ws_conv_direct_s8"] + ["tas_ws_conv_integral_s8"] * 5  # M = 1 first layer: direct
+    assert kernels == ["tas_ws_conv_im2col_s8_dsp"] + ["tas_ws_conv_integral_s8"] * 5  # M = 1 first layer: direct
     expected = tflm_outputs(converted.read_bytes(), inputs, input_shape)
     np.testing.assert_array_equal(np.load(result.export_dir / "test_outputs.npy"), expected)
     build_firmware(result.export_dir)

@@ -38,6 +38,12 @@ void tas_conv2d_rows_s8_dsp(const tas_conv2d_params *p, const int8_t *input, con
 void tas_conv2d_1x1_s8_dsp(const tas_conv2d_params *p, const int8_t *input, const int32_t *packed_filter,
                            const int32_t *folded_bias, const int32_t *multiplier, const int32_t *shift,
                            int32_t quant_step, int32_t *scratch, int8_t *output);
+void tas_conv2d_im2col_s8(const tas_conv2d_params *p, const int8_t *input, const int32_t *packed_filter,
+                          const int32_t *folded_bias, const int32_t *multiplier, const int32_t *shift,
+                          int32_t quant_step, int32_t *scratch, int8_t *output);
+void tas_conv2d_im2col_s8_dsp(const tas_conv2d_params *p, const int8_t *input, const int32_t *packed_filter,
+                              const int32_t *folded_bias, const int32_t *multiplier, const int32_t *shift,
+                              int32_t quant_step, int32_t *scratch, int8_t *output);
 void tas_conv2d_sparse_s8(const tas_conv2d_params *p, const int8_t *input, const uint16_t *counts,
                           const int8_t *entries, const int32_t *folded_bias, const int32_t *multiplier,
                           const int32_t *shift, int8_t *output);
@@ -57,6 +63,12 @@ void tas_fully_connected_blocked_s8(const tas_fully_connected_params *p, const i
 void tas_fully_connected_sparse_s8(const tas_fully_connected_sparse_params *p, const int8_t *input,
                                    const uint16_t *counts, const int8_t *entries, const int32_t *folded_bias,
                                    const int32_t *multiplier, const int32_t *shift, int8_t *output);
+void tas_ws_conv_im2col_s8(const tas_ws_conv_params *p, const int8_t *input, const int32_t *packed_kernel,
+                           const int32_t *folded_bias, const int32_t *multiplier, const int32_t *shift,
+                           int32_t quant_step, int32_t *scratch, int8_t *output);
+void tas_ws_conv_im2col_s8_dsp(const tas_ws_conv_params *p, const int8_t *input, const int32_t *packed_kernel,
+                               const int32_t *folded_bias, const int32_t *multiplier, const int32_t *shift,
+                               int32_t quant_step, int32_t *scratch, int8_t *output);
 void tas_ws_conv_direct_s8(const tas_ws_conv_params *p, const int8_t *input, const int8_t *kernel,
                            const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output);
 void tas_ws_conv_integral_s8(const tas_ws_conv_params *p, const int8_t *input, const int8_t *condensed,
@@ -72,6 +84,10 @@ void tas_mean_s8(const tas_mean_params *p, const int8_t *input, int8_t *output);
 /* ---- element-wise and activations ---- */
 void tas_add_s8(const tas_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
 void tas_mul_s8(const tas_mul_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+void tas_add_fast_s8(const tas_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+void tas_add_table_s8(const tas_add_params *p, const int8_t *input1, const int8_t *input2, int32_t *scratch,
+                      int8_t *output);
+void tas_mul_fast_s8(const tas_mul_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
 void tas_lut_s8(const tas_lut_params *p, const int8_t *table, const int8_t *input, int8_t *output);
 void tas_softmax_s8(const tas_softmax_params *p, const int32_t *exp_of_difference, const int8_t *input,
                     int8_t *output);

@@ -212,7 +212,7 @@ static inline int32_t tas_mat_single_channel_words(int32_t quads, int32_t tail)
 static inline int8_t tas_mat_output(const tas_mat_mult *m, int32_t acc, int32_t channel)
 {
     const int32_t q = channel * m->quant_step;
-    acc = tas_requantize_positive(acc, m->multiplier[q], m->shift[q]) + m->output_offset;
+    acc = tas_requantize_positive_one_floor(acc, m->multiplier[q], m->shift[q]) + m->output_offset;
     return (int8_t)tas_clamp(acc, m->act_min, m->act_max);
 }
 

@@ -74,6 +74,38 @@ static inline int32_t tas_requantize_positive_one_floor(int32_t acc, int32_t mul
     return (int32_t)(sum >> 32) >> (right_shift - 1);
 }
 
+/* floor((a·b + 2^31) / 2^32): the high word of a rounded 64-bit product, one SMMULR on DSP cores.
+ * For b >= 0 and a = x·2 it is gemmlowp's doubling high multiply of x by b (floor((x·b + 2^30) /
+ * 2^31), see tas_requantize_positive_split) whenever 2·x fits int32. */
+static inline int32_t tas_smmulr(int32_t a, int32_t b)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    int32_t high;
+    __asm__("smmulr %0, %1, %2" : "=r"(high) : "r"(a), "r"(b));
+    return high;
+#else
+    return (int32_t)(((int64_t)a * b + 0x80000000LL) >> 32);
+#endif
+}
+
+/* gemmlowp's rounding right shift by r (tas_rounding_divide_by_pot) as (h + 2^(r-1) - [h < 0]) >> r,
+ * its terms computed once per op: no mask and no compare per value. r = 0 leaves h as it is. */
+typedef struct {
+    int32_t right, round, negative_mask;
+} tas_rounding_shift;
+
+static inline tas_rounding_shift tas_rounding_shift_of(int32_t shift) /* a TFLite shift <= 0 */
+{
+    const int32_t right = -shift;
+    const tas_rounding_shift r = {right, right > 0 ? (int32_t)(1u << (right - 1)) : 0, right > 0 ? -1 : 0};
+    return r;
+}
+
+static inline int32_t tas_rounding_shift_apply(int32_t h, tas_rounding_shift r)
+{
+    return (h + r.round + ((h >> 31) & r.negative_mask)) >> r.right; /* |h| < 2^30 here: no overflow */
+}
+
 static inline int32_t tas_clamp(int32_t value, int32_t low, int32_t high)
 {
     return value < low ? low : (value > high ? high : value);

@@ -104,3 +104,13 @@ def pack_mat_mult_weights(weights: np.ndarray, block: int) -> np.ndarray:
         chunks.append(_padded_to_word(np.concatenate([body.reshape(-1), rows[c : c + block, 4 * quads :].reshape(-1)])))
     chunks += [_padded_to_word(rows[c]) for c in range(full, rows.shape[0])]
     return np.concatenate(chunks).view("<i4").astype(np.int32)
+
+
+def pack_im2col_weights(weights: np.ndarray, groups: int) -> np.ndarray:
+    """OHWI int8 weights → the int32 words tas_conv2d_im2col_s8[_dsp] reads: per group, its output
+    channels' windows (filter_height·filter_width·filter_depth bytes, zero-padded to a word, as
+    tas_im2col.h pads the columns) packed by pack_mat_mult_weights in blocks of 2 channels."""
+    rows = np.asarray(weights, dtype=np.int8).reshape(weights.shape[0], -1)
+    padded = np.concatenate([rows, np.zeros((rows.shape[0], -rows.shape[1] % 4), dtype=np.int8)], axis=1)
+    per_group = rows.shape[0] // groups
+    return np.concatenate([pack_mat_mult_weights(padded[g * per_group : (g + 1) * per_group], 2) for g in range(groups)])

@@ -21,11 +21,17 @@ const char *const tinyasc_labels[4] = {
 /* ---- tas_requantize.h ---- */
 /* verbatim: firmware_templates/kernels/tas_requantize.h */
 
+/* ---- tas_dsp.h ---- */
+/* verbatim: firmware_templates/kernels/tas_dsp.h */
+
 /* ---- tas_conv2d_common.h ---- */
 /* verbatim: firmware_templates/kernels/tas_conv2d_common.h */
 
-/* ---- tas_conv2d_s8.c ---- */
-/* verbatim: firmware_templates/kernels/tas_conv2d_s8.c */
+/* ---- tas_im2col.h ---- */
+/* verbatim: firmware_templates/kernels/tas_im2col.h */
+
+/* ---- tas_conv2d_im2col_s8.c ---- */
+/* verbatim: firmware_templates/kernels/tas_conv2d_im2col_s8.c */
 
 /* ---- tas_depthwise_common.h ---- */
 /* verbatim: firmware_templates/kernels/tas_depthwise_common.h */
@@ -56,19 +62,15 @@ const char *const tinyasc_labels[4] = {
 
 /* ---- constants (flash) ---- */
 
-/* op 0 weights [8, 4, 3, 1] */
-static const int8_t tas_weights_op0_filter[96] __attribute__((aligned(4))) = {
-    5, 18, -5, 28, -105, 88, -127, -20, -121, 1, -69, 96, -51, -17, 125, 127,
-    -13, -115, 17, -124, 18, -5, -10, 96, 90, 75, -78, -69, -120, 67, 105, -64,
-    22, -21, 69, -127, -112, 22, -106, -41, 84, 82, 100, 127, -78, -30, -70, -30,
-    -31, 3, 70, -10, 125, 57, -64, -40, 66, -127, -124, 78, -90, -8, 57, 72,
-    114, -68, 127, 28, 93, -36, -39, -92, 0, -98, 52, 111, 66, 100, -88, 127,
-    -9, 62, -62, 25, 127, 38, 97, -14, 92, 122, 83, 83, 107, -6, -126, 20,
+/* op 0 weights [8, 4, 3, 1] int8, per group of 8 channels windows padded to a word, in blocks of 2 */
+static const int32_t tas_weights_op0_filter[24] __attribute__((aligned(4))) = {
+    486216197, 2138959821, -327067497, -2079224333, 1622868359, 1626798866, -1145943206, -678029680, -1066843256, 2137281108, -2126124266, -491068750, -163183647, 1211758758, -658491011, 478133362,
+    1317306690, -1529226147, 1865719296, -228514177, 2141742146, 1397979740, 432160503, 344128107,
 };
 
-/* op 0 bias */
+/* op 0 bias + input_offset * sum(weights) */
 static const int32_t tas_weights_op0_bias[8] __attribute__((aligned(4))) = {
-    0, 0, 0, 0, 0, 0, 0, 0,
+    3165, -720, 765, 780, -45, -2370, -4290, -9345,
 };
 
 /* op 0 requantize multipliers */
@@ -401,7 +403,7 @@ void tinyasc_profile_mark(int32_t op_index);
 int tinyasc_invoke(const tinyasc_input_t *input, tinyasc_output_t *output)
 {
     /* op 0: CONV_2D 4x3x1 -> 8, stride 2x2, out 8x4x8 */
-    tas_conv2d_s8(&tas_params_op0, input, tas_weights_op0_filter, tas_weights_op0_bias, tas_weights_op0_multiplier, tas_weights_op0_shift, tas_arena);
+    tas_conv2d_im2col_s8(&tas_params_op0, input, tas_weights_op0_filter, tas_weights_op0_bias, tas_weights_op0_multiplier, tas_weights_op0_shift, 1, (int32_t *)(tas_arena + 256), tas_arena);
     TAS_PROFILE_MARK(0);
     /* op 1: DEPTHWISE_CONV_2D depthwise 3x3, x1, stride 1x1, out 8x4x8 */
     tas_depthwise_conv2d_s8(&tas_params_op1, tas_arena, tas_weights_op1_filter, tas_weights_op1_bias, tas_weights_op1_requantization, tas_arena + 512);

@@ -117,7 +117,7 @@ def _weights_constant(p: Conv2DParams, kernel: Kernel, ctx: EmitContext) -> str:
 def emit(p: Conv2DParams, kernel: Kernel, ctx: EmitContext) -> str:
     if kernel.weight_layout == "sparse":
         return emit_sparse_call(p, kernel, ctx)
-    if kernel.weight_layout == "mat_mult_blocks":
+    if kernel.weight_layout in ("mat_mult_blocks", "im2col_blocks"):
         return emit_mat_mult_call(p, kernel, ctx)
     w = _weights_constant(p, kernel, ctx)
     if kernel.folds_input_offset:
@@ -184,11 +184,32 @@ CONV2D_1X1_DSP = Kernel(
 )
 CONV2D_1X1_STRIDED_DSP = dataclasses.replace(CONV2D_1X1_DSP, applies=is_pointwise, sparse=None)
 
+
+def im2col_window(p: Conv2DParams) -> int:
+    """Bytes of one group's im2col column: the filter window padded to a word (tas_im2col.h)."""
+    return (p.filter_height * p.filter_width * p.filter_depth + 3) // 4 * 4
+
+
+# Any other conv (padding, stride, dilation, groups, first layers of 1-3 channels): two pixels'
+# receptive fields gathered into int8 columns, then a 2 channels x 2 pixels matrix product. Scratch:
+# the two columns, and on DSP cores the pair widened to int16 (tas_mat_mult_two_rows).
+CONV2D_IM2COL_DSP = Kernel(
+    "tas_conv2d_im2col_s8_dsp",
+    ("tas_dsp.h", "tas_conv2d_common.h", "tas_im2col.h", "tas_mat_mult_dsp.h", "tas_conv2d_im2col_s8_dsp.c"),
+    applies=folds_into_int32, requires=("dsp",), row_loop=True, folds_input_offset=True, weight_layout="im2col_blocks",
+    scratch_bytes=lambda p: 2 * p.groups * im2col_window(p) + 4 * im2col_window(p),
+)
+CONV2D_IM2COL = Kernel(
+    "tas_conv2d_im2col_s8", ("tas_dsp.h", "tas_conv2d_common.h", "tas_im2col.h", "tas_conv2d_im2col_s8.c"),
+    applies=folds_into_int32, row_loop=True, folds_input_offset=True, weight_layout="im2col_blocks",
+    scratch_bytes=lambda p: 2 * p.groups * im2col_window(p),
+)
+
 SPEC = OpSpec(
     kind=OpKind.CONV_2D,
     prepare=prepare,
     reference=CONV2D,
-    variants=(CONV2D_1X1_DSP, CONV2D_1X1_STRIDED_DSP, CONV2D_ROWS_DSP, CONV2D_ROWS),
+    variants=(CONV2D_1X1_DSP, CONV2D_1X1_STRIDED_DSP, CONV2D_ROWS_DSP, CONV2D_ROWS, CONV2D_IM2COL_DSP, CONV2D_IM2COL),
     params_ctype="tas_conv2d_params",
     emit=emit,
     describe=describe,

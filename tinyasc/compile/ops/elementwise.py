@@ -196,7 +196,8 @@ def _operand_pointer(ctx: EmitContext, position: int, constant: np.ndarray | Non
 def emit(p, kernel: Kernel, ctx: EmitContext) -> str:
     a = _operand_pointer(ctx, 0, p.input1_constant)
     b = _operand_pointer(ctx, 1, p.input2_constant)
-    return f"{kernel.name}({ctx.params}, {a}, {b}, {ctx.output()})"
+    scratch = f"(int32_t *)(void *)({ctx.scratch()}), " if kernel.scratch_bytes else ""
+    return f"{kernel.name}({ctx.params}, {a}, {b}, {scratch}{ctx.output()})"
 
 
 def describe(p) -> str:
@@ -208,9 +209,21 @@ def describe(p) -> str:
 
 ADD_KERNEL = Kernel("tas_add_s8", ("tas_add_s8.c",), in_place=InPlace.FULL_SHAPE_OPERAND)
 MUL_KERNEL = Kernel("tas_mul_s8", ("tas_mul_s8.c",), in_place=InPlace.FULL_SHAPE_OPERAND)
-ADD_SPEC = OpSpec(kind=OpKind.ADD, prepare=prepare_add_or_sub, reference=ADD_KERNEL,
+# The fast kernels: the same arithmetic with each high multiply one SMMULR of a doubled value, which
+# must fit int32: ADD's (x + offset)·2^21 always does; MUL's 255²·2^(left shift + 1) up to a left shift of 14.
+ADD_FAST = Kernel("tas_add_fast_s8", ("tas_broadcast.h", "tas_add_fast_s8.c"), in_place=InPlace.FULL_SHAPE_OPERAND,
+                  applies=lambda p: p.left_shift == LEFT_SHIFT)
+# Residual-sized ADDs (>= 512 outputs) tabulate each input's scaled value first: 2 KB of scratch.
+ADD_TABLE_MIN_OUTPUTS = 512
+ADD_TABLE = Kernel("tas_add_table_s8", ("tas_broadcast.h", "tas_add_table_s8.c"), in_place=InPlace.FULL_SHAPE_OPERAND,
+                   applies=lambda p: (p.left_shift == LEFT_SHIFT and p.output_shift <= -1
+                                      and p.dim0 * p.dim1 * p.dim2 * p.dim3 >= ADD_TABLE_MIN_OUTPUTS),
+                   scratch_bytes=lambda p: 2 * 256 * 4)
+MUL_FAST = Kernel("tas_mul_fast_s8", ("tas_broadcast.h", "tas_mul_fast_s8.c"), in_place=InPlace.FULL_SHAPE_OPERAND,
+                  applies=lambda p: p.output_shift <= 14 and p.output_multiplier >= 0)
+ADD_SPEC = OpSpec(kind=OpKind.ADD, prepare=prepare_add_or_sub, reference=ADD_KERNEL, variants=(ADD_TABLE, ADD_FAST),
                   params_ctype="tas_add_params", emit=emit, describe=describe)
-SUB_SPEC = OpSpec(kind=OpKind.SUB, prepare=prepare_add_or_sub, reference=ADD_KERNEL,
+SUB_SPEC = OpSpec(kind=OpKind.SUB, prepare=prepare_add_or_sub, reference=ADD_KERNEL, variants=(ADD_TABLE, ADD_FAST),
                   params_ctype="tas_add_params", emit=emit, describe=describe)
-MUL_SPEC = OpSpec(kind=OpKind.MUL, prepare=prepare_mul, reference=MUL_KERNEL,
+MUL_SPEC = OpSpec(kind=OpKind.MUL, prepare=prepare_mul, reference=MUL_KERNEL, variants=(MUL_FAST,),
                   params_ctype="tas_mul_params", emit=emit, describe=describe)

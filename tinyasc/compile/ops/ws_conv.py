@@ -9,7 +9,8 @@ Two kernels, the cheaper by `wsconv.op_counts` unless the compile options force 
 (`CompileOptions.ws_kernel`, the CLI's --ws-kernel: "integral" or "direct"; `with_options`):
 - integral image (`tas_ws_conv_integral_s8`): reads Φ only, its int32 rows and ring live in a
   planned scratch buffer (`integral_scratch_words` words);
-- direct: K expanded at export time into flash, run by the ordinary conv kernel.
+- direct: K expanded at export time into flash, run by the general convolution's im2col kernels
+  (DSP or portable; the reference conv kernel when the folded bias would not fit int32).
 """
 
 from __future__ import annotations
@@ -21,7 +22,19 @@ import numpy as np
 
 from tinyasc.compile import quant, wsconv
 from tinyasc.compile.ir import Graph, Op, OpKind, require
-from tinyasc.compile.ops.common import EmitContext, Kernel, OpSpec, constant_bias, int8_activation, int8_weights, nhwc, optional_input
+from tinyasc.compile.ops.common import (
+    EmitContext,
+    Kernel,
+    OpSpec,
+    constant_bias,
+    folded_bias,
+    int8_activation,
+    int8_weights,
+    nhwc,
+    optional_input,
+    requantization_constants,
+)
+from tinyasc.compile.weight_packing import pack_im2col_weights
 
 
 @dataclass(frozen=True)
@@ -111,12 +124,42 @@ def uses_direct(p: WSConvParams) -> bool:
     return p.algorithm == "direct"
 
 
+def sampled_weights(p: WSConvParams) -> np.ndarray:
+    """The sampled kernel K, OHWI int8 [filters, kernel_size, 1, input_channels]."""
+    return wsconv.sampled_kernel(p.condensed, p._counting_shape())
+
+
+def im2col_window(p: WSConvParams) -> int:
+    """Bytes of the im2col column of one output step: kernel_size · input_channels, padded to a word."""
+    return (p.kernel_size * p.input_channels + 3) // 4 * 4
+
+
+def runs_direct_im2col(p: WSConvParams) -> bool:
+    """Direct, with bias + input_offset·ΣK in int32 and multipliers >= 0 (the im2col kernels' terms)."""
+    if not uses_direct(p) or np.any(np.asarray(p.multipliers) < 0):
+        return False
+    sums = sampled_weights(p).reshape(p.filters, -1).astype(np.int64).sum(axis=1)
+    bias = p.bias.astype(np.int64) if p.bias is not None else 0
+    return bool(np.all(np.abs(bias + p.input_offset * sums) < 2**31))
+
+
+def _emit_im2col(p: WSConvParams, kernel: Kernel, ctx: EmitContext) -> str:
+    full = sampled_weights(p)
+    k = ctx.constant("filter", pack_im2col_weights(full, 1), "int32_t",
+                     f"sampled kernel {list(full.shape)} (expanded from Φ), int8 windows padded to a word, blocks of 2")
+    b = ctx.constant("bias", folded_bias(full, p.bias, p.input_offset), "int32_t", "bias + input_offset * sum(weights)")
+    m, s, quant_step = requantization_constants(ctx, p.multipliers, p.shifts)
+    return f"{kernel.name}({ctx.params}, {ctx.input()}, {k}, {b}, {m}, {s}, {quant_step}, (int32_t *)({ctx.scratch()}), {ctx.output()})"
+
+
 def emit(p: WSConvParams, kernel: Kernel, ctx: EmitContext) -> str:
+    if kernel.weight_layout == "im2col_blocks":
+        return _emit_im2col(p, kernel, ctx)
     b = ctx.constant("bias", p.bias, "int32_t", "bias") if p.bias is not None else "NULL"
     m = ctx.constant("multiplier", p.multipliers, "int32_t", "requantize multipliers")
     s = ctx.constant("shift", p.shifts, "int32_t", "requantize shifts")
     if p.algorithm == "direct":
-        full = wsconv.sampled_kernel(p.condensed, p._counting_shape())
+        full = sampled_weights(p)
         k = ctx.constant("filter", full, "int8_t", f"sampled kernel {list(full.shape)} (expanded from Φ)")
         return f"{kernel.name}({ctx.params}, {ctx.input()}, {k}, {b}, {m}, {s}, {ctx.output()})"
     phi = ctx.constant("condensed", p.condensed, "int8_t", f"condensed filter {list(p.condensed.shape)}")
@@ -142,11 +185,27 @@ DIRECT = Kernel(  # K expanded into flash, run by the grouped conv's loops
     applies=uses_direct,
 )
 
+# The direct path on the general convolution's fast kernels (tas_conv2d_im2col_s8[_dsp]).
+DIRECT_IM2COL_DSP = Kernel(
+    "tas_ws_conv_im2col_s8_dsp",
+    ("tas_dsp.h", "tas_conv2d_common.h", "tas_im2col.h", "tas_mat_mult_dsp.h", "tas_conv2d_im2col_s8_dsp.c",
+     "tas_ws_conv_common.h", "tas_ws_conv_im2col_s8_dsp.c"),
+    applies=runs_direct_im2col, requires=("dsp",), folds_input_offset=True, weight_layout="im2col_blocks",
+    scratch_bytes=lambda p: 6 * im2col_window(p),  # two columns and the pair widened
+)
+DIRECT_IM2COL = Kernel(
+    "tas_ws_conv_im2col_s8",
+    ("tas_dsp.h", "tas_conv2d_common.h", "tas_im2col.h", "tas_conv2d_im2col_s8.c", "tas_ws_conv_common.h",
+     "tas_ws_conv_im2col_s8.c"),
+    applies=runs_direct_im2col, folds_input_offset=True, weight_layout="im2col_blocks",
+    scratch_bytes=lambda p: 2 * im2col_window(p),
+)
+
 SPEC = OpSpec(
     kind=OpKind.WS_CONV,
     prepare=prepare,
     reference=INTEGRAL,
-    variants=(DIRECT,),
+    variants=(DIRECT_IM2COL_DSP, DIRECT_IM2COL, DIRECT),
     params_ctype="tas_ws_conv_params",
     emit=emit,
     describe=describe,
