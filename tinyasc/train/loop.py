@@ -112,12 +112,7 @@ def train_model(
     run_dir.mkdir(parents=True, exist_ok=True)
     train, val = _train_val(dataset)
     seed_everything(seed)
-    # Every worker of a multi-worker run saves (saving takes part in collectives), the chief into
-    # run_dir, the others into a scratch folder deleted at the end; all resume from run_dir.
-    chief, task_id = worker_role(strategy)
-    write_dir = run_dir if chief else run_dir / f".worker-{task_id}"
-    if not resume or not chief:
-        _forget_previous_run(write_dir)
+    chief, write_dir = _write_dir(run_dir, strategy, resume)
 
     plateau = learning_rate if isinstance(learning_rate, PlateauSchedule) else None
     optimizer = _compile_for_training(model, strategy, optimizer, plateau.initial_rate if plateau else learning_rate,
@@ -144,13 +139,8 @@ def train_model(
                                      input_shape, times)
             fit = model.fit(batches, epochs=epoch + 1, initial_epoch=epoch, validation_data=validation, verbose=0,
                             callbacks=epoch_callbacks)
-            if _record_epoch(state, {**fit.history, "learning_rate": [_current_rate(optimizer)]}):
-                best_weights = model.get_weights()
-                _save_model_atomically(model, write_dir / BEST_MODEL_FILE)
-            state.setdefault(THROUGHPUT_KEY, []).append({"epoch": epoch + 1, **timer.last})
-            state["checkpoint"] = Path(manager.save(checkpoint_number=epoch + 1)).name
-            _write_history_csv(write_dir / HISTORY_FILE, state["history"])
-            _write_json_atomically(write_dir / STATE_FILE, state)  # last: it commits the epoch
+            best_weights = _commit_epoch(model, optimizer, manager, state, fit.history, timer.last, write_dir,
+                                         epoch) or best_weights
 
     if not chief:
         shutil.rmtree(write_dir, ignore_errors=True)
@@ -158,6 +148,32 @@ def train_model(
         model.set_weights(best_weights)
     return TrainResult(model=model, history=state["history"], best_path=run_dir / BEST_MODEL_FILE,
                        val_accuracy=float(state["best_val_accuracy"]), throughput=state.get(THROUGHPUT_KEY))
+
+
+def _commit_epoch(model, optimizer, manager, state: dict, fit_history: dict, throughput: dict, write_dir: Path,
+                  epoch: int):
+    """Record the epoch, save the best model, the checkpoint, history.csv and state.json (last: it
+    commits the epoch); returns the weights when this epoch is the best so far, else None."""
+    best = None
+    if _record_epoch(state, {**fit_history, "learning_rate": [_current_rate(optimizer)]}):
+        best = model.get_weights()
+        _save_model_atomically(model, write_dir / BEST_MODEL_FILE)
+    state.setdefault(THROUGHPUT_KEY, []).append({"epoch": epoch + 1, **throughput})
+    state["checkpoint"] = Path(manager.save(checkpoint_number=epoch + 1)).name
+    _write_history_csv(write_dir / HISTORY_FILE, state["history"])
+    _write_json_atomically(write_dir / STATE_FILE, state)
+    return best
+
+
+def _write_dir(run_dir: Path, strategy, resume: bool) -> tuple[bool, Path]:
+    """(chief, where this process saves). Every worker of a multi-worker run saves (saving takes
+    part in collectives): the chief into run_dir, the others into a scratch folder deleted at the
+    end. All of them resume from run_dir; a fresh run forgets the earlier one's state."""
+    chief, task_id = worker_role(strategy)
+    write_dir = run_dir if chief else run_dir / f".worker-{task_id}"
+    if not resume or not chief:
+        _forget_previous_run(write_dir)
+    return chief, write_dir
 
 
 def worker_role(strategy) -> tuple[bool, int]:

@@ -63,9 +63,7 @@ def cache_dataset(data: str = "synthetic", run_dir: Path = Path("runs/demo"), co
     config = _resolved_config(config, "anchor_cnn", 3e-3, None, None, None)
     run_dir = Path(run_dir)
     cache_dir = Path(cache_dir) if cache_dir else run_dir / CACHE_DIR
-    channels = config.data.channels if config.features.kind == "raw" else 1
-    dataset = resolve_dataset(data, work_dir, run_dir, clips_per_class, config.data.sample_rate,
-                              config.data.duration_s, channels, skip_bad_files, stream=True, cache_dir=cache_dir)
+    dataset = _streamed_dataset(config, data, work_dir, run_dir, clips_per_class, skip_bad_files, cache_dir)
     cache: WaveformCache = dataset.x.cache
     with _shard_progress(progress) as report:
         built = cache.build(workers=workers, progress=report)
@@ -152,19 +150,15 @@ def train_run(
 
     from tinyasc.train import make_strategy, seed_everything, train_model
     from tinyasc.train.evaluate import evaluate_recordings
+    from tinyasc.train.loop import worker_role
     from tinyasc.train.prune import prune_configured
 
     recipe = config.training
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    # Log-mel features are computed from mono audio, so only raw-waveform models load channels.
-    channels = config.data.channels if config.features.kind == "raw" else 1
-    cache_dir = (Path(cache_dir) if cache_dir else run_dir / CACHE_DIR) if cache else None
-    dataset = resolve_dataset(data, work_dir, run_dir, clips_per_class, config.data.sample_rate,
-                              config.data.duration_s, channels, skip_bad_files, stream=True, cache_dir=cache_dir)
-    test = dataset.subset("test")
-    if len(test) == 0:
-        raise TinyascError(f"{data}: the dataset has no 'test' split; add a split column with train/val/test")
+    dataset = _streamed_dataset(config, data, work_dir, run_dir, clips_per_class, skip_bad_files,
+                                (Path(cache_dir) if cache_dir else run_dir / CACHE_DIR) if cache else None)
+    test = _test_split(dataset, data)
     augmentation = augment_settings(config)
     # Trained on random crops, the model takes crops; recordings are scored by averaging over crops.
     model_samples = (augmentation.crop_samples if augmentation else None) or dataset.num_samples
@@ -180,8 +174,6 @@ def train_run(
         strategy=strategy, input_fn=input_fn, augmentation=augmentation,
         early_stopping_patience=recipe.early_stopping_patience,
     )
-    from tinyasc.train.loop import worker_role
-
     chief, task_id = worker_role(strategy)
     if not chief:
         return {"worker": task_id, "epochs_done": len(trained.history["loss"])}
@@ -192,27 +184,36 @@ def train_run(
     tflite, test_inputs, conversion_report = _calibrate_and_convert(config, trained.model, dataset, run_dir,
                                                                     input_fn, model_samples, progress)
     summary = {
-        "model": config.model.name,
-        "data": data,
-        "labels": list(dataset.labels),
+        "model": config.model.name, "data": data, "labels": list(dataset.labels),
         "skipped_files": [{"file": path, "why": why} for path, why in dataset.skipped],
         "parameters": int(trained.model.count_params()),
         **pruning_report,
-        "epochs": recipe.epochs,
-        "epochs_done": len(trained.history["loss"]),
-        "input_samples": model_samples,
+        "epochs": recipe.epochs, "epochs_done": len(trained.history["loss"]), "input_samples": model_samples,
         "audio": audio_input(config, model_samples).to_dict(),
-        "val_accuracy": trained.val_accuracy,
-        "throughput": trained.throughput or [],
-        "float_test_accuracy": test_metrics.accuracy,
-        "float_test_metrics": test_metrics.as_dict(),
-        **conversion_report,
-        "test_clips": len(test),
+        "val_accuracy": trained.val_accuracy, "throughput": trained.throughput or [],
+        "float_test_accuracy": test_metrics.accuracy, "float_test_metrics": test_metrics.as_dict(),
+        **conversion_report, "test_clips": len(test),
         **_tflite_figures(trained.model, run_dir, tflite),
         "config": dataclasses.asdict(config),
     }
     write_run(run_dir, summary, test_inputs, test.y)
     return {**summary, "tflite": str(tflite)}
+
+
+def _streamed_dataset(config, data: str, work_dir: Path, run_dir: Path, clips_per_class: int, skip_bad_files: bool,
+                      cache_dir: Path | None):
+    """The config's dataset, streamed from disk through the waveform cache in cache_dir (None: no cache)."""
+    # Log-mel features are computed from mono audio, so only raw-waveform models load channels.
+    channels = config.data.channels if config.features.kind == "raw" else 1
+    return resolve_dataset(data, work_dir, run_dir, clips_per_class, config.data.sample_rate, config.data.duration_s,
+                           channels, skip_bad_files, stream=True, cache_dir=cache_dir)
+
+
+def _test_split(dataset, data: str):
+    test = dataset.subset("test")
+    if len(test) == 0:
+        raise TinyascError(f"{data}: the dataset has no 'test' split; add a split column with train/val/test")
+    return test
 
 
 def _calibrate_and_convert(config, model, dataset, run_dir: Path, input_fn, model_samples: int, progress: bool):
