@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -45,14 +46,24 @@ def cache_key(paths, sample_rate: int, num_samples: int, channels: int) -> str:
 
 
 class WaveformCache:
-    """The shards of one file list at one setting; `read(i)` is clip i of `paths`, decoded."""
+    """The shards of one file list at one setting; `read(i)` is clip i of `paths`, decoded.
 
-    def __init__(self, cache_dir: Path, paths, sample_rate: int, num_samples: int, channels: int):
+    With `transform` (a batch of waveforms → model inputs, e.g. log-mel features of example_shape)
+    the shards hold its outputs instead, in a `features-<key>` folder whose key also hashes
+    `transform_key` (the feature settings): training without waveform augmentation then computes
+    features once. `times` (a pipeline.InputTimes) is told how long the transform took."""
+
+    def __init__(self, cache_dir: Path, paths, sample_rate: int, num_samples: int, channels: int,
+                 transform=None, transform_key: str = "", example_shape: tuple | None = None):
         self.paths = list(paths)
         self.sample_rate, self.num_samples, self.channels = sample_rate, num_samples, channels
+        self.transform, self.times = transform, None
+        self.example_shape = tuple(example_shape or ((num_samples,) + ((channels,) if channels > 1 else ())))
         key = cache_key(self.paths, sample_rate, num_samples, channels)
-        self.folder = Path(cache_dir) / f"waveforms-{key}"
-        clip_bytes = 4 * num_samples * channels
+        if transform is not None:
+            key = hashlib.sha256(f"{key}\n{transform_key}".encode()).hexdigest()[:20]
+        self.folder = Path(cache_dir) / f"{'features' if transform is not None else 'waveforms'}-{key}"
+        clip_bytes = 4 * int(np.prod(self.example_shape))
         self.shard_clips = max(1, SHARD_BYTES // clip_bytes)
         self.shard_count = -(-len(self.paths) // self.shard_clips)
         self._locks = [threading.Lock() for _ in range(self.shard_count)]
@@ -66,7 +77,8 @@ class WaveformCache:
         manifest = self.folder / MANIFEST
         if not manifest.is_file():
             settings = {"version": CACHE_VERSION, "sample_rate": self.sample_rate, "num_samples": self.num_samples,
-                        "channels": self.channels, "clips": len(self.paths), "shard_clips": self.shard_clips}
+                        "channels": self.channels, "clips": len(self.paths), "shard_clips": self.shard_clips,
+                        "example_shape": list(self.example_shape)}
             tmp = manifest.with_name(f"{MANIFEST}.tmp-{os.getpid()}")
             tmp.write_text(json.dumps(settings, indent=1) + "\n")
             os.replace(tmp, manifest)
@@ -106,9 +118,20 @@ class WaveformCache:
                              dtype=np.float32)
             for k, index in enumerate(indices):
                 clips[k] = decode_clip(self.paths[index], self.sample_rate, self.num_samples, self.channels)
+            if self.transform is not None:
+                clips = self._transformed(clips)
             tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}-{threading.get_ident()}.npy")
             np.save(tmp, clips)
             os.replace(tmp, path)
+
+    def _transformed(self, clips: np.ndarray) -> np.ndarray:
+        start = time.perf_counter()
+        out = np.asarray(self.transform(clips), dtype=np.float32).reshape((len(clips),) + self.example_shape)
+        if self.times is not None:  # the reader counts the whole read as decoding: move this part to features
+            seconds = time.perf_counter() - start
+            self.times.add("features", seconds)
+            self.times.add("decode", -seconds)
+        return out
 
     def build(self, workers: int = 2, progress=None) -> int:
         """Build every missing shard with `workers` threads; returns how many were built.

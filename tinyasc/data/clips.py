@@ -23,7 +23,8 @@ class ClipReader:
     dtype = np.dtype(np.float32)
 
     def __init__(self, paths, sample_rate: int, num_samples: int, channels: int = 1,
-                 cache_dir: str | os.PathLike | None = None, rows: np.ndarray | None = None, cache=None):
+                 cache_dir: str | os.PathLike | None = None, rows: np.ndarray | None = None, cache=None,
+                 example_shape: tuple | None = None):
         self.paths = list(paths)
         self.sample_rate, self.num_samples, self.channels = int(sample_rate), int(num_samples), int(channels)
         self.rows = np.arange(len(self.paths)) if rows is None else np.asarray(rows, dtype=np.int64)
@@ -32,10 +33,13 @@ class ClipReader:
 
             cache = WaveformCache(Path(cache_dir), self.paths, self.sample_rate, self.num_samples, self.channels)
         self.cache = cache
+        self.example_shape = tuple(example_shape) if example_shape else None  # set: the reader gives features
         self.decode_seconds = 0.0  # time spent decoding or reading clips, over all threads (approximate)
 
     @property
     def shape(self) -> tuple[int, ...]:
+        if self.example_shape:
+            return (len(self.rows),) + self.example_shape
         return (len(self.rows), self.num_samples) + ((self.channels,) if self.channels > 1 else ())
 
     @property
@@ -69,7 +73,17 @@ class ClipReader:
     def select(self, key) -> "ClipReader":
         """A lazy selection of rows: a slice, a boolean mask or integer indices."""
         return ClipReader(self.paths, self.sample_rate, self.num_samples, self.channels,
-                          rows=self.rows[key], cache=self.cache)
+                          rows=self.rows[key], cache=self.cache, example_shape=self.example_shape)
+
+    def with_features(self, transform, transform_key: str, example_shape: tuple) -> "ClipReader":
+        """The same rows as model inputs, `transform` (a batch of waveforms → inputs of example_shape)
+        applied once per clip and kept in a features cache next to this reader's waveform cache."""
+        from tinyasc.data.cache import WaveformCache
+
+        cache = WaveformCache(self.cache.folder.parent, self.paths, self.sample_rate, self.num_samples, self.channels,
+                              transform=transform, transform_key=transform_key, example_shape=example_shape)
+        return ClipReader(self.paths, self.sample_rate, self.num_samples, self.channels, rows=self.rows, cache=cache,
+                          example_shape=example_shape)
 
     def __getitem__(self, key):
         if isinstance(key, tuple):

@@ -16,7 +16,7 @@ import numpy as np
 from tinyasc.data.loader import crop_starts
 from tinyasc.report.metrics import RecordingMetrics, recording_metrics
 
-RECORDING_CHUNK = 256  # recordings read and scored at once
+RECORDING_CHUNK = 32  # recordings read and scored at once (memory: a chunk, whatever the split's size)
 
 __all__ = ["RecordingMetrics", "crop_starts", "evaluate_recordings", "recording_logits", "recording_metrics"]
 

@@ -17,6 +17,7 @@ and rates, and stops at the same epoch, as an uninterrupted one.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import shutil
@@ -39,7 +40,7 @@ STATE_FILE = "state.json"
 HISTORY_FILE = "history.csv"
 BEST_MODEL_FILE = "model.h5"
 CHECKPOINT_DIR = "ckpt"
-EVALUATION_CHUNK = 256  # clips read, featurised and scored at once by the evaluations
+EVALUATION_CHUNK = 32  # clips read, featurised and scored at once by the evaluations
 THROUGHPUT_KEY = "throughput"  # state.json: one record per epoch (train/progress.py epoch_timer); not history
 
 
@@ -86,6 +87,7 @@ def train_model(
     callbacks: tuple = (),
     augmentation: AugmentSettings | None = None,
     early_stopping_patience: int | None = None,
+    feature_key: str | None = None,
 ) -> TrainResult:
     """Train `model` on the dataset's train split, validating on its val split, for `epochs` epochs.
 
@@ -105,7 +107,9 @@ def train_model(
     become one-hot (mixup and CutMix mix them) and the loss categorical cross-entropy. With random
     crops the model sees crops: validation scores every crop of each validation clip
     (back to back, evaluate.crop_starts). early_stopping_patience: stop once that many epochs brought no lower
-    validation loss.
+    validation loss. feature_key: a description of what input_fn computes (the feature settings);
+    given, with no augmentation and a dataset streamed through a cache, the model inputs are
+    computed once and cached next to the waveforms instead of every epoch.
     """
     tf, _ = import_tf()
     run_dir = Path(run_dir)
@@ -113,20 +117,18 @@ def train_model(
     train, val = _train_val(dataset)
     seed_everything(seed)
     chief, write_dir = _write_dir(run_dir, strategy, resume)
-
     plateau = learning_rate if isinstance(learning_rate, PlateauSchedule) else None
     optimizer = _compile_for_training(model, strategy, optimizer, plateau.initial_rate if plateau else learning_rate,
                                       weight_decay, one_hot_labels=augmentation is not None)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     manager = tf.train.CheckpointManager(checkpoint, write_dir / CHECKPOINT_DIR, max_to_keep=2)
-
     state = (_restore(run_dir, checkpoint) if resume else None) or _fresh_state()
     best_weights = _load_best_weights(run_dir) if state["epochs_done"] else None
-
-    input_fn = input_fn or as_model_input
-    times = InputTimes()
-    input_shape = tuple(model.input_shape[1:])
-    validation = _validation_batches(val, len(dataset.labels), augmentation, input_fn, input_shape, batch_size, times)
+    input_shape, times = tuple(model.input_shape[1:]), InputTimes()
+    train, val, batch_input_fn = _feature_cached(train, val, input_fn or as_model_input, input_shape, feature_key,
+                                                 augmentation, times)
+    validation = _validation_batches(val, len(dataset.labels), augmentation, batch_input_fn, input_shape, batch_size,
+                                     times)
     with progress_bar(progress) as bar:
         for epoch in range(state["epochs_done"], epochs):
             if should_stop_early(state["history"]["val_loss"], early_stopping_patience):
@@ -135,8 +137,8 @@ def train_model(
                 optimizer.learning_rate = plateau.rate_after(state["history"]["val_loss"])
             timer = epoch_timer(len(train), times)
             epoch_callbacks = [timer] + ([epoch_progress(bar, epoch, epochs, timer)] if bar else []) + list(callbacks)
-            batches = _train_batches(train, len(dataset.labels), epoch, batch_size, seed, augmentation, input_fn,
-                                     input_shape, times)
+            batches = _train_batches(train, len(dataset.labels), epoch, batch_size, seed, augmentation,
+                                     batch_input_fn, input_shape, times)
             fit = model.fit(batches, epochs=epoch + 1, initial_epoch=epoch, validation_data=validation, verbose=0,
                             callbacks=epoch_callbacks)
             best_weights = _commit_epoch(model, optimizer, manager, state, fit.history, timer.last, write_dir,
@@ -148,6 +150,22 @@ def train_model(
         model.set_weights(best_weights)
     return TrainResult(model=model, history=state["history"], best_path=run_dir / BEST_MODEL_FILE,
                        val_accuracy=float(state["best_val_accuracy"]), throughput=state.get(THROUGHPUT_KEY))
+
+
+def _feature_cached(train: AudioDataset, val: AudioDataset, input_fn, input_shape: tuple, feature_key: str | None,
+                    augmentation, times):
+    """(train, val, the input_fn batches still need): the splits as cached model inputs when that is
+    possible (see train_model's feature_key), else as they are with input_fn."""
+    from tinyasc.data.clips import ClipReader
+
+    if not feature_key or augmentation or not all(isinstance(p.x, ClipReader) and p.x.cache for p in (train, val)):
+        return train, val, input_fn
+    parts = []
+    for part in (train, val):
+        reader = part.x.with_features(input_fn, feature_key, input_shape)
+        reader.cache.times = times
+        parts.append(dataclasses.replace(part, x=reader))
+    return parts[0], parts[1], None
 
 
 def _commit_epoch(model, optimizer, manager, state: dict, fit_history: dict, throughput: dict, write_dir: Path,

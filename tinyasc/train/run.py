@@ -21,7 +21,7 @@ from tinyasc.artifacts.run import RUN_FILE, TFLITE_FILE, write_run  # noqa: F401
 from tinyasc.errors import TinyascError
 SYNTHETIC_DIR = "data/synthetic"
 CACHE_DIR = "cache"  # the waveform cache's default place, inside the run folder
-TEST_CHUNK = 256  # test clips turned into int8 device inputs at once
+TEST_CHUNK = 32  # test clips turned into int8 device inputs at once
 
 
 def resolve_dataset(data: str, work_dir: Path, run_dir: Path, clips_per_class: int = 40,
@@ -172,7 +172,7 @@ def train_run(
         learning_rate=learning_rate_for(config, len(dataset.subset("train"))), seed=recipe.seed,
         progress=progress, resume=resume, optimizer=recipe.optimizer, weight_decay=recipe.weight_decay,
         strategy=strategy, input_fn=input_fn, augmentation=augmentation,
-        early_stopping_patience=recipe.early_stopping_patience,
+        early_stopping_patience=recipe.early_stopping_patience, feature_key=_feature_key(config, model_samples),
     )
     chief, task_id = worker_role(strategy)
     if not chief:
@@ -207,6 +207,16 @@ def _streamed_dataset(config, data: str, work_dir: Path, run_dir: Path, clips_pe
     channels = config.data.channels if config.features.kind == "raw" else 1
     return resolve_dataset(data, work_dir, run_dir, clips_per_class, config.data.sample_rate, config.data.duration_s,
                            channels, skip_bad_files, stream=True, cache_dir=cache_dir)
+
+
+def _feature_key(config, model_samples: int) -> str | None:
+    """What the log-mel input_fn computes, as the features cache's key; None for raw waveforms,
+    whose input is (nearly) the cached waveform already."""
+    if config.features.kind != "logmel":
+        return None
+    import json
+
+    return json.dumps([dataclasses.asdict(config.features), config.data.sample_rate, model_samples], sort_keys=True)
 
 
 def _test_split(dataset, data: str):
