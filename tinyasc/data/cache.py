@@ -34,6 +34,7 @@ from tinyasc.errors import DatasetError
 CACHE_VERSION = 1
 SHARD_BYTES = 16 * 2**20  # a shard holds as many whole clips as fit in this (at least one)
 MANIFEST = "cache.json"
+TRANSFORM_CLIPS = 8  # clips a features transform gets at once while a shard is built
 
 
 def cache_key(paths, sample_rate: int, num_samples: int, channels: int) -> str:
@@ -126,7 +127,10 @@ class WaveformCache:
 
     def _transformed(self, clips: np.ndarray) -> np.ndarray:
         start = time.perf_counter()
-        out = np.asarray(self.transform(clips), dtype=np.float32).reshape((len(clips),) + self.example_shape)
+        out = np.zeros((len(clips),) + self.example_shape, dtype=np.float32)
+        for first in range(0, len(clips), TRANSFORM_CLIPS):  # features' intermediates are many times the clips
+            part = clips[first:first + TRANSFORM_CLIPS]
+            out[first:first + len(part)] = np.asarray(self.transform(part), dtype=np.float32).reshape(out[:len(part)].shape)
         if self.times is not None:  # the reader counts the whole read as decoding: move this part to features
             seconds = time.perf_counter() - start
             self.times.add("features", seconds)
