@@ -22,6 +22,7 @@ the pipeline, one command per stage:
   tinyasc flash   export/<name>                          program a real board (--dry-run to see how)
   tinyasc report  export/<name>                          self-contained HTML report
   tinyasc boards                                         list the boards in boards.yaml
+  tinyasc data cache --data DIR --config C.yaml          decode a dataset once into the waveform cache
   tinyasc demo                                           all of the above on the built-in synthetic data
 """
 
@@ -40,8 +41,11 @@ def _cmd_train(args) -> int:
     result = train_run(
         data=args.data, run_dir=Path(args.out), model_name=args.model, epochs=args.epochs,
         batch_size=args.batch_size, seed=args.seed, resume=args.resume, config=args.config,
-        skip_bad_files=args.skip_bad_files,
+        skip_bad_files=args.skip_bad_files, cache_dir=args.cache_dir, cache=not args.no_cache,
     )
+    if "worker" in result:
+        print(f"worker {result['worker']}: trained {result['epochs_done']} epochs; the chief writes the run")
+        return 0
     if result["skipped_files"]:
         print(f"skipped {len(result['skipped_files'])} unreadable audio file(s); the list is in {args.out}/run.json")
     float_metrics = result["float_test_metrics"]
@@ -223,6 +227,23 @@ def _sample_rate(text: str) -> int:
     return int(text)
 
 
+def _add_cache_arguments(p, with_switch: bool = True) -> None:
+    p.add_argument("--cache-dir", help="where decoded waveforms are cached, shared by runs (default: <run folder>/cache); "
+                   "a cache is keyed by the files, their sizes and times, and the rate, length and channels")
+    if with_switch:
+        p.add_argument("--no-cache", action="store_true", help="decode every clip from its file every epoch")
+
+
+def _cmd_data(args) -> int:
+    from tinyasc.train.run import cache_dataset
+
+    report = cache_dataset(data=args.data, run_dir=Path(args.out), config=args.config, cache_dir=args.cache_dir,
+                           skip_bad_files=args.skip_bad_files, workers=args.workers)
+    print(f"{report['clips']} clips in {report['shards']} shards ({report['built']} built now, "
+          f"{report['bytes'] / 2**20:.1f} MiB) at {report['folder']}")
+    return 0
+
+
 def _add_training_commands(sub) -> None:
     """Train and export: from audio to generated C."""
     p = sub.add_parser("train", help="train a model and quantize it to an int8 .tflite")
@@ -241,7 +262,19 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
     p.add_argument("--skip-bad-files", action="store_true", help="leave out missing, unreadable or empty audio "
                    "files (counted, listed in run.json) instead of stopping at the first one")
+    _add_cache_arguments(p)
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("data", help="dataset tools: `tinyasc data cache` decodes a dataset into the waveform cache")
+    p.add_argument("action", choices=("cache",), help="cache: decode every clip once into memory-mapped shards")
+    p.add_argument("--data", default="synthetic", help="as for `tinyasc train` (default: synthetic)")
+    p.add_argument("--config", help="experiment YAML: its data section (rate, length, channels) decides the clips")
+    p.add_argument("--out", default="runs/demo", help="the run folder whose cache/ to fill, without --cache-dir "
+                   "(default: runs/demo)")
+    p.add_argument("--skip-bad-files", action="store_true", help="leave out files whose header does not read")
+    p.add_argument("--workers", type=int, default=2, help="decoding threads (default: 2)")
+    _add_cache_arguments(p, with_switch=False)
+    p.set_defaults(func=_cmd_data)
 
     p = sub.add_parser("export", help="generate C for a board from a run or any int8 .tflite")
     p.add_argument("--board", default="nrf52840", help="board name from boards.yaml (default: nrf52840)")

@@ -189,45 +189,31 @@ def augment_batch(x: np.ndarray, y: np.ndarray, settings: AugmentSettings, rng: 
     return x, y
 
 
-def tf_dataset(x: np.ndarray, labels: np.ndarray, num_classes: int, settings: AugmentSettings,
-               batch_size: int, seed: int, epoch: int = 0, input_fn=None, input_shape: tuple | None = None):
+def tf_dataset(x, labels: np.ndarray, num_classes: int, settings: AugmentSettings,
+               batch_size: int, seed: int, epoch: int = 0, input_fn=None, input_shape: tuple | None = None,
+               times=None):
     """A tf.data pipeline of augmented (input [B, ...], one-hot label [B, classes]) batches.
 
-    x: [N, T] or [N, T, C] waveforms. Without input_fn a batch is the augmented waveforms [B, T(, C)];
-    with it, input_fn(waveforms) (e.g. the model's 2-D form or log-mel features), whose per-example
-    shape is `input_shape`. Shuffling and every random choice come from (seed, epoch, example or
-    batch index), so a run is reproducible and a resumed run sees the same data as an uninterrupted one.
+    x: [N, T] or [N, T, C] waveforms (a numpy array, or a data.clips.ClipReader read clip by clip).
+    Without input_fn a batch is the augmented waveforms [B, T(, C)]; with it, input_fn(waveforms)
+    (e.g. the model's 2-D form or log-mel features), whose per-example shape is `input_shape`.
+    Shuffling and every random choice come from (seed, epoch, example or batch index), so a run is
+    reproducible and a resumed run sees the same data as an uninterrupted one. times: a
+    pipeline.InputTimes that adds up where the input's time goes.
     """
-    from tinyasc.tf_env import import_tf
+    from tinyasc.data.pipeline import waveform_batches
 
-    tf, _ = import_tf()
-    x = np.asarray(x, dtype=np.float32)
-    one_hot = np.eye(num_classes, dtype=np.float32)[np.asarray(labels)]
-    order = np.random.default_rng([seed, epoch]).permutation(len(x))
-    clip_shape = [settings.crop_samples or x.shape[1], *x.shape[2:]]
-    if input_fn is None:
-        input_shape = clip_shape
-    elif input_shape is None:
+    if input_fn is not None and input_shape is None:
         raise TinyascError("tf_dataset: give input_shape, the per-example shape input_fn returns")
 
-    def clip_fn(index):
-        i = int(index)
-        return augment_clip(x[order[i]], settings, np.random.default_rng([seed, epoch, i])), one_hot[order[i]]
+    def clip_fn(clip, i):
+        return augment_clip(clip, settings, np.random.default_rng([seed, epoch, i]))
 
-    def batch_fn(batch_index, bx, by):
-        bx, by = augment_batch(bx, by, settings, np.random.default_rng([seed, epoch, 1_000_000 + int(batch_index)]))
-        if input_fn is not None:
-            bx = np.asarray(input_fn(bx), dtype=np.float32)
-        return bx, by.astype(np.float32)
+    def batch_fn(bx, by, k):
+        return augment_batch(bx, by, settings, np.random.default_rng([seed, epoch, 1_000_000 + k]))
 
-    dataset = tf.data.Dataset.range(len(x)).map(
-        lambda i: tf.numpy_function(clip_fn, [i], (tf.float32, tf.float32))
+    return waveform_batches(
+        x, labels, batch_size, order=np.random.default_rng([seed, epoch]).permutation(len(x)), clip_fn=clip_fn,
+        batch_fn=batch_fn, input_fn=input_fn, input_shape=input_shape, num_classes=num_classes, times=times,
+        clip_shape=[settings.crop_samples or x.shape[1], *x.shape[2:]],
     )
-    dataset = dataset.map(lambda a, b: (tf.ensure_shape(a, clip_shape), tf.ensure_shape(b, [num_classes])))
-    dataset = dataset.batch(batch_size).enumerate().map(
-        lambda k, batch: tf.numpy_function(batch_fn, [k, batch[0], batch[1]], (tf.float32, tf.float32))
-    )
-    dataset = dataset.map(
-        lambda a, b: (tf.ensure_shape(a, [None, *input_shape]), tf.ensure_shape(b, [None, num_classes]))
-    )
-    return dataset.prefetch(2)  # the next batch is augmented (in Python) while TF trains on this one

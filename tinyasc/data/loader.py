@@ -32,10 +32,11 @@ LINE_KEY = "_line"  # each row's line in the CSV, for error messages
 
 @dataclass
 class AudioDataset:
-    """Waveforms and labels held in memory: small enough for tinyML-sized datasets.
+    """Waveforms and labels: in memory, or streamed from disk (load_csv_dataset(stream=True)).
 
     x: float32 [N, T] mono waveforms in [-1, 1], all T = round(sample_rate * duration_s) samples;
-       [N, T, C] when loaded with channels=C > 1.
+       [N, T, C] when loaded with channels=C > 1. Either a numpy array or a data.clips.ClipReader,
+       which indexes like one but decodes (or reads from its cache) only the clips asked for.
     y: int64 [N] class ids, indexes into `labels`.
     split: str [N], one of "train", "val", "test".
     paths: the audio file of each row, as resolved on disk.
@@ -84,6 +85,8 @@ def load_csv_dataset(
     labels: list[str] | tuple[str, ...] | None = None,
     channels: int = 1,
     skip_bad_files: bool = False,
+    stream: bool = False,
+    cache_dir: str | os.PathLike | None = None,
 ) -> AudioDataset:
     """Read every clip listed in `csv_path` (paths relative to the CSV's folder), at `sample_rate`
     (the model's rate: there is no default, so no caller gets 16 kHz by accident).
@@ -94,6 +97,11 @@ def load_csv_dataset(
     the end to `round(sample_rate * duration_s)` samples.
     skip_bad_files: a missing, unreadable or empty file (or one with the wrong channel count) is left
     out and listed in `skipped` instead of stopping the load; CSV errors still stop it.
+    stream: x is a data.clips.ClipReader that decodes each clip when it is read, so memory does not
+    grow with the dataset; files are only probed (header) now, so skip_bad_files catches missing,
+    unreadable, empty and wrongly channelled files, and a file whose samples fail to decode later
+    stops training with a DatasetError naming it. cache_dir (with stream): decoded clips are kept
+    there in memory-mapped shards (data/cache.py), built as they are first read.
     """
     if channels < 1:
         raise DatasetError(f"channels must be >= 1; received: {channels}")
@@ -103,24 +111,15 @@ def load_csv_dataset(
     label_ids = {label: i for i, label in enumerate(labels)}
     num_samples = int(round(sample_rate * duration_s))
 
-    x = np.zeros((len(rows), num_samples) + ((channels,) if channels > 1 else ()), dtype=np.float32)
-    paths, kept, skipped = [], [], []
-    for row in rows:
-        audio_path = csv_path.parent / row["path"]
-        try:
-            audio = read_mono(audio_path, sample_rate) if channels == 1 else read_channels(audio_path, sample_rate, channels)
-        except DatasetError as error:
-            if not skip_bad_files:
-                raise
-            skipped.append((str(audio_path), str(error)))
-            continue
-        x[len(kept)] = fit_length(audio, num_samples)
-        kept.append(row)
-        paths.append(str(audio_path))
+    if stream:
+        x, kept, paths, skipped = _stream_rows(rows, csv_path, sample_rate, num_samples, channels, skip_bad_files,
+                                               cache_dir)
+    else:
+        x, kept, paths, skipped = _decode_rows(rows, csv_path, sample_rate, num_samples, channels, skip_bad_files)
     if not kept:
         raise DatasetError(f"{csv_path}: none of the {len(rows)} audio files could be read; first error: {skipped[0][1]}")
     return AudioDataset(
-        x=x[: len(kept)],
+        x=x,
         y=np.array([label_ids[row["label"]] for row in kept], dtype=np.int64),
         labels=list(labels),
         split=np.array([row["split"] for row in kept], dtype=str),
@@ -128,6 +127,74 @@ def load_csv_dataset(
         sample_rate=int(sample_rate),
         skipped=skipped,
     )
+
+
+def _decode_rows(rows, csv_path: Path, sample_rate: int, num_samples: int, channels: int, skip_bad_files: bool):
+    """Every clip decoded into one float32 array: (x, kept rows, their paths, skipped)."""
+    x = np.zeros((len(rows), num_samples) + ((channels,) if channels > 1 else ()), dtype=np.float32)
+    paths, kept, skipped = [], [], []
+    for row in rows:
+        audio_path = csv_path.parent / row["path"]
+        try:
+            x[len(kept)] = decode_clip(audio_path, sample_rate, num_samples, channels)
+        except DatasetError as error:
+            if not skip_bad_files:
+                raise
+            skipped.append((str(audio_path), str(error)))
+            continue
+        kept.append(row)
+        paths.append(str(audio_path))
+    return x[: len(kept)], kept, paths, skipped
+
+
+def _stream_rows(rows, csv_path: Path, sample_rate: int, num_samples: int, channels: int, skip_bad_files: bool,
+                 cache_dir):
+    """A lazy ClipReader over the rows whose headers read: (reader, kept rows, their paths, skipped)."""
+    from tinyasc.data.clips import ClipReader
+
+    paths, kept, skipped = [], [], []
+    for row in rows:
+        audio_path = csv_path.parent / row["path"]
+        try:
+            probe_audio(audio_path, channels)
+        except DatasetError as error:
+            if not skip_bad_files:
+                raise
+            skipped.append((str(audio_path), str(error)))
+            continue
+        kept.append(row)
+        paths.append(str(audio_path))
+    reader = ClipReader(paths, sample_rate, num_samples, channels, cache_dir=cache_dir) if kept else None
+    return reader, kept, paths, skipped
+
+
+def decode_clip(path: str | os.PathLike, sample_rate: int, num_samples: int, channels: int = 1) -> np.ndarray:
+    """One file as the loader holds it: float32 [num_samples] (channels=1, mixed to mono) or
+    [num_samples, channels], resampled to `sample_rate`, cropped or zero-padded at the end."""
+    audio = read_mono(path, sample_rate) if channels == 1 else read_channels(path, sample_rate, channels)
+    return fit_length(audio, num_samples)
+
+
+def probe_audio(path: str | os.PathLike, channels: int = 1) -> None:
+    """Check from its header alone that a file exists, is audio with samples, and has a channel
+    count the model can take (1, or `channels`); a DatasetError naming it otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: audio file not found; fix the path in the dataset CSV or restore the file")
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, ValueError) as err:
+        raise DatasetError(
+            f"{path}: cannot read audio ({err}); the file is corrupt or not a supported format "
+            "(WAV, FLAC, OGG, MP3): re-export it or remove it from the CSV"
+        ) from err
+    if info.frames == 0:
+        raise DatasetError(f"{path}: the audio file has no samples; remove it from the CSV or replace it")
+    if channels > 1 and info.channels not in (1, channels):
+        raise DatasetError(
+            f"{path}: the file has {info.channels} channels but the model takes {channels}; "
+            f"set data.channels to 1 (mix to mono) or {info.channels}, or convert the file"
+        )
 
 
 def _read_rows(csv_path: Path) -> list[dict[str, str]]:

@@ -16,6 +16,8 @@ import numpy as np
 from tinyasc.data.loader import crop_starts
 from tinyasc.report.metrics import RecordingMetrics, recording_metrics
 
+RECORDING_CHUNK = 32  # recordings read and scored at once (memory: a chunk, whatever the split's size)
+
 __all__ = ["RecordingMetrics", "crop_starts", "evaluate_recordings", "recording_logits", "recording_metrics"]
 
 
@@ -30,11 +32,15 @@ def recording_logits(
 
     predict: [M, crop_samples] waveforms → [M, classes] logits (features and model together).
     """
-    waveforms = np.asarray(waveforms, dtype=np.float32)
     starts = crop_starts(waveforms.shape[1], crop_samples, hop_samples)
-    crops = np.stack([waveforms[:, s:s + crop_samples] for s in starts], axis=1)  # [N, crops, crop(, C)]
-    logits = np.asarray(predict(crops.reshape((-1, crop_samples) + waveforms.shape[2:])))
-    return logits.reshape(len(waveforms), len(starts), -1).mean(axis=1)
+    means = []
+    # A chunk of recordings at a time, so a streamed dataset (data/clips.py) is never all in memory.
+    for first in range(0, len(waveforms), RECORDING_CHUNK):
+        chunk = np.asarray(waveforms[first:first + RECORDING_CHUNK], dtype=np.float32)
+        crops = np.stack([chunk[:, s:s + crop_samples] for s in starts], axis=1)  # [n, crops, crop(, C)]
+        logits = np.asarray(predict(crops.reshape((-1, crop_samples) + chunk.shape[2:])))
+        means.append(logits.reshape(len(chunk), len(starts), -1).mean(axis=1))
+    return np.concatenate(means)
 
 
 def evaluate_recordings(

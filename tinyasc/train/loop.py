@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import errno
 import json
 import os
@@ -30,16 +31,19 @@ from typing import Callable
 import numpy as np
 
 from tinyasc.data.augment import AugmentSettings
+from tinyasc.data.pipeline import InputTimes
 from tinyasc.data.loader import AudioDataset
 from tinyasc.errors import DatasetError, TinyascError
 from tinyasc.tf_env import import_tf
+from tinyasc.train.progress import HISTORY_KEYS, epoch_progress, epoch_timer, progress_bar
 from tinyasc.train.schedules import PlateauSchedule, should_stop_early
 
 STATE_FILE = "state.json"
 HISTORY_FILE = "history.csv"
 BEST_MODEL_FILE = "model.h5"
 CHECKPOINT_DIR = "ckpt"
-HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
+EVALUATION_CHUNK = 32  # clips read, featurised and scored at once by the evaluations
+THROUGHPUT_KEY = "throughput"  # state.json: one record per epoch (train/progress.py epoch_timer); not history
 
 
 @dataclass
@@ -50,6 +54,7 @@ class TrainResult:
     history: dict[str, list[float]]
     best_path: Path
     val_accuracy: float
+    throughput: list[dict] | None = None  # per epoch: clips/s and seconds per stage (progress.epoch_timer)
 
 
 def seed_everything(seed: int) -> None:
@@ -84,6 +89,7 @@ def train_model(
     callbacks: tuple = (),
     augmentation: AugmentSettings | None = None,
     early_stopping_patience: int | None = None,
+    feature_key: str | None = None,
 ) -> TrainResult:
     """Train `model` on the dataset's train split, validating on its val split, for `epochs` epochs.
 
@@ -102,60 +108,117 @@ def train_model(
     augmentation: the training split goes through augment.tf_dataset (validation never does); labels
     become one-hot (mixup and CutMix mix them) and the loss categorical cross-entropy. With random
     crops the model sees crops: validation scores every crop of each validation clip
-    (`recording_crops`). early_stopping_patience: stop once that many epochs brought no lower
-    validation loss.
+    (back to back, evaluate.crop_starts). early_stopping_patience: stop once that many epochs brought no lower
+    validation loss. feature_key: a description of what input_fn computes (the feature settings);
+    given, with no augmentation and a dataset streamed through a cache, the model inputs are
+    computed once and cached next to the waveforms instead of every epoch.
     """
     tf, _ = import_tf()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     train, val = _train_val(dataset)
     seed_everything(seed)
-    if not resume:
-        _forget_previous_run(run_dir)
-
+    chief, write_dir = _write_dir(run_dir, strategy, resume)
     plateau = learning_rate if isinstance(learning_rate, PlateauSchedule) else None
     optimizer = _compile_for_training(model, strategy, optimizer, plateau.initial_rate if plateau else learning_rate,
                                       weight_decay, one_hot_labels=augmentation is not None)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
-    manager = tf.train.CheckpointManager(checkpoint, run_dir / CHECKPOINT_DIR, max_to_keep=2)
-
+    manager = tf.train.CheckpointManager(checkpoint, write_dir / CHECKPOINT_DIR, max_to_keep=2)
     state = (_restore(run_dir, checkpoint) if resume else None) or _fresh_state()
     best_weights = _load_best_weights(run_dir) if state["epochs_done"] else None
-
-    input_fn = input_fn or as_model_input
-    validation = _validation_data(val, len(dataset.labels), augmentation, input_fn)
-    x_train = None if augmentation else input_fn(train.x)
-    with _progress_bar(progress) as bar:
+    input_shape, times = tuple(model.input_shape[1:]), InputTimes()
+    train, val, batch_input_fn = _feature_cached(train, val, input_fn or as_model_input, input_shape, feature_key,
+                                                 augmentation, times)
+    validation = _validation_batches(val, len(dataset.labels), augmentation, batch_input_fn, input_shape, batch_size,
+                                     times)
+    with progress_bar(progress) as bar:
         for epoch in range(state["epochs_done"], epochs):
             if should_stop_early(state["history"]["val_loss"], early_stopping_patience):
                 break
             if plateau:
                 optimizer.learning_rate = plateau.rate_after(state["history"]["val_loss"])
-            epoch_callbacks = ([_epoch_progress(bar, epoch, epochs)] if bar else []) + list(callbacks)
-            fit = _fit_one_epoch(model, train, x_train, validation, epoch, batch_size, seed, augmentation,
-                                 input_fn, epoch_callbacks)
-            if _record_epoch(state, {**fit.history, "learning_rate": [_current_rate(optimizer)]}):
-                best_weights = model.get_weights()
-                with _disk_full_is_an_error(run_dir, epoch):
-                    _save_model_atomically(model, run_dir / BEST_MODEL_FILE)
-            with _disk_full_is_an_error(run_dir, epoch):
-                state["checkpoint"] = Path(manager.save(checkpoint_number=epoch + 1)).name
-                _write_history_csv(run_dir / HISTORY_FILE, state["history"])
-                _write_json_atomically(run_dir / STATE_FILE, state)  # last: it commits the epoch
+            timer = epoch_timer(len(train), times)
+            epoch_callbacks = [timer] + ([epoch_progress(bar, epoch, epochs, timer)] if bar else []) + list(callbacks)
+            batches = _train_batches(train, len(dataset.labels), epoch, batch_size, seed, augmentation,
+                                     batch_input_fn, input_shape, times)
+            fit = model.fit(batches, epochs=epoch + 1, initial_epoch=epoch, validation_data=validation, verbose=0,
+                            callbacks=epoch_callbacks)
+            best_weights = _commit_epoch(model, optimizer, manager, state, fit.history, timer.last, write_dir,
+                                         epoch) or best_weights
 
+    if not chief:
+        shutil.rmtree(write_dir, ignore_errors=True)
     if best_weights is not None:
         model.set_weights(best_weights)
     return TrainResult(model=model, history=state["history"], best_path=run_dir / BEST_MODEL_FILE,
-                       val_accuracy=float(state["best_val_accuracy"]))
+                       val_accuracy=float(state["best_val_accuracy"]), throughput=state.get(THROUGHPUT_KEY))
 
 
-def _validation_data(val: AudioDataset, num_classes: int, augmentation: AugmentSettings | None, input_fn):
-    """(inputs, labels) of the val split: every crop of each clip when training on random crops,
-    labels one-hot when augmentation mixes them."""
-    crop = augmentation.crop_samples if augmentation else None
-    val_x, val_y = recording_crops(val.x, val.y, crop) if crop else (val.x, val.y)
-    y_val = np.eye(num_classes, dtype=np.float32)[val_y] if augmentation else val_y
-    return input_fn(val_x), y_val
+def _feature_cached(train: AudioDataset, val: AudioDataset, input_fn, input_shape: tuple, feature_key: str | None,
+                    augmentation, times):
+    """(train, val, the input_fn batches still need): the splits as cached model inputs when that is
+    possible (see train_model's feature_key), else as they are with input_fn."""
+    from tinyasc.data.clips import ClipReader
+
+    if not feature_key or augmentation or not all(isinstance(p.x, ClipReader) and p.x.cache for p in (train, val)):
+        return train, val, input_fn
+    parts = []
+    for part in (train, val):
+        reader = part.x.with_features(input_fn, feature_key, input_shape)
+        reader.cache.times = times
+        parts.append(dataclasses.replace(part, x=reader))
+    return parts[0], parts[1], None
+
+
+def _commit_epoch(model, optimizer, manager, state: dict, fit_history: dict, throughput: dict, write_dir: Path,
+                  epoch: int):
+    """Record the epoch, save the best model, the checkpoint, history.csv and state.json (last: it
+    commits the epoch); returns the weights when this epoch is the best so far, else None."""
+    best = None
+    if _record_epoch(state, {**fit_history, "learning_rate": [_current_rate(optimizer)]}):
+        best = model.get_weights()
+        with _disk_full_is_an_error(write_dir, epoch):
+            _save_model_atomically(model, write_dir / BEST_MODEL_FILE)
+    state.setdefault(THROUGHPUT_KEY, []).append({"epoch": epoch + 1, **throughput})
+    with _disk_full_is_an_error(write_dir, epoch):
+        state["checkpoint"] = Path(manager.save(checkpoint_number=epoch + 1)).name
+        _write_history_csv(write_dir / HISTORY_FILE, state["history"])
+        _write_json_atomically(write_dir / STATE_FILE, state)  # last: it commits the epoch
+    return best
+
+
+def _write_dir(run_dir: Path, strategy, resume: bool) -> tuple[bool, Path]:
+    """(chief, where this process saves). Every worker of a multi-worker run saves (saving takes
+    part in collectives): the chief into run_dir, the others into a scratch folder deleted at the
+    end. All of them resume from run_dir; a fresh run forgets the earlier one's state."""
+    chief, task_id = worker_role(strategy)
+    write_dir = run_dir if chief else run_dir / f".worker-{task_id}"
+    if not resume or not chief:
+        _forget_previous_run(write_dir)
+    return chief, write_dir
+
+
+def worker_role(strategy) -> tuple[bool, int]:
+    """(whether this process writes the run, its worker index): the chief of a multi-worker
+    strategy's $TF_CONFIG cluster (the "chief" task, else worker 0), or the only process."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_type = getattr(resolver, "task_type", None)
+    task_id = int(getattr(resolver, "task_id", 0) or 0)
+    if task_type in (None, "chief"):
+        return True, task_id
+    has_chief = "chief" in (resolver.cluster_spec().as_dict() if resolver else {})
+    return task_type == "worker" and task_id == 0 and not has_chief, task_id
+
+
+def _validation_batches(val: AudioDataset, num_classes: int, augmentation: AugmentSettings | None, input_fn,
+                        input_shape: tuple, batch_size: int, times):
+    """Batches of the val split, read clip by clip: every crop of each clip when training on random
+    crops, labels one-hot when augmentation mixes them."""
+    from tinyasc.data.pipeline import waveform_batches
+
+    return waveform_batches(val.x, val.y, batch_size, input_fn=input_fn, input_shape=input_shape, times=times,
+                            num_classes=num_classes if augmentation else None,
+                            crop_samples=augmentation.crop_samples if augmentation else None)
 
 
 def _compile_for_training(model, strategy, optimizer: str, learning_rate, weight_decay: float, one_hot_labels: bool):
@@ -171,21 +234,21 @@ def _compile_for_training(model, strategy, optimizer: str, learning_rate, weight
     return optimizer
 
 
-def _fit_one_epoch(model, train: AudioDataset, x_train, validation, epoch: int, batch_size: int, seed: int,
-                   augmentation: AugmentSettings | None, input_fn, callbacks):
-    """model.fit for epoch `epoch` alone. The batches depend on (seed, epoch) only, so a resumed run
-    sees the same ones: augmented batches from augment.tf_dataset, else the inputs in a seeded order."""
+def _train_batches(train: AudioDataset, num_classes: int, epoch: int, batch_size: int, seed: int,
+                   augmentation: AugmentSettings | None, input_fn, input_shape: tuple, times):
+    """The batches of epoch `epoch`, read clip by clip. They depend on (seed, epoch) only, so a
+    resumed run sees the same ones: augmented batches from augment.tf_dataset, else the clips in a
+    seeded order."""
     if augmentation:
         from tinyasc.data.augment import tf_dataset
 
-        num_classes = validation[1].shape[-1]  # one-hot labels when augmenting
-        batches = tf_dataset(train.x, train.y, num_classes, augmentation, batch_size, seed, epoch,
-                             input_fn=input_fn, input_shape=validation[0].shape[1:])
-        return model.fit(batches, epochs=epoch + 1, initial_epoch=epoch, validation_data=validation,
-                         verbose=0, callbacks=callbacks)
+        return tf_dataset(train.x, train.y, num_classes, augmentation, batch_size, seed, epoch,
+                          input_fn=input_fn, input_shape=input_shape, times=times)
+    from tinyasc.data.pipeline import waveform_batches
+
     order = np.random.default_rng([seed, epoch]).permutation(len(train))
-    return model.fit(x_train[order], train.y[order], batch_size=batch_size, epochs=epoch + 1, initial_epoch=epoch,
-                     validation_data=validation, shuffle=False, verbose=0, callbacks=callbacks)
+    return waveform_batches(train.x, train.y, batch_size, order=order, input_fn=input_fn, input_shape=input_shape,
+                            times=times)
 
 
 STRATEGY_NAMES = ("none", "mirrored", "multi_worker_mirrored")
@@ -221,16 +284,6 @@ def _make_optimizer(name: str, learning_rate, weight_decay: float, model):
     return keras.optimizers.Adam(learning_rate=learning_rate)
 
 
-def recording_crops(x: np.ndarray, y: np.ndarray, crop_samples: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every crop of every clip (evaluate.crop_starts: back to back, the last flush with the end),
-    with its clip's label: how a model trained on random crops is validated."""
-    from tinyasc.train.evaluate import crop_starts
-
-    starts = crop_starts(x.shape[1], crop_samples)
-    crops = np.stack([x[:, s:s + crop_samples] for s in starts], axis=1)  # [N, crops, crop(, C)]
-    return crops.reshape((-1, crop_samples) + x.shape[2:]), np.repeat(y, len(starts))
-
-
 def _current_rate(optimizer) -> float:
     """The rate the optimizer uses now (a schedule's value at the current step)."""
     rate = optimizer.learning_rate
@@ -259,8 +312,13 @@ def evaluate_float(model, dataset: AudioDataset, batch_size: int = 64, input_fn=
     """Top-1 accuracy of the float model on every clip of `dataset` (pass a subset to pick a split)."""
     if len(dataset) == 0:
         raise DatasetError("cannot evaluate on an empty dataset; check the CSV has clips in this split")
-    logits = model.predict((input_fn or as_model_input)(dataset.x), batch_size=batch_size, verbose=0)
-    return float(np.mean(np.argmax(logits, axis=1) == dataset.y))
+    input_fn = input_fn or as_model_input
+    correct = 0
+    for start in range(0, len(dataset), EVALUATION_CHUNK):  # chunks: a streamed dataset stays on disk
+        clips = np.asarray(dataset.x[start:start + EVALUATION_CHUNK], dtype=np.float32)
+        logits = model.predict(input_fn(clips), batch_size=batch_size, verbose=0)
+        correct += int(np.sum(np.argmax(logits, axis=1) == dataset.y[start:start + EVALUATION_CHUNK]))
+    return correct / len(dataset)
 
 
 def _train_val(dataset: AudioDataset) -> tuple[AudioDataset, AudioDataset]:
@@ -352,84 +410,3 @@ def _write_history_csv(path: Path, history: dict[str, list[float]]) -> None:
         for epoch, values in enumerate(zip(*(history[k] for k in HISTORY_KEYS)), start=1):
             writer.writerow((epoch,) + tuple(f"{v:.6f}" for v in values))
     os.replace(tmp, path)
-
-
-class _NoBar:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
-
-
-class _EpochLines:
-    """Progress when stdout is a file or a pipe: one flushed line per epoch, with its time and the
-    ETA from the mean epoch time so far (a live bar would reach a log only at exit)."""
-
-    def __enter__(self):
-        self.seconds: list[float] = []
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def epoch_done(self, epoch: int, epochs: int, seconds: float, logs: dict) -> None:
-        self.seconds.append(seconds)
-        eta = (epochs - epoch - 1) * sum(self.seconds) / len(self.seconds)
-        metrics = "  ".join(f"{k} {logs[k]:.3f}" for k in HISTORY_KEYS if k in logs)
-        print(f"epoch {epoch + 1}/{epochs}  {seconds:.1f} s  {metrics}  ETA {_duration(eta)}", flush=True)
-
-
-def _duration(seconds: float) -> str:
-    minutes, seconds = divmod(round(seconds), 60)
-    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
-
-
-def _progress_bar(enabled: bool):
-    """A rich Progress (context manager) on a terminal, flushed epoch lines elsewhere, or a context
-    that yields None when progress is off."""
-    import sys
-
-    if not enabled:
-        return _NoBar()
-    if not sys.stdout.isatty():
-        return _EpochLines()
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("{task.fields[metrics]}"),
-    )
-
-
-def _epoch_progress(bar, epoch: int, epochs: int):
-    """A Keras callback drawing one rich progress bar for this epoch: batches done, then the
-    epoch's loss/accuracy. Defined here, not at module level, so importing this module is cheap."""
-    _, keras = import_tf()
-
-    if isinstance(bar, _EpochLines):
-        import time
-
-        class EpochLine(keras.callbacks.Callback):
-            def on_epoch_begin(self, _epoch, logs=None):
-                self.start = time.monotonic()
-
-            def on_epoch_end(self, _epoch, logs=None):
-                bar.epoch_done(epoch, epochs, time.monotonic() - self.start, logs or {})
-
-        return EpochLine()
-
-    class EpochProgress(keras.callbacks.Callback):
-        def on_epoch_begin(self, _epoch, logs=None):
-            steps = self.params.get("steps") or 0
-            self.task = bar.add_task(f"epoch {epoch + 1}/{epochs}", total=steps, metrics="")
-
-        def on_train_batch_end(self, batch, logs=None):
-            loss = (logs or {}).get("loss")
-            bar.update(self.task, advance=1, metrics=f"loss {loss:.3f}" if loss is not None else "")
-
-        def on_epoch_end(self, _epoch, logs=None):
-            logs = logs or {}
-            bar.update(self.task, metrics="  ".join(f"{k} {logs[k]:.3f}" for k in HISTORY_KEYS if k in logs))
-
-    return EpochProgress()

@@ -20,16 +20,19 @@ from tinyasc.artifacts.audio import AudioInput
 from tinyasc.artifacts.run import RUN_FILE, TFLITE_FILE, write_run  # noqa: F401 (RUN_FILE: the run folder's names)
 from tinyasc.errors import TinyascError
 SYNTHETIC_DIR = "data/synthetic"
+CACHE_DIR = "cache"  # the waveform cache's default place, inside the run folder
+TEST_CHUNK = 32  # test clips turned into int8 device inputs at once
 
 
 def resolve_dataset(data: str, work_dir: Path, run_dir: Path, clips_per_class: int = 40,
                     sample_rate: int = 16000, duration_s: float = 1.0, channels: int = 1,
-                    skip_bad_files: bool = False):
+                    skip_bad_files: bool = False, stream: bool = False, cache_dir: Path | None = None):
     """'synthetic' → the built-in set (generated once under work_dir/data/synthetic); 'spoken-digits'
     or 'spoken-commands' → espeak-ng speech (once, under work_dir/data/spoken-digits-<rate>hz); a CSV; or a
     dataset root (folder per class, ESC-50, UrbanSound8K, TAU; see tinyasc/data/layouts.py).
     Clips are resampled to `sample_rate` and cut or padded to `duration_s`; channels > 1 keeps a
-    stereo file's channels (and repeats a mono file's)."""
+    stereo file's channels (and repeats a mono file's). stream: clips are read as they are used
+    (data/clips.py), through a waveform cache in `cache_dir` when given (data/cache.py)."""
     from tinyasc.data import load_csv_dataset, make_synthetic_dataset
     from tinyasc.data.layouts import dataset_csv
 
@@ -47,7 +50,48 @@ def resolve_dataset(data: str, work_dir: Path, run_dir: Path, clips_per_class: i
     else:
         csv = dataset_csv(data, run_dir)
     return load_csv_dataset(csv, sample_rate=sample_rate, duration_s=duration_s, channels=channels,
-                            skip_bad_files=skip_bad_files)
+                            skip_bad_files=skip_bad_files, stream=stream, cache_dir=cache_dir if stream else None)
+
+
+def cache_dataset(data: str = "synthetic", run_dir: Path = Path("runs/demo"), config=None, cache_dir=None,
+                  work_dir: Path = Path("."), clips_per_class: int = 40, skip_bad_files: bool = False,
+                  workers: int = 2, progress: bool = True) -> dict:
+    """Decode every clip of a dataset into the waveform cache `train_run` would read (data/cache.py),
+    with a progress bar; shards already there are kept. Returns what the cache holds."""
+    from tinyasc.data.cache import WaveformCache
+
+    config = _resolved_config(config, "anchor_cnn", 3e-3, None, None, None)
+    run_dir = Path(run_dir)
+    cache_dir = Path(cache_dir) if cache_dir else run_dir / CACHE_DIR
+    dataset = _streamed_dataset(config, data, work_dir, run_dir, clips_per_class, skip_bad_files, cache_dir)
+    cache: WaveformCache = dataset.x.cache
+    with _shard_progress(progress) as report:
+        built = cache.build(workers=workers, progress=report)
+    return {"folder": str(cache.folder), "clips": len(cache.paths), "shards": cache.shard_count, "built": built,
+            "bytes": cache.size_bytes()}
+
+
+@contextlib.contextmanager
+def _shard_progress(enabled: bool):
+    """A callback(done, total) drawing a rich bar on a terminal, a line per 10 % elsewhere."""
+    import sys
+
+    if not enabled:
+        yield None
+        return
+    if sys.stdout.isatty():
+        from rich.progress import Progress
+
+        with Progress() as bar:
+            task = bar.add_task("decoding into the cache (shards)", total=None)
+            yield lambda done, total: bar.update(task, completed=done, total=total)
+        return
+
+    def lines(done: int, total: int) -> None:
+        if total and (done == total or done % max(1, total // 10) == 0):
+            print(f"cache: {done}/{total} shards", flush=True)
+
+    yield lines
 
 
 def synthetic_dir(work_dir: Path, sample_rate: int, duration_s: float) -> Path:
@@ -88,6 +132,8 @@ def train_run(
     clips_per_class: int = 40,
     config=None,
     skip_bad_files: bool = False,
+    cache_dir: Path | None = None,
+    cache: bool = True,
 ) -> dict:
     """Dataset → trained model → int8 .tflite, test set and run.json in `run_dir`.
 
@@ -95,23 +141,24 @@ def train_run(
     model, data, features, recipe and strategy, and model_name/learning_rate are ignored. Without
     it, the legacy recipe (`legacy_config`). epochs, batch_size and seed override either when given.
     skip_bad_files: unreadable audio files are left out and counted in run.json instead of stopping.
+    Clips are streamed from disk (memory does not grow with the dataset) through a cache of decoded
+    waveforms in `cache_dir` (default: run_dir/cache); cache=False decodes every clip every epoch.
+    In a multi-worker run only the chief evaluates, converts and writes run.json; the other workers
+    return {"worker": index} once training ends.
     """
     config = _resolved_config(config, model_name, learning_rate, epochs, batch_size, seed)
 
     from tinyasc.train import make_strategy, seed_everything, train_model
     from tinyasc.train.evaluate import evaluate_recordings
+    from tinyasc.train.loop import worker_role
     from tinyasc.train.prune import prune_configured
 
     recipe = config.training
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    # Log-mel features are computed from mono audio, so only raw-waveform models load channels.
-    channels = config.data.channels if config.features.kind == "raw" else 1
-    dataset = resolve_dataset(data, work_dir, run_dir, clips_per_class, config.data.sample_rate,
-                              config.data.duration_s, channels, skip_bad_files)
-    test = dataset.subset("test")
-    if len(test) == 0:
-        raise TinyascError(f"{data}: the dataset has no 'test' split; add a split column with train/val/test")
+    dataset = _streamed_dataset(config, data, work_dir, run_dir, clips_per_class, skip_bad_files,
+                                (Path(cache_dir) if cache_dir else run_dir / CACHE_DIR) if cache else None)
+    test = _test_split(dataset, data)
     augmentation = augment_settings(config)
     # Trained on random crops, the model takes crops; recordings are scored by averaging over crops.
     model_samples = (augmentation.crop_samples if augmentation else None) or dataset.num_samples
@@ -125,8 +172,11 @@ def train_run(
         learning_rate=learning_rate_for(config, len(dataset.subset("train"))), seed=recipe.seed,
         progress=progress, resume=resume, optimizer=recipe.optimizer, weight_decay=recipe.weight_decay,
         strategy=strategy, input_fn=input_fn, augmentation=augmentation,
-        early_stopping_patience=recipe.early_stopping_patience,
+        early_stopping_patience=recipe.early_stopping_patience, feature_key=_feature_key(config, model_samples),
     )
+    chief, task_id = worker_role(strategy)
+    if not chief:
+        return {"worker": task_id, "epochs_done": len(trained.history["loss"])}
     # Pruning (when configured) fine-tunes the trained model; everything after sees the pruned one.
     trained, pruning_report = prune_configured(config, trained, dataset, run_dir, input_fn=input_fn,
                                                augmentation=augmentation, progress=progress, resume=resume)
@@ -134,26 +184,46 @@ def train_run(
     tflite, test_inputs, conversion_report = _calibrate_and_convert(config, trained.model, dataset, run_dir,
                                                                     input_fn, model_samples, progress)
     summary = {
-        "model": config.model.name,
-        "data": data,
-        "labels": list(dataset.labels),
+        "model": config.model.name, "data": data, "labels": list(dataset.labels),
         "skipped_files": [{"file": path, "why": why} for path, why in dataset.skipped],
         "parameters": int(trained.model.count_params()),
         **pruning_report,
-        "epochs": recipe.epochs,
-        "epochs_done": len(trained.history["loss"]),
-        "input_samples": model_samples,
+        "epochs": recipe.epochs, "epochs_done": len(trained.history["loss"]), "input_samples": model_samples,
         "audio": audio_input(config, model_samples).to_dict(),
-        "val_accuracy": trained.val_accuracy,
-        "float_test_accuracy": test_metrics.accuracy,
-        "float_test_metrics": test_metrics.as_dict(),
-        **conversion_report,
-        "test_clips": len(test),
+        "val_accuracy": trained.val_accuracy, "throughput": trained.throughput or [],
+        "float_test_accuracy": test_metrics.accuracy, "float_test_metrics": test_metrics.as_dict(),
+        **conversion_report, "test_clips": len(test),
         **_tflite_figures(trained.model, run_dir, tflite),
         "config": dataclasses.asdict(config),
     }
     write_run(run_dir, summary, test_inputs, test.y)
     return {**summary, "tflite": str(tflite)}
+
+
+def _streamed_dataset(config, data: str, work_dir: Path, run_dir: Path, clips_per_class: int, skip_bad_files: bool,
+                      cache_dir: Path | None):
+    """The config's dataset, streamed from disk through the waveform cache in cache_dir (None: no cache)."""
+    # Log-mel features are computed from mono audio, so only raw-waveform models load channels.
+    channels = config.data.channels if config.features.kind == "raw" else 1
+    return resolve_dataset(data, work_dir, run_dir, clips_per_class, config.data.sample_rate, config.data.duration_s,
+                           channels, skip_bad_files, stream=True, cache_dir=cache_dir)
+
+
+def _feature_key(config, model_samples: int) -> str | None:
+    """What the log-mel input_fn computes, as the features cache's key; None for raw waveforms,
+    whose input is (nearly) the cached waveform already."""
+    if config.features.kind != "logmel":
+        return None
+    import json
+
+    return json.dumps([dataclasses.asdict(config.features), config.data.sample_rate, model_samples], sort_keys=True)
+
+
+def _test_split(dataset, data: str):
+    test = dataset.subset("test")
+    if len(test) == 0:
+        raise TinyascError(f"{data}: the dataset has no 'test' split; add a split column with train/val/test")
+    return test
 
 
 def _calibrate_and_convert(config, model, dataset, run_dir: Path, input_fn, model_samples: int, progress: bool):
@@ -174,10 +244,14 @@ def _calibrate_and_convert(config, model, dataset, run_dir: Path, input_fn, mode
     )
     io = tflite_io_details(tflite)["input"]
     test = dataset.subset("test")
-    test_inputs = device_inputs(config, test.x[:, :model_samples], io)
-    if test_inputs is None:
-        test_inputs = quantize_input(input_fn(test.x[:, :model_samples]), io.scale, io.zero_point).reshape(len(test), -1)
-    return tflite, test_inputs, {**calibration_report, **quantization_report}
+    chunks = []
+    for first in range(0, len(test), TEST_CHUNK):  # a streamed test split is read a chunk at a time
+        clips = np.asarray(test.x[first:first + TEST_CHUNK], dtype=np.float32)[:, :model_samples]
+        inputs = device_inputs(config, clips, io)
+        if inputs is None:
+            inputs = quantize_input(input_fn(clips), io.scale, io.zero_point).reshape(len(clips), -1)
+        chunks.append(inputs)
+    return tflite, np.concatenate(chunks), {**calibration_report, **quantization_report}
 
 
 def _resolved_config(config, model_name: str, learning_rate: float, epochs, batch_size, seed):
