@@ -10,6 +10,7 @@ the translation units runs `jobs` compilers at a time.
 
 from __future__ import annotations
 
+import re
 import shutil
 import struct
 import subprocess
@@ -70,6 +71,38 @@ int main(void)
 """
 
 
+# Where a generated model.c's own part starts: above it are the includes, labels and kernels.
+MODEL_PART_MARKER = "/* ---- constants (flash) ---- */"
+_FILE_SCOPE_STATIC = re.compile(r"^static\b[^=;(\[]*?\b([A-Za-z_]\w*)\s*[\[=;(]", re.MULTILINE)
+_HEADER_MACRO = re.compile(r"^#define\s+(TINYASC_\w+)", re.MULTILINE)
+_MODEL_SYMBOLS = ("tinyasc_invoke", "tinyasc_labels", "tinyasc_input_t", "tinyasc_output_t")
+
+
+def merged_source(models: list[tuple[int, dict[str, str], list[str]]]) -> str | None:
+    """One translation unit for many models (batch position, sources, kernel files): the kernels
+    they use once, then each model's own part (constants, arena, parameters, invoke) with its
+    file-scope names renamed by macros. None when a model.c has no recognisable own part."""
+    from tinyasc.compile.kernel_library import model_sections
+
+    files = list(dict.fromkeys(name for _, _, kernel_files in models for name in kernel_files))
+    parts = ["#include <stddef.h>\n#include <stdint.h>\n#define TAS_KERNEL static\n"
+             "#define TAS_KERNEL_INLINE static inline __attribute__((always_inline))\n"]
+    parts += [text for _, text in model_sections(files)]
+    for position, sources, _ in models:
+        model_c, header = sources["model.c"], sources["model.h"]
+        if MODEL_PART_MARKER not in model_c:
+            return None
+        own = model_c[model_c.index(MODEL_PART_MARKER):]
+        names = [*_MODEL_SYMBOLS, *dict.fromkeys(_FILE_SCOPE_STATIC.findall(own))]
+        macros = _HEADER_MACRO.findall(header)
+        parts.append("".join(f"#define {name} {name}_m{position}\n" for name in names))
+        parts.append(re.sub(r"^#(ifndef|define|endif).*TINYASC_MODEL_H.*$", "", header, flags=re.MULTILINE))
+        parts.append(own)
+        parts.append(_WRAPPER.split('#include "model.c"\n', 1)[1].format(index=position))
+        parts.append("".join(f"#undef {name}\n" for name in [*names, *macros]))
+    return "\n".join(parts)
+
+
 @dataclass
 class BatchRunner:
     path: Path
@@ -91,6 +124,31 @@ def _compile_one(compiler: str, folder: Path, opt: str, sanitize: bool) -> str |
     return None if result.returncode == 0 else result.stderr.strip()[-3000:]
 
 
+def build_merged(sources: list[dict[str, str]], kernel_files: list[list[str]], folder: Path, jobs: int = 1,
+                 opt: str = "-O1", sanitize: bool = True) -> BatchRunner:
+    """build_batch in `jobs` merged translation units (merged_source): the kernels are compiled
+    once per unit instead of once per model. Falls back to build_batch (one unit per model, which
+    names the model a compiler error comes from) when a unit does not compile."""
+    compiler = _compiler()
+    folder.mkdir(parents=True, exist_ok=True)
+    groups = [list(range(len(sources)))[n::max(1, jobs)] for n in range(max(1, jobs))]
+    texts = [merged_source([(p, sources[p], kernel_files[p]) for p in group]) for group in groups if group]
+    if any(text is None for text in texts):
+        return build_batch(sources, folder / "separate", jobs, opt, sanitize)
+    units = []
+    for n, text in enumerate(texts):
+        unit = folder / f"merged{n}"
+        unit.mkdir(exist_ok=True)
+        (unit / "wrapper.c").write_text(text)
+        units.append(unit)
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        errors = list(pool.map(lambda f: _compile_one(compiler, f, opt, sanitize), units))
+    if any(errors):
+        return build_batch(sources, folder / "separate", jobs, opt, sanitize)
+    built = sorted(p for group in groups for p in group)
+    return _link(compiler, folder, built, [unit / "model.o" for unit in units], opt, sanitize, {})
+
+
 def build_batch(sources: list[dict[str, str]], folder: Path, jobs: int = 1, opt: str = "-O1",
                 sanitize: bool = True) -> BatchRunner:
     """Compile each model's {file: text} sources and link one runner for those that compiled."""
@@ -108,6 +166,11 @@ def build_batch(sources: list[dict[str, str]], folder: Path, jobs: int = 1, opt:
         errors = list(pool.map(lambda f: _compile_one(compiler, f, opt, sanitize), folders))
     built = [p for p, e in enumerate(errors) if e is None]
     build_errors = {p: e for p, e in enumerate(errors) if e is not None}
+    return _link(compiler, folder, built, [folders[p] / "model.o" for p in built], opt, sanitize, build_errors)
+
+
+def _link(compiler: str, folder: Path, built: list[int], objects: list[Path], opt: str, sanitize: bool,
+          build_errors: dict[int, str]) -> BatchRunner:
     declarations = "\n".join(
         f"int tas_fuzz_run_{p}(const void *, void *);\nextern const int tas_fuzz_bytes_{p}[2];" for p in built)
     main = folder / "main.c"
@@ -116,7 +179,7 @@ def build_batch(sources: list[dict[str, str]], folder: Path, jobs: int = 1, opt:
                                  bytes=", ".join(f"tas_fuzz_bytes_{p}" for p in built) or "0"))
     runner = folder / "runner"
     command = [compiler, opt, "-g", *WARNINGS, *(SANITIZERS if sanitize else []), str(main),
-               *(str(folders[p] / "model.o") for p in built), "-o", str(runner)]
+               *map(str, objects), "-o", str(runner)]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise ToolchainError(f"linking the fuzz batch runner failed:\n{result.stderr.strip()[-3000:]}")

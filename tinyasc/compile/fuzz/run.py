@@ -11,6 +11,7 @@ saved as a regression case.
 from __future__ import annotations
 
 import collections
+import functools
 import tempfile
 import time
 import traceback
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyasc.compile.fuzz.batch import build_batch, run_batch
+from tinyasc.compile.fuzz.batch import build_merged, run_batch
 from tinyasc.compile.fuzz.draw import draw_graph
 from tinyasc.compile.fuzz.oracle import case_paths, tflm_batch
 from tinyasc.compile.fuzz.spec import FuzzGraph, to_tflite
@@ -42,6 +43,7 @@ class Finding:
 class FuzzStats:
     graphs: int = 0
     compared: int = 0  # graphs both sides ran, compared bit for bit
+    sanitized: int = 0  # graphs whose host build had ASan and UBSan
     inputs_compared: int = 0
     refused: collections.Counter = field(default_factory=collections.Counter)  # tinyasc's refusals by reason
     tflm_refused: collections.Counter = field(default_factory=collections.Counter)
@@ -50,22 +52,29 @@ class FuzzStats:
     seconds: float = 0.0
 
     def summary(self) -> str:
-        return (f"{self.graphs} graphs in {self.seconds:.0f} s: {self.compared} compared bit for bit on "
+        return (f"{self.graphs} graphs in {self.seconds:.0f} s ({self.sanitized} under ASan+UBSan): "
+                f"{self.compared} compared bit for bit on "
                 f"{self.inputs_compared} inputs, {sum(self.refused.values())} refused by tinyasc, "
                 f"{sum(self.tflm_refused.values())} refused by TFLM, {len(self.findings)} findings")
 
 
-def compiled_sources(graph: FuzzGraph):
-    """(IR graph, {file: C text}) of a fuzz graph, compiled as `tinyasc export` would for its board."""
+@functools.cache
+def _board(name: str):
     from tinyasc.artifacts.boards import get_board
+
+    return get_board(name)  # boards.yaml is read once per process, not once per graph
+
+
+def compiled_sources(graph: FuzzGraph):
+    """(IR graph, {file: C text}, kernel library files) of a fuzz graph, compiled as `tinyasc export` would for its board."""
     from tinyasc.compile.codegen import compile_graph, render_model_sources
     from tinyasc.compile.options import CompileOptions
     from tinyasc.compile.tflite_reader import parse_tflite
 
     ir = parse_tflite(to_tflite(graph), source="fuzz.tflite")
-    board = get_board(graph.board) if graph.board else None
+    board = _board(graph.board) if graph.board else None
     compiled = compile_graph(ir, board=board, options=CompileOptions(**graph.options))
-    return ir, render_model_sources(compiled, "fuzz.tflite", [])
+    return ir, render_model_sources(compiled, "fuzz.tflite", []), compiled.kernel_files
 
 
 def _reason(error: Exception) -> str:
@@ -80,6 +89,7 @@ class _Case:
     graph: FuzzGraph
     ir: object
     sources: dict
+    kernel_files: list
     inputs: np.ndarray
     where: str
 
@@ -91,7 +101,7 @@ def _prepare(graphs: list[tuple[FuzzGraph, str]], rng: np.random.Generator, stat
     cases = []
     for graph, where in graphs:
         try:
-            ir, sources = compiled_sources(graph)
+            ir, sources, kernel_files = compiled_sources(graph)
         except TinyascError as error:
             stats.refused[_reason(error)] += 1
             continue
@@ -103,16 +113,18 @@ def _prepare(graphs: list[tuple[FuzzGraph, str]], rng: np.random.Generator, stat
         model_path, inputs_path, _ = case_paths(folder, position)
         model_path.write_bytes(to_tflite(graph))
         np.save(inputs_path, inputs)
-        cases.append(_Case(position, graph, ir, sources, inputs, where))
+        cases.append(_Case(position, graph, ir, sources, kernel_files, inputs, where))
     return cases
 
 
 def check_batch(graphs: list[tuple[FuzzGraph, str]], rng: np.random.Generator, stats: FuzzStats,
-                inputs_per_graph: int = INPUTS_PER_GRAPH, jobs: int = 1) -> list[Finding]:
+                inputs_per_graph: int = INPUTS_PER_GRAPH, jobs: int = 1, sanitize: bool = True) -> list[Finding]:
     """Run graphs (graph, where it was drawn) through both sides; count them in stats and return
-    the new findings (also appended to stats.findings)."""
+    the new findings (also appended to stats.findings). `sanitize`: build with ASan and UBSan
+    (three times slower to compile; the outputs are the same without unless the C has UB)."""
     before = len(stats.findings)
     stats.graphs += len(graphs)
+    stats.sanitized += len(graphs) if sanitize else 0
     with tempfile.TemporaryDirectory(prefix="tinyasc-fuzz-") as work:
         folder = Path(work)
         cases = _prepare(graphs, rng, stats, folder, inputs_per_graph)
@@ -123,31 +135,31 @@ def check_batch(graphs: list[tuple[FuzzGraph, str]], rng: np.random.Generator, s
                 stats.tflm_refused[_reason(Exception(expected[case.position]))] += 1
             else:
                 runnable.append(case)
-        _compare(runnable, expected, folder / "host", stats, jobs)
+        _compare(runnable, expected, folder / "host", stats, jobs, sanitize)
     return stats.findings[before:]
 
 
-def _compare(cases: list[_Case], expected: dict, folder: Path, stats: FuzzStats, jobs: int) -> None:
+def _compare(cases: list[_Case], expected: dict, folder: Path, stats: FuzzStats, jobs: int, sanitize: bool) -> None:
     from tinyasc.compile.host import model_io_dtypes
 
     # -O0: the arithmetic is the same at every level (UBSan reports what would make it differ) and
     # the sanitizer build takes half the time of -O1.
-    runner = build_batch([case.sources for case in cases], folder, jobs=jobs, opt="-O0")
-    for position, message in runner.build_errors.items():
-        case = cases[position]
-        stats.findings.append(Finding(case.graph, "C build", message, case.inputs, case.where))
-    built = [cases[p] for p in runner.models]
-    dtypes = {case.position: model_io_dtypes(case.ir)[1] for case in built}
-    sizes = {case.position: case.ir.tensors[case.ir.outputs[0]].num_elements for case in built}
-    outputs, failure = run_batch(runner, [(c.position, c.inputs) for c in built], dtypes, sizes)
-    for case in built:
-        if case.position not in outputs:
-            alone, alone_failure = run_batch(runner, [(case.position, case.inputs)], dtypes, sizes)
+    runner = build_merged([case.sources for case in cases], [case.kernel_files for case in cases], folder,
+                          jobs=jobs, opt="-O0", sanitize=sanitize)
+    for n, message in runner.build_errors.items():  # n: a case's place in `cases`, the batch position
+        stats.findings.append(Finding(cases[n].graph, "C build", message, cases[n].inputs, cases[n].where))
+    dtypes = {n: model_io_dtypes(cases[n].ir)[1] for n in runner.models}
+    sizes = {n: cases[n].ir.tensors[cases[n].ir.outputs[0]].num_elements for n in runner.models}
+    outputs, failure = run_batch(runner, [(n, cases[n].inputs) for n in runner.models], dtypes, sizes)
+    for n in runner.models:
+        case = cases[n]
+        if n not in outputs:
+            alone, alone_failure = run_batch(runner, [(n, case.inputs)], dtypes, sizes)
             if alone_failure:
                 stats.findings.append(Finding(case.graph, "sanitizer or crash", alone_failure, case.inputs, case.where))
                 continue
             outputs.update(alone)
-        actual, wanted = outputs[case.position], expected[case.position]
+        actual, wanted = outputs[n], expected[case.position]
         stats.compared += 1
         stats.inputs_compared += len(case.inputs)
         stats.ops.update(op.name for op in case.graph.ops)
@@ -156,8 +168,9 @@ def _compare(cases: list[_Case], expected: dict, folder: Path, stats: FuzzStats,
         if differs.any():
             stats.findings.append(Finding(case.graph, "mismatch", _difference(actual, wanted, differs),
                                           case.inputs[differs], case.where))
-    if failure and all(case.position in outputs for case in built):
-        stats.findings.append(Finding(built[-1].graph, "sanitizer or crash", failure, built[-1].inputs, built[-1].where))
+    if failure and runner.models and all(n in outputs for n in runner.models):
+        last = cases[runner.models[-1]]
+        stats.findings.append(Finding(last.graph, "sanitizer or crash", failure, last.inputs, last.where))
 
 
 def _difference(actual: np.ndarray, wanted: np.ndarray, differs: np.ndarray) -> str:
@@ -174,15 +187,17 @@ def draw_batch(seed: int, first: int, count: int) -> list[tuple[FuzzGraph, str]]
 
 
 def fuzz(count: int, seed: int = 0, batch_size: int = 60, jobs: int = 1, on_batch=None,
-         inputs_per_graph: int = INPUTS_PER_GRAPH, first: int = 0) -> FuzzStats:
+         inputs_per_graph: int = INPUTS_PER_GRAPH, first: int = 0, sanitize_every: int = 1) -> FuzzStats:
     """Run `count` random graphs of `seed` (graphs first.. first+count-1); `on_batch(stats, findings)`
-    is called after each batch (progress, shrinking and saving findings)."""
+    is called after each batch (progress, shrinking and saving findings). One batch in
+    `sanitize_every` is built with the sanitizers (all of them by default)."""
     stats = FuzzStats()
     start = time.monotonic()
     rng = np.random.default_rng([seed, 1 << 30])
-    for batch_first in range(first, first + count, batch_size):
+    for number, batch_first in enumerate(range(first, first + count, batch_size)):
         size = min(batch_size, first + count - batch_first)
-        findings = check_batch(draw_batch(seed, batch_first, size), rng, stats, inputs_per_graph, jobs)
+        findings = check_batch(draw_batch(seed, batch_first, size), rng, stats, inputs_per_graph, jobs,
+                               sanitize=number % max(1, sanitize_every) == 0)
         stats.seconds = time.monotonic() - start
         if on_batch is not None:
             on_batch(stats, findings)
