@@ -144,6 +144,7 @@ def draw_strided_slice(d: Drawer) -> None:
         end_mask |= to_end << axis
         if not from_start and len(shape) > 1 and len(kept) + 1 < len(shape) and d.chance(0.15):
             shrink_mask |= 1 << axis  # one element, at `b`: the axis disappears
+            stride = 1  # TFLite reads [b, b + 1) in the stride's direction: a negative one is empty
         else:
             kept.append(count)
         begin.append(b)
