@@ -91,7 +91,11 @@ def _cmd_export(args) -> int:
                 f"({layer['sparsity']:.0%} zeros), {layer['sparse_bytes_saved']:,} B saved, "
                 f"~{layer['sparse_instructions_saved_estimate']:,} instructions saved (estimate)"
             )
-    return _host_check(result.export_dir, args.verify) if args.verify > 0 else 0
+    if args.verify <= 0:
+        return 0
+    print(f"host check: the test vectors and {args.verify:,} random inputs, host build vs TFLM "
+          "(--verify N to change, 0 to skip) ...", flush=True)
+    return _host_check(result.export_dir, args.verify)
 
 
 def _host_check(export_dir: Path, num_random: int) -> int:
