@@ -66,6 +66,8 @@ def test_export_and_verify_a_foreign_int8_model(autoencoder_tflite, tmp_path):
     out = tmp_path / "export"
     result = tinyasc("export", "--tflite", autoencoder_tflite, "--board", "nrf52840", "--out", out, "--name", "ae")
     assert result.returncode == 0, result.stderr
+    # export itself compares the host build with TFLM: 4 test vectors and 1,000 random inputs by default
+    assert "1004/1004 outputs bit-exact" in result.stdout, result.stdout
     figures = json.loads((out / "ae" / "manifest.json").read_text())["export"]
     assert figures["ops"] == ["FULLY_CONNECTED"] * 4
     assert figures["tflm_arena_bytes"] == tflm_minimal_arena(autoencoder_tflite.read_bytes())
@@ -83,7 +85,7 @@ def test_foreign_model_builds_and_runs_bit_exact_in_qemu(autoencoder_tflite, tmp
     build = tinyasc("build", out / "ae")
     assert build.returncode == 0, build.stderr
     result = tinyasc("emulate", out / "ae")
-    assert result.returncode == 0 and "PASS (bit-exact)" in result.stdout, result.stdout + result.stderr
+    assert result.returncode == 0 and "PASS: self-test 4/4 vectors bit-exact" in result.stdout, result.stdout + result.stderr
 
 
 def test_float_model_export_says_how_to_quantize(tmp_path):

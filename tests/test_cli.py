@@ -81,7 +81,7 @@ def test_export_build_emulate_from_the_command_line(anchor_tflite, tmp_path):
     assert tinyasc("export", "--board", "nrf52840", "--tflite", anchor_tflite, "--name", "cli", "--out", out).returncode == 0
     assert tinyasc("build", out / "cli").returncode == 0
     result = tinyasc("emulate", out / "cli")
-    assert result.returncode == 0 and "PASS (bit-exact)" in result.stdout, result.stdout + result.stderr
+    assert result.returncode == 0 and "PASS: self-test 4/4 vectors bit-exact" in result.stdout, result.stdout + result.stderr
 
 
 def test_atomic_writes_get_a_normal_files_mode(tmp_path):

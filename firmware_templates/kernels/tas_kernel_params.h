@@ -41,7 +41,6 @@ typedef struct {
 /* tas_mean_s8.c */
 typedef struct {
     int32_t outer, reduced, inner;
-    int32_t same_quantization;
     int32_t input_zero_point, output_zero_point, multiplier, shift;
 } tas_mean_params;
 

@@ -1,8 +1,8 @@
 /* int8 mean over the middle axis of input viewed as [outer, reduced, inner], TFLite's
  * QuantizedMeanOrSum: subtract the input zero point from the sum, requantize with a multiplier
- * that already includes 1/reduced, add the output zero point, clamp. When input and output share
- * quantization TFLM instead divides the raw sum, truncating toward zero. SUM is the general case
- * with a multiplier of s_in/s_out only. */
+ * that already includes 1/reduced, add the output zero point, clamp; even when input and output
+ * share quantization (the TFLM we check against has no truncating shortcut for that case: issue 18).
+ * SUM is the same with a multiplier of s_in/s_out only. */
 #include "tas_kernels.h"
 #include "tas_kernel_params.h"
 #include "tas_requantize.h"
@@ -16,12 +16,8 @@ TAS_KERNEL void tas_mean_s8(const tas_mean_params *p, const int8_t *input, int8_
             for (int32_t r = 0; r < p->reduced; ++r) {
                 sum += in[r * p->inner];
             }
-            int32_t value;
-            if (p->same_quantization) {
-                value = sum / p->reduced;
-            } else {
-                value = tas_requantize(sum - p->input_zero_point * p->reduced, p->multiplier, p->shift) + p->output_zero_point;
-            }
+            const int32_t value =
+                tas_requantize(sum - p->input_zero_point * p->reduced, p->multiplier, p->shift) + p->output_zero_point;
             output[o * p->inner + i] = (int8_t)tas_clamp(value, -128, 127);
         }
     }

@@ -9,6 +9,7 @@ reach C are escaped (`c_string`) or sanitised (`c_comment`), so no model file ca
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,7 @@ def c_array_body(values: np.ndarray, per_line: int = 16) -> str:
     return "\n".join(rows)
 
 
+@functools.cache  # one Environment caches the compiled templates (reloaded when a file changes)
 def template_environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),

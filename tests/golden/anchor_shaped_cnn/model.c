@@ -278,7 +278,6 @@ static const tas_mean_params tas_params_op6 = {
     .outer = 1,
     .reduced = 2,
     .inner = 16,
-    .same_quantization = 0,
     .input_zero_point = -128,
     .output_zero_point = -128,
     .multiplier = 1274915399,

@@ -29,10 +29,9 @@ class MeanParams:
     outer: int
     reduced: int
     inner: int
-    same_quantization: bool  # TFLM then divides the raw sum (truncating), no requantization
     input_zero_point: int
     output_zero_point: int
-    multiplier: int  # general MEAN: folds 1/reduced in, as TFLM's QuantizedMeanOrSum does
+    multiplier: int  # MEAN: folds 1/reduced in, as TFLM's QuantizedMeanOrSum does
     shift: int
 
     macs = 0  # additions and one requantization per output, not multiply-accumulates
@@ -66,12 +65,10 @@ def prepare(op: Op, graph: Graph) -> MeanParams:
     inner = int(np.prod(x.shape[axes[-1] + 1 :], dtype=np.int64))
     in_q, out_q = x.quantization, y.quantization
     multiplier, shift = quant.quantize_multiplier(float(np.float32(in_q.scale)) / float(np.float32(out_q.scale)))
-    same_quantization = in_q.scale == out_q.scale and in_q.zero_point == out_q.zero_point
     if op.kind == OpKind.MEAN:
         multiplier, shift = fold_count_into_multiplier(multiplier, shift, reduced)
     return MeanParams(
         outer=outer, reduced=reduced, inner=inner,
-        same_quantization=op.kind == OpKind.MEAN and same_quantization,
         input_zero_point=in_q.zero_point, output_zero_point=out_q.zero_point,
         multiplier=multiplier, shift=shift,
     )

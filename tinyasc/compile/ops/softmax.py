@@ -69,9 +69,11 @@ def prepare(op: Op, graph: Graph) -> SoftmaxParams:
             f"int8 softmax needs output scale 1/256 and zero point -128, the model has "
             f"{y.quantization.scale} and {y.quantization.zero_point}; re-convert it with the TFLite converter")
     beta = float(op.options.get("beta", 1.0))
+    # Checked before the scaling is computed: below 1 its left shift is negative (TFLM aborts).
+    too_small = f"beta {beta} times input scale {x.quantization.scale} is too small for TFLM's int8 softmax"
+    require(beta * x.quantization.scale * 2**26 > 1.0, op, too_small)
     multiplier, left_shift, _ = softmax_input_scaling(beta, x.quantization.scale)
-    require(multiplier > 0 and left_shift >= 0 and beta * x.quantization.scale * 2**26 > 1.0, op,
-            f"beta {beta} times input scale {x.quantization.scale} is too small for TFLM's int8 softmax")
+    require(multiplier > 0 and left_shift >= 0, op, too_small)
     depth = x.shape[-1]
     require(depth <= MAX_DEPTH, op,
             f"softmax over {depth} classes: TFLM's int8 softmax overflows above {MAX_DEPTH}; "

@@ -1,0 +1,86 @@
+"""Differential fuzzing (issue 18): random int8 graphs through tinyasc's host build and TFLM.
+
+Every case the fuzzer ever shrank and saved (tests/data/fuzz/) replays bit-exact through the
+user's path (export + the host check of verify, ASan + UBSan). A fixed-seed slice of 300 random
+graphs, over every op the fuzzer draws, finds nothing. And the fuzzer itself is tested: with a bug
+planted in the compiler it reports a finding and shrinks it to one op.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinyasc.compile import quant
+from tinyasc.compile.fuzz.draw_ops import OP_DRAWERS
+from tinyasc.compile.fuzz.replay import case_meta, replay_case
+from tinyasc.compile.fuzz.run import FuzzStats, check_batch, draw_batch, fuzz
+from tinyasc.compile.fuzz.shrink import save_case, shrink
+from tinyasc.errors import TinyascError
+
+CASES = sorted((Path(__file__).parent / "data" / "fuzz").glob("*.tflite"))
+SLICE_GRAPHS = 300
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
+def test_saved_fuzz_case_is_bit_exact(case, tmp_path):
+    """A case is bit-exact now; one that crashed the compiler may instead be refused, with one
+    clear error (SOFTMAX with beta · input scale too small once raised a bare ValueError)."""
+    meta = case_meta(case)
+    try:
+        report = replay_case(case, tmp_path, num_random=32)
+    except TinyascError as error:
+        assert meta["kind"] == "compiler exception", (meta["ops"], error)
+        return
+    assert report["bit_exact"] == report["inputs"] > 32, (meta["ops"], report)
+
+
+def _float32_product_multiplier(input_scale, filter_scale, output_scale):
+    """The per-tensor FULLY_CONNECTED multiplier as tinyasc computed it before issue 18."""
+    product = float(np.float32(input_scale) * np.float32(filter_scale))
+    return quant.quantize_multiplier(product / float(np.float32(output_scale)))
+
+
+def test_the_fully_connected_case_tells_the_two_scale_products_apart(monkeypatch, tmp_path):
+    """The saved FULLY_CONNECTED case is 1 LSB off with the float32 product of the scales: the
+    replay above passing means the compiler takes it in double, as TFLM does."""
+    case = next(c for c in CASES if case_meta(c)["ops"][0].startswith("FULLY_CONNECTED"))
+    monkeypatch.setattr(quant, "fully_connected_multiplier", _float32_product_multiplier)
+    report = replay_case(case, tmp_path, num_random=0)
+    assert report["bit_exact"] < report["inputs"] and report["max_abs_difference"] == 1, report
+
+
+@pytest.mark.e2e
+def test_a_fixed_seed_slice_of_random_graphs_is_bit_exact():
+    stats = fuzz(SLICE_GRAPHS, seed=0, batch_size=100, jobs=2)
+    assert stats.findings == [], [(f.kind, f.where, f.detail[:300], f.graph.describe()) for f in stats.findings]
+    assert stats.graphs == stats.sanitized == SLICE_GRAPHS
+    assert stats.compared >= 0.9 * SLICE_GRAPHS, (stats.refused, stats.tflm_refused)
+    assert set(stats.ops) >= set(OP_DRAWERS), set(OP_DRAWERS) - set(stats.ops)
+
+
+def test_the_fuzzer_finds_a_planted_bug_and_shrinks_it_to_one_op(monkeypatch, tmp_path):
+    real = quant.quantize_multiplier
+    monkeypatch.setattr(quant, "quantize_multiplier",  # every requantization 1/16 too small
+                        lambda m: (lambda q, s: (q - (q >> 4), s))(*real(m)))
+    stats = FuzzStats()
+    findings = check_batch(draw_batch(11, 0, 20), np.random.default_rng(0), stats, inputs_per_graph=16)
+    assert len(findings) >= 5 and {f.kind for f in findings} == {"mismatch"}, stats.summary()
+    longest = max(findings, key=lambda f: len(f.graph.ops))
+    small = shrink(longest)
+    assert len(small.graph.ops) == 1 < len(longest.graph.ops) and small.kind == "mismatch"
+    saved = save_case(small, tmp_path / "cases")
+    assert replay_case(saved, tmp_path / "buggy", num_random=8)["bit_exact"] < 8
+    monkeypatch.undo()
+    report = replay_case(saved, tmp_path / "fixed", num_random=8)
+    assert report["bit_exact"] == report["inputs"]
+
+
+def test_bench_fuzz_runs_from_the_command_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "tinyasc.cli", "bench", "--fuzz", "12", "--seed", "4",
+                             "--fuzz-cases", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '"graphs": 12' in result.stdout and "12 graphs in" in result.stdout
+    assert list(tmp_path.iterdir()) == []  # no findings, nothing saved
