@@ -50,12 +50,7 @@ def check_wav_header(path: Path) -> None:
 
 def check_decoded_audio(path: Path, audio: np.ndarray, file_rate: int) -> None:
     """Samples [T, channels] as decoded: enough of them, finite, in a sane range, at a real rate."""
-    if not MIN_FILE_RATE <= file_rate <= MAX_FILE_RATE:
-        raise DatasetError(f"{path}: the file says its sample rate is {file_rate:,} Hz, outside "
-                           f"{MIN_FILE_RATE:,}..{MAX_FILE_RATE:,} Hz; the header is broken: re-export the file")
-    if audio.shape[0] < MIN_FRAMES:
-        raise DatasetError(f"{path}: the file holds {audio.shape[0]} sample(s) per channel, fewer than "
-                           f"{MIN_FRAMES}: no sound to learn from; remove it from the dataset or replace it")
+    check_rate_and_length(path, audio.shape[0], file_rate)
     finite = np.isfinite(audio)
     if not finite.all():
         bad = int(audio.size - np.count_nonzero(finite))
@@ -66,3 +61,13 @@ def check_decoded_audio(path: Path, audio: np.ndarray, file_rate: int) -> None:
     if peak > MAX_ABS_SAMPLE:
         raise DatasetError(f"{path}: samples reach {peak:.3g}, far beyond full scale (1.0); integers written "
                            "into a float WAV? Scale them to -1..1 or leave the file out (--skip-bad-files)")
+
+
+def check_rate_and_length(path: Path, frames: int, file_rate: int) -> None:
+    """What a header alone can show: a real sample rate and more than a handful of frames."""
+    if not MIN_FILE_RATE <= file_rate <= MAX_FILE_RATE:
+        raise DatasetError(f"{path}: the file says its sample rate is {file_rate:,} Hz, outside "
+                           f"{MIN_FILE_RATE:,}..{MAX_FILE_RATE:,} Hz; the header is broken: re-export the file")
+    if frames < MIN_FRAMES:
+        raise DatasetError(f"{path}: the file holds {frames} sample(s) per channel, fewer than "
+                           f"{MIN_FRAMES}: no sound to learn from; remove it from the dataset or replace it")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from tinyasc.data.audio_checks import check_decoded_audio, check_wav_header
+from tinyasc.data.audio_checks import check_decoded_audio, check_rate_and_length, check_wav_header
 from tinyasc.data.layouts import csv_cell_value, csv_errors_named, csv_record_line
 from tinyasc.data.splits import carve_validation, group_column
 from tinyasc.errors import DatasetError
@@ -99,7 +99,8 @@ def load_csv_dataset(
     out and listed in `skipped` instead of stopping the load; CSV errors still stop it.
     stream: x is a data.clips.ClipReader that decodes each clip when it is read, so memory does not
     grow with the dataset; files are only probed (header) now, so skip_bad_files catches missing,
-    unreadable, empty and wrongly channelled files, and a file whose samples fail to decode later
+    unreadable, empty and wrongly channelled files and lying headers (float files are decoded once for
+    NaN/Inf, then dropped), and a file whose samples fail to decode later
     stops training with a DatasetError naming it. cache_dir (with stream): decoded clips are kept
     there in memory-mapped shards (data/cache.py), built as they are first read.
     """
@@ -175,6 +176,9 @@ def decode_clip(path: str | os.PathLike, sample_rate: int, num_samples: int, cha
     return fit_length(audio, num_samples)
 
 
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
+
+
 def probe_audio(path: str | os.PathLike, channels: int = 1) -> None:
     """Check from its header alone that a file exists, is audio with samples, and has a channel
     count the model can take (1, or `channels`); a DatasetError naming it otherwise."""
@@ -190,6 +194,11 @@ def probe_audio(path: str | os.PathLike, channels: int = 1) -> None:
         ) from err
     if info.frames == 0:
         raise DatasetError(f"{path}: the audio file has no samples; remove it from the CSV or replace it")
+    if info.subtype in FLOAT_SUBTYPES:
+        _read_audio(path)  # only float samples can be NaN, Inf or far beyond full scale: decode once, keep nothing
+    else:
+        check_wav_header(path)  # a header claiming more audio than the file holds
+        check_rate_and_length(path, info.frames, info.samplerate)
     if channels > 1 and info.channels not in (1, channels):
         raise DatasetError(
             f"{path}: the file has {info.channels} channels but the model takes {channels}; "
