@@ -8,6 +8,10 @@ build, run the self-test in QEMU (-icount; bit-exact with TFLM) and the profilin
 per model and board, instructions per inference and per MAC, the ratio to DESIGN §7's TFLM +
 CMSIS-NN figures (M4 only), flash (code + weights), and every layer's kernel and instructions
 (per MAC for MAC layers, per output element for ADD / MUL).
+
+results/conv_layers_before.json: ResNet-8, ResNet-SE, WSNet mini and the anchor on the nRF52840 at
+3d52f1a (before the im2col conv and fast ADD/MUL kernels); results/conv_layers_after.json: the six
+models at the commit that wrote it (--out).
 """
 
 from __future__ import annotations

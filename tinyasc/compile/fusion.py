@@ -9,8 +9,8 @@ is written during the conv op (the planner is told: `produced_at`), and the aren
 block instead of the conv output. Both kernels run unchanged on smaller shapes (block parameters:
 the conv with fh output rows, the pool with one), so the result is the same bytes.
 
-Fused when: the conv has no vertical padding (each block reads whole input rows from its origin),
-its kernel loops over output rows (its record's `row_loop`, ops/common.py: Kernel); the pool
+Fused when: the conv has no vertical padding, top or bottom (each block reads whole input rows
+from its origin), its kernel loops over output rows (its record's `row_loop`, ops/common.py: Kernel); the pool
 has no vertical padding, non-overlapping windows (stride ≥ window height: no conv row is computed
 twice) that stay inside the conv output.
 """
@@ -67,6 +67,10 @@ def find_conv_pool_fusions(graph: Graph, prepared: list, conv_kernel_of) -> list
             continue
         fits = (
             conv.pad_height == 0 and pool.pad_height == 0
+            # pad_height is the top only: SAME may still pad the bottom, which a block would read
+            # as input rows that do not exist (a fuzz finding, issue 18)
+            and (conv.output_height - 1) * conv.stride_height + (conv.filter_height - 1) * conv.dilation_height
+            < conv.input_height
             and pool.stride_height >= pool.filter_height
             and (pool.output_height - 1) * pool.stride_height + pool.filter_height <= conv.output_height
             and pool.input_height == conv.output_height and pool.input_width == conv.output_width

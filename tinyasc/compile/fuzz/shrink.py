@@ -2,9 +2,8 @@
 
 A finding's graph is cut into windows of consecutive ops (the first op's input becomes the graph
 input, the last op's output the graph output: fuzz graphs are chains, and a window that would
-read a second activation is skipped). Windows are tried shortest first, each on fresh random
-inputs plus the original ones when it starts at the graph input; the first that still fails is
-the minimal model. It is saved under the cases folder as `<name>.tflite`, the inputs that show it
+read a second activation is skipped). Windows are tried shortest first, each on SHRINK_INPUTS
+fresh random inputs; the first that fails the same way is the minimal model. It is saved under the cases folder as `<name>.tflite`, the inputs that show it
 (`<name>.inputs.npy`) and `<name>.json` (board, compile options, the finding, where it was
 drawn); tests/test_fuzz_graphs.py replays every saved case.
 """
@@ -23,13 +22,10 @@ from tinyasc.compile.fuzz.spec import FuzzGraph, to_tflite
 SHRINK_INPUTS = 32
 
 
-def still_fails(graph: FuzzGraph, inputs: np.ndarray | None, rng: np.random.Generator) -> Finding | None:
-    """The finding this graph alone shows (on `inputs` if given, else fresh random ones), or None."""
-    stats = FuzzStats()
-    findings = check_batch([(graph, "shrinking")], rng, stats, inputs_per_graph=SHRINK_INPUTS)
-    if findings or inputs is None:
-        return findings[0] if findings else None
-    return None
+def still_fails(graph: FuzzGraph, rng: np.random.Generator) -> Finding | None:
+    """The finding this graph alone shows on SHRINK_INPUTS random inputs, or None."""
+    findings = check_batch([(graph, "shrinking")], rng, FuzzStats(), inputs_per_graph=SHRINK_INPUTS)
+    return findings[0] if findings else None
 
 
 def shrink(finding: Finding, seed: int = 0) -> Finding:
@@ -44,7 +40,7 @@ def shrink(finding: Finding, seed: int = 0) -> Finding:
         candidate = graph.subgraph(first, last)
         if candidate is None:
             continue
-        found = still_fails(candidate, None, rng)
+        found = still_fails(candidate, rng)
         if found is not None and found.kind == finding.kind:
             found.where = f"{finding.where}, ops {first}..{last}"
             return found
