@@ -127,6 +127,11 @@ def test_the_checker_refuses_an_in_place_pair_the_plan_does_not_declare(stream_t
     graph = read_tflite(stream_tflite)
     plan = compile_graph(graph, board=get_board("nrf52840")).plan
     assert plan.in_place_ops
+    manifest = plan.to_dict()  # the per-tensor plan the manifest carries
+    placed = {row["tensor"]: row for row in manifest["tensors"]}
+    for op, output in plan.in_place_ops.items():  # the in-place output starts inside its input's buffer
+        assert placed[output]["first_op"] == op and str(op) in manifest["in_place_ops"]
+    assert all(0 <= row["offset"] and row["offset"] + row["bytes"] <= manifest["arena_bytes"] for row in placed.values())
     plan.in_place_ops.clear()
     assert any("share bytes" in p for p in check_plan(plan))
 

@@ -136,6 +136,11 @@ class MemoryPlan:
             "arena_bytes": self.arena_size,
             "lower_bound_bytes": self.lower_bound,
             "in_place_ops": {str(op): tensor for op, tensor in sorted(self.in_place_ops.items())},
+            "tensors": [  # where each arena tensor lives, and when (the per-tensor plan)
+                {"tensor": t, "offset": b.offset + s.offset, "bytes": s.size, "first_op": s.first_op,
+                 "last_op": s.last_op}
+                for b in self.buffers if b.storage == "arena" for t, s in zip(b.tensors, b.segments)
+            ],
             "buffers": [
                 {
                     "tensors": b.tensors,
