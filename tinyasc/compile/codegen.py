@@ -262,7 +262,9 @@ def _build_stream_steps(s: RowStream, graph: Graph, prepared: list, kernels: lis
         return [(step, files)]
     dest = destination(s, output, ring)
     dw_pointers = {s.input: _pointer(plan, s.input), dw_op.outputs[0]: row_buffer if s.elided is not None else dest}
-    emit_rows = lambda p, kernel, ctx: ops.spec_for(dw_op).emit(p, kernel, ctx, (ROW, f"{ROW} + 1"))  # noqa: E731
+    k = s.rows_per_step
+    rows = (ROW, f"{ROW} + 1") if k == 1 else (f"{ROW} * {k}", f"{ROW} * {k} + {k}")
+    emit_rows = lambda p, kernel, ctx: ops.spec_for(dw_op).emit(p, kernel, ctx, rows)  # noqa: E731
     dw_step, files = _build_step(dw_op, prepared[dw_op.index], kernels[dw_op.index].rows, graph, plan, constants,
                                  board, pointer=dw_pointers.__getitem__, emit=emit_rows)
     results, pw_call = [(dw_step, files + ("tas_row_stream.h",))], None

@@ -20,7 +20,7 @@ by byte: every byte each output row reads still holds its input when read, and e
 still holds its value at the end.
 
 Fused with the pointwise conv (the depthwise output read by one 1×1, stride-1 CONV_2D only), the
-depthwise output never exists in full: each iteration computes one depthwise row into a row buffer
+depthwise output never exists in full: each iteration computes a few depthwise rows (rows_per_step) into a row buffer
 (scratch) and runs the 1×1 conv's own kernel on that one-row image into the output row. Both are
 the ops' own kernels on the same bytes, so the result is bit-exact with the unfused ops.
 """
@@ -37,6 +37,7 @@ from tinyasc.compile.ops.conv import Conv2DParams
 
 ROW = "tas_row"  # the loop variable in the generated C
 MAX_RING_ROWS = 8
+MIN_STEP_PIXELS = 2  # output pixels per step: the 1×1 kernel's pixel blocks and per-call setup pay off
 ALIGN = 16
 
 
@@ -137,9 +138,10 @@ class RowStream:
     output: int  # the stream's output tensor (the pointwise output when fused)
     elided: int | None  # the depthwise output, when fused: never in memory
     geometry: RowGeometry
-    pointwise_block: Conv2DParams | None  # the 1×1 conv on one row
+    pointwise_block: Conv2DParams | None  # the 1×1 conv on one step's rows
     row_buffer_bytes: int  # one depthwise output row (fused), else 0
     pointwise_scratch_bytes: int
+    rows_per_step: int = 1  # output rows each step computes (the geometry's "row" is a step's rows)
     schedule: Schedule = Schedule(-1, 0)
     in_place: bool = False
 
@@ -184,14 +186,22 @@ def _pointwise_after(graph: Graph, prepared: list, y: int, readers) -> int | Non
     return ops[0] if one_by_one else None
 
 
-def pointwise_row_block(q: Conv2DParams, pixels: int) -> Conv2DParams | None:
-    """The 1×1 conv on one row of `pixels` pixels, in the shape its prepare gave the whole image
-    (H × W, or H·W × 1 when it reads the pixels as one contiguous column)."""
+def pointwise_row_block(q: Conv2DParams, rows: int, width: int) -> Conv2DParams | None:
+    """The 1×1 conv on `rows` rows of `width` pixels, in the shape its prepare gave the whole
+    image (H × W, or H·W × 1 when it reads the pixels as one contiguous column)."""
     if q.input_width == 1:
-        return dataclasses.replace(q, input_height=pixels, output_height=pixels)
-    if q.input_width == pixels:
-        return dataclasses.replace(q, input_height=1, output_height=1)
+        return dataclasses.replace(q, input_height=rows * width, output_height=rows * width)
+    if q.input_width == width:
+        return dataclasses.replace(q, input_height=rows, output_height=rows)
     return None
+
+
+def rows_per_step(output_rows: int, output_width: int) -> int:
+    """The fewest output rows, dividing the output, that give a step MIN_STEP_PIXELS pixels; one
+    row when that takes more than half the output (no streaming left)."""
+    k = next(k for k in range(1, output_rows + 1)
+             if output_rows % k == 0 and (k * output_width >= MIN_STEP_PIXELS or k == output_rows))
+    return k if 2 * k <= output_rows else 1
 
 
 def find_row_streams(graph: Graph, prepared: list, kernels: list, kernel_of, taken: set[int]) -> list[RowStream]:
@@ -208,22 +218,23 @@ def find_row_streams(graph: Graph, prepared: list, kernels: list, kernel_of, tak
         y = op.outputs[0]
         pw = _pointwise_after(graph, prepared, y, readers)
         block, pw_scratch = None, 0
+        step = rows_per_step(p.output_height, p.output_width) if pw is not None else 1
         if pw is not None and pw not in taken:
-            block = pointwise_row_block(prepared[pw], p.output_width)
+            block = pointwise_row_block(prepared[pw], step, p.output_width)
         if block is not None:
             pw_kernel = kernel_of(pw, block)
             pw_scratch = int(pw_kernel.scratch_bytes(block)) if pw_kernel and pw_kernel.scratch_bytes else 0
         else:
-            pw = None
-        out_row = p.output_width * (prepared[pw].output_depth if pw is not None else p.output_depth)
-        geometry = RowGeometry(p.output_height, out_row, p.input_height, p.input_width * p.input_depth,
-                               p.stride_height, p.pad_height, p.filter_height)
+            pw, step = None, 1
+        out_row = step * p.output_width * (prepared[pw].output_depth if pw is not None else p.output_depth)
+        geometry = RowGeometry(p.output_height // step, out_row, p.input_height, p.input_width * p.input_depth,
+                               step * p.stride_height, p.pad_height, (step - 1) * p.stride_height + p.filter_height)
         streams.append(RowStream(
             depthwise_op=op.index, pointwise_op=pw, input=op.inputs[0],
             output=graph.ops[pw].outputs[0] if pw is not None else y, elided=y if pw is not None else None,
             geometry=geometry, pointwise_block=block,
-            row_buffer_bytes=p.output_width * p.output_depth if pw is not None else 0,
-            pointwise_scratch_bytes=pw_scratch,
+            row_buffer_bytes=step * p.output_width * p.output_depth if pw is not None else 0,
+            pointwise_scratch_bytes=pw_scratch, rows_per_step=step,
         ))
     return streams
 
@@ -250,9 +261,10 @@ def stream_loop(s: RowStream, depthwise_call: str, pointwise_call: str | None, o
     tail = ""
     if s.in_place and d >= 0:
         r = s.schedule.ring_rows
-        slot = lambda row: f"{ring} + (({row}) % {r}) * {g.output_row_bytes}"  # noqa: E731
-        body.append(f"if ({ROW} >= {d}) tas_copy_row({output} + ({ROW} - {d}) * {g.output_row_bytes}, "
-                    f"{slot(f'{ROW} - {d}')}, {g.output_row_bytes});")
+        slot = lambda row: ring if r == 1 else f"{ring} + (({row}) % {r}) * {g.output_row_bytes}"  # noqa: E731
+        held = f"{ROW} - {d}" if d else ROW
+        copy = f"tas_copy_row({output} + ({held}) * {g.output_row_bytes}, {slot(held)}, {g.output_row_bytes});"
+        body.append(f"if ({ROW} >= {d}) {copy}" if d else copy)
         if d > 0:
             tail = (f"\n    for (int32_t {ROW} = {rows - d}; {ROW} < {rows}; ++{ROW}) {{\n"
                     f"        tas_copy_row({output} + {ROW} * {g.output_row_bytes}, {slot(ROW)}, {g.output_row_bytes});\n"
@@ -267,5 +279,6 @@ def stream_loop(s: RowStream, depthwise_call: str, pointwise_call: str | None, o
 def destination(s: RowStream, output: str, ring: str) -> str:
     """Where the current row's final output goes in the loop."""
     if s.in_place and s.schedule.delay >= 0:
-        return f"{ring} + ({ROW} % {s.schedule.ring_rows}) * {s.geometry.output_row_bytes}"
+        r = s.schedule.ring_rows
+        return ring if r == 1 else f"{ring} + ({ROW} % {r}) * {s.geometry.output_row_bytes}"
     return f"({output}) + {ROW} * {s.geometry.output_row_bytes}"
