@@ -7,7 +7,9 @@ full-int8 .tflite with tinyasc's converter, then measured four ways:
 
 - tinyasc arena: the greedy plan the generated C uses (graph input and output live in the caller's
   buffers, so they are not in it; the "+ I/O" column adds them for a like-for-like figure), with
-  in-place element-wise ops and conv + max-pool fusion; "unfused" is the same plan without fusion;
+  in-place element-wise ops, conv + max-pool fusion and row streams (depthwise convs in place or
+  fused with their 1×1 conv per row, compile/rowstream.py); "unfused" is the same plan without
+  fusion or streams (op at a time);
 - lower bound: the largest sum of activations live at one op, which no plan can beat;
 - linear plan: every activation in its own region, the baseline;
 - TFLM minimal arena: the smallest `arena_size` with which TFLM's interpreter allocates and runs

@@ -51,6 +51,12 @@ void tas_depthwise_conv2d_s8(const tas_conv2d_params *p, const int8_t *input, co
                              const int32_t *requantization, int8_t *output);
 void tas_depthwise_conv2d_s8_dsp(const tas_conv2d_params *p, const int8_t *input, const int32_t *packed_filter,
                                  const int32_t *bias, const int32_t *requantization, int8_t *output);
+void tas_depthwise_conv2d_s8_rows(const tas_conv2d_params *p, const int8_t *input, const int8_t *filter,
+                                  const int32_t *bias, const int32_t *requantization, int8_t *output,
+                                  int32_t first_row, int32_t end_row);
+void tas_depthwise_conv2d_s8_dsp_rows(const tas_conv2d_params *p, const int8_t *input, const int32_t *packed_filter,
+                                      const int32_t *bias, const int32_t *requantization, int8_t *output,
+                                      int32_t first_row, int32_t end_row);
 void tas_fully_connected_s8(const tas_fully_connected_params *p, const int8_t *input, const int8_t *weights,
                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output);
 void tas_fully_connected_s8_dsp(const tas_fully_connected_params *p, const int8_t *input,

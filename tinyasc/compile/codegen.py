@@ -27,7 +27,8 @@ from tinyasc.compile.ir import Graph, verify
 from tinyasc.compile.ops.common import Kernel
 from tinyasc.compile.options import CompileOptions
 from tinyasc.compile.pcm_input import pcm_frontend_applies, pcm_frontend_text, pcm_samples, render_pcm_input
-from tinyasc.compile.plan import MemoryPlan, plan_memory
+from tinyasc.compile.plan import MemoryPlan, plan_memory, share_buffers
+from tinyasc.compile.rowstream import ROW, RowStream, destination, find_row_streams, settle, stream_loop
 from tinyasc.errors import UnsupportedModelError
 from tinyasc.paths import TEMPLATES_DIR
 
@@ -143,7 +144,8 @@ def _pointer(plan: MemoryPlan, tensor: int) -> str:
         return "input"
     if buffer.storage == "output":
         return "output"
-    return f"tas_arena + {buffer.offset}" if buffer.offset else "tas_arena"
+    offset = plan.tensor_offset(tensor)
+    return f"tas_arena + {offset}" if offset else "tas_arena"
 
 
 def _scratch_pointer(plan: MemoryPlan, op_index: int) -> str | None:
@@ -194,9 +196,10 @@ def scratch_requests(graph: Graph, prepared: list, kernels: list[Kernel | None])
 
 
 def _build_step(op, params, kernel: Kernel | None, graph: Graph, plan: MemoryPlan, constants: list[ConstantArray],
-                board, pointer=None) -> tuple[Step, tuple[str, ...]]:
+                board, pointer=None, scratch: str | None = None, emit=None) -> tuple[Step, tuple[str, ...]]:
     """The step of `op` running `kernel` (select_kernel's choice for `params`); `pointer` (tensor
-    index -> C expression) overrides the plan's pointers (fused steps)."""
+    index -> C expression), `scratch` and `emit` override the plan's pointers, the op's scratch and
+    its emit function (fused steps)."""
     spec = ops.spec_for(op)
     call, first_constant = None, len(constants)
     if kernel is not None:
@@ -204,9 +207,9 @@ def _build_step(op, params, kernel: Kernel | None, graph: Graph, plan: MemoryPla
             op=op,
             pointer=pointer or (lambda tensor: _pointer(plan, tensor)),
             add_constant=lambda name, values, ctype, comment: _constant(constants, name, values, ctype, comment),
-            scratch_pointer=_scratch_pointer(plan, op.index),
+            scratch_pointer=scratch or _scratch_pointer(plan, op.index),
         )
-        call = spec.emit(params, kernel, context)
+        call = (emit or spec.emit)(params, kernel, context)
     step = Step(
         index=op.index,
         kind=op.kind.value,
@@ -248,6 +251,54 @@ def _build_fused_half(op, params, fusion: ConvPoolFusion, graph: Graph, plan: Me
     return step, files
 
 
+def _build_stream_steps(s: RowStream, graph: Graph, prepared: list, kernels: list, plan: MemoryPlan,
+                        constants: list[ConstantArray], board, options: CompileOptions) -> list[tuple[Step, tuple]]:
+    """The steps of a row stream (compile/rowstream.py): the depthwise step runs the loop, a fused
+    pointwise step runs nothing; summaries and MACs stay the whole ops'."""
+    dw_op, base = graph.ops[s.depthwise_op], _scratch_pointer(plan, s.depthwise_op)
+    row_buffer, pw_scratch, ring = (f"({base}) + {offset}" if base else "" for offset in s.scratch_layout())
+    output = _pointer(plan, s.output)
+    if not s.needs_loop:  # in place straight from the whole kernel: the plan placed the output
+        step, files = _build_step(dw_op, prepared[dw_op.index], kernels[dw_op.index], graph, plan, constants, board)
+        step.summary += ", in place over its input"
+        return [(step, files)]
+    dest = destination(s, output, ring)
+    dw_pointers = {s.input: _pointer(plan, s.input), dw_op.outputs[0]: row_buffer if s.elided is not None else dest}
+    k = s.rows_per_step
+    rows = (ROW, f"{ROW} + 1") if k == 1 else (f"{ROW} * {k}", f"{ROW} * {k} + {k}")
+    emit_rows = lambda p, kernel, ctx: ops.spec_for(dw_op).emit(p, kernel, ctx, rows)  # noqa: E731
+    dw_step, files = _build_step(dw_op, prepared[dw_op.index], kernels[dw_op.index].rows, graph, plan, constants,
+                                 board, pointer=dw_pointers.__getitem__, emit=emit_rows)
+    results, pw_call = [(dw_step, files + ("tas_row_stream.h",))], None
+    if s.pointwise_op is not None:
+        pw_op = graph.ops[s.pointwise_op]
+        kernel = select_kernel(pw_op.kind, s.pointwise_block, board, options)
+        pw_pointers = {s.elided: row_buffer, s.output: dest}
+        pw_step, pw_files = _build_step(pw_op, s.pointwise_block, kernel, graph, plan, constants, board,
+                                        pointer=pw_pointers.__getitem__, scratch=pw_scratch)
+        pw_call, pw_step.call = pw_step.call, f"(void)0 /* fused into op {dw_op.index} */"
+        pw_step.summary = ops.spec_for(pw_op).describe(prepared[pw_op.index]) + f", fused into op {dw_op.index}"
+        pw_step.macs = prepared[pw_op.index].macs
+        results.append((pw_step, pw_files))
+    dw_step.call = stream_loop(s, dw_step.call, pw_call, output, ring)
+    dw_step.summary += (f", fused with op {s.pointwise_op}" if s.pointwise_op is not None else "") + (
+        f", in place (delay {s.schedule.delay}, shift {s.schedule.shift} B)" if s.in_place else "")
+    return results
+
+
+def plan_streams(graph: Graph, prepared: list, kernels: list, board, options: CompileOptions,
+                 taken: set[int]) -> list[RowStream]:
+    """The row streams codegen runs, each settled on the schedule the planner allows."""
+    if not options.fuse:
+        return []
+    streams = find_row_streams(graph, prepared, kernels,
+                               lambda index, params: select_kernel(graph.ops[index].kind, params, board, options), taken)
+    candidates = {s.output: (s.input, 0, s.depthwise_op) for s in streams}
+    elided = frozenset(s.elided for s in streams if s.elided is not None)
+    sharing = share_buffers(graph, kernels, True, elided, candidates)
+    return settle(streams, set(sharing.in_place_ops.values()) & set(candidates))
+
+
 def compile_graph(graph: Graph, board=None, options: CompileOptions | None = None) -> CompiledModel:
     """`board` (a Board) enables the kernels its core's ISA extensions run; None compiles portable
     C only. `options` (default CompileOptions()): the planner, sparse-weight kernels for pruned
@@ -263,14 +314,29 @@ def compile_graph(graph: Graph, board=None, options: CompileOptions | None = Non
     fusions = [f for f in fusions if f.conv_op not in scratch]
     for f in fusions:
         scratch[f.conv_op] = f.scratch_bytes
-    plan = plan_memory(graph, options.planner, scratch=scratch, elided=frozenset(f.elided for f in fusions),
-                       produced_at={f.pool_output: f.conv_op for f in fusions}, kernels=kernels)
+    streams = plan_streams(graph, prepared, kernels, board, options, {op for f in fusions for op in (f.conv_op, f.pool_op)})
+    scratch.update({s.depthwise_op: s.scratch_bytes for s in streams if s.scratch_bytes})
+    plan = plan_memory(graph, options.planner, scratch=scratch,
+                       elided=frozenset([f.elided for f in fusions] + [s.elided for s in streams if s.elided is not None]),
+                       produced_at={f.pool_output: f.conv_op for f in fusions}
+                       | {s.output: s.depthwise_op for s in streams if s.pointwise_op is not None},
+                       kernels=kernels,
+                       shifted={s.output: (s.input, s.schedule.shift, s.depthwise_op) for s in streams if s.in_place})
     fused = {op: f for f in fusions for op in (f.conv_op, f.pool_op)}
+    streamed = {s.depthwise_op: s for s in streams}
+    skipped = {s.pointwise_op for s in streams}
+    pending: dict[int, tuple[Step, tuple]] = {}
     constants: list[ConstantArray] = []
     steps, kernel_files = [], ["tas_requantize.h"]
     for op, params in zip(graph.ops, prepared):
         fusion = fused.get(op.index)
-        if fusion is None:
+        if op.index in streamed:  # the depthwise step, and a fused pointwise step for its own place
+            built = _build_stream_steps(streamed[op.index], graph, prepared, kernels, plan, constants, board, options)
+            step, files = built[0]
+            pending.update({s.index: (s, f) for s, f in built[1:]})
+        elif op.index in skipped:
+            step, files = pending.pop(op.index)
+        elif fusion is None:
             step, files = _build_step(op, params, kernels[op.index], graph, plan, constants, board)
         else:
             step, files = _build_fused_half(op, params, fusion, graph, plan, constants, board, options)

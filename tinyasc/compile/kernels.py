@@ -46,7 +46,7 @@ def all_kernels() -> list[Kernel]:
     found: dict[str, Kernel] = {}
     for spec in REGISTRY.values():
         for kernel in (*spec.variants, spec.reference):
-            for k in (kernel, kernel.sparse if kernel else None):
+            for k in (kernel, kernel.sparse if kernel else None, kernel.rows if kernel else None):
                 if k is not None:
                     found.setdefault(k.name, k)
     return list(found.values())

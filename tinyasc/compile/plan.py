@@ -27,16 +27,27 @@
    (never in memory, no buffer) and the pool output is written from the conv's op on
    (`produced_at`), so it never shares bytes with the conv's input; the block the pair works on is
    the conv op's scratch.
+8. Row streams (compile/rowstream.py: a depthwise conv alone, or fused with the 1×1 conv after it)
+   write output rows over input rows they no longer read: `shifted` maps such an output to (its
+   input, shift, op) and, when that input dies at the op (as in step 1), the output joins the
+   input's buffer `shift` bytes *before* it (a segment's `offset` within its buffer), a placement
+   rowstream.py proves safe row by row. A buffer's size is then the extent of its segments, and the
+   bytes it holds at an op the extent of the segments live there.
+9. `MemoryPlan.in_place_ops` lists the ops whose input and output share bytes by design, and
+   plan_check.py checks every plan tensor by tensor: two tensors live at the same op share bytes
+   only as an alias (RESHAPE: the same bytes) or as the input and output of such an op.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tinyasc.compile.ir import ALIAS_OPS, Graph, Op
 from tinyasc.compile.ops import REGISTRY
 from tinyasc.compile.ops.common import InPlace, Kernel
+from tinyasc.compile.plan_check import check_plan
 from tinyasc.errors import UnsupportedModelError
 
 ALIGNMENT = 16
@@ -47,6 +58,11 @@ class Segment:
     first_op: int  # op that writes the tensor (−1: written before the first op)
     last_op: int  # op that last reads it
     size: int
+    offset: int = 0  # where the tensor starts in its buffer
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.size
 
     def live_with(self, other: "Segment") -> bool:
         return self.first_op <= other.last_op and other.first_op <= self.last_op
@@ -63,7 +79,7 @@ class Buffer:
 
     @property
     def size(self) -> int:
-        return max(s.size for s in self.segments)
+        return max(s.end for s in self.segments)
 
     @property
     def first_op(self) -> int:
@@ -74,13 +90,14 @@ class Buffer:
         return max(s.last_op for s in self.segments)
 
     def bytes_live_at(self, step: int) -> int:
-        return max((s.size for s in self.segments if s.first_op <= step <= s.last_op), default=0)
+        live = [s for s in self.segments if s.first_op <= step <= s.last_op]
+        return max(s.end for s in live) - min(s.offset for s in live) if live else 0
 
     def forbidden_offsets(self, other: "Buffer") -> list[tuple[int, int]]:
         """Open intervals (low, high) of offsets at which this buffer would overwrite live bytes
         of the placed buffer `other`."""
         return [
-            (other.offset - mine.size, other.offset + theirs.size)
+            (other.offset + theirs.offset - mine.end, other.offset + theirs.end - mine.offset)
             for mine in self.segments
             for theirs in other.segments
             if mine.live_with(theirs)
@@ -95,6 +112,13 @@ class MemoryPlan:
     planner: str
     tensor_buffer: dict[int, Buffer] = field(default_factory=dict)
     scratch_buffer: dict[int, Buffer] = field(default_factory=dict)  # op index -> its scratch buffer
+    in_place_ops: dict[int, int] = field(default_factory=dict)  # op -> the output written over its input's bytes
+    aliases: list[tuple[int, int]] = field(default_factory=list)  # (input, output) of alias ops: the same bytes
+
+    def tensor_offset(self, tensor: int) -> int:
+        """Where the tensor starts in the arena (or in the caller's input or output)."""
+        buffer = self.tensor_buffer[tensor]
+        return buffer.offset + buffer.segments[buffer.tensors.index(tensor)].offset
 
     def overlaps(self) -> list[tuple[int, int]]:
         """Pairs of arena buffers with live segments sharing bytes (must be empty)."""
@@ -111,6 +135,12 @@ class MemoryPlan:
             "planner": self.planner,
             "arena_bytes": self.arena_size,
             "lower_bound_bytes": self.lower_bound,
+            "in_place_ops": {str(op): tensor for op, tensor in sorted(self.in_place_ops.items())},
+            "tensors": [  # where each arena tensor lives, and when (the per-tensor plan)
+                {"tensor": t, "offset": b.offset + s.offset, "bytes": s.size, "first_op": s.first_op,
+                 "last_op": s.last_op}
+                for b in self.buffers if b.storage == "arena" for t, s in zip(b.tensors, b.segments)
+            ],
             "buffers": [
                 {
                     "tensors": b.tensors,
@@ -119,7 +149,7 @@ class MemoryPlan:
                     "offset": b.offset,
                     "first_op": b.first_op,
                     "last_op": b.last_op,
-                    "segments": [[s.first_op, s.last_op, s.size] for s in b.segments],
+                    "segments": [[s.first_op, s.last_op, s.size, s.offset] for s in b.segments],
                     **({"scratch_op": b.scratch_op} if b.scratch_op is not None else {}),
                 }
                 for b in self.buffers
@@ -167,37 +197,85 @@ def runs_in_place(op: Op, graph: Graph, access: InPlace | None, last_reader: dic
     allows it (in_place_input) and no name of the input's bytes is read after `op` or belongs to
     the caller (graph input or output)."""
     x = in_place_input(op, graph, access)
-    if x is None or op.outputs[0] in graph.outputs:
-        return None
-    group = root.get(x, x)
-    names = [t for t in (*root, group) if root.get(t, t) == group]
-    if any(last_reader.get(t, -1) > op.index or t in graph.inputs or t in graph.outputs for t in names):
+    if x is None or not overwritable(graph, op.index, x, op.outputs[0], last_reader, root):
         return None
     return x
 
 
-def find_buffers(graph: Graph, kernels: Sequence[Kernel | None], in_place: bool = True,
-                 scratch: dict[int, int] | None = None, elided: frozenset[int] = frozenset(),
-                 produced_at: dict[int, int] | None = None) -> list[Buffer]:
-    producer = {o: op.index for op in graph.ops for o in op.outputs}
-    producer.update(produced_at or {})
+def last_readers(graph: Graph) -> dict[int, int]:
     last_reader: dict[int, int] = {}
     for op in graph.ops:
         for i in op.inputs:
             if i >= 0 and not graph.tensors[i].is_constant:
                 last_reader[i] = op.index
-    # tensor -> the first tensor of its buffer; one pass in execution order, so an alias of an
-    # in-place output joins the buffer the output joined.
-    root: dict[int, int] = {}
+    return last_reader
+
+
+@dataclass
+class Sharing:
+    """Which tensors share a buffer (step 1, 8): each tensor's root and its offset from the
+    root's start (negative when a row stream writes before its input), the in-place ops and the
+    alias pairs."""
+
+    root: dict[int, int] = field(default_factory=dict)
+    offset: dict[int, int] = field(default_factory=dict)
+    in_place_ops: dict[int, int] = field(default_factory=dict)
+    aliases: list[tuple[int, int]] = field(default_factory=list)
+
+
+def share_buffers(graph: Graph, kernels: Sequence[Kernel | None], in_place: bool = True,
+                  elided: frozenset[int] = frozenset(),
+                  shifted: dict[int, tuple[int, int, int]] | None = None) -> Sharing:
+    """One pass in execution order, so an alias of an in-place output joins the buffer the output
+    joined. `shifted`: output -> (input, shift, op) of row streams (step 8), taken where the input
+    dies at the op."""
+    last_reader = last_readers(graph)
+    by_op = {op_index: (y, x, shift) for y, (x, shift, op_index) in (shifted or {}).items()}
+    sharing = Sharing()
+    root, offset = sharing.root, sharing.offset
     for op in graph.ops:
+        shift = 0
         if op.kind in ALIAS_OPS:
-            x = op.inputs[0]
+            x, y = op.inputs[0], op.outputs[0]
+            sharing.aliases.append((x, y))
+        elif op.index in by_op:
+            y, x, shift = by_op[op.index]
+            if not (in_place and overwritable(graph, op.index, x, y, last_reader, root)):
+                x = None
+        elif op.outputs and op.outputs[0] in root:  # a fused stream's second op: already placed
+            continue
         else:
             access = kernels[op.index].in_place if kernels[op.index] is not None else None
             x = runs_in_place(op, graph, access, last_reader, root) if in_place else None
+            y = op.outputs[0] if op.outputs else None
         if x is not None and x not in elided:
-            root[op.outputs[0]] = root.get(x, x)
+            root[y] = root.get(x, x)
+            offset[y] = offset.get(x, 0) - shift
+            if op.kind not in ALIAS_OPS:
+                sharing.in_place_ops[op.index] = y
+    return sharing
 
+
+def overwritable(graph: Graph, op_index: int, x: int, y: int, last_reader: dict[int, int],
+                 root: dict[int, int]) -> bool:
+    """Op `op_index` may write `y` over `x`'s bytes: no name of them is read later or belongs to
+    the caller, nor is `y` the caller's output."""
+    if x < 0 or x in graph.inputs or y in graph.outputs:
+        return False
+    group = root.get(x, x)
+    names = [t for t in (*root, group) if root.get(t, t) == group]
+    return not any(last_reader.get(t, -1) > op_index or t in graph.inputs or t in graph.outputs for t in names)
+
+
+def find_buffers(graph: Graph, kernels: Sequence[Kernel | None], in_place: bool = True,
+                 scratch: dict[int, int] | None = None, elided: frozenset[int] = frozenset(),
+                 produced_at: dict[int, int] | None = None,
+                 sharing: Sharing | None = None) -> list[Buffer]:
+    producer = {o: op.index for op in graph.ops for o in op.outputs}
+    producer.update(produced_at or {})
+    last_reader = last_readers(graph)
+    sharing = sharing or share_buffers(graph, kernels, in_place, elided)
+    root = sharing.root
     final_op = len(graph.ops)
     buffers: dict[int, Buffer] = {}
     activations = [
@@ -210,8 +288,10 @@ def find_buffers(graph: Graph, kernels: Sequence[Kernel | None], in_place: bool 
         r = root.get(index, index)
         buffer = buffers.setdefault(r, Buffer(root=r, tensors=[], segments=[]))
         buffer.tensors.append(index)
-        buffer.segments.append(Segment(first, last, graph.tensors[index].nbytes))
+        buffer.segments.append(Segment(first, last, graph.tensors[index].nbytes, sharing.offset.get(index, 0)))
     for buffer in buffers.values():
+        low = min(s.offset for s in buffer.segments)  # the buffer starts at its lowest segment
+        buffer.segments = [dataclasses.replace(s, offset=s.offset - low) for s in buffer.segments]
         is_input = buffer.root in graph.inputs
         is_output = any(t in graph.outputs for t in buffer.tensors)
         if is_input and is_output:
@@ -255,7 +335,8 @@ PLANNERS = {"greedy": plan_greedy, "linear": plan_linear}
 def plan_memory(graph: Graph, planner: str = "greedy", in_place: bool = True,
                 scratch: dict[int, int] | None = None, elided: frozenset[int] = frozenset(),
                 produced_at: dict[int, int] | None = None,
-                kernels: Sequence[Kernel | None] | None = None) -> MemoryPlan:
+                kernels: Sequence[Kernel | None] | None = None,
+                shifted: dict[int, tuple[int, int, int]] | None = None) -> MemoryPlan:
     """`kernels[i]` is the kernel op i runs (default: each op's reference kernel): its record says
     whether it may run in place (step 1). `scratch` maps op index -> bytes of scratch that op's
     kernel needs (step 6); `elided` tensors are never in memory and `produced_at` moves a tensor's
@@ -264,7 +345,8 @@ def plan_memory(graph: Graph, planner: str = "greedy", in_place: bool = True,
         if not 0 <= op_index < len(graph.ops) or size < 0:
             raise AssertionError(f"bad scratch request: op {op_index}, {size} bytes")
     kernels = reference_kernels(graph) if kernels is None else kernels
-    buffers = find_buffers(graph, kernels, in_place, scratch, frozenset(elided), produced_at)
+    sharing = share_buffers(graph, kernels, in_place, frozenset(elided), shifted)
+    buffers = find_buffers(graph, kernels, in_place, scratch, frozenset(elided), produced_at, sharing)
     arena_size = PLANNERS[planner](buffers)
     plan = MemoryPlan(
         buffers=buffers,
@@ -273,7 +355,12 @@ def plan_memory(graph: Graph, planner: str = "greedy", in_place: bool = True,
         planner=planner,
         tensor_buffer={t: b for b in buffers for t in b.tensors},
         scratch_buffer={b.scratch_op: b for b in buffers if b.scratch_op is not None},
+        in_place_ops=sharing.in_place_ops,
+        aliases=sharing.aliases,
     )
     if plan.overlaps():
         raise AssertionError(f"memory plan overlaps: {plan.overlaps()}")
+    problems = check_plan(plan)
+    if problems:
+        raise AssertionError("memory plan is unsafe: " + "; ".join(problems[:5]))
     return plan

@@ -13,7 +13,7 @@ typedef int8_t tinyasc_output_t;
 
 #define TINYASC_INPUT_SIZE 128   /* tinyasc_input_t values, shape [1, 16, 8, 1] */
 #define TINYASC_OUTPUT_SIZE 4  /* tinyasc_output_t values, shape [1, 4] */
-#define TINYASC_ARENA_SIZE 1024   /* bytes of activation memory, planned at export */
+#define TINYASC_ARENA_SIZE 704   /* bytes of activation memory, planned at export */
 
 /* Quantization of the int8 input: real = scale * (q - zero_point). */
 #define TINYASC_INPUT_SCALE 0.013657761737704277f

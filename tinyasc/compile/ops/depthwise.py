@@ -90,9 +90,10 @@ def multiplier_one_undilated(p: Conv2DParams) -> bool:
     )
 
 
-def emit(p: Conv2DParams, kernel: Kernel, ctx: EmitContext) -> str:
+def emit(p: Conv2DParams, kernel: Kernel, ctx: EmitContext, row_range: tuple[str, str] | None = None) -> str:
     """The reference runs the grouped conv's call; the depthwise kernels take their own filter
-    layout, always a bias array, and a requantization table prepared for their output stage."""
+    layout, always a bias array, and a requantization table prepared for their output stage.
+    `row_range` (C expressions: first row, end row) calls the kernel's `rows` variant."""
     if kernel.weight_layout == "natural":
         return conv.emit(p, kernel, ctx)
     shape = [p.filter_height, p.filter_width, p.output_depth]
@@ -111,19 +112,26 @@ def emit(p: Conv2DParams, kernel: Kernel, ctx: EmitContext) -> str:
     table = pack_depthwise_requantization(p.multipliers, p.shifts, p.output_offset)
     q = ctx.constant("requantization", table, "int32_t",
                      "requantization per channel: multiplier, right shift - 1, 64-bit nudges for sums >= 0 and < 0")
-    return f"{kernel.name}({ctx.params}, {ctx.input()}, {w}, {b}, {q}, {ctx.output()})"
+    rows = f", {row_range[0]}, {row_range[1]}" if row_range else ""
+    return f"{kernel.name}({ctx.params}, {ctx.input()}, {w}, {b}, {q}, {ctx.output()}{rows})"
 
 
-# Neither runs in place: with padding, output row r overwrites input row r while row r + 1 still
-# reads it; nor loops over rows from the input pointer (fusion is for CONV_2D → MAX_POOL_2D).
+# Neither runs in place by its access order alone (with padding, output row r overwrites input
+# row r while row r + 1 still reads it): their `rows` variants, one output row per call, let a row
+# stream (compile/rowstream.py) hold back the rows whose input is still needed.
+_PORTABLE_FILES = ("tas_conv2d_common.h", "tas_depthwise_common.h", "tas_depthwise_s8.h")
+_DSP_FILES = ("tas_dsp.h", "tas_conv2d_common.h", "tas_depthwise_common.h", "tas_depthwise_s8_dsp.h")
 DEPTHWISE = Kernel(
-    "tas_depthwise_conv2d_s8", ("tas_conv2d_common.h", "tas_depthwise_common.h", "tas_depthwise_conv2d_s8.c"),
+    "tas_depthwise_conv2d_s8", (*_PORTABLE_FILES, "tas_depthwise_conv2d_s8.c"),
     applies=multiplier_one_undilated, weight_layout="depthwise_hwc",
+    rows=Kernel("tas_depthwise_conv2d_s8_rows", (*_PORTABLE_FILES, "tas_depthwise_conv2d_s8_rows.c"),
+                applies=multiplier_one_undilated, weight_layout="depthwise_hwc"),
 )
 DEPTHWISE_DSP = Kernel(
-    "tas_depthwise_conv2d_s8_dsp",
-    ("tas_dsp.h", "tas_conv2d_common.h", "tas_depthwise_common.h", "tas_depthwise_conv2d_s8_dsp.c"),
+    "tas_depthwise_conv2d_s8_dsp", (*_DSP_FILES, "tas_depthwise_conv2d_s8_dsp.c"),
     applies=multiplier_one_undilated, requires=("dsp",), weight_layout="depthwise_dsp_pairs",
+    rows=Kernel("tas_depthwise_conv2d_s8_dsp_rows", (*_DSP_FILES, "tas_depthwise_conv2d_s8_dsp_rows.c"),
+                applies=multiplier_one_undilated, requires=("dsp",), weight_layout="depthwise_dsp_pairs"),
 )
 
 SPEC = OpSpec(

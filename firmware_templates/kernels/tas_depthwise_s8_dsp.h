@@ -1,0 +1,175 @@
+/* int8 depthwise convolution with depth multiplier 1 and dilation 1, for cores with the DSP
+ * extension: any filter size (3×3, k×1, 1×k…), stride and padding; bit-exact with TFLite's
+ * reference DepthwiseConv (per-channel requantization).
+ * input  [1, input_height, input_width, C]  int8, NHWC (C = input_depth = output_depth)
+ * packed_filter  int32 words (tinyasc/compile/weight_packing.py: pack_depthwise_dsp_weights):
+ *   per block of 4 channels c..c+3, per tap t (row-major): (w[c,t] | w[c+2,t] << 16),
+ *   (w[c+1,t] | w[c+3,t] << 16); then per tail channel (C % 4 of them), per tap: w[c,t]
+ * bias [C] int32; requantization [C][6] int32 (tas_depthwise_common.h), per channel
+ * output [1, output_height, output_width, C]  int8
+ *
+ * Channels sit in SIMD lanes: one word load reads 4 channels of an input pixel (contiguous in
+ * NHWC); SXTAB16 widens channels (0, 2) and, rotated, (1, 3) to int16 and adds the input offset
+ * in the same instruction, so padding needs no folded-bias correction (out-of-image taps are simply
+ * skipped); SMLABB/SMLATT multiply-accumulate each lane into its own channel's sum. */
+#ifndef TAS_DEPTHWISE_S8_DSP_H
+#define TAS_DEPTHWISE_S8_DSP_H
+#include "tas_depthwise_common.h"
+#include "tas_dsp.h"
+
+#define TAS_DEPTHWISE_DSP_BLOCK 4
+
+/* acc.c += (x_c + input_offset)·w_c for one tap of 4 channels. |x + offset| ≤ 255 and |w| ≤ 128
+ * fit the int16 lanes; the int32 sums cannot overflow for windows under 65k taps. */
+static inline tas_depthwise_acc4 tas_depthwise_tap_dsp(const int8_t *in, const int32_t *w, int32_t offset_pair,
+                                                       tas_depthwise_acc4 acc)
+{
+    const int32_t x = tas_read_word(in);
+    const int32_t even = tas_sxtab16(offset_pair, x);     /* x0 + offset, x2 + offset */
+    const int32_t odd = tas_sxtab16_ror8(offset_pair, x); /* x1 + offset, x3 + offset */
+    acc.c0 = tas_smlabb(even, w[0], acc.c0);
+    acc.c2 = tas_smlatt(even, w[0], acc.c2);
+    acc.c1 = tas_smlabb(odd, w[1], acc.c1);
+    acc.c3 = tas_smlatt(odd, w[1], acc.c3);
+    return acc;
+}
+
+/* One block of 4 channels over rows × cols taps (filter rows filter_width taps apart). */
+static inline tas_depthwise_acc4 tas_depthwise_window_4ch_dsp(const int8_t *in, const int32_t *w, int32_t rows,
+                                                              int32_t cols, int32_t input_row_step, int32_t channels,
+                                                              int32_t filter_width, int32_t offset_pair,
+                                                              tas_depthwise_acc4 acc)
+{
+    for (int32_t row = 0; row < rows; ++row) {
+        for (int32_t col = 0; col < cols; ++col) {
+            acc = tas_depthwise_tap_dsp(in + col * channels, w + 2 * col, offset_pair, acc);
+        }
+        in += input_row_step;
+        w += 2 * filter_width;
+    }
+    return acc;
+}
+
+/* A whole 3×3 window, written out: nine taps, no loop. */
+static inline tas_depthwise_acc4 tas_depthwise_window_3x3_dsp(const int8_t *in, const int32_t *w,
+                                                              int32_t input_row_step, int32_t channels,
+                                                              int32_t offset_pair, tas_depthwise_acc4 acc)
+{
+    const int8_t *middle = in + input_row_step, *bottom = middle + input_row_step;
+    acc = tas_depthwise_tap_dsp(in, w, offset_pair, acc);
+    acc = tas_depthwise_tap_dsp(in + channels, w + 2, offset_pair, acc);
+    acc = tas_depthwise_tap_dsp(in + 2 * channels, w + 4, offset_pair, acc);
+    acc = tas_depthwise_tap_dsp(middle, w + 6, offset_pair, acc);
+    acc = tas_depthwise_tap_dsp(middle + channels, w + 8, offset_pair, acc);
+    acc = tas_depthwise_tap_dsp(middle + 2 * channels, w + 10, offset_pair, acc);
+    acc = tas_depthwise_tap_dsp(bottom, w + 12, offset_pair, acc);
+    acc = tas_depthwise_tap_dsp(bottom + channels, w + 14, offset_pair, acc);
+    return tas_depthwise_tap_dsp(bottom + 2 * channels, w + 16, offset_pair, acc);
+}
+
+/* A k×1 window (one column): one loop over its taps. */
+static inline tas_depthwise_acc4 tas_depthwise_window_kx1_dsp(const int8_t *in, const int32_t *w, int32_t rows,
+                                                              int32_t input_row_step, int32_t offset_pair,
+                                                              tas_depthwise_acc4 acc)
+{
+    for (; rows > 0; --rows, in += input_row_step, w += 2) {
+        acc = tas_depthwise_tap_dsp(in, w, offset_pair, acc);
+    }
+    return acc;
+}
+
+/* acc + Σ (x + input_offset)·w over rows × cols taps, for one tail channel (one weight per word). */
+static inline int32_t tas_depthwise_window_1ch_dsp(const int8_t *in, const int32_t *w, int32_t rows, int32_t cols,
+                                                   int32_t input_row_step, int32_t channels, int32_t filter_width,
+                                                   int32_t input_offset, int32_t acc)
+{
+    for (int32_t row = 0; row < rows; ++row) {
+        for (int32_t col = 0; col < cols; ++col) {
+            acc += ((int32_t)in[col * channels] + input_offset) * w[col];
+        }
+        in += input_row_step;
+        w += filter_width;
+    }
+    return acc;
+}
+
+/* The layer's constants, held in locals rather than read through `p` (see tas_depthwise_output_stage). */
+typedef struct {
+    int32_t channels, blocked_end, taps, input_row_step, input_offset, offset_pair;
+    tas_depthwise_output_stage stage;
+    const int32_t *packed_filter, *tail_filter, *bias, *requantization;
+} tas_depthwise_layer_dsp;
+
+/* Which window code a pixel runs: a whole 3×3 window (every interior pixel of a 3×3 depthwise),
+ * a column (k×1 filters), or any clipped window. */
+enum { TAS_DEPTHWISE_WHOLE_3X3, TAS_DEPTHWISE_COLUMN, TAS_DEPTHWISE_ANY };
+
+/* Every channel of one output pixel: rows × cols in-image taps from filter tap first_tap, the
+ * filter's rows filter_width taps apart. Always inlined, once per literal `shape`, so each copy
+ * holds one window loop. */
+static inline __attribute__((always_inline)) void tas_depthwise_pixel_dsp(const tas_depthwise_layer_dsp layer,
+                                                                          const int8_t *in, int32_t first_tap,
+                                                                          int shape, int32_t rows, int32_t cols,
+                                                                          int32_t filter_width, int8_t *out)
+{
+    const int32_t *w = layer.packed_filter + 2 * first_tap;
+    for (int32_t c = 0; c < layer.blocked_end; c += TAS_DEPTHWISE_DSP_BLOCK) {
+        const tas_depthwise_acc4 bias4 = {layer.bias[c], layer.bias[c + 1], layer.bias[c + 2], layer.bias[c + 3]};
+        tas_depthwise_acc4 acc;
+        if (shape == TAS_DEPTHWISE_WHOLE_3X3) {
+            acc = tas_depthwise_window_3x3_dsp(in + c, w, layer.input_row_step, layer.channels, layer.offset_pair, bias4);
+        } else if (shape == TAS_DEPTHWISE_COLUMN) {
+            acc = tas_depthwise_window_kx1_dsp(in + c, w, rows, layer.input_row_step, layer.offset_pair, bias4);
+        } else {
+            acc = tas_depthwise_window_4ch_dsp(in + c, w, rows, cols, layer.input_row_step, layer.channels,
+                                               filter_width, layer.offset_pair, bias4);
+        }
+        tas_depthwise_store4(layer.stage, acc, layer.requantization + TAS_DEPTHWISE_REQUANT_WORDS * c, out + c);
+        w += 2 * layer.taps;
+    }
+    for (int32_t c = layer.blocked_end; c < layer.channels; ++c) {
+        const int32_t *w1 = layer.tail_filter + (c - layer.blocked_end) * layer.taps + first_tap;
+        const int32_t acc = tas_depthwise_window_1ch_dsp(in + c, w1, rows, cols, layer.input_row_step, layer.channels,
+                                                         filter_width, layer.input_offset, layer.bias[c]);
+        out[c] = tas_depthwise_output(layer.stage, acc, layer.requantization + TAS_DEPTHWISE_REQUANT_WORDS * c);
+    }
+}
+
+/* Output rows first_row .. end_row - 1 into output (which holds row first_row's first byte):
+ * the whole kernel is rows 0 .. output_height - 1; a row stream (tinyasc/compile/rowstream.py)
+ * runs one row at a time into a ring or beside the pointwise conv that reads it. */
+static inline void tas_depthwise_rows_s8_dsp(const tas_conv2d_params *p, const int8_t *input,
+                                            const int32_t *packed_filter, const int32_t *bias,
+                                            const int32_t *requantization, int8_t *output,
+                                             int32_t first_row, int32_t end_row)
+{
+    const int32_t channels = p->output_depth, taps = p->filter_height * p->filter_width;
+    /* Bounds computed up front (GCC's -Waggressive-loop-optimizations, as in tas_conv2d_rows_s8_dsp). */
+    const int32_t blocked_end = channels - channels % TAS_DEPTHWISE_DSP_BLOCK;
+    const tas_depthwise_layer_dsp layer = {
+        channels, blocked_end, taps, p->input_width * channels, p->input_offset,
+        (int32_t)(((uint32_t)p->input_offset & 0xffffu) * 0x10001u), tas_depthwise_output_stage_of(p),
+        packed_filter, packed_filter + 2 * taps * (blocked_end / TAS_DEPTHWISE_DSP_BLOCK), bias, requantization,
+    };
+    const int32_t filter_height = p->filter_height, filter_width = p->filter_width;
+    const int32_t output_width = p->output_width;
+    int8_t *out = output;
+    for (int32_t out_y = first_row; out_y < end_row; ++out_y) {
+        for (int32_t out_x = 0; out_x < output_width; ++out_x) {
+            const tas_depthwise_window window = tas_depthwise_clip(p, out_y, out_x);
+            const int8_t *in = input + window.input_pixel * channels;
+            const int32_t first_tap = window.first_row * filter_width + window.first_col;
+            if (filter_height == 3 && filter_width == 3 && window.rows == 3 && window.cols == 3) {
+                tas_depthwise_pixel_dsp(layer, in, first_tap, TAS_DEPTHWISE_WHOLE_3X3, 3, 3, 3, out);
+            } else if (filter_width == 1) {
+                tas_depthwise_pixel_dsp(layer, in, first_tap, TAS_DEPTHWISE_COLUMN, window.rows, 1, 1, out);
+            } else {
+                tas_depthwise_pixel_dsp(layer, in, first_tap, TAS_DEPTHWISE_ANY, window.rows, window.cols, filter_width,
+                                        out);
+            }
+            out += channels;
+        }
+    }
+}
+
+#endif /* TAS_DEPTHWISE_S8_DSP_H */
