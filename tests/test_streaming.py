@@ -158,3 +158,48 @@ def test_bad_stream_settings_are_clear_errors():
         StreamSettings(stride_s=0)
     with pytest.raises(TinyascError, match="smoothing must be 1 \\(off\\) to 255"):
         StreamSettings(smoothing=0)
+
+
+def test_the_agc_follows_the_level_slowly_the_same_in_the_twin_on_the_host_and_in_qemu(tiny_cnn_tflite, tmp_path):
+    """Issue 17's AGC for a streaming raw model: level.stream_agc_windows = N scales each window by
+    L += (L_window - L) / N instead of its own level; the C equals the twin on the host and in QEMU."""
+    from conftest import WAVEFORM_SAMPLES
+
+    from tinyasc.artifacts.audio import AudioInput
+    from tinyasc.compile.export import export_model
+    from tinyasc.emulate.stream_run import stream_in_qemu, stream_offline, stream_on_host
+    from tinyasc.firmware.build import build_firmware
+    from tinyasc.frontend.level import LevelSettings, tracked_levels, window_level
+    from tinyasc.frontend.stream import stream_inputs, stream_windows
+
+    level = {"mode": "peak", "target_dbfs": -1.0, "max_gain_db": 40.0, "stream_agc_windows": 8}
+    audio = AudioInput(sample_rate=16000, kind="raw", channels=1, input_samples=WAVEFORM_SAMPLES, level=level)
+    stream = StreamSettings(smoothing=2, queue=32)  # a 2047-value chunk completes 16 windows of 256
+    export = export_model(tiny_cnn_tflite, board_name="nrf52840", out_root=tmp_path, audio=audio, stream=stream,
+                          labels=list("abcd"), num_test_vectors=1)
+    rng = np.random.default_rng(5)
+    pcm = long_signal(16000, 3, rng)
+    sizes = chunk_sizes(len(pcm), WAVEFORM_SAMPLES, rng)
+    offline = stream_offline(export.export_dir, pcm)
+    np.testing.assert_array_equal(stream_on_host(export.export_dir, pcm, sizes).values, offline.values)
+    build_firmware(export.export_dir)
+    device = stream_in_qemu(export.export_dir, pcm, sizes)
+    np.testing.assert_array_equal(device.values, offline.values)
+    np.testing.assert_array_equal(device.posteriors, offline.posteriors)
+    # The tracked level moves 1/8 of the way per window: after a step it lags, then converges.
+    assert list(tracked_levels(np.array([1600, 800, 800, 800]), 8)) == [1600, 1500, 1413, 1337]  # -613 / 8 truncates to -76
+    windows = stream_windows(pcm, stream_layout(audio, stream))
+    own = window_level(windows, LevelSettings(**level))
+    assert np.mean(tracked_levels(own, 8) != own) > 0.5, "the AGC's gain is not each window's own"
+    q = (lambda x: (x["scale"], x["zero_point"]))(__import__("json").loads(
+        (export.export_dir / "manifest.json").read_text())["export"]["input"])
+    per_window = stream_inputs(pcm, AudioInput(**{**audio.__dict__, "level": {**level, "stream_agc_windows": 0}}),
+                               stream_layout(audio, stream), *q)
+    assert not np.array_equal(per_window, stream_inputs(pcm, audio, stream_layout(audio, stream), *q))
+
+
+def test_agc_needs_a_level_mode():
+    with pytest.raises(TinyascError, match="stream_agc_windows must be 0 \\(off\\) to 1000 windows, with mode peak or rms"):
+        from tinyasc.frontend.level import LevelSettings
+
+        LevelSettings(mode="none", stream_agc_windows=4)

@@ -67,6 +67,7 @@ def _stream_sources(audio, graph, environment, stream, frames: int) -> dict[str,
     sources = {PCM_WINDOW_HEADER: environment.get_template("frontend/tas_pcm_window.h.j2").render(context)}
     if stream is not None and stream_applies(audio, graph):
         context["stride_units"] = stream_layout(audio, stream).stride_units
+        context["agc_windows"] = level_settings(audio).stream_agc_windows if audio.kind == "raw" else 0
         sources[PCM_STREAM_FILE] = environment.get_template("frontend/pcm_stream.c.j2").render(context)
     return sources
 

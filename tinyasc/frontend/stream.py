@@ -94,9 +94,13 @@ def stream_inputs(pcm: np.ndarray, audio, layout: StreamLayout, input_scale: flo
     """int8 [windows, input size]: the model input of every complete window, by the offline path."""
     windows = stream_windows(pcm, layout)
     if audio.kind == "raw":
-        from tinyasc.frontend.level import LevelSettings, pcm_to_model_input
+        from tinyasc.frontend.level import LevelSettings, model_input_at_levels, tracked_levels, window_level
 
-        return pcm_to_model_input(windows, LevelSettings(**(audio.level or {})), input_scale, zero_point)
+        level = LevelSettings(**(audio.level or {}))
+        levels = window_level(windows, level)
+        if level.stream_agc_windows:  # the stream's AGC: a level tracked over the windows
+            levels = tracked_levels(levels, level.stream_agc_windows)
+        return model_input_at_levels(windows, levels, level, input_scale, zero_point)
     from tinyasc.frontend.logmel_input import pcm_to_logmel_input, settings_from_facts
 
     return pcm_to_logmel_input(windows, settings_from_facts(audio.log_mel), input_scale, zero_point)
@@ -122,7 +126,8 @@ def stream_state_bytes(audio, output_size: int, settings: StreamSettings) -> int
     """Static RAM of pcm_stream.c's arrays and counters (the network's arena not included)."""
     layout = stream_layout(audio, settings)
     results = output_size * (1 + settings.smoothing + 4 * settings.queue) + 4 * settings.queue
-    counters = 4 * (6 if audio.kind == "raw" else 8)
+    agc = audio.kind == "raw" and bool((audio.level or {}).get("stream_agc_windows"))
+    counters = 4 * (6 if audio.kind == "raw" else 8) + 8 * agc
     if audio.kind == "raw":
         ring = 2 * layout.window_values
         return ring + layout.window_values + results + counters  # the ring, the int8 input
