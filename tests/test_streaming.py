@@ -4,6 +4,7 @@ processing (the signal cut into the same windows, the offline input path, TFLM),
 with ASan + UBSan and in the board's QEMU twin, for a trained raw-waveform model (peak level
 normalisation per window) and a trained log-mel model (per-band means over the window, smoothing)."""
 
+import json
 import subprocess
 
 import numpy as np
@@ -191,11 +192,11 @@ def test_the_agc_follows_the_level_slowly_the_same_in_the_twin_on_the_host_and_i
     windows = stream_windows(pcm, stream_layout(audio, stream))
     own = window_level(windows, LevelSettings(**level))
     assert np.mean(tracked_levels(own, 8) != own) > 0.5, "the AGC's gain is not each window's own"
-    q = (lambda x: (x["scale"], x["zero_point"]))(__import__("json").loads(
-        (export.export_dir / "manifest.json").read_text())["export"]["input"])
-    per_window = stream_inputs(pcm, AudioInput(**{**audio.__dict__, "level": {**level, "stream_agc_windows": 0}}),
-                               stream_layout(audio, stream), *q)
-    assert not np.array_equal(per_window, stream_inputs(pcm, audio, stream_layout(audio, stream), *q))
+    x = json.loads((export.export_dir / "manifest.json").read_text())["export"]["input"]
+    own_level = AudioInput.from_dict({**audio.to_dict(), "level": {**level, "stream_agc_windows": 0}})
+    layout = stream_layout(audio, stream)
+    per_window = stream_inputs(pcm, own_level, layout, x["scale"], x["zero_point"])
+    assert not np.array_equal(per_window, stream_inputs(pcm, audio, layout, x["scale"], x["zero_point"]))
 
 
 def test_agc_needs_a_level_mode():
