@@ -66,6 +66,7 @@ def _cmd_export(args) -> int:
     from tinyasc.artifacts.run import read_run
     from tinyasc.compile.export import export_model
     from tinyasc.compile.options import CompileOptions
+    from tinyasc.frontend.stream import StreamSettings
 
     labels, test_inputs, name, tflite = None, None, args.name, args.tflite
     audio = AudioInput(sample_rate=args.sample_rate)
@@ -83,6 +84,7 @@ def _cmd_export(args) -> int:
         tflite, board_name=args.board, out_root=args.out, name=name, labels=labels,
         test_inputs=test_inputs, num_test_vectors=args.test_vectors, audio=audio,
         options=CompileOptions(sparse=args.sparse, ws_kernel=args.ws_kernel),
+        stream=StreamSettings(stride_s=args.stream_stride, smoothing=args.stream_smoothing),
     )
     figures = result.manifest["export"]
     print(
@@ -316,6 +318,10 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--verify", type=int, default=VERIFY_RANDOM_INPUTS, metavar="N",
                    help="compare the host build (sanitizers on) with TFLM on the test vectors and N random inputs, "
                         f"in one host process (default: {VERIFY_RANDOM_INPUTS}; 0 skips it)")
+    p.add_argument("--stream-stride", type=float, metavar="SECONDS",
+                   help="streaming API (pcm_stream.c): audio between results (default: half the model's window)")
+    p.add_argument("--stream-smoothing", type=int, default=1, metavar="K",
+                   help="streaming API: each result is the mean of the last K network outputs (default: 1, off)")
     p.add_argument("--test-vectors", type=int, default=4, help="inputs embedded in the firmware for its self-check (default: 4)")
     p.add_argument("--sparse", choices=("auto", "never", "always"), default="auto",
                    help="sparse weights for pruned conv/dense layers: where they pay off (auto, default), never, "

@@ -80,6 +80,7 @@ class LevelConfig:
     mode: str = field(default="peak", metadata=_choices(*LEVEL_MODES[1:]))
     target_dbfs: float = -1.0
     max_gain_db: float = 40.0
+    stream_agc_windows: int = 0  # streaming API only: the level follows the windows' over N windows (0: off)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,11 @@
  *                          values per input to stdout.
  *   host_runner eval-pcm   (models with a PCM front-end) reads windows of TINYASC_PCM_SAMPLES
  *                          int16 samples instead and runs tinyasc_input_from_pcm before each
- *                          inference, as the firmware's eval-pcm mode does. */
+ *                          inference, as the firmware's eval-pcm mode does.
+ *   host_runner stream     (models with a stream) reads chunks, each a uint32 count n then n int16
+ *                          samples, pushes each with tinyasc_stream_push and writes every result
+ *                          it makes ready: TINYASC_OUTPUT_SIZE int8 values, then as many floats
+ *                          (the posterior), as the firmware's stream mode does. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -66,8 +70,48 @@ static int run_eval_pcm(void)
 }
 #endif
 
+#ifdef TINYASC_STREAM_STRIDE_SAMPLES
+static int16_t chunk[4 * TINYASC_PCM_SAMPLES + 4096];
+
+static int run_stream(void)
+{
+    static int8_t result[TINYASC_OUTPUT_SIZE];
+    static float posterior[TINYASC_OUTPUT_SIZE];
+    uint32_t count;
+    tinyasc_stream_reset();
+    for (;;) {
+        const int got = read_record(&count, sizeof count);
+        if (got <= 0) {
+            return got == 0 ? 0 : 2;
+        }
+        if (count > sizeof chunk / sizeof chunk[0] || (count > 0 && read_record(chunk, count * sizeof chunk[0]) != 1)) {
+            fprintf(stderr, "host runner: bad stream chunk of %u samples\n", (unsigned)count);
+            return 2;
+        }
+        const int ready = tinyasc_stream_push(count > 0 ? chunk : NULL, count);
+        if (ready < 0) {
+            return 3;
+        }
+        while (tinyasc_stream_result(result, posterior) == 1) {
+            if (fwrite(result, 1, sizeof result, stdout) != sizeof result ||
+                fwrite(posterior, 1, sizeof posterior, stdout) != sizeof posterior) {
+                return 4;
+            }
+        }
+    }
+}
+#endif
+
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "stream") == 0) {
+#ifdef TINYASC_STREAM_STRIDE_SAMPLES
+        return run_stream();
+#else
+        fprintf(stderr, "host runner: this model has no stream (no TINYASC_STREAM_STRIDE_SAMPLES)\n");
+        return 5;
+#endif
+    }
     if (argc == 2 && strcmp(argv[1], "eval-pcm") == 0) {
 #ifdef TINYASC_PCM_SAMPLES
         return run_eval_pcm();

@@ -26,7 +26,14 @@ from tinyasc.compile.fusion import ConvPoolFusion, find_conv_pool_fusions, fused
 from tinyasc.compile.ir import Graph, verify
 from tinyasc.compile.ops.common import Kernel
 from tinyasc.compile.options import CompileOptions
-from tinyasc.compile.pcm_input import pcm_frontend_applies, pcm_frontend_text, pcm_samples, render_pcm_input
+from tinyasc.compile.pcm_input import (
+    pcm_frontend_applies,
+    pcm_frontend_text,
+    pcm_samples,
+    render_pcm_input,
+    stream_applies,
+    stream_facts,
+)
 from tinyasc.compile.plan import MemoryPlan, plan_memory, share_buffers
 from tinyasc.compile.rowstream import ROW, RowStream, destination, find_row_streams, settle, stream_loop
 from tinyasc.errors import UnsupportedModelError
@@ -349,10 +356,12 @@ def compile_graph(graph: Graph, board=None, options: CompileOptions | None = Non
     return CompiledModel(graph=graph, plan=plan, steps=steps, constants=constants, kernel_files=kernel_files)
 
 
-def render_model_sources(compiled: CompiledModel, source: str, labels: list[str], audio=None) -> dict[str, str]:
+def render_model_sources(compiled: CompiledModel, source: str, labels: list[str], audio=None,
+                         stream=None) -> dict[str, str]:
     """The generated C as {file name: text}; the caller writes them (atomically). `audio` (an
     artifacts.audio.AudioInput) adds its sample rate and input kind to model.h when known, and for a
-    raw-waveform or log-mel int8 model its PCM front-end (pcm_input.c, `tinyasc_input_from_pcm`)."""
+    raw-waveform or log-mel int8 model its PCM front-end (pcm_input.c, `tinyasc_input_from_pcm`), and
+    with `stream` (tinyasc.frontend.stream.StreamSettings) the stream over it (pcm_stream.c)."""
     graph = compiled.graph
     x = graph.tensors[graph.inputs[0]]
     y = graph.tensors[graph.outputs[0]]
@@ -382,6 +391,7 @@ def render_model_sources(compiled: CompiledModel, source: str, labels: list[str]
         input_kind=audio.kind if audio else None,
         pcm_frontend=pcm_frontend_text(audio) if pcm_frontend_applies(audio, graph) else None,
         pcm_samples=pcm_samples(audio, graph) if pcm_frontend_applies(audio, graph) else None,
+        stream=stream_facts(audio, graph, stream) if stream is not None and stream_applies(audio, graph) else None,
     )
     env = template_environment()
     sources = {
@@ -389,7 +399,7 @@ def render_model_sources(compiled: CompiledModel, source: str, labels: list[str]
         "model.c": env.get_template("model/model.c.j2").render(context),
     }
     if context["pcm_frontend"] is not None:  # the model's input from microphone samples
-        sources.update(render_pcm_input(audio, graph, env))
+        sources.update(render_pcm_input(audio, graph, env, stream))
     return sources
 
 

@@ -34,7 +34,7 @@ from tinyasc.compile.codegen import (
 )
 from tinyasc.compile.ir import NUMPY_DTYPES
 from tinyasc.compile.options import CompileOptions
-from tinyasc.compile.pcm_input import pcm_frontend_applies, pcm_test_window
+from tinyasc.compile.pcm_input import pcm_frontend_applies, pcm_test_window, stream_applies, stream_facts
 from tinyasc.compile.reference import tflm_minimal_arena, tflm_outputs
 from tinyasc.compile.tflite_reader import parse_tflite
 from tinyasc.compile.ws_rewrite import rewrite_ws_conv
@@ -133,10 +133,16 @@ def export_model(
     seed: int = 0,
     options: CompileOptions | None = None,
     audio: AudioInput | None = None,
+    stream=None,
 ) -> ExportResult:
     """`options`: how to compile (planner, sparse weights, WS_CONV kernel, fusion); default CompileOptions().
     `audio`: what the model's input stands for (a run's sample rate, input kind...); it goes to the
-    manifest's "audio" section and model.h when known. None: unknown, nothing is assumed."""
+    manifest's "audio" section and model.h when known. None: unknown, nothing is assumed.
+    `stream`: the streaming API's stride and smoothing (tinyasc.frontend.stream.StreamSettings;
+    default StreamSettings(): half-window stride, no smoothing), for a model with a PCM front-end."""
+    from tinyasc.frontend.stream import StreamSettings
+
+    stream = stream or StreamSettings()
     tflite_path = Path(tflite_path)
     if not tflite_path.is_file():
         raise TinyascError(f"{tflite_path}: no such .tflite file")
@@ -165,7 +171,8 @@ def export_model(
             atomic_write_bytes(staging / layout.MODEL_TFLITE, model_bytes)
             atomic_write_text(staging / layout.MODEL_TFLITE_ARRAY, render_tflite_array(model_bytes))
             atomic_write_text(staging / layout.IR_TEXT, graph.dump())
-            write_sources(render_model_sources(compiled, tflite_path.name, labels, audio), staging / layout.SRC_DIR)
+            write_sources(render_model_sources(compiled, tflite_path.name, labels, audio, stream),
+                          staging / layout.SRC_DIR)
             pcm_window = pcm_test_window(audio, graph) if pcm_frontend_applies(audio, graph) else None
             write_sources(render_test_vectors(vectors_in, vectors_out, pcm_window), staging / layout.SRC_DIR)
             np.save(staging / layout.TEST_INPUTS, vectors_in)
@@ -175,6 +182,8 @@ def export_model(
                 "board": board.name,
                 **({"audio": audio.to_dict()} if audio is not None and audio.is_known else {}),
                 "export": export_figures(compiled, model_bytes, tflite_path, labels, len(vectors_in)),
+                **({"stream": {**stream.to_dict(), **stream_facts(audio, graph, stream)}}
+                   if stream_applies(audio, graph) else {}),
                 "versions": tool_versions(),
             }
             write_manifest(staging, manifest)

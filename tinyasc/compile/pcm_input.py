@@ -17,6 +17,8 @@ import tinyasc
 from tinyasc.frontend.level import LevelSettings, pcm_to_model_input, scale_in_q16, to_pcm16
 
 PCM_INPUT_FILE = "pcm_input.c"
+PCM_WINDOW_HEADER = "tas_pcm_window.h"
+PCM_STREAM_FILE = "pcm_stream.c"
 
 
 def pcm_frontend_applies(audio, graph) -> bool:
@@ -39,8 +41,40 @@ def pcm_samples(audio, graph) -> int:
     return int(audio.input_samples)
 
 
-def render_pcm_input(audio, graph, environment) -> dict[str, str]:
-    """{"pcm_input.c": text} (and the log-mel front-end's files) for a model `pcm_frontend_applies` to."""
+def stream_applies(audio, graph) -> bool:
+    """The stream (pcm_stream.c) needs the PCM front-end and an int8 output to average."""
+    y = graph.tensors[graph.outputs[0]]
+    return pcm_frontend_applies(audio, graph) and y.dtype == "int8" and y.quantization is not None
+
+
+def stream_facts(audio, graph, stream) -> dict:
+    """The stream's figures for model.h and the project README."""
+    from tinyasc.frontend.stream import stream_layout, stream_state_bytes
+
+    layout = stream_layout(audio, stream)
+    output_size = graph.tensors[graph.outputs[0]].num_elements
+    return dict(stride_values=layout.stride_values, window_values=layout.window_values,
+                first_values=layout.needed_values, smoothing=stream.smoothing, queue=stream.queue,
+                stride_s=layout.stride_values / layout.channels / audio.sample_rate,
+                ram_bytes=stream_state_bytes(audio, output_size, stream))
+
+
+def _stream_sources(audio, graph, environment, stream, frames: int) -> dict[str, str]:
+    """tas_pcm_window.h (the window → input step pcm_input.c shares) and pcm_stream.c."""
+    from tinyasc.frontend.stream import stream_layout
+
+    context = dict(version=tinyasc.__version__, kind=audio.kind, frames=frames)
+    sources = {PCM_WINDOW_HEADER: environment.get_template("frontend/tas_pcm_window.h.j2").render(context)}
+    if stream is not None and stream_applies(audio, graph):
+        context["stride_units"] = stream_layout(audio, stream).stride_units
+        context["agc_windows"] = level_settings(audio).stream_agc_windows if audio.kind == "raw" else 0
+        sources[PCM_STREAM_FILE] = environment.get_template("frontend/pcm_stream.c.j2").render(context)
+    return sources
+
+
+def render_pcm_input(audio, graph, environment, stream=None) -> dict[str, str]:
+    """{"pcm_input.c": text} (and the log-mel front-end's files) for a model `pcm_frontend_applies` to;
+    with `stream` (tinyasc.frontend.stream.StreamSettings) the stream's pcm_stream.c too."""
     q = graph.tensors[graph.inputs[0]].quantization
     common = dict(version=tinyasc.__version__, sample_rate=audio.sample_rate, zero_point=q.zero_point)
     if audio.kind == "raw":
@@ -49,16 +83,18 @@ def render_pcm_input(audio, graph, environment) -> dict[str, str]:
             common, channels=audio.channels or 1, mode=settings.mode, target_dbfs=settings.target_dbfs,
             max_gain_db=settings.max_gain_db, k_q16=scale_in_q16(settings, q.scale), floor_q4=settings.floor_q4,
         )
-        return {PCM_INPUT_FILE: environment.get_template("frontend/pcm_input.c.j2").render(context)}
+        return {PCM_INPUT_FILE: environment.get_template("frontend/pcm_input.c.j2").render(context),
+                **_stream_sources(audio, graph, environment, stream, 0)}
     from tinyasc.frontend.logmel import frame_count
     from tinyasc.frontend.logmel_input import scale_multiplier, settings_from_facts
     from tinyasc.frontend.render import render_frontend_sources
 
     settings = settings_from_facts(audio.log_mel)
-    context = dict(common, frames=frame_count(int(audio.input_samples), settings), n_mels=settings.n_mels,
-                   multiplier=scale_multiplier(q.scale))
+    frames = frame_count(int(audio.input_samples), settings)
+    context = dict(common, frames=frames, n_mels=settings.n_mels, multiplier=scale_multiplier(q.scale))
     return {**render_frontend_sources(settings),
-            PCM_INPUT_FILE: environment.get_template("frontend/logmel_input.c.j2").render(context)}
+            PCM_INPUT_FILE: environment.get_template("frontend/logmel_input.c.j2").render(context),
+            **_stream_sources(audio, graph, environment, stream, frames)}
 
 
 def pcm_frontend_text(audio) -> str:

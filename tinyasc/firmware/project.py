@@ -107,6 +107,7 @@ def _context(export_dir: Path, board: Board) -> dict:
         "rtt_buffer_size": RTT_BUFFER_SIZE,
         "arena_bytes": manifest.get("export", {}).get("arena_bytes", "?"),
         "num_vectors": manifest.get("export", {}).get("test_vectors", "N"),
+        "stream": manifest.get("stream"),
     }
 
 

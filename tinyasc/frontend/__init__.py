@@ -8,6 +8,7 @@
     float_reference.py      float64 log-mel, the twin's yardstick
     probe_signals.py        test signals, the int16 noise floor, the twin's error above it
     level.py                raw-waveform level normalisation: float form and its integer twin
+    stream.py               the streaming API's settings and its offline twin (pcm_stream.c)
 
 Host and QEMU builds of the front-end's C are tinyasc/emulate/frontend_runner.py.
 """

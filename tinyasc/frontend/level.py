@@ -36,6 +36,9 @@ class LevelSettings:
     mode: str = "none"  # "peak" or "rms" scale each window to target_dbfs; "none" passes it as it is
     target_dbfs: float = -1.0  # level the window's peak (or RMS) is scaled to, in dB of full scale
     max_gain_db: float = 40.0  # the most a window is amplified: quieter ones stay quieter
+    # Streaming only (pcm_stream.c): 0 normalises each window by its own level, as training does;
+    # N > 0 by a level that follows the windows' levels slowly (an AGC): L += (L_window - L) / N.
+    stream_agc_windows: int = 0
 
     def __post_init__(self):
         if self.mode not in LEVEL_MODES:
@@ -44,6 +47,9 @@ class LevelSettings:
             raise TinyascError(f"level target_dbfs must be between -60 and 0 dB; received: {self.target_dbfs}")
         if not 0.0 <= self.max_gain_db <= 60.0:
             raise TinyascError(f"level max_gain_db must be between 0 and 60 dB; received: {self.max_gain_db}")
+        if not 0 <= self.stream_agc_windows <= 1000 or (self.stream_agc_windows and self.mode == "none"):
+            raise TinyascError("level stream_agc_windows must be 0 (off) to 1000 windows, with mode peak or rms; "
+                               f"received: {self.stream_agc_windows} with mode {self.mode!r}")
 
     @property
     def target(self) -> float:
@@ -114,9 +120,25 @@ def window_level(pcm: np.ndarray, settings: LevelSettings) -> np.ndarray:
 def pcm_to_model_input(pcm: np.ndarray, settings: LevelSettings, input_scale: float, zero_point: int) -> np.ndarray:
     """int16 PCM windows [N, ...] → int8 model inputs [N, samples], exactly as the device does."""
     p = _windows(np.asarray(pcm, dtype=np.int16)).astype(np.int64)
-    k = scale_in_q16(settings, input_scale)
-    level = window_level(p, settings)
-    reciprocal = _reciprocal(k, level)
+    return model_input_at_levels(p, window_level(p, settings), settings, input_scale, zero_point)
+
+
+def tracked_levels(levels: np.ndarray, windows: int) -> np.ndarray:
+    """The stream's AGC: L_0 = the first window's level, then L += (L_window - L) / windows with
+    C's division (truncated toward zero), in integers as pcm_stream.c computes it."""
+    tracked, current = [], 0
+    for level in map(int, levels):
+        step = level - current
+        current = level if current == 0 else current + (abs(step) // windows) * (1 if step >= 0 else -1)
+        tracked.append(current)
+    return np.array(tracked, dtype=np.int64)
+
+
+def model_input_at_levels(pcm: np.ndarray, level_q4: np.ndarray, settings: LevelSettings, input_scale: float,
+                          zero_point: int) -> np.ndarray:
+    """int16 windows [N, samples] scaled as if each had the level L (Q4) given → int8 model inputs."""
+    p = np.asarray(pcm).astype(np.int64)
+    reciprocal = _reciprocal(scale_in_q16(settings, input_scale), np.asarray(level_q4, dtype=np.int64))
     scaled = (p * reciprocal[:, np.newaxis] + (1 << (RECIPROCAL_SHIFT - 1))) >> RECIPROCAL_SHIFT
     return np.clip(scaled + zero_point, -128, 127).astype(np.int8)
 
