@@ -17,7 +17,11 @@ import yaml
 from tinyasc.errors import BoardConfigError
 
 BOARDS_ENV_VAR = "TINYASC_BOARDS"
-DEFAULT_BOARDS_PATH = Path(__file__).resolve().parents[2] / "boards.yaml"
+# The copy inside an installed wheel (setup.py puts it there), else the one at the repo root. Found
+# here rather than through tinyasc.paths: artifacts imports no other module (DESIGN §2).
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+_SHIPPED_BOARDS = _PACKAGE_DIR / "_shipped" / "boards.yaml"
+DEFAULT_BOARDS_PATH = _SHIPPED_BOARDS if _SHIPPED_BOARDS.is_file() else _PACKAGE_DIR.parent / "boards.yaml"
 FLOAT_ABIS = ("soft", "softfp", "hard")
 NO_FPU = "none"
 ARMV6M_CPUS = ("cortex-m0", "cortex-m0plus", "cortex-m1")
@@ -240,7 +244,7 @@ def _read_yaml(path: Path):
     except OSError as e:
         raise BoardConfigError(
             f"cannot read the board database {path} ({e.strerror}); "
-            f"point {BOARDS_ENV_VAR} at a boards.yaml or restore the one at the repo root."
+            f"point {BOARDS_ENV_VAR} at a boards.yaml or restore the shipped one ({DEFAULT_BOARDS_PATH})."
         ) from None
     try:
         return yaml.safe_load(text)
@@ -254,7 +258,7 @@ def _read_yaml(path: Path):
 # ---- public API ----------------------------------------------------------------------------------
 
 def boards_path(path=None) -> Path:
-    """The explicit path, else $TINYASC_BOARDS, else boards.yaml at the repo root."""
+    """The explicit path, else $TINYASC_BOARDS, else the shipped boards.yaml (repo root or wheel)."""
     if path is not None:
         return Path(path)
     if os.environ.get(BOARDS_ENV_VAR):

@@ -18,11 +18,13 @@ from pathlib import Path
 
 import jinja2
 
+from tinyasc.paths import TEMPLATES_DIR
+
 from tinyasc.errors import TinyascError
 from tinyasc.artifacts.boards import get_board
 from tinyasc.artifacts.manifest import atomic_write_text, read_manifest
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "firmware_templates" / "report" / "report.html.j2"
+TEMPLATE = TEMPLATES_DIR / "report" / "report.html.j2"
 REPORT_NAME = "report.html"
 PLOT_DPI = 100
 SECTIONS = ("summary", "accuracy", "audio", "layers", "memory-plan", "flash-ram", "versions")
