@@ -74,7 +74,7 @@ def _cmd_export(args) -> int:
     result = export_model(
         tflite, board_name=args.board, out_root=args.out, name=name, labels=labels,
         test_inputs=test_inputs, num_test_vectors=args.test_vectors, audio=audio,
-        options=CompileOptions(sparse=args.sparse, ws_kernel=args.ws_kernel),
+        options=CompileOptions(sparse=args.sparse, ws_kernel=args.ws_kernel), c_prefix=args.c_prefix,
     )
     figures = result.manifest["export"]
     print(
@@ -235,6 +235,8 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--ws-kernel", choices=("auto", "integral", "direct"), default="auto",
                    help="WSNet WS_CONV layers: integral image or direct conv on the sampled kernel; "
                         "auto (default) picks the cheaper per layer from the op counts")
+    p.add_argument("--c-prefix", default="tinyasc", help="prefix of every C name and macro in the library layouts "
+                   "under targets/ (cmake, zephyr, arduino), so several models link into one image (default: tinyasc)")
     p.set_defaults(func=_cmd_export)
 
 

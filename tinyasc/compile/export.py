@@ -23,6 +23,7 @@ import tinyasc
 from tinyasc.artifacts import export_folder as layout
 from tinyasc.artifacts.audio import AudioInput
 from tinyasc.artifacts.boards import get_board
+from tinyasc.compile.c_library import DEFAULT_PREFIX, check_prefix, library_layouts
 from tinyasc.compile.codegen import (
     CompiledModel,
     compile_graph,
@@ -128,11 +129,14 @@ def export_model(
     seed: int = 0,
     options: CompileOptions | None = None,
     audio: AudioInput | None = None,
+    c_prefix: str = DEFAULT_PREFIX,
 ) -> ExportResult:
     """`options`: how to compile (planner, sparse weights, WS_CONV kernel, fusion); default CompileOptions().
     `audio`: what the model's input stands for (a run's sample rate, input kind...); it goes to the
-    manifest's "audio" section and model.h when known. None: unknown, nothing is assumed."""
+    manifest's "audio" section and model.h when known. None: unknown, nothing is assumed.
+    `c_prefix`: the prefix of every external C name in targets/ (the C library layouts)."""
     tflite_path = Path(tflite_path)
+    check_prefix(c_prefix)
     if not tflite_path.is_file():
         raise TinyascError(f"{tflite_path}: no such .tflite file")
     board = get_board(board_name)
@@ -155,7 +159,10 @@ def export_model(
         atomic_write_bytes(staging / layout.MODEL_TFLITE, model_bytes)
         atomic_write_text(staging / layout.MODEL_TFLITE_ARRAY, render_tflite_array(model_bytes))
         atomic_write_text(staging / layout.IR_TEXT, graph.dump())
-        write_sources(render_model_sources(compiled, tflite_path.name, labels, audio), staging / layout.SRC_DIR)
+        model_sources = render_model_sources(compiled, tflite_path.name, labels, audio)
+        write_sources(model_sources, staging / layout.SRC_DIR)
+        write_sources(library_layouts(model_sources, name, c_prefix, board.name, compiled.plan.arena_size),
+                      staging / layout.TARGETS_DIR)
         pcm_window = pcm_test_window(audio, graph) if pcm_frontend_applies(audio, graph) else None
         write_sources(render_test_vectors(vectors_in, vectors_out, pcm_window), staging / layout.SRC_DIR)
         np.save(staging / layout.TEST_INPUTS, vectors_in)
@@ -163,6 +170,7 @@ def export_model(
         manifest = {
             "name": name,
             "board": board.name,
+            "c_prefix": c_prefix,
             **({"audio": audio.to_dict()} if audio is not None and audio.is_known else {}),
             "export": export_figures(compiled, model_bytes, tflite_path, labels, len(vectors_in)),
             "versions": tool_versions(),
