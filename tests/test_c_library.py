@@ -122,3 +122,66 @@ def test_two_prefixed_models_link_into_one_cpp_firmware_that_runs_in_qemu(two_ex
     log = result.stdout + result.stderr
     assert "FAILED" not in log and log.count(" ok\n") == 10, log
     assert result.returncode == 0, log
+
+
+def test_cmake_layout_builds_a_static_library_with_the_cross_compiler(two_exports, tmp_path):
+    board = get_board(BOARD)
+    layout = two_exports["kws"] / "targets" / "cmake"
+    flags = " ".join([*board.gcc_flags(), "-Wall", "-Wextra", "-Werror"])
+    _run(["cmake", "-S", layout, "-B", tmp_path, "-DCMAKE_SYSTEM_NAME=Generic", "-DCMAKE_C_COMPILER=arm-none-eabi-gcc",
+          "-DCMAKE_TRY_COMPILE_TARGET_TYPE=STATIC_LIBRARY", f"-DCMAKE_C_FLAGS={flags}", "-DKWS_CALLER_ARENA=ON"])
+    _run(["cmake", "--build", tmp_path])
+    symbols = _run(["arm-none-eabi-nm", tmp_path / "libkws_model.a"]).stdout
+    assert " T kws_invoke" in symbols and " T kws_set_arena" in symbols and "kws_tas_arena" in symbols
+
+
+def test_zephyr_module_names_its_kconfig_and_sources_which_compile(two_exports, tmp_path):
+    module = two_exports["scene"] / "targets" / "zephyr"
+    settings = yaml.safe_load((module / "zephyr" / "module.yml").read_text())
+    assert settings == {"name": "scene_model", "build": {"cmake": "zephyr", "kconfig": "zephyr/Kconfig"}}
+    kconfig = (module / "zephyr" / "Kconfig").read_text()
+    assert "config SCENE_MODEL\n" in kconfig and "config SCENE_MODEL_CALLER_ARENA\n" in kconfig
+    cmake = (module / "zephyr" / "CMakeLists.txt").read_text()
+    listed = [line.strip().replace("${CMAKE_CURRENT_LIST_DIR}", str(module / "zephyr"))
+              for line in cmake.splitlines() if line.strip().endswith(".c")]
+    assert listed and all(Path(source).is_file() for source in listed), cmake
+    assert "if(CONFIG_SCENE_MODEL)" in cmake
+    board = get_board(BOARD)
+    for define in ([], ["-DSCENE_CALLER_ARENA"]):  # Zephyr's gnu C with both Kconfig choices
+        for source in listed:
+            _run(["arm-none-eabi-gcc", *compile_flags(board), *define, f"-I{module / 'src'}", "-c", source,
+                  "-o", tmp_path / "out.o"])
+
+
+ARDUINO_H = """#pragma once
+// Only what the generated sketch uses, declared as the Arduino core declares it (compile check only).
+#include <stddef.h>
+#include <stdint.h>
+class HardwareSerial {
+ public:
+  void begin(unsigned long baud);
+  size_t print(const char *text);
+  size_t println(const char *text);
+  size_t println(int value);
+};
+extern HardwareSerial Serial;
+void delay(unsigned long ms);
+"""
+
+
+def test_arduino_library_has_the_1_5_layout_and_its_example_compiles(two_exports, tmp_path):
+    library = two_exports["kws"] / "targets" / "arduino" / "kws_model"
+    properties = dict(line.split("=", 1) for line in (library / "library.properties").read_text().splitlines())
+    assert {"name", "version", "author", "maintainer", "sentence", "paragraph", "category", "url",
+            "architectures"} <= set(properties) and properties["name"] == "kws_model"
+    assert properties["includes"] == "kws_model.h" and (library / "src" / "kws_model.h").is_file()
+    sketch = library / "examples" / "kws" / "kws.ino"
+    (tmp_path / "Arduino.h").write_text(ARDUINO_H)
+    board = get_board(BOARD)
+    flags = [f for f in compile_flags(board) if f != "-std=gnu11"]
+    for source in sorted((library / "src").glob("*.c")):  # arduino-cli compiles src/ recursively
+        _run(["arm-none-eabi-gcc", *flags, "-std=gnu11", f"-I{library / 'src'}", "-c", source, "-o", tmp_path / "lib.o"])
+    _run(["arm-none-eabi-g++", *flags, "-std=gnu++17", "-fno-exceptions", "-fno-rtti", "-x", "c++",
+          f"-I{tmp_path}", f"-I{library / 'src'}", "-c", sketch, "-o", tmp_path / "sketch.o"])
+    symbols = _run(["arm-none-eabi-nm", tmp_path / "sketch.o"]).stdout
+    assert "U kws_invoke" in symbols and " T setup" in symbols.replace("_Z5setupv", "setup")
