@@ -5,9 +5,9 @@
     flash(plan)                   runs it: pyocd through its Python API, nrfjprog or openocd as
                                   programs
 
-The image is the real-board project's ELF (project/build/, linked at the part's own addresses)
-when it exists, else the emulation image when the twin's memory map is the board's
-(`linked_for_board_addresses` in the manifest). The tool comes from the board's `flasher`
+The image is the real-board project's ELF (project/build/, linked at the part's own addresses,
+console over RTT), never the emulation image (build/firmware.elf), whose semihosting calls stop a
+core that has no debugger attached. The tool comes from the board's `flasher`
 settings in boards.yaml: pyocd_target → pyocd, nrfjprog_family → nrfjprog, openocd_config →
 openocd, tried in that order unless `--tool` picks one.
 """
@@ -21,7 +21,6 @@ from elftools.elf.elffile import ELFFile
 
 from tinyasc.artifacts.boards import Board, get_board
 from tinyasc.artifacts.export_folder import PROJECT_DIR
-from tinyasc.artifacts.export_folder import elf_path as emulation_elf_path
 from tinyasc.artifacts.manifest import read_manifest
 from tinyasc.errors import ToolchainError, TinyascError
 from tinyasc.firmware.project import CMAKE_BUILD_DIR, project_name
@@ -71,22 +70,19 @@ def _built_board_name(export_dir: Path, manifest: dict) -> str:
 
 
 def _choose_image(export_dir: Path, board: Board, manifest: dict) -> Path:
+    """The real-board project's image, never the emulation image: that one talks to the host through
+    semihosting (BKPT), which stops a core with no debugger attached on its first print."""
     project_elf = _project_elf(export_dir)
     if project_elf.is_file():
         return project_elf
-    emulation_elf = emulation_elf_path(export_dir)
-    build = manifest.get("build", {})
-    if emulation_elf.is_file() and build.get("linked_for_board_addresses"):
-        return emulation_elf
     project = export_dir / PROJECT_DIR
     raise FlashError(
-        f"{export_dir} has no image linked at {board.name}'s addresses: build the real-board "
-        f"project first (`tinyasc build --project {export_dir}`, or `cmake -S {project} -B {project / CMAKE_BUILD_DIR} "
-        f"-DCMAKE_TOOLCHAIN_FILE={project / 'cmake/arm-none-eabi.cmake'} && "
-        f"cmake --build {project / CMAKE_BUILD_DIR}`)."
-        + ("" if build.get("linked_for_board_addresses") is not False else
-           f" The emulation image is linked at the {board.emulator_machine} twin's addresses "
-           "and would not run on the board.")
+        f"{export_dir} has no real-board image yet: run `tinyasc build --project {export_dir}` (or "
+        f"`cmake -S {project} -B {project / CMAKE_BUILD_DIR} -DCMAKE_TOOLCHAIN_FILE={project / 'cmake/arm-none-eabi.cmake'} "
+        f"&& cmake --build {project / CMAKE_BUILD_DIR}`); build/firmware.elf is the emulation image, whose "
+        "semihosting would stop the board without a debugger."
+        + ("" if manifest.get("build", {}).get("linked_for_board_addresses") is not False else
+           f" It is also linked at the {board.emulator_machine} twin's addresses, not {board.name}'s.")
     )
 
 
@@ -151,9 +147,9 @@ def plan_flash(export_dir, board_name: str | None = None, tool: str | None = Non
             f"`tinyasc export --board {board_name}` or flash a {built_for}."
         )
     board = get_board(built_for)
+    chosen = _choose_tool(board, tool)  # first: a board no tool can program needs no build advice
     image = _choose_image(export_dir, board, manifest)
     _check_image_fits_board(image, board)
-    chosen = _choose_tool(board, tool)
     if chosen == "pyocd":
         description = (f"pyocd Python API: target {board.flasher['pyocd_target']}, "
                        f"probe {probe or 'the only one connected'}, program {image.name}, reset")
