@@ -101,4 +101,12 @@ def test_after_build_project_the_real_board_image_is_flashed(tmp_path, capsys):
     assert "real-board project, CMake" in capsys.readouterr().out
     plan = plan_flash(export_dir)
     assert plan.image == export_dir.resolve() / "project" / "build" / "tinyasc_nano.elf"
-    assert plan.tool == "pyocd" and plan.board.flash_origin == 0x10000
+    assert plan.board.flash_origin == 0x10000
+    # over the USB bootloader, no probe: the .bin, at the bootloader's application offset
+    assert plan.tool == "bossac" and plan.command == [
+        "bossac", "-d", "-U", "-i", "-e", "-w", str(plan.image.with_suffix(".bin")), "-R"]
+    assert plan.image.with_suffix(".bin").is_file()
+    assert plan_flash(export_dir, tool="pyocd", probe="123").tool == "pyocd"
+    if shutil.which("bossac") is None:  # the error path is real where bossac is not installed
+        with pytest.raises(FlashError, match="bossac not found on PATH; install Arduino's bossac"):
+            flash(plan)

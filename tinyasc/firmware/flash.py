@@ -8,8 +8,8 @@
 The image is the real-board project's ELF (project/build/, linked at the part's own addresses,
 console over RTT), never the emulation image (build/firmware.elf), whose semihosting calls stop a
 core that has no debugger attached. The tool comes from the board's `flasher`
-settings in boards.yaml: pyocd_target → pyocd, nrfjprog_family → nrfjprog, openocd_config →
-openocd, tried in that order unless `--tool` picks one.
+settings in boards.yaml: bossac_offset → bossac (a USB bootloader, no probe), pyocd_target → pyocd,
+nrfjprog_family → nrfjprog, openocd_config → openocd, tried in that order unless `--tool` picks one.
 """
 
 import shutil
@@ -25,13 +25,16 @@ from tinyasc.artifacts.manifest import read_manifest
 from tinyasc.errors import ToolchainError, TinyascError
 from tinyasc.firmware.project import CMAKE_BUILD_DIR, project_name
 
-TOOLS = ("pyocd", "nrfjprog", "openocd")
-TOOL_SETTING = {"pyocd": "pyocd_target", "nrfjprog": "nrfjprog_family", "openocd": "openocd_config"}
+# bossac first: where a board has it (a USB bootloader), it needs no debug probe.
+TOOLS = ("bossac", "pyocd", "nrfjprog", "openocd")
+TOOL_SETTING = {"bossac": "bossac_offset", "pyocd": "pyocd_target", "nrfjprog": "nrfjprog_family",
+                "openocd": "openocd_config"}
 OPENOCD_INTERFACE = "interface/cmsis-dap.cfg"
 INSTALL_HINTS = {
     "pyocd": "install it into tinyasc's venv: `.venv/bin/pip install pyocd`",
     "nrfjprog": "install Nordic's nRF Command Line Tools (nrfjprog is not on PyPI or Debian)",
     "openocd": "install it: `apt-get install openocd`",
+    "bossac": "install Arduino's bossac (arduino-cli core install arduino:mbed_nano ships it) or `apt-get install bossa-cli`",
 }
 
 
@@ -124,6 +127,10 @@ def _choose_tool(board: Board, tool: str | None) -> str:
 
 
 def _tool_command(tool: str, board: Board, image: Path, probe: str | None) -> list[str]:
+    if tool == "bossac":
+        # the bootloader writes the raw image at its application offset (checked in plan_flash)
+        port = [f"--port={probe}"] if probe else []
+        return ["bossac", "-d", *port, "-U", "-i", "-e", "-w", str(image.with_suffix(".bin")), "-R"]
     if tool == "nrfjprog":
         command = ["nrfjprog", "-f", board.flasher["nrfjprog_family"], "--program",
                    str(image.with_suffix(".hex")), "--sectorerase", "--verify", "--reset"]
@@ -150,9 +157,15 @@ def plan_flash(export_dir, board_name: str | None = None, tool: str | None = Non
     chosen = _choose_tool(board, tool)  # first: a board no tool can program needs no build advice
     image = _choose_image(export_dir, board, manifest)
     _check_image_fits_board(image, board)
+    if chosen == "bossac" and int(board.flasher["bossac_offset"]) != board.flash_origin:
+        raise FlashError(f"boards.yaml: {board.name}'s bossac_offset {int(board.flasher['bossac_offset']):#x} is "
+                         f"not its flash origin {board.flash_origin:#x}; the bootloader would misplace the image.")
     if chosen == "pyocd":
         description = (f"pyocd Python API: target {board.flasher['pyocd_target']}, "
                        f"probe {probe or 'the only one connected'}, program {image.name}, reset")
+    elif chosen == "bossac":
+        description = (f"bossac over the USB bootloader ({probe or 'first serial port found'}; double-tap reset "
+                       "if the board does not enter it), write the .bin, reset")
     else:
         description = f"{chosen} program, verify and reset"
     return FlashPlan(board=board, tool=chosen, image=image, description=description,
