@@ -316,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"tinyasc {_version()}")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's own log lines (hidden by default)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     _add_training_commands(sub)
@@ -333,6 +334,9 @@ def _version() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from tinyasc.tf_env import set_verbose  # no TensorFlow import: only the environment
+
+    set_verbose(args.verbose)
     if args.command is None:
         parser.print_help()
         return 2
