@@ -172,9 +172,10 @@ def _cmd_bench(args) -> int:
 
     with tempfile.TemporaryDirectory(prefix="tinyasc-bench-") as work_dir:
         rows = run_bench(Path(work_dir), boards=args.boards, suite=select_suite(args.models))
-    json_path, csv_path = write_results(rows, Path(args.out))
     print(format_bench_table(rows))
-    print(f"wrote {json_path} and {csv_path}")
+    if args.out:  # the tracked benchmarks/results/ is rewritten only when asked for
+        json_path, csv_path = write_results(rows, Path(args.out))
+        print(f"wrote {json_path} and {csv_path}")
     return 0 if all(row["bit_exact"] for row in rows) else 1
 
 
@@ -287,7 +288,8 @@ def _add_report_commands(sub) -> None:
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("bench", help="the benchmark suite on each core twin in QEMU: instructions, flash, RAM, ratio to TFLM")
-    p.add_argument("--out", default="benchmarks/results", help="where bench.json and bench.csv go (default: benchmarks/results)")
+    p.add_argument("--out", help="write bench.json and bench.csv into this folder (the repo's tables: "
+                   "--out benchmarks/results); without it the table is only printed")
     p.add_argument("--boards", nargs="+", help="boards to run (default: cortex-m3 nrf52840 cortex-m7 nrf5340-app corstone-300)")
     p.add_argument("--models", nargs="+", help="bench models to run (default: the whole suite, tinyasc/bench.py SUITE)")
     p.set_defaults(func=_cmd_bench)
