@@ -69,13 +69,42 @@ def _cmd_export(args) -> int:
 
             raise TinyascError(f"the run was trained at {audio.sample_rate} Hz; leave out --sample-rate {args.sample_rate}")
         name = name or Path(args.run).name
+    if args.keras_model:
+        return _export_keras_model(args)
     if tflite is None:
-        raise SystemExit("tinyasc export: give --run RUN_DIR or --tflite FILE")
+        raise SystemExit("tinyasc export: give --run RUN_DIR, --tflite FILE or --model FILE")
     result = export_model(
         tflite, board_name=args.board, out_root=args.out, name=name, labels=labels,
         test_inputs=test_inputs, num_test_vectors=args.test_vectors, audio=audio,
         options=CompileOptions(sparse=args.sparse, ws_kernel=args.ws_kernel), c_prefix=args.c_prefix,
     )
+    return _print_export(result)
+
+
+def _export_keras_model(args) -> int:
+    import tempfile
+
+    from tinyasc.artifacts.audio import AudioInput
+    from tinyasc.compile.export import export_model
+    from tinyasc.compile.options import CompileOptions
+    from tinyasc.convert.from_file import quantize_model_file
+    from tinyasc.errors import TinyascError
+
+    if not args.calibration:
+        raise TinyascError("--model needs --calibration DIR: the inputs the int8 quantization is calibrated on")
+    model_path = Path(args.keras_model)
+    with tempfile.TemporaryDirectory(prefix="tinyasc-quantize-") as work:
+        tflite = quantize_model_file(model_path, args.calibration, Path(work) / f"{model_path.stem}.tflite",
+                                     sample_rate=args.sample_rate)
+        result = export_model(
+            tflite, board_name=args.board, out_root=args.out, name=args.name or model_path.stem,
+            num_test_vectors=args.test_vectors, audio=AudioInput(sample_rate=args.sample_rate),
+            options=CompileOptions(sparse=args.sparse, ws_kernel=args.ws_kernel), c_prefix=args.c_prefix,
+        )
+    return _print_export(result)
+
+
+def _print_export(result) -> int:
     figures = result.manifest["export"]
     print(
         f"exported {result.export_dir}: {figures['parameters']:,} parameters, {figures['macs']:,} MACs, "
@@ -225,6 +254,10 @@ def _add_training_commands(sub) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", help="a run folder written by `tinyasc train`")
     source.add_argument("--tflite", help="any full-int8 .tflite file")
+    source.add_argument("--model", dest="keras_model", help="a saved Keras model (.keras, .h5 or a SavedModel folder), "
+                        "quantized to int8 on --calibration first")
+    p.add_argument("--calibration", help="with --model: a folder of model inputs (.npy) or, for a raw-waveform "
+                   "model, audio clips (.wav/.flac at --sample-rate) to calibrate the int8 quantization on")
     p.add_argument("--name", help="export folder name (default: the run's or the file's name)")
     p.add_argument("--out", default="export", help="export root folder (default: export)")
     p.add_argument("--sample-rate", type=int, help="audio rate the model takes, in Hz, recorded in the manifest "
