@@ -59,7 +59,7 @@ def _cmd_export(args) -> int:
     from tinyasc.compile.export import export_model
     from tinyasc.compile.options import CompileOptions
 
-    labels, test_inputs, name, tflite = None, None, args.name, args.tflite
+    labels, test_inputs, name, tflite, run_metrics = None, None, args.name, args.tflite, None
     audio = AudioInput(sample_rate=args.sample_rate)
     if args.run:
         run = read_run(Path(args.run))
@@ -69,6 +69,7 @@ def _cmd_export(args) -> int:
 
             raise TinyascError(f"the run was trained at {audio.sample_rate} Hz; leave out --sample-rate {args.sample_rate}")
         name = name or Path(args.run).name
+        run_metrics = {"path": str(run.path), **{key: run.summary[key] for key in RUN_METRIC_KEYS if key in run.summary}}
     if args.keras_model:
         return _export_keras_model(args)
     if tflite is None:
@@ -77,8 +78,13 @@ def _cmd_export(args) -> int:
         tflite, board_name=args.board, out_root=args.out, name=name, labels=labels,
         test_inputs=test_inputs, num_test_vectors=args.test_vectors, audio=audio,
         options=CompileOptions(sparse=args.sparse, ws_kernel=args.ws_kernel), c_prefix=args.c_prefix,
+        run_metrics=run_metrics,
     )
     return _print_export(result)
+
+
+# What run.json measured that the export's manifest (and so the report) keeps.
+RUN_METRIC_KEYS = ("val_accuracy", "float_test_accuracy", "float_test_metrics", "test_clips")
 
 
 def _export_keras_model(args) -> int:

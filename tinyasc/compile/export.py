@@ -130,11 +130,13 @@ def export_model(
     options: CompileOptions | None = None,
     audio: AudioInput | None = None,
     c_prefix: str = DEFAULT_PREFIX,
+    run_metrics: dict | None = None,
 ) -> ExportResult:
     """`options`: how to compile (planner, sparse weights, WS_CONV kernel, fusion); default CompileOptions().
     `audio`: what the model's input stands for (a run's sample rate, input kind...); it goes to the
     manifest's "audio" section and model.h when known. None: unknown, nothing is assumed.
-    `c_prefix`: the prefix of every external C name in targets/ (the C library layouts)."""
+    `c_prefix`: the prefix of every external C name in targets/ (the C library layouts).
+    `run_metrics`: what the training run measured (run.json), kept as the manifest's "run" section."""
     tflite_path = Path(tflite_path)
     check_prefix(c_prefix)
     if not tflite_path.is_file():
@@ -171,6 +173,7 @@ def export_model(
             "name": name,
             "board": board.name,
             "c_prefix": c_prefix,
+            **({"run": run_metrics} if run_metrics else {}),
             **({"audio": audio.to_dict()} if audio is not None and audio.is_known else {}),
             "export": export_figures(compiled, model_bytes, tflite_path, labels, len(vectors_in)),
             "versions": tool_versions(),
