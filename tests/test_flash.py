@@ -9,30 +9,34 @@ from test_firmware import make_export
 from tinyasc.cli import main
 from tinyasc.firmware.build import build_firmware
 from tinyasc.firmware.flash import FlashError, flash, plan_flash
+from tinyasc.firmware.project import build_project
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """board name → export folder holding the hand-written tiny model, built for that board."""
+    """board name → export folder holding the hand-written tiny model, built for that board (and its
+    real-board project, which is what flash programs, for the two boards the plans are made for)."""
     root = tmp_path_factory.mktemp("flash")
     folders = {}
     for board in ("nrf52840", "stm32f405", "arduino-nano-33-ble", "cortex-m4"):
         folders[board] = make_export(root, name=board, board=board)
         build_firmware(folders[board])
+        if board in ("nrf52840", "stm32f405"):
+            build_project(folders[board])
     return folders
 
 
 def test_dry_run_prints_image_board_and_pyocd_target_and_flashes_nothing(built, capsys):
     assert main(["flash", str(built["nrf52840"]), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"would flash {built['nrf52840'] / 'build' / 'firmware.elf'}\n")
+    assert out.startswith(f"would flash {built['nrf52840'] / 'project' / 'build' / 'tinyasc_nrf52840.elf'}\n")
     assert "nrf52840" in out and "pyocd Python API: target nrf52840" in out
 
 
 def test_dry_run_shows_the_nrfjprog_and_openocd_commands(built):
     nrf = plan_flash(built["nrf52840"], tool="nrfjprog", probe="683012345")
     assert nrf.command == ["nrfjprog", "-f", "NRF52", "--program",
-                           str(built["nrf52840"].resolve() / "build" / "firmware.hex"),
+                           str(built["nrf52840"].resolve() / "project" / "build" / "tinyasc_nrf52840.hex"),
                            "--sectorerase", "--verify", "--reset", "--snr", "683012345"]
     stm = plan_flash(built["stm32f405"], tool="openocd")
     assert stm.command[:4] == ["openocd", "-f", "interface/cmsis-dap.cfg", "-f"]
@@ -62,18 +66,25 @@ def test_image_built_for_another_board_is_refused(built, tmp_path):
     # An nrf52840 image (flash at 0x0) dropped into an export made for the STM32F405 (0x08000000).
     impostor = tmp_path / "impostor"
     shutil.copytree(built["stm32f405"], impostor)
-    shutil.copy(built["nrf52840"] / "build" / "firmware.elf", impostor / "build" / "firmware.elf")
+    shutil.copy(built["nrf52840"] / "project" / "build" / "tinyasc_nrf52840.elf",
+                impostor / "project" / "build" / "tinyasc_stm32f405.elf")
     with pytest.raises(FlashError, match=r"outside stm32f405's flash \(0x08000000-0x08100000\): "
                                          "it was built for another board"):
         plan_flash(impostor)
 
 
-def test_emulation_image_linked_at_twin_addresses_is_not_flashed(built):
+def test_emulation_image_is_never_flashed(built):
     with pytest.raises(FlashError) as error:
         plan_flash(built["arduino-nano-33-ble"])
     message = str(error.value)
-    assert "no image linked at arduino-nano-33-ble's addresses" in message
+    assert "has no real-board image yet: run `tinyasc build --project" in message
     assert "cmake -S" in message and "mps2-an386 twin's addresses" in message
+    # even where the twin's memory map is the board's: its semihosting needs a debugger
+    emulation_only = built["cortex-m4"].parent / "nrf-emulation-only"
+    shutil.copytree(built["nrf52840"], emulation_only)
+    shutil.rmtree(emulation_only / "project" / "build")
+    with pytest.raises(FlashError, match="semihosting would stop the board without a debugger"):
+        plan_flash(emulation_only)
 
 
 def test_board_without_flasher_settings_or_the_asked_tool_is_refused(built):
@@ -90,4 +101,12 @@ def test_after_build_project_the_real_board_image_is_flashed(tmp_path, capsys):
     assert "real-board project, CMake" in capsys.readouterr().out
     plan = plan_flash(export_dir)
     assert plan.image == export_dir.resolve() / "project" / "build" / "tinyasc_nano.elf"
-    assert plan.tool == "pyocd" and plan.board.flash_origin == 0x10000
+    assert plan.board.flash_origin == 0x10000
+    # over the USB bootloader, no probe: the .bin, at the bootloader's application offset
+    assert plan.tool == "bossac" and plan.command == [
+        "bossac", "-d", "-U", "-i", "-e", "-w", str(plan.image.with_suffix(".bin")), "-R"]
+    assert plan.image.with_suffix(".bin").is_file()
+    assert plan_flash(export_dir, tool="pyocd", probe="123").tool == "pyocd"
+    if shutil.which("bossac") is None:  # the error path is real where bossac is not installed
+        with pytest.raises(FlashError, match="bossac not found on PATH; install Arduino's bossac"):
+            flash(plan)

@@ -11,6 +11,8 @@ import errno
 import sys
 from pathlib import Path
 
+from tinyasc.cli_export import cmd_export, cmd_verify
+
 # Random inputs `export` and `verify` compare on the host (issue 18: 100 missed a 1-in-200 mismatch).
 VERIFY_RANDOM_INPUTS = 1000
 
@@ -58,67 +60,6 @@ def _cmd_train(args) -> int:
           f"(TFLM interpreter) {int8_metrics['accuracy']:.3f} / {int8_metrics['log_loss']:.3f}")
     print(f"int8 model: {result['tflite']}")
     return 0
-
-
-def _cmd_export(args) -> int:
-    # Only the artifacts and the compiler: a run folder is read without audio or TensorFlow code.
-    from tinyasc.artifacts.audio import AudioInput
-    from tinyasc.artifacts.run import read_run
-    from tinyasc.compile.export import export_model
-    from tinyasc.compile.options import CompileOptions
-    from tinyasc.frontend.stream import StreamSettings
-
-    labels, test_inputs, name, tflite = None, None, args.name, args.tflite
-    audio = AudioInput(sample_rate=args.sample_rate)
-    if args.run:
-        run = read_run(Path(args.run))
-        tflite, labels, test_inputs, audio = run.tflite, list(run.labels), run.test_inputs, run.audio
-        if args.sample_rate is not None and args.sample_rate != audio.sample_rate:
-            from tinyasc.errors import TinyascError
-
-            raise TinyascError(f"the run was trained at {audio.sample_rate} Hz; leave out --sample-rate {args.sample_rate}")
-        name = name or Path(args.run).name
-    if tflite is None:
-        raise SystemExit("tinyasc export: give --run RUN_DIR or --tflite FILE")
-    result = export_model(
-        tflite, board_name=args.board, out_root=args.out, name=name, labels=labels,
-        test_inputs=test_inputs, num_test_vectors=args.test_vectors, audio=audio,
-        options=CompileOptions(sparse=args.sparse, ws_kernel=args.ws_kernel),
-        stream=StreamSettings(stride_s=args.stream_stride, smoothing=args.stream_smoothing),
-    )
-    figures = result.manifest["export"]
-    print(
-        f"exported {result.export_dir}: {figures['parameters']:,} parameters, {figures['macs']:,} MACs, "
-        f"arena {figures['arena_bytes']:,} B (lower bound {figures['arena_lower_bound_bytes']:,} B)"
-    )
-    for layer in figures["layers"]:
-        if layer.get("weight_format") == "sparse":
-            print(
-                f"  op {layer['op']} {layer['kind']}: sparse weights, {layer['nonzero_weights']:,} non-zero "
-                f"({layer['sparsity']:.0%} zeros), {layer['sparse_bytes_saved']:,} B saved, "
-                f"~{layer['sparse_instructions_saved_estimate']:,} instructions saved (estimate)"
-            )
-    if args.verify <= 0:
-        return 0
-    print(f"host check: the test vectors and {args.verify:,} random inputs, host build vs TFLM "
-          "(--verify N to change, 0 to skip) ...", flush=True)
-    return _host_check(result.export_dir, args.verify)
-
-
-def _host_check(export_dir: Path, num_random: int) -> int:
-    """The host build of the export against TFLM on its test vectors and `num_random` random inputs."""
-    from tinyasc.compile.verify import verify_on_host
-
-    report = verify_on_host(export_dir, num_random=num_random)
-    print(
-        f"host build (ASan+UBSan, -Wall -Wextra -Werror): {report['bit_exact']}/{report['inputs']} "
-        "outputs bit-exact with the TFLM reference interpreter"
-    )
-    return 0 if report["bit_exact"] == report["inputs"] else 1
-
-
-def _cmd_verify(args) -> int:
-    return _host_check(Path(args.export_dir), args.random)
 
 
 def _cmd_build(args) -> int:
@@ -207,9 +148,10 @@ def _cmd_bench(args) -> int:
 
     with tempfile.TemporaryDirectory(prefix="tinyasc-bench-") as work_dir:
         rows = run_bench(Path(work_dir), boards=args.boards, suite=select_suite(args.models))
-    json_path, csv_path = write_results(rows, Path(args.out))
     print(format_bench_table(rows))
-    print(f"wrote {json_path} and {csv_path}")
+    if args.out:  # the tracked benchmarks/results/ is rewritten only when asked for
+        json_path, csv_path = write_results(rows, Path(args.out))
+        print(f"wrote {json_path} and {csv_path}")
     return 0 if all(row["bit_exact"] for row in rows) else 1
 
 
@@ -311,6 +253,10 @@ def _add_training_commands(sub) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", help="a run folder written by `tinyasc train`")
     source.add_argument("--tflite", help="any full-int8 .tflite file")
+    source.add_argument("--model", dest="keras_model", help="a saved Keras model (.keras, .h5 or a SavedModel folder), "
+                        "quantized to int8 on --calibration first")
+    p.add_argument("--calibration", help="with --model: a folder of model inputs (.npy) or, for a raw-waveform "
+                   "model, audio clips (.wav/.flac at --sample-rate) to calibrate the int8 quantization on")
     p.add_argument("--name", help="export folder name (default: the run's or the file's name)")
     p.add_argument("--out", default="export", help="export root folder (default: export)")
     p.add_argument("--sample-rate", type=_sample_rate, help="audio rate the model takes, in Hz, recorded in the manifest "
@@ -329,7 +275,9 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--ws-kernel", choices=("auto", "integral", "direct"), default="auto",
                    help="WSNet WS_CONV layers: integral image or direct conv on the sampled kernel; "
                         "auto (default) picks the cheaper per layer from the op counts")
-    p.set_defaults(func=_cmd_export)
+    p.add_argument("--c-prefix", default="tinyasc", help="prefix of every C name and macro in the library layouts "
+                   "under targets/ (cmake, zephyr, arduino), so several models link into one image (default: tinyasc)")
+    p.set_defaults(func=cmd_export)
 
 
 def _add_device_commands(sub) -> None:
@@ -338,7 +286,7 @@ def _add_device_commands(sub) -> None:
     p.add_argument("export_dir")
     p.add_argument("--random", type=int, default=VERIFY_RANDOM_INPUTS,
                    help=f"random inputs to compare besides the test vectors (default: {VERIFY_RANDOM_INPUTS})")
-    p.set_defaults(func=_cmd_verify)
+    p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("build", help="cross-compile the firmware with arm-none-eabi-gcc; flash and RAM report")
     p.add_argument("export_dir")
@@ -380,7 +328,8 @@ def _add_report_commands(sub) -> None:
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("bench", help="the benchmark suite on each core twin in QEMU: instructions, flash, RAM, ratio to TFLM")
-    p.add_argument("--out", default="benchmarks/results", help="where bench.json and bench.csv go (default: benchmarks/results)")
+    p.add_argument("--out", help="write bench.json and bench.csv into this folder (the repo's tables: "
+                   "--out benchmarks/results); without it the table is only printed")
     p.add_argument("--boards", nargs="+", help="boards to run (default: cortex-m3 nrf52840 cortex-m7 nrf5340-app corstone-300)")
     p.add_argument("--models", nargs="+", help="bench models to run (default: the whole suite, tinyasc/bench.py SUITE)")
     p.add_argument("--fuzz", type=int, metavar="N", help="instead: differential-fuzz N random graphs (host build vs "
@@ -414,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"tinyasc {_version()}")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's own log lines (hidden by default)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     _add_training_commands(sub)
@@ -448,6 +398,9 @@ def _bounded(text: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from tinyasc.tf_env import set_verbose  # no TensorFlow import: only the environment
+
+    set_verbose(args.verbose)
     if args.command is None:
         parser.print_help()
         return 2

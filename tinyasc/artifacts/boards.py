@@ -16,7 +16,11 @@ from tinyasc.artifacts.yaml_input import clip_repr, load_user_yaml
 from tinyasc.errors import BoardConfigError
 
 BOARDS_ENV_VAR = "TINYASC_BOARDS"
-DEFAULT_BOARDS_PATH = Path(__file__).resolve().parents[2] / "boards.yaml"
+# The copy inside an installed wheel (setup.py puts it there), else the one at the repo root. Found
+# here rather than through tinyasc.paths: artifacts imports no other module (DESIGN §2).
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+_SHIPPED_BOARDS = _PACKAGE_DIR / "_shipped" / "boards.yaml"
+DEFAULT_BOARDS_PATH = _SHIPPED_BOARDS if _SHIPPED_BOARDS.is_file() else _PACKAGE_DIR.parent / "boards.yaml"
 FLOAT_ABIS = ("soft", "softfp", "hard")
 NO_FPU = "none"
 ARMV6M_CPUS = ("cortex-m0", "cortex-m0plus", "cortex-m1")
@@ -83,7 +87,7 @@ PLAIN_TEXT = re.compile(r"[\w .,:;()+/@%&'!?#=\[\]-]{1,160}")
 REPL_PATH = re.compile(r"/?[A-Za-z0-9_][A-Za-z0-9_./-]*\.repl")
 # A tool argument such as an openocd target script: a path, never an option.
 TOOL_PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./+-]*")
-FLASHER_KEYS = ("pyocd_target", "nrfjprog_family", "openocd_config")
+FLASHER_KEYS = ("pyocd_target", "nrfjprog_family", "openocd_config", "bossac_offset")
 
 
 def _is_text(value) -> bool:
@@ -95,11 +99,19 @@ def _is_repl_path(value) -> bool:
 
 
 def _is_flasher(value) -> bool:
-    """{} or known settings whose values are names (pyocd target, nrfjprog family) or a path."""
+    """{} or known settings whose values are names (pyocd target, nrfjprog family), a path
+    (openocd_config) or a flash address (bossac_offset)."""
     if not isinstance(value, dict) or any(key not in FLASHER_KEYS for key in value):
         return False
-    return all(TOOL_PATH.fullmatch(item) if key == "openocd_config" else _is_name(item)
-               for key, item in value.items() if isinstance(item, str)) and all(isinstance(v, str) for v in value.values())
+    return all(_is_flasher_setting(key, item) for key, item in value.items())
+
+
+def _is_flasher_setting(key: str, item) -> bool:
+    if key == "bossac_offset":
+        return isinstance(item, int) and not isinstance(item, bool) and 0 <= item < 2**32
+    if not isinstance(item, str):
+        return False
+    return TOOL_PATH.fullmatch(item) is not None if key == "openocd_config" else _is_name(item)
 
 
 def comment_safe(text) -> str:
@@ -156,7 +168,8 @@ BOARD_SCHEMA = {
                               "ram_size, systick_hz}"),
     "renode_platform": (_is_repl_path, "a Renode .repl path (letters, digits, _ . / -), or null"),
     "flasher": (_is_flasher, "a mapping of flasher settings (may be {}): " + ", ".join(FLASHER_KEYS)
-                             + ", each a name such as nrf52840 (openocd_config: a path such as target/stm32f4x.cfg)"),
+                             + ", each a name such as nrf52840 (openocd_config: a path such as target/stm32f4x.cfg; "
+                             "bossac_offset: a flash address such as 0x10000)"),
 }
 NESTED_SCHEMAS = {"flash": MEMORY_SCHEMA, "ram": MEMORY_SCHEMA, "emulator": EMULATOR_SCHEMA}
 
@@ -264,7 +277,7 @@ def _read_yaml(path: Path):
     if not path.is_file():
         raise BoardConfigError(
             f"cannot read the board database {path} (no such file); "
-            f"point {BOARDS_ENV_VAR} at a boards.yaml or restore the one at the repo root."
+            f"point {BOARDS_ENV_VAR} at a boards.yaml or restore the shipped one ({DEFAULT_BOARDS_PATH})."
         )
     return load_user_yaml(path, BoardConfigError, "board database")
 
@@ -272,7 +285,7 @@ def _read_yaml(path: Path):
 # ---- public API ----------------------------------------------------------------------------------
 
 def boards_path(path=None) -> Path:
-    """The explicit path, else $TINYASC_BOARDS, else boards.yaml at the repo root."""
+    """The explicit path, else $TINYASC_BOARDS, else the shipped boards.yaml (repo root or wheel)."""
     if path is not None:
         return Path(path)
     if os.environ.get(BOARDS_ENV_VAR):

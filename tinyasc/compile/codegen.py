@@ -444,4 +444,6 @@ def write_sources(files: dict[str, str], folder: Path) -> None:
     from tinyasc.artifacts.manifest import atomic_write_text
 
     for name, text in files.items():
-        atomic_write_text(Path(folder) / name, text)
+        path = Path(folder) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, text)

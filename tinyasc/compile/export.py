@@ -24,6 +24,7 @@ import tinyasc
 from tinyasc.artifacts import export_folder as layout
 from tinyasc.artifacts.audio import AudioInput
 from tinyasc.artifacts.boards import get_board
+from tinyasc.compile.c_library import DEFAULT_PREFIX, check_prefix, library_layouts
 from tinyasc.compile.codegen import (
     CompiledModel,
     compile_graph,
@@ -134,16 +135,21 @@ def export_model(
     options: CompileOptions | None = None,
     audio: AudioInput | None = None,
     stream=None,
+    c_prefix: str = DEFAULT_PREFIX,
+    run_metrics: dict | None = None,
 ) -> ExportResult:
     """`options`: how to compile (planner, sparse weights, WS_CONV kernel, fusion); default CompileOptions().
     `audio`: what the model's input stands for (a run's sample rate, input kind...); it goes to the
     manifest's "audio" section and model.h when known. None: unknown, nothing is assumed.
+    `c_prefix`: the prefix of every external C name in targets/ (the C library layouts).
+    `run_metrics`: what the training run measured (run.json), kept as the manifest's "run" section.
     `stream`: the streaming API's stride and smoothing (tinyasc.frontend.stream.StreamSettings;
     default StreamSettings(): half-window stride, no smoothing), for a model with a PCM front-end."""
     from tinyasc.frontend.stream import StreamSettings
 
     stream = stream or StreamSettings()
     tflite_path = Path(tflite_path)
+    check_prefix(c_prefix)
     if not tflite_path.is_file():
         raise TinyascError(f"{tflite_path}: no such .tflite file")
     if not 1 <= num_test_vectors <= MAX_TEST_VECTORS:
@@ -168,24 +174,8 @@ def export_model(
         layout.clean_stale_staging(out_root, name)  # left by an export killed mid-write
         staging = Path(tempfile.mkdtemp(prefix=layout.staging_prefix(name), dir=out_root))
         try:
-            atomic_write_bytes(staging / layout.MODEL_TFLITE, model_bytes)
-            atomic_write_text(staging / layout.MODEL_TFLITE_ARRAY, render_tflite_array(model_bytes))
-            atomic_write_text(staging / layout.IR_TEXT, graph.dump())
-            write_sources(render_model_sources(compiled, tflite_path.name, labels, audio, stream),
-                          staging / layout.SRC_DIR)
-            pcm_window = pcm_test_window(audio, graph) if pcm_frontend_applies(audio, graph) else None
-            write_sources(render_test_vectors(vectors_in, vectors_out, pcm_window), staging / layout.SRC_DIR)
-            np.save(staging / layout.TEST_INPUTS, vectors_in)
-            np.save(staging / layout.TEST_OUTPUTS, vectors_out)
-            manifest = {
-                "name": name,
-                "board": board.name,
-                **({"audio": audio.to_dict()} if audio is not None and audio.is_known else {}),
-                "export": export_figures(compiled, model_bytes, tflite_path, labels, len(vectors_in)),
-                **({"stream": {**stream.to_dict(), **stream_facts(audio, graph, stream)}}
-                   if stream_applies(audio, graph) else {}),
-                "versions": tool_versions(),
-            }
+            manifest = _fill_staging(staging, name, board, compiled, graph, model_bytes, tflite_path, labels,
+                                     (vectors_in, vectors_out), audio, stream, c_prefix, run_metrics)
             write_manifest(staging, manifest)
             os.chmod(staging, 0o755)
             _replace_folder(staging, target)
@@ -200,6 +190,35 @@ def export_model(
             shutil.rmtree(staging, ignore_errors=True)
             raise
     return ExportResult(export_dir=target, compiled=compiled, manifest=manifest)
+
+
+def _fill_staging(staging: Path, name: str, board, compiled, graph, model_bytes: bytes, tflite_path: Path,
+                  labels: list[str], vectors, audio, stream, c_prefix: str, run_metrics) -> dict:
+    """Write the export's files into `staging`; returns its manifest (written by the caller)."""
+    vectors_in, vectors_out = vectors
+    atomic_write_bytes(staging / layout.MODEL_TFLITE, model_bytes)
+    atomic_write_text(staging / layout.MODEL_TFLITE_ARRAY, render_tflite_array(model_bytes))
+    atomic_write_text(staging / layout.IR_TEXT, graph.dump())
+    model_sources = render_model_sources(compiled, tflite_path.name, labels, audio, stream)
+    write_sources(model_sources, staging / layout.SRC_DIR)
+    write_sources(library_layouts(model_sources, name, c_prefix, board.name, compiled.plan.arena_size),
+                  staging / layout.TARGETS_DIR)
+    pcm_window = pcm_test_window(audio, graph) if pcm_frontend_applies(audio, graph) else None
+    write_sources(render_test_vectors(vectors_in, vectors_out, pcm_window), staging / layout.SRC_DIR)
+    np.save(staging / layout.TEST_INPUTS, vectors_in)
+    np.save(staging / layout.TEST_OUTPUTS, vectors_out)
+    manifest = {
+        "name": name,
+        "board": board.name,
+        "c_prefix": c_prefix,
+        **({"run": run_metrics} if run_metrics else {}),
+        **({"audio": audio.to_dict()} if audio is not None and audio.is_known else {}),
+        "export": export_figures(compiled, model_bytes, tflite_path, labels, len(vectors_in)),
+        **({"stream": {**stream.to_dict(), **stream_facts(audio, graph, stream)}}
+           if stream_applies(audio, graph) else {}),
+        "versions": tool_versions(),
+    }
+    return manifest
 
 
 def _io_figures(tensor) -> dict:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tinyasc.convert.quantize import batch1_converter
 from tinyasc.artifacts.manifest import atomic_write_bytes
-from tinyasc.tf_env import import_tf
+from tinyasc.tf_env import import_tf, quiet_native_stderr
 
 
 def convert_float16(model, out_path: str | os.PathLike) -> Path:
@@ -21,12 +21,16 @@ def convert_float16(model, out_path: str | os.PathLike) -> Path:
     converter = batch1_converter(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.target_spec.supported_types = [tf.float16]
-    return _write_atomically(converter.convert(), out_path)
+    with quiet_native_stderr():
+        model_bytes = converter.convert()
+    return _write_atomically(model_bytes, out_path)
 
 
 def convert_float32(model, out_path: str | os.PathLike) -> Path:
     """Write `model` as a plain float32 .tflite (no optimization); returns the path."""
-    return _write_atomically(batch1_converter(model).convert(), out_path)
+    with quiet_native_stderr():
+        model_bytes = batch1_converter(model).convert()
+    return _write_atomically(model_bytes, out_path)
 
 
 def tflite_sizes(model, out_dir: str | os.PathLike, int8_path: str | os.PathLike | None = None) -> dict[str, int]:

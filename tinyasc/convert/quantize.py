@@ -16,7 +16,7 @@ import numpy as np
 
 from tinyasc.errors import TinyascError
 from tinyasc.artifacts.manifest import atomic_write_bytes
-from tinyasc.tf_env import import_tf
+from tinyasc.tf_env import import_tf, quiet_native_stderr
 
 MAX_REPRESENTATIVE_SAMPLES = 100
 
@@ -39,7 +39,9 @@ def quantize_int8(model, representative_x: np.ndarray, out_path: str | os.PathLi
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
     out_path = Path(out_path)
-    atomic_write_bytes(out_path, converter.convert())
+    with quiet_native_stderr():
+        model_bytes = converter.convert()
+    atomic_write_bytes(out_path, model_bytes)
     return out_path
 
 

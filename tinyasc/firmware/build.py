@@ -30,8 +30,9 @@ from tinyasc.artifacts.manifest import atomic_write_text, read_manifest, update_
 from tinyasc.artifacts.twin import CMDLINE_CAPACITY, qemu_base_args
 from tinyasc.errors import DoesNotFitError, TinyascError, ToolchainError
 from tinyasc.firmware.size import size_report
+from tinyasc.paths import TEMPLATES_DIR as SHARED_TEMPLATES_DIR
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "firmware_templates" / "board"
+TEMPLATES_DIR = SHARED_TEMPLATES_DIR / "board"
 # template → file written into <export>/firmware/
 TEMPLATE_OUTPUTS = {
     "startup.c.j2": "startup.c",

@@ -5,11 +5,11 @@
     flash(plan)                   runs it: pyocd through its Python API, nrfjprog or openocd as
                                   programs
 
-The image is the real-board project's ELF (project/build/, linked at the part's own addresses)
-when it exists, else the emulation image when the twin's memory map is the board's
-(`linked_for_board_addresses` in the manifest). The tool comes from the board's `flasher`
-settings in boards.yaml: pyocd_target → pyocd, nrfjprog_family → nrfjprog, openocd_config →
-openocd, tried in that order unless `--tool` picks one.
+The image is the real-board project's ELF (project/build/, linked at the part's own addresses,
+console over RTT), never the emulation image (build/firmware.elf), whose semihosting calls stop a
+core that has no debugger attached. The tool comes from the board's `flasher`
+settings in boards.yaml: bossac_offset → bossac (a USB bootloader, no probe), pyocd_target → pyocd,
+nrfjprog_family → nrfjprog, openocd_config → openocd, tried in that order unless `--tool` picks one.
 """
 
 import re
@@ -22,18 +22,20 @@ from elftools.elf.elffile import ELFFile
 
 from tinyasc.artifacts.boards import Board, get_board
 from tinyasc.artifacts.export_folder import PROJECT_DIR
-from tinyasc.artifacts.export_folder import elf_path as emulation_elf_path
 from tinyasc.artifacts.manifest import read_manifest
 from tinyasc.errors import ToolchainError, TinyascError
 from tinyasc.firmware.project import CMAKE_BUILD_DIR, project_name
 
-TOOLS = ("pyocd", "nrfjprog", "openocd")
-TOOL_SETTING = {"pyocd": "pyocd_target", "nrfjprog": "nrfjprog_family", "openocd": "openocd_config"}
+# bossac first: where a board has it (a USB bootloader), it needs no debug probe.
+TOOLS = ("bossac", "pyocd", "nrfjprog", "openocd")
+TOOL_SETTING = {"bossac": "bossac_offset", "pyocd": "pyocd_target", "nrfjprog": "nrfjprog_family",
+                "openocd": "openocd_config"}
 OPENOCD_INTERFACE = "interface/cmsis-dap.cfg"
 INSTALL_HINTS = {
     "pyocd": "install it into tinyasc's venv: `.venv/bin/pip install pyocd`",
     "nrfjprog": "install Nordic's nRF Command Line Tools (nrfjprog is not on PyPI or Debian)",
     "openocd": "install it: `apt-get install openocd`",
+    "bossac": "install Arduino's bossac (arduino-cli core install arduino:mbed_nano ships it) or `apt-get install bossa-cli`",
 }
 
 
@@ -72,22 +74,19 @@ def _built_board_name(export_dir: Path, manifest: dict) -> str:
 
 
 def _choose_image(export_dir: Path, board: Board, manifest: dict) -> Path:
+    """The real-board project's image, never the emulation image: that one talks to the host through
+    semihosting (BKPT), which stops a core with no debugger attached on its first print."""
     project_elf = _project_elf(export_dir)
     if project_elf.is_file():
         return project_elf
-    emulation_elf = emulation_elf_path(export_dir)
-    build = manifest.get("build", {})
-    if emulation_elf.is_file() and build.get("linked_for_board_addresses"):
-        return emulation_elf
     project = export_dir / PROJECT_DIR
     raise FlashError(
-        f"{export_dir} has no image linked at {board.name}'s addresses: build the real-board "
-        f"project first (`tinyasc build --project {export_dir}`, or `cmake -S {project} -B {project / CMAKE_BUILD_DIR} "
-        f"-DCMAKE_TOOLCHAIN_FILE={project / 'cmake/arm-none-eabi.cmake'} && "
-        f"cmake --build {project / CMAKE_BUILD_DIR}`)."
-        + ("" if build.get("linked_for_board_addresses") is not False else
-           f" The emulation image is linked at the {board.emulator_machine} twin's addresses "
-           "and would not run on the board.")
+        f"{export_dir} has no real-board image yet: run `tinyasc build --project {export_dir}` (or "
+        f"`cmake -S {project} -B {project / CMAKE_BUILD_DIR} -DCMAKE_TOOLCHAIN_FILE={project / 'cmake/arm-none-eabi.cmake'} "
+        f"&& cmake --build {project / CMAKE_BUILD_DIR}`); build/firmware.elf is the emulation image, whose "
+        "semihosting would stop the board without a debugger."
+        + ("" if manifest.get("build", {}).get("linked_for_board_addresses") is not False else
+           f" It is also linked at the {board.emulator_machine} twin's addresses, not {board.name}'s.")
     )
 
 
@@ -129,6 +128,10 @@ def _choose_tool(board: Board, tool: str | None) -> str:
 
 
 def _tool_command(tool: str, board: Board, image: Path, probe: str | None) -> list[str]:
+    if tool == "bossac":
+        # the bootloader writes the raw image at its application offset (checked in plan_flash)
+        port = [f"--port={probe}"] if probe else []
+        return ["bossac", "-d", *port, "-U", "-i", "-e", "-w", str(image.with_suffix(".bin")), "-R"]
     if tool == "nrfjprog":
         command = ["nrfjprog", "-f", board.flasher["nrfjprog_family"], "--program",
                    str(image.with_suffix(".hex")), "--sectorerase", "--verify", "--reset"]
@@ -156,12 +159,18 @@ def plan_flash(export_dir, board_name: str | None = None, tool: str | None = Non
             f"`tinyasc export --board {board_name}` or flash a {built_for}."
         )
     board = get_board(built_for)
+    chosen = _choose_tool(board, tool)  # first: a board no tool can program needs no build advice
     image = _choose_image(export_dir, board, manifest)
     _check_image_fits_board(image, board)
-    chosen = _choose_tool(board, tool)
+    if chosen == "bossac" and int(board.flasher["bossac_offset"]) != board.flash_origin:
+        raise FlashError(f"boards.yaml: {board.name}'s bossac_offset {int(board.flasher['bossac_offset']):#x} is "
+                         f"not its flash origin {board.flash_origin:#x}; the bootloader would misplace the image.")
     if chosen == "pyocd":
         description = (f"pyocd Python API: target {board.flasher['pyocd_target']}, "
                        f"probe {probe or 'the only one connected'}, program {image.name}, reset")
+    elif chosen == "bossac":
+        description = (f"bossac over the USB bootloader ({probe or 'first serial port found'}; double-tap reset "
+                       "if the board does not enter it), write the .bin, reset")
     else:
         description = f"{chosen} program, verify and reset"
     return FlashPlan(board=board, tool=chosen, image=image, description=description,

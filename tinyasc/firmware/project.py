@@ -23,9 +23,10 @@ from tinyasc.artifacts.export_folder import PROJECT_DIR, SRC_DIR
 from tinyasc.artifacts.manifest import MANIFEST_NAME, atomic_write_bytes, atomic_write_text, read_manifest
 from tinyasc.errors import DoesNotFitError, TinyascError, ToolchainError
 from tinyasc.firmware.size import size_report
+from tinyasc.paths import TEMPLATES_DIR as SHARED_TEMPLATES_DIR
 
 LIBRARY_DIR = "lib/tinyasc_model"
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "firmware_templates" / "project"
+TEMPLATES_DIR = SHARED_TEMPLATES_DIR / "project"
 # template → path inside project/
 TEMPLATE_OUTPUTS = {
     "README.md.j2": "README.md",

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import jinja2
 
+from tinyasc.paths import TEMPLATES_DIR
 from tinyasc.artifacts.boards import Board, comment_safe
 from tinyasc.artifacts.export_folder import RENODE_DIR
 from tinyasc.artifacts.manifest import atomic_write_text
 from tinyasc.firmware.project import RTT_BUFFER_SIZE, _manifest_or_empty, project_name
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "firmware_templates" / "renode" / "board.resc.j2"
+TEMPLATE = TEMPLATES_DIR / "renode" / "board.resc.j2"
 # The console UART each platform description names (other platforms: uart0).
 PLATFORM_UARTS = {
     "platforms/cpus/nrf52840.repl": "sysbus.uart0",

@@ -18,11 +18,13 @@ from pathlib import Path
 
 import jinja2
 
+from tinyasc.paths import TEMPLATES_DIR
+
 from tinyasc.errors import TinyascError
 from tinyasc.artifacts.boards import get_board
 from tinyasc.artifacts.manifest import atomic_write_text, read_manifest
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "firmware_templates" / "report" / "report.html.j2"
+TEMPLATE = TEMPLATES_DIR / "report" / "report.html.j2"
 REPORT_NAME = "report.html"
 PLOT_DPI = 100
 SECTIONS = ("summary", "accuracy", "audio", "layers", "memory-plan", "flash-ram", "versions")
@@ -142,6 +144,14 @@ def _board_text(name: str | None) -> str:
         return name
 
 
+def _run_accuracy(run: dict | None) -> dict:
+    """An export from a run without the demo's evaluation: what training measured (float model)."""
+    run = run or {}
+    rows = {"float, the run's validation split": run.get("val_accuracy"),
+            "float, the run's test split": run.get("float_test_accuracy")}
+    return {what: value for what, value in rows.items() if isinstance(value, (int, float))}
+
+
 def report_data(export_dir) -> dict:
     export_dir = Path(export_dir)
     manifest = read_manifest(export_dir)
@@ -166,7 +176,7 @@ def report_data(export_dir) -> dict:
         "build": build,
         "emulation": emulation,
         "profile": profile,
-        "accuracy": evaluation.get("accuracy") or {},
+        "accuracy": evaluation.get("accuracy") or _run_accuracy(manifest.get("run")),
         "confusion_plot": confusion_matrix_plot(matrix, labels) if matrix else None,
         "audio": audio,
         "audio_confusion_plot": confusion_matrix_plot(audio["confusion"], audio["labels"])

@@ -152,7 +152,20 @@ static const int32_t tas_weights_op7_shift[4] __attribute__((aligned(4))) = {
 
 /* ---- activation arena (RAM) ---- */
 
+#ifdef TINYASC_CALLER_ARENA
+static int8_t *tas_arena;  /* the caller's (tinyasc_set_arena) */
+
+int tinyasc_set_arena(void *arena)
+{
+    if (arena == NULL || (uintptr_t)arena % TINYASC_ARENA_ALIGNMENT != 0) {
+        return TINYASC_ERROR_NULL_ARGUMENT;
+    }
+    tas_arena = (int8_t *)arena;
+    return TINYASC_OK;
+}
+#else
 static int8_t tas_arena[352] __attribute__((aligned(16)));
+#endif
 
 
 /* ---- per-op parameters (flash) ---- */
@@ -307,6 +320,14 @@ void tinyasc_profile_mark(int32_t op_index);
 
 int tinyasc_invoke(const tinyasc_input_t *input, tinyasc_output_t *output)
 {
+    if (input == NULL || output == NULL) {
+        return TINYASC_ERROR_NULL_ARGUMENT;
+    }
+#ifdef TINYASC_CALLER_ARENA
+    if (tas_arena == NULL) {
+        return TINYASC_ERROR_NO_ARENA;
+    }
+#endif
     /* op 0: CONV_2D 16x1x1 -> 8, stride 4x1, out 125x1x8, fused with op 1 */
     for (int32_t tas_row = 0; tas_row < 31; ++tas_row) { /* conv 4 rows into scratch, then max-pool them into one row (op 1 fused) */
         tas_conv2d_rows_s8_dsp(&tas_params_op0, (input) + tas_row * 16, tas_weights_op0_filter, tas_weights_op0_bias, tas_weights_op0_multiplier, tas_weights_op0_shift, tas_arena + 256);
@@ -340,5 +361,5 @@ int tinyasc_invoke(const tinyasc_input_t *input, tinyasc_output_t *output)
     /* op 7: FULLY_CONNECTED 16 -> 4 x1 */
     tas_fully_connected_s8_dsp(&tas_params_op7, tas_arena + 32, tas_weights_op7_filter, tas_weights_op7_bias, tas_weights_op7_multiplier, tas_weights_op7_shift, 1, output);
     TAS_PROFILE_MARK(7);
-    return 0;
+    return TINYASC_OK;
 }

@@ -4,6 +4,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The caller's input and output types follow the model: int8_t for a full-int8 model, float for a
  * model converted with float input/output types (it quantizes and dequantizes at its edges). */
 typedef int8_t tinyasc_input_t;
@@ -14,6 +18,20 @@ typedef int8_t tinyasc_output_t;
 #define TINYASC_INPUT_SIZE 512   /* tinyasc_input_t values, shape [1, 512, 1, 1] */
 #define TINYASC_OUTPUT_SIZE 4  /* tinyasc_output_t values, shape [1, 4] */
 #define TINYASC_ARENA_SIZE 352   /* bytes of activation memory, planned at export */
+#define TINYASC_ARENA_ALIGNMENT 16  /* bytes: the alignment the arena's start needs */
+
+/* What tinyasc_invoke returns. */
+#define TINYASC_OK 0
+#define TINYASC_ERROR_NULL_ARGUMENT (-1)  /* input or output is NULL */
+#define TINYASC_ERROR_NO_ARENA (-2)       /* TINYASC_CALLER_ARENA: tinyasc_set_arena was not called */
+
+#ifdef TINYASC_CALLER_ARENA
+/* Defined for model.c and its callers (e.g. -DTINYASC_CALLER_ARENA): the model has no arena of its own
+ * and uses the caller's, at least TINYASC_ARENA_SIZE bytes aligned to TINYASC_ARENA_ALIGNMENT, which
+ * the caller may place in any RAM section or share with other code between inferences. Returns
+ * TINYASC_OK, or TINYASC_ERROR_NULL_ARGUMENT for NULL or a misaligned pointer. */
+int tinyasc_set_arena(void *arena);
+#endif
 
 /* Quantization of the int8 input: real = scale * (q - zero_point). */
 #define TINYASC_INPUT_SCALE 0.014032590202987194f
@@ -26,7 +44,12 @@ typedef int8_t tinyasc_output_t;
 extern const char *const tinyasc_labels[4];
 
 /* Runs one inference: reads TINYASC_INPUT_SIZE values from `input`, writes TINYASC_OUTPUT_SIZE
- * values to `output`. No heap, no interpreter; not reentrant (one static arena). Returns 0. */
+ * values to `output`. No heap, no interpreter; not reentrant (one arena). Returns TINYASC_OK, or
+ * a TINYASC_ERROR_* code without touching `output`. */
 int tinyasc_invoke(const tinyasc_input_t *input, tinyasc_output_t *output);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TINYASC_MODEL_H */

@@ -219,7 +219,20 @@ static const int32_t tas_weights_op10_shift[4] __attribute__((aligned(4))) = {
 
 /* ---- activation arena (RAM) ---- */
 
+#ifdef TINYASC_CALLER_ARENA
+static int8_t *tas_arena;  /* the caller's (tinyasc_set_arena) */
+
+int tinyasc_set_arena(void *arena)
+{
+    if (arena == NULL || (uintptr_t)arena % TINYASC_ARENA_ALIGNMENT != 0) {
+        return TINYASC_ERROR_NULL_ARGUMENT;
+    }
+    tas_arena = (int8_t *)arena;
+    return TINYASC_OK;
+}
+#else
 static int8_t tas_arena[4096] __attribute__((aligned(16)));
+#endif
 
 
 /* ---- per-op parameters (flash) ---- */
@@ -410,6 +423,14 @@ void tinyasc_profile_mark(int32_t op_index);
 
 int tinyasc_invoke(const tinyasc_input_t *input, tinyasc_output_t *output)
 {
+    if (input == NULL || output == NULL) {
+        return TINYASC_ERROR_NULL_ARGUMENT;
+    }
+#ifdef TINYASC_CALLER_ARENA
+    if (tas_arena == NULL) {
+        return TINYASC_ERROR_NO_ARENA;
+    }
+#endif
     /* op 0: CONV_2D 3x3x1 -> 8, stride 1x1, out 16x8x8 */
     tas_conv2d_im2col_s8_dsp(&tas_params_op0, input, tas_weights_op0_filter, tas_weights_op0_bias, tas_weights_op0_multiplier, tas_weights_op0_shift, 1, (int32_t *)(tas_arena), tas_arena + 2048);
     TAS_PROFILE_MARK(0);
@@ -443,5 +464,5 @@ int tinyasc_invoke(const tinyasc_input_t *input, tinyasc_output_t *output)
     /* op 10: FULLY_CONNECTED 8 -> 4 x1 */
     tas_fully_connected_s8_dsp(&tas_params_op10, tas_arena, tas_weights_op10_filter, tas_weights_op10_bias, tas_weights_op10_multiplier, tas_weights_op10_shift, 1, output);
     TAS_PROFILE_MARK(10);
-    return 0;
+    return TINYASC_OK;
 }
