@@ -131,7 +131,7 @@ def test_test_wavs_score_the_same_in_qemu_on_the_host_and_in_the_runs_int8_path(
     printed = capsys.readouterr().out
     assert "(split 'test')" in printed and "QEMU equals the host build (ASan + UBSan) bit for bit on every file (10/10)" in printed
     section = json.loads((export_dir / "manifest.json").read_text())["audio_evaluation"]
-    int8_metrics = summary.get("qat_test_metrics") or summary["ptq_test_metrics"]
+    int8_metrics = summary["int8_test_metrics"]
     assert section["files"] == 10 and section["qemu_equals_host"]
     assert section["accuracy"] == pytest.approx(int8_metrics["accuracy"])
     assert section["macro_f1"] == pytest.approx(int8_metrics["macro_f1"])

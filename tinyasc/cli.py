@@ -43,11 +43,9 @@ def _cmd_train(args) -> int:
     )
     if result["skipped_files"]:
         print(f"skipped {len(result['skipped_files'])} unreadable audio file(s); the list is in {args.out}/run.json")
-    float_metrics = result["float_test_metrics"]
-    int8_metrics = result.get("qat_test_metrics") or result["ptq_test_metrics"]
-    print(f"test set ({float_metrics['recordings']} recordings): accuracy / log loss float "
-          f"{float_metrics['accuracy']:.3f} / {float_metrics['log_loss']:.3f}, int8 {result['quantization'].upper()} "
-          f"(TFLM interpreter) {int8_metrics['accuracy']:.3f} / {int8_metrics['log_loss']:.3f}")
+    from tinyasc.report.console import training_result_lines
+
+    print("\n".join(training_result_lines(result)))
     print(f"int8 model: {result['tflite']}")
     return 0
 
@@ -76,6 +74,11 @@ def _cmd_export(args) -> int:
         test_inputs=test_inputs, num_test_vectors=args.test_vectors, audio=audio,
         options=CompileOptions(sparse=args.sparse, ws_kernel=args.ws_kernel),
     )
+    if args.run:
+        from tinyasc.artifacts.manifest import update_manifest
+        from tinyasc.artifacts.run import TRAINING_SECTION, training_section
+
+        update_manifest(result.export_dir, TRAINING_SECTION, training_section(run.summary))
     figures = result.manifest["export"]
     print(
         f"exported {result.export_dir}: {figures['parameters']:,} parameters, {figures['macs']:,} MACs, "

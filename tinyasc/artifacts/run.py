@@ -90,3 +90,24 @@ def read_run(run_dir: Path) -> RunFolder:
         config=summary.get("config"),
         summary=summary,
     )
+
+
+TRAINING_SECTION = "training"  # the manifest section `tinyasc export --run` copies from run.json
+
+
+def training_section(summary: dict) -> dict:
+    """What the export's manifest (and the HTML report) keeps of a run: test accuracy and log loss,
+    float and int8 (TFLM's interpreter), how the int8 model was made, and accuracy per input level."""
+    float_metrics = summary.get("float_test_metrics") or {}
+    int8_metrics = (summary.get("int8_test_metrics") or summary.get("qat_test_metrics")
+                    or summary.get("ptq_test_metrics") or {})
+    calibration = summary.get("ptq_calibration") or {}
+    return {
+        "float_test_accuracy": float_metrics.get("accuracy"), "float_test_log_loss": float_metrics.get("log_loss"),
+        "int8_test_accuracy": int8_metrics.get("accuracy"), "int8_test_log_loss": int8_metrics.get("log_loss"),
+        "quantization": summary.get("quantization"),
+        "ptq_input_range": calibration.get("chosen"),
+        "ptq_candidates": calibration.get("candidates"),
+        "qat_decision": summary.get("qat_decision"),
+        "accuracy_by_level": summary.get("accuracy_by_level"),
+    }

@@ -148,6 +148,7 @@ def train_run(
         "float_test_accuracy": test_metrics.accuracy,
         "float_test_metrics": test_metrics.as_dict(),
         **conversion_report,
+        "accuracy_by_level": test_accuracy_by_level(trained.model, tflite, test, model_samples, input_fn),
         "test_clips": len(test),
         **_tflite_figures(trained.model, run_dir, tflite),
         "config": dataclasses.asdict(config),
@@ -162,7 +163,7 @@ def _calibrate_and_convert(config, model, dataset, run_dir: Path, input_fn, mode
     test recording: its first crop when the model takes crops."""
     from tinyasc.artifacts.tflm import quantize_input, tflite_io_details
     from tinyasc.train.calibrate import calibrate_configured
-    from tinyasc.train.qat import quantize_configured
+    from tinyasc.train.ptq import quantize_configured
 
     calibration_report = calibrate_configured(config, model, dataset, input_fn, model_samples)
     representative = input_fn(dataset.subset("train").x[:100, :model_samples])
@@ -176,6 +177,22 @@ def _calibrate_and_convert(config, model, dataset, run_dir: Path, input_fn, mode
     if test_inputs is None:
         test_inputs = quantize_input(input_fn(test.x[:, :model_samples]), io.scale, io.zero_point).reshape(len(test), -1)
     return tflite, test_inputs, {**calibration_report, **quantization_report}
+
+
+def test_accuracy_by_level(model, tflite: Path, test, crop_samples: int, input_fn) -> dict:
+    """Test accuracy per input-level bucket (report/levels.py: each clip's RMS dBFS) of the float
+    model and of the int8 model in TFLM's interpreter, scored per recording as the metrics are."""
+    from tinyasc.report.levels import LEVEL_BUCKET_TEXT, accuracy_by_level, rms_dbfs
+    from tinyasc.train.evaluate import recording_logits
+    from tinyasc.train.ptq import int8_recording_logits
+
+    levels = rms_dbfs(test.x)
+    float_logits = recording_logits(lambda crops: model.predict(input_fn(crops), batch_size=64, verbose=0),
+                                    test.x, crop_samples)
+    int8_logits = int8_recording_logits(tflite, test, crop_samples, input_fn)
+    return {"level": "RMS dBFS of each test clip as loaded", "buckets": LEVEL_BUCKET_TEXT,
+            "float": accuracy_by_level(float_logits.argmax(axis=1), test.y, levels),
+            "int8_host": accuracy_by_level(int8_logits.argmax(axis=1), test.y, levels)}
 
 
 def _resolved_config(config, model_name: str, learning_rate: float, epochs, batch_size, seed):
