@@ -148,7 +148,6 @@ def train_run(
         "float_test_accuracy": test_metrics.accuracy,
         "float_test_metrics": test_metrics.as_dict(),
         **conversion_report,
-        "accuracy_by_level": test_accuracy_by_level(trained.model, tflite, test, model_samples, input_fn),
         "test_clips": len(test),
         **_tflite_figures(trained.model, run_dir, tflite),
         "config": dataclasses.asdict(config),
@@ -158,8 +157,9 @@ def train_run(
 
 
 def _calibrate_and_convert(config, model, dataset, run_dir: Path, input_fn, model_samples: int, progress: bool):
-    """Calibration (fused into the final dense layer), then PTQ or QAT into the int8 .tflite; returns
-    (its path, the test split as int8 model inputs, the reports for run.json). One model input per
+    """Calibration (fused into the final dense layer), then PTQ and maybe QAT into the int8 .tflite
+    (train/ptq.py); returns (its path, the test split as int8 model inputs, the reports for run.json,
+    accuracy by input level included). One model input per
     test recording: its first crop when the model takes crops."""
     from tinyasc.artifacts.tflm import quantize_input, tflite_io_details
     from tinyasc.train.calibrate import calibrate_configured
@@ -176,7 +176,8 @@ def _calibrate_and_convert(config, model, dataset, run_dir: Path, input_fn, mode
     test_inputs = device_inputs(config, test.x[:, :model_samples], io)
     if test_inputs is None:
         test_inputs = quantize_input(input_fn(test.x[:, :model_samples]), io.scale, io.zero_point).reshape(len(test), -1)
-    return tflite, test_inputs, {**calibration_report, **quantization_report}
+    by_level = test_accuracy_by_level(model, tflite, test, model_samples, input_fn)
+    return tflite, test_inputs, {**calibration_report, **quantization_report, "accuracy_by_level": by_level}
 
 
 def test_accuracy_by_level(model, tflite: Path, test, crop_samples: int, input_fn) -> dict:
