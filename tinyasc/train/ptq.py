@@ -26,8 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyasc.errors import TinyascError
-
 QAT_MODEL_FILE = "model_qat.h5"
 PTQ_TFLITE_FILE = "model_int8_ptq.tflite"  # the best PTQ, when QAT made the exported model
 QAT_TFLITE_FILE = "model_int8_qat.tflite"  # the QAT model, when the PTQ one was exported instead
