@@ -73,11 +73,11 @@ def test_calibration_needs_every_class_in_val_and_a_final_dense():
 def test_quantization_and_calibration_config_sections():
     base = {"model": {"name": "anchor_cnn"}, "training": {"epochs": 1}}
     config = config_from_dict(base)
-    assert (config.quantization.mode, config.calibration.kind) == ("ptq", "none"), "PTQ, uncalibrated by default"
+    assert (config.quantization.mode, config.calibration.kind) == ("auto", "none"), "auto (PTQ, QAT if it loses), uncalibrated by default"
     config = config_from_dict({**base, "quantization": {"mode": "qat", "qat_epochs": 4, "learning_rate": "1e-5"},
                                "calibration": {"kind": "ovr"}})
     assert (config.quantization.qat_epochs, config.quantization.learning_rate, config.calibration.kind) == (4, 1e-5, "ovr")
-    with pytest.raises(ConfigError, match="quantization.mode must be one of ptq, qat"):
+    with pytest.raises(ConfigError, match="quantization.mode must be one of auto, ptq, qat"):
         config_from_dict({**base, "quantization": {"mode": "int4"}})
     with pytest.raises(ConfigError, match="did you mean 'qat_epochs'"):
         config_from_dict({**base, "quantization": {"qat_epoch": 2}})

@@ -56,7 +56,7 @@ def test_config_trains_and_exports_at_its_own_clip_length(config_path, data_dir,
     clip_samples = round(config.data.duration_s * config.data.sample_rate)
     crop_s = config.augmentation.random_crop_s
     assert run["input_samples"] == (round(crop_s * config.data.sample_rate) if crop_s else clip_samples)
-    int8_metrics = run.get("qat_test_metrics") or run["ptq_test_metrics"]
+    int8_metrics = run["int8_test_metrics"]
     assert int8_metrics["recordings"] == 10 and 0.0 <= int8_metrics["accuracy"] <= 1.0
 
     board = largest_ram_board()

@@ -131,17 +131,24 @@ def test_test_wavs_score_the_same_in_qemu_on_the_host_and_in_the_runs_int8_path(
     printed = capsys.readouterr().out
     assert "(split 'test')" in printed and "QEMU equals the host build (ASan + UBSan) bit for bit on every file (10/10)" in printed
     section = json.loads((export_dir / "manifest.json").read_text())["audio_evaluation"]
-    int8_metrics = summary.get("qat_test_metrics") or summary["ptq_test_metrics"]
+    int8_metrics = summary["int8_test_metrics"]
     assert section["files"] == 10 and section["qemu_equals_host"]
     assert section["accuracy"] == pytest.approx(int8_metrics["accuracy"])
     assert section["macro_f1"] == pytest.approx(int8_metrics["macro_f1"])
     assert f"accuracy {section['accuracy']:.3f}" in printed
+    # Per input level: QEMU equals the host build file by file, so its buckets are the run's int8 ones.
+    qemu_levels, host_levels = section["accuracy_by_level"], summary["accuracy_by_level"]["int8_host"]
+    assert {k: (b["clips"], b["accuracy"]) for k, b in qemu_levels.items()} == \
+        {k: (b["clips"], b["accuracy"]) for k, b in host_levels.items()}
+    assert sum(b["clips"] for b in qemu_levels.values()) == 10 and "accuracy by level (QEMU" in printed
     assert section["frontend_instructions_per_second_of_audio"] > rate, "a few instructions per sample at least"
     assert section["network_instructions_per_inference"] > 10_000 and 0 < section["real_time_factor_estimate"] < 1
     assert main(["report", str(export_dir)]) == 0
     page = (export_dir / "report.html").read_text()
     audio_part = page[page.index('<section id="audio">'):page.index('<section id="layers">')]
     assert f"{section['accuracy']:.4f}" in audio_part and "yes, on every file" in audio_part
+    level_table = page[page.index('<table id="accuracy-by-level">'):]
+    assert "int8 QEMU" in level_table[:level_table.index("</table>")]
     assert f"{section['frontend_instructions_per_second_of_audio']:,}" in audio_part and "confusion matrix" in audio_part
 
     # The run's int8 path: its test inputs through the same network give QEMU's outputs from PCM.

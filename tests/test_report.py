@@ -105,3 +105,26 @@ def test_report_of_a_folder_that_is_not_an_export_is_a_clear_error(tmp_path, cap
         render_report(tmp_path)
     assert main(["report", str(tmp_path)]) == 2
     assert "tinyasc report: error:" in capsys.readouterr().err
+
+
+def test_report_shows_accuracy_by_level_for_float_int8_host_and_qemu(measured_export, tmp_path):
+    import shutil
+
+    from tinyasc.report.html import level_rows
+
+    export_dir = tmp_path / "tiny"
+    shutil.copytree(measured_export, export_dir)
+    buckets = {"quiet": {"clips": 4, "accuracy": 0.25, "range": "RMS < -45 dBFS"},
+               "medium": {"clips": 0, "accuracy": None, "range": "-45 to -30 dBFS"},
+               "loud": {"clips": 6, "accuracy": 0.8333, "range": "RMS >= -30 dBFS"}}
+    update_manifest(export_dir, "training", {
+        "float_test_accuracy": 0.7, "int8_test_accuracy": 0.6, "quantization": "ptq", "ptq_input_range": "p99.9",
+        "accuracy_by_level": {"float": buckets, "int8_host": {**buckets, "quiet": {**buckets["quiet"], "accuracy": 0.125}}}})
+    page = render_report(export_dir)
+    table = page[page.index('<table id="accuracy-by-level">'):]
+    table = table[:table.index("</table>")]
+    assert "float (Keras" in table and "int8 host (TFLM" in table and "int8 QEMU" not in table, "no audio run yet"
+    assert "0.2500 (4 clips)" in table and "0.1250 (4 clips)" in table and "- (0 clips)" in table
+    assert "PTQ input range kept: p99.9" in page
+    rows = level_rows(None, {"machine": "netduino2", "accuracy_by_level": buckets})
+    assert [row["what"] for row in rows] == ["int8 QEMU (netduino2, emulate --audio)"]

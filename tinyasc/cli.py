@@ -53,11 +53,9 @@ def _cmd_train(args) -> int:
         return 0
     if result["skipped_files"]:
         print(f"skipped {len(result['skipped_files'])} unreadable audio file(s); the list is in {args.out}/run.json")
-    float_metrics = result["float_test_metrics"]
-    int8_metrics = result.get("qat_test_metrics") or result["ptq_test_metrics"]
-    print(f"test set ({float_metrics['recordings']} recordings): accuracy / log loss float "
-          f"{float_metrics['accuracy']:.3f} / {float_metrics['log_loss']:.3f}, int8 {result['quantization'].upper()} "
-          f"(TFLM interpreter) {int8_metrics['accuracy']:.3f} / {int8_metrics['log_loss']:.3f}")
+    from tinyasc.report.console import training_result_lines
+
+    print("\n".join(training_result_lines(result)))
     print(f"int8 model: {result['tflite']}")
     return 0
 

@@ -9,7 +9,7 @@ from pathlib import Path
 def cmd_export(args) -> int:
     # Only the artifacts and the compiler: a run folder is read without audio or TensorFlow code.
     from tinyasc.artifacts.audio import AudioInput
-    from tinyasc.artifacts.run import read_run
+    from tinyasc.artifacts.run import read_run, training_section
     from tinyasc.compile.export import export_model
     from tinyasc.compile.options import CompileOptions
     from tinyasc.frontend.stream import StreamSettings
@@ -24,7 +24,8 @@ def cmd_export(args) -> int:
 
             raise TinyascError(f"the run was trained at {audio.sample_rate} Hz; leave out --sample-rate {args.sample_rate}")
         name = name or Path(args.run).name
-        run_metrics = {"path": str(run.path), **{key: run.summary[key] for key in RUN_METRIC_KEYS if key in run.summary}}
+        run_metrics = {"path": str(run.path), **{key: run.summary[key] for key in RUN_METRIC_KEYS if key in run.summary},
+                       **training_section(run.summary)}
     if args.keras_model:
         return _export_keras_model(args)
     if tflite is None:

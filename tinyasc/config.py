@@ -13,7 +13,8 @@
     distribution: {strategy: none | mirrored | multi_worker_mirrored}
     structured_pruning: {step_fraction: 0.2, steps, fine_tune_epochs, learning_rate: 1e-5}  (optional)
     pruning:      {target_sparsity: 0.5, schedule: polynomial | constant, epochs, learning_rate} (optional)
-    quantization: {mode: ptq | qat, qat_epochs: 3, learning_rate: 1e-4}                   (train/qat.py)
+    quantization: {mode: auto | ptq | qat, input_ranges: [max, p99.99, p99.9], qat_threshold: 0.005,
+                   qat_epochs: 3, learning_rate: 1e-4}                        (train/ptq.py, train/qat.py)
     calibration:  {kind: none | multinomial | ovr}                                         (train/calibrate.py)
 
 Loading is strict, because a typo in a config silently training the wrong recipe costs hours:
@@ -43,7 +44,7 @@ OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "triangular2", "plateau")
 FEATURE_KINDS = ("raw", "logmel")
 PRUNING_SCHEDULES = ("polynomial", "constant")
-QUANTIZATION_MODES = ("ptq", "qat")
+QUANTIZATION_MODES = ("auto", "ptq", "qat")
 CALIBRATION_KINDS = ("none", "multinomial", "ovr")
 
 
@@ -165,10 +166,14 @@ class StructuredPruningConfig:
 
 @dataclass(frozen=True)
 class QuantizationConfig:
-    """How the int8 model is made: post-training quantization, or QAT fine-tuning then conversion
-    (train/qat.py). Either way the float and PTQ figures are recorded for comparison."""
+    """How the int8 model is made (train/ptq.py): post-training quantization with the input range
+    that scores best on val among `input_ranges`, then QAT (train/qat.py) always (qat), never (ptq),
+    or (auto) when that PTQ's val accuracy is more than qat_threshold below float's, keeping the
+    better int8 model. The float, PTQ candidates' and QAT figures are recorded for comparison."""
 
-    mode: str = field(default="ptq", metadata=_choices(*QUANTIZATION_MODES))
+    mode: str = field(default="auto", metadata=_choices(*QUANTIZATION_MODES))
+    input_ranges: tuple = ("max", "p99.99", "p99.9")  # "max" (min/max) or "pNN.N": percentile clipping
+    qat_threshold: float = 0.005  # accuracy as a fraction: 0.005 = half a point; -1 always QATs in auto
     qat_epochs: int = 3
     learning_rate: float = 1e-4  # QAT fine-tuning rate (constant)
 
@@ -260,6 +265,8 @@ def _convert(hint, value, source: str, where: str):
         return value
     if hint is dict and value is None:
         return {}
+    if hint is tuple and isinstance(value, list):
+        value = tuple(value)
     if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
         raise ConfigError(
             f"{source}: {where} must be {_type_name(hint)}; received: {clip_repr(value)} ({type(value).__name__})"
@@ -413,6 +420,15 @@ def _check_pruning(config: ExperimentConfig, source: str) -> None:
 
 def _check_quantization(config: ExperimentConfig, source: str) -> None:
     quantization = config.quantization
+    if not quantization.input_ranges:
+        raise ConfigError(f"{source}: quantization.input_ranges needs at least one method, e.g. [max]")
+    from tinyasc.convert.quantize import parse_range_method
+
+    for method in quantization.input_ranges:
+        try:
+            parse_range_method(str(method))
+        except TinyascError as error:
+            raise ConfigError(f"{source}: quantization.input_ranges: {error}") from None
     if quantization.qat_epochs < 1 or quantization.learning_rate <= 0:
         raise ConfigError(f"{source}: quantization.qat_epochs must be >= 1 and quantization.learning_rate > 0; "
                           f"received: {quantization.qat_epochs}, {quantization.learning_rate}")

@@ -99,3 +99,21 @@ def read_run(run_dir: Path) -> RunFolder:
     except (KeyError, TypeError, ValueError, AttributeError, OSError, zipfile.BadZipFile) as e:
         raise TinyascError(f"{run_dir} is a damaged training run ({type(e).__name__}: {str(e)[:120]}); "
                            f"re-run `tinyasc train --out {run_dir}`") from None
+
+
+def training_section(summary: dict) -> dict:
+    """What the export's manifest keeps of a run (its "run" section, shown by the HTML report): test accuracy and log loss,
+    float and int8 (TFLM's interpreter), how the int8 model was made, and accuracy per input level."""
+    float_metrics = summary.get("float_test_metrics") or {}
+    int8_metrics = (summary.get("int8_test_metrics") or summary.get("qat_test_metrics")
+                    or summary.get("ptq_test_metrics") or {})
+    calibration = summary.get("ptq_calibration") or {}
+    return {
+        "float_test_accuracy": float_metrics.get("accuracy"), "float_test_log_loss": float_metrics.get("log_loss"),
+        "int8_test_accuracy": int8_metrics.get("accuracy"), "int8_test_log_loss": int8_metrics.get("log_loss"),
+        "quantization": summary.get("quantization"),
+        "ptq_input_range": calibration.get("chosen"),
+        "ptq_candidates": calibration.get("candidates"),
+        "qat_decision": summary.get("qat_decision"),
+        "accuracy_by_level": summary.get("accuracy_by_level"),
+    }

@@ -21,16 +21,22 @@ from tinyasc.tf_env import import_tf, quiet_native_stderr
 MAX_REPRESENTATIVE_SAMPLES = 100
 
 
-def quantize_int8(model, representative_x: np.ndarray, out_path: str | os.PathLike) -> Path:
+def quantize_int8(model, representative_x: np.ndarray, out_path: str | os.PathLike,
+                  input_range: tuple[float, float] | None = None) -> Path:
     """Convert `model` to an int8 .tflite at `out_path`, calibrated on `representative_x`.
 
     representative_x: float32 model inputs, [N, T] waveforms or [N, *model input shape]; the first
     MAX_REPRESENTATIVE_SAMPLES are used, one at a time (batch 1). The file is written atomically.
+    input_range: (low, high) to clip the representative samples to, so the converter's min/max
+    calibration gives the input (and every activation computed from it) that narrower range; None:
+    the samples' own min/max. See `percentile_range`.
     """
     tf, _ = import_tf()
     input_shape = tuple(model.input_shape[1:])
     samples = _representative_samples(representative_x, input_shape)
     _check_finite(model, samples)
+    if input_range is not None:
+        samples = np.clip(samples, *input_range)
 
     converter = batch1_converter(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -43,6 +49,31 @@ def quantize_int8(model, representative_x: np.ndarray, out_path: str | os.PathLi
         model_bytes = converter.convert()
     atomic_write_bytes(out_path, model_bytes)
     return out_path
+
+
+def parse_range_method(method: str) -> float:
+    """A PTQ input-range method → the percentile it keeps at each end: 'max' → 100, 'p99.9' → 99.9."""
+    if method == "max":
+        return 100.0
+    try:
+        percentile = float(method[1:]) if method.startswith("p") else float("nan")
+    except ValueError:
+        percentile = float("nan")
+    if not 50 < percentile <= 100:
+        raise TinyascError(f"a PTQ input range is 'max' or 'pNN.N', a percentile in (50, 100]; received: {method!r}")
+    return percentile
+
+
+def percentile_range(x: np.ndarray, percentile: float) -> tuple[float, float]:
+    """(low, high) holding all but (100 - percentile)% of x's values at each end: the input range a
+    percentile calibration keeps. 100 is the plain min/max."""
+    if not 50 < percentile <= 100:
+        raise TinyascError(f"a calibration percentile must be in (50, 100]; received: {percentile}")
+    values = np.asarray(x, dtype=np.float64)[:MAX_REPRESENTATIVE_SAMPLES].ravel()
+    if values.size == 0:
+        raise TinyascError("quantization needs representative samples; received an empty array")
+    low, high = np.percentile(values, [100 - percentile, percentile])
+    return float(min(low, 0.0)), float(max(high, 0.0))  # int8 ranges hold 0
 
 
 def batch1_converter(model):

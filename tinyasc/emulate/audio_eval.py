@@ -79,6 +79,23 @@ class AudioEvaluation:
     def window_predicted(self) -> np.ndarray:
         return self.outputs.argmax(axis=1)
 
+    @property
+    def file_levels_db(self) -> np.ndarray:
+        """[files]: RMS dBFS of the PCM windows each file gave the device (report/levels.py)."""
+        from tinyasc.report.levels import rms_dbfs
+
+        return np.array([rms_dbfs(self.windows.pcm[f.first_window:f.first_window + f.windows].reshape(1, -1)
+                                  / 32768.0)[0] for f in self.windows.files])
+
+    def accuracy_by_level(self) -> dict | None:
+        """Accuracy per input-level bucket of QEMU's per-file predictions; None when unlabelled."""
+        if self.metrics is None:
+            return None
+        from tinyasc.report.levels import accuracy_by_level
+
+        labels = np.array([f.item.label for f in self.windows.files])
+        return accuracy_by_level(self.predicted, labels, self.file_levels_db)
+
 
 # ---- the export's audio facts ----------------------------------------------------------------------
 
@@ -192,5 +209,7 @@ def manifest_section(evaluation: AudioEvaluation) -> dict:
     }
     if evaluation.metrics is not None:
         section.update(labels=evaluation.labels, accuracy=evaluation.metrics.accuracy,
-                       macro_f1=evaluation.metrics.macro_f1, confusion=evaluation.metrics.confusion.tolist())
+                       macro_f1=evaluation.metrics.macro_f1, confusion=evaluation.metrics.confusion.tolist(),
+                       accuracy_by_level=evaluation.accuracy_by_level(),
+                       level="RMS dBFS of each file's PCM windows, as the device received them")
     return section

@@ -70,8 +70,12 @@ def _score_lines(evaluation: AudioEvaluation) -> list[str]:
     if metrics is None:
         return []
     correct = int(np.trace(metrics.confusion))
+    from tinyasc.report.levels import level_line
+
     return [f"accuracy {metrics.accuracy:.3f} ({correct}/{files} files), macro-F1 {metrics.macro_f1:.3f} "
-            "(QEMU's outputs; a file's prediction is the mean of its windows' outputs)", *confusion_lines(evaluation)]
+            "(QEMU's outputs; a file's prediction is the mean of its windows' outputs)",
+            f"accuracy by level (QEMU, file RMS; quiet < -45, medium -45..-30, loud >= -30 dBFS): "
+            f"{level_line(evaluation.accuracy_by_level())}", *confusion_lines(evaluation)]
 
 
 def _host_line(evaluation: AudioEvaluation) -> str:

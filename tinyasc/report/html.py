@@ -23,6 +23,7 @@ from tinyasc.paths import TEMPLATES_DIR
 from tinyasc.errors import TinyascError
 from tinyasc.artifacts.boards import get_board
 from tinyasc.artifacts.manifest import atomic_write_text, read_manifest
+from tinyasc.report.levels import LEVEL_BUCKET_TEXT, LEVEL_BUCKETS
 
 TEMPLATE = TEMPLATES_DIR / "report" / "report.html.j2"
 REPORT_NAME = "report.html"
@@ -152,6 +153,18 @@ def _run_accuracy(run: dict | None) -> dict:
     return {what: value for what, value in rows.items() if isinstance(value, (int, float))}
 
 
+def level_rows(training: dict | None, audio: dict | None) -> list[dict]:
+    """Accuracy per input-level bucket: float and int8 host from the run (`tinyasc export --run`
+    copies them), int8 QEMU from `tinyasc emulate --audio`; rows only for what was measured."""
+    by_level = (training or {}).get("accuracy_by_level") or {}
+    rows = [{"what": what, "buckets": by_level[key]} for key, what in
+            (("float", "float (Keras, test split)"), ("int8_host", "int8 host (TFLM interpreter, test split)"))
+            if by_level.get(key)]
+    if audio and audio.get("accuracy_by_level"):
+        rows.append({"what": f"int8 QEMU ({audio.get('machine')}, emulate --audio)", "buckets": audio["accuracy_by_level"]})
+    return rows
+
+
 def report_data(export_dir) -> dict:
     export_dir = Path(export_dir)
     manifest = read_manifest(export_dir)
@@ -179,6 +192,9 @@ def report_data(export_dir) -> dict:
         "accuracy": evaluation.get("accuracy") or _run_accuracy(manifest.get("run")),
         "confusion_plot": confusion_matrix_plot(matrix, labels) if matrix else None,
         "audio": audio,
+        "training": manifest.get("run"),
+        "level_rows": level_rows(manifest.get("run"), audio),
+        "level_buckets": [(name, LEVEL_BUCKET_TEXT[name]) for name, _, _ in LEVEL_BUCKETS],
         "audio_confusion_plot": confusion_matrix_plot(audio["confusion"], audio["labels"])
         if audio and audio.get("confusion") else None,
         "layers": _layer_rows(export, profile),

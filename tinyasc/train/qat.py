@@ -367,61 +367,13 @@ def load_qat_model(path: str | Path):
         return keras.models.load_model(path, compile=False)
 
 
-QAT_MODEL_FILE = "model_qat.h5"
-PTQ_TFLITE_FILE = "model_int8_ptq.tflite"
-
-
 def evaluate_int8(tflite_path, dataset, crop_samples: int, input_fn) -> dict:
     """Per-recording metrics of an int8 .tflite run by TFLM's interpreter (the device's reference):
     dequantized outputs averaged over each recording's crops, as the float evaluation does."""
-    from tinyasc.artifacts.tflm import dequantize, predict_int8_tflm, tflite_io_details
     from tinyasc.report.metrics import recording_metrics
-    from tinyasc.train.evaluate import recording_logits
+    from tinyasc.train.ptq import int8_recording_logits
 
-    output = tflite_io_details(tflite_path)["output"]
-
-    def predict(crops):
-        outputs = predict_int8_tflm(tflite_path, input_fn(crops))
-        return dequantize(outputs.reshape(len(crops), -1), output.scale, output.zero_point)
-
-    logits = recording_logits(predict, dataset.x, crop_samples)
+    logits = int8_recording_logits(tflite_path, dataset, crop_samples, input_fn)
     metrics = recording_metrics(logits, dataset.y, len(dataset.labels)).as_dict()
     metrics.pop("confusion")
     return metrics
-
-
-def quantize_configured(config, model, dataset, run_dir, tflite_path, representative, input_fn, crop_samples: int,
-                        progress: bool = False, scheme=None) -> tuple[Path, dict]:
-    """The config's int8 model at `tflite_path`: PTQ of `model`, or (quantization.mode: qat) QAT
-    fine-tuning of a copy of it, saved as model_qat.h5, then converted; the PTQ model is then kept
-    next to it (model_int8_ptq.tflite) for comparison. Returns (path, report for run.json) with
-    the int8 test metrics of each model made (TFLM's interpreter)."""
-    from tinyasc.convert import quantize_int8
-
-    run_dir, tflite_path = Path(run_dir), Path(tflite_path)
-    test = dataset.subset("test")
-    quantization = config.quantization
-    if quantization.mode == "ptq":
-        tflite = quantize_int8(model, representative, tflite_path)
-        return tflite, {"quantization": "ptq", "ptq_test_metrics": evaluate_int8(tflite, test, crop_samples, input_fn)}
-
-    ptq = quantize_int8(model, representative, run_dir / PTQ_TFLITE_FILE)
-    if scheme is None and config.pruning is not None:
-        from tinyasc.train.prune import prune_preserving_scheme
-
-        # Keep the pruned zeros through QAT (BN folding scales kernels, so zeros stay zeros).
-        scheme = prune_preserving_scheme()
-    qat_model = quantize_aware(model, scheme=scheme, representative=representative)
-    history = fine_tune(qat_model, dataset, quantization.qat_epochs, quantization.learning_rate,
-                        batch_size=config.training.batch_size, seed=config.training.seed, input_fn=input_fn,
-                        progress=progress)
-    save_qat_model(qat_model, run_dir / QAT_MODEL_FILE)
-    tflite = quantize_int8(qat_model, representative, tflite_path)
-    return tflite, {
-        "quantization": "qat",
-        "qat_model": QAT_MODEL_FILE,
-        "qat_history": {key: [float(v) for v in values] for key, values in history.items()},
-        "ptq_tflite": PTQ_TFLITE_FILE,
-        "ptq_test_metrics": evaluate_int8(ptq, test, crop_samples, input_fn),
-        "qat_test_metrics": evaluate_int8(tflite, test, crop_samples, input_fn),
-    }

@@ -227,13 +227,14 @@ def _test_split(dataset, data: str):
 
 
 def _calibrate_and_convert(config, model, dataset, run_dir: Path, input_fn, model_samples: int, progress: bool):
-    """Calibration (fused into the final dense layer), then PTQ or QAT into the int8 .tflite; returns
-    (its path, the test split as int8 model inputs, the reports for run.json). One model input per
+    """Calibration (fused into the final dense layer), then PTQ and maybe QAT into the int8 .tflite
+    (train/ptq.py); returns (its path, the test split as int8 model inputs, the reports for run.json,
+    accuracy by input level included). One model input per
     test recording: its first crop when the model takes crops."""
     from tinyasc.artifacts.tflm import quantize_input, tflite_io_details
     from tinyasc.convert.quantize import check_finite_weights
     from tinyasc.train.calibrate import calibrate_configured
-    from tinyasc.train.qat import quantize_configured
+    from tinyasc.train.ptq import quantize_configured
 
     check_finite_weights(model)  # a diverged run stops here, not in the calibrator or the int8 converter
     calibration_report = calibrate_configured(config, model, dataset, input_fn, model_samples)
@@ -251,7 +252,24 @@ def _calibrate_and_convert(config, model, dataset, run_dir: Path, input_fn, mode
         if inputs is None:
             inputs = quantize_input(input_fn(clips), io.scale, io.zero_point).reshape(len(clips), -1)
         chunks.append(inputs)
-    return tflite, np.concatenate(chunks), {**calibration_report, **quantization_report}
+    by_level = test_accuracy_by_level(model, tflite, test, model_samples, input_fn)
+    return tflite, np.concatenate(chunks), {**calibration_report, **quantization_report, "accuracy_by_level": by_level}
+
+
+def test_accuracy_by_level(model, tflite: Path, test, crop_samples: int, input_fn) -> dict:
+    """Test accuracy per input-level bucket (report/levels.py: each clip's RMS dBFS) of the float
+    model and of the int8 model in TFLM's interpreter, scored per recording as the metrics are."""
+    from tinyasc.report.levels import LEVEL_BUCKET_TEXT, accuracy_by_level, rms_dbfs
+    from tinyasc.train.evaluate import recording_logits
+    from tinyasc.train.ptq import int8_recording_logits
+
+    levels = np.concatenate([rms_dbfs(test.x[first:first + TEST_CHUNK]) for first in range(0, len(test), TEST_CHUNK)])
+    float_logits = recording_logits(lambda crops: model.predict(input_fn(crops), batch_size=64, verbose=0),
+                                    test.x, crop_samples)
+    int8_logits = int8_recording_logits(tflite, test, crop_samples, input_fn)
+    return {"level": "RMS dBFS of each test clip as loaded", "buckets": LEVEL_BUCKET_TEXT,
+            "float": accuracy_by_level(float_logits.argmax(axis=1), test.y, levels),
+            "int8_host": accuracy_by_level(int8_logits.argmax(axis=1), test.y, levels)}
 
 
 def _resolved_config(config, model_name: str, learning_rate: float, epochs, batch_size, seed):
