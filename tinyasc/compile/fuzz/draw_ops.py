@@ -142,7 +142,8 @@ def draw_strided_slice(d: Drawer) -> None:
             count = len(range(n)[::stride])
         begin_mask |= from_start << axis
         end_mask |= to_end << axis
-        if not from_start and len(shape) > 1 and len(kept) + 1 < len(shape) and d.chance(0.15):
+        shrunk = axis - len(kept)
+        if not from_start and shrunk + 1 < len(shape) and d.chance(0.15):  # one axis at least stays
             shrink_mask |= 1 << axis  # one element, at `b`: the axis disappears
             stride = 1  # TFLite reads [b, b + 1) in the stride's direction: a negative one is empty
         else:
@@ -192,5 +193,5 @@ def applicable(name: str, d: Drawer) -> bool:
     if name == "EXPAND_DIMS":
         return rank < 4
     if name == "SOFTMAX":
-        return shape[-1] <= 511
+        return rank > 0 and shape[-1] <= 511
     return True
