@@ -117,7 +117,7 @@ def test_report_shows_accuracy_by_level_for_float_int8_host_and_qemu(measured_ex
     buckets = {"quiet": {"clips": 4, "accuracy": 0.25, "range": "RMS < -45 dBFS"},
                "medium": {"clips": 0, "accuracy": None, "range": "-45 to -30 dBFS"},
                "loud": {"clips": 6, "accuracy": 0.8333, "range": "RMS >= -30 dBFS"}}
-    update_manifest(export_dir, "training", {
+    update_manifest(export_dir, "run", {
         "float_test_accuracy": 0.7, "int8_test_accuracy": 0.6, "quantization": "ptq", "ptq_input_range": "p99.9",
         "accuracy_by_level": {"float": buckets, "int8_host": {**buckets, "quiet": {**buckets["quiet"], "accuracy": 0.125}}}})
     page = render_report(export_dir)

@@ -57,13 +57,14 @@ def arena_plan_plot(plan: dict, num_ops: int) -> str:
     buffers = [b for b in plan.get("buffers", []) if b.get("storage") == "arena"]
     colours = plt.get_cmap("tab20")
     for index, buffer in enumerate(buffers):
-        segments = buffer.get("segments") or [[buffer["first_op"], buffer["last_op"], buffer["bytes"]]]
-        for tensor, (first, last, size) in zip(buffer["tensors"], segments):
+        segments = buffer.get("segments") or [[buffer["first_op"], buffer["last_op"], buffer["bytes"], 0]]
+        for tensor, (first, last, size, *inside) in zip(buffer["tensors"], segments):
             start = max(first, 0)
             width = max(last - start, 0) + 1  # alive from its producer to its last reader
-            axes.broken_barh([(start - 0.45, width - 0.1)], (buffer["offset"], size),
+            bottom = buffer["offset"] + (inside[0] if inside else 0)  # row streams place tensors inside a buffer
+            axes.broken_barh([(start - 0.45, width - 0.1)], (bottom, size),
                              facecolors=colours(index % 20), edgecolor="black", linewidth=0.5)
-            axes.text(start - 0.4, buffer["offset"] + size / 2, f"t{tensor}", fontsize=7, va="center")
+            axes.text(start - 0.4, bottom + size / 2, f"t{tensor}", fontsize=7, va="center")
     arena = plan.get("arena_bytes", 0)
     axes.axhline(arena, color="red", linestyle="--", linewidth=1, label=f"arena {arena:,} B")
     axes.set_xlim(-1, max(num_ops, 1))
