@@ -118,9 +118,9 @@ typedef struct {
 
 static inline tas_requant_channel tas_requant_channel_of(int32_t multiplier, int32_t shift)
 {
-    const int32_t left = shift > 0 ? shift : 0, right = left - shift;
-    const tas_requant_channel c = {multiplier, left, right, right > 0 ? (int32_t)(1u << (right - 1)) : 0,
-                                   right > 0 ? -1 : 0};
+    /* Branch-free: 2^right / 2 is 2^(right - 1), or 0 for right = 0; -right >> 31 is -1 for right > 0. */
+    const int32_t left = shift & ~(shift >> 31), right = left - shift;
+    const tas_requant_channel c = {multiplier, left, right, (int32_t)((1u << right) >> 1), -right >> 31};
     return c;
 }
 
