@@ -216,6 +216,12 @@ static inline int8_t tas_mat_output(const tas_mat_mult *m, int32_t acc, int32_t 
     return (int8_t)tas_clamp(acc, m->act_min, m->act_max);
 }
 
+/* A requantized value as the int8 output: plus the output offset, clamped to the activation range. */
+static inline int8_t tas_mat_store(const tas_mat_mult *m, int32_t requantized)
+{
+    return (int8_t)tas_clamp(requantized + m->output_offset, m->act_min, m->act_max);
+}
+
 /* Every output channel of one input row; weights packed in blocks of 4 channels. */
 static inline void tas_mat_mult_one_row(const tas_mat_mult *shape, const int8_t *in, int8_t *out)
 {
@@ -254,10 +260,15 @@ static inline void tas_mat_mult_two_rows(const tas_mat_mult *shape, const int8_t
     for (int32_t c = 0; c < blocked_end; c += TAS_MAT_MULT_BLOCK_TWO_ROWS) {
         const tas_mat_acc2x2 start = {bias[c], bias[c + 1], bias[c], bias[c + 1]};
         const tas_mat_acc2x2 acc = tas_mat_dot_2ch_2rows(widened, in_a + 4 * quads, in_b + 4 * quads, w, quads, tail, start);
-        out_b[c] = tas_mat_output(m, acc.b0, c);
-        out_b[c + 1] = tas_mat_output(m, acc.b1, c + 1);
-        out_a[c] = tas_mat_output(m, acc.a0, c); /* after out_b: when in_b == in_a, out_b == out_a */
-        out_a[c + 1] = tas_mat_output(m, acc.a1, c + 1);
+        /* Each channel's requantization terms once for both rows, one channel at a time (fewer live
+         * registers). When in_b == in_a, out_b == out_a and both stores write the same value. */
+        const int32_t q0 = c * m->quant_step, q1 = q0 + m->quant_step;
+        const tas_requant_channel r0 = tas_requant_channel_of(m->multiplier[q0], m->shift[q0]);
+        out_a[c] = tas_mat_store(m, tas_requant_channel_apply(acc.a0, &r0));
+        out_b[c] = tas_mat_store(m, tas_requant_channel_apply(acc.b0, &r0));
+        const tas_requant_channel r1 = tas_requant_channel_of(m->multiplier[q1], m->shift[q1]);
+        out_a[c + 1] = tas_mat_store(m, tas_requant_channel_apply(acc.a1, &r1));
+        out_b[c + 1] = tas_mat_store(m, tas_requant_channel_apply(acc.b1, &r1));
         w += TAS_MAT_MULT_BLOCK_TWO_ROWS * quads + (2 * tail + 3) / 4;
     }
     if (blocked_end < m->output_depth) {

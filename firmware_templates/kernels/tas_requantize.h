@@ -106,6 +106,46 @@ static inline int32_t tas_rounding_shift_apply(int32_t h, tas_rounding_shift r)
     return (h + r.round + ((h >> 31) & r.negative_mask)) >> r.right; /* |h| < 2^30 here: no overflow */
 }
 
+/* tas_requantize_positive for many accumulators of one channel, its terms worked out once
+ * (tas_requant_channel_of) so each value costs a shift, SMMLAR, an AND, an ADD and an ASR.
+ * With x = acc << left: SMMLAR(2x, m, round) = round + floor((x·m + 2^30) / 2^31), the doubling high
+ * multiply h plus the rounding shift's half (tas_smmulr), whenever 2x fits int32 (checked: else
+ * tas_requantize_positive_split). The shift's - [h < 0] term may read [x < 0] instead: they differ
+ * only when h = 0, where both round to 0 (tas_requantize_positive_one_floor). */
+typedef struct {
+    int32_t multiplier, left, right, round, negative_mask;
+} tas_requant_channel;
+
+static inline tas_requant_channel tas_requant_channel_of(int32_t multiplier, int32_t shift)
+{
+    /* Branch-free: 2^right / 2 is 2^(right - 1), or 0 for right = 0; -right >> 31 is -1 for right > 0. */
+    const int32_t left = shift & ~(shift >> 31), right = left - shift;
+    const tas_requant_channel c = {multiplier, left, right, (int32_t)((1u << right) >> 1), -right >> 31};
+    return c;
+}
+
+static inline int32_t tas_smmlar(int32_t a, int32_t b, int32_t add)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    int32_t result;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(result) : "r"(a), "r"(b), "r"(add));
+    return result;
+#else
+    return (int32_t)((((int64_t)add << 32) + (int64_t)a * b + 0x80000000LL) >> 32);
+#endif
+}
+
+static inline int32_t tas_requant_channel_apply(int32_t acc, const tas_requant_channel *c)
+{
+    const int32_t x = (int32_t)((uint32_t)acc << c->left);
+    int32_t doubled;
+    if (__builtin_expect(__builtin_add_overflow(x, x, &doubled), 0)) {
+        return tas_requantize_positive_split(acc, c->multiplier, c->left, c->right);
+    }
+    const int32_t rounded_half = tas_smmlar(doubled, c->multiplier, c->round);
+    return (rounded_half + ((x >> 31) & c->negative_mask)) >> c->right;
+}
+
 static inline int32_t tas_clamp(int32_t value, int32_t low, int32_t high)
 {
     return value < low ? low : (value > high ? high : value);
