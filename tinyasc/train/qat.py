@@ -31,6 +31,8 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from tinyasc.errors import TinyascError
 from tinyasc.tf_env import import_tf
 
@@ -323,6 +325,7 @@ def fine_tune(qat_model, dataset, epochs: int, learning_rate: float, batch_size:
     """Train the QAT model for `epochs` on the train split (val split monitored), Adam at a
     constant `learning_rate`; returns the Keras history dict."""
     tf, keras = import_tf()
+    from tinyasc.data.pipeline import waveform_batches
     from tinyasc.train.loop import as_model_input
 
     input_fn = input_fn or as_model_input
@@ -332,13 +335,20 @@ def fine_tune(qat_model, dataset, epochs: int, learning_rate: float, batch_size:
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    validation = (input_fn(val.x), val.y) if len(val) else None
+    input_shape = tuple(qat_model.input_shape[1:])
+    # Batches stream from the splits (data/pipeline.py), so a dataset bigger than memory fine-tunes too.
+    validation = waveform_batches(val.x, val.y, batch_size, input_fn=input_fn, input_shape=input_shape) if len(val) else None
     keras.utils.set_random_seed(seed)
-    history = qat_model.fit(
-        input_fn(train.x), train.y, validation_data=validation, epochs=epochs, batch_size=batch_size,
-        shuffle=True, verbose=1 if progress else 0,
-    )
-    return history.history
+    shuffles = np.random.default_rng(seed)
+    history: dict[str, list] = {}
+    for epoch in range(epochs):  # a fresh shuffle of the train split each epoch
+        batches = waveform_batches(train.x, train.y, batch_size, order=shuffles.permutation(len(train)),
+                                   input_fn=input_fn, input_shape=input_shape)
+        fit = qat_model.fit(batches, validation_data=validation, epochs=epoch + 1, initial_epoch=epoch,
+                            verbose=1 if progress else 0)
+        for key, values in fit.history.items():
+            history.setdefault(key, []).extend(values)
+    return history
 
 
 def save_qat_model(qat_model, path: str | Path) -> Path:
