@@ -24,11 +24,15 @@ def largest_ram_board():
 
 
 def one_epoch(config):
-    """The config with every training phase cut to one epoch (QAT fine-tuning included)."""
+    """The config with every training phase cut to one epoch (QAT fine-tuning included). What is
+    tested here is the clip length, so the int8 model is made once: one PTQ range (min/max), and
+    QAT only where the config asks for it (the range search and QAT fallback: test_ptq_calibration)."""
+    quantization = config.quantization
     return dataclasses.replace(
         config,
         training=dataclasses.replace(config.training, epochs=1),
-        quantization=dataclasses.replace(config.quantization, qat_epochs=1),
+        quantization=dataclasses.replace(quantization, qat_epochs=1, input_ranges=("max",),
+                                         mode="ptq" if quantization.mode == "auto" else quantization.mode),
     )
 
 

@@ -259,14 +259,20 @@ def _calibrate_and_convert(config, model, dataset, run_dir: Path, input_fn, mode
 def test_accuracy_by_level(model, tflite: Path, test, crop_samples: int, input_fn) -> dict:
     """Test accuracy per input-level bucket (report/levels.py: each clip's RMS dBFS) of the float
     model and of the int8 model in TFLM's interpreter, scored per recording as the metrics are."""
+    from tinyasc.artifacts.tflm import dequantize, predict_int8_tflm, tflite_io_details
     from tinyasc.report.levels import LEVEL_BUCKET_TEXT, accuracy_by_level, rms_dbfs
     from tinyasc.train.evaluate import recording_logits
-    from tinyasc.train.ptq import int8_recording_logits
+
+    output = tflite_io_details(tflite)["output"]
+
+    def float_and_int8(crops):  # the features once (the fixed-point log-mel twin is slow), both models on them
+        inputs = input_fn(crops)
+        int8 = dequantize(predict_int8_tflm(tflite, inputs).reshape(len(crops), -1), output.scale, output.zero_point)
+        return np.concatenate([model.predict(inputs, batch_size=64, verbose=0), int8], axis=1)
 
     levels = np.concatenate([rms_dbfs(test.x[first:first + TEST_CHUNK]) for first in range(0, len(test), TEST_CHUNK)])
-    float_logits = recording_logits(lambda crops: model.predict(input_fn(crops), batch_size=64, verbose=0),
-                                    test.x, crop_samples)
-    int8_logits = int8_recording_logits(tflite, test, crop_samples, input_fn)
+    both = recording_logits(float_and_int8, test.x, crop_samples)
+    float_logits, int8_logits = np.split(both, 2, axis=1)
     return {"level": "RMS dBFS of each test clip as loaded", "buckets": LEVEL_BUCKET_TEXT,
             "float": accuracy_by_level(float_logits.argmax(axis=1), test.y, levels),
             "int8_host": accuracy_by_level(int8_logits.argmax(axis=1), test.y, levels)}
