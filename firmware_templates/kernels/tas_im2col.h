@@ -77,7 +77,8 @@ static inline void tas_im2col_pixel(const tas_conv2d_params *p, const int8_t *in
     const int32_t window = p->filter_height * row_bytes, padded = tas_im2col_window(p);
     const int32_t in_y_origin = out_y * p->stride_height - p->pad_height;
     const int32_t in_x_origin = out_x * p->stride_width - p->pad_width;
-    if (p->groups == 1 && p->dilation_height == 1 && p->filter_width == p->input_width && in_x_origin == 0) {
+    if (p->groups == 1 && p->dilation_height == 1 && p->dilation_width == 1 && p->filter_width == p->input_width
+        && in_x_origin == 0) {
         /* Filter rows as wide as the input and starting at its first column (1-D convs over time:
          * WSNet, the anchor's padded layers): the window is one run of input rows, cut by the padding
          * rows above and below only. Another output column (SAME padding on the right) reads past the
