@@ -3,7 +3,7 @@ was found: bad plans must be impossible by construction, and this says so for ev
 
 Every arena tensor and scratch buffer is a box: bytes [start, end) × ops [first, last]. Two boxes
 that meet (live at one op, sharing a byte) are allowed only as
-- an alias (RESHAPE's input and output: the very same bytes), or
+- aliases (RESHAPE's input and output, or a chain of them: the very same bytes), or
 - the input and output of an op the plan lists in `in_place_ops`, in one buffer, meeting at that
   op only: the input's last read is there and the output's first write. Whether the op's kernel may
   overwrite that input is the kernel record's (ops/common.py: InPlace) or the row stream's proof
@@ -44,10 +44,25 @@ def boxes(plan) -> list[Box]:
     return found
 
 
-def allowed(a: Box, b: Box, plan) -> bool:
+def alias_roots(aliases) -> dict[int, int]:
+    """Each aliased tensor → one tensor of its alias chain (RESHAPE → RESHAPE → ... share bytes)."""
+    root: dict[int, int] = {}
+
+    def find(t: int) -> int:
+        while root.get(t, t) != t:
+            t = root[t]
+        return t
+
+    for x, y in aliases:
+        root[find(y)] = find(x)
+    return {t: find(t) for t in root}
+
+
+def allowed(a: Box, b: Box, plan, roots: dict[int, int] | None = None) -> bool:
     if a.tensor is None or b.tensor is None or a.buffer_root != b.buffer_root:
         return False
-    if (a.tensor, b.tensor) in plan.aliases or (b.tensor, a.tensor) in plan.aliases:
+    roots = alias_roots(plan.aliases) if roots is None else roots
+    if roots.get(a.tensor, a.tensor) == roots.get(b.tensor, b.tensor):
         return (a.start, a.end) == (b.start, b.end)
     for x, y in ((a, b), (b, a)):  # x the input, y the output written over it at op y.first_op
         if x.last_op == y.first_op and plan.in_place_ops.get(y.first_op) == y.tensor:
@@ -58,11 +73,12 @@ def allowed(a: Box, b: Box, plan) -> bool:
 def check_plan(plan) -> list[str]:
     """The problems of `plan` (empty: safe)."""
     found = boxes(plan)
+    roots = alias_roots(plan.aliases)
     problems = [f"{b.name} ends at {b.end}, past the arena's {plan.arena_size} bytes"
                 for b in found if b.start < 0 or b.end > plan.arena_size]
     for i, a in enumerate(found):
         for b in found[i + 1:]:
-            if a.meets(b) and not allowed(a, b, plan):
+            if a.meets(b) and not allowed(a, b, plan, roots):
                 problems.append(f"{a.name} [{a.start}, {a.end}) ops {a.first_op}..{a.last_op} and {b.name} "
                                 f"[{b.start}, {b.end}) ops {b.first_op}..{b.last_op} share bytes while both live")
     return problems
