@@ -94,4 +94,4 @@ def test_pip_installed_cli_exports_builds_and_emulates_outside_the_repo(wheel, t
     built = tinyasc("build", "export/wheel")
     assert built.returncode == 0, built.stdout + built.stderr
     emulated = tinyasc("emulate", "export/wheel")
-    assert emulated.returncode == 0 and "PASS (bit-exact)" in emulated.stdout, emulated.stdout + emulated.stderr
+    assert emulated.returncode == 0 and "PASS: self-test 4/4 vectors bit-exact" in emulated.stdout, emulated.stdout + emulated.stderr
