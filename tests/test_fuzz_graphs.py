@@ -14,13 +14,15 @@ import numpy as np
 import pytest
 
 from tinyasc.compile import quant
+from tinyasc.compile.ops import elementwise
 from tinyasc.compile.fuzz.draw_ops import OP_DRAWERS
 from tinyasc.compile.fuzz.replay import case_meta, replay_case
 from tinyasc.compile.fuzz.run import FuzzStats, check_batch, draw_batch, fuzz
 from tinyasc.compile.fuzz.shrink import save_case, shrink
 from tinyasc.errors import TinyascError
 
-CASES = sorted((Path(__file__).parent / "data" / "fuzz").glob("*.tflite"))
+CASES_DIR = Path(__file__).parent / "data" / "fuzz"
+CASES = sorted(CASES_DIR.glob("*.tflite"))
 SLICE_GRAPHS = 300
 
 
@@ -44,6 +46,27 @@ def _float32_product_multiplier(input_scale, filter_scale, output_scale):
     """The per-tensor FULLY_CONNECTED multiplier as tinyasc computed it before issue 18."""
     product = float(np.float32(input_scale) * np.float32(filter_scale))
     return quant.quantize_multiplier(product / float(np.float32(output_scale)))
+
+
+def _float32_quotient_multipliers(op, s1, s2, s_out):
+    """ADD/SUB multipliers with float32 quotients, as tinyasc computed SUB's before fuzz seed 20."""
+    f1, f2, f_out = np.float32(s1), np.float32(s2), np.float32(s_out)
+    twice = np.float32(2) * max(f1, f2)
+    fields = ("input1", float(f1 / twice)), ("input2", float(f2 / twice)), \
+        ("output", float(twice / (np.float32(1 << elementwise.LEFT_SHIFT) * f_out)))
+    multipliers = {}
+    for name, real in fields:
+        multipliers[f"{name}_multiplier"], multipliers[f"{name}_shift"] = quant.quantize_multiplier(real)
+    return multipliers
+
+
+def test_sub_takes_its_multipliers_in_double(monkeypatch, tmp_path):
+    """The saved SUB case lands on a rounding tie: with float32 quotients of the scales (what
+    sub_common.cc once did) one output is 1 LSB off TFLM; its replay above passing means SUB's
+    multipliers are taken in double, as ADD's."""
+    monkeypatch.setattr(elementwise, "add_sub_multipliers", _float32_quotient_multipliers)
+    report = replay_case(CASES_DIR / "sub_11f55c4e7b.tflite", tmp_path, num_random=0)
+    assert report["bit_exact"] < report["inputs"] and report["max_abs_difference"] == 1, report
 
 
 FC_CASES = [c for c in CASES if case_meta(c)["ops"][0].startswith("FULLY_CONNECTED")]

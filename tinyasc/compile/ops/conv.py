@@ -142,11 +142,12 @@ def reads_contiguous_rows(p: Conv2DParams) -> bool:
     """Each output row's receptive field is one contiguous run of input bytes (a 1-D conv in
     2-D form: no padding, dilation 1, one group, a filter as wide as the input). pad_height is the
     top padding only: SAME puts an odd extra row at the bottom, so the last window must also end
-    inside the input (a fuzz finding, issue 18: it read past the input)."""
+    inside the input (a fuzz finding, issue 18: it read past the input). A filter dilated across
+    the width is as wide as the input in taps, not in columns (fuzz seed 20 graph 5721)."""
     return (
         p.pad_height == 0 and p.pad_width == 0
         and (p.output_height - 1) * p.stride_height + p.filter_height <= p.input_height
-        and p.dilation_height == 1 and p.groups == 1
+        and p.dilation_height == 1 and p.dilation_width == 1 and p.groups == 1
         and p.filter_width == p.input_width and p.output_width == 1
     )
 

@@ -2,8 +2,9 @@
 
 The arithmetic is TFLM's (add_common.cc, sub_common.cc, mul_common.cc):
 - ADD/SUB shift both offset inputs left by 20 bits, scale each to the common scale 2·max(s1, s2),
-  add or subtract, then requantize to the output. ADD computes its multipliers in double, SUB in
-  float32 (as the two TFLM files do; the last bit of a multiplier can differ between the two).
+  add or subtract, then requantize to the output. Both compute their multipliers in double from
+  the float32 scales, as the TFLM we check against does (SUB with float32 quotients was 1 LSB off
+  at rounding ties: fuzz seed 20 graph 10690; a float32 quotient changes a multiplier's last bits).
 - MUL requantizes the product of the offset inputs once, with s1·s2/s_out.
 Broadcasting follows TFLite: shapes right-aligned and extended to 4-D, a size-1 axis repeats.
 An operand that is a constant tensor (a bias added, a scale multiplied) is printed as a constant.
@@ -139,16 +140,11 @@ def _smaller_than_one(op: Op, real: float, what: str) -> tuple[int, int]:
     return multiplier, shift
 
 
-def add_sub_multipliers(op: Op, s1: float, s2: float, s_out: float, subtract: bool) -> dict:
-    if subtract:  # sub_common.cc divides in float32, then widens
-        f1, f2, f_out = np.float32(s1), np.float32(s2), np.float32(s_out)
-        twice = np.float32(2) * max(f1, f2)
-        real1, real2 = float(f1 / twice), float(f2 / twice)
-        real_out = float(twice / (np.float32(1 << LEFT_SHIFT) * f_out))
-    else:  # add_common.cc divides in double
-        twice = 2.0 * max(s1, s2)
-        real1, real2 = s1 / twice, s2 / twice
-        real_out = twice / ((1 << LEFT_SHIFT) * s_out)
+def add_sub_multipliers(op: Op, s1: float, s2: float, s_out: float) -> dict:
+    """The three multipliers of ADD and SUB (the same for both)."""
+    twice = 2.0 * max(s1, s2)
+    real1, real2 = s1 / twice, s2 / twice
+    real_out = twice / ((1 << LEFT_SHIFT) * s_out)
     m1, sh1 = _smaller_than_one(op, real1, "first input")
     m2, sh2 = _smaller_than_one(op, real2, "second input")
     mo, sho = _smaller_than_one(op, real_out, "output")
@@ -166,7 +162,7 @@ def prepare_add_or_sub(op: Op, graph: Graph) -> AddParams:
         subtract=subtract,
         input1_offset=-qa.zero_point, input2_offset=-qb.zero_point, output_offset=qy.zero_point,
         left_shift=LEFT_SHIFT,
-        **add_sub_multipliers(op, qa.scale, qb.scale, qy.scale, subtract),
+        **add_sub_multipliers(op, qa.scale, qb.scale, qy.scale),
         act_min=act_min, act_max=act_max,
         input1_constant=_constant_data(a), input2_constant=_constant_data(b),
     )
