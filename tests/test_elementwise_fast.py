@@ -64,7 +64,7 @@ def _add_cases(rng, count):
         low, high = sorted(rng.integers(-128, 128, 2)) if i % 4 == 0 else (-128, 127)
         cases.append(dict(PAIRS, subtract=int(subtract), input1_offset=-int(rng.integers(-128, 128)),
                           input2_offset=-int(rng.integers(-128, 128)), output_offset=zp_out, left_shift=20,
-                          **add_sub_multipliers(op, s1, s2, s_out, subtract), act_min=low, act_max=high))
+                          **add_sub_multipliers(op, s1, s2, s_out), act_min=low, act_max=high))
     return cases
 
 
