@@ -148,32 +148,33 @@ static inline tas_mat_acc4 tas_mat_quad_4ch(const int8_t **in, const int32_t **w
 {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
     /* Written out because GCC 12 hoists all four weight loads and spills accumulators here:
-     * LDR + 2 LDRD + 10 SXTB16 + 8 SMLAD for 16 MACs, no scratch RAM. */
-    int32_t x_even, x_odd, w_a, w_b, widened_w;
+     * LDR + LDM + 10 SXTB16 + 8 SMLAD for 16 MACs, no scratch RAM. The LDM fills r8-r11 in register
+     * order, channel 0's word first. */
+    register int32_t w0 __asm__("r8"), w1 __asm__("r9"), w2 __asm__("r10"), w3 __asm__("r11");
+    int32_t x_even, x_odd, widened_w;
     __asm__("ldr %[xe], [%[x]], #4\n\t" /* unaligned LDR: legal on Cortex-M4 */
             "sxtb16 %[xo], %[xe], ror #8\n\t"
             "sxtb16 %[xe], %[xe]\n\t"
-            "ldrd %[wa], %[wb], [%[w]], #8\n\t"
-            "sxtb16 %[t], %[wa]\n\t"
+            "ldmia %[w]!, {r8, r9, r10, r11}\n\t"
+            "sxtb16 %[t], %[w0]\n\t"
             "smlad %[c0], %[t], %[xe], %[c0]\n\t"
-            "sxtb16 %[t], %[wa], ror #8\n\t"
+            "sxtb16 %[t], %[w0], ror #8\n\t"
             "smlad %[c0], %[t], %[xo], %[c0]\n\t"
-            "sxtb16 %[t], %[wb]\n\t"
+            "sxtb16 %[t], %[w1]\n\t"
             "smlad %[c1], %[t], %[xe], %[c1]\n\t"
-            "sxtb16 %[t], %[wb], ror #8\n\t"
+            "sxtb16 %[t], %[w1], ror #8\n\t"
             "smlad %[c1], %[t], %[xo], %[c1]\n\t"
-            "ldrd %[wa], %[wb], [%[w]], #8\n\t"
-            "sxtb16 %[t], %[wa]\n\t"
+            "sxtb16 %[t], %[w2]\n\t"
             "smlad %[c2], %[t], %[xe], %[c2]\n\t"
-            "sxtb16 %[t], %[wa], ror #8\n\t"
+            "sxtb16 %[t], %[w2], ror #8\n\t"
             "smlad %[c2], %[t], %[xo], %[c2]\n\t"
-            "sxtb16 %[t], %[wb]\n\t"
+            "sxtb16 %[t], %[w3]\n\t"
             "smlad %[c3], %[t], %[xe], %[c3]\n\t"
-            "sxtb16 %[t], %[wb], ror #8\n\t"
+            "sxtb16 %[t], %[w3], ror #8\n\t"
             "smlad %[c3], %[t], %[xo], %[c3]"
             : [c0] "+r"(acc.c0), [c1] "+r"(acc.c1), [c2] "+r"(acc.c2), [c3] "+r"(acc.c3), [x] "+r"(*in),
-              [w] "+r"(*w), [xe] "=&r"(x_even), [xo] "=&r"(x_odd), [wa] "=&r"(w_a), [wb] "=&r"(w_b),
-              [t] "=&r"(widened_w)
+              [w] "+r"(*w), [xe] "=&r"(x_even), [xo] "=&r"(x_odd), [w0] "=&r"(w0), [w1] "=&r"(w1),
+              [w2] "=&r"(w2), [w3] "=&r"(w3), [t] "=&r"(widened_w)
             :
             : "memory");
 #else
@@ -245,6 +246,12 @@ static inline int8_t tas_mat_store(const tas_mat_mult *m, int32_t requantized)
     return (int8_t)tas_clamp(requantized + m->output_offset, m->act_min, m->act_max);
 }
 
+/* requantized acc of one channel as its int8 output, the channel's terms worked out here. */
+static inline int8_t tas_mat_requant_store(const tas_mat_mult *m, int32_t acc, const tas_requant_channel *r)
+{
+    return tas_mat_store(m, tas_requant_channel_apply(acc, r));
+}
+
 /* Every output channel of one input row; weights packed in blocks of 4 channels. */
 static inline void tas_mat_mult_one_row(const tas_mat_mult *shape, const int8_t *in, int8_t *out)
 {
@@ -252,15 +259,23 @@ static inline void tas_mat_mult_one_row(const tas_mat_mult *shape, const int8_t 
     const int32_t quads = m->depth / 4, tail = m->depth % 4;
     const int32_t *w = m->packed_weights;
     const int32_t *bias = m->folded_bias;
+    const int32_t step = m->quant_step;
+    /* Per-tensor requantization (step 0): its terms once for every channel. */
+    const tas_requant_channel every = tas_requant_channel_of(m->multiplier[0], m->shift[0]);
     /* Bounds up front: see tas_conv2d_rows_s8_dsp.c. */
     const int32_t blocked_end = m->output_depth - m->output_depth % TAS_MAT_MULT_BLOCK_ONE_ROW;
     for (int32_t c = 0; c < blocked_end; c += TAS_MAT_MULT_BLOCK_ONE_ROW) {
         const tas_mat_acc4 start = {bias[c], bias[c + 1], bias[c + 2], bias[c + 3]};
         const tas_mat_acc4 acc = tas_mat_dot_4ch_1row(in, w, quads, tail, start);
-        out[c] = tas_mat_output(m, acc.c0, c);
-        out[c + 1] = tas_mat_output(m, acc.c1, c + 1);
-        out[c + 2] = tas_mat_output(m, acc.c2, c + 2);
-        out[c + 3] = tas_mat_output(m, acc.c3, c + 3);
+        const int32_t *multiplier = m->multiplier + c * step, *shift = m->shift + c * step;
+        tas_requant_channel r = step ? tas_requant_channel_of(multiplier[0], shift[0]) : every;
+        out[c] = tas_mat_requant_store(m, acc.c0, &r);
+        r = step ? tas_requant_channel_of(multiplier[1], shift[1]) : every;
+        out[c + 1] = tas_mat_requant_store(m, acc.c1, &r);
+        r = step ? tas_requant_channel_of(multiplier[2], shift[2]) : every;
+        out[c + 2] = tas_mat_requant_store(m, acc.c2, &r);
+        r = step ? tas_requant_channel_of(multiplier[3], shift[3]) : every;
+        out[c + 3] = tas_mat_requant_store(m, acc.c3, &r);
         w += TAS_MAT_MULT_BLOCK_ONE_ROW * quads + tail;
     }
     for (int32_t c = blocked_end; c < m->output_depth; ++c) {
