@@ -71,6 +71,10 @@ CASES = {
     "conv1d_k9_on_5_steps_padding_past_both_ends": (lambda: conv1d(5, 3, 6, 9), True),
     "conv1d_k4_stride3_even_kernel_same": (lambda: conv1d(10, 4, 5, 4, strides=3), True),
     "residual_se_block_8x8x16": (lambda: residual_se((8, 8, 16)), True),
+    # filter depth a multiple of 4: gathered straight into the widened scratch (tas_im2col_widened.h)
+    "widened_5x3_same_pads_every_side_odd_pixel_count": (lambda: conv((3, 5, 12), 7, (5, 3), activation="relu"), True),
+    "widened_3x3_dilation2_on_a_1x1_image_edge": (lambda: conv((5, 4, 8), 5, 3, dilation=2), True),
+    "widened_2x2_stride3_valid_stride_over_kernel": (lambda: conv((8, 10, 4), 3, 2, strides=3, padding="valid"), False),
     "stack_like_resnet8_stage": (lambda: conv_stack((8, 8, 16), (16, 3, 1, 1), (32, 3, 2, 1), (33, 3, 1, 1)), True),
 }
 CONV_KINDS = ("CONV_2D",)

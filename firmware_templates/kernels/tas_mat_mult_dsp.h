@@ -96,19 +96,35 @@ static inline void tas_mat_widen_rows(const int8_t *in_a, const int8_t *in_b, in
     }
 }
 
+/* acc + one quad of rows a and b (widened, 4 words at *widened) with 2 channels (a word each at *w);
+ * both pointers move past what they read. */
+static inline tas_mat_acc2x2 tas_mat_quad_2ch_2rows(const int32_t **widened, const int32_t **w, tas_mat_acc2x2 acc)
+{
+    const tas_widened xa = tas_load_pair(widened), xb = tas_load_pair(widened);
+    const tas_widened words = tas_load_pair(w); /* channel 0's word, channel 1's word */
+    tas_widened wc = tas_widen(words.even);
+    acc.a0 = tas_mac4(wc, xa, acc.a0);
+    acc.b0 = tas_mac4(wc, xb, acc.b0);
+    wc = tas_widen(words.odd);
+    acc.a1 = tas_mac4(wc, xa, acc.a1);
+    acc.b1 = tas_mac4(wc, xb, acc.b1);
+    return acc;
+}
+
 /* Rows a and b: quads from `widened` (tas_mat_widen_rows), the depth % 4 tail bytes from tail_a, tail_b. */
 static inline tas_mat_acc2x2 tas_mat_dot_2ch_2rows(const int32_t *widened, const int8_t *tail_a, const int8_t *tail_b,
                                                    const int32_t *w, int32_t quads, int32_t tail, tas_mat_acc2x2 acc)
 {
-    for (int32_t quad = quads; quad > 0; --quad) {
-        const tas_widened xa = tas_load_pair(&widened), xb = tas_load_pair(&widened);
-        const tas_widened words = tas_load_pair(&w); /* channel 0's word, channel 1's word */
-        tas_widened wc = tas_widen(words.even);
-        acc.a0 = tas_mac4(wc, xa, acc.a0);
-        acc.b0 = tas_mac4(wc, xb, acc.b0);
-        wc = tas_widen(words.odd);
-        acc.a1 = tas_mac4(wc, xa, acc.a1);
-        acc.b1 = tas_mac4(wc, xb, acc.b1);
+    /* Four quads per pass: the loop's counter and branch are paid once per 64 MACs, not per 16. */
+    int32_t quad = quads;
+    for (; quad >= 4; quad -= 4) {
+        acc = tas_mat_quad_2ch_2rows(&widened, &w, acc);
+        acc = tas_mat_quad_2ch_2rows(&widened, &w, acc);
+        acc = tas_mat_quad_2ch_2rows(&widened, &w, acc);
+        acc = tas_mat_quad_2ch_2rows(&widened, &w, acc);
+    }
+    for (; quad > 0; --quad) {
+        acc = tas_mat_quad_2ch_2rows(&widened, &w, acc);
     }
     const int8_t *tail_w = (const int8_t *)w; /* channel c's tail byte t at tail_w[c * tail + t] */
     for (int32_t t = 0; t < tail; ++t) {
@@ -132,32 +148,33 @@ static inline tas_mat_acc4 tas_mat_quad_4ch(const int8_t **in, const int32_t **w
 {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
     /* Written out because GCC 12 hoists all four weight loads and spills accumulators here:
-     * LDR + 2 LDRD + 10 SXTB16 + 8 SMLAD for 16 MACs, no scratch RAM. */
-    int32_t x_even, x_odd, w_a, w_b, widened_w;
+     * LDR + LDM + 10 SXTB16 + 8 SMLAD for 16 MACs, no scratch RAM. The LDM fills r8-r11 in register
+     * order, channel 0's word first. */
+    register int32_t w0 __asm__("r8"), w1 __asm__("r9"), w2 __asm__("r10"), w3 __asm__("r11");
+    int32_t x_even, x_odd, widened_w;
     __asm__("ldr %[xe], [%[x]], #4\n\t" /* unaligned LDR: legal on Cortex-M4 */
             "sxtb16 %[xo], %[xe], ror #8\n\t"
             "sxtb16 %[xe], %[xe]\n\t"
-            "ldrd %[wa], %[wb], [%[w]], #8\n\t"
-            "sxtb16 %[t], %[wa]\n\t"
+            "ldmia %[w]!, {r8, r9, r10, r11}\n\t"
+            "sxtb16 %[t], %[w0]\n\t"
             "smlad %[c0], %[t], %[xe], %[c0]\n\t"
-            "sxtb16 %[t], %[wa], ror #8\n\t"
+            "sxtb16 %[t], %[w0], ror #8\n\t"
             "smlad %[c0], %[t], %[xo], %[c0]\n\t"
-            "sxtb16 %[t], %[wb]\n\t"
+            "sxtb16 %[t], %[w1]\n\t"
             "smlad %[c1], %[t], %[xe], %[c1]\n\t"
-            "sxtb16 %[t], %[wb], ror #8\n\t"
+            "sxtb16 %[t], %[w1], ror #8\n\t"
             "smlad %[c1], %[t], %[xo], %[c1]\n\t"
-            "ldrd %[wa], %[wb], [%[w]], #8\n\t"
-            "sxtb16 %[t], %[wa]\n\t"
+            "sxtb16 %[t], %[w2]\n\t"
             "smlad %[c2], %[t], %[xe], %[c2]\n\t"
-            "sxtb16 %[t], %[wa], ror #8\n\t"
+            "sxtb16 %[t], %[w2], ror #8\n\t"
             "smlad %[c2], %[t], %[xo], %[c2]\n\t"
-            "sxtb16 %[t], %[wb]\n\t"
+            "sxtb16 %[t], %[w3]\n\t"
             "smlad %[c3], %[t], %[xe], %[c3]\n\t"
-            "sxtb16 %[t], %[wb], ror #8\n\t"
+            "sxtb16 %[t], %[w3], ror #8\n\t"
             "smlad %[c3], %[t], %[xo], %[c3]"
             : [c0] "+r"(acc.c0), [c1] "+r"(acc.c1), [c2] "+r"(acc.c2), [c3] "+r"(acc.c3), [x] "+r"(*in),
-              [w] "+r"(*w), [xe] "=&r"(x_even), [xo] "=&r"(x_odd), [wa] "=&r"(w_a), [wb] "=&r"(w_b),
-              [t] "=&r"(widened_w)
+              [w] "+r"(*w), [xe] "=&r"(x_even), [xo] "=&r"(x_odd), [w0] "=&r"(w0), [w1] "=&r"(w1),
+              [w2] "=&r"(w2), [w3] "=&r"(w3), [t] "=&r"(widened_w)
             :
             : "memory");
 #else
@@ -175,7 +192,14 @@ static inline tas_mat_acc4 tas_mat_quad_4ch(const int8_t **in, const int32_t **w
 static inline tas_mat_acc4 tas_mat_dot_4ch_1row(const int8_t *in, const int32_t *w, int32_t quads, int32_t tail,
                                                 tas_mat_acc4 acc)
 {
-    for (int32_t quad = quads; quad > 0; --quad) {
+    int32_t quad = quads;
+    for (; quad >= 4; quad -= 4) { /* as tas_mat_dot_2ch_2rows: one counter and branch per 64 MACs */
+        acc = tas_mat_quad_4ch(&in, &w, acc);
+        acc = tas_mat_quad_4ch(&in, &w, acc);
+        acc = tas_mat_quad_4ch(&in, &w, acc);
+        acc = tas_mat_quad_4ch(&in, &w, acc);
+    }
+    for (; quad > 0; --quad) {
         acc = tas_mat_quad_4ch(&in, &w, acc);
     }
     const int8_t *tail_in = in;
@@ -222,6 +246,12 @@ static inline int8_t tas_mat_store(const tas_mat_mult *m, int32_t requantized)
     return (int8_t)tas_clamp(requantized + m->output_offset, m->act_min, m->act_max);
 }
 
+/* requantized acc of one channel as its int8 output, the channel's terms worked out here. */
+static inline int8_t tas_mat_requant_store(const tas_mat_mult *m, int32_t acc, const tas_requant_channel *r)
+{
+    return tas_mat_store(m, tas_requant_channel_apply(acc, r));
+}
+
 /* Every output channel of one input row; weights packed in blocks of 4 channels. */
 static inline void tas_mat_mult_one_row(const tas_mat_mult *shape, const int8_t *in, int8_t *out)
 {
@@ -229,15 +259,23 @@ static inline void tas_mat_mult_one_row(const tas_mat_mult *shape, const int8_t 
     const int32_t quads = m->depth / 4, tail = m->depth % 4;
     const int32_t *w = m->packed_weights;
     const int32_t *bias = m->folded_bias;
+    const int32_t step = m->quant_step;
+    /* Per-tensor requantization (step 0): its terms once for every channel. */
+    const tas_requant_channel every = tas_requant_channel_of(m->multiplier[0], m->shift[0]);
     /* Bounds up front: see tas_conv2d_rows_s8_dsp.c. */
     const int32_t blocked_end = m->output_depth - m->output_depth % TAS_MAT_MULT_BLOCK_ONE_ROW;
     for (int32_t c = 0; c < blocked_end; c += TAS_MAT_MULT_BLOCK_ONE_ROW) {
         const tas_mat_acc4 start = {bias[c], bias[c + 1], bias[c + 2], bias[c + 3]};
         const tas_mat_acc4 acc = tas_mat_dot_4ch_1row(in, w, quads, tail, start);
-        out[c] = tas_mat_output(m, acc.c0, c);
-        out[c + 1] = tas_mat_output(m, acc.c1, c + 1);
-        out[c + 2] = tas_mat_output(m, acc.c2, c + 2);
-        out[c + 3] = tas_mat_output(m, acc.c3, c + 3);
+        const int32_t *multiplier = m->multiplier + c * step, *shift = m->shift + c * step;
+        tas_requant_channel r = step ? tas_requant_channel_of(multiplier[0], shift[0]) : every;
+        out[c] = tas_mat_requant_store(m, acc.c0, &r);
+        r = step ? tas_requant_channel_of(multiplier[1], shift[1]) : every;
+        out[c + 1] = tas_mat_requant_store(m, acc.c1, &r);
+        r = step ? tas_requant_channel_of(multiplier[2], shift[2]) : every;
+        out[c + 2] = tas_mat_requant_store(m, acc.c2, &r);
+        r = step ? tas_requant_channel_of(multiplier[3], shift[3]) : every;
+        out[c + 3] = tas_mat_requant_store(m, acc.c3, &r);
         w += TAS_MAT_MULT_BLOCK_ONE_ROW * quads + tail;
     }
     for (int32_t c = blocked_end; c < m->output_depth; ++c) {
@@ -246,20 +284,37 @@ static inline void tas_mat_mult_one_row(const tas_mat_mult *shape, const int8_t 
     }
 }
 
-/* Every output channel of input rows a and b (in_b may equal in_a); weights packed in blocks of 2;
- * `widened`: scratch of 4·(depth / 4) words. */
-static inline void tas_mat_mult_two_rows(const tas_mat_mult *shape, const int8_t *in_a, const int8_t *in_b,
-                                         int32_t *widened, int8_t *out_a, int8_t *out_b)
+/* acc + Σ x·w for one channel packed alone and one widened row: its quads' words at lane[4·quad]
+ * and lane[4·quad + 1] (tas_mat_widen_rows' layout, row a at widened, row b at widened + 2), its
+ * depth % 4 tail bytes at tail_x. */
+static inline int32_t tas_mat_dot_1ch_lane(const int32_t *lane, const int8_t *tail_x, const int32_t *w, int32_t quads,
+                                           int32_t tail, int32_t acc)
+{
+    for (int32_t quad = 0; quad < quads; ++quad, lane += 4) {
+        const tas_widened x = {lane[0], lane[1]};
+        acc = tas_mac4(tas_widen(w[quad]), x, acc);
+    }
+    const int8_t *tail_w = (const int8_t *)(w + quads);
+    for (int32_t t = 0; t < tail; ++t) {
+        acc += tail_x[t] * tail_w[t];
+    }
+    return acc;
+}
+
+/* Every output channel of rows a and b already widened (`widened`: tas_mat_widen_rows' layout, or a
+ * gather that writes it directly, tas_im2col_widened.h), their depth % 4 tail bytes at tail_a and
+ * tail_b; weights packed in blocks of 2. */
+static inline void tas_mat_mult_widened_pair(const tas_mat_mult *shape, const int32_t *widened, const int8_t *tail_a,
+                                             const int8_t *tail_b, int8_t *out_a, int8_t *out_b)
 {
     const tas_mat_mult local = *shape, *m = &local; /* a local copy: int8 stores cannot alias it */
     const int32_t quads = m->depth / 4, tail = m->depth % 4;
-    tas_mat_widen_rows(in_a, in_b, quads, widened);
     const int32_t *w = m->packed_weights;
     const int32_t *bias = m->folded_bias;
     const int32_t blocked_end = m->output_depth - m->output_depth % TAS_MAT_MULT_BLOCK_TWO_ROWS;
     for (int32_t c = 0; c < blocked_end; c += TAS_MAT_MULT_BLOCK_TWO_ROWS) {
         const tas_mat_acc2x2 start = {bias[c], bias[c + 1], bias[c], bias[c + 1]};
-        const tas_mat_acc2x2 acc = tas_mat_dot_2ch_2rows(widened, in_a + 4 * quads, in_b + 4 * quads, w, quads, tail, start);
+        const tas_mat_acc2x2 acc = tas_mat_dot_2ch_2rows(widened, tail_a, tail_b, w, quads, tail, start);
         /* Each channel's requantization terms once for both rows, one channel at a time (fewer live
          * registers). When in_b == in_a, out_b == out_a and both stores write the same value. */
         const int32_t q0 = c * m->quant_step, q1 = q0 + m->quant_step;
@@ -273,9 +328,19 @@ static inline void tas_mat_mult_two_rows(const tas_mat_mult *shape, const int8_t
     }
     if (blocked_end < m->output_depth) {
         const int32_t c = blocked_end;
-        out_b[c] = tas_mat_output(m, tas_mat_dot_1ch(in_b, w, quads, tail, bias[c]), c);
-        out_a[c] = tas_mat_output(m, tas_mat_dot_1ch(in_a, w, quads, tail, bias[c]), c);
+        out_b[c] = tas_mat_output(m, tas_mat_dot_1ch_lane(widened + 2, tail_b, w, quads, tail, bias[c]), c);
+        out_a[c] = tas_mat_output(m, tas_mat_dot_1ch_lane(widened, tail_a, w, quads, tail, bias[c]), c);
     }
+}
+
+/* Every output channel of input rows a and b (in_b may equal in_a); weights packed in blocks of 2;
+ * `widened`: scratch of 4·(depth / 4) words. */
+static inline void tas_mat_mult_two_rows(const tas_mat_mult *shape, const int8_t *in_a, const int8_t *in_b,
+                                         int32_t *widened, int8_t *out_a, int8_t *out_b)
+{
+    const int32_t quads = shape->depth / 4;
+    tas_mat_widen_rows(in_a, in_b, quads, widened);
+    tas_mat_mult_widened_pair(shape, widened, in_a + 4 * quads, in_b + 4 * quads, out_a, out_b);
 }
 
 #endif /* TAS_MAT_MULT_DSP_H */

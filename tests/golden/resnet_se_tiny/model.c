@@ -33,6 +33,9 @@ const char *const tinyasc_labels[4] = {
 /* ---- tas_mat_mult_dsp.h ---- */
 /* verbatim: firmware_templates/kernels/tas_mat_mult_dsp.h */
 
+/* ---- tas_im2col_widened.h ---- */
+/* verbatim: firmware_templates/kernels/tas_im2col_widened.h */
+
 /* ---- tas_conv2d_im2col_s8_dsp.c ---- */
 /* verbatim: firmware_templates/kernels/tas_conv2d_im2col_s8_dsp.c */
 

@@ -199,7 +199,7 @@ def im2col_window(p: Conv2DParams) -> int:
 # the two columns, and on DSP cores the pair widened to int16 (tas_mat_mult_two_rows).
 CONV2D_IM2COL_DSP = Kernel(
     "tas_conv2d_im2col_s8_dsp",
-    ("tas_dsp.h", "tas_conv2d_common.h", "tas_im2col.h", "tas_mat_mult_dsp.h", "tas_conv2d_im2col_s8_dsp.c"),
+    ("tas_dsp.h", "tas_conv2d_common.h", "tas_im2col.h", "tas_mat_mult_dsp.h", "tas_im2col_widened.h", "tas_conv2d_im2col_s8_dsp.c"),
     applies=folds_into_int32, requires=("dsp",), row_loop=True, folds_input_offset=True, weight_layout="im2col_blocks",
     scratch_bytes=lambda p: 2 * p.groups * im2col_window(p) + 4 * im2col_window(p),
 )

@@ -188,7 +188,7 @@ DIRECT = Kernel(  # K expanded into flash, run by the grouped conv's loops
 # The direct path on the general convolution's fast kernels (tas_conv2d_im2col_s8[_dsp]).
 DIRECT_IM2COL_DSP = Kernel(
     "tas_ws_conv_im2col_s8_dsp",
-    ("tas_dsp.h", "tas_conv2d_common.h", "tas_im2col.h", "tas_mat_mult_dsp.h", "tas_conv2d_im2col_s8_dsp.c",
+    ("tas_dsp.h", "tas_conv2d_common.h", "tas_im2col.h", "tas_mat_mult_dsp.h", "tas_im2col_widened.h", "tas_conv2d_im2col_s8_dsp.c",
      "tas_ws_conv_common.h", "tas_ws_conv_im2col_s8_dsp.c"),
     applies=runs_direct_im2col, requires=("dsp",), folds_input_offset=True, weight_layout="im2col_blocks",
     scratch_bytes=lambda p: 6 * im2col_window(p),  # two columns and the pair widened
