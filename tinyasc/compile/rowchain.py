@@ -232,6 +232,14 @@ def make_chain(graph: Graph, nodes: list[Node]) -> RowChain | None:
     return chain
 
 
+def steps_of(chain: RowChain, i: int) -> int:
+    """Rows node i pushes: its output rows, then its ring's bottom padding rows (pushed when a read
+    first needs them, not before: an early push would make the ring hold more)."""
+    node = chain.nodes[i]
+    ring = chain.rings.get(node.output)
+    return node.rows + (ring.pad_bottom if ring is not None else 0)
+
+
 def demand_order(chain: RowChain) -> list[int]:
     """Node positions, one per row computed: each output's rows in turn, every row after the rows
     it reads (each node's rows in increasing order)."""
@@ -241,12 +249,11 @@ def demand_order(chain: RowChain) -> list[int]:
 
     def ensure(i: int, last: int) -> None:
         node = chain.nodes[i]
-        while done[i] <= min(last, node.rows - 1):
+        while done[i] <= min(last, steps_of(chain, i) - 1):
             row = done[i]
-            for read in node.reads:
+            for read in node.reads if row < node.rows else ():
                 if read.tensor in position and position[read.tensor] != i:
-                    producer = position[read.tensor]
-                    ensure(producer, min(read.rows(row)[1], chain.nodes[producer].rows - 1))
+                    ensure(position[read.tensor], read.rows(row)[1])
             order.append(i)
             done[i] += 1
 
@@ -261,7 +268,7 @@ def _events(chain: RowChain):
     for i in chain.order:
         node, r = chain.nodes[i], row[i]
         row[i] += 1
-        reads = [(rd.tensor, *rd.rows(r)) for rd in node.reads]
+        reads = [(rd.tensor, *rd.rows(r)) for rd in node.reads] if r < node.rows else []  # padding reads none
         yield i, r, reads
 
 
@@ -281,10 +288,8 @@ def ring_capacities(chain: RowChain) -> None:
         ring = chain.rings.get(node.output)
         if ring is None:
             continue
-        pushed = [r] + (list(range(ring.rows, ring.rows + ring.pad_bottom)) if r == ring.rows - 1 else [])
-        oldest = oldest_after[k + 1].get(ring.tensor, pushed[-1] + 1)
-        for j in pushed:
-            ring.capacity = max(ring.capacity, j - min(oldest, j) + 1)
+        oldest = oldest_after[k + 1].get(ring.tensor, r + 1)
+        ring.capacity = max(ring.capacity, r - min(oldest, r) + 1)
 
 
 def chain_is_safe(chain: RowChain) -> bool:
@@ -311,12 +316,10 @@ def chain_is_safe(chain: RowChain) -> bool:
                 return False
         if node.output in chain.rings:
             ring = chain.rings[node.output]
-            if sum(held[node.output]) != r:  # rows enter a ring in order
+            if sum(held[node.output]) != r:  # rows (then padding rows) enter a ring in order
                 return False
             push(node.output)
-            if r == ring.rows - 1:
-                for _ in range(ring.pad_bottom):
-                    push(node.output)
         else:
             computed[node.output] = r + 1
-    return all(n.output in chain.rings or computed[n.output] == n.rows for n in chain.nodes)
+    return all(n.output in chain.rings or computed[n.output] == n.rows for n in chain.nodes) and all(
+        sum(held[t]) <= ring.rows + ring.pad_bottom for t, ring in chain.rings.items())

@@ -12,11 +12,25 @@ from collections.abc import Callable
 import numpy as np
 
 from tinyasc.compile import ops
-from tinyasc.compile.ir import Graph
-from tinyasc.compile.kernels import select_kernel
+from tinyasc.compile.ir import Graph, OpKind
+from tinyasc.compile.kernels import board_extensions, select_kernel
+from tinyasc.compile.ops import REGISTRY
 from tinyasc.compile.rowchain import Read, RowChain
 
 ROW = "tas_row"
+
+
+def row_kernel(kind: OpKind, block, board, options):
+    """The kernel of a node's row: select_kernel's, or, when that one asks for scratch that other
+    kernels of the op do without (ADD's tables: 2 KB, built again for every row), the first of
+    those: a chain is there to save memory."""
+    chosen = select_kernel(kind, block, board, options)
+    if chosen is None or chosen.scratch_bytes is None or kind is not OpKind.ADD:
+        return chosen
+    spec = REGISTRY[kind]
+    lean = [k for k in (*spec.variants, spec.reference)
+            if k.scratch_bytes is None and k.runs_on(board_extensions(board)) and k.applies(block)]
+    return lean[0] if lean else chosen
 
 
 def settle_kernels(chain: RowChain, graph: Graph, board, options) -> bool:
@@ -24,7 +38,7 @@ def settle_kernels(chain: RowChain, graph: Graph, board, options) -> bool:
     has no kernel."""
     for node in chain.nodes:
         if node.block is not None:
-            kernel = select_kernel(graph.ops[node.op].kind, node.block, board, options)
+            kernel = row_kernel(graph.ops[node.op].kind, node.block, board, options)
             if kernel is None:
                 return False
             chain.kernels[node.op] = kernel
@@ -72,9 +86,9 @@ def chain_block(chain: RowChain, graph: Graph, base: str, calls: dict[int, str],
         else:
             body = calls[node.op] + ";"
         ring = chain.rings.get(t)
-        if ring is not None and ring.pad_bottom:
-            body += (f"\n                if ({ROW} == {ring.rows - 1}) "
-                     f"tas_ring_pad(&{_ring(t)}, {ring.pad_bottom}, (int8_t){ring.zero_point});")
+        if ring is not None and ring.pad_bottom:  # the rows after the last: bottom padding
+            body = (f"if ({ROW} < {ring.rows}) {{\n                    {body}\n                }} else {{\n"
+                    f"                    tas_ring_pad(&{_ring(t)}, 1, (int8_t){ring.zero_point});\n                }}")
         lines.append(f"            case {i}:\n                {body}\n                break;")
     lines.append("            default:\n                break;")
     lines.append("            }\n        }\n    }")
