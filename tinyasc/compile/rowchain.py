@@ -81,6 +81,7 @@ class RowChain:
     outputs: tuple[int, ...]  # written whole
     inputs: tuple[int, ...]  # read whole (directly or by copy nodes)
     elided: tuple[int, ...]  # inner tensors: rings only
+    merged: dict[int, int] = field(default_factory=dict)  # conv output -> the ADD output it is written into
     order: list[int] = field(default_factory=list)  # node position per row computed
     kernel_scratch: int = 0  # the largest scratch a node's kernel asks for
     kernels: dict = field(default_factory=dict)  # op -> the Kernel its block runs (rowchain_emit.py)
@@ -203,9 +204,10 @@ def make_chain(graph: Graph, nodes: list[Node]) -> RowChain | None:
     inputs = tuple(sorted({r.tensor for n in nodes for r in n.reads if r.tensor not in produced}))
     if any(producer.get(t, -1) > ops[0] for t in inputs):
         return None  # an input computed after the chain would start
+    merged = _merges(graph, nodes, inner, readers)
     rings: dict[int, Ring] = {}
     copies = []
-    for t in (*inner, *inputs, *outputs):
+    for t in (*(t for t in inner if t not in merged), *inputs, *outputs):
         h, row_bytes = _rows_and_bytes(graph, t)
         reads = [r for n in nodes for r in n.reads if r.tensor == t]
         rows_of = [produced[t].rows if t in produced else h]
@@ -221,7 +223,8 @@ def make_chain(graph: Graph, nodes: list[Node]) -> RowChain | None:
                 copies.append(Node(-1 - t, t, h, (), None))  # reads the whole input
     if len(copies) + len(nodes) > 255:
         return None  # the schedule table names nodes in bytes
-    chain = RowChain(ops=ops, nodes=copies + list(nodes), rings=rings, outputs=outputs, inputs=inputs, elided=inner)
+    chain = RowChain(ops=ops, nodes=copies + list(nodes), rings=rings, outputs=outputs, inputs=inputs, elided=inner,
+                     merged=merged)
     chain.order = demand_order(chain)
     ring_capacities(chain)
     offset = 0
@@ -230,6 +233,25 @@ def make_chain(graph: Graph, nodes: list[Node]) -> RowChain | None:
         offset += _align(ring.bytes)
     assert chain_is_safe(chain), f"row chain over ops {ops} is not safe"
     return chain
+
+
+def _merges(graph: Graph, nodes: list[Node], inner: tuple[int, ...], readers: dict[int, list[int]]) -> dict[int, int]:
+    """Conv outputs that only an ADD reads, once: the conv writes its row straight into the ADD's
+    output row and the ADD runs in place over it (its kernels read an operand of the output's shape
+    at the output's own index, ops/common.py: InPlace.FULL_SHAPE_OPERAND), so the conv's row needs
+    no ring."""
+    produced = {n.output: n for n in nodes}
+    merged = {}
+    for n in nodes:
+        if graph.ops[n.op].kind is not OpKind.ADD:
+            continue
+        for read in n.reads:
+            x = read.tensor
+            if (x in inner and x in produced and readers.get(x) == [n.op] and len({r.tensor for r in n.reads}) == 2
+                    and graph.ops[produced[x].op].kind is OpKind.CONV_2D):
+                merged[x] = n.output
+                break
+    return merged
 
 
 def steps_of(chain: RowChain, i: int) -> int:
@@ -262,64 +284,89 @@ def demand_order(chain: RowChain) -> list[int]:
     return order
 
 
-def _events(chain: RowChain):
-    """(reads [(tensor, low, high)], pushed tensor or None) per step of the order, rows by node."""
-    row = [0] * len(chain.nodes)
+@dataclass(frozen=True)
+class Event:
+    """One step of the order: node `node` computes (or pads) row `row`; it reads `reads` (tensor,
+    first row, last row), and `pending` (tensor, row): its own output row, which a merged conv
+    wrote; it pushes (or writes) row `row` of `push`, and completes row `row` of `done`."""
+
+    node: int
+    row: int
+    reads: tuple[tuple[int, int, int], ...]
+    pending: tuple[int, int] | None
+    push: int | None
+    done: int | None
+
+
+def events(chain: RowChain) -> list[Event]:
+    found, row = [], [0] * len(chain.nodes)
+    targets = set(chain.merged.values())
     for i in chain.order:
         node, r = chain.nodes[i], row[i]
         row[i] += 1
-        reads = [(rd.tensor, *rd.rows(r)) for rd in node.reads] if r < node.rows else []  # padding reads none
-        yield i, r, reads
+        real = r < node.rows  # else a bottom padding row: reads nothing
+        reads = tuple((rd.tensor, *rd.rows(r)) for rd in node.reads if real and rd.tensor not in chain.merged)
+        pending = next(((chain.merged[rd.tensor], r) for rd in node.reads if real and rd.tensor in chain.merged), None)
+        if node.output in chain.merged:
+            push, done = chain.merged[node.output], None
+        elif node.output in targets and real:
+            push, done = None, node.output
+        else:
+            push, done = node.output, node.output
+        found.append(Event(i, r, reads, pending, push, done))
+    return found
 
 
 def ring_capacities(chain: RowChain) -> None:
     """Each ring's least capacity for the order: at each push, the pushed row back to the oldest
-    row a later read (this step's included) needs."""
-    events = list(_events(chain))
-    oldest_after = [dict() for _ in range(len(events) + 1)]
-    for k in range(len(events) - 1, -1, -1):
+    row a later read needs."""
+    steps = events(chain)
+    oldest_after: list[dict[int, int]] = [{} for _ in range(len(steps) + 1)]
+    for k in range(len(steps) - 1, -1, -1):
         oldest_after[k] = dict(oldest_after[k + 1])
-        for t, low, _ in events[k][2]:
+        e = steps[k]
+        for t, low, _ in e.reads + ((e.pending[0], e.pending[1], e.pending[1]),) if e.pending else e.reads:
             oldest_after[k][t] = min(low, oldest_after[k].get(t, low))
     for ring in chain.rings.values():
         ring.capacity = max(1, ring.pad_top)
-    for k, (i, r, _) in enumerate(events):
-        node = chain.nodes[i]
-        ring = chain.rings.get(node.output)
-        if ring is None:
-            continue
-        oldest = oldest_after[k + 1].get(ring.tensor, r + 1)
-        ring.capacity = max(ring.capacity, r - min(oldest, r) + 1)
+    for k, e in enumerate(steps):
+        ring = chain.rings.get(e.push)
+        if ring is not None:
+            oldest = oldest_after[k + 1].get(ring.tensor, e.row + 1)
+            ring.capacity = max(ring.capacity, e.row - min(oldest, e.row) + 1)
 
 
 def chain_is_safe(chain: RowChain) -> bool:
-    """Simulate every ring as the C does (push: drop the oldest when full) and every read: each
-    row a node reads is in its ring (or, for a whole tensor, inside it and computed)."""
-    held = {t: [-ring.pad_top, 0] for t, ring in chain.rings.items()}  # first row, rows held
-    computed = {t: 0 for t in chain.outputs}
+    """Simulate every ring as the C does (a push drops the oldest row when full) and every read:
+    each row a node reads is computed and, in a ring, still held; a merged ADD's own row is the
+    one its conv just wrote; rows enter their ring or tensor in order; every output is complete."""
+    held = {t: [-ring.pad_top, ring.pad_top] for t, ring in chain.rings.items()}  # first row, rows held
+    written = {t: 0 for t in (*chain.rings, *chain.outputs)}
+    ready = dict(written)
 
-    def push(t: int) -> None:
-        first, count = held[t]
-        held[t] = [first + 1, count] if count == chain.rings[t].capacity else [first, count + 1]
+    def holds(t: int, low: int, high: int) -> bool:
+        first, count = held.get(t, (0, 1 << 30))
+        return first <= low and high < first + count
 
-    for t, ring in chain.rings.items():
-        for _ in range(ring.pad_top):
-            push(t)
-    for i, r, reads in _events(chain):
-        node = chain.nodes[i]
-        for t, low, high in reads:
-            if t in chain.rings:
-                first, count = held[t]
-                if not (first <= low and high < first + count):
-                    return False
-            elif not (0 <= low and high < computed.get(t, 1 << 30)):
+    for e in events(chain):
+        for t, low, high in e.reads:
+            if not (holds(t, low, high) and high < ready.get(t, 1 << 30) and (t in chain.rings or low >= 0)):
                 return False
-        if node.output in chain.rings:
-            ring = chain.rings[node.output]
-            if sum(held[node.output]) != r:  # rows (then padding rows) enter a ring in order
+        if e.pending is not None:
+            t, r = e.pending
+            if not (written[t] == r + 1 and ready[t] == r and holds(t, r, r)):
                 return False
-            push(node.output)
-        else:
-            computed[node.output] = r + 1
-    return all(n.output in chain.rings or computed[n.output] == n.rows for n in chain.nodes) and all(
-        sum(held[t]) <= ring.rows + ring.pad_bottom for t, ring in chain.rings.items())
+        if e.push is not None:
+            if written[e.push] != e.row:
+                return False
+            written[e.push] = e.row + 1
+            if e.push in held:
+                first, count = held[e.push]
+                full = count == chain.rings[e.push].capacity
+                held[e.push] = [first + 1, count] if full else [first, count + 1]
+        if e.done is not None:
+            if ready[e.done] != e.row or written[e.done] != e.row + 1:
+                return False
+            ready[e.done] = e.row + 1
+    return all(ready[t] == written[t] for t in written) and all(
+        ready[t] == n.rows for n in chain.nodes for t in (n.output,) if t in chain.outputs)

@@ -15,6 +15,7 @@ from tinyasc.compile import ops
 from tinyasc.compile.ir import Graph, OpKind
 from tinyasc.compile.kernels import board_extensions, select_kernel
 from tinyasc.compile.ops import REGISTRY
+from tinyasc.compile.ops.common import InPlace
 from tinyasc.compile.rowchain import Read, RowChain
 
 ROW = "tas_row"
@@ -41,6 +42,8 @@ def settle_kernels(chain: RowChain, graph: Graph, board, options) -> bool:
             kernel = row_kernel(graph.ops[node.op].kind, node.block, board, options)
             if kernel is None:
                 return False
+            if node.output in chain.merged.values() and kernel.in_place is not InPlace.FULL_SHAPE_OPERAND:
+                return False  # the merged ADD runs in place over its conv's row
             chain.kernels[node.op] = kernel
             if kernel.scratch_bytes is not None:
                 chain.kernel_scratch = max(chain.kernel_scratch, int(kernel.scratch_bytes(node.block)))
@@ -95,17 +98,37 @@ def chain_block(chain: RowChain, graph: Graph, base: str, calls: dict[int, str],
     return "\n".join(lines)
 
 
+def _row(chain: RowChain, graph: Graph, tensor: int, pointer: Callable[[int], str]) -> str:
+    """Row ROW of a tensor, already in its ring or whole tensor."""
+    if tensor in chain.rings:
+        return f"tas_ring_row(&{_ring(tensor)}, {ROW})"
+    return f"({pointer(tensor)}) + {ROW} * {_row_bytes(graph, tensor)}"
+
+
+def _new_row(chain: RowChain, graph: Graph, tensor: int, pointer: Callable[[int], str]) -> str:
+    """Where row ROW of a tensor goes: its ring's next slot, or its place in the whole tensor."""
+    return f"tas_ring_push(&{_ring(tensor)})" if tensor in chain.rings else _row(chain, graph, tensor, pointer)
+
+
 def node_pointers(chain: RowChain, graph: Graph, node, pointer: Callable[[int], str]) -> dict[int, str]:
-    """C expressions of the rows node `node` reads and writes at row ROW."""
+    """C expressions of the rows node `node` reads and writes at row ROW. A conv merged into an
+    ADD writes the ADD's new row; the ADD reads that row and writes over it (in place)."""
     found = {}
     for read in node.reads:
-        if read.tensor in chain.rings:
-            found[read.tensor] = f"tas_ring_row(&{_ring(read.tensor)}, {_top(read)})"
+        t = read.tensor
+        if t in chain.merged:
+            found[t] = _row(chain, graph, chain.merged[t], pointer)
+        elif t in chain.rings:
+            found[t] = f"tas_ring_row(&{_ring(t)}, {_top(read)})"
         else:
-            found[read.tensor] = f"({pointer(read.tensor)}) + ({_top(read)}) * {_row_bytes(graph, read.tensor)}"
+            found[t] = f"({pointer(t)}) + ({_top(read)}) * {_row_bytes(graph, t)}"
     t = node.output
-    found[t] = (f"tas_ring_push(&{_ring(t)})" if t in chain.rings
-                else f"({pointer(t)}) + {ROW} * {_row_bytes(graph, t)}")
+    if t in chain.merged:
+        found[t] = _new_row(chain, graph, chain.merged[t], pointer)
+    elif t in chain.merged.values():
+        found[t] = _row(chain, graph, t, pointer)
+    else:
+        found[t] = _new_row(chain, graph, t, pointer)
     return found
 
 
