@@ -134,3 +134,14 @@ def test_chains_run_bit_exact_in_qemu(board_name, chain_tflite, tmp_path):
     result = run_firmware(export.export_dir, timeout_s=120)
     assert result.passed, result.log
     assert result.mismatches == 0 and result.vectors > 0
+
+
+def test_random_residual_graphs_are_bit_exact_with_tflm():
+    from tinyasc.compile.fuzz.draw_residual import draw_residual_batch
+    from tinyasc.compile.fuzz.run import FUZZ_BOARDS, FuzzStats, check_batch
+
+    graphs = draw_residual_batch(404, 0, 30, FUZZ_BOARDS)
+    stats = FuzzStats()
+    findings = check_batch(graphs, np.random.default_rng(404), stats)
+    assert findings == [], findings[0]
+    assert stats.compared >= 25

@@ -345,11 +345,12 @@ def compile_graph(graph: Graph, board=None, options: CompileOptions | None = Non
     for f in fusions:
         scratch[f.conv_op] = f.scratch_bytes
     taken = {op for f in fusions for op in (f.conv_op, f.pool_op)}
-    chains = [c for c in (find_row_chains(graph, prepared, taken) if options.fuse else [])
-              if settle_kernels(c, graph, board, options)]
-    # The cost model: the row chains run when they make the arena smaller, else op at a time.
+    chains = [c for c in (find_row_chains(graph, prepared, taken) if options.fuse and options.row_chains != "never"
+                          else []) if settle_kernels(c, graph, board, options)]
+    # The cost model ("auto"): the row chains run when they make the arena smaller, else op at a time.
     plan, streams, chains = min((_memory(graph, prepared, kernels, board, options, fusions, dict(scratch), cs)
-                                 for cs in ([], chains)), key=lambda m: (m[0].arena_size, len(m[2])))
+                                 for cs in ([chains] if options.row_chains == "always" else [[], chains])),
+                                key=lambda m: (m[0].arena_size, len(m[2])))
     fused = {op: f for f in fusions for op in (f.conv_op, f.pool_op)}
     streamed = {s.depthwise_op: s for s in streams}
     constants: list[ConstantArray] = []
