@@ -35,6 +35,8 @@ from tinyasc.compile.pcm_input import (
     stream_facts,
 )
 from tinyasc.compile.plan import MemoryPlan, plan_memory, share_buffers
+from tinyasc.compile.rowchain import RowChain, find_row_chains
+from tinyasc.compile.rowchain_emit import build_chain_steps, settle_kernels
 from tinyasc.compile.rowstream import ROW, RowStream, destination, find_row_streams, settle, stream_loop
 from tinyasc.errors import UnsupportedModelError
 from tinyasc.paths import TEMPLATES_DIR
@@ -306,6 +308,27 @@ def plan_streams(graph: Graph, prepared: list, kernels: list, board, options: Co
     return settle(streams, set(sharing.in_place_ops.values()) & set(candidates))
 
 
+def _memory(graph: Graph, prepared: list, kernels: list, board, options: CompileOptions, fusions: list,
+            scratch: dict[int, int], chains: list[RowChain]) -> tuple[MemoryPlan, list[RowStream], list[RowChain]]:
+    """The plan with these row chains (compile/rowchain.py) and the row streams left to run."""
+    taken = {op for f in fusions for op in (f.conv_op, f.pool_op)} | {op for c in chains for op in c.ops}
+    streams = plan_streams(graph, prepared, kernels, board, options, taken)
+    scratch.update({s.depthwise_op: s.scratch_bytes for s in streams if s.scratch_bytes})
+    for c in chains:
+        for op in c.ops:
+            scratch.pop(op, None)
+        scratch[c.ops[0]] = c.scratch_bytes
+    plan = plan_memory(graph, options.planner, scratch=scratch,
+                       elided=frozenset([f.elided for f in fusions] + [s.elided for s in streams if s.elided is not None]
+                                        + [t for c in chains for t in c.elided]),
+                       produced_at={f.pool_output: f.conv_op for f in fusions}
+                       | {s.output: s.depthwise_op for s in streams if s.pointwise_op is not None}
+                       | {t: c.ops[0] for c in chains for t in c.outputs},
+                       kernels=kernels,
+                       shifted={s.output: (s.input, s.schedule.shift, s.depthwise_op) for s in streams if s.in_place})
+    return plan, streams, chains
+
+
 def compile_graph(graph: Graph, board=None, options: CompileOptions | None = None) -> CompiledModel:
     """`board` (a Board) enables the kernels its core's ISA extensions run; None compiles portable
     C only. `options` (default CompileOptions()): the planner, sparse-weight kernels for pruned
@@ -321,23 +344,31 @@ def compile_graph(graph: Graph, board=None, options: CompileOptions | None = Non
     fusions = [f for f in fusions if f.conv_op not in scratch]
     for f in fusions:
         scratch[f.conv_op] = f.scratch_bytes
-    streams = plan_streams(graph, prepared, kernels, board, options, {op for f in fusions for op in (f.conv_op, f.pool_op)})
-    scratch.update({s.depthwise_op: s.scratch_bytes for s in streams if s.scratch_bytes})
-    plan = plan_memory(graph, options.planner, scratch=scratch,
-                       elided=frozenset([f.elided for f in fusions] + [s.elided for s in streams if s.elided is not None]),
-                       produced_at={f.pool_output: f.conv_op for f in fusions}
-                       | {s.output: s.depthwise_op for s in streams if s.pointwise_op is not None},
-                       kernels=kernels,
-                       shifted={s.output: (s.input, s.schedule.shift, s.depthwise_op) for s in streams if s.in_place})
+    taken = {op for f in fusions for op in (f.conv_op, f.pool_op)}
+    chains = [c for c in (find_row_chains(graph, prepared, taken) if options.fuse and options.row_chains != "never"
+                          else []) if settle_kernels(c, graph, board, options)]
+    # The cost model ("auto"): the row chains run when they make the arena smaller, else op at a time.
+    plan, streams, chains = min((_memory(graph, prepared, kernels, board, options, fusions, dict(scratch), cs)
+                                 for cs in ([chains] if options.row_chains == "always" else [[], chains])),
+                                key=lambda m: (m[0].arena_size, len(m[2])))
     fused = {op: f for f in fusions for op in (f.conv_op, f.pool_op)}
     streamed = {s.depthwise_op: s for s in streams}
+    constants: list[ConstantArray] = []
+    chained = {}
+    for c in chains:
+        chained.update(build_chain_steps(
+            c, graph, prepared, _scratch_pointer(plan, c.ops[0]),
+            lambda op, p, k, **kw: _build_step(op, p, k, graph, plan, constants, board, **kw),
+            lambda t: _pointer(plan, t),
+            lambda name, values, ctype, comment: _constant(constants, name, values, ctype, comment)))
     skipped = {s.pointwise_op for s in streams}
     pending: dict[int, tuple[Step, tuple]] = {}
-    constants: list[ConstantArray] = []
     steps, kernel_files = [], ["tas_requantize.h"]
     for op, params in zip(graph.ops, prepared):
         fusion = fused.get(op.index)
-        if op.index in streamed:  # the depthwise step, and a fused pointwise step for its own place
+        if op.index in chained:
+            step, files = chained[op.index]
+        elif op.index in streamed:  # the depthwise step, and a fused pointwise step for its own place
             built = _build_stream_steps(streamed[op.index], graph, prepared, kernels, plan, constants, board, options)
             step, files = built[0]
             pending.update({s.index: (s, f) for s, f in built[1:]})

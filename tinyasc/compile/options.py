@@ -13,6 +13,7 @@ from tinyasc.errors import TinyascError
 PLANNERS = ("greedy", "linear")  # plan.py
 SPARSE_MODES = ("auto", "never", "always")  # sparse.py
 WS_KERNELS = ("auto", "integral", "direct")  # ops/ws_conv.py
+ROW_CHAIN_MODES = ("auto", "never", "always")  # rowchain.py
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class CompileOptions:
     sparse: str = "auto"  # sparse-weight kernels: where they pay off (auto), never, or wherever they apply
     ws_kernel: str = "auto"  # WS_CONV: the cheaper kernel by op counts (auto), integral or direct
     fuse: bool = True  # run a conv and the max-pool reading it block by block (fusion.py)
+    row_chains: str = "auto"  # convs and ADDs row by row (rowchain.py): where the arena shrinks, never or always
 
     def __post_init__(self):
         if self.planner not in PLANNERS:
@@ -29,3 +31,5 @@ class CompileOptions:
             raise TinyascError(f"unknown sparse mode {self.sparse!r}; use one of: {', '.join(SPARSE_MODES)}")
         if self.ws_kernel not in WS_KERNELS:
             raise TinyascError(f"unknown WS_CONV kernel {self.ws_kernel!r}; choose one of {', '.join(WS_KERNELS)}")
+        if self.row_chains not in ROW_CHAIN_MODES:
+            raise TinyascError(f"unknown row chain mode {self.row_chains!r}; use one of: {', '.join(ROW_CHAIN_MODES)}")

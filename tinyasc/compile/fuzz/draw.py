@@ -25,6 +25,7 @@ PLANNERS = ("greedy", "linear")
 OP_WEIGHTS = {"CONV_2D": 4.0, "DEPTHWISE_CONV_2D": 3.0, "FULLY_CONNECTED": 3.0, "MAX_POOL_2D": 1.5,
               "AVERAGE_POOL_2D": 1.5, "ADD": 1.5, "MUL": 1.5, "MEAN": 1.5}
 SPARSE_MODES = ("auto", "never", "always")
+ROW_CHAIN_MODES = ("auto", "never", "always")  # compile/options.py
 
 
 @dataclass
@@ -124,6 +125,7 @@ def draw_graph(rng: np.random.Generator, boards: tuple[str, ...] = ()) -> FuzzGr
     graph.outputs = [drawer.current]
     graph.board = drawer.pick((None, *boards)) if boards else None
     graph.options = {"planner": drawer.pick(PLANNERS), "sparse": drawer.pick(SPARSE_MODES), "fuse": drawer.chance(0.7)}
+    graph.options["row_chains"] = drawer.pick(ROW_CHAIN_MODES)  # drawn last: a seed's graphs stay as they were
     return graph
 
 
