@@ -25,14 +25,9 @@
 
 #define TAS_DEPTHWISE_DSP_BLOCK 4
 
-/* An input word at any byte address, as an asm memory operand (LDR takes unaligned addresses on
- * the DSP cores; the type may alias the int8 input). */
-typedef int32_t __attribute__((may_alias, aligned(1))) tas_dw_word;
-
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 static inline int32_t tas_dw_smlabt(int32_t x, int32_t y, int32_t acc) { return __smlabt(x, y, acc); }
 static inline int32_t tas_dw_smlatb(int32_t x, int32_t y, int32_t acc) { return __smlatb(x, y, acc); }
-static inline int32_t tas_dw_ssat8(int32_t x) { return __ssat(x, 8); }
 #else
 static inline int32_t tas_dw_smlabt(int32_t x, int32_t y, int32_t acc)
 {
@@ -42,7 +37,6 @@ static inline int32_t tas_dw_smlatb(int32_t x, int32_t y, int32_t acc)
 {
     return tas_smlabb((int32_t)((uint32_t)x >> 16), y, acc);
 }
-static inline int32_t tas_dw_ssat8(int32_t x) { return tas_clamp(x, -128, 127); }
 #endif
 
 /* Bytes a0 a1 b0 b1 (PKHBT) and a2 a3 b2 b3 (PKHTB) of words a, b. GCC 12 does not find these
@@ -73,32 +67,30 @@ static inline int32_t tas_dw_high_halves(int32_t a, int32_t b)
 
 /* Taps t (input word at a) and u (at b) of 4 channels, weights w[0..3]: acc.c += (x_t + o)·w_t
  * + (x_u + o)·w_u, one SMLAD per channel. |x + o| <= 255 and |w| <= 128 fit the int16 lanes.
- * On the DSP core it is written out (16 instructions): GCC 12 spills the four sums and reloads
- * weights when it schedules the intrinsics itself. */
+ * On the DSP core it is written out (14 instructions after the two input loads): GCC 12 spills the
+ * four sums and reloads weights when it schedules the intrinsics itself. */
 static inline tas_depthwise_acc4 tas_dw_pair(const int8_t *a, const int8_t *b, const int32_t *w, int32_t offset_pair,
                                              tas_depthwise_acc4 acc)
 {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-    int32_t x, y, t;
-    __asm__("ldr %[x], %[a]\n\t"
-            "ldr %[y], %[b]\n\t"
-            "pkhbt %[t], %[x], %[y], lsl #16\n\t"
+    int32_t x = tas_read_word(a), y = tas_read_word(b), t, u;
+    __asm__("pkhbt %[t], %[x], %[y], lsl #16\n\t"
             "pkhtb %[y], %[y], %[x], asr #16\n\t"
+            "ldr %[u], [%[w]]\n\t"
             "sxtab16 %[x], %[o], %[t]\n\t"
-            "sxtab16 %[t], %[o], %[t], ror #8\n\t"
-            "smlad %[c0], %[x], %[w0], %[c0]\n\t"
-            "ldr %[x], %[w1]\n\t"
-            "smlad %[c1], %[t], %[x], %[c1]\n\t"
+            "smlad %[c0], %[x], %[u], %[c0]\n\t"
+            "ldr %[u], [%[w], #4]\n\t"
+            "sxtab16 %[x], %[o], %[t], ror #8\n\t"
+            "smlad %[c1], %[x], %[u], %[c1]\n\t"
+            "ldr %[u], [%[w], #8]\n\t"
             "sxtab16 %[x], %[o], %[y]\n\t"
-            "ldr %[t], %[w2]\n\t"
-            "smlad %[c2], %[x], %[t], %[c2]\n\t"
+            "smlad %[c2], %[x], %[u], %[c2]\n\t"
+            "ldr %[u], [%[w], #12]\n\t"
             "sxtab16 %[x], %[o], %[y], ror #8\n\t"
-            "ldr %[t], %[w3]\n\t"
-            "smlad %[c3], %[x], %[t], %[c3]"
-            : [x] "=&r"(x), [y] "=&r"(y), [t] "=&r"(t),
+            "smlad %[c3], %[x], %[u], %[c3]"
+            : [x] "+&r"(x), [y] "+&r"(y), [t] "=&r"(t), [u] "=&r"(u),
               [c0] "+r"(acc.c0), [c1] "+r"(acc.c1), [c2] "+r"(acc.c2), [c3] "+r"(acc.c3)
-            : [a] "m"(*(const tas_dw_word *)a), [b] "m"(*(const tas_dw_word *)b), [w0] "r"(w[0]), [w1] "m"(w[1]),
-              [w2] "m"(w[2]), [w3] "m"(w[3]), [o] "r"(offset_pair));
+            : [w] "r"(w), [o] "r"(offset_pair), "m"(*(const int32_t(*)[4])w));
 #else
     const int32_t x = tas_read_word(a), y = tas_read_word(b);
     const int32_t low = tas_dw_low_halves(x, y), high = tas_dw_high_halves(x, y);
@@ -141,18 +133,18 @@ static inline tas_depthwise_acc4 tas_dw_single(const int8_t *a, const int32_t *w
                                                tas_depthwise_acc4 acc)
 {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-    int32_t x, t;
-    __asm__("ldr %[x], %[a]\n\t"
+    int32_t x = tas_read_word(a), t, u;
+    __asm__("ldr %[u], [%[w]]\n\t"
             "sxtab16 %[t], %[o], %[x]\n\t"
             "sxtab16 %[x], %[o], %[x], ror #8\n\t"
-            "smlabb %[c0], %[t], %[w0], %[c0]\n\t"
-            "smlatt %[c2], %[t], %[w0], %[c2]\n\t"
-            "ldr %[t], %[w1]\n\t"
-            "smlabb %[c1], %[x], %[t], %[c1]\n\t"
-            "smlatt %[c3], %[x], %[t], %[c3]"
-            : [x] "=&r"(x), [t] "=&r"(t),
+            "smlabb %[c0], %[t], %[u], %[c0]\n\t"
+            "smlatt %[c2], %[t], %[u], %[c2]\n\t"
+            "ldr %[u], [%[w], #4]\n\t"
+            "smlabb %[c1], %[x], %[u], %[c1]\n\t"
+            "smlatt %[c3], %[x], %[u], %[c3]"
+            : [x] "+&r"(x), [t] "=&r"(t), [u] "=&r"(u),
               [c0] "+r"(acc.c0), [c1] "+r"(acc.c1), [c2] "+r"(acc.c2), [c3] "+r"(acc.c3)
-            : [a] "m"(*(const tas_dw_word *)a), [w0] "r"(w[0]), [w1] "m"(w[1]), [o] "r"(offset_pair));
+            : [w] "r"(w), [o] "r"(offset_pair), "m"(*(const int32_t(*)[2])w));
 #else
     const int32_t x = tas_read_word(a);
     const int32_t even = tas_sxtab16(offset_pair, x), odd = tas_sxtab16_ror8(offset_pair, x);
@@ -230,57 +222,69 @@ static inline int32_t tas_depthwise_window_1ch_dsp(const int8_t *in, const int32
 typedef struct {
     int32_t channels, blocked_end, taps, block_words, input_row_step, input_offset, offset_pair;
     int32_t filter_height, filter_width, act_min4, act_max4;
+    int32_t fast_output; /* every channel's right shift in 1..22 (tas_depthwise_common.h) */
     tas_depthwise_output_stage stage;
     const int32_t *packed_filter, *tail_filter, *bias, *requantization;
 } tas_depthwise_layer_dsp;
 
 /* Requantize (right shift 1..22, tas_depthwise_output) and saturate to int8, without the clamp.
- * The nudge for sums < 0 is the one for sums >= 0 less 2^31: one more SMLAL of the sign bit
- * (written out on the DSP core, where GCC 12 makes six instructions of that multiply). */
+ * The nudge for sums < 0 is the one for sums >= 0 less 2^31: one more multiply-add of the sign bit. */
 static inline int32_t tas_dw_requantize_fast(int32_t acc, const int32_t *requant)
 {
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-    int32_t low, high, sign;
-    __asm__("ldrd %[low], %[high], [%[r], #8]\n\t"
-            "smlal %[low], %[high], %[acc], %[m]\n\t"
-            "lsr %[sign], %[acc], #31\n\t"
-            "smlal %[low], %[high], %[sign], %[min]\n\t"
-            "asr %[high], %[high], %[shift]\n\t"
-            "ssat %[high], #8, %[high]"
-            : [low] "=&r"(low), [high] "=&r"(high), [sign] "=&r"(sign)
-            : [r] "r"(requant), [acc] "r"(acc), [m] "r"(requant[0]), [shift] "r"(requant[1]), [min] "r"(INT32_MIN)
-            : "memory");
-    return high;
-#else
-    const int64_t nudge = (int64_t)(((uint64_t)(uint32_t)requant[3] << 32) | (uint32_t)requant[2]);
-    const int64_t sum = (int64_t)acc * requant[0] + nudge + (int64_t)(int32_t)((uint32_t)acc >> 31) * INT32_MIN;
-    return tas_dw_ssat8((int32_t)(sum >> 32) >> requant[1]);
-#endif
+    const tas_depthwise_output_stage saturate = {0, -128, 127};
+    return tas_depthwise_output_fast(saturate, acc, requant);
 }
 
-/* word with bits lsb .. lsb + 7 replaced by the low byte of v (BFI). */
+/* 4 channels' requantized outputs (right shifts 1..22 only), saturated to int8, packed into one
+ * word. On the DSP core it is written out: per channel two LDRDs, the two SMLALs of
+ * tas_dw_requantize_fast, the shift, SSAT and BFI (GCC 12 spends about twice that). */
+static inline int32_t tas_dw_requantize4(tas_depthwise_acc4 acc, const int32_t *requant)
+{
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-#define TAS_DW_INSERT_BYTE(word, v, lsb) __asm__("bfi %0, %1, #" #lsb ", #8" : "+r"(word) : "r"(v))
+    int32_t low, high, multiplier, shift;
+#define TAS_DW_REQUANT_ASM(c, at)                                    \
+    "ldrd %[m], %[sh], [%[r], #" #at "]\n\t"                        \
+    "ldrd %[lo], %[hi], [%[r], #" #at " + 8]\n\t"                   \
+    "smlal %[lo], %[hi], %[" #c "], %[m]\n\t"                       \
+    "lsr %[m], %[" #c "], #31\n\t"                                  \
+    "smlal %[lo], %[hi], %[m], %[min]\n\t"                          \
+    "asr %[hi], %[hi], %[sh]\n\t"
+    __asm__(TAS_DW_REQUANT_ASM(c0, 0)
+            "ssat %[c0], #8, %[hi]\n\t"
+            TAS_DW_REQUANT_ASM(c1, 24)
+            "ssat %[hi], #8, %[hi]\n\t"
+            "bfi %[c0], %[hi], #8, #8\n\t"
+            TAS_DW_REQUANT_ASM(c2, 48)
+            "ssat %[hi], #8, %[hi]\n\t"
+            "bfi %[c0], %[hi], #16, #8\n\t"
+            TAS_DW_REQUANT_ASM(c3, 72)
+            "ssat %[hi], #8, %[hi]\n\t"
+            "bfi %[c0], %[hi], #24, #8"
+            : [lo] "=&r"(low), [hi] "=&r"(high), [m] "=&r"(multiplier), [sh] "=&r"(shift), [c0] "+&r"(acc.c0)
+            : [c1] "r"(acc.c1), [c2] "r"(acc.c2), [c3] "r"(acc.c3), [r] "r"(requant), [min] "r"(INT32_MIN),
+              "m"(*(const int32_t(*)[4 * TAS_DEPTHWISE_REQUANT_WORDS])requant));
+#undef TAS_DW_REQUANT_ASM
+    return acc.c0;
 #else
-#define TAS_DW_INSERT_BYTE(word, v, lsb) \
-    ((word) = (int32_t)(((uint32_t)(word) & ~(0xffu << (lsb))) | ((uint32_t)(uint8_t)(v) << (lsb))))
+    const int32_t *r1 = requant + TAS_DEPTHWISE_REQUANT_WORDS, *r2 = r1 + TAS_DEPTHWISE_REQUANT_WORDS;
+    const int32_t *r3 = r2 + TAS_DEPTHWISE_REQUANT_WORDS;
+    return (int32_t)((uint32_t)(uint8_t)tas_dw_requantize_fast(acc.c0, requant)
+                     | (uint32_t)(uint8_t)tas_dw_requantize_fast(acc.c1, r1) << 8
+                     | (uint32_t)(uint8_t)tas_dw_requantize_fast(acc.c2, r2) << 16
+                     | (uint32_t)tas_dw_requantize_fast(acc.c3, r3) << 24);
 #endif
+}
 
 /* 4 channels' outputs as one word: requantized, packed, clamped per byte (SSUB8/SEL), stored. */
 static inline __attribute__((always_inline)) void tas_dw_store4(const tas_depthwise_layer_dsp *layer,
                                                                 tas_depthwise_acc4 acc, const int32_t *requant,
                                                                 int8_t *out)
 {
-    const int32_t *r1 = requant + TAS_DEPTHWISE_REQUANT_WORDS, *r2 = r1 + TAS_DEPTHWISE_REQUANT_WORDS;
-    const int32_t *r3 = r2 + TAS_DEPTHWISE_REQUANT_WORDS;
-    if (__builtin_expect((requant[1] | r1[1] | r2[1] | r3[1]) < 0, 0)) { /* a shift outside 1..22 */
+    if (__builtin_expect(!layer->fast_output, 0)) { /* some channel's shift is outside 1..22 */
         tas_depthwise_store4(layer->stage, acc, requant, out);
         return;
     }
-    int32_t word = tas_dw_requantize_fast(acc.c0, requant);
-    TAS_DW_INSERT_BYTE(word, tas_dw_requantize_fast(acc.c1, r1), 8);
-    TAS_DW_INSERT_BYTE(word, tas_dw_requantize_fast(acc.c2, r2), 16);
-    TAS_DW_INSERT_BYTE(word, tas_dw_requantize_fast(acc.c3, r3), 24);
+    const int32_t word = tas_dw_requantize4(acc, requant);
     tas_write_word(out, tas_min_s8x4(tas_max_s8x4(word, layer->act_min4), layer->act_max4));
 }
 
@@ -344,7 +348,7 @@ static inline void tas_depthwise_rows_s8_dsp(const tas_conv2d_params *p, const i
     const tas_depthwise_layer_dsp layer = {
         channels, blocked_end, taps, block_words, p->input_width * channels, p->input_offset,
         (int32_t)(((uint32_t)p->input_offset & 0xffffu) * 0x10001u), filter_height, filter_width,
-        tas_splat_s8x4(p->act_min), tas_splat_s8x4(p->act_max), tas_depthwise_output_stage_of(p),
+        tas_splat_s8x4(p->act_min), tas_splat_s8x4(p->act_max), tas_depthwise_all_fast(requantization, blocked_end), tas_depthwise_output_stage_of(p),
         packed_filter, packed_filter + block_words * (blocked_end / TAS_DEPTHWISE_DSP_BLOCK), bias, requantization,
     };
     const int32_t output_width = p->output_width;
