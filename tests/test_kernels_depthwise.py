@@ -76,24 +76,17 @@ def _expected_kernel(name, board_name):
 # ---- weight packing ----
 
 
-def test_dsp_packing_pairs_taps_along_each_run_for_smlad():
+def test_dsp_packing_puts_channel_pairs_where_sxtab16_puts_the_inputs():
+    weights = np.arange(1, 6 * 2 + 1, dtype=np.int8).reshape(6, 2, 1, 1)  # 6 channels, 2 taps: [C, H, W, 1]
+    weights[0, 0, 0, 0] = -3  # negative weights stay negative in their halfword
+
     def pair(low, high):
         return (low & 0xFFFF) | (high << 16)
 
-    # 6 channels, a 2x1 filter: one run (the column), one pair of taps; channel c's taps are 2c+1, 2c+2
-    weights = np.arange(1, 6 * 2 + 1, dtype=np.int8).reshape(6, 2, 1, 1)
-    weights[0, 0, 0, 0] = -3  # negative weights stay negative in their halfword
-    block = [pair(-3, 2), pair(3, 4), pair(5, 6), pair(7, 8)]  # per channel (w_t | w_u << 16)
+    # channel c's taps are 2c+1, 2c+2; block 0 = channels 0..3, per tap (c0 | c2), (c1 | c3)
+    block = [pair(-3, 5), pair(3, 7), pair(2, 6), pair(4, 8)]
     tail = [9, 10, 11, 12]  # channels 4 and 5 alone, all taps each
     assert pack_depthwise_dsp_weights(weights).tolist() == block + tail
-
-    # 4 channels, a 2x3 filter: per row one pair (columns 0, 1), then the single column 2 as (c0 | c2), (c1 | c3)
-    grid = np.arange(4 * 6, dtype=np.int8).reshape(4, 2, 3, 1)  # channel c, row r, column k: 6c + 3r + k
-    expected = []
-    for r in range(2):
-        expected += [pair(6 * c + 3 * r, 6 * c + 3 * r + 1) for c in range(4)]
-        expected += [pair(3 * r + 2, 12 + 3 * r + 2), pair(6 + 3 * r + 2, 18 + 3 * r + 2)]
-    assert pack_depthwise_dsp_weights(grid).tolist() == expected
 
 
 # ---- bit-exactness on the host (sanitizers on) ----

@@ -44,30 +44,18 @@ def pack_rows_dsp_weights(weights: np.ndarray, block: int = DSP_CHANNEL_BLOCK) -
 DEPTHWISE_CHANNEL_BLOCK = 4  # TAS_DEPTHWISE_DSP_BLOCK in tas_depthwise_conv2d_s8_dsp.c
 
 
-def _depthwise_run_words(run: np.ndarray) -> list[np.ndarray]:
-    """One run of taps [4 channels, length] → its words: per pair of taps (t, u), per channel
-    (w_t | w_u << 16); a single last tap as (w0 | w2 << 16), (w1 | w3 << 16)."""
-    words = [_halfword_pairs(run[:, t], run[:, t + 1]) for t in range(0, run.shape[1] - 1, 2)]
-    if run.shape[1] % 2:
-        last = run[:, -1]
-        words.append(np.array([_halfword_pairs(last[0], last[2]), _halfword_pairs(last[1], last[3])]))
-    return words
-
-
 def pack_depthwise_dsp_weights(weights: np.ndarray, block: int = DEPTHWISE_CHANNEL_BLOCK) -> np.ndarray:
-    """Depthwise weights [C, H, W, 1] → the int32 words tas_depthwise_conv2d_s8_dsp reads
-    (tas_depthwise_s8_dsp.h): the filter cut into runs (each row when W >= 2, else the one column);
-    per block of 4 channels, per run, per pair of taps (t, u) along it, 4 words (w[c+k, t] |
-    w[c+k, u] << 16), the lanes SXTAB16 makes of two taps' input words interleaved by halfwords;
-    a run of odd length ends in (w[c, t] | w[c+2, t] << 16), (w[c+1, t] | w[c+3, t] << 16). Then
-    the C % 4 tail channels, per channel all its taps (row-major), one sign-extended weight per word."""
-    channels, height, width = weights.shape[:3]
-    grid = weights.reshape(channels, height, width).astype(np.int32)
-    runs = [grid[:, r, :] for r in range(height)] if width > 1 else [grid[:, :, 0]]
-    full = channels // block * block
-    blocks = [np.concatenate([w.reshape(-1) for run in runs for w in _depthwise_run_words(run[c : c + block])])
-              for c in range(0, full, block)]
-    return np.concatenate(blocks + [grid[full:].reshape(-1)]).astype(np.int32)
+    """Depthwise weights [C, H, W, 1] (a channel's taps, row-major) → the int32 words
+    tas_depthwise_conv2d_s8_dsp reads: per block of 4 channels, per tap, (w[c] | w[c+2] << 16) and
+    (w[c+1] | w[c+3] << 16), the lanes SXTAB16 makes of an input word holding channels c..c+3;
+    then the C % 4 tail channels, per channel all its taps, one sign-extended weight per word."""
+    taps = weights.reshape(weights.shape[0], -1).astype(np.int32)  # [C, taps]
+    full = taps.shape[0] // block * block
+    blocks = [
+        np.stack([_halfword_pairs(taps[c], taps[c + 2]), _halfword_pairs(taps[c + 1], taps[c + 3])], axis=-1).reshape(-1)
+        for c in range(0, full, block)
+    ]
+    return np.concatenate(blocks + [taps[full:].reshape(-1)]).astype(np.int32)
 
 
 FOLDED_RIGHT_SHIFT_LIMIT = 22  # tas_depthwise_common.h: larger shifts would overflow the 64-bit sum
