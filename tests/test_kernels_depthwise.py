@@ -31,6 +31,9 @@ DEPTHWISE_CASES = {
     "kx1_k10_valid_16_channels": ((24, 1, 16), (10, 1), (1, 1), "valid", 1, 1, "relu"),
     "kx1_k15_valid_9_channels": ((15, 1, 9), (15, 1), (1, 1), "valid", 1, 1, None),
     "kx1_k5_same_stride2_7_channels": ((13, 1, 7), (5, 1), (2, 1), "same", 1, 1, None),
+    "4x4_same_even_runs_clipped_both_sides_7_channels": ((5, 6, 7), (4, 4), (1, 1), "same", 1, 1, "relu"),
+    "5x5_same_on_a_2x1_image_12_channels": ((2, 1, 12), (5, 5), (1, 1), "same", 1, 1, None),
+    "4x1_same_stride2_even_column_clipped_8_channels": ((11, 3, 8), (4, 1), (2, 1), "same", 1, 1, "relu6"),
     "multiplier_2_stays_on_the_reference": ((6, 5, 3), (3, 3), (1, 1), "same", 2, 1, None),
     "dilation_2_stays_on_the_reference": ((9, 7, 4), (3, 3), (1, 1), "same", 1, 2, None),
 }
@@ -192,7 +195,8 @@ OUTPUT_OFFSETS = (-128, -3, 0, 5, 127)
 def test_the_requantization_table_gives_tflites_double_rounding(tmp_path):
     """tas_depthwise_output with the table pack_depthwise_requantization writes equals
     tas_requantize + offset + clamp, for every shift TFLite makes (-31..7), extreme sums and
-    output offsets."""
+    output offsets; so does tas_depthwise_output_fast (the kernels' output stage when every right
+    shift is 1..22) on those channels, with a narrower clamp too."""
     import subprocess
 
     from tinyasc.compile.kernel_library import KERNELS_DIR
@@ -224,6 +228,11 @@ def test_the_requantization_table_gives_tflites_double_rounding(tmp_path):
         "            const int32_t exact = tas_requantize(accs[i], multipliers[c], shifts[c]) + offsets[t];",
         "            const int32_t *row = tables[t] + TAS_DEPTHWISE_REQUANT_WORDS * c;",
         "            mismatches += tas_depthwise_output(stage, accs[i], row) != tas_clamp(exact, -128, 127);",
+        "            if (row[1] >= 0) {",
+        "                const tas_depthwise_output_stage narrow = {offsets[t], -20, 90};",
+        "                mismatches += tas_depthwise_output_fast(stage, accs[i], row) != tas_clamp(exact, -128, 127);",
+        "                mismatches += tas_depthwise_output_fast(narrow, accs[i], row) != tas_clamp(exact, -20, 90);",
+        "            }",
         "        }",
         "    }",
         '    printf("%ld\\n", mismatches);',

@@ -81,6 +81,49 @@ static inline int8_t tas_depthwise_output(tas_depthwise_output_stage stage, int3
     return (int8_t)tas_clamp(value, stage.act_min, stage.act_max);
 }
 
+/* Cores with Thumb-2 and the long multiplies (ARMv7-M and later mainline: Cortex-M3/M4/M7/M33). */
+#if defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_8M_MAIN__) \
+    || defined(__ARM_ARCH_8_1M_MAIN__)
+#define TAS_DEPTHWISE_THUMB2 1
+#else
+#define TAS_DEPTHWISE_THUMB2 0
+#endif
+
+/* tas_depthwise_output for a channel whose right shift is 1..22, known beforehand: the nudge for
+ * sums < 0 is the one for sums >= 0 less 2^31, one more multiply-add of the sign bit (written out
+ * on Thumb-2 cores, where GCC 12 makes six instructions of that multiply), then SSAT and the clamp. */
+static inline int8_t tas_depthwise_output_fast(tas_depthwise_output_stage stage, int32_t acc, const int32_t *requant)
+{
+#if TAS_DEPTHWISE_THUMB2
+    int32_t low, high, sign;
+    __asm__("ldrd %[low], %[high], [%[r], #8]\n\t"
+            "smlal %[low], %[high], %[acc], %[m]\n\t"
+            "lsr %[sign], %[acc], #31\n\t"
+            "smlal %[low], %[high], %[sign], %[min]\n\t"
+            "asr %[high], %[high], %[shift]\n\t"
+            "ssat %[high], #8, %[high]"
+            : [low] "=&r"(low), [high] "=&r"(high), [sign] "=&r"(sign)
+            : [r] "r"(requant), [acc] "r"(acc), [m] "r"(requant[0]), [shift] "r"(requant[1]), [min] "r"(INT32_MIN),
+              "m"(*(const int32_t(*)[TAS_DEPTHWISE_REQUANT_WORDS])requant));
+    const int32_t value = high;
+#else
+    const int64_t nudge = (int64_t)(((uint64_t)(uint32_t)requant[3] << 32) | (uint32_t)requant[2]);
+    const int64_t sum = (int64_t)acc * requant[0] + nudge + (int64_t)(int32_t)((uint32_t)acc >> 31) * INT32_MIN;
+    const int32_t value = tas_clamp((int32_t)(sum >> 32) >> requant[1], -128, 127);
+#endif
+    return (int8_t)(value < stage.act_min ? stage.act_min : (value > stage.act_max ? stage.act_max : value));
+}
+
+/* Whether every channel's right shift is 1..22 (the table's second word >= 0 for each). */
+static inline int tas_depthwise_all_fast(const int32_t *requant, int32_t channels)
+{
+    int32_t shifts = 0;
+    for (int32_t c = 0; c < channels; ++c) {
+        shifts |= requant[TAS_DEPTHWISE_REQUANT_WORDS * c + 1];
+    }
+    return shifts >= 0;
+}
+
 static inline void tas_depthwise_store4(tas_depthwise_output_stage stage, tas_depthwise_acc4 acc,
                                         const int32_t *requant, int8_t *out)
 {

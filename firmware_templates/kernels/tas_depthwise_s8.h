@@ -36,6 +36,30 @@ static inline tas_depthwise_acc4 tas_depthwise_window_4ch(const int8_t *in, cons
     return acc;
 }
 
+/* One tap of 4 channels whose window is whole (input offset folded into the bias): x, w at channel c. */
+static inline tas_depthwise_acc4 tas_depthwise_tap_4ch(const int8_t *x, const int8_t *w, tas_depthwise_acc4 acc)
+{
+    acc.c0 += x[0] * w[0];
+    acc.c1 += x[1] * w[1];
+    acc.c2 += x[2] * w[2];
+    acc.c3 += x[3] * w[3];
+    return acc;
+}
+
+/* A whole 3×3 window of 4 channels, written out: nine taps, no loop (filter rows 3·channels apart). */
+static inline tas_depthwise_acc4 tas_depthwise_window_3x3_4ch(const int8_t *in, const int8_t *w, int32_t input_row_step,
+                                                              int32_t channels, tas_depthwise_acc4 acc)
+{
+    for (int32_t row = 0; row < 3; ++row) {
+        acc = tas_depthwise_tap_4ch(in, w, acc);
+        acc = tas_depthwise_tap_4ch(in + channels, w + channels, acc);
+        acc = tas_depthwise_tap_4ch(in + 2 * channels, w + 2 * channels, acc);
+        in += input_row_step;
+        w += 3 * channels;
+    }
+    return acc;
+}
+
 static inline int32_t tas_depthwise_window_1ch(const int8_t *in, const int8_t *w, int32_t rows, int32_t cols,
                                                int32_t input_row_step, int32_t channels, int32_t filter_row_step,
                                                int32_t input_offset, int32_t acc)
@@ -53,6 +77,7 @@ static inline int32_t tas_depthwise_window_1ch(const int8_t *in, const int8_t *w
 /* The layer's constants, held in locals rather than read through `p` (see tas_depthwise_output_stage). */
 typedef struct {
     int32_t channels, blocked_end, input_row_step, filter_row_step;
+    int32_t fast_output; /* every channel's right shift in 1..22 (tas_depthwise_all_fast) */
     tas_depthwise_output_stage stage;
     const int32_t *requantization;
 } tas_depthwise_layer;
@@ -63,14 +88,23 @@ typedef struct {
 static inline __attribute__((always_inline)) void tas_depthwise_pixel(const tas_depthwise_layer layer, const int8_t *in,
                                                                       const int8_t *w, int32_t rows, int32_t cols,
                                                                       const int32_t *bias, int32_t input_offset,
-                                                                      int8_t *out)
+                                                                      int whole_3x3, int8_t *out)
 {
     for (int32_t c = 0; c < layer.blocked_end; c += TAS_DEPTHWISE_BLOCK) {
         const tas_depthwise_acc4 bias4 = {bias[c], bias[c + 1], bias[c + 2], bias[c + 3]};
-        const tas_depthwise_acc4 acc = tas_depthwise_window_4ch(in + c, w + c, rows, cols, layer.input_row_step,
-                                                                layer.channels, layer.filter_row_step, input_offset,
-                                                                bias4);
-        tas_depthwise_store4(layer.stage, acc, layer.requantization + TAS_DEPTHWISE_REQUANT_WORDS * c, out + c);
+        const tas_depthwise_acc4 acc =
+            whole_3x3 ? tas_depthwise_window_3x3_4ch(in + c, w + c, layer.input_row_step, layer.channels, bias4)
+                      : tas_depthwise_window_4ch(in + c, w + c, rows, cols, layer.input_row_step, layer.channels,
+                                                 layer.filter_row_step, input_offset, bias4);
+        const int32_t *requant = layer.requantization + TAS_DEPTHWISE_REQUANT_WORDS * c;
+        if (layer.fast_output) {
+            out[c] = tas_depthwise_output_fast(layer.stage, acc.c0, requant);
+            out[c + 1] = tas_depthwise_output_fast(layer.stage, acc.c1, requant + TAS_DEPTHWISE_REQUANT_WORDS);
+            out[c + 2] = tas_depthwise_output_fast(layer.stage, acc.c2, requant + 2 * TAS_DEPTHWISE_REQUANT_WORDS);
+            out[c + 3] = tas_depthwise_output_fast(layer.stage, acc.c3, requant + 3 * TAS_DEPTHWISE_REQUANT_WORDS);
+        } else {
+            tas_depthwise_store4(layer.stage, acc, requant, out + c);
+        }
     }
     for (int32_t c = layer.blocked_end; c < layer.channels; ++c) {
         const int32_t acc = tas_depthwise_window_1ch(in + c, w + c, rows, cols, layer.input_row_step, layer.channels,
@@ -91,7 +125,7 @@ static inline void tas_depthwise_rows_s8(const tas_conv2d_params *p, const int8_
     const int32_t output_width = p->output_width;
     const tas_depthwise_layer layer = {
         channels, channels - channels % TAS_DEPTHWISE_BLOCK, p->input_width * channels, filter_width * channels,
-        tas_depthwise_output_stage_of(p), requantization,
+        tas_depthwise_all_fast(requantization, channels), tas_depthwise_output_stage_of(p), requantization,
     };
     const int32_t *folded_bias = bias + channels;
     int8_t *out = output;
@@ -101,9 +135,13 @@ static inline void tas_depthwise_rows_s8(const tas_conv2d_params *p, const int8_
             const int8_t *in = input + window.input_pixel * channels;
             const int8_t *w = filter + (window.first_row * filter_width + window.first_col) * channels;
             if (window.rows == filter_height && window.cols == filter_width) {
-                tas_depthwise_pixel(layer, in, w, window.rows, window.cols, folded_bias, 0, out);
+                if (filter_height == 3 && filter_width == 3) {
+                    tas_depthwise_pixel(layer, in, w, 3, 3, folded_bias, 0, 1, out);
+                } else {
+                    tas_depthwise_pixel(layer, in, w, window.rows, window.cols, folded_bias, 0, 0, out);
+                }
             } else {
-                tas_depthwise_pixel(layer, in, w, window.rows, window.cols, bias, input_offset, out);
+                tas_depthwise_pixel(layer, in, w, window.rows, window.cols, bias, input_offset, 0, out);
             }
             out += channels;
         }
