@@ -6,6 +6,7 @@ import base64
 import io
 import re
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,3 +129,54 @@ def test_report_shows_accuracy_by_level_for_float_int8_host_and_qemu(measured_ex
     assert "PTQ input range kept: p99.9" in page
     rows = level_rows(None, {"machine": "netduino2", "accuracy_by_level": buckets})
     assert [row["what"] for row in rows] == ["int8 QEMU (netduino2, emulate --audio)"]
+
+
+# ---- the per-tensor memory plan and RAM with the measured stack ------------------------------------
+
+GOLDEN_DS_CNN = Path(__file__).resolve().parent / "fixtures" / "golden" / "ds_cnn_tiny.tflite"
+
+
+def html_table(page: str, table_id: str) -> list[list[str]]:
+    """The cells of each data row of the table with that id, tags stripped, thousands commas dropped."""
+    table = page[page.index(f'<table id="{table_id}">'):]
+    table = table[:table.index("</table>")]
+    return [[re.sub(r"<[^>]+>", "", cell).replace(",", "").strip()
+             for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.DOTALL)]
+            for row in re.findall(r"<tr>(.*?)</tr>", table, flags=re.DOTALL) if "<td" in row]
+
+
+def test_the_tensor_plan_table_is_the_manifests_plan_with_its_in_place_ops_and_row_stream_segments(tmp_path):
+    """DS-CNN's depthwise convs run as row streams: in place, one output placed inside its buffer."""
+    export = export_model(GOLDEN_DS_CNN, board_name="nrf52840", out_root=tmp_path)
+    plan = read_manifest(export.export_dir)["export"]["memory_plan"]
+    page = render_report(export.export_dir)
+    rows = html_table(page, "tensor-plan")
+    shown = sorted((int(r[0][1:]), int(r[2]), int(r[3]), int(r[5].split()[0]), int(r[6].split()[0]))
+                   for r in rows if r[0] != "scratch")
+    assert shown == sorted((t["tensor"], t["offset"], t["bytes"], t["first_op"], t["last_op"]) for t in plan["tensors"])
+    scratch = [b for b in plan["buffers"] if b.get("scratch_op") is not None and b["storage"] == "arena"]
+    assert len(scratch) > 0 and sum(r[0] == "scratch" for r in rows) == len(scratch)
+    in_place = {int(r[0][1:]) for r in rows if "written in place" in r[7]}
+    assert plan["in_place_ops"] and in_place == set(plan["in_place_ops"].values())
+    inside = [segment[3] for b in plan["buffers"] if b["storage"] == "arena" for segment in b["segments"] if segment[3]]
+    assert inside, "this model has a row-stream output placed inside its buffer"
+    assert sorted(int(re.search(r"\+(\d+) B", r[7]).group(1)) for r in rows if "row-stream segment" in r[7]) == sorted(inside)
+    assert f"lower bound {plan['lower_bound_bytes']:,} B" in page and f"{plan['arena_bytes']:,} bytes" in page
+
+
+def test_ram_counts_the_measured_stack_high_water_mark(report_html, measured_export):
+    from tinyasc.artifacts.boards import get_board
+    from tinyasc.firmware.size import size_report
+
+    emulation = read_manifest(measured_export)["emulation"]
+    ram, sizes = emulation["ram"], size_report(measured_export / "build" / "firmware.elf")
+    assert ram["static_bytes"] == sizes["data"] + sizes["bss"] and ram["arena_bytes"] == sizes["arena_bytes"]
+    assert ram["frontend_bytes"] == 0, "a model without a PCM front-end"
+    assert 0 < ram["stack_used_bytes"] == emulation["stack_used"] < ram["stack_reserved_bytes"] == sizes["stack"]
+    assert ram["used_bytes"] == ram["static_bytes"] + ram["stack_used_bytes"]
+    assert ram["free_bytes"] == get_board("stm32f405").ram_size - ram["used_bytes"] > ram["free_linked_bytes"]
+    rows = {r[0]: r for r in html_table(report_html, "memory")}
+    measured = rows["RAM (stack: measured high-water mark)"]
+    assert (int(measured[1]), int(measured[3])) == (ram["used_bytes"], ram["free_bytes"])
+    assert f"stack {ram['stack_used_bytes']}" in measured[5]
+    assert int(rows["RAM (stack: as reserved)"][1]) == sizes["ram"]

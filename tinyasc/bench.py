@@ -169,8 +169,10 @@ def bench_one(model: BenchModel, tflite: Path, board_name: str, work_dir: Path) 
         "flash_bytes": sizes["flash"] - sizes.get("test_vector_bytes", 0),  # the self-test vectors are not the model
         "code_bytes": sizes["code_bytes"],
         "weights_bytes": sizes["weights_bytes"],
-        "ram_bytes": sizes["ram"],
+        "ram_bytes": sizes["ram"],  # as linked: data + bss + the whole reserved stack
         "arena_bytes": sizes["arena_bytes"],
+        "stack_used_bytes": result.stack_used,  # measured high-water mark (stack painted at reset)
+        "ram_used_bytes": result.ram.get("used_bytes"),  # data + bss + the measured stack
         "kernels": sorted({s.kernel for s in export.compiled.steps if s.kernel}),
     }
     row.update(_ratios(row, model.tflm, board.cpu))
@@ -202,7 +204,8 @@ def run_bench(work_dir, boards=None, suite=None) -> list[dict]:
 
 CSV_COLUMNS = ("model", "board", "cpu", "twin", "bit_exact", "macs", "instructions", "instructions_per_mac",
                "flash_bytes", "code_bytes", "weights_bytes", "ram_bytes", "arena_bytes",
-               "vs_tflm_cmsis_nn_instructions", "vs_tflm_cmsis_nn_code_flash", "vs_tflm_cmsis_nn_ram")
+               "vs_tflm_cmsis_nn_instructions", "vs_tflm_cmsis_nn_code_flash", "vs_tflm_cmsis_nn_ram",
+               "stack_used_bytes", "ram_used_bytes")
 
 
 def write_results(rows: list[dict], folder=RESULTS_DIR) -> tuple[Path, Path]:
@@ -225,12 +228,12 @@ def _ratio_text(value) -> str:
 
 def format_bench_table(rows: list[dict]) -> str:
     header = (f"{'model':<16} {'core':<10} {'exact':<5} {'MACs':>10} {'instructions':>13} {'insns/MAC':>9} "
-              f"{'flash B':>8} {'RAM B':>8} {'vs TFLM+CMSIS-NN insns/code/RAM':>32}")
+              f"{'flash B':>8} {'RAM B':>8} {'stack B':>7} {'vs TFLM+CMSIS-NN insns/code/RAM':>32}")
     lines = [header, "-" * len(header)]
     for r in rows:
         ratios = "/".join(_ratio_text(r[k]) for k in ("vs_tflm_cmsis_nn_instructions", "vs_tflm_cmsis_nn_code_flash",
                                                       "vs_tflm_cmsis_nn_ram"))
         lines.append(f"{r['model']:<16} {r['cpu']:<10} {'yes' if r['bit_exact'] else 'NO':<5} {r['macs']:>10,} "
                      f"{r['instructions']:>13,} {r['instructions_per_mac']:>9.2f} {r['flash_bytes']:>8,} "
-                     f"{r['ram_bytes']:>8,} {ratios:>32}")
+                     f"{r['ram_bytes']:>8,} {r.get('stack_used_bytes') or 0:>7,} {ratios:>32}")
     return "\n".join(lines)

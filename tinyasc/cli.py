@@ -87,6 +87,10 @@ def _cmd_emulate(args) -> int:
         print(format_profile_table(profile_firmware(Path(args.export_dir), timeout_s=args.timeout)))
     if result.pcm_instructions is not None:
         print(f"PCM front-end (one input window of int16 samples → the int8 input): {result.pcm_instructions:,} instructions")
+    if result.ram:
+        from tinyasc.emulate.ram import ram_line
+
+        print(ram_line(result.ram))
     # Say exactly what was checked: the firmware's embedded vectors, nothing more.
     matched = max(result.vectors - result.mismatches, 0)
     status = f"{'PASS' if result.passed else 'FAIL'}: self-test {matched}/{result.vectors} vectors bit-exact"

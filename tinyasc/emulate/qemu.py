@@ -1,8 +1,9 @@
 """Run a built firmware image in QEMU on the board's emulator twin (DESIGN §5).
 
     run_firmware(export_dir)            self-test: every test vector, bit-exact check, instruction
-                                        count per inference, stack high-water mark → "emulation"
-                                        section of the manifest
+                                        count per inference, stack high-water mark, board RAM
+                                        with that stack (emulate/ram.py) → "emulation" section
+                                        of the manifest
     run_batch_in_qemu(export_dir, x)    int8 inputs [N, input size] → int8 outputs [N, output size]
                                         through the firmware's eval mode (host files via semihosting)
     run_pcm_batch_in_qemu(export_dir, pcm)
@@ -19,7 +20,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ from tinyasc.artifacts.boards import Board, get_board
 from tinyasc.artifacts.export_folder import elf_path
 from tinyasc.artifacts.manifest import read_manifest, update_manifest
 from tinyasc.artifacts.twin import CMDLINE_CAPACITY, ICOUNT_SHIFT, instructions_per_tick, qemu_base_args
+from tinyasc.emulate.ram import ram_budget
 from tinyasc.errors import TinyascError, ToolchainError
 
 QEMU = "qemu-system-arm"
@@ -67,6 +69,7 @@ class EmulationResult:
     seconds: float = 0.0
     op_instructions: dict = field(default_factory=dict)  # op index -> instructions (profile builds)
     pcm_instructions: int | None = None  # the PCM front-end on one window (raw-waveform models)
+    ram: dict = field(default_factory=dict)  # board RAM with the measured stack (emulate/ram.py)
 
 
 # ---- command line --------------------------------------------------------------------------------
@@ -200,6 +203,7 @@ def _emulation_section(board: Board, result: EmulationResult, command: list[str]
         "latency_note": "estimate: instructions / board clock; QEMU does not model cycles",
         "stack_used": result.stack_used,
         "stack_size": result.stack_size,
+        "ram": result.ram,
         **({"pcm_frontend_instructions": result.pcm_instructions} if result.pcm_instructions is not None else {}),
         "run_seconds": round(result.seconds, 3),
     }
@@ -219,6 +223,8 @@ def run_firmware(export_dir, timeout_s: float = DEFAULT_TIMEOUT_S, profile: bool
     exit_code, log, seconds, command = _run_qemu(board, elf, timeout_s)
     _raise_if_qemu_failed(exit_code, log, board)
     result = _emulation_result(board, exit_code, log, seconds)
+    if result.stack_used:  # the board's RAM with the stack as measured (not with a faulted run's)
+        result = replace(result, ram=ram_budget(elf, board.ram_size, result.stack_used))
     if not profile:
         update_manifest(export_dir, "emulation", _emulation_section(board, result, command))
     return result

@@ -24,6 +24,7 @@ from tinyasc.errors import TinyascError
 from tinyasc.artifacts.boards import get_board
 from tinyasc.artifacts.manifest import atomic_write_text, read_manifest
 from tinyasc.report.levels import LEVEL_BUCKET_TEXT, LEVEL_BUCKETS
+from tinyasc.report.plan_view import plan_facts, plan_rows
 
 TEMPLATE = TEMPLATES_DIR / "report" / "report.html.j2"
 REPORT_NAME = "report.html"
@@ -49,29 +50,29 @@ def _png_data_uri(figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def arena_plan_plot(plan: dict, num_ops: int) -> str:
-    """Each tensor in the arena as a rectangle: ops it lives across on x, its byte range on y.
-    Tensors sharing a buffer (aliases, in-place pooling) share its colour and offset."""
+def arena_plan_plot(rows: list[dict], facts: dict, num_ops: int) -> str:
+    """Each row of the per-tensor plan (plan_view.plan_rows) as a rectangle: the ops it lives
+    across on x, its byte range on y. Tensors sharing a buffer share its colour; scratch is grey."""
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(9, 4))
-    buffers = [b for b in plan.get("buffers", []) if b.get("storage") == "arena"]
     colours = plt.get_cmap("tab20")
-    for index, buffer in enumerate(buffers):
-        segments = buffer.get("segments") or [[buffer["first_op"], buffer["last_op"], buffer["bytes"], 0]]
-        for tensor, (first, last, size, *inside) in zip(buffer["tensors"], segments):
-            start = max(first, 0)
-            width = max(last - start, 0) + 1  # alive from its producer to its last reader
-            bottom = buffer["offset"] + (inside[0] if inside else 0)  # row streams place tensors inside a buffer
-            axes.broken_barh([(start - 0.45, width - 0.1)], (bottom, size),
-                             facecolors=colours(index % 20), edgecolor="black", linewidth=0.5)
-            axes.text(start - 0.4, bottom + size / 2, f"t{tensor}", fontsize=7, va="center")
-    arena = plan.get("arena_bytes", 0)
+    for row in rows:
+        start = max(row["first_op"], 0)
+        width = max(row["last_op"] - start, 0) + 1  # alive from its producer to its last reader
+        colour = "lightgrey" if row["buffer"] is None else colours(row["buffer"] % 20)
+        axes.broken_barh([(start - 0.45, width - 0.1)], (row["offset"], row["bytes"]),
+                         facecolors=colour, edgecolor="black", linewidth=0.5)
+        if row["tensor"] is not None:
+            axes.text(start - 0.4, row["offset"] + row["bytes"] / 2, f"t{row['tensor']}", fontsize=7, va="center")
+    arena, bound = facts["arena_bytes"], facts["lower_bound_bytes"]
     axes.axhline(arena, color="red", linestyle="--", linewidth=1, label=f"arena {arena:,} B")
+    if bound:
+        axes.axhline(bound, color="black", linestyle=":", linewidth=1, label=f"lower bound {bound:,} B")
     axes.set_xlim(-1, max(num_ops, 1))
     axes.set_ylim(0, max(arena, 1) * 1.08)
     axes.set_xlabel("op index")
     axes.set_ylabel("arena offset (bytes)")
-    axes.set_title(f"activation arena over time ({plan.get('planner', '?')} planner)")
+    axes.set_title(f"activation arena over time ({facts['planner']} planner)")
     axes.legend(loc="upper right")
     return _png_data_uri(figure)
 
@@ -79,7 +80,7 @@ def arena_plan_plot(plan: dict, num_ops: int) -> str:
 def memory_use_plot(rows: list[dict]) -> str:
     """Flash and RAM used against the board's limits, as stacked parts of a 100 % bar."""
     plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(9, 2.4))
+    figure, axes = plt.subplots(figsize=(9, 0.8 * len(rows) + 1))
     for y, row in enumerate(rows):
         left = 0.0
         for name, size in row["parts"]:
@@ -113,18 +114,43 @@ def confusion_matrix_plot(matrix: list[list[int]], labels: list[str]) -> str:
 
 # ---- data ----------------------------------------------------------------------------------------
 
-def _memory_rows(build: dict) -> list[dict]:
+def _memory_rows(build: dict, ram: dict | None) -> list[dict]:
+    """Flash, then RAM: with the emulator's measurement (emulate/ram.py), RAM counts the stack's
+    measured high-water mark, and a second row the whole reserved stack; before it, the linked
+    sizes only (the reserved stack)."""
     sizes = build["sizes"]
     flash_parts = [("weights", sizes["weights_bytes"]), ("test vectors", sizes["test_vector_bytes"]),
                    ("code + other", sizes["code_bytes"])]
-    ram_parts = [("arena", sizes["arena_bytes"]), ("stack", sizes["stack"]),
-                 ("other", sizes["ram"] - sizes["arena_bytes"] - sizes["stack"])]
-    return [
-        {"memory": "flash", "used": sizes["flash"], "limit": build["flash_limit"],
-         "percent": build["flash_used_percent"], "parts": flash_parts},
-        {"memory": "RAM", "used": sizes["ram"], "limit": build["ram_limit"],
-         "percent": build["ram_used_percent"], "parts": ram_parts},
-    ]
+    rows = [{"memory": "flash", "used": sizes["flash"], "limit": build["flash_limit"],
+             "percent": build["flash_used_percent"], "parts": flash_parts}]
+    limit = build["ram_limit"]
+    if ram:
+        static = [("arena", ram["arena_bytes"]), ("front-end", ram["frontend_bytes"]),
+                  ("other static", ram["other_static_bytes"])]
+        for memory, used, stack in (("RAM (stack: measured high-water mark)", ram["used_bytes"], ram["stack_used_bytes"]),
+                                    ("RAM (stack: as reserved)", ram["used_linked_bytes"], ram["stack_reserved_bytes"])):
+            rows.append({"memory": memory, "used": used, "limit": limit, "percent": 100.0 * used / limit,
+                         "parts": [*static, ("stack", stack)]})
+    else:
+        rows.append({"memory": "RAM (stack: as reserved, not measured)", "used": sizes["ram"], "limit": limit,
+                     "percent": build["ram_used_percent"],
+                     "parts": [("arena", sizes["arena_bytes"]), ("stack", sizes["stack"]),
+                               ("other", sizes["ram"] - sizes["arena_bytes"] - sizes["stack"])]})
+    for row in rows:
+        row["free"] = row["limit"] - row["used"]
+    return rows
+
+
+def _plan_section(export: dict) -> dict:
+    plan, ops = export.get("memory_plan", {}), export.get("ops", [])
+    rows, facts = plan_rows(plan, ops), plan_facts(export)
+    return {
+        "plan": plan,
+        "plan_rows": rows,
+        "plan_facts": facts,
+        "arena_buffers": sum(1 for b in plan.get("buffers", []) if b.get("storage") == "arena"),
+        "plan_plot": arena_plan_plot(rows, facts, len(ops)),
+    }
 
 
 def _layer_rows(export: dict, profile: dict | None) -> list[dict]:
@@ -182,6 +208,7 @@ def report_data(export_dir) -> dict:
         versions["arm-none-eabi-gcc"] = build.get("compiler", "?")
     if emulation:
         versions["emulator"] = emulation.get("command", "").split(" ")[0] or "qemu-system-arm"
+    memory_rows = _memory_rows(build, (emulation or {}).get("ram")) if build else []
     return {
         "name": manifest.get("name", export_dir.name),
         "board": manifest.get("board"),
@@ -199,12 +226,9 @@ def report_data(export_dir) -> dict:
         "audio_confusion_plot": confusion_matrix_plot(audio["confusion"], audio["labels"])
         if audio and audio.get("confusion") else None,
         "layers": _layer_rows(export, profile),
-        "plan": export.get("memory_plan", {}),
-        "arena_buffers": sum(1 for b in export.get("memory_plan", {}).get("buffers", [])
-                             if b.get("storage") == "arena"),
-        "plan_plot": arena_plan_plot(export.get("memory_plan", {}), len(export.get("ops", []))),
-        "memory_rows": _memory_rows(build) if build else [],
-        "memory_plot": memory_use_plot(_memory_rows(build)) if build else None,
+        **_plan_section(export),
+        "memory_rows": memory_rows,
+        "memory_plot": memory_use_plot(memory_rows) if memory_rows else None,
         "versions": versions,
         "sections": SECTIONS,
     }
