@@ -323,7 +323,7 @@ def _add_device_commands(sub) -> None:
     p.add_argument("--audio", metavar="PATH",
                    help="run audio through the firmware's own PCM front-end and network instead of the self-test: "
                         "a WAV (or any soundfile-readable file), a folder of class sub-folders, or a labels CSV "
-                        "(path,label[,split]); prints predictions, accuracy / macro-F1 / confusion when labelled, "
+                        "(path,label[,split]); files of at most 10 minutes each; prints predictions, accuracy / macro-F1 / confusion when labelled, "
                         "QEMU vs the host build, instructions and the real-time factor (manifest 'audio_evaluation')")
     p.add_argument("--split", choices=("test", "val", "train", "all"),
                    help="with --audio and a CSV with a split column: the rows to run (default: test)")
