@@ -65,7 +65,7 @@ def arena_plan_plot(plan: dict, num_ops: int) -> str:
             axes.broken_barh([(start - 0.45, width - 0.1)], (bottom, size),
                              facecolors=colours(index % 20), edgecolor="black", linewidth=0.5)
             axes.text(start - 0.4, bottom + size / 2, f"t{tensor}", fontsize=7, va="center")
-    arena = plan.get("arena_bytes", 0)
+    arena = plan["arena_bytes"]  # a missing one names the manifest key (artifacts/manifest_schema.py)
     axes.axhline(arena, color="red", linestyle="--", linewidth=1, label=f"arena {arena:,} B")
     axes.set_xlim(-1, max(num_ops, 1))
     axes.set_ylim(0, max(arena, 1) * 1.08)
