@@ -202,7 +202,7 @@ def report_data(export_dir) -> dict:
         "plan": export.get("memory_plan", {}),
         "arena_buffers": sum(1 for b in export.get("memory_plan", {}).get("buffers", [])
                              if b.get("storage") == "arena"),
-        "plan_plot": arena_plan_plot(export.get("memory_plan", {}), len(export.get("ops", []))),
+        "plan_plot": arena_plan_plot(export["memory_plan"], len(export.get("ops", []))),
         "memory_rows": _memory_rows(build) if build else [],
         "memory_plot": memory_use_plot(_memory_rows(build)) if build else None,
         "versions": versions,
