@@ -12,7 +12,10 @@ MAX_ERROR_CHARS = 600  # a hostile input's error is one short line, whatever the
 def run_cli(capsys, *args) -> tuple[int, str, str]:
     """(exit code, stdout, stderr) of `tinyasc ARGS` run in this process."""
     capsys.readouterr()
-    code = main([str(a) for a in args])
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as e:  # argparse refuses the command line itself
+        code = e.code
     out, err = capsys.readouterr()
     return code, out, err
 

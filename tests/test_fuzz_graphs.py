@@ -108,6 +108,33 @@ def test_the_fuzzer_finds_a_planted_bug_and_shrinks_it_to_one_op(monkeypatch, tm
     assert report["bit_exact"] == report["inputs"]
 
 
+def test_a_planted_ws_conv_bug_is_found_against_tflm_and_shrunk_to_the_ws_conv(monkeypatch, tmp_path):
+    """WS_CONV (the CUSTOM op a QAT'd WSNet becomes) is compared with TFLM running the CONV_2D on
+    the sampled kernel: an output zero point one off in tinyasc's WS_CONV alone is found, shrunk to
+    that op and saved, and the saved case replays bit-exact once the bug is gone."""
+    import dataclasses
+
+    from tinyasc.compile import ops
+    from tinyasc.compile.fuzz import draw
+    from tinyasc.compile.ir import OpKind
+
+    real = ops.REGISTRY[OpKind.WS_CONV]
+    monkeypatch.setitem(ops.REGISTRY, OpKind.WS_CONV, dataclasses.replace(
+        real, prepare=lambda op, graph: dataclasses.replace(p := real.prepare(op, graph), output_offset=p.output_offset + 1)))
+    monkeypatch.setitem(draw.OP_WEIGHTS, "WS_CONV", 1000.0)  # whenever the tensor is [1, T, 1, M]
+    monkeypatch.setattr(draw, "_input_shape", lambda d: (1, d.integer(8, 40), 1, d.integer(1, 6)))
+    stats = FuzzStats()
+    findings = check_batch(draw_batch(12, 0, 12), np.random.default_rng(0), stats, inputs_per_graph=16)
+    assert len(findings) >= 6 and {f.kind for f in findings} == {"mismatch"}, stats.summary()
+    small = shrink(max(findings, key=lambda f: len(f.graph.ops)))
+    assert [op.name for op in small.graph.ops] == ["WS_CONV"] and small.kind == "mismatch"
+    saved = save_case(small, tmp_path / "cases")
+    assert replay_case(saved, tmp_path / "buggy", num_random=8)["bit_exact"] < 8
+    monkeypatch.undo()
+    report = replay_case(saved, tmp_path / "fixed", num_random=8)
+    assert report["bit_exact"] == report["inputs"]
+
+
 def test_bench_fuzz_runs_from_the_command_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "tinyasc.cli", "bench", "--fuzz", "12", "--seed", "4",
                              "--fuzz-cases", str(tmp_path)], capture_output=True, text=True, timeout=600)

@@ -15,6 +15,9 @@ from tinyasc.cli_export import cmd_export, cmd_verify
 
 # Random inputs `export` and `verify` compare on the host (issue 18: 100 missed a 1-in-200 mismatch).
 VERIFY_RANDOM_INPUTS = 1000
+# tinyasc.compile.verify.MAX_RANDOM_INPUTS (not imported here, so the CLI starts fast; a test ties them)
+MAX_RANDOM_INPUTS = 100_000
+RANDOM_WHY = " (the inputs are held in memory and TFLM runs them one by one; run verify again for more)"
 
 EPILOG = """\
 the pipeline, one command per stage:
@@ -194,6 +197,26 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _whole(low: int, high: int, why: str = ""):
+    """argparse type: a whole number from `low` to `high` (`why`: the reason for the limit)."""
+
+    def parse(text: str) -> int:
+        value = int(text) if text.strip().lstrip("+-").isdigit() and len(text) < 20 else None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {low:,} to {high:,}{why}, "
+                                             f"received {text[:40]!r}")
+        return value
+
+    return parse
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes are one line too, like every other error (the usage is one --help away)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {_bounded(message)} (see {self.prog} --help)\n")
+
+
 def _sample_rate(text: str) -> int:
     """argparse type: an audio sample rate in Hz, 1,000 to 768,000."""
     if not text.isdigit() or not 1000 <= int(text[:10]) <= 768_000:
@@ -246,7 +269,7 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--out", default="runs/demo", help="the run folder whose cache/ to fill, without --cache-dir "
                    "(default: runs/demo)")
     p.add_argument("--skip-bad-files", action="store_true", help="leave out files whose header does not read")
-    p.add_argument("--workers", type=int, default=2, help="decoding threads (default: 2)")
+    p.add_argument("--workers", type=_whole(1, 64), default=2, help="decoding threads (default: 2)")
     _add_cache_arguments(p, with_switch=False)
     p.set_defaults(func=_cmd_data)
 
@@ -263,14 +286,14 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--out", default="export", help="export root folder (default: export)")
     p.add_argument("--sample-rate", type=_sample_rate, help="audio rate the model takes, in Hz, recorded in the manifest "
                    "and model.h (a run's own rate is used with --run; a bare --tflite has none unless given)")
-    p.add_argument("--verify", type=int, default=VERIFY_RANDOM_INPUTS, metavar="N",
+    p.add_argument("--verify", type=_whole(0, MAX_RANDOM_INPUTS, RANDOM_WHY), default=VERIFY_RANDOM_INPUTS, metavar="N",
                    help="compare the host build (sanitizers on) with TFLM on the test vectors and N random inputs, "
                         f"in one host process (default: {VERIFY_RANDOM_INPUTS}; 0 skips it)")
-    p.add_argument("--stream-stride", type=float, metavar="SECONDS",
+    p.add_argument("--stream-stride", type=_positive_seconds, metavar="SECONDS",
                    help="streaming API (pcm_stream.c): audio between results (default: half the model's window)")
-    p.add_argument("--stream-smoothing", type=int, default=1, metavar="K",
+    p.add_argument("--stream-smoothing", type=_whole(1, 255), default=1, metavar="K",
                    help="streaming API: each result is the mean of the last K network outputs (default: 1, off)")
-    p.add_argument("--test-vectors", type=int, default=4, help="inputs embedded in the firmware for its self-check (default: 4)")
+    p.add_argument("--test-vectors", type=_whole(1, 1000), default=4, help="inputs embedded in the firmware for its self-check (default: 4)")
     p.add_argument("--sparse", choices=("auto", "never", "always"), default="auto",
                    help="sparse weights for pruned conv/dense layers: where they pay off (auto, default), never, "
                         "or wherever a sparse kernel applies (always)")
@@ -286,8 +309,9 @@ def _add_device_commands(sub) -> None:
     """Verify, build, emulate, flash: the generated C on the host, in QEMU and on a board."""
     p = sub.add_parser("verify", help="build the generated C for this machine with sanitizers; compare with TFLM bit for bit")
     p.add_argument("export_dir")
-    p.add_argument("--random", type=int, default=VERIFY_RANDOM_INPUTS,
-                   help=f"random inputs to compare besides the test vectors (default: {VERIFY_RANDOM_INPUTS})")
+    p.add_argument("--random", type=_whole(0, MAX_RANDOM_INPUTS, RANDOM_WHY), default=VERIFY_RANDOM_INPUTS,
+                   help=f"random inputs to compare besides the test vectors (default: {VERIFY_RANDOM_INPUTS}, "
+                        f"at most {MAX_RANDOM_INPUTS:,}: they are held in memory and run one by one in TFLM)")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("build", help="cross-compile the firmware with arm-none-eabi-gcc; flash and RAM report")
@@ -303,7 +327,7 @@ def _add_device_commands(sub) -> None:
     p.add_argument("--audio", metavar="PATH",
                    help="run audio through the firmware's own PCM front-end and network instead of the self-test: "
                         "a WAV (or any soundfile-readable file), a folder of class sub-folders, or a labels CSV "
-                        "(path,label[,split]); prints predictions, accuracy / macro-F1 / confusion when labelled, "
+                        "(path,label[,split]); files of at most 10 minutes each; prints predictions, accuracy / macro-F1 / confusion when labelled, "
                         "QEMU vs the host build, instructions and the real-time factor (manifest 'audio_evaluation')")
     p.add_argument("--split", choices=("test", "val", "train", "all"),
                    help="with --audio and a CSV with a split column: the rows to run (default: test)")
@@ -334,10 +358,10 @@ def _add_report_commands(sub) -> None:
                    "--out benchmarks/results); without it the table is only printed")
     p.add_argument("--boards", nargs="+", help="boards to run (default: cortex-m3 nrf52840 cortex-m7 nrf5340-app corstone-300)")
     p.add_argument("--models", nargs="+", help="bench models to run (default: the whole suite, tinyasc/bench.py SUITE)")
-    p.add_argument("--fuzz", type=int, metavar="N", help="instead: differential-fuzz N random graphs (host build vs "
+    p.add_argument("--fuzz", type=_whole(1, 100_000_000), metavar="N", help="instead: differential-fuzz N random graphs (host build vs "
                    "TFLM, bit for bit); findings are shrunk and saved under --fuzz-cases")
-    p.add_argument("--seed", type=int, default=1, help="--fuzz: the seed of the graphs (default: 1)")
-    p.add_argument("--first", type=int, default=0, help="--fuzz: the first graph index (to resume a campaign)")
+    p.add_argument("--seed", type=_whole(0, 2**32 - 1), default=1, help="--fuzz: the seed of the graphs (default: 1)")
+    p.add_argument("--first", type=_whole(0, 2**32 - 1), default=0, help="--fuzz: the first graph index (to resume a campaign)")
     p.add_argument("--fuzz-cases", default="tests/data/fuzz", help="--fuzz: where findings go (default: tests/data/fuzz)")
     p.set_defaults(func=_cmd_bench)
 
@@ -358,7 +382,7 @@ def _add_report_commands(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="tinyasc",
         description="Acoustic scene and sound event classifiers from audio files to Cortex-M firmware.",
         epilog=EPILOG,

@@ -55,7 +55,9 @@ def read_manifest(export_dir: Path) -> dict:
         raise TinyascError(f"{path} is not valid JSON ({str(e)[:120]}); re-run `tinyasc export`") from None
     if not isinstance(manifest, dict):
         raise TinyascError(f"{path} is not a manifest (a JSON object); re-run `tinyasc export`")
-    return manifest
+    from tinyasc.artifacts.manifest_schema import checked
+
+    return checked(manifest, path)
 
 
 def write_manifest(export_dir: Path, manifest: dict) -> None:

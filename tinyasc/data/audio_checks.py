@@ -51,10 +51,15 @@ def check_wav_header(path: Path) -> None:
 def check_decoded_audio(path: Path, audio: np.ndarray, file_rate: int) -> None:
     """Samples [T, channels] as decoded: enough of them, finite, in a sane range, at a real rate."""
     check_rate_and_length(path, audio.shape[0], file_rate)
+    check_samples(path, audio)
+
+
+def check_samples(path: Path, audio: np.ndarray, first_sample: int = 0) -> None:
+    """Samples [T, channels] (starting at `first_sample` of the file) finite and in a sane range."""
     finite = np.isfinite(audio)
     if not finite.all():
         bad = int(audio.size - np.count_nonzero(finite))
-        first = int(np.flatnonzero(~finite.all(axis=1))[0])
+        first = first_sample + int(np.flatnonzero(~finite.all(axis=1))[0])
         raise DatasetError(f"{path}: {bad:,} sample(s) are NaN or infinite (the first at sample {first:,}); "
                            "the file is corrupt: re-export it or leave it out (--skip-bad-files)")
     peak = float(np.max(np.abs(audio)))

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from tinyasc.data.audio_checks import check_decoded_audio, check_rate_and_length, check_wav_header
+from tinyasc.data.audio_checks import check_decoded_audio, check_rate_and_length, check_samples, check_wav_header
 from tinyasc.data.layouts import csv_cell_value, csv_errors_named, csv_record_line
 from tinyasc.data.splits import carve_validation, group_column
 from tinyasc.errors import DatasetError
@@ -172,7 +172,8 @@ def _stream_rows(rows, csv_path: Path, sample_rate: int, num_samples: int, chann
 def decode_clip(path: str | os.PathLike, sample_rate: int, num_samples: int, channels: int = 1) -> np.ndarray:
     """One file as the loader holds it: float32 [num_samples] (channels=1, mixed to mono) or
     [num_samples, channels], resampled to `sample_rate`, cropped or zero-padded at the end."""
-    audio = read_mono(path, sample_rate) if channels == 1 else read_channels(path, sample_rate, channels)
+    seconds = num_samples / sample_rate  # only the start of a long recording is read: the clip is its first seconds
+    audio = read_mono(path, sample_rate, seconds) if channels == 1 else read_channels(path, sample_rate, channels, seconds)
     return fit_length(audio, num_samples)
 
 
@@ -195,7 +196,7 @@ def probe_audio(path: str | os.PathLike, channels: int = 1) -> None:
     if info.frames == 0:
         raise DatasetError(f"{path}: the audio file has no samples; remove it from the CSV or replace it")
     if info.subtype in FLOAT_SUBTYPES:
-        _read_audio(path)  # only float samples can be NaN, Inf or far beyond full scale: decode once, keep nothing
+        scan_float_samples(path)  # only float samples can be NaN, Inf or far beyond full scale: read in blocks, keep nothing
     else:
         check_wav_header(path)  # a header claiming more audio than the file holds
         check_rate_and_length(path, info.frames, info.samplerate)
@@ -273,20 +274,22 @@ def _resolve_labels(rows, labels, csv_path: Path) -> list[str]:
     return list(labels)
 
 
-def read_mono(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
-    """One audio file as float32 mono at `sample_rate`, with a DatasetError naming a bad file."""
-    audio, file_rate = _read_audio(Path(path))
+def read_mono(path: str | os.PathLike, sample_rate: int, seconds: float | None = None) -> np.ndarray:
+    """One audio file (its first `seconds`, at least, when given) as float32 mono at `sample_rate`,
+    with a DatasetError naming a bad file."""
+    audio, file_rate = _read_audio(Path(path), seconds)
     mono = audio.mean(axis=1)
     if file_rate != sample_rate:
         mono = _resample(mono, file_rate, sample_rate)
     return mono.astype(np.float32)
 
 
-def read_channels(path: str | os.PathLike, sample_rate: int, channels: int) -> np.ndarray:
-    """One audio file as float32 [T, channels] at `sample_rate`: its own channels when it has that
-    many, a mono file repeated into each; any other channel count is a DatasetError."""
+def read_channels(path: str | os.PathLike, sample_rate: int, channels: int, seconds: float | None = None) -> np.ndarray:
+    """One audio file (its first `seconds`, at least, when given) as float32 [T, channels] at
+    `sample_rate`: its own channels when it has that many, a mono file repeated into each; any other
+    channel count is a DatasetError."""
     path = Path(path)
-    audio, file_rate = _read_audio(path)
+    audio, file_rate = _read_audio(path, seconds)
     if audio.shape[1] == 1:
         audio = np.repeat(audio, channels, axis=1)
     elif audio.shape[1] != channels:
@@ -299,13 +302,23 @@ def read_channels(path: str | os.PathLike, sample_rate: int, channels: int) -> n
     return np.ascontiguousarray(audio, dtype=np.float32)
 
 
-def _read_audio(path: Path) -> tuple[np.ndarray, int]:
-    """(float32 [T, channels], sample rate) of one file, with a DatasetError naming a bad file."""
+# Read past the clip's end when resampling, so the resampler's filter sees the same input around the
+# cut as it would in the whole file (its support is a few ms; a tenth of a second is ample).
+RESAMPLE_MARGIN_S = 0.1
+
+
+def _read_audio(path: Path, seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """(float32 [T, channels], sample rate) of one file, or of its first `seconds` (plus the
+    resampler's margin): a one-hour recording feeding a 10-s clip is not decoded whole. A
+    DatasetError names a bad file."""
     if not path.is_file():
         raise DatasetError(f"{path}: audio file not found; fix the path in the dataset CSV or restore the file")
     check_wav_header(path)  # a header claiming more audio than the file holds
     try:
-        audio, file_rate = sf.read(path, dtype="float32", always_2d=True)
+        with sf.SoundFile(path) as f:
+            file_rate = f.samplerate
+            frames = -1 if seconds is None else int(np.ceil((seconds + RESAMPLE_MARGIN_S) * file_rate))
+            audio = f.read(frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError) as err:
         raise DatasetError(
             f"{path}: cannot read audio ({err}); the file is corrupt or not a supported format "
@@ -315,6 +328,21 @@ def _read_audio(path: Path) -> tuple[np.ndarray, int]:
         raise DatasetError(f"{path}: the audio file has no samples; remove it from the CSV or replace it")
     check_decoded_audio(path, audio, file_rate)  # NaN/Inf, a handful of samples, an impossible rate
     return audio, file_rate
+
+
+def scan_float_samples(path: Path, block_frames: int = 1 << 16) -> None:
+    """check_decoded_audio over a whole float file, read in blocks (memory stays one block)."""
+    check_wav_header(path)
+    try:
+        with sf.SoundFile(path) as f:
+            rate, offset = f.samplerate, 0
+            check_rate_and_length(path, f.frames, rate)
+            for block in f.blocks(block_frames, dtype="float32", always_2d=True):
+                check_samples(path, block, first_sample=offset)
+                offset += len(block)
+    except (sf.LibsndfileError, RuntimeError, ValueError) as err:
+        raise DatasetError(f"{path}: cannot read audio ({err}); the file is corrupt or not a supported format "
+                           "(WAV, FLAC, OGG, MP3): re-export it or remove it from the CSV") from err
 
 
 def _resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:

@@ -26,6 +26,10 @@ from tinyasc.frontend.level import to_pcm16
 
 DATASET_CSV = "metadata.csv"  # what tinyasc's own datasets (synthetic, spoken digits) write
 SPLITS = ("train", "val", "test")
+# Every window of every file is held as int16 PCM for one QEMU run: a file is at most 10 minutes
+# (decoded whole, resampled and windowed: ~0.2 GB at 48 kHz stereo), all windows at most 1 GiB.
+MAX_FILE_SECONDS = 600
+MAX_PCM_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -132,9 +136,25 @@ def _file_shape(path: Path) -> tuple[int, int]:
     return int(info.samplerate), int(info.channels)
 
 
+def _check_duration(path: Path) -> None:
+    """Refuse, from the header, a file longer than MAX_FILE_SECONDS: every window of a file is run,
+    so the whole file is decoded (and resampled) at once; a damaged header is left to the loader."""
+    import soundfile
+
+    try:
+        info = soundfile.info(str(path))
+    except (soundfile.LibsndfileError, RuntimeError, ValueError):
+        return
+    if info.samplerate > 0 and info.frames / info.samplerate > MAX_FILE_SECONDS:
+        raise DatasetError(f"{path}: {info.frames / info.samplerate:,.0f} s of audio; emulate --audio takes files of "
+                           f"at most {MAX_FILE_SECONDS // 60} minutes (each is decoded whole); split it, e.g. "
+                           f"sox in.wav part.wav trim 0 {MAX_FILE_SECONDS} : newfile : restart")
+
+
 def _load_one(item: AudioItem, audio: AudioInput, first_window: int) -> tuple[LoadedFile, np.ndarray]:
     """A file's windows as float [windows, frames(, channels)], and what was done to it."""
     rate, channels, frames = audio.sample_rate, model_channels(audio), int(audio.input_samples)
+    _check_duration(item.path)
     waveform = read_mono(item.path, rate) if channels == 1 else read_channels(item.path, rate, channels)
     file_rate, file_channels = _file_shape(item.path)
     padded = len(waveform) < frames
@@ -149,12 +169,17 @@ def _load_one(item: AudioItem, audio: AudioInput, first_window: int) -> tuple[Lo
 def pcm_windows(items: list[AudioItem], audio: AudioInput, source: str = "", split: str | None = None) -> PcmWindows:
     """Every item's windows as int16 PCM, in order; a file that cannot be read stops with a
     DatasetError naming it."""
-    files, chunks, first_window = [], [], 0
+    files, chunks, first_window, held = [], [], 0, 0
     for item in items:
         loaded, windows = _load_one(item, audio, first_window)
         files.append(loaded)
         chunks.append(to_pcm16(windows).reshape(len(windows), -1))  # [frames, channels] rows: interleaved
         first_window += loaded.windows
+        held += chunks[-1].nbytes
+        if held > MAX_PCM_BYTES:
+            raise DatasetError(f"{item.path}: with this file the windows of {len(files):,} file(s) take "
+                               f"{held / 2**20:,.0f} MiB of PCM (limit {MAX_PCM_BYTES >> 20:,} MiB, "
+                               f"{first_window:,} windows); evaluate fewer files at a time")
     return PcmWindows(pcm=np.concatenate(chunks), files=files, source=source, split=split)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from tinyasc.errors import TinyascError
 
 DEFAULT_QUEUE = 4
+MAX_STRIDE_S = 3600  # an hour between results; the C's countdown is an int32 of hops or values
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,9 @@ class StreamSettings:
     queue: int = DEFAULT_QUEUE  # results kept until tinyasc_stream_result takes them
 
     def __post_init__(self):
-        if self.stride_s is not None and not self.stride_s > 0:
-            raise TinyascError(f"the stream's stride must be a positive number of seconds; received: {self.stride_s}")
+        if self.stride_s is not None and not 0 < self.stride_s <= MAX_STRIDE_S:
+            raise TinyascError(f"the stream's stride must be a positive number of seconds up to {MAX_STRIDE_S:,}; "
+                               f"received: {self.stride_s}")
         if not 1 <= self.smoothing <= 255:
             raise TinyascError(f"stream smoothing must be 1 (off) to 255 results; received: {self.smoothing}")
         if not 1 <= self.queue <= 64:
@@ -61,6 +63,8 @@ def stream_layout(audio, settings: StreamSettings) -> StreamLayout:
         frames = window // channels
         stride = frames // 2 if settings.stride_s is None else round(settings.stride_s * rate)
         stride = max(1, stride) * channels
+        if stride >= 2**31:
+            raise TinyascError(f"a stream stride of {settings.stride_s} s is {stride:,} values, beyond the C's int32 countdown")
         return StreamLayout("raw", window, stride, stride, window, channels)
     from tinyasc.frontend.fixed_point_tables import frontend_tables
     from tinyasc.frontend.logmel import frame_count

@@ -22,10 +22,11 @@ MAX_ELEMENTS = 4096  # activations stay small: fast in TFLM, in C and under the 
 INT8_SPREAD = 73.6  # standard deviation of uniform int8 values
 PLANNERS = ("greedy", "linear")
 # The layers with the most arithmetic (and kernel variants) come up more often than layout ops.
-OP_WEIGHTS = {"CONV_2D": 4.0, "DEPTHWISE_CONV_2D": 3.0, "FULLY_CONNECTED": 3.0, "MAX_POOL_2D": 1.5,
+OP_WEIGHTS = {"CONV_2D": 4.0, "WS_CONV": 4.0, "DEPTHWISE_CONV_2D": 3.0, "FULLY_CONNECTED": 3.0, "MAX_POOL_2D": 1.5,
               "AVERAGE_POOL_2D": 1.5, "ADD": 1.5, "MUL": 1.5, "MEAN": 1.5}
 SPARSE_MODES = ("auto", "never", "always")
 ROW_CHAIN_MODES = ("auto", "never", "always")  # compile/options.py
+WS_KERNELS = ("auto", "integral", "direct")
 
 
 @dataclass
@@ -96,6 +97,8 @@ def _input_shape(drawer: Drawer) -> tuple[int, ...]:
         return (1, drawer.integer(1, 64))
     if drawer.chance(0.1):
         return (1, 1, 1, drawer.integer(1, 12))  # a 1×1 image
+    if drawer.chance(0.1):
+        return (1, drawer.integer(1, 64), 1, drawer.integer(1, 8))  # audio features over time (WS_CONV)
     h, w = drawer.integer(1, 14), drawer.integer(1, 10)
     return (1, h, w, drawer.integer(1, max(1, min(9, MAX_ELEMENTS // (h * w)))))
 
@@ -124,8 +127,9 @@ def draw_graph(rng: np.random.Generator, boards: tuple[str, ...] = ()) -> FuzzGr
         drawer.append("DEQUANTIZE", [drawer.current], out)
     graph.outputs = [drawer.current]
     graph.board = drawer.pick((None, *boards)) if boards else None
-    graph.options = {"planner": drawer.pick(PLANNERS), "sparse": drawer.pick(SPARSE_MODES), "fuse": drawer.chance(0.7)}
-    graph.options["row_chains"] = drawer.pick(ROW_CHAIN_MODES)  # drawn last: a seed's graphs stay as they were
+    graph.options = {"planner": drawer.pick(PLANNERS), "sparse": drawer.pick(SPARSE_MODES), "fuse": drawer.chance(0.7),
+                     "ws_kernel": drawer.pick(WS_KERNELS)}
+    graph.options["row_chains"] = drawer.pick(ROW_CHAIN_MODES)  # drawn last, after the graph
     return graph
 
 

@@ -129,3 +129,24 @@ def draw_reduce(d: Drawer, name: str) -> None:
         natural = d.tensor.scales[0] * (math.sqrt(count) if name == "SUM" else 1.0)
         out = d.activation_tensor(out_shape, d.scale(natural), d.zero_point())
     d.append(name, [d.current, d.int32_vector(written)], out, keepDims=keep)
+
+
+def draw_ws_conv(d: Drawer) -> None:
+    """WSNet's weight-sampling conv (the CUSTOM op WS_CONV) over time, on a [1, T, 1, M] tensor: one
+    int8 condensed filter Φ [L + (N-1)·s, M/C] with one scale, sampled into N filters of length L."""
+    _, length, _, channels = d.tensor.shape
+    padding = d.pick(("same", "valid"))
+    kernel = d.integer(1, min(length, 6) if padding == "valid" else 6)
+    stride = d.integer(1, 3)
+    filters = d.integer(1, 8)
+    step = d.integer(1, max(1, kernel + 1))  # s > L leaves rows of Φ unused, s < L overlaps
+    repeat = d.pick([r for r in range(1, channels + 1) if channels % r == 0])
+    phi_scale = d.scale(2.0 ** d.rng.uniform(-10, -4))
+    phi = d.constant(_int8_weights(d, (kernel + (filters - 1) * step, channels // repeat)), "int8",
+                     (phi_scale,), (0,))
+    depth = kernel * channels
+    bias = _bias(d, d.tensor.scales[0], [phi_scale] * filters, filters, depth)
+    out_length = -(-length // stride) if padding == "same" else (length - kernel) // stride + 1
+    out = _output(d, (1, out_length, 1, filters), [phi_scale], depth)
+    d.append("WS_CONV", [d.current, phi, bias], out, kernel_size=kernel, filters=filters, sampling_stride=step,
+             channel_repeat=repeat, stride=stride, padding=padding, activation=d.pick(("none", "relu", "relu6")))

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from tinyasc.compile.fuzz.draw import MAX_ELEMENTS, Drawer
-from tinyasc.compile.fuzz.draw_layers import draw_conv, draw_depthwise, draw_fully_connected, draw_pool, draw_reduce
+from tinyasc.compile.fuzz.draw_layers import (draw_conv, draw_depthwise, draw_fully_connected, draw_pool, draw_reduce,
+                                              draw_ws_conv)
 
 
 def _earlier_activation(d: Drawer, shape) -> int | None:
@@ -175,6 +176,7 @@ OP_DRAWERS = {
     "EXPAND_DIMS": draw_expand_dims,
     "TRANSPOSE": draw_transpose,
     "STRIDED_SLICE": draw_strided_slice,
+    "WS_CONV": draw_ws_conv,
 }
 WINDOW_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D")
 GROWING_OPS = ("CONCATENATION", "PAD", "PADV2", "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
@@ -186,6 +188,8 @@ def applicable(name: str, d: Drawer) -> bool:
     rank = len(shape)
     if name in WINDOW_OPS:
         return rank == 4 and shape[0] == 1
+    if name == "WS_CONV":  # over time only: [1, T, 1, M]
+        return rank == 4 and shape[0] == 1 and shape[2] == 1 and d.tensor.size * 3 <= MAX_ELEMENTS
     if name in GROWING_OPS and d.tensor.size * 3 > MAX_ELEMENTS:
         return False
     if name == "SQUEEZE":

@@ -16,6 +16,9 @@ import numpy as np
 TENSOR_TYPES = {"float32": 0, "int32": 2, "int8": 9}
 ACTIVATIONS = {"none": 0, "relu": 1, "relu_n1_to_1": 2, "relu6": 3}
 PADDINGS = {"same": 0, "valid": 1}
+# CUSTOM ops by their custom code; TFLM (compile/reference.py) runs WS_CONV as the CONV_2D on the
+# sampled kernel that the converter's GATHER chain computes (compile/ws_rewrite.expand_ws_conv).
+CUSTOM_OPS = ("WS_CONV",)
 # Options tables by op (the schema's BuiltinOptions name); ops absent here carry none.
 OPTIONS_TABLES = {
     "CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
@@ -129,8 +132,9 @@ def to_tflite(graph: FuzzGraph) -> bytes:
         if op.name not in opcode_index:
             opcode_index[op.name] = len(model.operatorCodes)
             code = schema.OperatorCodeT()
-            code.builtinCode = getattr(schema.BuiltinOperator, op.name)
+            code.builtinCode = getattr(schema.BuiltinOperator, "CUSTOM" if op.name in CUSTOM_OPS else op.name)
             code.deprecatedBuiltinCode = min(code.builtinCode, 127)
+            code.customCode = op.name if op.name in CUSTOM_OPS else None
             code.version = 1
             model.operatorCodes.append(code)
         subgraph.operators.append(_operator(schema, op, opcode_index[op.name]))
@@ -168,6 +172,12 @@ def _operator(schema, spec: OpSpec, opcode: int):
     op.opcodeIndex = opcode
     op.inputs = list(spec.inputs)
     op.outputs = list(spec.outputs)
+    if spec.name in CUSTOM_OPS:  # WS_CONV: FlexBuffer options, as compile/ws_rewrite.py writes them
+        from tinyasc.compile.ws_rewrite import WSConvOptions
+
+        op.customOptions = list(WSConvOptions(**spec.options).to_flexbuffer())
+        op.customOptionsFormat = schema.CustomOptionsFormat.FLEXBUFFERS
+        return op
     table = OPTIONS_TABLES.get(spec.name)
     if table is not None:
         options = getattr(schema, table + "T")()

@@ -1,0 +1,93 @@
+"""Hostile-input corpus, part 6: export folders edited by hand. A key of manifest.json deleted or
+given a wrong type, or the file cut short, is one line naming the file and the key (exit 2) in
+build, emulate, verify, report and flash, never a KeyError or TypeError from inside a stage.
+benchmarks/manifest_mutants.py runs every key of a built and emulated export the same way."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from hostile import assert_one_line_error
+
+from tinyasc.artifacts.manifest import read_manifest
+from tinyasc.artifacts.manifest_schema import TYPES
+from tinyasc.compile.export import export_model
+from tinyasc.errors import TinyascError
+
+GOLDEN_ANCHOR = Path(__file__).resolve().parent / "fixtures" / "golden" / "anchor_shaped_cnn.tflite"
+COMMANDS = ("build", "emulate", "verify", "report", "flash")
+MISSING = "is missing; the manifest was edited or damaged: re-run `tinyasc export`"
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hostile_manifest")
+    from tinyasc.firmware.build import build_firmware
+
+    export_model(GOLDEN_ANCHOR, board_name="cortex-m3", out_root=root, name="m")
+    build_firmware(root / "m")  # emulate reads the manifest after finding the firmware
+    return root / "m"
+
+
+def edited(exported, tmp_path, edit) -> tuple:
+    folder = tmp_path / "m"
+    shutil.copytree(exported, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    text = edit(manifest)
+    (folder / "manifest.json").write_text(text if isinstance(text, str) else json.dumps(manifest))
+    return folder, folder / "manifest.json"
+
+
+def _set(path, value):
+    def edit(manifest):
+        *parents, last = path.split(".")
+        for key in parents:
+            manifest = manifest[key]
+        if value is KeyError:
+            del manifest[last]
+        else:
+            manifest[last] = value
+    return edit
+
+
+@pytest.mark.parametrize("edit, commands, fragment", [
+    (lambda m: json.dumps(m)[:300], COMMANDS, "is not valid JSON"),
+    (_set("export", "x"), COMMANDS, "'export' must be a JSON object, found str 'x'"),
+    (_set("export.input.shape", KeyError), ("verify",), f"the key 'export.input.shape' {MISSING}"),
+    (_set("export.input.shape", "1x49x10"), COMMANDS, "'export.input.shape' must be a list, found str"),
+    (_set("export.input.shape", [1, -1.5]), COMMANDS, "'export.input.shape[1]' must be a whole number, found float"),
+    (_set("export.labels", [1, 2]), COMMANDS, "'export.labels[0]' must be a string, found int 1"),
+    (_set("export.output", KeyError), ("verify",), f"the key 'export.output' {MISSING}"),
+    (_set("export.memory_plan.arena_bytes", KeyError), ("report",), f"the key 'export.memory_plan.arena_bytes' {MISSING}"),
+    (_set("board", 7), COMMANDS, "'board' must be a string, found int 7"),
+    (_set("export.input.scale", "0.5"), COMMANDS, "'export.input.scale' must be a number, found str '0.5'"),
+    (_set("export.layers", {"op": 0}), COMMANDS, "'export.layers' must be a list, found dict"),
+    (_set("audio", [1]), COMMANDS, "'audio' must be a JSON object, found list [1]"),
+    (_set("export.test_vectors", True), COMMANDS, "'export.test_vectors' must be a whole number, found bool True"),
+])
+def test_a_hand_edited_manifest_is_one_line_naming_the_file_and_the_key(capsys, exported, tmp_path, edit, commands,
+                                                                         fragment):
+    folder, manifest = edited(exported, tmp_path, edit)
+    for command in commands:
+        extra = ("--dry-run",) if command == "flash" else ()
+        assert_one_line_error(capsys, (command, folder, *extra), manifest, fragment)
+
+
+def test_every_typed_key_of_a_real_manifest_refuses_a_wrong_type(exported, tmp_path):
+    """Each key the schema types, present in a real export's manifest, given a value of another type."""
+    manifest = json.loads((exported / "manifest.json").read_text())
+    paths = [p for p in TYPES if "*" not in p and _present(manifest, p)]
+    assert len(paths) >= 30, paths
+    for path in paths:
+        folder, _ = edited(exported, tmp_path / path, _set(path, "wrong" if TYPES[path] != "string" else 7))
+        with pytest.raises(TinyascError, match=f"'{path}' must be a "):
+            read_manifest(folder)
+
+
+def _present(manifest, path):
+    for key in path.split("."):
+        if not isinstance(manifest, dict) or key not in manifest:
+            return False
+        manifest = manifest[key]
+    return True
