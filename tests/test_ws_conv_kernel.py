@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from tinyasc.compile.wsconv import WSConvShape, integral_scratch_words, op_counts, reference_output
+from tinyasc.compile.wsconv import WSConvShape, integral_fold, integral_scratch_words, op_counts, reference_output
 from tinyasc.paths import TEMPLATES_DIR
 
 PARAMS = ["input_length", "input_channels", "condensed_length", "condensed_channels", "kernel_size", "filters",
@@ -19,7 +19,8 @@ HARNESS = r"""
 #include <stdlib.h>
 #include "tas_requantize.h"
 #include "tas_ws_conv_common.h"
-#include "tas_ws_conv_integral_s8.c"
+#include "tas_dsp.h"
+#include KERNEL_SOURCE
 
 static void *read_all(size_t bytes) {
     void *data = malloc(bytes ? bytes : 1);
@@ -39,9 +40,18 @@ int main(void) {
     int32_t *bias = read_all(sizeof(int32_t) * (size_t)p.filters);
     int32_t *multiplier = read_all(sizeof(int32_t) * (size_t)p.filters);
     int32_t *shift = read_all(sizeof(int32_t) * (size_t)p.filters);
-    int32_t *scratch = malloc(sizeof(int32_t) * (size_t)tas_ws_conv_scratch_words(&p));
+    int32_t *scratch = malloc(sizeof(int32_t) * (size_t)SCRATCH_WORDS(&p));
     int8_t *output = malloc((size_t)(p.output_length * p.filters));
-    tas_ws_conv_integral_s8(&p, input, condensed, bias, multiplier, shift, scratch, output);
+#ifdef QUANT_STEP
+    /* One multiplier and shift for every filter: the per-tensor path reads only the first. */
+    int32_t quant_step = 0;
+    for (int32_t n = 1; n < p.filters; ++n) {
+        if (multiplier[n] != multiplier[0] || shift[n] != shift[0]) quant_step = 1;
+    }
+    KERNEL(&p, input, condensed, bias, multiplier, shift, quant_step, scratch, output);
+#else
+    KERNEL(&p, input, condensed, bias, multiplier, shift, scratch, output);
+#endif
     fwrite(output, 1, (size_t)(p.output_length * p.filters), stdout);
     free(fields); free(input); free(condensed); free(bias); free(multiplier); free(shift); free(scratch); free(output);
     return 0;
@@ -49,14 +59,23 @@ int main(void) {
 """
 
 
-@pytest.fixture(scope="module")
-def integral_kernel(tmp_path_factory):
+# The portable kernel and the DSP one (on the host, tas_dsp.h's plain-C SMLAD: QEMU runs the instruction).
+KERNELS = {
+    "portable": ("tas_ws_conv_integral_s8", "tas_ws_conv_scratch_words", False),
+    "dsp": ("tas_ws_conv_integral_s8_dsp", "tas_ws_conv_dsp_scratch_words", True),  # takes quant_step
+}
+
+
+@pytest.fixture(scope="module", params=sorted(KERNELS))
+def integral_kernel(tmp_path_factory, request):
+    name, scratch_words, quant_step = KERNELS[request.param]
     folder = tmp_path_factory.mktemp("ws_conv")
     (folder / "main.c").write_text(HARNESS)
     exe = folder / "ws_conv"
     subprocess.run(
         ["gcc", "-O1", "-g", "-std=c11", "-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined",
-         "-fno-sanitize-recover=all", "-I", str(TEMPLATES_DIR / "kernels"), str(folder / "main.c"), "-o", str(exe)],
+         "-fno-sanitize-recover=all", f'-DKERNEL_SOURCE="{name}.c"', f"-DKERNEL={name}", f"-DSCRATCH_WORDS={scratch_words}", *(["-DQUANT_STEP"] if quant_step else []),
+         "-I", str(TEMPLATES_DIR / "kernels"), str(folder / "main.c"), "-o", str(exe)],
         check=True,
     )
     return exe
@@ -80,7 +99,7 @@ def random_case(seed):
     channel_repeat = int(rng.choice([1, 2, 4]))
     shape = WSConvShape(
         input_length=int(rng.integers(8, 60)),
-        input_channels=channel_repeat * int(rng.integers(1, 6)),
+        input_channels=channel_repeat * int(rng.integers(1, 6 if seed < 40 else 11)),  # later seeds: M* up to 10
         kernel_size=int(rng.integers(1, 9)),
         filters=int(rng.integers(1, 12)),
         sampling_stride=int(rng.integers(1, 5)),
@@ -95,10 +114,12 @@ def random_case(seed):
     bias = rng.integers(-20000, 20000, shape.filters)
     multipliers = rng.integers(2**30, 2**31 - 1, shape.filters)
     shifts = rng.integers(-14, -6, shape.filters) if seed % 4 else rng.integers(-2, 3, shape.filters)  # also 0 and left shifts
+    if seed % 2:  # per-tensor requantization, as WSNet's one-scale Φ gives
+        multipliers, shifts = np.full(shape.filters, multipliers[0]), np.full(shape.filters, shifts[0])
     return shape, x, condensed, bias, multipliers, shifts, int(rng.integers(-128, 128)), int(rng.integers(-128, 128))
 
 
-@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("seed", range(56))
 def test_integral_image_kernel_is_bit_exact_with_the_reference(integral_kernel, seed):
     shape, x, condensed, bias, multipliers, shifts, input_zp, output_zp = random_case(seed)
     expected = reference_output(x, condensed, bias, multipliers, shifts, shape, input_zp, output_zp)
@@ -114,6 +135,52 @@ def test_extreme_values_wrap_harmlessly(integral_kernel):
     bias, multipliers, shifts = np.zeros(16), np.full(16, 2**30), np.full(16, -12)
     expected = reference_output(x, condensed, bias, multipliers, shifts, shape, -128, 0)
     assert np.array_equal(run_integral(integral_kernel, x, condensed, bias, multipliers, shifts, shape, -128, 0), expected)
+
+
+@pytest.mark.parametrize("x_value, input_zp", [(127, -128), (-128, 127)])
+def test_channel_presums_at_the_int16_limit(integral_kernel, x_value, input_zp):
+    # C = 128 repeats of x' = ±255: |F'| = 32,640, the most the DSP kernel's int16 pairs may hold
+    # (its kernel record stops at C = 128).
+    shape = WSConvShape(input_length=12, input_channels=256, kernel_size=3, filters=5, sampling_stride=1, channel_repeat=128)
+    x = np.full((12, 256), x_value)
+    condensed = np.random.default_rng(5).integers(-127, 128, (shape.condensed_length, 2))
+    bias, multipliers, shifts = np.zeros(5), np.full(5, 2**30), np.full(5, -16)
+    expected = reference_output(x, condensed, bias, multipliers, shifts, shape, input_zp, 0)
+    np.testing.assert_array_equal(run_integral(integral_kernel, x, condensed, bias, multipliers, shifts, shape, input_zp, 0),
+                                  expected)
+
+
+@pytest.mark.parametrize("condensed_channels, repeat", [(8, 1), (12, 2), (16, 4), (6, 2), (7, 1)])
+def test_wide_condensed_filters(integral_kernel, condensed_channels, repeat):
+    # M* a multiple of 4 from 8 up: the DSP kernel reads Φ in place (SXTB16 lanes); 6 and 7 widen it.
+    rng = np.random.default_rng(condensed_channels)
+    shape = WSConvShape(input_length=23, input_channels=condensed_channels * repeat, kernel_size=5, filters=7,
+                        sampling_stride=2, channel_repeat=repeat, stride=2, padding="same")
+    x = rng.integers(-128, 128, (23, shape.input_channels))
+    condensed = rng.integers(-127, 128, (shape.condensed_length, condensed_channels))
+    bias, multipliers, shifts = rng.integers(-9000, 9000, 7), rng.integers(2**30, 2**31 - 1, 7), np.full(7, -11)
+    expected = reference_output(x, condensed, bias, multipliers, shifts, shape, 17, -5)
+    np.testing.assert_array_equal(run_integral(integral_kernel, x, condensed, bias, multipliers, shifts, shape, 17, -5),
+                                  expected)
+
+
+@pytest.mark.parametrize("length, channels, kernel, filters, step, stride, padding", [
+    (101, 1, 16, 6, 4, 4, "same"),   # WSNet mini's first layer in small: odd padding, a partial last block
+    (50, 2, 8, 5, 2, 2, "same"),     # two channels, C = 1
+    (64, 1, 12, 4, 6, 3, "valid"),
+    (37, 3, 6, 3, 2, 2, "same"),
+])
+def test_strided_first_layers_on_block_rows(integral_kernel, length, channels, kernel, filters, step, stride, padding):
+    # C = 1 with the stride dividing L and s: the DSP kernel folds `stride` time steps into one block row.
+    shape = WSConvShape(length, channels, kernel, filters, step, 1, stride, padding)
+    assert integral_fold(shape) == stride
+    rng = np.random.default_rng(length)
+    x = rng.integers(-128, 128, (length, channels))
+    condensed = rng.integers(-127, 128, (shape.condensed_length, channels))
+    bias, multipliers, shifts = rng.integers(-9000, 9000, filters), np.full(filters, 1518500250), np.full(filters, -9)
+    expected = reference_output(x, condensed, bias, multipliers, shifts, shape, -7, 3)
+    np.testing.assert_array_equal(run_integral(integral_kernel, x, condensed, bias, multipliers, shifts, shape, -7, 3),
+                                  expected)
 
 
 def test_op_counts_follow_design_section_4():

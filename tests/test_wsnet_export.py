@@ -157,7 +157,7 @@ def host_outputs(path, inputs, folder, kernel):
 
 # The direct path runs the general convolution's im2col kernels (portable on a host-only compile).
 PORTABLE_KERNELS = {"integral": "tas_ws_conv_integral_s8", "direct": "tas_ws_conv_im2col_s8"}
-NRF52840_KERNELS = {"integral": "tas_ws_conv_integral_s8", "direct": "tas_ws_conv_im2col_s8_dsp"}
+NRF52840_KERNELS = {"integral": "tas_ws_conv_integral_s8_dsp", "direct": "tas_ws_conv_im2col_s8_dsp"}
 
 
 @pytest.mark.parametrize("kernel", ["integral", "direct"])
@@ -172,11 +172,23 @@ def test_compiled_ws_conv_is_bit_exact_on_the_host(ws_tflites, name, kernel, tmp
     np.testing.assert_array_equal(actual, tflm_outputs(converted.read_bytes(), inputs, input_shape))
 
 
-def test_auto_picks_the_cheaper_kernel_from_the_op_counts(ws_tflites):
-    # M = 1 (a first layer) gains nothing from the integral image; C = 4 over 8 channels does.
+def test_auto_picks_the_kernel_with_fewer_modelled_instructions(ws_tflites):
+    from tinyasc.artifacts.boards import get_board
+    from tinyasc.compile.ops.ws_conv import prepare
+    from tinyasc.compile.wsconv import estimated_instructions
+
+    # M = 1 (a first layer) gains nothing from the integral image; C = 4 over 8 channels does, on
+    # the portable kernels (host compile, Cortex-M3) and the DSP ones (nRF52840) alike.
     first, deep = read_tflite(ws_tflites["first_layer"][2]), read_tflite(ws_tflites["channel_repeat"][2])
+    m4 = get_board("nrf52840")
     assert compile_graph(first).steps[0].kernel == "tas_ws_conv_im2col_s8"
+    assert compile_graph(first, board=m4).steps[0].kernel == "tas_ws_conv_im2col_s8_dsp"
     assert compile_graph(deep).steps[0].kernel == "tas_ws_conv_integral_s8"
+    assert compile_graph(deep, board=m4).steps[0].kernel == "tas_ws_conv_integral_s8_dsp"
+    # The choice follows the instruction model, not the op counts: on the DSP core the direct
+    # kernel's two MACs per SMLAD move the break-even point.
+    shape = prepare(first.ops[0], first).shape()
+    assert estimated_instructions(shape, "direct", True) < estimated_instructions(shape, "integral", True)
 
 
 def test_unknown_kernel_choice_and_damaged_options_are_clear_errors(ws_tflites):
@@ -244,7 +256,8 @@ def test_s8c4d2_model_exports_for_the_nrf52840_bit_exact_in_qemu(tmp_path):
     assert figures["ops"].count("WS_CONV") == 6 and "GATHER" not in figures["ops"]
     assert figures["tflite_bytes"] < converted.stat().st_size * 0.6  # the int32 index arrays are gone
     kernels = [step.kernel for step in result.compiled.steps if step.kind == "WS_CONV"]
-    assert kernels == ["tas_ws_conv_im2col_s8_dsp"] + ["tas_ws_conv_integral_s8"] * 5  # M = 1 first layer: direct
+    # Every layer on the integral image: the stride-4 first layer (M = 1) runs on block rows of 4 steps.
+    assert kernels == ["tas_ws_conv_integral_s8_dsp"] * 6
     expected = tflm_outputs(converted.read_bytes(), inputs, input_shape)
     np.testing.assert_array_equal(np.load(result.export_dir / "test_outputs.npy"), expected)
     build_firmware(result.export_dir)

@@ -6,7 +6,8 @@
     format_bench_table(rows)      the rows as a text table
 
 The suite is a list (SUITE) so other models (DS-CNN, ResNet-SE, WSNet) join by appending one
-BenchModel. Weights are random (seeded): instruction counts depend on shapes, not on training.
+BenchModel. WSNet's MACs are those of the convolution on the sampled kernel (L·M·N per output step),
+whichever kernel runs, so its instructions per MAC fall below 1 where the integral image pays off. Weights are random (seeded): instruction counts depend on shapes, not on training.
 TFLM's figures (DESIGN §6 and §7, copied into tinyasc/report/reference_figures.py, not measured by
 the bench) exist for the anchor and the same-shape MLPerf Tiny models on the Cortex-M4 twin only;
 other rows show no ratio.
@@ -100,14 +101,32 @@ def resnet_se_logmel():
     return idlab_resnet_se(num_classes=10, input_shape=(50, 64, 1), pooling="mean")
 
 
-def wsnet_s8c4d2():
-    """SoundNet-8 with WSNet S8C4D2 sampling at 1/8 width on 1 s of 16 kHz audio. Converted by PTQ,
-    the sampled kernels are constant-folded into ordinary CONV_2D weights. The WS_CONV custom op
-    (compile/ops/ws_conv.py), which keeps only the condensed filters, needs a QAT model rewritten
-    by compile/ws_rewrite.py: benchmarks/wsnet_end_to_end.py measures that path."""
+def wsnet_s8c4d2_ptq():
+    """SoundNet-8 with WSNet S8C4D2 sampling at 1/8 width on 1 s of 16 kHz audio, converted by PTQ:
+    the sampled kernels are constant-folded into ordinary CONV_2D weights (per channel), so this row
+    measures tinyasc's CONV_2D kernels on WSNet's shapes, not WSNet's own kernel (wsnet_s8c4d2)."""
     from tinyasc.models.wsnet import soundnet8
 
     return soundnet8(num_classes=10, input_samples=16000, config="S8C4D2", width=0.125)
+
+
+def wsnet_tflite(folder: Path, seed: int = 0) -> Path:
+    """WSNet mini S8C4D2 (models/wsnet.py wsnet_mini, 1 s of 16 kHz audio) as WSNet deploys: 8-bit
+    QAT (one scale per Φ), seeded random weights, the activation ranges set by training-mode calls
+    on seeded noise. Its GATHER…CONV_2D chains become WS_CONV ops at export (compile/ws_rewrite.py),
+    so only the condensed filters are stored and each layer runs the integral image or direct conv,
+    whichever the instruction model picks (compile/wsconv.py)."""
+    from tinyasc.convert.quantize import quantize_int8
+    from tinyasc.models.wsnet import wsnet_mini
+    from tinyasc.models.wsnet_quant import quantize_wsnet
+    from tinyasc.train import seed_everything
+
+    seed_everything(seed)
+    model = quantize_wsnet(wsnet_mini(num_classes=10, input_samples=16000, config="S8C4D2"))
+    clips = np.random.default_rng(seed).normal(0, 0.3, (16, 16000, 1, 1)).astype(np.float32)
+    for _ in range(3):
+        model(clips, training=True)
+    return quantize_int8(model, clips[..., 0, 0], Path(folder) / "wsnet_s8c4d2_qat_int8.tflite")
 
 
 SUITE: list[BenchModel] = [
@@ -118,7 +137,8 @@ SUITE: list[BenchModel] = [
     BenchModel("streaming_ds_cnn", keras_tflite("streaming_ds_cnn", streaming_ds_cnn),
                tflm=(MLPERF_TINY_TFLM_CMSIS_NN["streaming_ds_cnn"],)),
     BenchModel("resnet_se", keras_tflite("resnet_se", resnet_se_logmel)),  # log-mel, mean pooling
-    BenchModel("wsnet_s8c4d2", keras_tflite("wsnet_s8c4d2", wsnet_s8c4d2)),  # at 1/8 width
+    BenchModel("wsnet_s8c4d2", wsnet_tflite),  # WSNet mini, WS_CONV ops (condensed filters)
+    BenchModel("wsnet_s8c4d2_ptq", keras_tflite("wsnet_s8c4d2_ptq", wsnet_s8c4d2_ptq)),  # folded into CONV_2D
     BenchModel("fc_autoencoder", keras_tflite("fc_autoencoder", fc_autoencoder),
                tflm=(MLPERF_TINY_TFLM_CMSIS_NN["fc_autoencoder"],)),
     BenchModel("resnet8", keras_tflite("resnet8", resnet8), tflm=(MLPERF_TINY_TFLM_CMSIS_NN["resnet8"],)),

@@ -7,7 +7,8 @@ requantization, clamp), so it is the oracle for the C kernels:
 - direct: the ordinary conv kernel on the explicitly sampled int8 weights;
 - integral image (`tas_ws_conv_integral_s8`): F' = channel pre-sum, P = F'·Φᵀ, I = diagonal cumulative
   sum of P, every output one subtraction. Exact in integer arithmetic (uint32 wrap-around included).
-`op_counts` gives both costs per output step so the compiler can pick the cheaper one per layer.
+`op_counts` gives both costs per output step (DESIGN §4's R); `estimated_instructions` models what
+the C kernels actually execute, and the compiler picks the cheaper kernel per layer by it.
 """
 
 from __future__ import annotations
@@ -98,3 +99,70 @@ def integral_scratch_words(shape: WSConvShape) -> int:
     """int32 words the streaming integral-image kernel needs: F' row, two I rows, the ring of the
     last L rows at columns n·s − 1 (the I rows with one leading zero word each)."""
     return shape.condensed_channels + 2 * (shape.condensed_length + 1) + shape.kernel_size * shape.filters
+
+
+def integral_fold(shape: WSConvShape) -> int:
+    """Time steps per block row of the DSP integral kernel (tas_ws_conv_fold): the conv stride S when
+    C = 1 and S divides L and s (the layer then runs on [T/S, S·M] with stride 1), else 1."""
+    s = shape.stride
+    ok = s > 1 and shape.channel_repeat == 1 and shape.kernel_size % s == 0 and shape.sampling_stride % s == 0
+    return s if ok else 1
+
+
+def integral_dsp_reads_in_place(shape: WSConvShape) -> bool:
+    """The DSP integral kernel reads int8 Φ as words (M* a multiple of 4, at least 8; in block rows),
+    else widens it into scratch."""
+    channels = shape.condensed_channels * integral_fold(shape)
+    return channels >= 8 and channels % 4 == 0
+
+
+def integral_dsp_scratch_words(shape: WSConvShape) -> int:
+    """int32 words of the DSP integral kernel (tas_ws_conv_dsp_scratch_words), in block rows: F' as int16
+    pairs, Φ's rows widened the same way unless read in place, the two I rows, the ring, one block row
+    of input when folded."""
+    fold = integral_fold(shape)
+    channels, length = shape.condensed_channels * fold, shape.condensed_length // fold
+    pairs = (channels + 1) // 2
+    widened = 0 if integral_dsp_reads_in_place(shape) else pairs * length
+    edge = (fold * shape.input_channels + 3) // 4 if fold > 1 else 0
+    return pairs + widened + 2 * (length + 1) + (shape.kernel_size // fold) * shape.filters + edge
+
+
+# Instructions the C kernels execute per unit of work: non-negative least squares over the QEMU
+# -icount counts of benchmarks/ws_conv_layers.py (SoundNet-8 S8C4D2 and WSNet-mini layers; DSP
+# kernels on the Cortex-M4 twin, portable ones on the Cortex-M3 twin; within about ±20 % of every
+# measured layer; results/ws_conv_layers.json). Op counts treat a MAC, an add and a requantization alike; the
+# kernels do not: the direct im2col kernel runs two MACs per SMLAD, the integral image pays a load
+# and a store of I per column and a full requantization per output.
+INTEGRAL_COSTS = {  # per input row: column, SMLAD (DSP) or MAC (portable), input channel (pre-sum), filter (ring); per output
+    True: {"column": 0.8, "mac": 4.15, "channel": 0.0, "filter": 6.25, "row": 61.5, "output": 27.2},
+    False: {"column": 2.25, "mac": 2.8, "channel": 18.6, "filter": 6.7, "row": 0.0, "output": 38.1},
+}
+DIRECT_COSTS = {  # per output step: MAC, window byte (gather), output channel (requantization)
+    True: {"mac": 1.49, "window": 0.0, "output": 27.6},
+    False: {"mac": 3.93, "window": 0.0, "output": 1.9},
+}
+
+
+def estimated_instructions(shape: WSConvShape, algorithm: str, dsp: bool) -> float:
+    """Modelled instructions of the whole layer for the integral-image or direct kernel, on a core with
+    (dsp) or without the DSP extension: tas_ws_conv_integral_s8[_dsp] or tas_ws_conv_im2col_s8[_dsp]."""
+    outputs = shape.output_length
+    if algorithm == "direct":
+        c = DIRECT_COSTS[dsp]
+        window = shape.kernel_size * shape.input_channels
+        return outputs * (c["mac"] * window * shape.filters + c["window"] * window + c["output"] * shape.filters)
+    c = INTEGRAL_COSTS[dsp]
+    fold = integral_fold(shape) if dsp else 1  # the DSP kernel runs strided first layers on block rows
+    rows = (outputs - 1) * (shape.stride // fold) + shape.kernel_size // fold
+    condensed = shape.condensed_channels * fold
+    macs = (condensed + 1) // 2 if dsp else condensed  # SMLAD pairs or MACs per column
+    per_row = (shape.condensed_length // fold * (c["column"] + c["mac"] * macs) + c["channel"] * shape.input_channels * fold
+               + c["filter"] * shape.filters + c["row"])
+    return rows * per_row + outputs * c["output"] * shape.filters
+
+
+def cheaper_algorithm(shape: WSConvShape, dsp: bool) -> str:
+    """"integral" or "direct", whichever estimated_instructions says runs fewer instructions."""
+    integral = estimated_instructions(shape, "integral", dsp)
+    return "integral" if integral < estimated_instructions(shape, "direct", dsp) else "direct"

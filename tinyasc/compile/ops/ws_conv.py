@@ -5,10 +5,12 @@ FlexBuffer options kernel_size, filters, sampling_stride, channel_repeat, stride
 activation. Prepared like CONV_2D on the sampled kernel K[n, l, 0, m] = Φ[n·s + l, m mod M*]:
 multipliers from s_x·s_Φ/s_y per output channel, TFLite's SAME padding, the fused activation's clamp.
 
-Two kernels, the cheaper by `wsconv.op_counts` unless the compile options force one
-(`CompileOptions.ws_kernel`, the CLI's --ws-kernel: "integral" or "direct"; `with_options`):
-- integral image (`tas_ws_conv_integral_s8`): reads Φ only, its int32 rows and ring live in a
-  planned scratch buffer (`integral_scratch_words` words);
+Two algorithms, the one with fewer modelled instructions on the board's core
+(`wsconv.estimated_instructions`, with or without the DSP extension: each kernel record's `applies`
+asks for its own ISA) unless the compile options force one (`CompileOptions.ws_kernel`, the CLI's
+--ws-kernel: "integral" or "direct"; `with_options`):
+- integral image (`tas_ws_conv_integral_s8[_dsp]`): reads Φ only, its int32 rows and ring live in a
+  planned scratch buffer (`integral_scratch_words` / `integral_dsp_scratch_words` words);
 - direct: K expanded at export time into flash, run by the general convolution's im2col kernels
   (DSP or portable; the reference conv kernel when the folded bias would not fit int32).
 """
@@ -54,7 +56,7 @@ class WSConvParams:
     output_offset: int
     act_min: int
     act_max: int
-    algorithm: str  # "integral" | "direct": the kernel that runs (not an int: not a C field)
+    algorithm: str  # "auto" (by modelled instructions on the board's core) | "integral" | "direct" (forced)
     multipliers: np.ndarray
     shifts: np.ndarray
     condensed: np.ndarray  # int8 Φ [L*, M*]
@@ -62,9 +64,15 @@ class WSConvParams:
 
     @property
     def macs(self) -> int:
-        """Multiply-accumulates the chosen kernel runs (op_counts per output step × output steps)."""
-        counts = wsconv.op_counts(self._counting_shape())
-        return int(round(counts[self.algorithm])) * self.output_length
+        """Multiply-accumulates of the convolution on the sampled kernel (L·M·N per output step), whichever
+        kernel runs: the work the layer does, so instructions per MAC compare with other convolutions."""
+        return self.output_length * self.kernel_size * self.input_channels * self.filters
+
+    def shape(self) -> wsconv.WSConvShape:
+        """The layer's shape, padding included (for the cost model)."""
+        valid = wsconv.WSConvShape(**{**self._counting_shape().__dict__, "padding": "valid"})
+        padding = "valid" if valid.output_length == self.output_length and self.pad_before == 0 else "same"
+        return wsconv.WSConvShape(**{**valid.__dict__, "padding": padding})
 
     def _counting_shape(self) -> wsconv.WSConvShape:
         return wsconv.WSConvShape(self.input_length, self.input_channels, self.kernel_size, self.filters,
@@ -97,21 +105,19 @@ def prepare(op: Op, graph: Graph) -> WSConvParams:
             f"{o['padding']} padding give {shape.output_length}")
     multipliers, shifts = quant.conv_multipliers(x.quantization.scale, phi.quantization.scales, y.quantization.scale, out_c)
     act_min, act_max = quant.activation_range(o.get("activation", "none"), y.quantization.scale, y.quantization.zero_point)
-    counts = wsconv.op_counts(shape)
-    choice = "integral" if counts["integral"] < counts["direct"] else "direct"
     return WSConvParams(
         input_length=in_h, input_channels=in_c, condensed_length=length, condensed_channels=channels,
         kernel_size=kernel, filters=filters, sampling_stride=step, stride=o["stride"],
         pad_before=shape.pad_before, output_length=out_h,
         input_offset=-x.quantization.zero_point, output_offset=y.quantization.zero_point,
-        act_min=act_min, act_max=act_max, algorithm=choice,
+        act_min=act_min, act_max=act_max, algorithm="auto",
         multipliers=multipliers, shifts=shifts, condensed=phi.data.astype(np.int8),
         bias=constant_bias(op, optional_input(graph, op, 2), out_c),
     )
 
 
 def with_options(p: WSConvParams, options) -> WSConvParams:
-    """The kernel `options.ws_kernel` forces ("integral", "direct"), else prepare's cheaper one."""
+    """The algorithm `options.ws_kernel` forces ("integral", "direct"), else "auto" (chosen per core)."""
     return p if options.ws_kernel == "auto" else dataclasses.replace(p, algorithm=options.ws_kernel)
 
 
@@ -120,8 +126,14 @@ def integral_scratch_bytes(p: WSConvParams) -> int:
     return 4 * wsconv.integral_scratch_words(p._counting_shape())
 
 
-def uses_direct(p: WSConvParams) -> bool:
-    return p.algorithm == "direct"
+def chosen_algorithm(p: WSConvParams, dsp: bool) -> str:
+    """The forced algorithm, else the one with fewer modelled instructions on a core with (dsp) or
+    without the DSP extension."""
+    return p.algorithm if p.algorithm != "auto" else wsconv.cheaper_algorithm(p.shape(), dsp)
+
+
+def uses_direct(p: WSConvParams, dsp: bool = False) -> bool:
+    return chosen_algorithm(p, dsp) == "direct"
 
 
 def sampled_weights(p: WSConvParams) -> np.ndarray:
@@ -134,9 +146,9 @@ def im2col_window(p: WSConvParams) -> int:
     return (p.kernel_size * p.input_channels + 3) // 4 * 4
 
 
-def runs_direct_im2col(p: WSConvParams) -> bool:
+def runs_direct_im2col(p: WSConvParams, dsp: bool = False) -> bool:
     """Direct, with bias + input_offset·ΣK in int32 and multipliers >= 0 (the im2col kernels' terms)."""
-    if not uses_direct(p) or np.any(np.asarray(p.multipliers) < 0):
+    if not uses_direct(p, dsp) or np.any(np.asarray(p.multipliers) < 0):
         return False
     sums = sampled_weights(p).reshape(p.filters, -1).astype(np.int64).sum(axis=1)
     bias = p.bias.astype(np.int64) if p.bias is not None else 0
@@ -156,20 +168,25 @@ def emit(p: WSConvParams, kernel: Kernel, ctx: EmitContext) -> str:
     if kernel.weight_layout == "im2col_blocks":
         return _emit_im2col(p, kernel, ctx)
     b = ctx.constant("bias", p.bias, "int32_t", "bias") if p.bias is not None else "NULL"
-    m = ctx.constant("multiplier", p.multipliers, "int32_t", "requantize multipliers")
-    s = ctx.constant("shift", p.shifts, "int32_t", "requantize shifts")
-    if p.algorithm == "direct":
+    if kernel is INTEGRAL_DSP:  # per-tensor requantization stored once (quant_step 0)
+        m, s, quant_step = requantization_constants(ctx, p.multipliers, p.shifts)
+        requant = f"{m}, {s}, {quant_step}"
+    else:
+        m = ctx.constant("multiplier", p.multipliers, "int32_t", "requantize multipliers")
+        s = ctx.constant("shift", p.shifts, "int32_t", "requantize shifts")
+        requant = f"{m}, {s}"
+    if kernel is DIRECT:
         full = sampled_weights(p)
         k = ctx.constant("filter", full, "int8_t", f"sampled kernel {list(full.shape)} (expanded from Φ)")
-        return f"{kernel.name}({ctx.params}, {ctx.input()}, {k}, {b}, {m}, {s}, {ctx.output()})"
+        return f"{kernel.name}({ctx.params}, {ctx.input()}, {k}, {b}, {requant}, {ctx.output()})"
     phi = ctx.constant("condensed", p.condensed, "int8_t", f"condensed filter {list(p.condensed.shape)}")
     scratch = f"(int32_t *)(void *)({ctx.scratch()})"
-    return f"{kernel.name}({ctx.params}, {ctx.input()}, {phi}, {b}, {m}, {s}, {scratch}, {ctx.output()})"
+    return f"{kernel.name}({ctx.params}, {ctx.input()}, {phi}, {b}, {requant}, {scratch}, {ctx.output()})"
 
 
 def describe(p: WSConvParams) -> str:
     return (
-        f"WS {p.algorithm}: L={p.kernel_size} N={p.filters} s={p.sampling_stride} "
+        f"WS {'integral/direct by modelled instructions' if p.algorithm == 'auto' else p.algorithm}: L={p.kernel_size} N={p.filters} s={p.sampling_stride} "
         f"C={p.input_channels // p.condensed_channels} Φ {p.condensed_length}x{p.condensed_channels}, "
         f"stride {p.stride}, out {p.output_length}x{p.filters}"
     )
@@ -178,6 +195,11 @@ def describe(p: WSConvParams) -> str:
 INTEGRAL = Kernel(
     "tas_ws_conv_integral_s8", ("tas_ws_conv_common.h", "tas_ws_conv_integral_s8.c"),
     scratch_bytes=integral_scratch_bytes,
+)
+INTEGRAL_DSP = Kernel(  # two channels per SMLAD; Φ widened to int16 pairs in scratch once per call
+    "tas_ws_conv_integral_s8_dsp", ("tas_dsp.h", "tas_ws_conv_common.h", "tas_ws_conv_integral_s8_dsp.c"),
+    applies=lambda p: not uses_direct(p, dsp=True) and p.input_channels // p.condensed_channels <= 128,  # F' in int16
+    requires=("dsp",), scratch_bytes=lambda p: 4 * wsconv.integral_dsp_scratch_words(p._counting_shape()),
 )
 DIRECT = Kernel(  # K expanded into flash, run by the grouped conv's loops
     "tas_ws_conv_direct_s8",
@@ -190,7 +212,8 @@ DIRECT_IM2COL_DSP = Kernel(
     "tas_ws_conv_im2col_s8_dsp",
     ("tas_dsp.h", "tas_conv2d_common.h", "tas_im2col.h", "tas_mat_mult_dsp.h", "tas_im2col_widened.h", "tas_conv2d_im2col_s8_dsp.c",
      "tas_ws_conv_common.h", "tas_ws_conv_im2col_s8_dsp.c"),
-    applies=runs_direct_im2col, requires=("dsp",), folds_input_offset=True, weight_layout="im2col_blocks",
+    applies=lambda p: runs_direct_im2col(p, dsp=True), requires=("dsp",), folds_input_offset=True,
+    weight_layout="im2col_blocks",
     scratch_bytes=lambda p: 6 * im2col_window(p),  # two columns and the pair widened
 )
 DIRECT_IM2COL = Kernel(
@@ -205,7 +228,7 @@ SPEC = OpSpec(
     kind=OpKind.WS_CONV,
     prepare=prepare,
     reference=INTEGRAL,
-    variants=(DIRECT_IM2COL_DSP, DIRECT_IM2COL, DIRECT),
+    variants=(INTEGRAL_DSP, DIRECT_IM2COL_DSP, DIRECT_IM2COL, DIRECT),
     params_ctype="tas_ws_conv_params",
     emit=emit,
     describe=describe,

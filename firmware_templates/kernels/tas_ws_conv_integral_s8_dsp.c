@@ -1,0 +1,285 @@
+/* WS_CONV by the integral image (WSNet, DESIGN §4) on cores with the DSP extension: the arithmetic
+ * of tas_ws_conv_integral_s8 (read its comment first), with the products P[u, v] = ⟨F'[u, :], Φ[v, :]⟩
+ * two channels per SMLAD.
+ * - M* a multiple of 4 and at least 8: Φ is read as int8 words and widened by SXTB16 (no copy).
+ * - Otherwise Φ is widened once per call into int16 pairs in scratch (flash keeps int8 Φ): pairs[v·P + k] =
+ *   (Φ[v, 2k], Φ[v, 2k + 1]), P = (M* + 1) / 2, the missing channel of an odd M* is 0.
+ * - F' of each input row is packed the same way. |F'[j]| <= C·255 fits int16 for C <= 128 (the
+ *   kernel record's condition).
+ * - SMLAD adds the previous diagonal I[u − 1, v − 1] as its accumulator: one SMLAD per column when
+ *   M* <= 2 (the common WSNet case C4 on 8 channels), so a column costs about 4 instructions.
+ * - A strided layer with C = 1 (a first layer: M = 1) whose kernel size and sampling stride are multiples
+ *   of the conv stride S runs on blocks of S time steps (tas_ws_conv_fold): the input read as
+ *   [T/S, S·M] and Φ as [L* / S, S·M*] (the same bytes), kernel L / S, sampling stride s / S, conv stride 1.
+ *   The sums are the same products regrouped, and every I row now serves an output: S times fewer
+ *   rows, each S times wider.
+ * I is kept in int32 and wraps modulo 2^32 like the portable kernel's uint32 (SMLAD wraps).
+ * multiplier, shift: [filters], or one of each when quant_step is 0 (per-tensor requantization).
+ * scratch: tas_ws_conv_dsp_scratch_words(p) int32 words. Parameters: tas_ws_conv_common.h. */
+#include "tas_kernels.h"
+#include "tas_dsp.h"
+#include "tas_requantize.h"
+#include "tas_ws_conv_common.h"
+
+static inline int32_t tas_ws_pack16(int32_t low, int32_t high)
+{
+    return (int32_t)(((uint32_t)high << 16) | ((uint32_t)low & 0xffffu));
+}
+
+static void tas_ws_widen_condensed(const int8_t *condensed, int32_t length, int32_t channels, int32_t *pairs)
+{
+    const int32_t count = (channels + 1) / 2;
+    for (int32_t v = 0; v < length; ++v) {
+        const int8_t *row = condensed + v * channels;
+        for (int32_t k = 0; k < count; ++k) {
+            const int32_t j = 2 * k;
+            pairs[v * count + k] = tas_ws_pack16(row[j], j + 1 < channels ? row[j + 1] : 0);
+        }
+    }
+}
+
+/* F' of one input row as int16 pairs: F'[j] = Σ_c x[j + c·M*] + C·input_offset (offset_sum). Pair k holds
+ * channels (2k, 2k + 1), or with `in_place` (Φ read as int8 words, tas_ws_in_place) channels (4g + i, 4g + i + 2)
+ * for k = 2g + i: the lanes SXTB16 makes of a word of Φ and of it rotated by 8. */
+static void tas_ws_presum_pairs(const int8_t *row, int32_t channels, int32_t condensed_channels, int32_t offset_sum,
+                                int32_t in_place, int32_t *pairs)
+{
+    const int32_t count = (condensed_channels + 1) / 2;
+    for (int32_t k = 0; k < count; ++k) {
+        const int32_t j = in_place ? 4 * (k / 2) + (k % 2) : 2 * k, j_high = in_place ? j + 2 : j + 1;
+        int32_t low = offset_sum, high = 0;
+        for (int32_t m = j; m < channels; m += condensed_channels) {
+            low += row[m];
+        }
+        if (j_high < condensed_channels) {
+            high = offset_sum;
+            for (int32_t m = j_high; m < channels; m += condensed_channels) {
+                high += row[m];
+            }
+        }
+        pairs[k] = tas_ws_pack16(low, high);
+    }
+}
+
+/* SXTB16 of x rotated right by 8 (bytes 1 and 3), one instruction: GCC 12 emits a separate ROR here. */
+static inline int32_t tas_ws_sxtb16_ror8(int32_t x)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    int32_t result;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(result) : "r"(x));
+    return result;
+#else
+    return tas_sxtb16(tas_ror8(x));
+#endif
+}
+
+/* ⟨F', Φ[v]⟩ on one word of Φ (4 channels): SXTB16 makes the lanes tas_ws_presum_pairs packed F' in. */
+static inline int32_t tas_ws_word_mac(int32_t word, int32_t f_even, int32_t f_odd, int32_t acc)
+{
+    return tas_smlad(tas_ws_sxtb16_ror8(word), f_odd, tas_smlad(tas_sxtb16(word), f_even, acc));
+}
+
+/* Φ read in place as int8 words (M* a multiple of 4). M* = 8 keeps F' in registers. */
+__attribute__((noinline)) static void tas_ws_diagonal_row_in_place(const int32_t *__restrict f,
+                                                                   const int8_t *__restrict condensed,
+                                                                   int32_t channels, int32_t length,
+                                                                   const int32_t *__restrict previous,
+                                                                   int32_t *__restrict current)
+{
+    if (channels == 8) {
+        const int32_t f0 = f[0], f1 = f[1], f2 = f[2], f3 = f[3];
+        for (int32_t v = 0; v < length; ++v) {
+            const int8_t *a = condensed + 8 * v;
+            const int32_t acc = tas_ws_word_mac(tas_read_word(a), f0, f1, previous[v]);
+            current[v + 1] = tas_ws_word_mac(tas_read_word(a + 4), f2, f3, acc);
+        }
+        return;
+    }
+    /* Two columns per pass: each pair of F' is loaded once for four SMLADs. */
+    const int32_t groups = channels / 4;
+    int32_t v = 0;
+    for (; v + 2 <= length; v += 2) {
+        const int8_t *a = condensed + v * channels, *b = a + channels;
+        int32_t acc0 = previous[v], acc1 = previous[v + 1];
+        for (int32_t g = 0; g < groups; ++g) {
+            const int32_t f_even = f[2 * g], f_odd = f[2 * g + 1];
+            acc0 = tas_ws_word_mac(tas_read_word(a + 4 * g), f_even, f_odd, acc0);
+            acc1 = tas_ws_word_mac(tas_read_word(b + 4 * g), f_even, f_odd, acc1);
+        }
+        current[v + 1] = acc0;
+        current[v + 2] = acc1;
+    }
+    for (; v < length; ++v) {
+        const int8_t *a = condensed + v * channels;
+        int32_t acc = previous[v];
+        for (int32_t g = 0; g < groups; ++g) {
+            acc = tas_ws_word_mac(tas_read_word(a + 4 * g), f[2 * g], f[2 * g + 1], acc);
+        }
+        current[v + 1] = acc;
+    }
+}
+
+/* current[v + 1] = ⟨F', Φ[v]⟩ + previous[v] for every v, Φ widened. M* <= 2 and <= 4 keep F' in registers;
+ * wider rows take two columns per pass so each F' pair is loaded once for two SMLADs. */
+__attribute__((noinline)) static void tas_ws_diagonal_row_dsp(const int32_t *__restrict f, const int32_t *__restrict phi,
+                                                              int32_t pairs, int32_t length,
+                                                              const int32_t *__restrict previous,
+                                                              int32_t *__restrict current)
+{
+    int32_t v = 0;
+    if (pairs == 1) {
+        const int32_t f0 = f[0];
+        for (; v + 4 <= length; v += 4) {
+            current[v + 1] = tas_smlad(phi[v], f0, previous[v]);
+            current[v + 2] = tas_smlad(phi[v + 1], f0, previous[v + 1]);
+            current[v + 3] = tas_smlad(phi[v + 2], f0, previous[v + 2]);
+            current[v + 4] = tas_smlad(phi[v + 3], f0, previous[v + 3]);
+        }
+        for (; v < length; ++v) {
+            current[v + 1] = tas_smlad(phi[v], f0, previous[v]);
+        }
+        return;
+    }
+    if (pairs == 2) {
+        const int32_t f0 = f[0], f1 = f[1];
+        for (; v + 2 <= length; v += 2) {
+            const int32_t *a = phi + 2 * v;
+            current[v + 1] = tas_smlad(a[1], f1, tas_smlad(a[0], f0, previous[v]));
+            current[v + 2] = tas_smlad(a[3], f1, tas_smlad(a[2], f0, previous[v + 1]));
+        }
+        for (; v < length; ++v) {
+            current[v + 1] = tas_smlad(phi[2 * v + 1], f1, tas_smlad(phi[2 * v], f0, previous[v]));
+        }
+        return;
+    }
+    for (; v + 2 <= length; v += 2) {
+        const int32_t *a = phi + v * pairs, *b = a + pairs;
+        int32_t acc0 = previous[v], acc1 = previous[v + 1];
+        for (int32_t k = 0; k < pairs; ++k) {
+            const int32_t fk = f[k];
+            acc0 = tas_smlad(a[k], fk, acc0);
+            acc1 = tas_smlad(b[k], fk, acc1);
+        }
+        current[v + 1] = acc0;
+        current[v + 2] = acc1;
+    }
+    for (; v < length; ++v) {
+        const int32_t *a = phi + v * pairs;
+        int32_t acc = previous[v];
+        for (int32_t k = 0; k < pairs; ++k) {
+            acc = tas_smlad(a[k], f[k], acc);
+        }
+        current[v + 1] = acc;
+    }
+}
+
+/* The finished output row `out` (window rows r − L + 1 … r): G[n] = I[r, n·s + L − 1] − I[r − L, n·s − 1],
+ * plus the bias, requantized. quant_step 0: one multiplier and shift for every filter (WSNet's Φ has one
+ * scale, so its multipliers are per tensor), their terms worked out once per row, not per output. */
+static void tas_ws_output_row(const tas_ws_conv_params *p, const int32_t *last, const int32_t *ring_row,
+                              int32_t sampling_stride, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int32_t quant_step,
+                              int8_t *out)
+{
+    const int32_t filters = p->filters, output_offset = p->output_offset;
+    const int32_t act_min = p->act_min, act_max = p->act_max;
+    if (quant_step == 0) {
+        const tas_requant_channel channel = tas_requant_channel_of(multiplier[0], shift[0]);
+        for (int32_t n = 0; n < filters; ++n) {
+            int32_t acc = (int32_t)((uint32_t)last[n * sampling_stride] - (uint32_t)ring_row[n]);
+            if (bias) {
+                acc += bias[n];
+            }
+            acc = tas_requant_channel_apply(acc, &channel) + output_offset;
+            out[n] = (int8_t)tas_clamp(acc, act_min, act_max);
+        }
+        return;
+    }
+    for (int32_t n = 0; n < filters; ++n) {
+        int32_t acc = (int32_t)((uint32_t)last[n * sampling_stride] - (uint32_t)ring_row[n]);
+        if (bias) {
+            acc += bias[n];
+        }
+        /* Branch-free channel terms: fewer instructions than tas_requantize_positive's branches. */
+        const tas_requant_channel channel = tas_requant_channel_of(multiplier[n], shift[n]);
+        acc = tas_requant_channel_apply(acc, &channel) + output_offset;
+        out[n] = (int8_t)tas_clamp(acc, act_min, act_max);
+    }
+}
+
+/* F' of block row r: fold time steps from element r·fold − pad_before, zero where they are padding. A
+ * row that straddles the padding is copied with the zero point (x' = 0) in the padded steps. */
+static void tas_ws_block_row(const tas_ws_conv_params *p, const int8_t *input, int32_t r, int32_t fold,
+                             int32_t channels, int32_t condensed_channels, int32_t offset_sum, int32_t in_place,
+                             int8_t *edge, int32_t *row_pairs)
+{
+    const int32_t first = r * fold - p->pad_before, input_channels = p->input_channels;
+    if (first >= 0 && first + fold <= p->input_length) {
+        tas_ws_presum_pairs(input + first * input_channels, channels, condensed_channels, offset_sum, in_place, row_pairs);
+        return;
+    }
+    if (first + fold <= 0 || first >= p->input_length) {
+        for (int32_t k = 0; k < (condensed_channels + 1) / 2; ++k) {
+            row_pairs[k] = 0; /* all padding: x' = 0 */
+        }
+        return;
+    }
+    for (int32_t i = 0; i < channels; ++i) {
+        const int32_t step = first + i / input_channels;
+        edge[i] = step >= 0 && step < p->input_length ? input[first * input_channels + i] : (int8_t)(-p->input_offset);
+    }
+    tas_ws_presum_pairs(edge, channels, condensed_channels, offset_sum, in_place, row_pairs);
+}
+
+TAS_KERNEL void tas_ws_conv_integral_s8_dsp(const tas_ws_conv_params *p, const int8_t *input, const int8_t *condensed,
+                                            const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                                            int32_t quant_step, int32_t *scratch, int8_t *output)
+{
+    /* The geometry in block rows of `fold` time steps (tas_ws_conv_fold; 1: the rows themselves). */
+    const int32_t fold = tas_ws_conv_fold(p);
+    const int32_t length = p->condensed_length / fold, condensed_channels = p->condensed_channels * fold;
+    const int32_t kernel_size = p->kernel_size / fold, filters = p->filters;
+    const int32_t sampling_stride = p->sampling_stride / fold, stride = p->stride / fold;
+    const int32_t channels = p->input_channels * fold, pairs = (condensed_channels + 1) / 2;
+    const int32_t offset_sum = (p->input_channels / p->condensed_channels) * p->input_offset;
+    const int32_t in_place = tas_ws_in_place(condensed_channels);
+    int32_t *row_pairs = scratch;                    /* F' of the current row */
+    int32_t *phi = row_pairs + pairs;                /* Φ widened (not when in place) */
+    int32_t *previous = phi + (in_place ? 0 : pairs * length); /* previous[v + 1] = I[u − 1, v] */
+    int32_t *current = previous + length + 1;
+    int32_t *ring = current + length + 1;            /* ring[(u mod L)·N + n] = I[u, n·s − 1] */
+    int8_t *edge = (int8_t *)(ring + kernel_size * filters); /* a block row that straddles the padding */
+    const int32_t rows = (p->output_length - 1) * stride + kernel_size;
+
+    if (!in_place) {
+        tas_ws_widen_condensed(condensed, length, condensed_channels, phi);
+    }
+    for (int32_t v = 0; v <= length; ++v) {
+        previous[v] = 0; /* I[−1, :] */
+    }
+    current[0] = 0;
+    for (int32_t k = 0; k < kernel_size * filters; ++k) {
+        ring[k] = 0;
+    }
+    int32_t ring_slot = 0; /* r mod L */
+    for (int32_t r = 0; r < rows; ++r) {
+        tas_ws_block_row(p, input, r, fold, channels, condensed_channels, offset_sum, in_place, edge, row_pairs);
+        if (in_place) {
+            tas_ws_diagonal_row_in_place(row_pairs, condensed, condensed_channels, length, previous, current);
+        } else {
+            tas_ws_diagonal_row_dsp(row_pairs, phi, pairs, length, previous, current);
+        }
+        int32_t *ring_row = ring + ring_slot * filters; /* holds row r − L until overwritten */
+        const int32_t first_row = r - kernel_size + 1;
+        if (first_row >= 0 && first_row % stride == 0) {
+            tas_ws_output_row(p, current + kernel_size, ring_row, sampling_stride, bias, multiplier, shift, quant_step,
+                              output + (first_row / stride) * filters);
+        }
+        for (int32_t n = 0; n < filters; ++n) {
+            ring_row[n] = current[n * sampling_stride]; /* I[r, n·s − 1] */
+        }
+        ring_slot = ring_slot + 1 == kernel_size ? 0 : ring_slot + 1;
+        int32_t *swap = previous;
+        previous = current;
+        current = swap;
+    }
+}
