@@ -66,19 +66,31 @@ def fully_connected_multiplier(input_scale: float, filter_scale: float, output_s
     first, as for conv. Older TFLite took the product in float32; the TFLM we check against does
     not, and that last bit of the multiplier flips about one output in 10^5 (issue 18, and
     tests/test_exactness.py)."""
-    return quantize_multiplier(_widened(input_scale) * _widened(filter_scale) / _widened(output_scale))
+    return quantize_multiplier(widened(input_scale) * widened(filter_scale) / widened(output_scale))
 
 
-def _widened(scale: float) -> float:
-    """A scale as the model stores it (float32), widened exactly to double."""
+def widened(scale: float) -> float:
+    """A scale (or alpha) as the model stores it (float32), widened exactly to double."""
     return float(np.float32(scale))
+
+
+def bound_steps(value: float, scale: float, what: str) -> int:
+    """round(value / scale) in float32, as TFLite quantizes an activation bound before casting it to
+    int32; a quotient beyond int32 makes that cast undefined (TFLM's bounds are garbage then: fuzz
+    seed 20 graph 79384), so such a model is refused."""
+    steps = round_half_away(float(np.float32(value) / np.float32(scale)))
+    if abs(steps) >= 2**31:
+        raise UnsupportedModelError(
+            f"{what} {value:g} is {abs(steps):.3g} steps of the scale {scale:.3g}, beyond int32, where TFLite's "
+            "activation range is undefined; quantize the tensor with a larger scale")
+    return int(steps)
 
 
 def activation_range(activation: str, scale: float, zero_point: int) -> tuple[int, int]:
     """TFLite's CalculateActivationRangeQuantized for int8 outputs."""
 
     def quantize(value: float) -> int:
-        return zero_point + int(round_half_away(float(np.float32(value) / np.float32(scale))))
+        return zero_point + bound_steps(value, scale, f"the {activation} bound")
 
     if activation == "none":
         return INT8_MIN, INT8_MAX
