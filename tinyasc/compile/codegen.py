@@ -36,7 +36,7 @@ from tinyasc.compile.pcm_input import (
 )
 from tinyasc.compile.plan import MemoryPlan, plan_memory, share_buffers
 from tinyasc.compile.rowchain import RowChain, find_row_chains
-from tinyasc.compile.rowchain_emit import build_chain_steps, settle_kernels
+from tinyasc.compile.rowchain_emit import build_chain_steps, keeps_kernels, settle_kernels
 from tinyasc.compile.rowstream import ROW, RowStream, destination, find_row_streams, settle, stream_loop
 from tinyasc.errors import UnsupportedModelError
 from tinyasc.paths import TEMPLATES_DIR
@@ -346,8 +346,9 @@ def compile_graph(graph: Graph, board=None, options: CompileOptions | None = Non
         scratch[f.conv_op] = f.scratch_bytes
     taken = {op for f in fusions for op in (f.conv_op, f.pool_op)}
     chains = [c for c in (find_row_chains(graph, prepared, taken) if options.fuse and options.row_chains != "never"
-                          else []) if settle_kernels(c, graph, board, options)]
-    # The cost model ("auto"): the row chains run when they make the arena smaller, else op at a time.
+                          else []) if settle_kernels(c, graph, board, options)
+              and (options.row_chains == "always" or keeps_kernels(c, graph, kernels))]
+    # The cost model ("auto"): row chains that keep their kernels run when they make the arena smaller.
     plan, streams, chains = min((_memory(graph, prepared, kernels, board, options, fusions, dict(scratch), cs)
                                  for cs in ([chains] if options.row_chains == "always" else [[], chains])),
                                 key=lambda m: (m[0].arena_size, len(m[2])))
