@@ -34,9 +34,8 @@ TAS_KERNEL void tas_conv2d_1x1_s8_dsp(const tas_conv2d_params *p, const int8_t *
         tas_mat_mult_two_rows(&m, tas_conv2d_1x1_pixel_input(p, input, pixel),
                               tas_conv2d_1x1_pixel_input(p, input, pixel + 1), scratch, out, out + p->output_depth);
     }
-    if (paired_end < pixels) { /* the odd pixel: both rows are the same */
-        const int8_t *in = tas_conv2d_1x1_pixel_input(p, input, paired_end);
-        int8_t *out = output + paired_end * p->output_depth;
-        tas_mat_mult_two_rows(&m, in, in, scratch, out, out);
+    if (paired_end < pixels) { /* the odd pixel alone */
+        tas_mat_mult_one_row_pairs(&m, tas_conv2d_1x1_pixel_input(p, input, paired_end), scratch,
+                                   output + paired_end * p->output_depth);
     }
 }

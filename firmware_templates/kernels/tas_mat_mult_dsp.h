@@ -343,4 +343,72 @@ static inline void tas_mat_mult_two_rows(const tas_mat_mult *shape, const int8_t
     tas_mat_mult_widened_pair(shape, widened, in_a + 4 * quads, in_b + 4 * quads, out_a, out_b);
 }
 
+/* One row alone with the weights packed in blocks of 2 (the 1x1 conv's odd pixel, e.g. the last
+ * pixel of each 5-pixel row a fused row stream hands the kernel): the row widened once into
+ * `widened` (2 words per quad), then per quad of a channel pair 4 SMLADs for 2 LDRDs, about two
+ * thirds of a pair's cost rather than all of it. Same sums and requantization as the pair. */
+typedef struct {
+    int32_t c0, c1;
+} tas_mat_acc2;
+
+static inline tas_mat_acc2 tas_mat_quad_2ch_1row(const int32_t **widened, const int32_t **w, tas_mat_acc2 acc)
+{
+    const tas_widened x = tas_load_pair(widened);
+    const tas_widened words = tas_load_pair(w); /* channel 0's word, channel 1's word */
+    acc.c0 = tas_mac4(tas_widen(words.even), x, acc.c0);
+    acc.c1 = tas_mac4(tas_widen(words.odd), x, acc.c1);
+    return acc;
+}
+
+static inline tas_mat_acc2 tas_mat_dot_2ch_1row(const int32_t *widened, const int8_t *tail_x, const int32_t *w,
+                                                int32_t quads, int32_t tail, tas_mat_acc2 acc)
+{
+    int32_t quad = quads;
+    for (; quad >= 4; quad -= 4) {
+        acc = tas_mat_quad_2ch_1row(&widened, &w, acc);
+        acc = tas_mat_quad_2ch_1row(&widened, &w, acc);
+        acc = tas_mat_quad_2ch_1row(&widened, &w, acc);
+        acc = tas_mat_quad_2ch_1row(&widened, &w, acc);
+    }
+    for (; quad > 0; --quad) {
+        acc = tas_mat_quad_2ch_1row(&widened, &w, acc);
+    }
+    const int8_t *tail_w = (const int8_t *)w; /* channel c's tail byte t at tail_w[c * tail + t] */
+    for (int32_t t = 0; t < tail; ++t) {
+        acc.c0 += tail_x[t] * tail_w[t];
+        acc.c1 += tail_x[t] * tail_w[tail + t];
+    }
+    return acc;
+}
+
+/* Every output channel of one input row; weights packed in blocks of 2 (as tas_mat_mult_two_rows);
+ * `widened`: scratch of 2·(depth / 4) words. */
+static inline void tas_mat_mult_one_row_pairs(const tas_mat_mult *shape, const int8_t *in, int32_t *widened,
+                                              int8_t *out)
+{
+    const tas_mat_mult local = *shape, *m = &local; /* a local copy: int8 stores cannot alias it */
+    const int32_t quads = m->depth / 4, tail = m->depth % 4;
+    for (int32_t quad = 0; quad < quads; ++quad) {
+        const tas_widened x = tas_widen(tas_read_word(in + 4 * quad));
+        widened[2 * quad] = x.even;
+        widened[2 * quad + 1] = x.odd;
+    }
+    const int32_t *w = m->packed_weights;
+    const int32_t *bias = m->folded_bias;
+    const int32_t blocked_end = m->output_depth - m->output_depth % TAS_MAT_MULT_BLOCK_TWO_ROWS;
+    for (int32_t c = 0; c < blocked_end; c += TAS_MAT_MULT_BLOCK_TWO_ROWS) {
+        const tas_mat_acc2 start = {bias[c], bias[c + 1]};
+        const tas_mat_acc2 acc = tas_mat_dot_2ch_1row(widened, in + 4 * quads, w, quads, tail, start);
+        const int32_t q0 = c * m->quant_step, q1 = q0 + m->quant_step;
+        const tas_requant_channel r0 = tas_requant_channel_of(m->multiplier[q0], m->shift[q0]);
+        out[c] = tas_mat_requant_store(m, acc.c0, &r0);
+        const tas_requant_channel r1 = tas_requant_channel_of(m->multiplier[q1], m->shift[q1]);
+        out[c + 1] = tas_mat_requant_store(m, acc.c1, &r1);
+        w += TAS_MAT_MULT_BLOCK_TWO_ROWS * quads + (2 * tail + 3) / 4;
+    }
+    if (blocked_end < m->output_depth) {
+        out[blocked_end] = tas_mat_output(m, tas_mat_dot_1ch(in, w, quads, tail, bias[blocked_end]), blocked_end);
+    }
+}
+
 #endif /* TAS_MAT_MULT_DSP_H */
