@@ -299,7 +299,7 @@ def _add_training_commands(sub) -> None:
                         "or wherever a sparse kernel applies (always)")
     p.add_argument("--ws-kernel", choices=("auto", "integral", "direct"), default="auto",
                    help="WSNet WS_CONV layers: integral image or direct conv on the sampled kernel; "
-                        "auto (default) picks the cheaper per layer from the op counts")
+                        "auto (default) picks per layer the one an instruction model fitted to QEMU counts says is cheaper on the core")
     p.add_argument("--c-prefix", default="tinyasc", help="prefix of every C name and macro in the library layouts "
                    "under targets/ (cmake, zephyr, arduino), so several models link into one image (default: tinyasc)")
     p.set_defaults(func=cmd_export)

@@ -20,7 +20,7 @@ ROW_CHAIN_MODES = ("auto", "never", "always")  # rowchain.py
 class CompileOptions:
     planner: str = "greedy"  # the arena planner: greedy (TFLM's algorithm) or linear (the baseline)
     sparse: str = "auto"  # sparse-weight kernels: where they pay off (auto), never, or wherever they apply
-    ws_kernel: str = "auto"  # WS_CONV: the cheaper kernel by op counts (auto), integral or direct
+    ws_kernel: str = "auto"  # WS_CONV: the cheaper kernel by the fitted instruction model (auto), integral or direct
     fuse: bool = True  # run a conv and the max-pool reading it block by block (fusion.py)
     row_chains: str = "auto"  # convs and ADDs row by row (rowchain.py): where the arena shrinks, never or always
 
