@@ -225,5 +225,4 @@ def test_test_vectors_are_bounded_before_anything_is_allocated(capsys, tmp_path)
     tflite = DEFAULT_BOARDS_PATH.parent / "tests" / "fixtures" / "golden" / "anchor_shaped_cnn.tflite"
     for count in ("0", "-4", "1000000000"):
         assert_one_line_error(capsys, ("export", "--tflite", tflite, "--out", tmp_path, "--test-vectors", count),
-                              f"--test-vectors must be between 1 and 1000 (they are embedded in the firmware's "
-                              f"flash); received: {count}")
+                              "argument --test-vectors: expected a whole number from 1 to 1,000", f"'{count}'")

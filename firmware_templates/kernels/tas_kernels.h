@@ -80,6 +80,9 @@ void tas_ws_conv_direct_s8(const tas_ws_conv_params *p, const int8_t *input, con
 void tas_ws_conv_integral_s8(const tas_ws_conv_params *p, const int8_t *input, const int8_t *condensed,
                              const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                              int32_t *scratch, int8_t *output);
+void tas_ws_conv_integral_s8_dsp(const tas_ws_conv_params *p, const int8_t *input, const int8_t *condensed,
+                                 const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                                 int32_t quant_step, int32_t *scratch, int8_t *output);
 
 /* ---- pooling and reduction ---- */
 void tas_max_pool2d_s8(const tas_pool2d_params *p, const int8_t *input, int8_t *output);

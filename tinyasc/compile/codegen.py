@@ -349,9 +349,15 @@ def compile_graph(graph: Graph, board=None, options: CompileOptions | None = Non
                           else []) if settle_kernels(c, graph, board, options)
               and (options.row_chains == "always" or keeps_kernels(c, graph, kernels))]
     # The cost model ("auto"): row chains that keep their kernels run when they make the arena smaller.
-    plan, streams, chains = min((_memory(graph, prepared, kernels, board, options, fusions, dict(scratch), cs)
-                                 for cs in ([chains] if options.row_chains == "always" else [[], chains])),
-                                key=lambda m: (m[0].arena_size, len(m[2])))
+    plans = [_memory(graph, prepared, kernels, board, options, fusions, dict(scratch), [])] \
+        if options.row_chains != "always" else []
+    if chains:
+        try:
+            plans.append(_memory(graph, prepared, kernels, board, options, fusions, dict(scratch), chains))
+        except AssertionError:  # the plan checker refused the chained plan (a known planner gap): run op at a time
+            if not plans:
+                raise
+    plan, streams, chains = min(plans, key=lambda m: (m[0].arena_size, len(m[2])))
     fused = {op: f for f in fusions for op in (f.conv_op, f.pool_op)}
     streamed = {s.depthwise_op: s for s in streams}
     constants: list[ConstantArray] = []

@@ -220,7 +220,7 @@ def report_data(export_dir) -> dict:
         "accuracy": evaluation.get("accuracy") or _run_accuracy(manifest.get("run")),
         "confusion_plot": confusion_matrix_plot(matrix, labels) if matrix else None,
         "audio": audio,
-        "training": manifest.get("run"),
+        "training": dict(manifest.get("run") or {}),  # a plain dict: the template tests optional keys
         "level_rows": level_rows(manifest.get("run"), audio),
         "level_buckets": [(name, LEVEL_BUCKET_TEXT[name]) for name, _, _ in LEVEL_BUCKETS],
         "audio_confusion_plot": confusion_matrix_plot(audio["confusion"], audio["labels"])
