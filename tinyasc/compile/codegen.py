@@ -350,7 +350,7 @@ def compile_graph(graph: Graph, board=None, options: CompileOptions | None = Non
               and (options.row_chains == "always" or keeps_kernels(c, graph, kernels))]
     # The cost model ("auto"): row chains that keep their kernels run when they make the arena smaller.
     plans = [_memory(graph, prepared, kernels, board, options, fusions, dict(scratch), [])] \
-        if options.row_chains != "always" else []
+        if options.row_chains != "always" or not chains else []
     if chains:
         try:
             plans.append(_memory(graph, prepared, kernels, board, options, fusions, dict(scratch), chains))
