@@ -3,6 +3,7 @@ inside the chain held as a ring of rows, the schedule proven safe by simulation,
 TFLM on the host and in QEMU."""
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,6 +120,24 @@ def test_the_checker_refuses_a_chain_output_over_its_rings(chain_tflite):
     output = next(b for b in plan.buffers if b.storage == "arena" and b.tensors and b.first_op == rings.first_op)
     output.offset = rings.offset
     assert any("share bytes while both live" in p for p in check_plan(plan))
+
+
+def test_a_chain_input_its_add_reads_is_never_written_over(tmp_path):
+    """Fuzz seed 22 graph 48764: a conv and an ADD chained, both reading the chain's input. The ADD's
+    kernel may run in place over that input one op at a time, but in the chain the conv writes its
+    row into the ADD's output row before the ADD reads the input's: the planner once shared the two
+    tensors' bytes and the checker refused the plan. Chain ops now never run in place."""
+    case = Path(__file__).parent / "data" / "fuzz" / "depthwise_conv_2d_conv_2d_add_ws_conv_b2e6224819.tflite"
+    graph = read_tflite(case)
+    compiled = compile_graph(graph, options=CompileOptions(row_chains="always"))
+    assert sum("in the chain of op" in s.summary for s in compiled.steps) == 2
+    assert check_plan(compiled.plan) == [] and not set(compiled.plan.in_place_ops) & {1, 2}
+    write_sources(render_model_sources(compiled, case.name, []), tmp_path / "src")
+    runner = build_host_runner(tmp_path / "src", tmp_path / "host_runner")
+    x = graph.tensors[graph.inputs[0]]
+    inputs = np.random.default_rng(7).integers(-128, 128, (64, x.num_elements), dtype=np.int8)
+    actual = run_host(runner, inputs, graph.tensors[graph.outputs[0]].num_elements)
+    assert np.array_equal(actual, tflm_outputs(case.read_bytes(), inputs, x.shape))
 
 
 @pytest.mark.e2e

@@ -318,6 +318,11 @@ def _memory(graph: Graph, prepared: list, kernels: list, board, options: Compile
         for op in c.ops:
             scratch.pop(op, None)
         scratch[c.ops[0]] = c.scratch_bytes
+    # A chain runs all its ops at its first, row by row: their kernels' in-place access orders
+    # (which assume one op at a time) say nothing about that, so no chain op writes over its input.
+    chained = {op for c in chains for op in c.ops}
+    kernels = [dataclasses.replace(k, in_place=None) if i in chained and k is not None else k
+               for i, k in enumerate(kernels)]
     plan = plan_memory(graph, options.planner, scratch=scratch,
                        elided=frozenset([f.elided for f in fusions] + [s.elided for s in streams if s.elided is not None]
                                         + [t for c in chains for t in c.elided]),
@@ -352,11 +357,7 @@ def compile_graph(graph: Graph, board=None, options: CompileOptions | None = Non
     plans = [_memory(graph, prepared, kernels, board, options, fusions, dict(scratch), [])] \
         if options.row_chains != "always" or not chains else []
     if chains:
-        try:
-            plans.append(_memory(graph, prepared, kernels, board, options, fusions, dict(scratch), chains))
-        except AssertionError:  # the plan checker refused the chained plan (a known planner gap): run op at a time
-            if not plans:
-                raise
+        plans.append(_memory(graph, prepared, kernels, board, options, fusions, dict(scratch), chains))
     plan, streams, chains = min(plans, key=lambda m: (m[0].arena_size, len(m[2])))
     fused = {op: f for f in fusions for op in (f.conv_op, f.pool_op)}
     streamed = {s.depthwise_op: s for s in streams}
