@@ -156,8 +156,11 @@ def test_mat_mult_kernels_are_bit_exact_with_tflm_on_the_host(name, mat_mult_tfl
 def test_per_tensor_requantization_is_stored_once(name, mat_mult_tflites):
     compiled = compile_graph(read_tflite(mat_mult_tflites[name]), board=get_board("nrf52840"))
     lengths = {c.name.rsplit("_", 1)[-1]: c.length for c in compiled.constants}
-    assert lengths["multiplier"] == lengths["shift"] == 1
-    assert "1, tas_arena" not in compiled.steps[0].call and ", 0, " in compiled.steps[0].call
+    if compiled.steps[0].kernel == FC_DSP:  # one (multiplier, shift) pair, requant_step 0
+        assert lengths["requant"] == 2 and "_requant, 0, " in compiled.steps[0].call
+    else:
+        assert lengths["multiplier"] == lengths["shift"] == 1
+        assert "1, tas_arena" not in compiled.steps[0].call and ", 0, " in compiled.steps[0].call
 
 
 def test_int8_weights_take_about_one_byte_each(mat_mult_tflites):
