@@ -29,12 +29,20 @@ def scratch_bytes(p) -> int:
     return 8 * widened_quads(p)
 
 
-def pack_padded_weights(weights: np.ndarray) -> np.ndarray:
-    """[out, in] int8 → rows zero-padded to a multiple of 4, packed in blocks of 4 channels (no tail bytes)."""
+def pack_weight_stream(weights: np.ndarray, folded: np.ndarray) -> np.ndarray:
+    """[out, in] int8 weights and the folded biases → the kernel's int32 stream: rows zero-padded to a
+    multiple of 4; per block of 4 channels their 4 biases, then per quad the 4 channels' words
+    (pack_mat_mult_weights' layout, with no tail bytes); per channel left over, its bias and its row."""
     rows = np.asarray(weights, dtype=np.int8).reshape(weights.shape[0], -1)
     padded = np.zeros((rows.shape[0], 4 * ((rows.shape[1] + 3) // 4)), dtype=np.int8)
     padded[:, : rows.shape[1]] = rows
-    return pack_mat_mult_weights(padded, MAT_MULT_BLOCK_ONE_ROW)
+    block, full = MAT_MULT_BLOCK_ONE_ROW, rows.shape[0] // MAT_MULT_BLOCK_ONE_ROW * MAT_MULT_BLOCK_ONE_ROW
+    chunks = []
+    for c in range(0, full, block):
+        chunks += [folded[c : c + block], pack_mat_mult_weights(padded[c : c + block], block)]
+    for c in range(full, rows.shape[0]):
+        chunks += [folded[c : c + 1], padded[c].view("<i4")]
+    return np.concatenate([np.asarray(chunk, dtype=np.int64) for chunk in chunks]).astype(np.int32)
 
 
 def fast_requantization_holds(weights: np.ndarray, folded: np.ndarray, multipliers, shifts, output_offset: int) -> bool:
@@ -61,16 +69,14 @@ def requant_pairs(multipliers, shifts, fast: bool) -> tuple[np.ndarray, int]:
 
 
 def emit_fully_connected_dsp(p, kernel, ctx: EmitContext) -> str:
-    packed = pack_padded_weights(p.weights)
-    w = ctx.constant("filter", packed, "int32_t", f"weights {list(p.weights.shape)} int8, rows padded to a word, "
-                     f"in blocks of {MAT_MULT_BLOCK_ONE_ROW} channels")
     folded = folded_bias(p.weights, p.bias, p.input_offset)
-    b = ctx.constant("bias", folded, "int32_t", "bias + input_offset * sum(weights)")
+    stream = pack_weight_stream(p.weights, folded)
+    w = ctx.constant("filter", stream, "int32_t", f"weights {list(p.weights.shape)} int8, rows padded to a word, in "
+                     f"blocks of {MAT_MULT_BLOCK_ONE_ROW} channels, each after its bias + input_offset * sum(weights)")
     fast = fast_requantization_holds(p.weights, folded, p.multipliers, p.shifts, p.output_offset)
     pairs, step = requant_pairs(p.multipliers, p.shifts, fast)
     form = "(multiplier, right shift - 1)" if fast else "(multiplier, shift)"
     q = ctx.constant("requant", pairs, "int32_t", f"requantization {form}" + (" per channel" if step else ""))
     quads = widened_quads(p)
     scratch = f"(int32_t *)(void *)({ctx.scratch()})" if quads else "NULL"
-    return (f"{kernel.name}({ctx.params}, {ctx.input()}, {w}, {b}, {q}, {step}, {int(fast)}, {quads}, "
-            f"{scratch}, {ctx.output()})")
+    return f"{kernel.name}({ctx.params}, {ctx.input()}, {w}, {q}, {step}, {int(fast)}, {quads}, {scratch}, {ctx.output()})"
