@@ -28,37 +28,46 @@
 #include "tas_kernel_params.h"
 #include "tas_mat_mult_dsp.h"
 
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* One quad of 4 channels from the widened row: LDRD + LDM + 8 SXTB16 + 8 SMLAD for 16 MACs, channel
+ * 0's weight word in r8 (the LDM fills r8-r11 in register order). */
+#define TAS_FC_QUAD_WIDENED                  \
+    "ldrd %[xe], %[xo], [%[x]], #8\n\t"      \
+    "ldmia %[w]!, {r8, r9, r10, r11}\n\t"    \
+    "sxtb16 %[t], r8\n\t"                    \
+    "smlad %[c0], %[t], %[xe], %[c0]\n\t"    \
+    "sxtb16 %[t], r8, ror #8\n\t"            \
+    "smlad %[c0], %[t], %[xo], %[c0]\n\t"    \
+    "sxtb16 %[t], r9\n\t"                    \
+    "smlad %[c1], %[t], %[xe], %[c1]\n\t"    \
+    "sxtb16 %[t], r9, ror #8\n\t"            \
+    "smlad %[c1], %[t], %[xo], %[c1]\n\t"    \
+    "sxtb16 %[t], r10\n\t"                   \
+    "smlad %[c2], %[t], %[xe], %[c2]\n\t"    \
+    "sxtb16 %[t], r10, ror #8\n\t"           \
+    "smlad %[c2], %[t], %[xo], %[c2]\n\t"    \
+    "sxtb16 %[t], r11\n\t"                   \
+    "smlad %[c3], %[t], %[xe], %[c3]\n\t"    \
+    "sxtb16 %[t], r11, ror #8\n\t"           \
+    "smlad %[c3], %[t], %[xo], %[c3]\n\t"
+/* The quads as one asm statement: GCC 12 moves accumulators between registers between separate ones. */
+#define TAS_FC_QUADS_WIDENED(QUADS)                                                                          \
+    do {                                                                                                     \
+        int32_t x_even, x_odd, widened_w;                                                                    \
+        __asm__(QUADS                                                                                        \
+                : [c0] "+r"(acc.c0), [c1] "+r"(acc.c1), [c2] "+r"(acc.c2), [c3] "+r"(acc.c3), [x] "+r"(*x),  \
+                  [w] "+r"(*w), [xe] "=&r"(x_even), [xo] "=&r"(x_odd), [t] "=&r"(widened_w)                 \
+                :                                                                                            \
+                : "r8", "r9", "r10", "r11", "memory");                                                       \
+    } while (0)
+#endif
+
 /* acc + one quad of 4 channels from the widened row (2 words at *x) and the channels' weight words
  * (4 words at *w); both pointers move past what they read. */
 static inline tas_mat_acc4 tas_fc_quad_widened(const int32_t **x, const int32_t **w, tas_mat_acc4 acc)
 {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-    /* Written out as tas_mat_quad_4ch: LDRD + LDM + 8 SXTB16 + 8 SMLAD, channel 0's word in r8. */
-    register int32_t w0 __asm__("r8"), w1 __asm__("r9"), w2 __asm__("r10"), w3 __asm__("r11");
-    int32_t x_even, x_odd, widened_w;
-    __asm__("ldrd %[xe], %[xo], [%[x]], #8\n\t"
-            "ldmia %[w]!, {r8, r9, r10, r11}\n\t"
-            "sxtb16 %[t], %[w0]\n\t"
-            "smlad %[c0], %[t], %[xe], %[c0]\n\t"
-            "sxtb16 %[t], %[w0], ror #8\n\t"
-            "smlad %[c0], %[t], %[xo], %[c0]\n\t"
-            "sxtb16 %[t], %[w1]\n\t"
-            "smlad %[c1], %[t], %[xe], %[c1]\n\t"
-            "sxtb16 %[t], %[w1], ror #8\n\t"
-            "smlad %[c1], %[t], %[xo], %[c1]\n\t"
-            "sxtb16 %[t], %[w2]\n\t"
-            "smlad %[c2], %[t], %[xe], %[c2]\n\t"
-            "sxtb16 %[t], %[w2], ror #8\n\t"
-            "smlad %[c2], %[t], %[xo], %[c2]\n\t"
-            "sxtb16 %[t], %[w3]\n\t"
-            "smlad %[c3], %[t], %[xe], %[c3]\n\t"
-            "sxtb16 %[t], %[w3], ror #8\n\t"
-            "smlad %[c3], %[t], %[xo], %[c3]"
-            : [c0] "+r"(acc.c0), [c1] "+r"(acc.c1), [c2] "+r"(acc.c2), [c3] "+r"(acc.c3), [x] "+r"(*x),
-              [w] "+r"(*w), [xe] "=&r"(x_even), [xo] "=&r"(x_odd), [w0] "=&r"(w0), [w1] "=&r"(w1),
-              [w2] "=&r"(w2), [w3] "=&r"(w3), [t] "=&r"(widened_w)
-            :
-            : "memory");
+    TAS_FC_QUADS_WIDENED(TAS_FC_QUAD_WIDENED);
 #else
     const tas_widened lanes = {(*x)[0], (*x)[1]};
     *x += 2;
@@ -67,6 +76,20 @@ static inline tas_mat_acc4 tas_fc_quad_widened(const int32_t **x, const int32_t 
     acc.c2 = tas_mac4(tas_widen((*w)[2]), lanes, acc.c2);
     acc.c3 = tas_mac4(tas_widen((*w)[3]), lanes, acc.c3);
     *w += TAS_MAT_MULT_BLOCK_ONE_ROW;
+#endif
+    return acc;
+}
+
+/* Eight quads in turn. */
+static inline tas_mat_acc4 tas_fc_8_quads_widened(const int32_t **x, const int32_t **w, tas_mat_acc4 acc)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    TAS_FC_QUADS_WIDENED(TAS_FC_QUAD_WIDENED TAS_FC_QUAD_WIDENED TAS_FC_QUAD_WIDENED TAS_FC_QUAD_WIDENED
+                             TAS_FC_QUAD_WIDENED TAS_FC_QUAD_WIDENED TAS_FC_QUAD_WIDENED TAS_FC_QUAD_WIDENED);
+#else
+    for (int32_t quad = 0; quad < 8; ++quad) {
+        acc = tas_fc_quad_widened(x, w, acc);
+    }
 #endif
     return acc;
 }
@@ -87,14 +110,7 @@ static inline tas_mat_acc4 tas_fc_dot_4ch(const tas_fc_row *row, const int32_t *
     const int32_t *x = row->widened;
     /* Groups of eight quads, counted down to zero: one SUBS and branch per 128 MACs. */
     for (int32_t groups = row->widened_quads >> 3; groups > 0; --groups) {
-        acc = tas_fc_quad_widened(&x, w, acc);
-        acc = tas_fc_quad_widened(&x, w, acc);
-        acc = tas_fc_quad_widened(&x, w, acc);
-        acc = tas_fc_quad_widened(&x, w, acc);
-        acc = tas_fc_quad_widened(&x, w, acc);
-        acc = tas_fc_quad_widened(&x, w, acc);
-        acc = tas_fc_quad_widened(&x, w, acc);
-        acc = tas_fc_quad_widened(&x, w, acc);
+        acc = tas_fc_8_quads_widened(&x, w, acc);
     }
     for (int32_t quads = row->widened_quads & 7; quads > 0; --quads) {
         acc = tas_fc_quad_widened(&x, w, acc);
