@@ -1,11 +1,12 @@
 /* tas_fully_connected_s8 for cores with the DSP extension: same layouts for input and output, same
  * bit-exact results, two MACs per SMLAD.
- * input [batches, input_depth] int8; packed_weights: the [output_depth, input_depth] int8 weights,
- * each channel's row zero-padded to a whole number of words (quads of 4 inputs), packed in blocks
- * of 4 channels (pack_mat_mult_weights(padded, 4): per quad the 4 channels' words, then the
- * output_depth % 4 channels left over one at a time), one byte per weight; folded_bias
- * [output_depth] = bias + input_offset·Σ weights, computed at export time; requant: per channel
- * (or once when requant_step is 0) the pair (multiplier, second word), see below;
+ * input [batches, input_depth] int8; stream (compile/ops/fully_connected_dsp.py: pack_weight_stream):
+ * the [output_depth, input_depth] int8 weights, each channel's row zero-padded to a whole number of
+ * words (quads of 4 inputs), one byte per weight, in blocks of 4 channels: per block the 4 folded
+ * biases (bias + input_offset·Σ weights, computed at export time), then per quad the 4 channels'
+ * words (pack_mat_mult_weights(padded, 4)); each of the output_depth % 4 channels left over follows
+ * alone, its folded bias then its row. requant: per channel (or once when requant_step is 0) the
+ * pair (multiplier, second word), see below;
  * widened: scratch of 2·widened_quads words (NULL when 0); output [batches, output_depth].
  *
  * Each row's first widened_quads quads are widened to halfword pairs once (SXTB16 ×2 per quad) into
