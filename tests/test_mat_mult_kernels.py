@@ -68,6 +68,8 @@ CASES = {
     "fc_3_to_1_no_bias": (lambda: dense(3, 1, use_bias=False), True, [FC_DSP]),
     "fc_600_to_33_relu": (lambda: dense(600, 33, "relu"), True, [FC_DSP]),
     "fc_64_to_12_no_bias_per_tensor": (lambda: dense(64, 12, use_bias=False), False, [FC_DSP]),
+    # 301 inputs: 64 quads widened into the capped scratch, 11 widened on the way, then the padded tail quad
+    "fc_301_to_6_relu6_per_tensor": (lambda: dense(301, 6, "relu6"), False, [FC_DSP]),
     "fc_after_flatten_relu6": (lambda: dense_after_flatten((7, 3, 3), 9, "relu6"), True, ["tas_conv2d_im2col_s8_dsp", FC_DSP]),
     "fc_stack_17_33_3_1": (lambda: dense_stack(17, 33, 3, 1), True, [FC_DSP] * 3),
     "conv_1x1_odd_pixels_17_to_33_relu": (lambda: pointwise((5, 3, 17), 33, activation="relu"), True, [CONV_1X1_DSP]),
@@ -156,8 +158,28 @@ def test_mat_mult_kernels_are_bit_exact_with_tflm_on_the_host(name, mat_mult_tfl
 def test_per_tensor_requantization_is_stored_once(name, mat_mult_tflites):
     compiled = compile_graph(read_tflite(mat_mult_tflites[name]), board=get_board("nrf52840"))
     lengths = {c.name.rsplit("_", 1)[-1]: c.length for c in compiled.constants}
-    assert lengths["multiplier"] == lengths["shift"] == 1
-    assert "1, tas_arena" not in compiled.steps[0].call and ", 0, " in compiled.steps[0].call
+    if compiled.steps[0].kernel == FC_DSP:  # one (multiplier, shift) pair, requant_step 0
+        assert lengths["requant"] == 2 and "_requant, 0, " in compiled.steps[0].call
+    else:
+        assert lengths["multiplier"] == lengths["shift"] == 1
+        assert "1, tas_arena" not in compiled.steps[0].call and ", 0, " in compiled.steps[0].call
+
+
+def test_fully_connected_takes_the_fast_requantization_when_it_is_exact(mat_mult_tflites):
+    """Every converted case proves its sums small enough (fast_requant 1 in the call); a shift of 0 or
+    a left shift, or sums that could reach 2^30, keep the general form with its overflow fallback."""
+    from tinyasc.compile.ops.fully_connected_dsp import fast_requantization_holds
+
+    for name in ("fc_17_to_33_relu_per_channel", "fc_301_to_6_relu6_per_tensor", "fc_600_to_33_relu"):
+        compiled = compile_graph(read_tflite(mat_mult_tflites[name]), board=get_board("nrf52840"))
+        (call,) = [s.call for s in compiled.steps if s.kernel == FC_DSP]
+        assert "_requant, 2, 1, " in call or "_requant, 0, 1, " in call
+    weights = np.full((2, 8), 127, dtype=np.int8)
+    folded = np.array([5, -5], dtype=np.int32)
+    assert fast_requantization_holds(weights, folded, [2**30, 2**30], [-7, -1], -128)
+    assert not fast_requantization_holds(weights, folded, [2**30, 2**30], [-7, 0], -128)  # no right shift
+    assert not fast_requantization_holds(weights, folded, [2**30, 2**30], [3, -7], -128)  # a left shift
+    assert not fast_requantization_holds(weights, np.array([2**30, 0]), [2**30, 2**30], [-7, -7], 0)  # 2·acc overflows
 
 
 def test_int8_weights_take_about_one_byte_each(mat_mult_tflites):
@@ -191,7 +213,7 @@ def test_portable_blocked_fully_connected_is_bit_exact_on_the_host(name, mat_mul
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("board", ["nrf52840", "cortex-m3"])
-@pytest.mark.parametrize("name", ["fc_600_to_33_relu", "fc_stack_17_33_3_1", "conv_1x1_odd_pixels_17_to_33_relu",
+@pytest.mark.parametrize("name", ["fc_600_to_33_relu", "fc_stack_17_33_3_1", "fc_301_to_6_relu6_per_tensor", "conv_1x1_odd_pixels_17_to_33_relu",
                                   "conv_1x1_stride2_odd_map_like_a_resnet_shortcut", "conv_1x1_stack_64_like_ds_cnn",
                                   "fc_after_flatten_relu6", "conv_1x1_per_tensor_3_to_17_relu6"])
 def test_mat_mult_models_run_bit_exact_in_qemu(name, board, mat_mult_tflites, tmp_path):

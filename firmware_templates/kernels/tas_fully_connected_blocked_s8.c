@@ -1,5 +1,5 @@
-/* int8 fully connected for cores without the DSP extension (Cortex-M0/M3): the same arithmetic
- * and the same weight layout as tas_fully_connected_s8_dsp, in plain C. Four output channels per
+/* int8 fully connected for cores without the DSP extension (Cortex-M0/M3): the folded bias and
+ * the packed int8 blocks of the 1x1 DSP kernels (tas_mat_mult_dsp.h), in plain C. Four output channels per
  * pass, so each input byte is loaded once for 4 MACs, and the input zero point is folded into the
  * bias at export time (folded_bias = bias + input_offset·Σ weights), so a MAC is one load and one MLA.
  * input [batches, input_depth] int8; packed_weights: the [output_depth, input_depth] int8 weights in

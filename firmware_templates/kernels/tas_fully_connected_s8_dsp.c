@@ -1,25 +1,309 @@
 /* tas_fully_connected_s8 for cores with the DSP extension: same layouts for input and output, same
- * bit-exact results, two MACs per SMLAD (tas_mat_mult_dsp.h has the arithmetic and the weight layout).
- * input [batches, input_depth] int8; packed_weights: the [output_depth, input_depth] int8 weights in
- * blocks of 4 channels (pack_mat_mult_weights(weights, 4)), about one byte per weight; folded_bias
- * [output_depth] = bias + input_offset·Σ weights, computed at export time; multiplier and shift
- * [output_depth], or one pair when quant_step is 0 (per-tensor weights); output [batches, output_depth].
- * Each input word, widened, feeds 4 channels (tas_mat_mult_one_row); no scratch RAM. */
+ * bit-exact results, two MACs per SMLAD.
+ * input [batches, input_depth] int8; stream (compile/ops/fully_connected_dsp.py: pack_weight_stream):
+ * the [output_depth, input_depth] int8 weights, each channel's row zero-padded to a whole number of
+ * words (quads of 4 inputs), one byte per weight, in blocks of 4 channels: per block the 4 folded
+ * biases (bias + input_offset·Σ weights, computed at export time), then per quad the 4 channels'
+ * words (pack_mat_mult_weights(padded, 4)); each of the output_depth % 4 channels left over follows
+ * alone, its folded bias then its row. requant: per channel (or once when requant_step is 0) the
+ * pair (multiplier, second word), see below;
+ * widened: scratch of 2·widened_quads words (NULL when 0); output [batches, output_depth].
+ *
+ * Each row's first widened_quads quads are widened to halfword pairs once (SXTB16 ×2 per quad) into
+ * `widened`, so a quad of a 4-channel block costs LDRD + LDM + 8 SXTB16 + 8 SMLAD for 16 MACs; the
+ * quads after them (the export caps the scratch, compile/ops/fully_connected_dsp.py) are widened
+ * for each block on the way (LDR + 2 SXTB16 more). The padded last quad of an odd depth is read
+ * from a zero-padded copy of the row's tail bytes, never past the input.
+ *
+ * Requantization, fast (fast_requant 1, chosen at export when it is exact for every input): the
+ * second word is r - 1 for the right shift r >= 1, and the output offset rides in the rounding
+ * term: with acc bounded so that 2·acc and acc + add fit int32 (the export proves it from the
+ * weights and bias), TFLite's requantize(acc) + output_offset is
+ * (SMMLAR(2·acc, m, add) - [acc < 0]) >> r with add = 2^(r-1)·(2·output_offset + 1), since
+ * output_offset·2^r is a multiple of 2^r (tas_requantize.h has the SMMLAR identities). Per channel:
+ * LDRD, LSL, ADD, SMMLAR, ADD, ASR, SSAT (whose ASR #1 is the last bit of r). Otherwise (fast_requant
+ * 0) the second word is TFLite's shift and each value takes tas_requant_channel_apply (with its
+ * overflow fallback). Four outputs are packed into a word and clamped to the activation range with
+ * SSUB8 + SEL per bound. */
 #include "tas_kernels.h"
 #include "tas_kernel_params.h"
 #include "tas_mat_mult_dsp.h"
 
-TAS_KERNEL void tas_fully_connected_s8_dsp(const tas_fully_connected_params *p, const int8_t *input,
-                                           const int32_t *packed_weights, const int32_t *folded_bias,
-                                           const int32_t *multiplier, const int32_t *shift, int32_t quant_step,
-                                           int8_t *output)
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* One quad of 4 channels from the widened row: LDRD + LDM + 8 SXTB16 + 8 SMLAD for 16 MACs, channel
+ * 0's weight word in r8 (the LDM fills r8-r11 in register order). */
+#define TAS_FC_QUAD_WIDENED                  \
+    "ldrd %[xe], %[xo], [%[x]], #8\n\t"      \
+    "ldmia %[w]!, {r8, r9, r10, r11}\n\t"    \
+    "sxtb16 %[t], r8\n\t"                    \
+    "smlad %[c0], %[t], %[xe], %[c0]\n\t"    \
+    "sxtb16 %[t], r8, ror #8\n\t"            \
+    "smlad %[c0], %[t], %[xo], %[c0]\n\t"    \
+    "sxtb16 %[t], r9\n\t"                    \
+    "smlad %[c1], %[t], %[xe], %[c1]\n\t"    \
+    "sxtb16 %[t], r9, ror #8\n\t"            \
+    "smlad %[c1], %[t], %[xo], %[c1]\n\t"    \
+    "sxtb16 %[t], r10\n\t"                   \
+    "smlad %[c2], %[t], %[xe], %[c2]\n\t"    \
+    "sxtb16 %[t], r10, ror #8\n\t"           \
+    "smlad %[c2], %[t], %[xo], %[c2]\n\t"    \
+    "sxtb16 %[t], r11\n\t"                   \
+    "smlad %[c3], %[t], %[xe], %[c3]\n\t"    \
+    "sxtb16 %[t], r11, ror #8\n\t"           \
+    "smlad %[c3], %[t], %[xo], %[c3]\n\t"
+/* The quads as one asm statement: GCC 12 moves accumulators between registers between separate ones. */
+#define TAS_FC_QUADS_WIDENED(QUADS)                                                                          \
+    do {                                                                                                     \
+        int32_t x_even, x_odd, widened_w;                                                                    \
+        __asm__(QUADS                                                                                        \
+                : [c0] "+r"(acc.c0), [c1] "+r"(acc.c1), [c2] "+r"(acc.c2), [c3] "+r"(acc.c3), [x] "+r"(*x),  \
+                  [w] "+r"(*w), [xe] "=&r"(x_even), [xo] "=&r"(x_odd), [t] "=&r"(widened_w)                 \
+                :                                                                                            \
+                : "r8", "r9", "r10", "r11", "memory");                                                       \
+    } while (0)
+#endif
+
+/* acc + one quad of 4 channels from the widened row (2 words at *x) and the channels' weight words
+ * (4 words at *w); both pointers move past what they read. */
+static inline tas_mat_acc4 tas_fc_quad_widened(const int32_t **x, const int32_t **w, tas_mat_acc4 acc)
 {
-    const tas_mat_mult m = {
-        .depth = p->input_depth, .output_depth = p->output_depth, .packed_weights = packed_weights,
-        .folded_bias = folded_bias, .multiplier = multiplier, .shift = shift, .quant_step = quant_step,
-        .output_offset = p->output_offset, .act_min = p->act_min, .act_max = p->act_max,
-    };
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    TAS_FC_QUADS_WIDENED(TAS_FC_QUAD_WIDENED);
+#else
+    const tas_widened lanes = {(*x)[0], (*x)[1]};
+    *x += 2;
+    acc.c0 = tas_mac4(tas_widen((*w)[0]), lanes, acc.c0);
+    acc.c1 = tas_mac4(tas_widen((*w)[1]), lanes, acc.c1);
+    acc.c2 = tas_mac4(tas_widen((*w)[2]), lanes, acc.c2);
+    acc.c3 = tas_mac4(tas_widen((*w)[3]), lanes, acc.c3);
+    *w += TAS_MAT_MULT_BLOCK_ONE_ROW;
+#endif
+    return acc;
+}
+
+/* Eight quads in turn. */
+static inline tas_mat_acc4 tas_fc_8_quads_widened(const int32_t **x, const int32_t **w, tas_mat_acc4 acc)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    TAS_FC_QUADS_WIDENED(TAS_FC_QUAD_WIDENED TAS_FC_QUAD_WIDENED TAS_FC_QUAD_WIDENED TAS_FC_QUAD_WIDENED
+                             TAS_FC_QUAD_WIDENED TAS_FC_QUAD_WIDENED TAS_FC_QUAD_WIDENED TAS_FC_QUAD_WIDENED);
+#else
+    for (int32_t quad = 0; quad < 8; ++quad) {
+        acc = tas_fc_quad_widened(x, w, acc);
+    }
+#endif
+    return acc;
+}
+
+/* One row of the layer: its bytes, its widened prefix and its zero-padded tail quad. */
+typedef struct {
+    const int8_t *in;        /* the row's int8 inputs */
+    const int32_t *widened;  /* quads [0, widened_quads) as (even, odd) word pairs */
+    int32_t widened_quads;   /* quads widened in `widened` */
+    int32_t full_quads;      /* input_depth / 4 */
+    int32_t padded_quads;    /* full_quads, plus one when input_depth % 4 */
+    int32_t tail_word;       /* the depth % 4 tail bytes, zero-padded to a word */
+} tas_fc_row;
+
+/* acc + Σ of 4 channels over the whole row; *w moves past the block. */
+static inline tas_mat_acc4 tas_fc_dot_4ch(const tas_fc_row *row, const int32_t **w, tas_mat_acc4 acc)
+{
+    const int32_t *x = row->widened;
+    /* Groups of eight quads, counted down to zero: one SUBS and branch per 128 MACs. */
+    for (int32_t groups = row->widened_quads >> 3; groups > 0; --groups) {
+        acc = tas_fc_8_quads_widened(&x, w, acc);
+    }
+    for (int32_t quads = row->widened_quads & 7; quads > 0; --quads) {
+        acc = tas_fc_quad_widened(&x, w, acc);
+    }
+    if (row->widened_quads < row->padded_quads) { /* the quads past the scratch, widened on the way */
+        const int8_t *in = row->in + 4 * row->widened_quads;
+        const int32_t quads = row->full_quads - row->widened_quads;
+        for (int32_t groups = quads >> 2; groups > 0; --groups) {
+            acc = tas_mat_quad_4ch(&in, w, acc);
+            acc = tas_mat_quad_4ch(&in, w, acc);
+            acc = tas_mat_quad_4ch(&in, w, acc);
+            acc = tas_mat_quad_4ch(&in, w, acc);
+        }
+        for (int32_t left = quads & 3; left > 0; --left) {
+            acc = tas_mat_quad_4ch(&in, w, acc);
+        }
+        if (row->full_quads < row->padded_quads) {
+            const int8_t *tail = (const int8_t *)&row->tail_word;
+            acc = tas_mat_quad_4ch(&tail, w, acc);
+        }
+    }
+    return acc;
+}
+
+/* acc + Σ of one channel packed alone (padded_quads words at w). */
+static inline int32_t tas_fc_dot_1ch(const tas_fc_row *row, const int32_t *w, int32_t acc)
+{
+    int32_t quad = 0;
+    for (; quad < row->widened_quads; ++quad) {
+        const tas_widened x = {row->widened[2 * quad], row->widened[2 * quad + 1]};
+        acc = tas_mac4(tas_widen(w[quad]), x, acc);
+    }
+    for (; quad < row->full_quads; ++quad) {
+        acc = tas_mac4(tas_widen(w[quad]), tas_widen(tas_read_word(row->in + 4 * quad)), acc);
+    }
+    if (quad < row->padded_quads) {
+        acc = tas_mac4(tas_widen(w[quad]), tas_widen(row->tail_word), acc);
+    }
+    return acc;
+}
+
+/* x >> 1 saturated to int8: one SSAT with its shift on DSP cores. */
+static inline int32_t tas_fc_ssat8_asr1(int32_t x)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    int32_t result;
+    __asm__("ssat %0, #8, %1, asr #1" : "=r"(result) : "r"(x));
+    return result;
+#else
+    return tas_clamp(x >> 1, -128, 127);
+#endif
+}
+
+/* SMMLAR(a, b, add) = add + floor((a·b + 2^31) / 2^32), for sums the export proves fit int32. */
+static inline int32_t tas_fc_smmlar(int32_t a, int32_t b, int32_t add)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    return tas_smmlar(a, b, add);
+#else
+    return (int32_t)((uint32_t)tas_smmulr(a, b) + (uint32_t)add);
+#endif
+}
+
+/* The layer's requantization: the record array, its step, the fast form's offset term. */
+typedef struct {
+    const int32_t *requant; /* (multiplier, r - 1 or shift) per channel, or one pair */
+    int32_t step;           /* 2: a pair per channel; 0: one pair for all */
+    int32_t fast;           /* 1: the fast form; 0: tas_requant_channel_apply */
+    int32_t offset_term;    /* 2·output_offset + 1 (fast form) */
+    int32_t output_offset;
+} tas_fc_requant;
+
+/* requantize(acc) + output_offset of the channel whose pair is at `pair`, saturated to int8. */
+static inline int32_t tas_fc_requantize(const tas_fc_requant *q, const int32_t *pair, int32_t acc)
+{
+    if (q->fast) {
+        const int32_t right_less_one = pair[1];
+        const int32_t add = (int32_t)((uint32_t)q->offset_term << right_less_one);
+        const int32_t high = tas_fc_smmlar(acc + acc, pair[0], add);
+        return tas_fc_ssat8_asr1((high + (acc >> 31)) >> right_less_one);
+    }
+    const tas_requant_channel r = tas_requant_channel_of(pair[0], pair[1]);
+    return tas_clamp(tas_requant_channel_apply(acc, &r) + q->output_offset, -128, 127);
+}
+
+/* Four int8 values (each in [-128, 127]) as one word, channel 0 in the low byte. */
+static inline int32_t tas_fc_pack4(int32_t v0, int32_t v1, int32_t v2, int32_t v3)
+{
+    return (int32_t)((uint32_t)(uint8_t)v0 | (uint32_t)(uint8_t)v1 << 8 | (uint32_t)(uint8_t)v2 << 16 |
+                     (uint32_t)(uint8_t)v3 << 24);
+}
+
+/* The fast form for a block of 4 channels, their pairs at pairs[0..7], as 4 int8 in one word. */
+static inline int32_t tas_fc_requantize4_fast(tas_mat_acc4 acc, const int32_t *pairs, int32_t offset_term)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    /* Written out: GCC 12 reloads offset_term per channel and splits the pair loads. 7 instructions
+     * per channel and 3 BFI to pack. */
+    int32_t multiplier, right_less_one, add, high;
+#define TAS_FC_REQUANTIZE_ONE(c, offset)                                                                          \
+    "ldrd %[m], %[r], [%[p], #" offset "]\n\t"                                                                  \
+    "lsl %[add], %[ot], %[r]\n\t"                                                                                \
+    "add %[h], %[" c "], %[" c "]\n\t"                                                                           \
+    "smmlar %[h], %[h], %[m], %[add]\n\t"                                                                        \
+    "add %[h], %[h], %[" c "], asr #31\n\t"                                                                      \
+    "asr %[h], %[h], %[r]\n\t"                                                                                   \
+    "ssat %[" c "], #8, %[h], asr #1\n\t"
+    __asm__(TAS_FC_REQUANTIZE_ONE("c0", "0") TAS_FC_REQUANTIZE_ONE("c1", "8") TAS_FC_REQUANTIZE_ONE("c2", "16")
+            TAS_FC_REQUANTIZE_ONE("c3", "24")
+            "bfi %[c0], %[c1], #8, #8\n\t"
+            "bfi %[c0], %[c2], #16, #8\n\t"
+            "bfi %[c0], %[c3], #24, #8"
+            : [c0] "+&r"(acc.c0), [c1] "+&r"(acc.c1), [c2] "+&r"(acc.c2), [c3] "+&r"(acc.c3), [m] "=&r"(multiplier),
+              [r] "=&r"(right_less_one), [add] "=&r"(add), [h] "=&r"(high)
+            : [p] "r"(pairs), [ot] "r"(offset_term), "m"(*(const int32_t(*)[8])pairs));
+#undef TAS_FC_REQUANTIZE_ONE
+    return acc.c0;
+#else
+    const tas_fc_requant q = {pairs, 2, 1, offset_term, 0};
+    return tas_fc_pack4(tas_fc_requantize(&q, pairs, acc.c0), tas_fc_requantize(&q, pairs + 2, acc.c1),
+                        tas_fc_requantize(&q, pairs + 4, acc.c2), tas_fc_requantize(&q, pairs + 6, acc.c3));
+#endif
+}
+
+/* Every output channel of one row. The weight stream holds, per block of 4 channels, their 4
+ * folded biases and then their quads' words; per channel left over, its bias and its padded row. */
+static inline void tas_fc_row_outputs(const tas_fully_connected_params *p, const tas_fc_row *row,
+                                      const int32_t *stream, const tas_fc_requant *q, int8_t *out)
+{
+    const int32_t low = tas_splat_s8x4(p->act_min), high = tas_splat_s8x4(p->act_max);
+    const int32_t clamps = p->act_min > -128 || p->act_max < 127;
+    const int32_t blocked_end = p->output_depth - p->output_depth % TAS_MAT_MULT_BLOCK_ONE_ROW;
+    /* Per block, the 4 channels' pairs at pairs[0..7]: per channel from the array, or one pair copied 4 times. */
+    int32_t copies[8];
+    const int32_t *pairs = q->requant;
+    const int32_t pairs_per_block = 4 * q->step;
+    if (q->step == 0) {
+        for (int32_t i = 0; i < 8; ++i) {
+            copies[i] = q->requant[i % 2];
+        }
+        pairs = copies;
+    }
+    const int32_t *w = stream;
+    for (int32_t c = 0; c < blocked_end; c += TAS_MAT_MULT_BLOCK_ONE_ROW) {
+        tas_mat_acc4 acc = {w[0], w[1], w[2], w[3]};
+        w += TAS_MAT_MULT_BLOCK_ONE_ROW;
+        acc = tas_fc_dot_4ch(row, &w, acc);
+        int32_t packed;
+        if (q->fast) {
+            packed = tas_fc_requantize4_fast(acc, pairs, q->offset_term);
+        } else {
+            packed = tas_fc_pack4(tas_fc_requantize(q, pairs, acc.c0), tas_fc_requantize(q, pairs + 2, acc.c1),
+                                  tas_fc_requantize(q, pairs + 4, acc.c2), tas_fc_requantize(q, pairs + 6, acc.c3));
+        }
+        pairs += pairs_per_block;
+        if (clamps) {
+            packed = tas_min_s8x4(tas_max_s8x4(packed, low), high);
+        }
+        tas_write_word(out + c, packed);
+    }
+    for (int32_t c = blocked_end; c < p->output_depth; ++c) {
+        const int32_t v = tas_fc_requantize(q, pairs, tas_fc_dot_1ch(row, w + 1, w[0]));
+        out[c] = (int8_t)tas_clamp(v, p->act_min, p->act_max);
+        pairs += q->step;
+        w += 1 + row->padded_quads;
+    }
+}
+
+TAS_KERNEL void tas_fully_connected_s8_dsp(const tas_fully_connected_params *p, const int8_t *input,
+                                           const int32_t *stream, const int32_t *requant, int32_t requant_step, int32_t fast_requant,
+                                           int32_t widened_quads, int32_t *widened, int8_t *output)
+{
+    const int32_t depth = p->input_depth, full_quads = depth / 4;
+    const tas_fc_requant q = {requant, requant_step, fast_requant, 2 * p->output_offset + 1, p->output_offset};
     for (int32_t b = 0; b < p->batches; ++b) {
-        tas_mat_mult_one_row(&m, input + b * p->input_depth, output + b * p->output_depth);
+        const int8_t *in = input + b * depth;
+        tas_fc_row row = {in, widened, widened_quads, full_quads, (depth + 3) / 4, 0};
+        int8_t *tail_bytes = (int8_t *)&row.tail_word;
+        for (int32_t t = 0; t < depth % 4; ++t) {
+            tail_bytes[t] = in[4 * full_quads + t];
+        }
+        const int32_t whole = widened_quads < full_quads ? widened_quads : full_quads;
+        for (int32_t quad = 0; quad < whole; ++quad) {
+            const tas_widened x = tas_widen(tas_read_word(in + 4 * quad));
+            widened[2 * quad] = x.even;
+            widened[2 * quad + 1] = x.odd;
+        }
+        if (whole < widened_quads) { /* the padded tail quad, widened with the rest */
+            const tas_widened x = tas_widen(row.tail_word);
+            widened[2 * whole] = x.even;
+            widened[2 * whole + 1] = x.odd;
+        }
+        tas_fc_row_outputs(p, &row, stream, &q, output + b * p->output_depth);
     }
 }

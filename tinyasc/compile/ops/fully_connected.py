@@ -18,6 +18,7 @@ from tinyasc.compile.ops.common import (
     int8_weights,
     optional_input,
 )
+from tinyasc.compile.ops.fully_connected_dsp import emit_fully_connected_dsp, scratch_bytes
 from tinyasc.compile.ops.mat_mult_call import emit_mat_mult_call
 from tinyasc.compile.ops.sparse_call import emit_sparse_call
 
@@ -69,6 +70,8 @@ def prepare(op: Op, graph: Graph) -> FullyConnectedParams:
 def emit(p: FullyConnectedParams, kernel: Kernel, ctx: EmitContext) -> str:
     if kernel.weight_layout == "sparse":
         return emit_sparse_call(p, kernel, ctx)
+    if kernel.name == FULLY_CONNECTED_DSP.name:
+        return emit_fully_connected_dsp(p, kernel, ctx)
     if kernel.weight_layout == "mat_mult_blocks":
         return emit_mat_mult_call(p, kernel, ctx)
     w = ctx.constant("filter", p.weights, "int8_t", f"weights {list(p.weights.shape)}")
@@ -86,7 +89,7 @@ FULLY_CONNECTED = Kernel("tas_fully_connected_s8", ("tas_fully_connected_s8.c",)
 FULLY_CONNECTED_DSP = Kernel(
     "tas_fully_connected_s8_dsp", ("tas_dsp.h", "tas_mat_mult_dsp.h", "tas_fully_connected_s8_dsp.c"),
     applies=folds_into_int32, requires=("dsp",), sparse=FULLY_CONNECTED_SPARSE, folds_input_offset=True,
-    weight_layout="mat_mult_blocks",
+    weight_layout="mat_mult_blocks", scratch_bytes=scratch_bytes,  # rows padded to a word (fully_connected_dsp.py)
 )
 FULLY_CONNECTED_BLOCKED = Kernel(  # the portable twin of FULLY_CONNECTED_DSP (Cortex-M0/M3)
     "tas_fully_connected_blocked_s8", ("tas_fully_connected_blocked_s8.c",),

@@ -1,0 +1,82 @@
+"""The call of tas_fully_connected_s8_dsp and its constants: rows padded to whole words in blocks of 4
+channels, the folded bias, the requantization pairs (the fast form when it is exact for every input)
+and the widened-input scratch (capped, so a wide layer does not grow the arena)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinyasc.compile.ops.common import EmitContext, folded_bias
+from tinyasc.compile.weight_packing import MAT_MULT_BLOCK_ONE_ROW, pack_mat_mult_weights
+
+# Bytes of scratch for the widened input row (8 per quad of 4 inputs): 512 widens the first 256
+# inputs. Past it the kernel widens on the way (2 more instructions per quad of a 4-channel block),
+# so a 640-input layer stays near its own tensors' RAM.
+WIDENED_SCRATCH_CAP = 512
+INT32_MAX = 2**31 - 1
+
+
+def padded_quads(p) -> int:
+    return (p.input_depth + 3) // 4
+
+
+def widened_quads(p) -> int:
+    """Quads of each row the kernel widens once into scratch: all of them, or as many as the cap holds."""
+    return min(padded_quads(p), WIDENED_SCRATCH_CAP // 8)
+
+
+def scratch_bytes(p) -> int:
+    return 8 * widened_quads(p)
+
+
+def pack_weight_stream(weights: np.ndarray, folded: np.ndarray) -> np.ndarray:
+    """[out, in] int8 weights and the folded biases → the kernel's int32 stream: rows zero-padded to a
+    multiple of 4; per block of 4 channels their 4 biases, then per quad the 4 channels' words
+    (pack_mat_mult_weights' layout, with no tail bytes); per channel left over, its bias and its row."""
+    rows = np.asarray(weights, dtype=np.int8).reshape(weights.shape[0], -1)
+    padded = np.zeros((rows.shape[0], 4 * ((rows.shape[1] + 3) // 4)), dtype=np.int8)
+    padded[:, : rows.shape[1]] = rows
+    block, full = MAT_MULT_BLOCK_ONE_ROW, rows.shape[0] // MAT_MULT_BLOCK_ONE_ROW * MAT_MULT_BLOCK_ONE_ROW
+    chunks = []
+    for c in range(0, full, block):
+        chunks += [folded[c : c + block], pack_mat_mult_weights(padded[c : c + block], block)]
+    for c in range(full, rows.shape[0]):
+        chunks += [folded[c : c + 1], padded[c].view("<i4")]
+    return np.concatenate([np.asarray(chunk, dtype=np.int64) for chunk in chunks]).astype(np.int32)
+
+
+def fast_requantization_holds(weights: np.ndarray, folded: np.ndarray, multipliers, shifts, output_offset: int) -> bool:
+    """The kernel's fast form is exact for every int8 input: right shifts r >= 1 only, and with
+    |acc| <= |folded bias| + 128·Σ|w| per channel, 2·acc fits int32 and so does SMMLAR's sum
+    (|high| <= |acc|) plus the rounding and offset term 2^(r-1)·(2·output_offset + 1)."""
+    shifts = np.asarray(shifts, dtype=np.int64)
+    if np.any(shifts > -1) or np.any(shifts < -31) or np.any(np.asarray(multipliers) < 0):
+        return False
+    rows = np.asarray(weights, dtype=np.int64).reshape(weights.shape[0], -1)
+    bound = np.abs(folded.astype(np.int64)) + 128 * np.abs(rows).sum(axis=1)
+    add = np.abs((2 * output_offset + 1) * 2 ** (-shifts - 1))
+    return bool(np.all(2 * bound <= INT32_MAX) and np.all(bound + add + 1 <= INT32_MAX))
+
+
+def requant_pairs(multipliers, shifts, fast: bool) -> tuple[np.ndarray, int]:
+    """(multiplier, r - 1) per channel in the fast form, else (multiplier, shift); one pair when
+    every channel has the same (step 0), else one per channel (step 2)."""
+    multipliers, shifts = np.asarray(multipliers, np.int64), np.asarray(shifts, np.int64)
+    per_tensor = bool(np.all(multipliers == multipliers[0]) and np.all(shifts == shifts[0]))
+    second = -shifts - 1 if fast else shifts
+    pairs = np.stack([multipliers, second], axis=1)
+    return (pairs[:1] if per_tensor else pairs).reshape(-1).astype(np.int32), 0 if per_tensor else 2
+
+
+def emit_fully_connected_dsp(p, kernel, ctx: EmitContext) -> str:
+    folded = folded_bias(p.weights, p.bias, p.input_offset)
+    stream = pack_weight_stream(p.weights, folded)
+    w = ctx.constant("filter", stream, "int32_t", f"weights {list(p.weights.shape)} int8, rows padded to a word, in "
+                     f"blocks of {MAT_MULT_BLOCK_ONE_ROW} channels, each after its bias + input_offset * sum(weights)")
+    fast = fast_requantization_holds(p.weights, folded, p.multipliers, p.shifts, p.output_offset)
+    pairs, step = requant_pairs(p.multipliers, p.shifts, fast)
+    form = "(multiplier, right shift - 1)" if fast else "(multiplier, shift)"
+    q = ctx.constant("requant", pairs, "int32_t", f"requantization {form}" + (" per channel" if step else ""))
+    quads = widened_quads(p)
+    scratch = f"(int32_t *)(void *)({ctx.scratch()})" if quads else "NULL"
+    return f"{kernel.name}({ctx.params}, {ctx.input()}, {w}, {q}, {step}, {int(fast)}, {quads}, {scratch}, {ctx.output()})"
