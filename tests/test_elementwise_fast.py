@@ -167,3 +167,96 @@ def test_broadcast_walks_merge_axes_without_changing_the_result(seed, tmp_path):
     subprocess.run(["gcc", "-O2", "-fsanitize=address,undefined", "-fno-sanitize-recover", f"-I{KERNELS_DIR}",
                     str(tmp_path / "check.c"), "-o", str(binary)], check=True)
     assert subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout.strip() == "0"
+
+
+CONTIGUOUS_MAIN = r"""
+#include <stdio.h>
+#include "tas_add_s8.c"
+#include "tas_add_fast_s8.c"
+
+#define N 65533 /* every pair but the last three: 4-output passes and a tail of 1 */
+static int8_t a[N], b[N], expected[N], actual[N];
+
+int main(void)
+{
+    long mismatches = 0;
+    for (int i = 0; i < N; ++i) { a[i] = (int8_t)((i >> 8) - 128); b[i] = (int8_t)((i & 255) - 128); }
+    for (unsigned k = 0; k < sizeof adds / sizeof adds[0]; ++k) {
+        tas_add_fast_s8(&adds[k], a, b, actual);
+        tas_add_s8(&adds[k], a, b, expected);
+        for (int i = 0; i < N; ++i) mismatches += actual[i] != expected[i];
+    }
+    printf("%ld\n", mismatches);
+    return 0;
+}
+"""
+
+
+def test_contiguous_runs_equal_the_reference_on_every_input_pair(tmp_path):
+    """tas_add_run.h (one input's rescale exactly 0.5, the run of both operands contiguous): ADD and
+    SUB with either input the exact one and equal scales, on the host's portable twins (UBSan);
+    the Cortex-M4's SSAT/SEL output stage runs in QEMU in test_add_runs_are_bit_exact_in_qemu."""
+    from tinyasc.compile.ops.elementwise import ADD_RUN, add_run_applies
+
+    rng = np.random.default_rng(15)
+    adds = [{**c, "dim2": 1, "dim3": 65533, "input1_step2": 0, "input1_step3": 1, "input2_step3": 1}
+            for c in _add_cases(rng, 40)]
+    assert sum(add_run_applies(_params(c)) for c in adds) >= 35  # all but SUBs of equal scales
+    assert all(ADD_RUN.applies(_params(c)) == add_run_applies(_params(c)) for c in adds)
+    assert {c["input1_multiplier"] == 2**30 for c in adds} == {True, False}  # either input the exact one
+    source = "\n".join([
+        '#include "tas_kernels.h"',
+        f"static const tas_add_params adds[] = {{{', '.join(_struct(c) for c in adds)}}};",
+        CONTIGUOUS_MAIN,
+    ])
+    (tmp_path / "check.c").write_text(source)
+    binary = tmp_path / "check"
+    subprocess.run(["gcc", "-O2", "-fsanitize=address,undefined", "-fno-sanitize-recover", f"-I{KERNELS_DIR}",
+                    str(tmp_path / "check.c"), "-o", str(binary)], check=True)
+    assert subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout.strip() == "0"
+
+
+def _add_graph(kind: str, input_scale: float, constant_scale: float, activation: str):
+    """kind(x, c) or kind(c, x) with c constant: every byte of x meets every byte of c over 4 inputs."""
+    from tinyasc.compile.fuzz.spec import FuzzGraph, OpSpec, TensorSpec
+
+    graph = FuzzGraph()
+    x = graph.add(TensorSpec((1, 64, 256), "int8", (input_scale,), (7,)))
+    constant = np.tile(np.arange(-128, 128, dtype=np.int8), (1, 64, 1))
+    c = graph.add(TensorSpec((1, 64, 256), "int8", (constant_scale,), (-20,), data=constant))
+    out = graph.add(TensorSpec((1, 64, 256), "int8", (0.05,), (-3,)))
+    first, second = (x, c) if kind.endswith("x_c") else (c, x)
+    graph.ops.append(OpSpec(kind.split("_")[0], [first, second], [out], {"fusedActivationFunction": activation}))
+    graph.inputs, graph.outputs = [x], [out]
+    return graph
+
+
+ADD_GRAPHS = {  # kind and operand order, input scale, constant scale, activation
+    "ADD_x_c": (0.031, 0.047, "relu"),   # the constant (second) is the exact input
+    "ADD_c_x": (0.031, 0.047, "none"),   # the constant first and exact
+    "SUB_x_c": (0.047, 0.031, "relu6"),  # x exact, the scaled input subtracted
+    "SUB_c_x": (0.047, 0.031, "none"),   # x exact and subtracted
+    "ADD_c_x_equal": (0.04, 0.04, "relu"),  # both exact
+}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("board", ["nrf52840", "cortex-m3"])
+@pytest.mark.parametrize("name", sorted(ADD_GRAPHS))
+def test_add_runs_are_bit_exact_in_qemu(name, board, tmp_path):
+    from tinyasc.compile.export import export_model
+    from tinyasc.compile.fuzz.spec import to_tflite
+    from tinyasc.emulate.qemu import run_firmware
+    from tinyasc.firmware.build import build_firmware
+
+    path = tmp_path / f"{name}.tflite"
+    path.write_bytes(to_tflite(_add_graph(name.removesuffix("_equal"), *ADD_GRAPHS[name])))
+    columns = np.arange(256)[None, :] + np.arange(64)[:, None]
+    inputs = np.stack([((columns + 64 * k) % 256 - 128).astype(np.int8)[None] for k in range(4)])
+    export = export_model(path, board_name=board, out_root=tmp_path, name=name, test_inputs=inputs,
+                          num_test_vectors=len(inputs))
+    kernels = {step.kernel for step in export.compiled.steps}
+    assert kernels == ({"tas_add_fast_s8"} if board == "nrf52840" else {"tas_add_table_s8"})
+    build_firmware(export.export_dir)
+    result = run_firmware(export.export_dir)
+    assert result.passed, result.failure

@@ -5,13 +5,16 @@
  *   the output's does the same on 2·sum (|sum| < 2^28);
  * - the rounding right shift by r is (h + 2^(r-1) - [h < 0]) >> r: no mask, no compare;
  * - per-op constants (the offsets already shifted, the rounding terms) computed once per call;
- * - axes both inputs read contiguously merged (tas_broadcast.h), so a residual ADD is one loop.
+ * - axes both inputs read contiguously merged (tas_broadcast.h), so a residual ADD is one loop;
+ * - innermost runs both inputs read contiguously go through tas_add_run.h when it applies (one
+ *   input's rescale exactly 0.5, as add_sub_multipliers makes it), a third of the instructions.
  * Same parameters and layouts as tas_add_s8; output[i] is written after both operands' element i
  * is read, so the output may overwrite an operand of its shape. */
 #include "tas_kernels.h"
 #include "tas_kernel_params.h"
 #include "tas_broadcast.h"
 #include "tas_requantize.h"
+#include "tas_add_run.h"
 
 TAS_KERNEL void tas_add_fast_s8(const tas_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output)
 {
@@ -28,12 +31,19 @@ TAS_KERNEL void tas_add_fast_s8(const tas_add_params *p, const int8_t *input1, c
     const int32_t m1 = p->input1_multiplier, m2 = p->input2_multiplier, mo = p->output_multiplier;
     const int32_t sign = p->subtract ? -1 : 1;
     const int32_t output_offset = p->output_offset, act_min = p->act_min, act_max = p->act_max;
+    const tas_add_run run = tas_add_run_of(p);
+    const int32_t runs = run.applies && b.steps1[3] == 1 && b.steps2[3] == 1;
     int8_t *out = output;
     for (int32_t i0 = 0; i0 < b.dims[0]; ++i0) {
         for (int32_t i1 = 0; i1 < b.dims[1]; ++i1) {
             for (int32_t i2 = 0; i2 < b.dims[2]; ++i2) {
                 const int8_t *a = input1 + i0 * b.steps1[0] + i1 * b.steps1[1] + i2 * b.steps1[2];
                 const int8_t *c = input2 + i0 * b.steps2[0] + i1 * b.steps2[1] + i2 * b.steps2[2];
+                if (runs) {
+                    tas_add_run_contiguous(&run, a, c, out, b.dims[3]);
+                    out += b.dims[3];
+                    continue;
+                }
                 for (int32_t i3 = 0; i3 < b.dims[3]; ++i3, a += b.steps1[3], c += b.steps2[3]) {
                     const int32_t scaled1 = tas_rounding_shift_apply(tas_smmulr((int32_t)((uint32_t)*a << shift_in) + offset1, m1), r1);
                     const int32_t scaled2 = tas_rounding_shift_apply(tas_smmulr((int32_t)((uint32_t)*c << shift_in) + offset2, m2), r2);

@@ -94,6 +94,20 @@ static inline void tas_im2col_pixel(const tas_conv2d_params *p, const int8_t *in
         tas_im2col_fill(column + window, 0, padded - window);
         return;
     }
+    const int32_t last_y = in_y_origin + (p->filter_height - 1) * p->dilation_height;
+    const int32_t last_x = in_x_origin + (p->filter_width - 1) * p->dilation_width;
+    if (p->groups == 1 && p->dilation_width == 1 && in_y_origin >= 0 && last_y < p->input_height && in_x_origin >= 0
+        && last_x < p->input_width) {
+        /* The whole window in the image (most pixels of a first layer): one run per filter row. */
+        const int32_t input_row = p->input_width * p->input_depth, row_step = p->dilation_height * input_row;
+        const int8_t *src = input + in_y_origin * input_row + in_x_origin * p->input_depth;
+        int8_t *col = column;
+        for (int32_t filter_y = 0; filter_y < p->filter_height; ++filter_y, src += row_step, col += row_bytes) {
+            tas_im2col_copy(col, src, row_bytes);
+        }
+        tas_im2col_fill(col, 0, padded - window);
+        return;
+    }
     for (int32_t group = 0; group < p->groups; ++group) {
         int8_t *col = column + group * padded;
         for (int32_t filter_y = 0; filter_y < p->filter_height; ++filter_y) {

@@ -131,7 +131,7 @@ static inline int32_t tas_smmlar(int32_t a, int32_t b, int32_t add)
     __asm__("smmlar %0, %1, %2, %3" : "=r"(result) : "r"(a), "r"(b), "r"(add));
     return result;
 #else
-    return (int32_t)((((int64_t)add << 32) + (int64_t)a * b + 0x80000000LL) >> 32);
+    return (int32_t)(((int64_t)add * 0x100000000LL + (int64_t)a * b + 0x80000000LL) >> 32); /* add may be < 0 */
 #endif
 }
 

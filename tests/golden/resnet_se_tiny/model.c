@@ -48,6 +48,9 @@ const char *const tinyasc_labels[4] = {
 /* ---- tas_kernel_params.h ---- */
 /* verbatim: firmware_templates/kernels/tas_kernel_params.h */
 
+/* ---- tas_add_run.h ---- */
+/* verbatim: firmware_templates/kernels/tas_add_run.h */
+
 /* ---- tas_add_fast_s8.c ---- */
 /* verbatim: firmware_templates/kernels/tas_add_fast_s8.c */
 

@@ -207,8 +207,41 @@ ADD_KERNEL = Kernel("tas_add_s8", ("tas_add_s8.c",), in_place=InPlace.FULL_SHAPE
 MUL_KERNEL = Kernel("tas_mul_s8", ("tas_mul_s8.c",), in_place=InPlace.FULL_SHAPE_OPERAND)
 # The fast kernels: the same arithmetic with each high multiply one SMMULR of a doubled value, which
 # must fit int32: ADD's (x + offset)·2^21 always does; MUL's 255²·2^(left shift + 1) up to a left shift of 14.
-ADD_FAST = Kernel("tas_add_fast_s8", ("tas_broadcast.h", "tas_add_fast_s8.c"), in_place=InPlace.FULL_SHAPE_OPERAND,
+ADD_FAST = Kernel("tas_add_fast_s8", ("tas_broadcast.h", "tas_dsp.h", "tas_add_run.h", "tas_add_fast_s8.c"), in_place=InPlace.FULL_SHAPE_OPERAND,
                   applies=lambda p: p.left_shift == LEFT_SHIFT)
+EXACT_MULTIPLIER = 1 << 30  # QuantizeMultiplier(0.5): the larger input scale's rescale, exact
+ADD_RUN_MAX_OUTPUT_RIGHT = 21  # tas_add_run.h: the output offset · 2^right joins the SMMLAR's addend
+
+
+def add_run_applies(p) -> bool:
+    """tas_add_run_of's condition (tas_add_run.h): one input's rescale exactly 0.5, the other's
+    below it (or, for ADD, both 0.5), and an output right shift in [1, 21]. Every ADD and SUB
+    add_sub_multipliers makes has the first; then tas_add_fast_s8 runs contiguous operands at about
+    15 instructions an element (its tables cost tas_add_table_s8 about 21 and 2 KB of scratch)."""
+    exact1 = (p.input1_multiplier, p.input1_shift) == (EXACT_MULTIPLIER, 0)
+    exact2 = (p.input2_multiplier, p.input2_shift) == (EXACT_MULTIPLIER, 0)
+    if p.left_shift != LEFT_SHIFT or not (exact1 or exact2) or not 1 <= -p.output_shift <= ADD_RUN_MAX_OUTPUT_RIGHT:
+        return False
+    if exact1 and exact2:
+        return not p.subtract
+    return (p.input2_shift if exact1 else p.input1_shift) <= -1
+
+
+def runs_contiguously(p) -> bool:
+    """Both operands read the innermost axis of more than one element contiguously, for at least
+    ADD_RUN_MIN_LENGTH elements (a residual ADD, a row of one in a row chain), so the contiguous
+    run pays for its per-run set-up."""
+    axis = max((a for a in range(4) if getattr(p, f"dim{a}") > 1), default=3)
+    contiguous = getattr(p, f"input1_step{axis}") == 1 and getattr(p, f"input2_step{axis}") == 1
+    return contiguous and getattr(p, f"dim{axis}") >= ADD_RUN_MIN_LENGTH
+
+
+ADD_RUN_MIN_LENGTH = 16
+# On DSP cores, an ADD tas_add_run.h takes runs tas_add_fast_s8 before any table: about 15
+# instructions an element against the tables' 21 and no scratch. The M3's portable SMMLAR costs
+# more than the tables' loads, so the tables stay first there.
+ADD_RUN = Kernel("tas_add_fast_s8", ADD_FAST.files, in_place=InPlace.FULL_SHAPE_OPERAND, requires=("dsp",),
+                 applies=lambda p: add_run_applies(p) and runs_contiguously(p))
 # Residual-sized ADDs (>= 512 outputs) tabulate each input's scaled value first: 2 KB of scratch.
 ADD_TABLE_MIN_OUTPUTS = 512
 ADD_TABLE = Kernel("tas_add_table_s8", ("tas_broadcast.h", "tas_add_table_s8.c"), in_place=InPlace.FULL_SHAPE_OPERAND,
@@ -217,9 +250,9 @@ ADD_TABLE = Kernel("tas_add_table_s8", ("tas_broadcast.h", "tas_add_table_s8.c")
                    scratch_bytes=lambda p: 2 * 256 * 4)
 MUL_FAST = Kernel("tas_mul_fast_s8", ("tas_broadcast.h", "tas_mul_fast_s8.c"), in_place=InPlace.FULL_SHAPE_OPERAND,
                   applies=lambda p: p.output_shift <= 14 and p.output_multiplier >= 0)
-ADD_SPEC = OpSpec(kind=OpKind.ADD, prepare=prepare_add_or_sub, reference=ADD_KERNEL, variants=(ADD_TABLE, ADD_FAST),
+ADD_SPEC = OpSpec(kind=OpKind.ADD, prepare=prepare_add_or_sub, reference=ADD_KERNEL, variants=(ADD_RUN, ADD_TABLE, ADD_FAST),
                   params_ctype="tas_add_params", emit=emit, describe=describe)
-SUB_SPEC = OpSpec(kind=OpKind.SUB, prepare=prepare_add_or_sub, reference=ADD_KERNEL, variants=(ADD_TABLE, ADD_FAST),
+SUB_SPEC = OpSpec(kind=OpKind.SUB, prepare=prepare_add_or_sub, reference=ADD_KERNEL, variants=(ADD_RUN, ADD_TABLE, ADD_FAST),
                   params_ctype="tas_add_params", emit=emit, describe=describe)
 MUL_SPEC = OpSpec(kind=OpKind.MUL, prepare=prepare_mul, reference=MUL_KERNEL, variants=(MUL_FAST,),
                   params_ctype="tas_mul_params", emit=emit, describe=describe)
