@@ -5,7 +5,8 @@
  * packed_filter  int32 words (tinyasc/compile/weight_packing.py: pack_depthwise_dsp_weights):
  *   per block of 4 channels c..c+3, per tap t (row-major): (w[c,t] | w[c+2,t] << 16),
  *   (w[c+1,t] | w[c+3,t] << 16); then per tail channel (C % 4 of them), per tap: w[c,t]
- * bias [C] int32; requantization [C][6] int32 (tas_depthwise_common.h), per channel
+ * bias [C] int32; requantization [C][6] int32 (tas_depthwise_common.h), per channel, then one word:
+ *   1 if every channel's right shift is 1..22 (weight_packing.py: depthwise_all_fast), else 0
  * output [1, output_height, output_width, C]  int8
  *
  * Channels sit in SIMD lanes: one word load reads 4 channels of an input pixel (contiguous in
@@ -40,15 +41,26 @@ TAS_DW_DSP_INLINE tas_depthwise_acc4 tas_depthwise_tap_dsp(const int8_t *in, con
     return acc;
 }
 
-/* One block of 4 channels over rows × cols taps (filter rows filter_width taps apart). */
+/* One block of 4 channels over rows × cols taps (filter rows filter_width taps apart). For a
+ * 3-wide filter each row's 1..3 taps are written out (clipped windows at the image's edges). */
 TAS_DW_DSP_INLINE tas_depthwise_acc4 tas_depthwise_window_4ch_dsp(const int8_t *in, const int32_t *w, int32_t rows,
-                                                              int32_t cols, int32_t input_row_step, int32_t channels,
-                                                              int32_t filter_width, int32_t offset_pair,
-                                                              tas_depthwise_acc4 acc)
+                                                                int32_t cols, int32_t input_row_step, int32_t channels,
+                                                                int32_t filter_width, int32_t offset_pair,
+                                                                tas_depthwise_acc4 acc)
 {
     for (int32_t row = 0; row < rows; ++row) {
-        for (int32_t col = 0; col < cols; ++col) {
-            acc = tas_depthwise_tap_dsp(in + col * channels, w + 2 * col, offset_pair, acc);
+        if (filter_width == 3 && cols >= 1) {
+            acc = tas_depthwise_tap_dsp(in, w, offset_pair, acc);
+            if (cols >= 2) {
+                acc = tas_depthwise_tap_dsp(in + channels, w + 2, offset_pair, acc);
+            }
+            if (cols >= 3) {
+                acc = tas_depthwise_tap_dsp(in + 2 * channels, w + 4, offset_pair, acc);
+            }
+        } else {
+            for (int32_t col = 0; col < cols; ++col) {
+                acc = tas_depthwise_tap_dsp(in + col * channels, w + 2 * col, offset_pair, acc);
+            }
         }
         in += input_row_step;
         w += 2 * filter_width;
@@ -177,7 +189,7 @@ TAS_DW_DSP_INLINE void tas_depthwise_store4_fast_dsp(tas_depthwise_output_stage 
 /* The layer's constants, held in locals rather than read through `p` (see tas_depthwise_output_stage). */
 typedef struct {
     int32_t channels, blocked_end, taps, input_row_step, input_offset, offset_pair;
-    int32_t fast_output; /* every blocked channel's right shift in 1..22 (tas_depthwise_all_fast) */
+    int32_t fast_output; /* every channel's right shift in 1..22: the word after the table */
     tas_depthwise_output_stage stage;
     const int32_t *packed_filter, *tail_filter, *bias, *requantization;
 } tas_depthwise_layer_dsp;
@@ -236,7 +248,7 @@ TAS_DW_DSP_INLINE void tas_depthwise_rows_s8_dsp(const tas_conv2d_params *p, con
     const tas_depthwise_layer_dsp layer = {
         channels, blocked_end, taps, p->input_width * channels, p->input_offset,
         (int32_t)(((uint32_t)p->input_offset & 0xffffu) * 0x10001u),
-        tas_depthwise_all_fast(requantization, blocked_end), tas_depthwise_output_stage_of(p),
+        requantization[TAS_DEPTHWISE_REQUANT_WORDS * channels], tas_depthwise_output_stage_of(p),
         packed_filter, packed_filter + 2 * taps * (blocked_end / TAS_DEPTHWISE_DSP_BLOCK), bias, requantization,
     };
     const int32_t filter_height = p->filter_height, filter_width = p->filter_width;
