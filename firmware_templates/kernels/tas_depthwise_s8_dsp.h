@@ -90,6 +90,9 @@ TAS_DW_DSP_INLINE tas_depthwise_acc4 tas_depthwise_window_kx1_dsp(const int8_t *
                                                               int32_t input_row_step, int32_t offset_pair,
                                                               tas_depthwise_acc4 acc)
 {
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 16 /* written out for a whole column (rows a constant at the inlined call) */
+#endif
     for (; rows > 0; --rows, in += input_row_step, w += 2) {
         acc = tas_depthwise_tap_dsp(in, w, offset_pair, acc);
     }
@@ -261,6 +264,8 @@ TAS_DW_DSP_INLINE void tas_depthwise_rows_s8_dsp(const tas_conv2d_params *p, con
             const int32_t first_tap = window.first_row * filter_width + window.first_col;
             if (filter_height == 3 && filter_width == 3 && window.rows == 3 && window.cols == 3) {
                 tas_depthwise_pixel_dsp(layer, in, first_tap, TAS_DEPTHWISE_WHOLE_3X3, 3, 3, 3, out);
+            } else if (filter_width == 1 && window.rows == filter_height) { /* a whole column: a constant count */
+                tas_depthwise_pixel_dsp(layer, in, 0, TAS_DEPTHWISE_COLUMN, filter_height, 1, 1, out);
             } else if (filter_width == 1) {
                 tas_depthwise_pixel_dsp(layer, in, first_tap, TAS_DEPTHWISE_COLUMN, window.rows, 1, 1, out);
             } else {
