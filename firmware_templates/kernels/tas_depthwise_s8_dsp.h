@@ -5,7 +5,8 @@
  * packed_filter  int32 words (tinyasc/compile/weight_packing.py: pack_depthwise_dsp_weights):
  *   per block of 4 channels c..c+3, per tap t (row-major): (w[c,t] | w[c+2,t] << 16),
  *   (w[c+1,t] | w[c+3,t] << 16); then per tail channel (C % 4 of them), per tap: w[c,t]
- * bias [C] int32; requantization [C][6] int32 (tas_depthwise_common.h), per channel, then one word:
+ * bias [C] int32; requantization [C][4] int32: per channel the first 4 words of tas_depthwise_common.h's
+ *   table (multiplier, right shift - 1, the 64-bit nudge for sums >= 0), then one word:
  *   1 if every channel's right shift is 1..22 (weight_packing.py: depthwise_all_fast), else 0
  * output [1, output_height, output_width, C]  int8
  *
@@ -19,6 +20,10 @@
 #include "tas_dsp.h"
 
 #define TAS_DEPTHWISE_DSP_BLOCK 4
+/* Words per channel of this kernel's requantization table: the first 4 of tas_depthwise_common.h's
+ * TAS_DEPTHWISE_REQUANT_WORDS. The nudge for sums < 0 is not stored: the output stage derives it
+ * (tas_depthwise_output_fast), and channels with other shifts read only the first three words. */
+#define TAS_DEPTHWISE_DSP_REQUANT_WORDS 4
 
 /* Every helper here is forced inline: the kernel is pasted into each call's translation unit and
  * inlined there (TAS_KERNEL_INLINE), so the layer's parameters, static consts, fold into constants.
@@ -128,9 +133,9 @@ TAS_DW_DSP_INLINE void tas_depthwise_store4_dsp(tas_depthwise_output_stage stage
                                                const int32_t *requant, int8_t *out)
 {
     out[0] = tas_depthwise_output_dsp(stage, acc.c0, requant);
-    out[1] = tas_depthwise_output_dsp(stage, acc.c1, requant + TAS_DEPTHWISE_REQUANT_WORDS);
-    out[2] = tas_depthwise_output_dsp(stage, acc.c2, requant + 2 * TAS_DEPTHWISE_REQUANT_WORDS);
-    out[3] = tas_depthwise_output_dsp(stage, acc.c3, requant + 3 * TAS_DEPTHWISE_REQUANT_WORDS);
+    out[1] = tas_depthwise_output_dsp(stage, acc.c1, requant + TAS_DEPTHWISE_DSP_REQUANT_WORDS);
+    out[2] = tas_depthwise_output_dsp(stage, acc.c2, requant + 2 * TAS_DEPTHWISE_DSP_REQUANT_WORDS);
+    out[3] = tas_depthwise_output_dsp(stage, acc.c3, requant + 3 * TAS_DEPTHWISE_DSP_REQUANT_WORDS);
 }
 
 /* 4 channels' outputs, every right shift 1..22: requantized as tas_depthwise_output_fast, saturated
@@ -149,24 +154,24 @@ TAS_DW_DSP_INLINE int32_t tas_depthwise_requantize4_dsp(tas_depthwise_acc4 acc, 
     "asr %[hi], %[hi], %[sh]\n\t"
     __asm__(TAS_DW_REQUANT_ASM(c0, 0)
             "ssat %[c0], #8, %[hi]\n\t"
-            TAS_DW_REQUANT_ASM(c1, 24)
+            TAS_DW_REQUANT_ASM(c1, 16)
             "ssat %[hi], #8, %[hi]\n\t"
             "bfi %[c0], %[hi], #8, #8\n\t"
-            TAS_DW_REQUANT_ASM(c2, 48)
+            TAS_DW_REQUANT_ASM(c2, 32)
             "ssat %[hi], #8, %[hi]\n\t"
             "bfi %[c0], %[hi], #16, #8\n\t"
-            TAS_DW_REQUANT_ASM(c3, 72)
+            TAS_DW_REQUANT_ASM(c3, 48)
             "ssat %[hi], #8, %[hi]\n\t"
             "bfi %[c0], %[hi], #24, #8"
             : [lo] "=&r"(low), [hi] "=&r"(high), [m] "=&r"(multiplier), [sh] "=&r"(shift), [c0] "+&r"(acc.c0)
             : [c1] "r"(acc.c1), [c2] "r"(acc.c2), [c3] "r"(acc.c3), [r] "r"(requant), [min] "r"(INT32_MIN),
-              "m"(*(const int32_t(*)[4 * TAS_DEPTHWISE_REQUANT_WORDS])requant));
+              "m"(*(const int32_t(*)[4 * TAS_DEPTHWISE_DSP_REQUANT_WORDS])requant));
 #undef TAS_DW_REQUANT_ASM
     return acc.c0;
 #else
     const tas_depthwise_output_stage saturate = {0, -128, 127};
-    const int32_t *r1 = requant + TAS_DEPTHWISE_REQUANT_WORDS, *r2 = r1 + TAS_DEPTHWISE_REQUANT_WORDS;
-    const int32_t *r3 = r2 + TAS_DEPTHWISE_REQUANT_WORDS;
+    const int32_t *r1 = requant + TAS_DEPTHWISE_DSP_REQUANT_WORDS, *r2 = r1 + TAS_DEPTHWISE_DSP_REQUANT_WORDS;
+    const int32_t *r3 = r2 + TAS_DEPTHWISE_DSP_REQUANT_WORDS;
     return (int32_t)((uint32_t)(uint8_t)tas_depthwise_output_fast(saturate, acc.c0, requant)
                      | (uint32_t)(uint8_t)tas_depthwise_output_fast(saturate, acc.c1, r1) << 8
                      | (uint32_t)(uint8_t)tas_depthwise_output_fast(saturate, acc.c2, r2) << 16
@@ -221,7 +226,7 @@ TAS_DW_DSP_INLINE void tas_depthwise_pixel_dsp(const tas_depthwise_layer_dsp lay
             acc = tas_depthwise_window_4ch_dsp(in + c, w, rows, cols, layer.input_row_step, layer.channels,
                                                filter_width, layer.offset_pair, bias4);
         }
-        const int32_t *requant = layer.requantization + TAS_DEPTHWISE_REQUANT_WORDS * c;
+        const int32_t *requant = layer.requantization + TAS_DEPTHWISE_DSP_REQUANT_WORDS * c;
         if (__builtin_expect(layer.fast_output, 1)) {
             tas_depthwise_store4_fast_dsp(layer.stage, acc, requant, out + c);
         } else {
@@ -233,7 +238,7 @@ TAS_DW_DSP_INLINE void tas_depthwise_pixel_dsp(const tas_depthwise_layer_dsp lay
         const int32_t *w1 = layer.tail_filter + (c - layer.blocked_end) * layer.taps + first_tap;
         const int32_t acc = tas_depthwise_window_1ch_dsp(in + c, w1, rows, cols, layer.input_row_step, layer.channels,
                                                          filter_width, layer.input_offset, layer.bias[c]);
-        out[c] = tas_depthwise_output_dsp(layer.stage, acc, layer.requantization + TAS_DEPTHWISE_REQUANT_WORDS * c);
+        out[c] = tas_depthwise_output_dsp(layer.stage, acc, layer.requantization + TAS_DEPTHWISE_DSP_REQUANT_WORDS * c);
     }
 }
 
@@ -251,7 +256,7 @@ TAS_DW_DSP_INLINE void tas_depthwise_rows_s8_dsp(const tas_conv2d_params *p, con
     const tas_depthwise_layer_dsp layer = {
         channels, blocked_end, taps, p->input_width * channels, p->input_offset,
         (int32_t)(((uint32_t)p->input_offset & 0xffffu) * 0x10001u),
-        requantization[TAS_DEPTHWISE_REQUANT_WORDS * channels], tas_depthwise_output_stage_of(p),
+        requantization[TAS_DEPTHWISE_DSP_REQUANT_WORDS * channels], tas_depthwise_output_stage_of(p),
         packed_filter, packed_filter + 2 * taps * (blocked_end / TAS_DEPTHWISE_DSP_BLOCK), bias, requantization,
     };
     const int32_t filter_height = p->filter_height, filter_width = p->filter_width;
