@@ -25,10 +25,7 @@
  * (tas_depthwise_output_fast), and channels with other shifts read only the first three words. */
 #define TAS_DEPTHWISE_DSP_REQUANT_WORDS 4
 
-/* Every helper here is forced inline: the kernel is pasted into each call's translation unit and
- * inlined there (TAS_KERNEL_INLINE), so the layer's parameters, static consts, fold into constants.
- * Left to itself at -O2, GCC outlines the window and output code of a kernel called 4+ times and
- * passes the sums through the stack. */
+/* Forced inline, as every depthwise helper (TAS_DEPTHWISE_INLINE, tas_depthwise_common.h). */
 #define TAS_DW_DSP_INLINE static inline __attribute__((always_inline))
 
 /* acc.c += (x_c + input_offset)·w_c for one tap of 4 channels. |x + offset| ≤ 255 and |w| ≤ 128
