@@ -5,7 +5,7 @@
 #include "tas_kernels.h"
 #include "tas_depthwise_s8_dsp.h"
 
-TAS_KERNEL void tas_depthwise_conv2d_s8_dsp_rows(const tas_conv2d_params *p, const int8_t *input, const int32_t *packed_filter,
+TAS_KERNEL_INLINE void tas_depthwise_conv2d_s8_dsp_rows(const tas_conv2d_params *p, const int8_t *input, const int32_t *packed_filter,
         const int32_t *bias, const int32_t *requantization, int8_t *output, int32_t first_row, int32_t end_row)
 {
     tas_depthwise_rows_s8_dsp(p, input, packed_filter, bias, requantization, output, first_row, end_row);

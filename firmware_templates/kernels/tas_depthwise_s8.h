@@ -17,7 +17,7 @@
 #define TAS_DEPTHWISE_BLOCK 4
 
 /* acc.c += Σ (x_c + input_offset)·w_c over rows × cols taps, for channels c..c+3 (in, w point at c). */
-static inline tas_depthwise_acc4 tas_depthwise_window_4ch(const int8_t *in, const int8_t *w, int32_t rows,
+TAS_DEPTHWISE_INLINE tas_depthwise_acc4 tas_depthwise_window_4ch(const int8_t *in, const int8_t *w, int32_t rows,
                                                           int32_t cols, int32_t input_row_step, int32_t channels,
                                                           int32_t filter_row_step, int32_t input_offset,
                                                           tas_depthwise_acc4 acc)
@@ -37,7 +37,7 @@ static inline tas_depthwise_acc4 tas_depthwise_window_4ch(const int8_t *in, cons
 }
 
 /* One tap of 4 channels whose window is whole (input offset folded into the bias): x, w at channel c. */
-static inline tas_depthwise_acc4 tas_depthwise_tap_4ch(const int8_t *x, const int8_t *w, tas_depthwise_acc4 acc)
+TAS_DEPTHWISE_INLINE tas_depthwise_acc4 tas_depthwise_tap_4ch(const int8_t *x, const int8_t *w, tas_depthwise_acc4 acc)
 {
     acc.c0 += x[0] * w[0];
     acc.c1 += x[1] * w[1];
@@ -47,8 +47,9 @@ static inline tas_depthwise_acc4 tas_depthwise_tap_4ch(const int8_t *x, const in
 }
 
 /* A whole 3×3 window of 4 channels, written out: nine taps, no loop (filter rows 3·channels apart). */
-static inline tas_depthwise_acc4 tas_depthwise_window_3x3_4ch(const int8_t *in, const int8_t *w, int32_t input_row_step,
-                                                              int32_t channels, tas_depthwise_acc4 acc)
+TAS_DEPTHWISE_INLINE tas_depthwise_acc4 tas_depthwise_window_3x3_4ch(const int8_t *in, const int8_t *w,
+                                                                    int32_t input_row_step, int32_t channels,
+                                                                    tas_depthwise_acc4 acc)
 {
     for (int32_t row = 0; row < 3; ++row) {
         acc = tas_depthwise_tap_4ch(in, w, acc);
@@ -60,7 +61,7 @@ static inline tas_depthwise_acc4 tas_depthwise_window_3x3_4ch(const int8_t *in, 
     return acc;
 }
 
-static inline int32_t tas_depthwise_window_1ch(const int8_t *in, const int8_t *w, int32_t rows, int32_t cols,
+TAS_DEPTHWISE_INLINE int32_t tas_depthwise_window_1ch(const int8_t *in, const int8_t *w, int32_t rows, int32_t cols,
                                                int32_t input_row_step, int32_t channels, int32_t filter_row_step,
                                                int32_t input_offset, int32_t acc)
 {
@@ -85,7 +86,7 @@ typedef struct {
 /* Every channel of one output pixel over rows × cols in-image taps (in, w: the first tap), each
  * input byte plus input_offset. Always inlined: once with the folded bias and offset 0 (whole
  * windows: the add disappears), once with the plain bias and the offset. */
-static inline __attribute__((always_inline)) void tas_depthwise_pixel(const tas_depthwise_layer layer, const int8_t *in,
+TAS_DEPTHWISE_INLINE void tas_depthwise_pixel(const tas_depthwise_layer layer, const int8_t *in,
                                                                       const int8_t *w, int32_t rows, int32_t cols,
                                                                       const int32_t *bias, int32_t input_offset,
                                                                       int whole_3x3, int8_t *out)
@@ -116,7 +117,7 @@ static inline __attribute__((always_inline)) void tas_depthwise_pixel(const tas_
 /* Output rows first_row .. end_row - 1 into output (which holds row first_row's first byte):
  * the whole kernel is rows 0 .. output_height - 1; a row stream (tinyasc/compile/rowstream.py)
  * runs one row at a time into a ring or beside the pointwise conv that reads it. */
-static inline void tas_depthwise_rows_s8(const tas_conv2d_params *p, const int8_t *input, const int8_t *filter,
+TAS_DEPTHWISE_INLINE void tas_depthwise_rows_s8(const tas_conv2d_params *p, const int8_t *input, const int8_t *filter,
                                         const int32_t *bias, const int32_t *requantization, int8_t *output,
                                              int32_t first_row, int32_t end_row)
 {

@@ -5,7 +5,9 @@
  * packed_filter  int32 words (tinyasc/compile/weight_packing.py: pack_depthwise_dsp_weights):
  *   per block of 4 channels c..c+3, per tap t (row-major): (w[c,t] | w[c+2,t] << 16),
  *   (w[c+1,t] | w[c+3,t] << 16); then per tail channel (C % 4 of them), per tap: w[c,t]
- * bias [C] int32; requantization [C][6] int32 (tas_depthwise_common.h), per channel
+ * bias [C] int32; requantization [C][4] int32: per channel the first 4 words of tas_depthwise_common.h's
+ *   table (multiplier, right shift - 1, the 64-bit nudge for sums >= 0), then one word:
+ *   1 if every channel's right shift is 1..22 (weight_packing.py: depthwise_all_fast), else 0
  * output [1, output_height, output_width, C]  int8
  *
  * Channels sit in SIMD lanes: one word load reads 4 channels of an input pixel (contiguous in
@@ -18,10 +20,17 @@
 #include "tas_dsp.h"
 
 #define TAS_DEPTHWISE_DSP_BLOCK 4
+/* Words per channel of this kernel's requantization table: the first 4 of tas_depthwise_common.h's
+ * TAS_DEPTHWISE_REQUANT_WORDS. The nudge for sums < 0 is not stored: the output stage derives it
+ * (tas_depthwise_output_fast), and channels with other shifts read only the first three words. */
+#define TAS_DEPTHWISE_DSP_REQUANT_WORDS 4
+
+/* Forced inline, as every depthwise helper (TAS_DEPTHWISE_INLINE, tas_depthwise_common.h). */
+#define TAS_DW_DSP_INLINE static inline __attribute__((always_inline))
 
 /* acc.c += (x_c + input_offset)·w_c for one tap of 4 channels. |x + offset| ≤ 255 and |w| ≤ 128
  * fit the int16 lanes; the int32 sums cannot overflow for windows under 65k taps. */
-static inline tas_depthwise_acc4 tas_depthwise_tap_dsp(const int8_t *in, const int32_t *w, int32_t offset_pair,
+TAS_DW_DSP_INLINE tas_depthwise_acc4 tas_depthwise_tap_dsp(const int8_t *in, const int32_t *w, int32_t offset_pair,
                                                        tas_depthwise_acc4 acc)
 {
     const int32_t x = tas_read_word(in);
@@ -34,15 +43,26 @@ static inline tas_depthwise_acc4 tas_depthwise_tap_dsp(const int8_t *in, const i
     return acc;
 }
 
-/* One block of 4 channels over rows × cols taps (filter rows filter_width taps apart). */
-static inline tas_depthwise_acc4 tas_depthwise_window_4ch_dsp(const int8_t *in, const int32_t *w, int32_t rows,
-                                                              int32_t cols, int32_t input_row_step, int32_t channels,
-                                                              int32_t filter_width, int32_t offset_pair,
-                                                              tas_depthwise_acc4 acc)
+/* One block of 4 channels over rows × cols taps (filter rows filter_width taps apart). For a
+ * 3-wide filter each row's 1..3 taps are written out (clipped windows at the image's edges). */
+TAS_DW_DSP_INLINE tas_depthwise_acc4 tas_depthwise_window_4ch_dsp(const int8_t *in, const int32_t *w, int32_t rows,
+                                                                int32_t cols, int32_t input_row_step, int32_t channels,
+                                                                int32_t filter_width, int32_t offset_pair,
+                                                                tas_depthwise_acc4 acc)
 {
     for (int32_t row = 0; row < rows; ++row) {
-        for (int32_t col = 0; col < cols; ++col) {
-            acc = tas_depthwise_tap_dsp(in + col * channels, w + 2 * col, offset_pair, acc);
+        if (filter_width == 3 && cols >= 1) {
+            acc = tas_depthwise_tap_dsp(in, w, offset_pair, acc);
+            if (cols >= 2) {
+                acc = tas_depthwise_tap_dsp(in + channels, w + 2, offset_pair, acc);
+            }
+            if (cols >= 3) {
+                acc = tas_depthwise_tap_dsp(in + 2 * channels, w + 4, offset_pair, acc);
+            }
+        } else {
+            for (int32_t col = 0; col < cols; ++col) {
+                acc = tas_depthwise_tap_dsp(in + col * channels, w + 2 * col, offset_pair, acc);
+            }
         }
         in += input_row_step;
         w += 2 * filter_width;
@@ -51,7 +71,7 @@ static inline tas_depthwise_acc4 tas_depthwise_window_4ch_dsp(const int8_t *in, 
 }
 
 /* A whole 3×3 window, written out: nine taps, no loop. */
-static inline tas_depthwise_acc4 tas_depthwise_window_3x3_dsp(const int8_t *in, const int32_t *w,
+TAS_DW_DSP_INLINE tas_depthwise_acc4 tas_depthwise_window_3x3_dsp(const int8_t *in, const int32_t *w,
                                                               int32_t input_row_step, int32_t channels,
                                                               int32_t offset_pair, tas_depthwise_acc4 acc)
 {
@@ -68,10 +88,13 @@ static inline tas_depthwise_acc4 tas_depthwise_window_3x3_dsp(const int8_t *in, 
 }
 
 /* A k×1 window (one column): one loop over its taps. */
-static inline tas_depthwise_acc4 tas_depthwise_window_kx1_dsp(const int8_t *in, const int32_t *w, int32_t rows,
+TAS_DW_DSP_INLINE tas_depthwise_acc4 tas_depthwise_window_kx1_dsp(const int8_t *in, const int32_t *w, int32_t rows,
                                                               int32_t input_row_step, int32_t offset_pair,
                                                               tas_depthwise_acc4 acc)
 {
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 16 /* written out for a whole column (rows a constant at the inlined call) */
+#endif
     for (; rows > 0; --rows, in += input_row_step, w += 2) {
         acc = tas_depthwise_tap_dsp(in, w, offset_pair, acc);
     }
@@ -79,7 +102,7 @@ static inline tas_depthwise_acc4 tas_depthwise_window_kx1_dsp(const int8_t *in, 
 }
 
 /* acc + Σ (x + input_offset)·w over rows × cols taps, for one tail channel (one weight per word). */
-static inline int32_t tas_depthwise_window_1ch_dsp(const int8_t *in, const int32_t *w, int32_t rows, int32_t cols,
+TAS_DW_DSP_INLINE int32_t tas_depthwise_window_1ch_dsp(const int8_t *in, const int32_t *w, int32_t rows, int32_t cols,
                                                    int32_t input_row_step, int32_t channels, int32_t filter_width,
                                                    int32_t input_offset, int32_t acc)
 {
@@ -93,9 +116,85 @@ static inline int32_t tas_depthwise_window_1ch_dsp(const int8_t *in, const int32
     return acc;
 }
 
+/* One channel's output byte: the short stage (tas_depthwise_output_fast) for right shifts 1..22, the
+ * table's second word >= 0 (nearly every channel), else the general one. */
+TAS_DW_DSP_INLINE int8_t tas_depthwise_output_dsp(tas_depthwise_output_stage stage, int32_t acc, const int32_t *requant)
+{
+    if (__builtin_expect(requant[1] >= 0, 1)) {
+        return tas_depthwise_output_fast(stage, acc, requant);
+    }
+    return tas_depthwise_output(stage, acc, requant);
+}
+
+TAS_DW_DSP_INLINE void tas_depthwise_store4_dsp(tas_depthwise_output_stage stage, tas_depthwise_acc4 acc,
+                                               const int32_t *requant, int8_t *out)
+{
+    out[0] = tas_depthwise_output_dsp(stage, acc.c0, requant);
+    out[1] = tas_depthwise_output_dsp(stage, acc.c1, requant + TAS_DEPTHWISE_DSP_REQUANT_WORDS);
+    out[2] = tas_depthwise_output_dsp(stage, acc.c2, requant + 2 * TAS_DEPTHWISE_DSP_REQUANT_WORDS);
+    out[3] = tas_depthwise_output_dsp(stage, acc.c3, requant + 3 * TAS_DEPTHWISE_DSP_REQUANT_WORDS);
+}
+
+/* 4 channels' outputs, every right shift 1..22: requantized as tas_depthwise_output_fast, saturated
+ * to int8 (SSAT) and packed into one word, byte k for channel k. Written out on the DSP core: per
+ * channel two LDRDs, two SMLALs, the shift, SSAT and BFI (GCC 12 adds spills and a branchy clamp). */
+TAS_DW_DSP_INLINE int32_t tas_depthwise_requantize4_dsp(tas_depthwise_acc4 acc, const int32_t *requant)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    int32_t low, high, multiplier, shift;
+#define TAS_DW_REQUANT_ASM(c, at)                                  \
+    "ldrd %[m], %[sh], [%[r], #" #at "]\n\t"                      \
+    "ldrd %[lo], %[hi], [%[r], #" #at " + 8]\n\t"                 \
+    "smlal %[lo], %[hi], %[" #c "], %[m]\n\t"                     \
+    "lsr %[m], %[" #c "], #31\n\t"                                \
+    "smlal %[lo], %[hi], %[m], %[min]\n\t"                        \
+    "asr %[hi], %[hi], %[sh]\n\t"
+    __asm__(TAS_DW_REQUANT_ASM(c0, 0)
+            "ssat %[c0], #8, %[hi]\n\t"
+            TAS_DW_REQUANT_ASM(c1, 16)
+            "ssat %[hi], #8, %[hi]\n\t"
+            "bfi %[c0], %[hi], #8, #8\n\t"
+            TAS_DW_REQUANT_ASM(c2, 32)
+            "ssat %[hi], #8, %[hi]\n\t"
+            "bfi %[c0], %[hi], #16, #8\n\t"
+            TAS_DW_REQUANT_ASM(c3, 48)
+            "ssat %[hi], #8, %[hi]\n\t"
+            "bfi %[c0], %[hi], #24, #8"
+            : [lo] "=&r"(low), [hi] "=&r"(high), [m] "=&r"(multiplier), [sh] "=&r"(shift), [c0] "+&r"(acc.c0)
+            : [c1] "r"(acc.c1), [c2] "r"(acc.c2), [c3] "r"(acc.c3), [r] "r"(requant), [min] "r"(INT32_MIN),
+              "m"(*(const int32_t(*)[4 * TAS_DEPTHWISE_DSP_REQUANT_WORDS])requant));
+#undef TAS_DW_REQUANT_ASM
+    return acc.c0;
+#else
+    const tas_depthwise_output_stage saturate = {0, -128, 127};
+    const int32_t *r1 = requant + TAS_DEPTHWISE_DSP_REQUANT_WORDS, *r2 = r1 + TAS_DEPTHWISE_DSP_REQUANT_WORDS;
+    const int32_t *r3 = r2 + TAS_DEPTHWISE_DSP_REQUANT_WORDS;
+    return (int32_t)((uint32_t)(uint8_t)tas_depthwise_output_fast(saturate, acc.c0, requant)
+                     | (uint32_t)(uint8_t)tas_depthwise_output_fast(saturate, acc.c1, r1) << 8
+                     | (uint32_t)(uint8_t)tas_depthwise_output_fast(saturate, acc.c2, r2) << 16
+                     | (uint32_t)(uint8_t)tas_depthwise_output_fast(saturate, acc.c3, r3) << 24);
+#endif
+}
+
+/* 4 channels' outputs stored as one word; the activation clamp per byte (SSUB8/SEL) only where the
+ * layer's range is narrower than int8 (a compile-time test once the kernel is inlined at its call). */
+TAS_DW_DSP_INLINE void tas_depthwise_store4_fast_dsp(tas_depthwise_output_stage stage, tas_depthwise_acc4 acc,
+                                                    const int32_t *requant, int8_t *out)
+{
+    int32_t word = tas_depthwise_requantize4_dsp(acc, requant);
+    if (stage.act_min > -128) {
+        word = tas_max_s8x4(word, tas_splat_s8x4(stage.act_min));
+    }
+    if (stage.act_max < 127) {
+        word = tas_min_s8x4(word, tas_splat_s8x4(stage.act_max));
+    }
+    tas_write_word(out, word);
+}
+
 /* The layer's constants, held in locals rather than read through `p` (see tas_depthwise_output_stage). */
 typedef struct {
     int32_t channels, blocked_end, taps, input_row_step, input_offset, offset_pair;
+    int32_t fast_output; /* every channel's right shift in 1..22: the word after the table */
     tas_depthwise_output_stage stage;
     const int32_t *packed_filter, *tail_filter, *bias, *requantization;
 } tas_depthwise_layer_dsp;
@@ -107,7 +206,7 @@ enum { TAS_DEPTHWISE_WHOLE_3X3, TAS_DEPTHWISE_COLUMN, TAS_DEPTHWISE_ANY };
 /* Every channel of one output pixel: rows × cols in-image taps from filter tap first_tap, the
  * filter's rows filter_width taps apart. Always inlined, once per literal `shape`, so each copy
  * holds one window loop. */
-static inline __attribute__((always_inline)) void tas_depthwise_pixel_dsp(const tas_depthwise_layer_dsp layer,
+TAS_DW_DSP_INLINE void tas_depthwise_pixel_dsp(const tas_depthwise_layer_dsp layer,
                                                                           const int8_t *in, int32_t first_tap,
                                                                           int shape, int32_t rows, int32_t cols,
                                                                           int32_t filter_width, int8_t *out)
@@ -124,21 +223,26 @@ static inline __attribute__((always_inline)) void tas_depthwise_pixel_dsp(const 
             acc = tas_depthwise_window_4ch_dsp(in + c, w, rows, cols, layer.input_row_step, layer.channels,
                                                filter_width, layer.offset_pair, bias4);
         }
-        tas_depthwise_store4(layer.stage, acc, layer.requantization + TAS_DEPTHWISE_REQUANT_WORDS * c, out + c);
+        const int32_t *requant = layer.requantization + TAS_DEPTHWISE_DSP_REQUANT_WORDS * c;
+        if (__builtin_expect(layer.fast_output, 1)) {
+            tas_depthwise_store4_fast_dsp(layer.stage, acc, requant, out + c);
+        } else {
+            tas_depthwise_store4_dsp(layer.stage, acc, requant, out + c);
+        }
         w += 2 * layer.taps;
     }
     for (int32_t c = layer.blocked_end; c < layer.channels; ++c) {
         const int32_t *w1 = layer.tail_filter + (c - layer.blocked_end) * layer.taps + first_tap;
         const int32_t acc = tas_depthwise_window_1ch_dsp(in + c, w1, rows, cols, layer.input_row_step, layer.channels,
                                                          filter_width, layer.input_offset, layer.bias[c]);
-        out[c] = tas_depthwise_output(layer.stage, acc, layer.requantization + TAS_DEPTHWISE_REQUANT_WORDS * c);
+        out[c] = tas_depthwise_output_dsp(layer.stage, acc, layer.requantization + TAS_DEPTHWISE_DSP_REQUANT_WORDS * c);
     }
 }
 
 /* Output rows first_row .. end_row - 1 into output (which holds row first_row's first byte):
  * the whole kernel is rows 0 .. output_height - 1; a row stream (tinyasc/compile/rowstream.py)
  * runs one row at a time into a ring or beside the pointwise conv that reads it. */
-static inline void tas_depthwise_rows_s8_dsp(const tas_conv2d_params *p, const int8_t *input,
+TAS_DW_DSP_INLINE void tas_depthwise_rows_s8_dsp(const tas_conv2d_params *p, const int8_t *input,
                                             const int32_t *packed_filter, const int32_t *bias,
                                             const int32_t *requantization, int8_t *output,
                                              int32_t first_row, int32_t end_row)
@@ -148,7 +252,8 @@ static inline void tas_depthwise_rows_s8_dsp(const tas_conv2d_params *p, const i
     const int32_t blocked_end = channels - channels % TAS_DEPTHWISE_DSP_BLOCK;
     const tas_depthwise_layer_dsp layer = {
         channels, blocked_end, taps, p->input_width * channels, p->input_offset,
-        (int32_t)(((uint32_t)p->input_offset & 0xffffu) * 0x10001u), tas_depthwise_output_stage_of(p),
+        (int32_t)(((uint32_t)p->input_offset & 0xffffu) * 0x10001u),
+        requantization[TAS_DEPTHWISE_DSP_REQUANT_WORDS * channels], tas_depthwise_output_stage_of(p),
         packed_filter, packed_filter + 2 * taps * (blocked_end / TAS_DEPTHWISE_DSP_BLOCK), bias, requantization,
     };
     const int32_t filter_height = p->filter_height, filter_width = p->filter_width;
@@ -161,6 +266,8 @@ static inline void tas_depthwise_rows_s8_dsp(const tas_conv2d_params *p, const i
             const int32_t first_tap = window.first_row * filter_width + window.first_col;
             if (filter_height == 3 && filter_width == 3 && window.rows == 3 && window.cols == 3) {
                 tas_depthwise_pixel_dsp(layer, in, first_tap, TAS_DEPTHWISE_WHOLE_3X3, 3, 3, 3, out);
+            } else if (filter_width == 1 && window.rows == filter_height) { /* a whole column: a constant count */
+                tas_depthwise_pixel_dsp(layer, in, 0, TAS_DEPTHWISE_COLUMN, filter_height, 1, 1, out);
             } else if (filter_width == 1) {
                 tas_depthwise_pixel_dsp(layer, in, first_tap, TAS_DEPTHWISE_COLUMN, window.rows, 1, 1, out);
             } else {

@@ -22,7 +22,8 @@
 #ifndef TAS_KERNEL
 #define TAS_KERNEL
 #endif
-/* The sparse kernels, which a model always inlines so that each call's row step is a constant. */
+/* The sparse kernels, which a model always inlines so that each call's row step is a constant, and
+ * the depthwise kernels, inlined so that each layer's shape and channel count are. */
 #ifndef TAS_KERNEL_INLINE
 #define TAS_KERNEL_INLINE
 #endif

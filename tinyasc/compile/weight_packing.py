@@ -81,6 +81,16 @@ def pack_depthwise_requantization(multipliers: np.ndarray, shifts: np.ndarray, o
     return words.astype(np.uint32).view(np.int32).reshape(-1, 6)
 
 
+DEPTHWISE_DSP_REQUANT_WORDS = 4  # TAS_DEPTHWISE_DSP_REQUANT_WORDS in tas_depthwise_s8_dsp.h
+
+
+def depthwise_all_fast(table: np.ndarray) -> bool:
+    """Whether every channel of a pack_depthwise_requantization table has its right shift in 1..22
+    (second word >= 0): the DSP depthwise kernel reads this flag after the table, so that it picks
+    its short output stage once per layer rather than testing every channel at each call."""
+    return bool(np.all(np.asarray(table).reshape(-1, 6)[:, 1] >= 0))
+
+
 # tas_mat_mult_dsp.h: TAS_MAT_MULT_BLOCK_ONE_ROW (fully connected), TAS_MAT_MULT_BLOCK_TWO_ROWS (1x1 conv)
 MAT_MULT_BLOCK_ONE_ROW = 4
 MAT_MULT_BLOCK_TWO_ROWS = 2

@@ -32,7 +32,12 @@ from tinyasc.compile.ops.common import (
 )
 from tinyasc.compile.ops import conv
 from tinyasc.compile.ops.conv import Conv2DParams
-from tinyasc.compile.weight_packing import pack_depthwise_dsp_weights, pack_depthwise_requantization
+from tinyasc.compile.weight_packing import (
+    DEPTHWISE_DSP_REQUANT_WORDS,
+    depthwise_all_fast,
+    pack_depthwise_dsp_weights,
+    pack_depthwise_requantization,
+)
 
 
 def prepare(op: Op, graph: Graph) -> Conv2DParams:
@@ -110,8 +115,12 @@ def emit(p: Conv2DParams, kernel: Kernel, ctx: EmitContext, row_range: tuple[str
     else:
         b = ctx.constant("bias", bias, "int32_t", "bias")
     table = pack_depthwise_requantization(p.multipliers, p.shifts, p.output_offset)
-    q = ctx.constant("requantization", table, "int32_t",
-                     "requantization per channel: multiplier, right shift - 1, 64-bit nudges for sums >= 0 and < 0")
+    what = "requantization per channel: multiplier, right shift - 1, 64-bit nudges for sums >= 0 and < 0"
+    if kernel.weight_layout == "depthwise_dsp_pairs":  # 4 words a channel, then whether all take the short stage
+        table = np.append(table[:, :DEPTHWISE_DSP_REQUANT_WORDS].ravel(), np.int32(depthwise_all_fast(table)))
+        what = ("requantization per channel: multiplier, right shift - 1, 64-bit nudge for sums >= 0; "
+                "then 1 if every right shift is 1..22")
+    q = ctx.constant("requantization", table, "int32_t", what)
     rows = f", {row_range[0]}, {row_range[1]}" if row_range else ""
     return f"{kernel.name}({ctx.params}, {ctx.input()}, {w}, {b}, {q}, {ctx.output()}{rows})"
 
