@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import json
 import re
@@ -48,9 +49,18 @@ class Capture:
 
 
 def run(case: hostile.Case, folder: Path) -> tuple[int, str, str, list]:
-    capture = Capture()
-    with contextlib.redirect_stdout(capture.out), contextlib.redirect_stderr(capture.err):
-        return hostile.run_case(capture, case, folder)
+    """A traceback is a row too (exit "traceback", its last line), never the end of the table."""
+    capture, seen = Capture(), []
+    make = case.make
+
+    def recorded(where):
+        seen.extend(make(where))
+        return list(seen)
+    try:
+        with contextlib.redirect_stdout(capture.out), contextlib.redirect_stderr(capture.err):
+            return hostile.run_case(capture, dataclasses.replace(case, make=recorded), folder)
+    except Exception as error:  # noqa: BLE001 - reported in the table, as a traceback would be
+        return "traceback", "", f"{type(error).__name__}: {error}\n", seen
 
 
 def _shown(args: list, folder: Path) -> str:

@@ -142,7 +142,12 @@ def _is(value, kind: str) -> bool:
 def _check_range(value, path: str, bounds: tuple, file: Path) -> None:
     low, high = bounds
     if isinstance(value, float) and not math.isfinite(value) or not low <= value <= high:
-        raise TinyascError(f"{file}: '{path}' must be between {low:,g} and {high:,g}, found {_short(value)}; {RERUN}")
+        raise TinyascError(f"{file}: '{path}' must be between {_number(low)} and {_number(high)}, found "
+                           f"{_short(value)}; {RERUN}")
+
+
+def _number(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
 
 
 def _check_elements(value: list, where: str, file: Path) -> None:
