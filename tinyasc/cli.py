@@ -462,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         # The disk, not the code: one line naming the file (what was being written is cleaned up
         # by the stage that wrote it: staging folders, atomic writes).
-        where = f" ({e.filename})" if e.filename else ""
+        where = f" writing {e.filename}" if e.filename else ""
         print(f"tinyasc {args.command}: error: {e.strerror}{_bounded(where)}; {USER_OS_ERRORS[e.errno]}",
               file=sys.stderr)
         return 2
