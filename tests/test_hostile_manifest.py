@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from hostile import assert_one_line_error
+from hostile import assert_one_line_error, run_cli
 
 from tinyasc.artifacts.manifest import read_manifest
 from tinyasc.artifacts.manifest_schema import RANGES, TYPES
@@ -119,3 +119,27 @@ def _present(manifest, path):
             return False
         manifest = manifest[key]
     return True
+
+
+UNLABELLED_AUDIO_RUN = {  # emulate --audio on one unlabelled WAV: no accuracy, no split
+    "source": "the audio file x.wav", "split": None, "files": 1, "windows": 1, "treatment": ["read at 16,000 Hz"],
+    "machine": "mps2-an385", "qemu_equals_host": True, "files_differing_from_host": [], "window_seconds": 1.0,
+    "frontend_instructions_per_window": 320080, "frontend_instructions_per_second_of_audio": 320080,
+    "network_instructions_per_inference": 40205320, "clock_hz": 48000000, "real_time_factor_estimate": 0.84428,
+    "instruction_count_method": "SysTick ticks", "predictions": []}
+
+
+def test_report_reads_an_unlabelled_audio_run_and_names_a_missing_key(capsys, exported, tmp_path):
+    """Before: `report` after `emulate --audio x.wav` said the key 'audio_evaluation.accuracy' was
+    missing (the template's `is defined` met the manifest's missing-key error)."""
+    folder, _ = edited(exported, tmp_path / "a", _set("audio_evaluation", dict(UNLABELLED_AUDIO_RUN)))
+    code, _, err = run_cli(capsys, "report", folder)
+    assert code == 0, err
+    assert "real-time factor at 48 MHz" in (folder / "report.html").read_text()
+    for key in ("clock_hz", "split"):
+        section = {k: v for k, v in UNLABELLED_AUDIO_RUN.items() if k != key}
+        folder, manifest = edited(exported, tmp_path / key, _set("audio_evaluation", section))
+        if key == "split":  # optional: printed only when there
+            assert run_cli(capsys, "report", folder)[0] == 0
+        else:
+            assert_one_line_error(capsys, ("report", folder), manifest, f"the key 'audio_evaluation.{key}' {MISSING}")

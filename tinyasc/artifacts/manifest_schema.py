@@ -72,6 +72,15 @@ _PATHS = {  # the types export, verify, build and emulate write (None is allowed
 }
 TYPES: dict[str, str] = {path: kind for kind, paths in _PATHS.items() for path in paths.split()}
 TYPES["build.sizes.*"] = WHOLE  # every size a whole number of bytes
+TYPES.update({f"audio_evaluation.{key}": kind for kind, keys in {  # emulate --audio's figures, read by report
+    WHOLE: "files windows frontend_instructions_per_window frontend_instructions_per_second_of_audio "
+           "network_instructions_per_inference clock_hz",
+    NUMBER: "window_seconds real_time_factor_estimate accuracy macro_f1",
+    TEXT: "source split machine instruction_count_method level",
+    ARRAY: "treatment files_differing_from_host predictions confusion labels",
+    FLAG: "qemu_equals_host",
+    TABLE: "accuracy_by_level",
+}.items() for key in keys.split()})
 # Lists whose elements are read one by one: what each element must be.
 ELEMENTS = {"export.input.shape": WHOLE, "export.output.shape": WHOLE, "export.labels": TEXT, "export.ops": TEXT,
             "export.layers": TABLE}
