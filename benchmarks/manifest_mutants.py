@@ -28,7 +28,18 @@ sys.path.insert(0, str(REPO))
 from tinyasc.cli import main  # noqa: E402
 
 COMMANDS = {"build": ["build"], "emulate": ["emulate", "--timeout", "120"], "verify": ["verify", "--random", "8"],
-            "report": ["report"], "flash": ["flash", "--dry-run"]}
+            "report": ["report"], "flash": ["flash", "--dry-run"],
+            # a 2-s noise WAV through the firmware's PCM front-end (the export must have one)
+            "emulate-audio": ["emulate", "--timeout", "120", "--audio", "{wav}"]}
+
+
+def noise_wav(folder: Path) -> Path:
+    import numpy as np
+    import soundfile
+
+    path = folder / "noise.wav"
+    soundfile.write(path, 0.1 * np.random.default_rng(0).standard_normal(32000), 16000, subtype="PCM_16")
+    return path
 OUT_OF_RANGE = {int: {"negative": -1, "huge": 2**62}, float: {"negative": -1.0, "NaN": float("nan")}}
 WRONG = {str: 7, int: "7", float: "0.5", bool: "yes", list: "x", dict: [1], type(None): {"x": 1}}
 
@@ -106,10 +117,12 @@ def main_(argv=None) -> int:
     base = Path(args.export_dir)
     cases = [case for case in mutants(json.loads((base / "manifest.json").read_text()), args.depth) if args.only in case[0]]
     tracebacks = 0
+    wav = noise_wav(Path(tempfile.mkdtemp(prefix="manifest-mutants-")))
     for command in args.commands:
         counts = collections.Counter()
         for name, text in cases:
-            outcome, detail = run_case(base, text, COMMANDS[command], case_key(name))
+            outcome, detail = run_case(base, text, [str(wav) if a == "{wav}" else a for a in COMMANDS[command]],
+                                       case_key(name))
             counts[outcome] += 1
             tracebacks += outcome == "traceback"
             if outcome == "traceback" or args.verbose:

@@ -143,3 +143,17 @@ def test_report_reads_an_unlabelled_audio_run_and_names_a_missing_key(capsys, ex
             assert run_cli(capsys, "report", folder)[0] == 0
         else:
             assert_one_line_error(capsys, ("report", folder), manifest, f"the key 'audio_evaluation.{key}' {MISSING}")
+
+
+@pytest.mark.parametrize("audio", [{"kind": "raw", "input_samples": 16000},
+                                   {"kind": "raw", "input_samples": 16000, "sample_rate": None}])
+def test_emulate_audio_names_a_lost_sample_rate(tmp_path, audio):
+    """Before: a TypeError from the resampler (the rate None) when the manifest's audio.sample_rate
+    of an export with a PCM front-end was deleted or nulled by hand."""
+    from tinyasc.emulate.audio_eval import pcm_audio_facts
+
+    write_src = tmp_path / "src" / "pcm_input.c"
+    write_src.parent.mkdir()
+    write_src.write_text("/* the front-end's presence is what counts here */\n")
+    with pytest.raises(TinyascError, match=r"manifest\.json: the key 'audio\.sample_rate' is missing or null"):
+        pcm_audio_facts(tmp_path, {"audio": audio})
