@@ -4,14 +4,15 @@ build, emulate, verify, report and flash, never a KeyError or TypeError from ins
 benchmarks/manifest_mutants.py runs every key of a built and emulated export the same way."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
-from hostile import assert_one_line_error
+from hostile import assert_one_line_error, run_cli
 
 from tinyasc.artifacts.manifest import read_manifest
-from tinyasc.artifacts.manifest_schema import TYPES
+from tinyasc.artifacts.manifest_schema import RANGES, TYPES
 from tinyasc.compile.export import export_model
 from tinyasc.errors import TinyascError
 
@@ -65,6 +66,18 @@ def _set(path, value):
     (_set("export.layers", {"op": 0}), COMMANDS, "'export.layers' must be a list, found dict"),
     (_set("audio", [1]), COMMANDS, "'audio' must be a JSON object, found list [1]"),
     (_set("export.test_vectors", True), COMMANDS, "'export.test_vectors' must be a whole number, found bool True"),
+    # out of range: the numbers that reach C, QEMU or an allocation
+    (_set("export.arena_bytes", -1), COMMANDS, "'export.arena_bytes' must be between 0 and 4,294,967,296, found -1"),
+    (_set("export.input.shape", [1, 2**40]), COMMANDS, "'export.input.shape[1]' must be between 1 and 67,108,864"),
+    (_set("export.input.shape", [1, 8192, 8192, 2]), COMMANDS, "'export.input.shape' holds 134,217,728 elements"),
+    (_set("export.output.shape", [1, 0]), COMMANDS, "'export.output.shape[1]' must be between 1 and"),
+    (_set("export.input.scale", float("nan")), COMMANDS, "'export.input.scale' must be between 1e-30 and 1e+30, found nan"),
+    (_set("export.output.zero_point", 300), COMMANDS, "'export.output.zero_point' must be between -128 and 127"),
+    (_set("export.test_vectors", 0), COMMANDS, "'export.test_vectors' must be between 1 and 1,000, found 0"),
+    (_set("audio", {"sample_rate": 10**9}), COMMANDS, "'audio.sample_rate' must be between 1,000 and 768,000"),
+    (_set("audio", {"input_samples": 2**62}), COMMANDS, "'audio.input_samples' must be between 1 and 8,388,608"),
+    (_set("build.sizes.flash", -5), COMMANDS, "'build.sizes.flash' must be between 0 and"),
+    (_set("stream", {"smoothing": 0}), COMMANDS, "'stream.smoothing' must be between 1 and 255"),
 ])
 def test_a_hand_edited_manifest_is_one_line_naming_the_file_and_the_key(capsys, exported, tmp_path, edit, commands,
                                                                          fragment):
@@ -85,9 +98,62 @@ def test_every_typed_key_of_a_real_manifest_refuses_a_wrong_type(exported, tmp_p
             read_manifest(folder)
 
 
+def test_every_ranged_key_of_a_real_manifest_refuses_a_value_out_of_range(exported, tmp_path):
+    """Each key RANGES bounds, present in a real export's manifest, just below and just above its
+    bounds (and NaN for a number): refused, naming the key."""
+    manifest = json.loads((exported / "manifest.json").read_text())
+    paths = [p for p in RANGES if "*" not in p and _present(manifest, p)]
+    assert len(paths) >= 15, paths
+    for path in paths:
+        low, high = RANGES[path]
+        outside = (low - 1, high + 1) if isinstance(low, int) else (low - abs(low) - 1e-3, high + abs(high) + 1, float("nan"))
+        for value in outside:
+            folder, _ = edited(exported, tmp_path / f"{path}{value}", _set(path, value))
+            with pytest.raises(TinyascError, match=f"'{re.escape(path)}' must be between "):
+                read_manifest(folder)
+
+
 def _present(manifest, path):
     for key in path.split("."):
         if not isinstance(manifest, dict) or key not in manifest:
             return False
         manifest = manifest[key]
     return True
+
+
+UNLABELLED_AUDIO_RUN = {  # emulate --audio on one unlabelled WAV: no accuracy, no split
+    "source": "the audio file x.wav", "split": None, "files": 1, "windows": 1, "treatment": ["read at 16,000 Hz"],
+    "machine": "mps2-an385", "qemu_equals_host": True, "files_differing_from_host": [], "window_seconds": 1.0,
+    "frontend_instructions_per_window": 320080, "frontend_instructions_per_second_of_audio": 320080,
+    "network_instructions_per_inference": 40205320, "clock_hz": 48000000, "real_time_factor_estimate": 0.84428,
+    "instruction_count_method": "SysTick ticks", "predictions": []}
+
+
+def test_report_reads_an_unlabelled_audio_run_and_names_a_missing_key(capsys, exported, tmp_path):
+    """Before: `report` after `emulate --audio x.wav` said the key 'audio_evaluation.accuracy' was
+    missing (the template's `is defined` met the manifest's missing-key error)."""
+    folder, _ = edited(exported, tmp_path / "a", _set("audio_evaluation", dict(UNLABELLED_AUDIO_RUN)))
+    code, _, err = run_cli(capsys, "report", folder)
+    assert code == 0, err
+    assert "real-time factor at 48 MHz" in (folder / "report.html").read_text()
+    for key in ("clock_hz", "split"):
+        section = {k: v for k, v in UNLABELLED_AUDIO_RUN.items() if k != key}
+        folder, manifest = edited(exported, tmp_path / key, _set("audio_evaluation", section))
+        if key == "split":  # optional: printed only when there
+            assert run_cli(capsys, "report", folder)[0] == 0
+        else:
+            assert_one_line_error(capsys, ("report", folder), manifest, f"the key 'audio_evaluation.{key}' {MISSING}")
+
+
+@pytest.mark.parametrize("audio", [{"kind": "raw", "input_samples": 16000},
+                                   {"kind": "raw", "input_samples": 16000, "sample_rate": None}])
+def test_emulate_audio_names_a_lost_sample_rate(tmp_path, audio):
+    """Before: a TypeError from the resampler (the rate None) when the manifest's audio.sample_rate
+    of an export with a PCM front-end was deleted or nulled by hand."""
+    from tinyasc.emulate.audio_eval import pcm_audio_facts
+
+    write_src = tmp_path / "src" / "pcm_input.c"
+    write_src.parent.mkdir()
+    write_src.write_text("/* the front-end's presence is what counts here */\n")
+    with pytest.raises(TinyascError, match=r"manifest\.json: the key 'audio\.sample_rate' is missing or null"):
+        pcm_audio_facts(tmp_path, {"audio": audio})

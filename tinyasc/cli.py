@@ -411,6 +411,11 @@ USER_OS_ERRORS = {
     errno.EROFS: "the file system is read-only; write elsewhere",
     errno.EACCES: "no permission; write elsewhere or fix the folder's permissions",
     errno.ENAMETOOLONG: "use a shorter path or name",
+    errno.EPERM: "the operation is not permitted there; write elsewhere",
+    errno.EEXIST: "a file is in the way of a folder tinyasc makes; remove it or choose another path",
+    errno.ENOTDIR: "a file stands where the path needs a folder; choose another path",
+    errno.EISDIR: "a folder stands where the path needs a file; choose another path",
+    errno.ELOOP: "the path goes through a symbolic link loop; fix or remove the link",
 }
 MAX_MESSAGE_CHARS = 10_000  # a message quoting user data is cut by its stage; this is the last guard
 
@@ -421,9 +426,19 @@ def _bounded(text: str) -> str:
     return text[:MAX_MESSAGE_CHARS] + f"... ({len(text) - MAX_MESSAGE_CHARS:,} more characters)"
 
 
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    for action in parser._subparsers._group_actions:  # argparse keeps no public handle on them
+        if command in action.choices:
+            return action.choices[command]
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # named by the subcommand that was given them, like its other usage mistakes
+        command_parser = parser if args.command is None else _subparser(parser, args.command)
+        command_parser.error(f"unrecognized arguments: {' '.join(extra)}")
     from tinyasc.tf_env import set_verbose  # no TensorFlow import: only the environment
 
     set_verbose(args.verbose)
@@ -437,6 +452,11 @@ def main(argv: list[str] | None = None) -> int:
     except TinyascError as e:
         print(f"tinyasc {args.command}: error: {_bounded(str(e))}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like: not an error (before OSError: a subclass)
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as e:
         if e.errno not in USER_OS_ERRORS:
             raise
@@ -449,11 +469,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"tinyasc {args.command}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # output piped into `head` and the like: not an error
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
 
 
 if __name__ == "__main__":

@@ -28,6 +28,9 @@ ARMV6M_CPUS = ("cortex-m0", "cortex-m0plus", "cortex-m1")
 ISA_EXTENSIONS = ("dsp", "fpu", "mve")
 # Cores that cannot have DSP or MVE instructions, whatever boards.yaml says.
 CPUS_WITHOUT_DSP = ARMV6M_CPUS + ("cortex-m3",)
+# The Cortex-M cores arm-none-eabi-gcc 12 takes as -mcpu (the kernels and startup code are written for these).
+CORTEX_M_CPUS = ARMV6M_CPUS + ("cortex-m3", "cortex-m4", "cortex-m7", "cortex-m23", "cortex-m33", "cortex-m35p",
+                               "cortex-m55")
 
 
 @dataclass(frozen=True)
@@ -125,8 +128,14 @@ def _is_positive_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+def _is_clock(value) -> bool:
+    """Hz in a uint32: the clock reaches C as an unsigned constant (TAS_BOARD_CLOCK_HZ)."""
+    return _is_positive_int(value) and value < 2**32
+
+
 def _is_address(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**32
+    """A 32-bit address, word-aligned (the stack and vector table start at memory origins)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**32 and value % 4 == 0
 
 
 def _is_size(value) -> bool:
@@ -142,26 +151,26 @@ def _is_extension_list(value) -> bool:
 
 
 MEMORY_SCHEMA = {
-    "origin": (_is_address, "an address such as 0x20000000"),
+    "origin": (_is_address, "a word-aligned address such as 0x20000000"),
     "size": (_is_size, "a size in bytes, or a string such as 256K or 1M"),
 }
 EMULATOR_SCHEMA = {
     "machine": (_is_name, "a QEMU machine name such as mps2-an386"),
-    "flash_origin": (_is_address, "an address such as 0x00000000"),
+    "flash_origin": (_is_address, "a word-aligned address such as 0x00000000"),
     "flash_size": (_is_size, "the twin's code memory size, such as 4M"),
-    "ram_origin": (_is_address, "an address such as 0x20000000"),
+    "ram_origin": (_is_address, "a word-aligned address such as 0x20000000"),
     "ram_size": (_is_size, "the twin's RAM size, such as 4M"),
-    "systick_hz": (_is_positive_int, "the twin's SysTick clock in Hz, such as 25000000"),
+    "systick_hz": (_is_clock, "the twin's SysTick clock in Hz (below 2**32), such as 25000000"),
 }
 BOARD_SCHEMA = {
     "description": (_is_text, "a one-line description of at most 160 letters, digits, spaces and "
                               ".,:;()+/@%&'!?#=[]- (no quotes, '*', '\\', '$', braces or new lines)"),
-    "cpu": (_is_name, "a gcc -mcpu value such as cortex-m4"),
+    "cpu": (lambda v: v in CORTEX_M_CPUS, "a Cortex-M core gcc knows: " + ", ".join(CORTEX_M_CPUS)),
     "fpu": (_is_name, "a gcc -mfpu value such as fpv4-sp-d16, or none"),
     "float_abi": (lambda v: v in FLOAT_ABIS, "one of " + ", ".join(FLOAT_ABIS)),
     "extensions": (_is_extension_list, "a list of ISA extensions without repeats, each one of "
                                        + ", ".join(ISA_EXTENSIONS) + " (such as [dsp, fpu], or [])"),
-    "clock_hz": (_is_positive_int, "the core clock in Hz, such as 64000000"),
+    "clock_hz": (_is_clock, "the core clock in Hz (below 2**32), such as 64000000"),
     "flash": (_is_mapping, "a mapping {origin: ..., size: ...}"),
     "ram": (_is_mapping, "a mapping {origin: ..., size: ...}"),
     "emulator": (_is_mapping, "a mapping {machine, flash_origin, flash_size, ram_origin, "

@@ -24,28 +24,40 @@ RIFF_CHUNK_HEADER = 8
 
 def check_wav_header(path: Path) -> None:
     """A RIFF/WAVE file's data chunk must fit in the file: its header is not trusted by soundfile's
-    caller otherwise. Other formats (FLAC, OGG, MP3, RF64) are left to their decoders."""
+    caller otherwise. RIFX (big-endian sizes) and RF64 (the data size in its ds64 chunk) are checked
+    the same way; other formats (FLAC, OGG, MP3) are left to their decoders."""
     try:
         with open(path, "rb") as f:
             head = f.read(12)
-            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            if len(head) < 12 or head[:4] not in WAV_MAGICS or head[8:12] != b"WAVE":
                 return
-            file_size = path.stat().st_size
-            position = 12
-            while position + RIFF_CHUNK_HEADER <= file_size:
-                f.seek(position)
-                chunk_id, chunk_size = struct.unpack("<4sI", f.read(RIFF_CHUNK_HEADER))
-                if chunk_id == b"data":
-                    held = file_size - position - RIFF_CHUNK_HEADER
-                    if chunk_size > held:
-                        raise DatasetError(
-                            f"{path}: the WAV header says {chunk_size:,} bytes of audio but the file holds "
-                            f"{held:,} (truncated, or written by a stream that never fixed its header); "
-                            "re-export the file or leave it out (--skip-bad-files)")
-                    return
-                position += RIFF_CHUNK_HEADER + chunk_size + (chunk_size & 1)
+            _check_data_chunk(path, f, ">" if head[:4] == b"RIFX" else "<", path.stat().st_size)
     except OSError as e:
         raise DatasetError(f"{path}: cannot read audio ({e.strerror})") from None
+
+
+WAV_MAGICS = (b"RIFF", b"RIFX", b"RF64")
+RF64_SIZE_IN_DS64 = 0xFFFFFFFF  # an RF64 chunk size meaning "see the ds64 chunk"
+
+
+def _check_data_chunk(path: Path, f, order: str, file_size: int) -> None:
+    position, ds64_data_size = 12, None
+    while position + RIFF_CHUNK_HEADER <= file_size:
+        f.seek(position)
+        chunk_id, chunk_size = struct.unpack(order + "4sI", f.read(RIFF_CHUNK_HEADER))
+        if chunk_id == b"ds64" and chunk_size >= 16:
+            ds64_data_size = struct.unpack("<Q", f.read(16)[8:16])[0]
+        if chunk_id == b"data":
+            if chunk_size == RF64_SIZE_IN_DS64 and ds64_data_size is not None:
+                chunk_size = ds64_data_size
+            held = file_size - position - RIFF_CHUNK_HEADER
+            if chunk_size > held:
+                raise DatasetError(
+                    f"{path}: the WAV header says {chunk_size:,} bytes of audio but the file holds "
+                    f"{held:,} (truncated, or written by a stream that never fixed its header); "
+                    "re-export the file or leave it out (--skip-bad-files)")
+            return
+        position += RIFF_CHUNK_HEADER + chunk_size + (chunk_size & 1)
 
 
 def check_decoded_audio(path: Path, audio: np.ndarray, file_rate: int) -> None:

@@ -34,7 +34,7 @@ LAYOUTS = ("synthetic", "folder", "esc50", "urbansound8k", "tau")
 def _read_table(path: Path, delimiter: str = ",") -> list[dict[str, str]]:
     if not path.is_file():
         raise DatasetError(f"{path}: metadata file not found; is this the dataset's root folder as downloaded?")
-    with open(path, newline="", encoding="utf-8") as f, csv_errors_named(path):
+    with open(path, newline="", encoding="utf-8-sig") as f, csv_errors_named(path):
         return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(f, delimiter=delimiter)]
 
 
@@ -82,12 +82,20 @@ def _check_fold(test_fold: int, num_folds: int, name: str) -> None:
         raise DatasetError(f"{name} has folds 1 to {num_folds}; received test_fold={test_fold}")
 
 
+def _absolute(path: Path) -> str:
+    """The file's real path; a symbolic link loop stays as it is (the loader names it as a bad file)."""
+    try:
+        return str(path.resolve())
+    except (RuntimeError, OSError):  # RuntimeError: Python < 3.13's "Symlink loop"
+        return str(path.absolute())
+
+
 def folder_rows(root: Path) -> list[dict]:
     """One subfolder per class; splits are left to the loader's stratified default."""
     root = Path(root)
     classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     rows = [
-        {"path": str(f.resolve()), "label": c.name}
+        {"path": _absolute(f), "label": c.name}
         for c in classes
         for f in sorted(c.rglob("*"))
         if f.suffix.lower() in AUDIO_SUFFIXES
@@ -104,7 +112,7 @@ def esc50_rows(root: Path, test_fold: int = 1) -> list[dict]:
     _require_columns(rows, ("filename", "fold", "category"), meta)
     return [
         {
-            "path": str((Path(root) / "audio" / r["filename"]).resolve()),
+            "path": _absolute(Path(root) / "audio" / r["filename"]),
             "label": r["category"],
             "split": _fold_split(int(r["fold"]), test_fold, 5),
         }
@@ -119,7 +127,7 @@ def urbansound8k_rows(root: Path, test_fold: int = 10) -> list[dict]:
     _require_columns(rows, ("slice_file_name", "fold", "class"), meta)
     return [
         {
-            "path": str((Path(root) / "audio" / f"fold{r['fold']}" / r["slice_file_name"]).resolve()),
+            "path": _absolute(Path(root) / "audio" / f"fold{r['fold']}" / r["slice_file_name"]),
             "label": r["class"],
             "split": _fold_split(int(r["fold"]), test_fold, 10),
         }
@@ -153,7 +161,7 @@ def tau_rows(root: Path, val_fraction: float = 0.15, seed: int = 0) -> list[dict
         val_groups.update(rng.permutation(groups)[:count].tolist())
 
     def row(r, split):
-        return {"path": str((root / r["filename"]).resolve()), "label": r["scene_label"], "split": split,
+        return {"path": _absolute(root / r["filename"]), "label": r["scene_label"], "split": split,
                 "device": r["filename"].rsplit("-", 1)[-1].removesuffix(".wav")}
 
     rows = [row(r, "val" if identifier.get(r["filename"], r["filename"]) in val_groups else "train") for r in train]

@@ -180,12 +180,18 @@ def decode_clip(path: str | os.PathLike, sample_rate: int, num_samples: int, cha
 FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
 
 
+def _not_a_file(path: Path) -> str:
+    if path.is_symlink():
+        return "a symbolic link to nothing (or a link loop), not an audio file"
+    return "a folder, not an audio file" if path.is_dir() else "audio file not found"
+
+
 def probe_audio(path: str | os.PathLike, channels: int = 1) -> None:
     """Check from its header alone that a file exists, is audio with samples, and has a channel
     count the model can take (1, or `channels`); a DatasetError naming it otherwise."""
     path = Path(path)
     if not path.is_file():
-        raise DatasetError(f"{path}: audio file not found; fix the path in the dataset CSV or restore the file")
+        raise DatasetError(f"{path}: {_not_a_file(path)}; fix the path in the dataset CSV or restore the file")
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, ValueError) as err:
@@ -214,7 +220,7 @@ def _read_rows(csv_path: Path) -> list[dict[str, str]]:
     whole speakers or recordings when the CSV names them (splits.GROUP_COLUMNS), said on the console."""
     if not csv_path.is_file():
         raise DatasetError(f"{csv_path}: dataset CSV not found; give the path of a path,label,split CSV")
-    with open(csv_path, newline="", encoding="utf-8") as f, csv_errors_named(csv_path):
+    with open(csv_path, newline="", encoding="utf-8-sig") as f, csv_errors_named(csv_path):
         reader = csv.DictReader(f)
         header = reader.fieldnames or []
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
@@ -240,10 +246,27 @@ def _read_rows(csv_path: Path) -> list[dict[str, str]]:
             )
         if not row["path"] or not row["label"]:
             raise DatasetError(f"{csv_path}, line {line}: empty path or label")
+    _warn_about_repeated_paths(rows, csv_path)
     splits = {row["split"] for row in rows}
     if "train" in splits and "val" not in splits:
         print(f"{csv_path}: {carve_validation(rows, group_key)}", flush=True)
     return rows
+
+
+def _warn_about_repeated_paths(rows: list[dict[str, str]], csv_path: Path) -> None:
+    """A file listed twice is trained on twice, or tested on what was trained on, or given two labels:
+    allowed (tests reuse one clip), but said, with the lines of the first repeat."""
+    first_line: dict[str, int] = {}
+    repeats = []
+    for row in rows:
+        if row["path"] in first_line:
+            repeats.append((row, first_line[row["path"]]))
+        first_line.setdefault(row["path"], row[LINE_KEY])
+    if repeats:
+        row, line = repeats[0]
+        print(f"{csv_path}: warning: {len(repeats):,} row(s) repeat a path listed earlier (the first: line "
+              f"{row[LINE_KEY]} repeats {str(row['path'])[:80]!r} of line {line}); a clip in two splits "
+              "inflates test accuracy, one with two labels teaches both", flush=True)
 
 
 def _assign_default_splits(rows: list[dict[str, str]]) -> None:
@@ -312,7 +335,7 @@ def _read_audio(path: Path, seconds: float | None = None) -> tuple[np.ndarray, i
     resampler's margin): a one-hour recording feeding a 10-s clip is not decoded whole. A
     DatasetError names a bad file."""
     if not path.is_file():
-        raise DatasetError(f"{path}: audio file not found; fix the path in the dataset CSV or restore the file")
+        raise DatasetError(f"{path}: {_not_a_file(path)}; fix the path in the dataset CSV or restore the file")
     check_wav_header(path)  # a header claiming more audio than the file holds
     try:
         with sf.SoundFile(path) as f:

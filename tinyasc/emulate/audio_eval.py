@@ -111,6 +111,10 @@ def pcm_audio_facts(export_dir: Path, manifest: dict) -> AudioInput:
             "run instead: `tinyasc export --run RUN_DIR`, then `tinyasc build EXPORT_DIR`; or feed int8 inputs "
             "with `tinyasc emulate EXPORT_DIR` (self-test) or tinyasc.emulate.qemu.run_batch_in_qemu."
         )
+    if audio.sample_rate is None:  # the PCM front-end exists, so the manifest lost it (hand edit)
+        from tinyasc.artifacts.manifest_schema import RERUN
+
+        raise TinyascError(f"{export_dir / 'manifest.json'}: the key 'audio.sample_rate' is missing or null; {RERUN}")
     return audio
 
 

@@ -75,7 +75,7 @@ def _label_index(label: str, labels: list[str], where: str) -> int:
 def _csv_items(csv_path: Path, labels: list[str], split: str | None) -> tuple[list[AudioItem], str | None]:
     """The rows of a path,label[,split] CSV (paths relative to its folder). With a split column the
     test split is taken unless `split` says otherwise ("all": every row)."""
-    with open(csv_path, newline="", encoding="utf-8") as handle, csv_errors_named(csv_path):
+    with open(csv_path, newline="", encoding="utf-8-sig") as handle, csv_errors_named(csv_path):
         reader = csv.DictReader(handle)
         header = reader.fieldnames or []
         if "path" not in header or "label" not in header:

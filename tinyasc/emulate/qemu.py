@@ -120,12 +120,20 @@ def _firmware_said_something(log: str) -> bool:
     return any(line.startswith(FIRMWARE_LINE_PREFIXES) for line in log.splitlines())
 
 
+def _first_lines(log: str, count: int = 2) -> str:
+    """The first non-empty lines of QEMU's output, joined on one line and cut (the error stays one
+    line; a CPU lockup prints a whole register dump after its first line)."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()][:count]
+    return " / ".join(lines)[:300] or "no output"
+
+
 def _raise_if_qemu_failed(exit_code: int, log: str, board: Board) -> None:
     """QEMU's own errors (bad machine, bad ELF) come with no firmware output at all."""
     if exit_code != 0 and not _firmware_said_something(log):
         raise ToolchainError(
             f"{QEMU} -M {board.emulator_machine} failed (exit {exit_code}) before the firmware "
-            f"printed anything:\n{log.strip()}"
+            f"printed anything: {_first_lines(log)}; check the board's emulator.machine (`{QEMU} -M help`) "
+            f"runs a {board.cpu}"
         )
 
 
@@ -287,14 +295,15 @@ def _run_eval_mode(board: Board, elf: Path, mode: str, payload: bytes, count: in
         exit_code, log, _, _ = _run_qemu(board, elf, timeout_s, arguments)
         _raise_if_qemu_failed(exit_code, log, board)
         if exit_code != 0:
-            raise ToolchainError(f"{mode} mode failed, {_failure_text(exit_code, log)}:\n{log.strip()}")
+            raise ToolchainError(f"{mode} mode failed, {_failure_text(exit_code, log)}: {_first_lines(log, 3)}")
         return output_file.read_bytes(), log
 
 
 def _checked_outputs(output_bytes: bytes, dtype: np.dtype, count: int, output_size: int, log: str) -> np.ndarray:
     outputs = np.frombuffer(output_bytes, dtype=dtype)
     if outputs.size != count * output_size:
-        raise ToolchainError(f"eval mode wrote {outputs.size} output values, expected {count * output_size}:\n{log}")
+        raise ToolchainError(f"eval mode wrote {outputs.size} output values, expected {count * output_size}: "
+                             f"{_first_lines(log, 3)}")
     return outputs.reshape(count, output_size).copy()
 
 

@@ -219,8 +219,9 @@ def report_data(export_dir) -> dict:
         "profile": profile,
         "accuracy": evaluation.get("accuracy") or _run_accuracy(manifest.get("run")),
         "confusion_plot": confusion_matrix_plot(matrix, labels) if matrix else None,
-        "audio": audio,
-        "training": dict(manifest.get("run") or {}),  # a plain dict: the template tests optional keys
+        "audio": _audio_section(audio),
+        # a plain dict: the template tests optional keys (and prints these two when it is there)
+        "training": {"quantization": "", "ptq_input_range": None, **(manifest.get("run") or {})},
         "level_rows": level_rows(manifest.get("run"), audio),
         "level_buckets": [(name, LEVEL_BUCKET_TEXT[name]) for name, _, _ in LEVEL_BUCKETS],
         "audio_confusion_plot": confusion_matrix_plot(audio["confusion"], audio["labels"])
@@ -235,6 +236,23 @@ def report_data(export_dir) -> dict:
 
 
 # ---- page ----------------------------------------------------------------------------------------
+
+# The keys of emulate --audio's section the page prints unconditionally (accuracy and macro-F1 only
+# when the files were labelled).
+AUDIO_KEYS = ("source", "files", "windows", "window_seconds", "machine", "treatment", "qemu_equals_host",
+              "files_differing_from_host", "frontend_instructions_per_second_of_audio",
+              "network_instructions_per_inference", "clock_hz", "real_time_factor_estimate")
+
+
+def _audio_section(audio):
+    """A plain dict (the template tests `accuracy is defined`), after each key it prints is checked
+    there: a missing one is ManifestKeyError naming it, as everywhere else."""
+    if not audio:
+        return audio
+    for key in AUDIO_KEYS + (("macro_f1",) if "accuracy" in audio else ()):
+        audio[key]  # noqa: B018 - the lookup is the check
+    return {"split": None, **audio}
+
 
 def render_report(export_dir) -> str:
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=True,
