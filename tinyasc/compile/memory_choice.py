@@ -67,7 +67,8 @@ def _patched(graph, prepared, kernels, board, options, fusions, scratch, chains)
     if options.patches == "never" or not options.fuse:
         return []
     taken = {op for f in fusions for op in (f.conv_op, f.pool_op)}
-    stages = [s for s in candidate_stages(graph, prepared, taken, sum(p.macs for p in prepared))
+    budget = None if options.patches == "always" else sum(p.macs for p in prepared)  # always: any recomputation
+    stages = [s for s in candidate_stages(graph, prepared, taken, budget)
               if settle_patch_kernels(s, graph, board, options)
               and (options.patches == "always" or keeps_patch_kernels(s, kernels))]
     found = []

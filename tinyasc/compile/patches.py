@@ -227,16 +227,16 @@ def patches_are_exact(stage: PatchStage) -> bool:
     return _axis_is_exact(stage.rows, stage.row_reach) and _axis_is_exact(stage.cols, stage.col_reach)
 
 
-def candidate_stages(graph: Graph, prepared: list, taken: set[int], graph_macs: int) -> list[PatchStage]:
+def candidate_stages(graph: Graph, prepared: list, taken: set[int], graph_macs: int | None) -> list[PatchStage]:
     """Every stage (a prefix of two or more ops of `stage_ops`) on every grid whose recomputation
-    stays within MAX_EXTRA_MACS of the graph's MACs, exact by `patches_are_exact`."""
+    stays within MAX_EXTRA_MACS of `graph_macs` (None: any), exact by `patches_are_exact`."""
     chain = stage_ops(graph, prepared, taken)
     found = []
     for n in range(2, len(chain) + 1):
         base = sum(prepared[i].macs for i in chain[:n])
         for grid in GRIDS:
             stage = make_stage(graph, prepared, chain[:n], grid)
-            if stage is not None and stage.macs - base <= MAX_EXTRA_MACS * graph_macs:
+            if stage is not None and (graph_macs is None or stage.macs - base <= MAX_EXTRA_MACS * graph_macs):
                 assert patches_are_exact(stage), f"patch stage over ops {stage.ops} on {grid} is not exact"
                 found.append(stage)
     return found
