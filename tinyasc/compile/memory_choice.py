@@ -38,11 +38,17 @@ def plan_streams(graph, prepared: list, kernels: list, board, options: CompileOp
 
 
 def plan_with(graph, prepared: list, kernels: list, board, options: CompileOptions, fusions: list,
-              scratch: dict[int, int], chains: list[RowChain], stage: PatchStage | None = None) -> Choice:
-    """The plan with these row chains and patch stage, and the row streams left to run."""
+              scratch: dict[int, int], chains: list[RowChain], stage: PatchStage | None = None,
+              cache: dict | None = None) -> Choice:
+    """The plan with these row chains and patch stage, and the row streams left to run (`cache`:
+    the streams found for each set of ops taken, reused across the candidates)."""
     groups = [c.ops for c in chains] + ([stage.ops] if stage is not None else [])
     taken = {op for f in fusions for op in (f.conv_op, f.pool_op)} | {op for g in groups for op in g}
-    streams = plan_streams(graph, prepared, kernels, board, options, taken)
+    cache = {} if cache is None else cache
+    key = frozenset(taken)
+    if key not in cache:
+        cache[key] = plan_streams(graph, prepared, kernels, board, options, taken)
+    streams = cache[key]
     scratch.update({s.depthwise_op: s.scratch_bytes for s in streams if s.scratch_bytes})
     for group, size in [(c.ops, c.scratch_bytes) for c in chains] + ([(stage.ops, stage.scratch_bytes)] if stage else []):
         for op in group:
@@ -61,37 +67,48 @@ def plan_with(graph, prepared: list, kernels: list, board, options: CompileOptio
     return Choice(plan, streams, chains, stage)
 
 
-def _patched(graph, prepared, kernels, board, options, fusions, scratch, chains) -> list[Choice]:
+def _patched(graph, prepared, kernels, board, options, fusions, scratch, chains, best: int) -> list[Choice]:
     """The best plan with a patch stage, for each stage the planner finds worth trying: per stage
-    length, the grids in order of recomputation, until one reaches the least arena of that length."""
+    length, the grids in order of recomputation, until one reaches the least arena of that length.
+    A stage whose patch buffers and output alone reach `best` (the arena without) is not tried."""
     if options.patches == "never" or not options.fuse:
         return []
     taken = {op for f in fusions for op in (f.conv_op, f.pool_op)}
     budget = None if options.patches == "always" else sum(p.macs for p in prepared)  # always: any recomputation
     stages = [s for s in candidate_stages(graph, prepared, taken, budget)
               if settle_patch_kernels(s, graph, board, options)
-              and (options.patches == "always" or keeps_patch_kernels(s, kernels))]
-    found = []
+              and (options.patches == "always" or keeps_patch_kernels(s, kernels))
+              and (options.patches == "always" or _floor(graph, s) < best)]
+    found, cache = [], {}
     for length in sorted({len(s.ops) for s in stages}):
         same = sorted((s for s in stages if len(s.ops) == length), key=lambda s: s.macs)
         free = [c for c in chains if not set(c.ops) & set(same[0].ops)]
         leanest = _try(graph, prepared, kernels, board, options, fusions, scratch, free,
-                       min(same, key=lambda s: (s.scratch_bytes, s.macs)))
+                       min(same, key=lambda s: (s.scratch_bytes, s.macs)), cache)
         if leanest is None:
             continue
         for stage in same:  # the least recomputation reaching the leanest grid's arena
+            if _floor(graph, stage) > leanest.plan.arena_size:
+                continue
             choice = leanest if stage is leanest.stage else _try(graph, prepared, kernels, board, options, fusions,
-                                                                  scratch, free, stage)
+                                                                  scratch, free, stage, cache)
             if choice is not None and choice.plan.arena_size <= leanest.plan.arena_size:
                 found.append(choice)
                 break
     return found
 
 
-def _try(graph, prepared, kernels, board, options, fusions, scratch, chains, stage) -> Choice | None:
+def _floor(graph, stage: PatchStage) -> int:
+    """Bytes live at the stage's op whatever the plan: its patch buffers, its output and an input in the arena."""
+    live = [stage.output] + ([stage.tensors[0]] if stage.tensors[0] not in graph.inputs else [])
+    return stage.scratch_bytes + sum(graph.tensors[t].nbytes for t in live if t not in graph.outputs)
+
+
+def _try(graph, prepared, kernels, board, options, fusions, scratch, chains, stage, cache) -> Choice | None:
     for with_chains in ([chains, []] if chains else [[]]):
         try:
-            return plan_with(graph, prepared, kernels, board, options, fusions, dict(scratch), with_chains, stage)
+            return plan_with(graph, prepared, kernels, board, options, fusions, dict(scratch), with_chains, stage,
+                             cache)
         except AssertionError:  # the checker refused a chained plan (a known row-chain gap): try without
             continue
     return None
@@ -108,7 +125,8 @@ def choose_memory(graph, prepared: list, kernels: list, board, options: CompileO
         except AssertionError:  # the plan checker refused the chained plan (a known planner gap): run op at a time
             if not plans:
                 raise
-    patched = _patched(graph, prepared, kernels, board, options, fusions, scratch, chains)
+    patched = _patched(graph, prepared, kernels, board, options, fusions, scratch, chains,
+                       min(p.plan.arena_size for p in plans) if plans else 1 << 62)
     if options.patches == "always" and patched:
         plans = patched
     elif patched and min(p.plan.arena_size for p in patched) < min(p.plan.arena_size for p in plans):

@@ -34,7 +34,7 @@ from tinyasc.compile.ops.conv import Conv2DParams
 ALIGN = 16
 PATCH_KINDS = (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D)
 GRIDS = ((2, 1), (3, 1), (4, 1), (6, 1), (8, 1), (2, 2), (3, 2), (3, 3), (4, 4), (6, 6))
-MAX_EXTRA_MACS = 0.05  # recomputed MACs allowed, as a fraction of the graph's (instructions stay <= 1.1x)
+MAX_EXTRA_MACS = 0.03  # recomputed MACs allowed, a fraction of the graph's: MobileNetV1 0.25 measured 4.8 % -> +8.7 % instructions
 
 
 @dataclass(frozen=True)
