@@ -1,5 +1,5 @@
-"""Patch-based execution of a model's first stages (MCUNetV2): a chain of convs and depthwise convs
-reading the image runs patch by patch, every tensor inside the chain existing only at patch size.
+"""Patch-based execution of a model's first stages (MCUNetV2): a chain of convs, depthwise convs and
+unpadded pools reading the image runs patch by patch, every tensor inside the chain existing only at patch size.
 
 The stage's output (H × W) is cut into a grid of gh × gw patches of one size, ⌈H/gh⌉ × ⌈W/gw⌉; the
 last patch of a row or column starts at H − size, overlapping its neighbour (it recomputes a few
@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 
 from tinyasc.compile.ir import Graph, OpKind
 from tinyasc.compile.ops.conv import Conv2DParams
+from tinyasc.compile.ops.pool import Pool2DParams, windows_inside_image
 
 ALIGN = 16
-PATCH_KINDS = (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D)
+PATCH_KINDS = (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.MAX_POOL_2D, OpKind.AVERAGE_POOL_2D)
 GRIDS = ((2, 1), (3, 1), (4, 1), (6, 1), (8, 1), (2, 2), (3, 2), (3, 3), (4, 4), (6, 6))
 MAX_EXTRA_MACS = 0.03  # recomputed MACs allowed, a fraction of the graph's: MobileNetV1 0.25 measured 4.8 % -> +8.7 % instructions
 
@@ -135,9 +136,13 @@ def _align(value: int) -> int:
 
 def reaches_of(graph: Graph, op, p) -> tuple[Reach, Reach, bool] | None:
     """The op's (row, column) reach and whether its parameters read it as H·W pixels (a 1×1
-    stride-1 conv, conv.prepare), or None when it cannot run on patches."""
-    if op.kind not in PATCH_KINDS or not isinstance(p, Conv2DParams) or op.inputs[0] < 0:
+    stride-1 conv, conv.prepare), or None when it cannot run on patches (a padded pool: its
+    padding is no value, so physical zero-point padding would change its result)."""
+    if op.kind not in PATCH_KINDS or not isinstance(p, (Conv2DParams, Pool2DParams)) or op.inputs[0] < 0:
         return None
+    if isinstance(p, Pool2DParams):  # unpadded only: a max or mean over zero-point padding is not the reference's
+        return (Reach(p.stride_height, 0, p.filter_height), Reach(p.stride_width, 0, p.filter_width),
+                False) if windows_inside_image(p) else None
     x, y = graph.tensors[op.inputs[0]].shape, graph.tensors[op.outputs[0]].shape
     if len(x) != 4 or len(y) != 4 or x[0] != 1 or x[1] < 2:
         return None
