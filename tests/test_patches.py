@@ -42,6 +42,24 @@ def first_stage_model(shape, variant):
     return keras.Model(inputs, L.Dense(5)(x))
 
 
+def heavy_tail_model():
+    """A first stage that holds the arena's peak and a tail holding most of the MACs: recomputing
+    the stage's halos costs little, so the planner runs it on patches by itself ("auto")."""
+    from tinyasc.tf_env import import_tf
+
+    _, keras = import_tf()
+    L = keras.layers
+    x = inputs = keras.Input((40, 36, 1))
+    x = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    x = L.Conv2D(32, 1, activation="relu")(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu")(x)
+    for _ in range(3):
+        x = L.Conv2D(32, 3, padding="same", activation="relu")(x)
+    x = L.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, L.Dense(5)(x))
+
+
 SHAPES = {"rgb_odd": ((37, 29, 3), 0), "mono_spectrogram": ((49, 40, 1), 1), "two_channel": ((31, 33, 2), 0)}
 
 
@@ -147,18 +165,38 @@ def test_patches_are_bit_exact_on_the_host(stage_tflite, pin, grid, length, tmp_
     _host_matches(stage_tflite, compiled, tmp_path)
 
 
+@pytest.fixture(scope="module")
+def heavy_tail_tflite(tmp_path_factory):
+    from tinyasc.convert import quantize_int8
+    from tinyasc.train import seed_everything
+
+    seed_everything(9)
+    calibration = np.random.default_rng(9).normal(0, 1, (32, 40, 36, 1)).astype(np.float32)
+    return quantize_int8(heavy_tail_model(), calibration, tmp_path_factory.mktemp("tail") / "tail.tflite")
+
+
 @pytest.mark.parametrize("board_name", ["nrf52840", "cortex-m3"])
-def test_auto_patches_shrink_the_arena_and_stay_exact(stage_tflite, board_name, tmp_path):
-    graph = read_tflite(stage_tflite)
+def test_auto_patches_shrink_the_arena_and_stay_exact(heavy_tail_tflite, board_name, tmp_path):
+    graph = read_tflite(heavy_tail_tflite)
     board = get_board(board_name)
     compiled = compile_graph(graph, board=board)
     without = compile_graph(graph, board=board, options=CompileOptions(patches="never"))
+    assert any("patch by patch" in s.summary for s in compiled.steps)
     assert not any("patch by patch" in s.summary for s in without.steps)
-    if any("patch by patch" in s.summary for s in compiled.steps):
-        assert compiled.plan.arena_size < without.plan.arena_size
-    assert compiled.plan.arena_size <= without.plan.arena_size
+    assert compiled.plan.arena_size < without.plan.arena_size
     assert compiled.plan.lower_bound <= compiled.plan.arena_size
-    _host_matches(stage_tflite, compiled, tmp_path)
+    _host_matches(heavy_tail_tflite, compiled, tmp_path)
+
+
+def test_auto_refuses_patches_whose_recomputation_costs_too_much(stage_tflite):
+    """On the stage shapes the first stage is nearly all the MACs: every grid recomputes more than
+    MAX_EXTRA_MACS of them, so "auto" plans as before even though "always" saves bytes."""
+    graph = read_tflite(stage_tflite)
+    board = get_board("nrf52840")
+    auto, never, always = (compile_graph(graph, board=board, options=CompileOptions(patches=mode))
+                           for mode in ("auto", "never", "always"))
+    assert not any("patch by patch" in s.summary for s in auto.steps)
+    assert auto.plan.arena_size == never.plan.arena_size > always.plan.arena_size
 
 
 @pytest.mark.e2e
