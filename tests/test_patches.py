@@ -213,3 +213,16 @@ def test_patches_run_bit_exact_in_qemu(tmp_path):
     result = run_firmware(export.export_dir, timeout_s=120)
     assert result.passed, result.log
     assert result.mismatches == 0 and result.vectors > 0
+
+
+def test_random_first_stages_are_bit_exact_with_tflm():
+    from tinyasc.compile.fuzz.draw_patch import draw_patch_batch
+    from tinyasc.compile.fuzz.run import FUZZ_BOARDS, FuzzStats, check_batch, compiled_sources
+
+    graphs = draw_patch_batch(515, 0, 30, FUZZ_BOARDS)
+    stats = FuzzStats()
+    findings = check_batch(graphs, np.random.default_rng(515), stats)
+    assert findings == [], findings[0]
+    assert stats.compared >= 25
+    patched = sum("tas_patch.h" in compiled_sources(graph)[2] for graph, _ in graphs)
+    assert patched >= 10, patched  # most draws run a patch stage
