@@ -34,10 +34,12 @@ from tinyasc.compile.pcm_input import (
     stream_applies,
     stream_facts,
 )
-from tinyasc.compile.plan import MemoryPlan, plan_memory, share_buffers
-from tinyasc.compile.rowchain import RowChain, find_row_chains
+from tinyasc.compile.memory_choice import choose_memory
+from tinyasc.compile.patches_emit import build_patch_steps
+from tinyasc.compile.plan import MemoryPlan
+from tinyasc.compile.rowchain import find_row_chains
 from tinyasc.compile.rowchain_emit import build_chain_steps, keeps_kernels, settle_kernels
-from tinyasc.compile.rowstream import ROW, RowStream, destination, find_row_streams, settle, stream_loop
+from tinyasc.compile.rowstream import ROW, RowStream, destination, stream_loop
 from tinyasc.errors import UnsupportedModelError
 from tinyasc.paths import TEMPLATES_DIR
 
@@ -295,45 +297,6 @@ def _build_stream_steps(s: RowStream, graph: Graph, prepared: list, kernels: lis
     return results
 
 
-def plan_streams(graph: Graph, prepared: list, kernels: list, board, options: CompileOptions,
-                 taken: set[int]) -> list[RowStream]:
-    """The row streams codegen runs, each settled on the schedule the planner allows."""
-    if not options.fuse:
-        return []
-    streams = find_row_streams(graph, prepared, kernels,
-                               lambda index, params: select_kernel(graph.ops[index].kind, params, board, options), taken)
-    candidates = {s.output: (s.input, 0, s.depthwise_op) for s in streams}
-    elided = frozenset(s.elided for s in streams if s.elided is not None)
-    sharing = share_buffers(graph, kernels, True, elided, candidates)
-    return settle(streams, set(sharing.in_place_ops.values()) & set(candidates))
-
-
-def _memory(graph: Graph, prepared: list, kernels: list, board, options: CompileOptions, fusions: list,
-            scratch: dict[int, int], chains: list[RowChain]) -> tuple[MemoryPlan, list[RowStream], list[RowChain]]:
-    """The plan with these row chains (compile/rowchain.py) and the row streams left to run."""
-    taken = {op for f in fusions for op in (f.conv_op, f.pool_op)} | {op for c in chains for op in c.ops}
-    streams = plan_streams(graph, prepared, kernels, board, options, taken)
-    scratch.update({s.depthwise_op: s.scratch_bytes for s in streams if s.scratch_bytes})
-    for c in chains:
-        for op in c.ops:
-            scratch.pop(op, None)
-        scratch[c.ops[0]] = c.scratch_bytes
-    # A chain runs all its ops at its first, row by row: their kernels' in-place access orders
-    # (which assume one op at a time) say nothing about that, so no chain op writes over its input.
-    chained = {op for c in chains for op in c.ops}
-    kernels = [dataclasses.replace(k, in_place=None) if i in chained and k is not None else k
-               for i, k in enumerate(kernels)]
-    plan = plan_memory(graph, options.planner, scratch=scratch,
-                       elided=frozenset([f.elided for f in fusions] + [s.elided for s in streams if s.elided is not None]
-                                        + [t for c in chains for t in c.elided]),
-                       produced_at={f.pool_output: f.conv_op for f in fusions}
-                       | {s.output: s.depthwise_op for s in streams if s.pointwise_op is not None}
-                       | {t: c.ops[0] for c in chains for t in c.outputs},
-                       kernels=kernels,
-                       shifted={s.output: (s.input, s.schedule.shift, s.depthwise_op) for s in streams if s.in_place})
-    return plan, streams, chains
-
-
 def compile_graph(graph: Graph, board=None, options: CompileOptions | None = None) -> CompiledModel:
     """`board` (a Board) enables the kernels its core's ISA extensions run; None compiles portable
     C only. `options` (default CompileOptions()): the planner, sparse-weight kernels for pruned
@@ -353,12 +316,8 @@ def compile_graph(graph: Graph, board=None, options: CompileOptions | None = Non
     chains = [c for c in (find_row_chains(graph, prepared, taken) if options.fuse and options.row_chains != "never"
                           else []) if settle_kernels(c, graph, board, options)
               and (options.row_chains == "always" or keeps_kernels(c, graph, kernels))]
-    # The cost model ("auto"): row chains that keep their kernels run when they make the arena smaller.
-    plans = [_memory(graph, prepared, kernels, board, options, fusions, dict(scratch), [])] \
-        if options.row_chains != "always" or not chains else []
-    if chains:
-        plans.append(_memory(graph, prepared, kernels, board, options, fusions, dict(scratch), chains))
-    plan, streams, chains = min(plans, key=lambda m: (m[0].arena_size, len(m[2])))
+    choice = choose_memory(graph, prepared, kernels, board, options, fusions, scratch, chains)
+    plan, streams, chains, stage = choice.plan, choice.streams, choice.chains, choice.stage
     fused = {op: f for f in fusions for op in (f.conv_op, f.pool_op)}
     streamed = {s.depthwise_op: s for s in streams}
     constants: list[ConstantArray] = []
@@ -369,6 +328,11 @@ def compile_graph(graph: Graph, board=None, options: CompileOptions | None = Non
             lambda op, p, k, **kw: _build_step(op, p, k, graph, plan, constants, board, **kw),
             lambda t: _pointer(plan, t),
             lambda name, values, ctype, comment: _constant(constants, name, values, ctype, comment)))
+    if stage is not None:
+        chained.update(build_patch_steps(
+            stage, graph, prepared, _scratch_pointer(plan, stage.ops[0]),
+            lambda op, p, k, **kw: _build_step(op, p, k, graph, plan, constants, board, **kw),
+            lambda t: _pointer(plan, t)))
     skipped = {s.pointwise_op for s in streams}
     pending: dict[int, tuple[Step, tuple]] = {}
     steps, kernel_files = [], ["tas_requantize.h"]

@@ -14,6 +14,7 @@ PLANNERS = ("greedy", "linear")  # plan.py
 SPARSE_MODES = ("auto", "never", "always")  # sparse.py
 WS_KERNELS = ("auto", "integral", "direct")  # ops/ws_conv.py
 ROW_CHAIN_MODES = ("auto", "never", "always")  # rowchain.py
+PATCH_MODES = ("auto", "never", "always")  # patches.py
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class CompileOptions:
     ws_kernel: str = "auto"  # WS_CONV: the cheaper kernel by the fitted instruction model (auto), integral or direct
     fuse: bool = True  # run a conv and the max-pool reading it block by block (fusion.py)
     row_chains: str = "auto"  # convs and ADDs row by row (rowchain.py): where the arena shrinks, never or always
+    patches: str = "auto"  # the first stages patch by patch (patches.py): where the arena shrinks, never or always
 
     def __post_init__(self):
         if self.planner not in PLANNERS:
@@ -33,3 +35,5 @@ class CompileOptions:
             raise TinyascError(f"unknown WS_CONV kernel {self.ws_kernel!r}; choose one of {', '.join(WS_KERNELS)}")
         if self.row_chains not in ROW_CHAIN_MODES:
             raise TinyascError(f"unknown row chain mode {self.row_chains!r}; use one of: {', '.join(ROW_CHAIN_MODES)}")
+        if self.patches not in PATCH_MODES:
+            raise TinyascError(f"unknown patch mode {self.patches!r}; use one of: {', '.join(PATCH_MODES)}")

@@ -33,7 +33,11 @@
    input's buffer `shift` bytes *before* it (a segment's `offset` within its buffer), a placement
    rowstream.py proves safe row by row. A buffer's size is then the extent of its segments, and the
    bytes it holds at an op the extent of the segments live there.
-9. `MemoryPlan.in_place_ops` lists the ops whose input and output share bytes by design, and
+9. Row chains (compile/rowchain.py) and patch stages (compile/patches.py) run a group of ops at
+   its first op: the group's inner tensors are elided, its outputs produced from that op on, and
+   its rings or patch buffers (and the largest scratch its kernels ask for) are that op's scratch,
+   so the lower bound and the checker count them like any buffer.
+10. `MemoryPlan.in_place_ops` lists the ops whose input and output share bytes by design, and
    plan_check.py checks every plan tensor by tensor: two tensors live at the same op share bytes
    only as an alias (RESHAPE: the same bytes) or as the input and output of such an op.
 """

@@ -1,4 +1,4 @@
-"""The memory plan's safety check, tensor by tensor (plan.py step 9), independent of how the plan
+"""The memory plan's safety check, tensor by tensor (plan.py step 10), independent of how the plan
 was found: bad plans must be impossible by construction, and this says so for every plan made.
 
 Every arena tensor and scratch buffer is a box: bytes [start, end) × ops [first, last]. Two boxes
@@ -8,7 +8,8 @@ that meet (live at one op, sharing a byte) are allowed only as
   op only: the input's last read is there and the output's first write. Whether the op's kernel may
   overwrite that input is the kernel record's (ops/common.py: InPlace) or the row stream's proof
   (rowstream.py: stream_is_safe);
-and every box lies inside the arena. A scratch buffer meets nothing.
+and every box lies inside the arena. A scratch buffer meets nothing (a row chain's rings and a patch
+stage's buffers are their first op's scratch, so they meet none of the tensors live there).
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ OP_WEIGHTS = {"CONV_2D": 4.0, "WS_CONV": 4.0, "DEPTHWISE_CONV_2D": 3.0, "FULLY_C
               "AVERAGE_POOL_2D": 1.5, "ADD": 1.5, "MUL": 1.5, "MEAN": 1.5}
 SPARSE_MODES = ("auto", "never", "always")
 ROW_CHAIN_MODES = ("auto", "never", "always")  # compile/options.py
+PATCH_MODES = ("auto", "never", "always")  # compile/options.py
 WS_KERNELS = ("auto", "integral", "direct")
 
 
@@ -130,6 +131,7 @@ def draw_graph(rng: np.random.Generator, boards: tuple[str, ...] = ()) -> FuzzGr
     graph.options = {"planner": drawer.pick(PLANNERS), "sparse": drawer.pick(SPARSE_MODES), "fuse": drawer.chance(0.7),
                      "ws_kernel": drawer.pick(WS_KERNELS)}
     graph.options["row_chains"] = drawer.pick(ROW_CHAIN_MODES)  # drawn last, after the graph
+    graph.options["patches"] = drawer.pick(PATCH_MODES)  # after those: earlier seeds draw the same graphs
     return graph
 
 

@@ -1,0 +1,131 @@
+"""Which memory plan codegen runs: op at a time with conv+pool fusions and row streams, with row
+chains (compile/rowchain.py) and with a patch stage (compile/patches.py), each planned whole by
+plan.py and checked by plan_check.py; the smallest arena wins (CompileOptions.row_chains and
+.patches: auto, never or always)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from tinyasc.compile.kernels import select_kernel
+from tinyasc.compile.options import CompileOptions
+from tinyasc.compile.patches import PatchStage, candidate_stages
+from tinyasc.compile.patches_emit import keeps_patch_kernels, settle_patch_kernels
+from tinyasc.compile.plan import MemoryPlan, plan_memory, share_buffers
+from tinyasc.compile.rowchain import RowChain
+from tinyasc.compile.rowstream import RowStream, find_row_streams, settle
+
+
+@dataclass
+class Choice:
+    plan: MemoryPlan
+    streams: list[RowStream]
+    chains: list[RowChain] = field(default_factory=list)
+    stage: PatchStage | None = None
+
+
+def plan_streams(graph, prepared: list, kernels: list, board, options: CompileOptions,
+                 taken: set[int]) -> list[RowStream]:
+    """The row streams codegen runs, each settled on the schedule the planner allows."""
+    if not options.fuse:
+        return []
+    streams = find_row_streams(graph, prepared, kernels,
+                               lambda index, params: select_kernel(graph.ops[index].kind, params, board, options), taken)
+    candidates = {s.output: (s.input, 0, s.depthwise_op) for s in streams}
+    elided = frozenset(s.elided for s in streams if s.elided is not None)
+    sharing = share_buffers(graph, kernels, True, elided, candidates)
+    return settle(streams, set(sharing.in_place_ops.values()) & set(candidates))
+
+
+def plan_with(graph, prepared: list, kernels: list, board, options: CompileOptions, fusions: list,
+              scratch: dict[int, int], chains: list[RowChain], stage: PatchStage | None = None,
+              cache: dict | None = None) -> Choice:
+    """The plan with these row chains and patch stage, and the row streams left to run (`cache`:
+    the streams found for each set of ops taken, reused across the candidates)."""
+    groups = [c.ops for c in chains] + ([stage.ops] if stage is not None else [])
+    taken = {op for f in fusions for op in (f.conv_op, f.pool_op)} | {op for g in groups for op in g}
+    cache = {} if cache is None else cache
+    key = frozenset(taken)
+    if key not in cache:
+        cache[key] = plan_streams(graph, prepared, kernels, board, options, taken)
+    streams = cache[key]
+    scratch.update({s.depthwise_op: s.scratch_bytes for s in streams if s.scratch_bytes})
+    for group, size in [(c.ops, c.scratch_bytes) for c in chains] + ([(stage.ops, stage.scratch_bytes)] if stage else []):
+        for op in group:
+            scratch.pop(op, None)
+        scratch[group[0]] = size
+    inner = [t for c in chains for t in c.elided] + (list(stage.inner) if stage else [])
+    # A chain or patch stage runs all its ops at its first: their kernels' in-place access orders
+    # (one op at a time) say nothing about that, so none of them writes over its input (a chained
+    # conv once wrote its row into an ADD's output over the chain input the ADD still read).
+    grouped = {op for g in groups for op in g}
+    kernels = [dataclasses.replace(k, in_place=None) if i in grouped and k is not None else k
+               for i, k in enumerate(kernels)]
+    plan = plan_memory(graph, options.planner, scratch=scratch,
+                       elided=frozenset([f.elided for f in fusions] + [s.elided for s in streams if s.elided is not None]
+                                        + inner),
+                       produced_at={f.pool_output: f.conv_op for f in fusions}
+                       | {s.output: s.depthwise_op for s in streams if s.pointwise_op is not None}
+                       | {t: c.ops[0] for c in chains for t in c.outputs}
+                       | ({stage.output: stage.ops[0]} if stage else {}),
+                       kernels=kernels,
+                       shifted={s.output: (s.input, s.schedule.shift, s.depthwise_op) for s in streams if s.in_place})
+    return Choice(plan, streams, chains, stage)
+
+
+def _patched(graph, prepared, kernels, board, options, fusions, scratch, chains, best: int) -> list[Choice]:
+    """The best plan with a patch stage, for each stage the planner finds worth trying: per stage
+    length, the grids in order of recomputation, until one reaches the least arena of that length.
+    A stage whose patch buffers and output alone reach `best` (the arena without) is not tried."""
+    if options.patches == "never" or not options.fuse:
+        return []
+    taken = {op for f in fusions for op in (f.conv_op, f.pool_op)}
+    budget = None if options.patches == "always" else sum(p.macs for p in prepared)  # always: any recomputation
+    stages = [s for s in candidate_stages(graph, prepared, taken, budget)
+              if settle_patch_kernels(s, graph, board, options)
+              and (options.patches == "always" or keeps_patch_kernels(s, kernels))
+              and (options.patches == "always" or _floor(graph, s) < best)]
+    found, cache = [], {}
+    for length in sorted({len(s.ops) for s in stages}):
+        same = sorted((s for s in stages if len(s.ops) == length), key=lambda s: s.macs)
+        free = [c for c in chains if not set(c.ops) & set(same[0].ops)]
+        leanest = _try(graph, prepared, kernels, board, options, fusions, scratch, free,
+                       min(same, key=lambda s: (s.scratch_bytes, s.macs)), cache)
+        if leanest is None:
+            continue
+        for stage in same:  # the least recomputation reaching the leanest grid's arena
+            if _floor(graph, stage) > leanest.plan.arena_size:
+                continue
+            choice = leanest if stage is leanest.stage else _try(graph, prepared, kernels, board, options, fusions,
+                                                                  scratch, free, stage, cache)
+            if choice is not None and choice.plan.arena_size <= leanest.plan.arena_size:
+                found.append(choice)
+                break
+    return found
+
+
+def _floor(graph, stage: PatchStage) -> int:
+    """Bytes live at the stage's op whatever the plan: its patch buffers, its output and an input in the arena."""
+    live = [stage.output] + ([stage.tensors[0]] if stage.tensors[0] not in graph.inputs else [])
+    return stage.scratch_bytes + sum(graph.tensors[t].nbytes for t in live if t not in graph.outputs)
+
+
+def _try(graph, prepared, kernels, board, options, fusions, scratch, chains, stage, cache) -> Choice:
+    return plan_with(graph, prepared, kernels, board, options, fusions, dict(scratch), chains, stage, cache)
+
+
+def choose_memory(graph, prepared: list, kernels: list, board, options: CompileOptions, fusions: list,
+                  scratch: dict[int, int], chains: list[RowChain]) -> Choice:
+    """The plan codegen runs: on "auto", chains and patches run only where the arena shrinks."""
+    plans = [plan_with(graph, prepared, kernels, board, options, fusions, dict(scratch), [])] \
+        if options.row_chains != "always" or not chains else []
+    if chains:
+        plans.append(plan_with(graph, prepared, kernels, board, options, fusions, dict(scratch), chains))
+    patched = _patched(graph, prepared, kernels, board, options, fusions, scratch, chains,
+                       min(p.plan.arena_size for p in plans) if plans else 1 << 62)
+    if options.patches == "always" and patched:
+        plans = patched
+    elif patched and min(p.plan.arena_size for p in patched) < min(p.plan.arena_size for p in plans):
+        plans = plans + patched
+    return min(plans, key=lambda m: (m.plan.arena_size, len(m.chains), m.stage.macs if m.stage else 0))
