@@ -164,11 +164,13 @@ class HardSwishMultipliers:
 
 def hard_swish_multipliers(input_scale: float, output_scale: float) -> HardSwishMultipliers:
     """HardSwishPrepare: the input on a 'high-resolution' scale (x·2^7), the output multiplier and
-    the 'relu-ish' multiplier mapping [-3, 3] to [-1, 1] in Q0.15; all ratios in float32."""
-    hires_input_scale = np.float32(1.0 / 128.0) * np.float32(input_scale)
-    reluish_scale = np.float32(3.0) / np.float32(32768.0)
-    output_multiplier, output_exponent = quant.quantize_multiplier(float(hires_input_scale / np.float32(output_scale)))
-    reluish_multiplier, reluish_exponent = quant.quantize_multiplier(float(hires_input_scale / reluish_scale))
+    the 'relu-ish' multiplier mapping [-3, 3] to [-1, 1] in Q0.15. The scales are float32, their
+    ratios taken in double: the interpreter's output multiplier was 19209, not float32's 19210, on
+    a ratio whose Q0.31 value sits on a Q0.15 rounding boundary (fuzz seed 30 graph 57648)."""
+    hires_input_scale = float(np.float32(1.0 / 128.0) * np.float32(input_scale))  # exact: a power of two
+    reluish_scale = float(np.float32(3.0) / np.float32(32768.0))
+    output_multiplier, output_exponent = quant.quantize_multiplier(hires_input_scale / float(np.float32(output_scale)))
+    reluish_multiplier, reluish_exponent = quant.quantize_multiplier(hires_input_scale / reluish_scale)
     return HardSwishMultipliers(
         fp.down_scale_int32_to_int16_multiplier(output_multiplier), output_exponent,
         fp.down_scale_int32_to_int16_multiplier(reluish_multiplier), reluish_exponent,
