@@ -222,9 +222,11 @@ def _boards_file(folder: Path, **changes) -> Path:
     return write(folder / "boards.yaml", yaml.safe_dump({"boards": {"x": board}}))
 
 
-def _board_case(name: str, changes: dict, fragments: tuple, command: str = "export") -> Case:
+def _board_case(name: str, changes: dict, fragments: tuple, command: str = "export",
+                named_file: str = "boards.yaml") -> Case:
     """`command` on an export to board 'x' of a boards file with `changes`; build and emulate get an
-    export built by the library first (the export itself must succeed for them)."""
+    export built by the library first (the export itself must succeed for them). An export's error
+    names the boards file, unless the fault is the model's (named_file="the model": in fragments)."""
     def make(folder):
         _boards_file(folder, **changes)
         if command == "export":
@@ -236,7 +238,8 @@ def _board_case(name: str, changes: dict, fragments: tuple, command: str = "expo
         if command == "emulate":
             build_firmware(folder / "out" / "m")
         return [command, folder / "out" / "m", *(["--timeout", "60"] if command == "emulate" else [])]
-    return Case(f"boards file: {name}", make, ("boards.yaml",) + fragments if command == "export" else fragments,
+    named = (named_file,) if command == "export" and named_file == "boards.yaml" else ()
+    return Case(f"boards file: {name}", make, named + fragments,
                 env=lambda folder: {"TINYASC_BOARDS": str(folder / "boards.yaml")})
 
 
@@ -265,6 +268,8 @@ CASES = [
     _csv_case("label column missing", b"path,split\nx/good0.wav,train\n", ("missing column(s) label",)),
     _csv_case("UTF-16", ("path,label,split\n" + CSV_ROWS).encode("utf-16"), ("not UTF-8 text",)),
     _csv_case("header only", b"path,label,split\n", ("lists no audio files",)),
+    _csv_case("a column named twice", ("path,label,split,label\n" + CSV_ROWS.replace("\n", ",other\n")).encode(),
+              ("names the column 'label' twice",)),
     _csv_case("semicolons", ("path;label;split\n" + CSV_ROWS.replace(",", ";")).encode(), ("missing column(s) path, label",)),
     Case("export --out: an existing file", lambda folder: _export(_write_file(folder)),
          ("File exists", "a_file", "a file is in the way")),
@@ -280,6 +285,8 @@ CASES = [
     _board_case("cpu gcc does not know", {"cpu": "cortex-m99"}, ("'cpu' must be a Cortex-M core gcc knows",)),
     _board_case("RAM origin not word-aligned", {"ram.origin": 0x20000001}, ("'origin' must be a word-aligned address",)),
     _board_case("flash size a list", {"flash.size": [1]}, ("'size' must be a size in bytes",)),
+    _board_case("256 bytes of RAM (said in bytes, not as 0 KB)", {"ram.size": 256},
+                ("anchor_shaped_cnn.tflite", "x's 256 bytes RAM"), named_file="the model"),
     _board_case("QEMU machine that does not exist", {"emulator.machine": "nope"},
                 ("qemu-system-arm -M nope failed (exit 1) before the firmware printed anything", "unsupported machine type"),
                 command="emulate"),

@@ -174,8 +174,8 @@ def test_board_with_tiny_flash_does_not_fit(tmp_path, monkeypatch):
     boards_file = tmp_path / "boards.yaml"
     boards_file.write_text(yaml.safe_dump(document))
     monkeypatch.setenv("TINYASC_BOARDS", str(boards_file))
-    with pytest.raises(DoesNotFitError, match=r"more flash than nrf52840 has \(\d+(\.\d)? of 2 KB\)"
-                                              r".*model weights 80 B, test vectors 80 B"):
+    with pytest.raises(DoesNotFitError, match=r"more flash than nrf52840 has \(\d+(\.\d)? KB of 2 KB\)"
+                                              r".*model weights 80 bytes, test vectors 80 bytes"):
         build_firmware(make_export(tmp_path))
 
 

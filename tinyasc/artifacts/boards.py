@@ -332,8 +332,14 @@ def get_board(name: str, path=None) -> Board:
     )
 
 
-def _kb(size: int) -> str:
-    return f"{size // 1024} KB" if size % 1024 == 0 else f"{size / 1024:.1f} KB"
+def kb_number(size: int) -> str:
+    """A size in KB as people write it: 256, 1.5."""
+    return f"{size // 1024}" if size % 1024 == 0 else f"{size / 1024:.1f}"
+
+
+def format_kb(size: int) -> str:
+    """A board's memory as people write it: 256 KB, 1.5 KB; under 1 KB, in bytes (never "0 KB")."""
+    return f"{size} bytes" if size < 1024 else f"{kb_number(size)} KB"
 
 
 def format_boards_table(boards: dict[str, Board]):
@@ -349,8 +355,8 @@ def format_boards_table(boards: dict[str, Board]):
             board.fpu,
             " ".join(sorted(board.extensions)) or "-",
             f"{board.clock_hz / 1e6:g} MHz",
-            _kb(board.flash_size),
-            _kb(board.ram_size),
+            format_kb(board.flash_size),
+            format_kb(board.ram_size),
             board.emulator_machine,
             board.renode_platform or "-",
         )

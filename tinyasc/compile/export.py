@@ -23,7 +23,7 @@ import numpy as np
 import tinyasc
 from tinyasc.artifacts import export_folder as layout
 from tinyasc.artifacts.audio import AudioInput
-from tinyasc.artifacts.boards import get_board
+from tinyasc.artifacts.boards import format_kb, get_board
 from tinyasc.compile.c_library import DEFAULT_PREFIX, check_prefix, library_layouts
 from tinyasc.compile.codegen import (
     CompiledModel,
@@ -79,13 +79,13 @@ def _check_fits(compiled: CompiledModel, board, tflite_path: str) -> None:
     if compiled.plan.arena_size > board.ram_size:
         raise DoesNotFitError(
             f"{tflite_path}: the model needs {compiled.plan.arena_size:,} bytes of activation memory, "
-            f"{compiled.plan.arena_size - board.ram_size:,} more than {board.name}'s {board.ram_size // 1024} KB RAM. "
+            f"{compiled.plan.arena_size - board.ram_size:,} more than {board.name}'s {format_kb(board.ram_size)} RAM. "
             "Use a smaller model (fewer channels, more pooling early) or a board with more RAM."
         )
     if compiled.weight_bytes > board.flash_size:
         raise DoesNotFitError(
             f"{tflite_path}: the weights take {compiled.weight_bytes:,} bytes, "
-            f"{compiled.weight_bytes - board.flash_size:,} more than {board.name}'s {board.flash_size // 1024} KB flash."
+            f"{compiled.weight_bytes - board.flash_size:,} more than {board.name}'s {format_kb(board.flash_size)} flash."
         )
 
 

@@ -35,7 +35,20 @@ def _read_table(path: Path, delimiter: str = ",") -> list[dict[str, str]]:
     if not path.is_file():
         raise DatasetError(f"{path}: metadata file not found; is this the dataset's root folder as downloaded?")
     with open(path, newline="", encoding="utf-8-sig") as f, csv_errors_named(path):
-        return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(f, delimiter=delimiter)]
+        reader = csv.DictReader(f, delimiter=delimiter)
+        check_unique_columns(path, reader.fieldnames or [])
+        return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+
+
+def check_unique_columns(path: Path, header: list[str]) -> None:
+    """A header naming a column twice would let its last cell win silently: refuse it."""
+    seen: set[str] = set()
+    for column in header:
+        name = (column or "").strip()
+        if name and name in seen:
+            raise DatasetError(f"{path}: the header names the column {name[:60]!r} twice; "
+                               "keep one (which of the two cells is meant is ambiguous)")
+        seen.add(name)
 
 
 def csv_record_line(reader, row: dict) -> int:

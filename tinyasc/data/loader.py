@@ -21,7 +21,7 @@ import numpy as np
 import soundfile as sf
 
 from tinyasc.data.audio_checks import check_decoded_audio, check_rate_and_length, check_samples, check_wav_header
-from tinyasc.data.layouts import csv_cell_value, csv_errors_named, csv_record_line
+from tinyasc.data.layouts import check_unique_columns, csv_cell_value, csv_errors_named, csv_record_line
 from tinyasc.data.splits import carve_validation, group_column
 from tinyasc.errors import DatasetError
 
@@ -223,6 +223,7 @@ def _read_rows(csv_path: Path) -> list[dict[str, str]]:
     with open(csv_path, newline="", encoding="utf-8-sig") as f, csv_errors_named(csv_path):
         reader = csv.DictReader(f)
         header = reader.fieldnames or []
+        check_unique_columns(csv_path, header)
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         if missing:
             raise DatasetError(

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import jinja2
 
-from tinyasc.artifacts.boards import Board, get_board
+from tinyasc.artifacts.boards import Board, format_kb, get_board, kb_number
 from tinyasc.artifacts.export_folder import BUILD_DIR, ELF_NAME, FIRMWARE_DIR, SRC_DIR
 from tinyasc.artifacts.manifest import atomic_write_text, read_manifest, update_manifest, write_manifest
 from tinyasc.artifacts.twin import CMDLINE_CAPACITY, qemu_base_args
@@ -113,14 +113,6 @@ def compiler_version() -> str:
 
 # ---- rendering -----------------------------------------------------------------------------------
 
-def _kb(size: int) -> str:
-    return f"{size // 1024}" if size % 1024 == 0 else f"{size / 1024:.1f}"
-
-
-def _human(size: int) -> str:
-    return f"{size} B" if size < 1024 else f"{_kb(size)} KB"
-
-
 def _template_context(board: Board, stack_size: int, opt: str) -> dict:
     emulator_only_origin = board.emulator_ram_origin + board.ram_size
     return {
@@ -133,8 +125,8 @@ def _template_context(board: Board, stack_size: int, opt: str) -> dict:
         "ram_origin_hex": f"0x{board.emulator_ram_origin:08X}",
         "flash_size": board.flash_size,
         "ram_size": board.ram_size,
-        "flash_size_kb": _kb(board.flash_size),
-        "ram_size_kb": _kb(board.ram_size),
+        "flash_size_kb": kb_number(board.flash_size),
+        "ram_size_kb": kb_number(board.ram_size),
         "emulator_only_origin_hex": f"0x{emulator_only_origin:08X}",
         "emulator_only_size": board.emulator_ram_size - board.ram_size,
         "stack_size": stack_size,
@@ -264,7 +256,7 @@ def _where_it_goes(region: str, sizes: dict | None) -> str:
     else:
         parts = {"activation arena": sizes["arena_bytes"], "stack": sizes["stack"],
                  "other variables": sizes["ram"] - sizes["arena_bytes"] - sizes["stack"]}
-    return " It holds " + ", ".join(f"{name} {_human(size)}" for name, size in parts.items()) + "."
+    return " It holds " + ", ".join(f"{name} {format_kb(size)}" for name, size in parts.items()) + "."
 
 
 def _does_not_fit_error(overflows: dict[str, int], board: Board, sizes: dict | None):
@@ -273,7 +265,7 @@ def _does_not_fit_error(overflows: dict[str, int], board: Board, sizes: dict | N
             extra = overflows[region]
             return DoesNotFitError(
                 f"the firmware does not fit {board.name}: it needs {extra} bytes more {what} than "
-                f"{board.name} has ({_kb(limit + extra)} of {_kb(limit)} KB)."
+                f"{board.name} has ({format_kb(limit + extra)} of {format_kb(limit)})."
                 f"{_where_it_goes(region, sizes)} Use a smaller model (fewer channels or layers, "
                 f"WS layers, pruning) or a board with more {what} (`tinyasc boards`)."
             )

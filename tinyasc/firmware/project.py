@@ -18,7 +18,7 @@ from pathlib import Path
 
 import jinja2
 
-from tinyasc.artifacts.boards import Board, comment_safe
+from tinyasc.artifacts.boards import Board, comment_safe, kb_number
 from tinyasc.artifacts.export_folder import PROJECT_DIR, SRC_DIR
 from tinyasc.artifacts.manifest import MANIFEST_NAME, atomic_write_bytes, atomic_write_text, read_manifest
 from tinyasc.errors import DoesNotFitError, TinyascError, ToolchainError
@@ -77,10 +77,6 @@ def project_name(export_dir: Path) -> str:
     return "tinyasc_" + re.sub(r"[^A-Za-z0-9_]", "_", name)
 
 
-def _kb(size: int) -> str:
-    return f"{size // 1024}" if size % 1024 == 0 else f"{size / 1024:.1f}"
-
-
 def _context(export_dir: Path, board: Board) -> dict:
     manifest = _manifest_or_empty(export_dir)
     return {
@@ -99,8 +95,8 @@ def _context(export_dir: Path, board: Board) -> dict:
         "ram_origin_hex": f"0x{board.ram_origin:08X}",
         "flash_size": board.flash_size,
         "ram_size": board.ram_size,
-        "flash_size_kb": _kb(board.flash_size),
-        "ram_size_kb": _kb(board.ram_size),
+        "flash_size_kb": kb_number(board.flash_size),
+        "ram_size_kb": kb_number(board.ram_size),
         "stack_size": PROJECT_STACK_SIZE,
         "emulator_machine": board.emulator_machine,
         "linked_for_board_addresses": board.linked_for_board_addresses,
