@@ -23,13 +23,12 @@ static inline int32_t tas_ws_in_place(int32_t condensed_channels)
     return condensed_channels >= 8 && condensed_channels % 4 == 0;
 }
 
-/* The DSP integral kernel runs a strided layer on blocks of `stride` time steps when C = 1 and the
- * kernel size and sampling stride are multiples of the stride (compile/wsconv.py: integral_fold). */
+/* The DSP integral kernel runs a strided layer on blocks of `stride` time steps when the kernel size
+ * and sampling stride are multiples of the stride (compile/wsconv.py: integral_fold). */
 static inline int32_t tas_ws_conv_fold(const tas_ws_conv_params *p)
 {
     const int32_t s = p->stride;
-    return (s > 1 && p->input_channels == p->condensed_channels && p->kernel_size % s == 0 && p->sampling_stride % s == 0)
-               ? s : 1;
+    return (s > 1 && p->kernel_size % s == 0 && p->sampling_stride % s == 0) ? s : 1;
 }
 
 /* The DSP integral kernel's scratch, in block rows: F' as int16 pairs ((M*' + 1) / 2 words), every

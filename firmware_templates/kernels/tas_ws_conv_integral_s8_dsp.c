@@ -8,11 +8,12 @@
  *   kernel record's condition).
  * - SMLAD adds the previous diagonal I[u − 1, v − 1] as its accumulator: one SMLAD per column when
  *   M* <= 2 (the common WSNet case C4 on 8 channels), so a column costs about 4 instructions.
- * - A strided layer with C = 1 (a first layer: M = 1) whose kernel size and sampling stride are multiples
- *   of the conv stride S runs on blocks of S time steps (tas_ws_conv_fold): the input read as
- *   [T/S, S·M] and Φ as [L* / S, S·M*] (the same bytes), kernel L / S, sampling stride s / S, conv stride 1.
- *   The sums are the same products regrouped, and every I row now serves an output: S times fewer
- *   rows, each S times wider.
+ * - A strided layer whose kernel size and sampling stride are multiples of the conv stride S runs on
+ *   blocks of S time steps (tas_ws_conv_fold): F' of the S rows side by side (S·M* channels) and Φ read
+ *   as [L* / S, S·M*] (the same bytes), kernel L / S, sampling stride s / S, conv stride 1. The sums
+ *   are the same products regrouped, and every I row now serves an output: S times fewer rows, each
+ *   S times wider but with S times fewer columns.
+ * - The ring keeps only the rows an output subtracts (r + 1 a multiple of the stride).
  * I is kept in int32 and wraps modulo 2^32 like the portable kernel's uint32 (SMLAD wraps).
  * multiplier, shift: [filters], or one of each when quant_step is 0 (per-tensor requantization).
  * scratch: tas_ws_conv_dsp_scratch_words(p) int32 words. Parameters: tas_ws_conv_common.h. */
@@ -38,25 +39,29 @@ static void tas_ws_widen_condensed(const int8_t *condensed, int32_t length, int3
     }
 }
 
-/* F' of one input row as int16 pairs: F'[j] = Σ_c x[j + c·M*] + C·input_offset (offset_sum). Pair k holds
+/* F'[j] of a block row of `fold` input rows (F' of each row side by side): j = i·M* + j' sums the C repeats
+ * x[i, j' + c·M*] of row i. */
+static inline int32_t tas_ws_presum_one(const int8_t *row, int32_t j, int32_t condensed_channels, int32_t input_channels)
+{
+    const int8_t *x = row + (j / condensed_channels) * input_channels + j % condensed_channels;
+    int32_t sum = 0;
+    for (int32_t m = 0; m < input_channels; m += condensed_channels) {
+        sum += x[m];
+    }
+    return sum;
+}
+
+/* F' of one block row as int16 pairs, each element plus C·input_offset (offset_sum). Pair k holds
  * channels (2k, 2k + 1), or with `in_place` (Φ read as int8 words, tas_ws_in_place) channels (4g + i, 4g + i + 2)
  * for k = 2g + i: the lanes SXTB16 makes of a word of Φ and of it rotated by 8. */
-static void tas_ws_presum_pairs(const int8_t *row, int32_t channels, int32_t condensed_channels, int32_t offset_sum,
+static void tas_ws_presum_pairs(const tas_ws_conv_params *p, const int8_t *row, int32_t channels, int32_t offset_sum,
                                 int32_t in_place, int32_t *pairs)
 {
-    const int32_t count = (condensed_channels + 1) / 2;
+    const int32_t count = (channels + 1) / 2, condensed_channels = p->condensed_channels, input_channels = p->input_channels;
     for (int32_t k = 0; k < count; ++k) {
         const int32_t j = in_place ? 4 * (k / 2) + (k % 2) : 2 * k, j_high = in_place ? j + 2 : j + 1;
-        int32_t low = offset_sum, high = 0;
-        for (int32_t m = j; m < channels; m += condensed_channels) {
-            low += row[m];
-        }
-        if (j_high < condensed_channels) {
-            high = offset_sum;
-            for (int32_t m = j_high; m < channels; m += condensed_channels) {
-                high += row[m];
-            }
-        }
+        const int32_t low = offset_sum + tas_ws_presum_one(row, j, condensed_channels, input_channels);
+        const int32_t high = j_high < channels ? offset_sum + tas_ws_presum_one(row, j_high, condensed_channels, input_channels) : 0;
         pairs[k] = tas_ws_pack16(low, high);
     }
 }
@@ -209,12 +214,12 @@ static void tas_ws_output_row(const tas_ws_conv_params *p, const int32_t *last, 
 /* F' of block row r: fold time steps from element r·fold − pad_before, zero where they are padding. A
  * row that straddles the padding is copied with the zero point (x' = 0) in the padded steps. */
 static void tas_ws_block_row(const tas_ws_conv_params *p, const int8_t *input, int32_t r, int32_t fold,
-                             int32_t channels, int32_t condensed_channels, int32_t offset_sum, int32_t in_place,
+                             int32_t condensed_channels, int32_t offset_sum, int32_t in_place,
                              int8_t *edge, int32_t *row_pairs)
 {
     const int32_t first = r * fold - p->pad_before, input_channels = p->input_channels;
     if (first >= 0 && first + fold <= p->input_length) {
-        tas_ws_presum_pairs(input + first * input_channels, channels, condensed_channels, offset_sum, in_place, row_pairs);
+        tas_ws_presum_pairs(p, input + first * input_channels, condensed_channels, offset_sum, in_place, row_pairs);
         return;
     }
     if (first + fold <= 0 || first >= p->input_length) {
@@ -223,11 +228,11 @@ static void tas_ws_block_row(const tas_ws_conv_params *p, const int8_t *input, i
         }
         return;
     }
-    for (int32_t i = 0; i < channels; ++i) {
+    for (int32_t i = 0; i < fold * input_channels; ++i) {
         const int32_t step = first + i / input_channels;
         edge[i] = step >= 0 && step < p->input_length ? input[first * input_channels + i] : (int8_t)(-p->input_offset);
     }
-    tas_ws_presum_pairs(edge, channels, condensed_channels, offset_sum, in_place, row_pairs);
+    tas_ws_presum_pairs(p, edge, condensed_channels, offset_sum, in_place, row_pairs);
 }
 
 TAS_KERNEL void tas_ws_conv_integral_s8_dsp(const tas_ws_conv_params *p, const int8_t *input, const int8_t *condensed,
@@ -239,7 +244,7 @@ TAS_KERNEL void tas_ws_conv_integral_s8_dsp(const tas_ws_conv_params *p, const i
     const int32_t length = p->condensed_length / fold, condensed_channels = p->condensed_channels * fold;
     const int32_t kernel_size = p->kernel_size / fold, filters = p->filters;
     const int32_t sampling_stride = p->sampling_stride / fold, stride = p->stride / fold;
-    const int32_t channels = p->input_channels * fold, pairs = (condensed_channels + 1) / 2;
+    const int32_t pairs = (condensed_channels + 1) / 2;
     const int32_t offset_sum = (p->input_channels / p->condensed_channels) * p->input_offset;
     const int32_t in_place = tas_ws_in_place(condensed_channels);
     int32_t *row_pairs = scratch;                    /* F' of the current row */
@@ -260,9 +265,10 @@ TAS_KERNEL void tas_ws_conv_integral_s8_dsp(const tas_ws_conv_params *p, const i
     for (int32_t k = 0; k < kernel_size * filters; ++k) {
         ring[k] = 0;
     }
-    int32_t ring_slot = 0; /* r mod L */
+    int32_t ring_slot = 0;               /* r mod L */
+    int32_t ring_phase = stride - 1;     /* (−r − 1) mod stride: 0 when r + 1 is a multiple of the stride */
     for (int32_t r = 0; r < rows; ++r) {
-        tas_ws_block_row(p, input, r, fold, channels, condensed_channels, offset_sum, in_place, edge, row_pairs);
+        tas_ws_block_row(p, input, r, fold, condensed_channels, offset_sum, in_place, edge, row_pairs);
         if (in_place) {
             tas_ws_diagonal_row_in_place(row_pairs, condensed, condensed_channels, length, previous, current);
         } else {
@@ -274,9 +280,12 @@ TAS_KERNEL void tas_ws_conv_integral_s8_dsp(const tas_ws_conv_params *p, const i
             tas_ws_output_row(p, current + kernel_size, ring_row, sampling_stride, bias, multiplier, shift, quant_step,
                               output + (first_row / stride) * filters);
         }
-        for (int32_t n = 0; n < filters; ++n) {
-            ring_row[n] = current[n * sampling_stride]; /* I[r, n·s − 1] */
+        if (ring_phase == 0) { /* only rows r = t − 1 of an output t (a multiple of the stride) are read */
+            for (int32_t n = 0; n < filters; ++n) {
+                ring_row[n] = current[n * sampling_stride]; /* I[r, n·s − 1] */
+            }
         }
+        ring_phase = ring_phase == 0 ? stride - 1 : ring_phase - 1;
         ring_slot = ring_slot + 1 == kernel_size ? 0 : ring_slot + 1;
         int32_t *swap = previous;
         previous = current;

@@ -103,9 +103,9 @@ def integral_scratch_words(shape: WSConvShape) -> int:
 
 def integral_fold(shape: WSConvShape) -> int:
     """Time steps per block row of the DSP integral kernel (tas_ws_conv_fold): the conv stride S when
-    C = 1 and S divides L and s (the layer then runs on [T/S, S·M] with stride 1), else 1."""
+    S divides L and s (the layer then runs on blocks of S rows, F' of the S rows side by side, stride 1), else 1."""
     s = shape.stride
-    ok = s > 1 and shape.channel_repeat == 1 and shape.kernel_size % s == 0 and shape.sampling_stride % s == 0
+    ok = s > 1 and shape.kernel_size % s == 0 and shape.sampling_stride % s == 0
     return s if ok else 1
 
 
