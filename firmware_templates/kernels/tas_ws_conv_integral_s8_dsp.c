@@ -84,43 +84,74 @@ static inline int32_t tas_ws_word_mac(int32_t word, int32_t f_even, int32_t f_od
     return tas_smlad(tas_ws_sxtb16_ror8(word), f_odd, tas_smlad(tas_sxtb16(word), f_even, acc));
 }
 
-/* Φ read in place as int8 words (M* a multiple of 4). M* = 8 keeps F' in registers. */
-__attribute__((noinline)) static void tas_ws_diagonal_row_in_place(const int32_t *__restrict f,
-                                                                   const int8_t *__restrict condensed,
-                                                                   int32_t channels, int32_t length,
-                                                                   const int32_t *__restrict previous,
-                                                                   int32_t *__restrict current)
+/* One pass of the in-place diagonal sum over a chunk of 4·groups channels of Φ (read as int8 words, rows
+ * `row_bytes` apart), F' of the chunk (2·groups pairs) in registers. The I row is updated in place, from the
+ * last column down: with `first`, rows[v + 1] = P(v) + rows[v] (I[u, v] = P[u, v] + I[u − 1, v − 1], the
+ * old rows[v] not yet overwritten), else rows[v + 1] += P(v) (the next chunks' products). */
+static inline void tas_ws_diagonal_chunk(const int32_t *__restrict f, const int8_t *__restrict phi, int32_t row_bytes,
+                                         int32_t length, int32_t *__restrict rows, int32_t groups, int32_t first)
 {
-    if (channels == 8) {
-        const int32_t f0 = f[0], f1 = f[1], f2 = f[2], f3 = f[3];
-        for (int32_t v = 0; v < length; ++v) {
-            const int8_t *a = condensed + 8 * v;
-            const int32_t acc = tas_ws_word_mac(tas_read_word(a), f0, f1, previous[v]);
-            current[v + 1] = tas_ws_word_mac(tas_read_word(a + 4), f2, f3, acc);
-        }
-        return;
+    int32_t f_pairs[8];
+#pragma GCC unroll 8
+    for (int32_t k = 0; k < 2 * groups; ++k) {
+        f_pairs[k] = f[k];
     }
-    /* Two columns per pass: each pair of F' is loaded once for four SMLADs. */
-    const int32_t groups = channels / 4;
-    int32_t v = 0;
-    for (; v + 2 <= length; v += 2) {
-        const int8_t *a = condensed + v * channels, *b = a + channels;
-        int32_t acc0 = previous[v], acc1 = previous[v + 1];
+    int32_t *column = rows + length;                  /* rows[v + 1] */
+    const int8_t *a = phi + (length - 1) * row_bytes; /* Φ[v] */
+    const int8_t *const stop = phi - row_bytes;
+    while (a != stop) {
+        int32_t acc = first ? column[-1] : column[0];
+#pragma GCC unroll 4
         for (int32_t g = 0; g < groups; ++g) {
-            const int32_t f_even = f[2 * g], f_odd = f[2 * g + 1];
-            acc0 = tas_ws_word_mac(tas_read_word(a + 4 * g), f_even, f_odd, acc0);
-            acc1 = tas_ws_word_mac(tas_read_word(b + 4 * g), f_even, f_odd, acc1);
+            acc = tas_ws_word_mac(tas_read_word(a + 4 * g), f_pairs[2 * g], f_pairs[2 * g + 1], acc);
         }
-        current[v + 1] = acc0;
-        current[v + 2] = acc1;
+        *column-- = acc;
+        a -= row_bytes;
     }
-    for (; v < length; ++v) {
-        const int8_t *a = condensed + v * channels;
-        int32_t acc = previous[v];
-        for (int32_t g = 0; g < groups; ++g) {
-            acc = tas_ws_word_mac(tas_read_word(a + 4 * g), f[2 * g], f[2 * g + 1], acc);
+}
+
+/* Each chunk size and pass kind as its own loop (constant groups and first: F' stays in registers). */
+__attribute__((noinline)) static void tas_ws_chunk16_first(const int32_t *f, const int8_t *phi, int32_t row_bytes, int32_t length, int32_t *rows)
+{
+    tas_ws_diagonal_chunk(f, phi, row_bytes, length, rows, 4, 1);
+}
+__attribute__((noinline)) static void tas_ws_chunk16_add(const int32_t *f, const int8_t *phi, int32_t row_bytes, int32_t length, int32_t *rows)
+{
+    tas_ws_diagonal_chunk(f, phi, row_bytes, length, rows, 4, 0);
+}
+__attribute__((noinline)) static void tas_ws_chunk8_first(const int32_t *f, const int8_t *phi, int32_t row_bytes, int32_t length, int32_t *rows)
+{
+    tas_ws_diagonal_chunk(f, phi, row_bytes, length, rows, 2, 1);
+}
+__attribute__((noinline)) static void tas_ws_chunk8_add(const int32_t *f, const int8_t *phi, int32_t row_bytes, int32_t length, int32_t *rows)
+{
+    tas_ws_diagonal_chunk(f, phi, row_bytes, length, rows, 2, 0);
+}
+__attribute__((noinline)) static void tas_ws_chunk4_add(const int32_t *f, const int8_t *phi, int32_t row_bytes, int32_t length, int32_t *rows)
+{
+    tas_ws_diagonal_chunk(f, phi, row_bytes, length, rows, 1, 0);
+}
+
+/* Φ read in place as int8 words (M* a multiple of 4, at least 8): the I row `rows` (rows[v + 1] = I[u − 1, v]
+ * on entry, I[u, v] on return) in passes over chunks of 16 channels, then 8, then 4; the first pass adds the
+ * diagonal. Each pass costs a load and a store per column, so wide chunks keep that small. */
+static void tas_ws_diagonal_row_in_place(const int32_t *f, const int8_t *condensed, int32_t channels, int32_t length,
+                                         int32_t *rows)
+{
+    int32_t done = 0;
+    while (done < channels) {
+        const int32_t left = channels - done, first = done == 0;
+        const int32_t *f_chunk = f + done / 2;
+        if (left >= 16) {
+            (first ? tas_ws_chunk16_first : tas_ws_chunk16_add)(f_chunk, condensed + done, channels, length, rows);
+            done += 16;
+        } else if (left >= 8) {
+            (first ? tas_ws_chunk8_first : tas_ws_chunk8_add)(f_chunk, condensed + done, channels, length, rows);
+            done += 8;
+        } else {
+            tas_ws_chunk4_add(f_chunk, condensed + done, channels, length, rows); /* never first: channels >= 8 */
+            done += 4;
         }
-        current[v + 1] = acc;
     }
 }
 
@@ -178,36 +209,48 @@ __attribute__((noinline)) static void tas_ws_diagonal_row_dsp(const int32_t *__r
     }
 }
 
-/* The finished output row `out` (window rows r − L + 1 … r): G[n] = I[r, n·s + L − 1] − I[r − L, n·s − 1],
- * plus the bias, requantized. quant_step 0: one multiplier and shift for every filter (WSNet's Φ has one
- * scale, so its multipliers are per tensor), their terms worked out once per row, not per output. */
-static void tas_ws_output_row(const tas_ws_conv_params *p, const int32_t *last, const int32_t *ring_row,
-                              int32_t sampling_stride, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int32_t quant_step,
+/* Per-tensor requantization of one output row (see tas_ws_output_row), every array walked by pointer. Inlined
+ * with a constant `channel` where it can be, so the right shift alone stays in a register. */
+static inline void tas_ws_output_row_per_tensor(const int32_t *last, const int32_t *ring_row, int32_t filters,
+                                                int32_t sampling_stride, tas_requant_channel channel,
+                                                int32_t output_offset, int32_t act_min, int32_t act_max, int8_t *out)
+{
+    const int8_t *const end = out + filters;
+    while (out < end) {
+        const int32_t acc = (int32_t)((uint32_t)*last - (uint32_t)*ring_row++);
+        last += sampling_stride;
+        *out++ = (int8_t)tas_clamp(tas_requant_channel_apply(acc, &channel) + output_offset, act_min, act_max);
+    }
+}
+
+/* The finished output row `out` (window rows r − L + 1 … r): G[n] + bias[n] = I[r, n·s + L − 1] − ring_row[n]
+ * with ring_row[n] = I[r − L, n·s − 1] − bias[n], requantized. quant_step 0: one multiplier and shift for every
+ * filter (WSNet's Φ has one scale, so its multipliers are per tensor), their terms worked out once per row;
+ * the usual case (a right shift, none to the left) with the shift amounts as constants. Not inlined: alone,
+ * its loop keeps every term in registers. */
+__attribute__((noinline)) static void tas_ws_output_row(const tas_ws_conv_params *p, const int32_t *last, const int32_t *ring_row,
+                              int32_t sampling_stride, const int32_t *multiplier, const int32_t *shift, int32_t quant_step,
                               int8_t *out)
 {
     const int32_t filters = p->filters, output_offset = p->output_offset;
     const int32_t act_min = p->act_min, act_max = p->act_max;
     if (quant_step == 0) {
         const tas_requant_channel channel = tas_requant_channel_of(multiplier[0], shift[0]);
-        for (int32_t n = 0; n < filters; ++n) {
-            int32_t acc = (int32_t)((uint32_t)last[n * sampling_stride] - (uint32_t)ring_row[n]);
-            if (bias) {
-                acc += bias[n];
-            }
-            acc = tas_requant_channel_apply(acc, &channel) + output_offset;
-            out[n] = (int8_t)tas_clamp(acc, act_min, act_max);
+        if (channel.left == 0 && channel.negative_mask == -1) {
+            const tas_requant_channel right_only = {channel.multiplier, 0, channel.right, channel.round, -1};
+            tas_ws_output_row_per_tensor(last, ring_row, filters, sampling_stride, right_only, output_offset, act_min,
+                                         act_max, out);
+        } else {
+            tas_ws_output_row_per_tensor(last, ring_row, filters, sampling_stride, channel, output_offset, act_min,
+                                         act_max, out);
         }
         return;
     }
     for (int32_t n = 0; n < filters; ++n) {
-        int32_t acc = (int32_t)((uint32_t)last[n * sampling_stride] - (uint32_t)ring_row[n]);
-        if (bias) {
-            acc += bias[n];
-        }
+        const int32_t acc = (int32_t)((uint32_t)last[n * sampling_stride] - (uint32_t)ring_row[n]);
         /* Branch-free channel terms: fewer instructions than tas_requantize_positive's branches. */
         const tas_requant_channel channel = tas_requant_channel_of(multiplier[n], shift[n]);
-        acc = tas_requant_channel_apply(acc, &channel) + output_offset;
-        out[n] = (int8_t)tas_clamp(acc, act_min, act_max);
+        out[n] = (int8_t)tas_clamp(tas_requant_channel_apply(acc, &channel) + output_offset, act_min, act_max);
     }
 }
 
@@ -251,7 +294,7 @@ TAS_KERNEL void tas_ws_conv_integral_s8_dsp(const tas_ws_conv_params *p, const i
     int32_t *phi = row_pairs + pairs;                /* Φ widened (not when in place) */
     int32_t *previous = phi + (in_place ? 0 : pairs * length); /* previous[v + 1] = I[u − 1, v] */
     int32_t *current = previous + length + 1;
-    int32_t *ring = current + length + 1;            /* ring[(u mod L)·N + n] = I[u, n·s − 1] */
+    int32_t *ring = current + length + 1;            /* ring[(u mod L)·N + n] = I[u, n·s − 1] − bias[n] */
     int8_t *edge = (int8_t *)(ring + kernel_size * filters); /* a block row that straddles the padding */
     const int32_t rows = (p->output_length - 1) * stride + kernel_size;
 
@@ -263,32 +306,42 @@ TAS_KERNEL void tas_ws_conv_integral_s8_dsp(const tas_ws_conv_params *p, const i
     }
     current[0] = 0;
     for (int32_t k = 0; k < kernel_size * filters; ++k) {
-        ring[k] = 0;
+        ring[k] = bias ? -bias[k % filters] : 0; /* I[−1, :] − bias */
     }
     int32_t ring_slot = 0;               /* r mod L */
     int32_t ring_phase = stride - 1;     /* (−r − 1) mod stride: 0 when r + 1 is a multiple of the stride */
     for (int32_t r = 0; r < rows; ++r) {
         tas_ws_block_row(p, input, r, fold, condensed_channels, offset_sum, in_place, edge, row_pairs);
-        if (in_place) {
-            tas_ws_diagonal_row_in_place(row_pairs, condensed, condensed_channels, length, previous, current);
+        if (in_place) { /* one I row, updated in place */
+            tas_ws_diagonal_row_in_place(row_pairs, condensed, condensed_channels, length, previous);
+            current = previous;
         } else {
             tas_ws_diagonal_row_dsp(row_pairs, phi, pairs, length, previous, current);
         }
         int32_t *ring_row = ring + ring_slot * filters; /* holds row r − L until overwritten */
         const int32_t first_row = r - kernel_size + 1;
         if (first_row >= 0 && first_row % stride == 0) {
-            tas_ws_output_row(p, current + kernel_size, ring_row, sampling_stride, bias, multiplier, shift, quant_step,
+            tas_ws_output_row(p, current + kernel_size, ring_row, sampling_stride, multiplier, shift, quant_step,
                               output + (first_row / stride) * filters);
         }
         if (ring_phase == 0) { /* only rows r = t − 1 of an output t (a multiple of the stride) are read */
-            for (int32_t n = 0; n < filters; ++n) {
-                ring_row[n] = current[n * sampling_stride]; /* I[r, n·s − 1] */
+            const int32_t *column = current;
+            if (bias) {
+                for (int32_t n = 0; n < filters; ++n, column += sampling_stride) {
+                    ring_row[n] = (int32_t)((uint32_t)*column - (uint32_t)bias[n]); /* I[r, n·s − 1] − bias[n] */
+                }
+            } else {
+                for (int32_t n = 0; n < filters; ++n, column += sampling_stride) {
+                    ring_row[n] = *column;
+                }
             }
         }
         ring_phase = ring_phase == 0 ? stride - 1 : ring_phase - 1;
         ring_slot = ring_slot + 1 == kernel_size ? 0 : ring_slot + 1;
-        int32_t *swap = previous;
-        previous = current;
-        current = swap;
+        if (!in_place) {
+            int32_t *swap = previous;
+            previous = current;
+            current = swap;
+        }
     }
 }
