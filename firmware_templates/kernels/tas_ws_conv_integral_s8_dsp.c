@@ -155,6 +155,78 @@ static void tas_ws_diagonal_row_in_place(const int32_t *f, const int8_t *condens
     }
 }
 
+/* tas_ws_diagonal_chunk on Φ widened into int16 pairs (`stride` words a row): `count` pairs per column, the
+ * same in-place update of the I row from the last column down. */
+static inline void tas_ws_widened_chunk(const int32_t *__restrict f, const int32_t *__restrict phi, int32_t stride,
+                                        int32_t length, int32_t *__restrict rows, int32_t count, int32_t first)
+{
+    int32_t f_pairs[4];
+#pragma GCC unroll 4
+    for (int32_t k = 0; k < count; ++k) {
+        f_pairs[k] = f[k];
+    }
+    int32_t *column = rows + length;                 /* rows[v + 1] */
+    const int32_t *a = phi + (length - 1) * stride;  /* Φ[v] */
+    const int32_t *const stop = phi - stride;
+    while (a != stop) {
+        int32_t acc = first ? column[-1] : column[0];
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+        if (count == 4) { /* two LDRDs: GCC 12 spills a word of Φ here when left to itself */
+            int32_t w0, w1, w2, w3;
+            __asm__("ldrd %0, %1, [%4]\n\tldrd %2, %3, [%4, #8]" : "=&r"(w0), "=&r"(w1), "=&r"(w2), "=&r"(w3) : "r"(a) : "memory");
+            acc = tas_smlad(w3, f_pairs[3], tas_smlad(w2, f_pairs[2], tas_smlad(w1, f_pairs[1], tas_smlad(w0, f_pairs[0], acc))));
+            *column-- = acc;
+            a -= stride;
+            continue;
+        }
+#endif
+#pragma GCC unroll 4
+        for (int32_t k = 0; k < count; ++k) {
+            acc = tas_smlad(a[k], f_pairs[k], acc);
+        }
+        *column-- = acc;
+        a -= stride;
+    }
+}
+
+__attribute__((noinline)) static void tas_ws_widened4_first(const int32_t *f, const int32_t *phi, int32_t stride, int32_t length, int32_t *rows)
+{
+    tas_ws_widened_chunk(f, phi, stride, length, rows, 4, 1);
+}
+__attribute__((noinline)) static void tas_ws_widened4_add(const int32_t *f, const int32_t *phi, int32_t stride, int32_t length, int32_t *rows)
+{
+    tas_ws_widened_chunk(f, phi, stride, length, rows, 4, 0);
+}
+__attribute__((noinline)) static void tas_ws_widened2_add(const int32_t *f, const int32_t *phi, int32_t stride, int32_t length, int32_t *rows)
+{
+    tas_ws_widened_chunk(f, phi, stride, length, rows, 2, 0);
+}
+__attribute__((noinline)) static void tas_ws_widened1_add(const int32_t *f, const int32_t *phi, int32_t stride, int32_t length, int32_t *rows)
+{
+    tas_ws_widened_chunk(f, phi, stride, length, rows, 1, 0);
+}
+
+/* Φ widened, at least 4 pairs: the I row `rows` updated in place like
+ * tas_ws_diagonal_row_in_place, in passes of 4 pairs, then 2, then 1; the first pass (4 pairs) adds the diagonal. */
+static void tas_ws_diagonal_row_widened(const int32_t *f, const int32_t *phi, int32_t pairs, int32_t length, int32_t *rows)
+{
+    tas_ws_widened4_first(f, phi, pairs, length, rows);
+    int32_t done = 4;
+    while (done < pairs) {
+        const int32_t left = pairs - done;
+        if (left >= 4) {
+            tas_ws_widened4_add(f + done, phi + done, pairs, length, rows);
+            done += 4;
+        } else if (left >= 2) {
+            tas_ws_widened2_add(f + done, phi + done, pairs, length, rows);
+            done += 2;
+        } else {
+            tas_ws_widened1_add(f + done, phi + done, pairs, length, rows);
+            done += 1;
+        }
+    }
+}
+
 /* current[v + 1] = ⟨F', Φ[v]⟩ + previous[v] for every v, Φ widened. M* <= 2 and <= 4 keep F' in registers;
  * wider rows take two columns per pass so each F' pair is loaded once for two SMLADs. */
 __attribute__((noinline)) static void tas_ws_diagonal_row_dsp(const int32_t *__restrict f, const int32_t *__restrict phi,
@@ -289,7 +361,7 @@ TAS_KERNEL void tas_ws_conv_integral_s8_dsp(const tas_ws_conv_params *p, const i
     const int32_t sampling_stride = p->sampling_stride / fold, stride = p->stride / fold;
     const int32_t pairs = (condensed_channels + 1) / 2;
     const int32_t offset_sum = (p->input_channels / p->condensed_channels) * p->input_offset;
-    const int32_t in_place = tas_ws_in_place(condensed_channels);
+    const int32_t in_place = tas_ws_in_place(condensed_channels, length);
     int32_t *row_pairs = scratch;                    /* F' of the current row */
     int32_t *phi = row_pairs + pairs;                /* Φ widened (not when in place) */
     int32_t *previous = phi + (in_place ? 0 : pairs * length); /* previous[v + 1] = I[u − 1, v] */
@@ -315,6 +387,9 @@ TAS_KERNEL void tas_ws_conv_integral_s8_dsp(const tas_ws_conv_params *p, const i
         if (in_place) { /* one I row, updated in place */
             tas_ws_diagonal_row_in_place(row_pairs, condensed, condensed_channels, length, previous);
             current = previous;
+        } else if (pairs >= 4) {
+            tas_ws_diagonal_row_widened(row_pairs, phi, pairs, length, previous);
+            current = previous;
         } else {
             tas_ws_diagonal_row_dsp(row_pairs, phi, pairs, length, previous, current);
         }
@@ -338,7 +413,7 @@ TAS_KERNEL void tas_ws_conv_integral_s8_dsp(const tas_ws_conv_params *p, const i
         }
         ring_phase = ring_phase == 0 ? stride - 1 : ring_phase - 1;
         ring_slot = ring_slot + 1 == kernel_size ? 0 : ring_slot + 1;
-        if (!in_place) {
+        if (current != previous) {
             int32_t *swap = previous;
             previous = current;
             current = swap;

@@ -109,11 +109,16 @@ def integral_fold(shape: WSConvShape) -> int:
     return s if ok else 1
 
 
+# Φ widened into int16 pairs in scratch up to this many words (TAS_WS_WIDENED_WORDS_MAX).
+WIDENED_WORDS_MAX = 4096
+
+
 def integral_dsp_reads_in_place(shape: WSConvShape) -> bool:
-    """The DSP integral kernel reads int8 Φ as words (M* a multiple of 4, at least 8; in block rows),
-    else widens it into scratch."""
-    channels = shape.condensed_channels * integral_fold(shape)
-    return channels >= 8 and channels % 4 == 0
+    """The DSP integral kernel reads int8 Φ as words (M* a multiple of 4, at least 8, in block rows) when
+    Φ widened would take over WIDENED_WORDS_MAX words, else widens it into scratch (tas_ws_in_place)."""
+    fold = integral_fold(shape)
+    channels, length = shape.condensed_channels * fold, shape.condensed_length // fold
+    return channels >= 8 and channels % 4 == 0 and (channels + 1) // 2 * length > WIDENED_WORDS_MAX
 
 
 def integral_dsp_scratch_words(shape: WSConvShape) -> int:
