@@ -58,6 +58,13 @@ static void tas_ws_presum_pairs(const tas_ws_conv_params *p, const int8_t *row, 
                                 int32_t in_place, int32_t *pairs)
 {
     const int32_t count = (channels + 1) / 2, condensed_channels = p->condensed_channels, input_channels = p->input_channels;
+    if (condensed_channels == input_channels) { /* C = 1: F'[j] is the byte j of the block row */
+        for (int32_t k = 0; k < count; ++k) {
+            const int32_t j = in_place ? 4 * (k / 2) + (k % 2) : 2 * k, j_high = in_place ? j + 2 : j + 1;
+            pairs[k] = tas_ws_pack16(offset_sum + row[j], j_high < channels ? offset_sum + row[j_high] : 0);
+        }
+        return;
+    }
     for (int32_t k = 0; k < count; ++k) {
         const int32_t j = in_place ? 4 * (k / 2) + (k % 2) : 2 * k, j_high = in_place ? j + 2 : j + 1;
         const int32_t low = offset_sum + tas_ws_presum_one(row, j, condensed_channels, input_channels);
@@ -155,8 +162,26 @@ static void tas_ws_diagonal_row_in_place(const int32_t *f, const int8_t *condens
     }
 }
 
+/* ⟨F', Φ[v]⟩ + acc over `count` pairs of a widened row of Φ. */
+static inline int32_t tas_ws_widened_column(const int32_t *a, const int32_t *f_pairs, int32_t count, int32_t acc)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    if (count == 4) { /* two LDRDs: GCC 12 spills a word of Φ here when left to itself */
+        int32_t w0, w1, w2, w3;
+        __asm__("ldrd %0, %1, [%4]\n\tldrd %2, %3, [%4, #8]" : "=&r"(w0), "=&r"(w1), "=&r"(w2), "=&r"(w3) : "r"(a) : "memory");
+        return tas_smlad(w3, f_pairs[3], tas_smlad(w2, f_pairs[2], tas_smlad(w1, f_pairs[1], tas_smlad(w0, f_pairs[0], acc))));
+    }
+#endif
+#pragma GCC unroll 4
+    for (int32_t k = 0; k < count; ++k) {
+        acc = tas_smlad(a[k], f_pairs[k], acc);
+    }
+    return acc;
+}
+
 /* tas_ws_diagonal_chunk on Φ widened into int16 pairs (`stride` words a row): `count` pairs per column, the
- * same in-place update of the I row from the last column down. */
+ * same in-place update of the I row from the last column down (two columns per pass measured no fewer
+ * instructions: GCC spills). */
 static inline void tas_ws_widened_chunk(const int32_t *__restrict f, const int32_t *__restrict phi, int32_t stride,
                                         int32_t length, int32_t *__restrict rows, int32_t count, int32_t first)
 {
@@ -169,22 +194,8 @@ static inline void tas_ws_widened_chunk(const int32_t *__restrict f, const int32
     const int32_t *a = phi + (length - 1) * stride;  /* Φ[v] */
     const int32_t *const stop = phi - stride;
     while (a != stop) {
-        int32_t acc = first ? column[-1] : column[0];
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-        if (count == 4) { /* two LDRDs: GCC 12 spills a word of Φ here when left to itself */
-            int32_t w0, w1, w2, w3;
-            __asm__("ldrd %0, %1, [%4]\n\tldrd %2, %3, [%4, #8]" : "=&r"(w0), "=&r"(w1), "=&r"(w2), "=&r"(w3) : "r"(a) : "memory");
-            acc = tas_smlad(w3, f_pairs[3], tas_smlad(w2, f_pairs[2], tas_smlad(w1, f_pairs[1], tas_smlad(w0, f_pairs[0], acc))));
-            *column-- = acc;
-            a -= stride;
-            continue;
-        }
-#endif
-#pragma GCC unroll 4
-        for (int32_t k = 0; k < count; ++k) {
-            acc = tas_smlad(a[k], f_pairs[k], acc);
-        }
-        *column-- = acc;
+        *column = tas_ws_widened_column(a, f_pairs, count, first ? column[-1] : column[0]);
+        --column;
         a -= stride;
     }
 }
@@ -326,8 +337,27 @@ __attribute__((noinline)) static void tas_ws_output_row(const tas_ws_conv_params
     }
 }
 
+/* ring_row[n] = I[r, n·s − 1] − bias[n] from the finished I row `current` (current[n·s] = I[r, n·s − 1]). */
+__attribute__((noinline)) static void tas_ws_ring_row(const int32_t *current, int32_t sampling_stride, const int32_t *bias,
+                                                      int32_t filters, int32_t *ring_row)
+{
+    const int32_t *const end = ring_row + filters;
+    if (bias) {
+        while (ring_row < end) {
+            *ring_row++ = (int32_t)((uint32_t)*current - (uint32_t)*bias++);
+            current += sampling_stride;
+        }
+        return;
+    }
+    while (ring_row < end) {
+        *ring_row++ = *current;
+        current += sampling_stride;
+    }
+}
+
 /* F' of block row r: fold time steps from element r·fold − pad_before, zero where they are padding. A
- * row that straddles the padding is copied with the zero point (x' = 0) in the padded steps. */
+ * row that straddles the padding is copied with the zero point (x' = 0) in the padded steps (only when
+ * fold > 1: `edge` is empty otherwise, and the test lets GCC drop that copy for an unfolded layer). */
 static void tas_ws_block_row(const tas_ws_conv_params *p, const int8_t *input, int32_t r, int32_t fold,
                              int32_t condensed_channels, int32_t offset_sum, int32_t in_place,
                              int8_t *edge, int32_t *row_pairs)
@@ -337,7 +367,7 @@ static void tas_ws_block_row(const tas_ws_conv_params *p, const int8_t *input, i
         tas_ws_presum_pairs(p, input + first * input_channels, condensed_channels, offset_sum, in_place, row_pairs);
         return;
     }
-    if (first + fold <= 0 || first >= p->input_length) {
+    if (fold == 1 || first + fold <= 0 || first >= p->input_length) {
         for (int32_t k = 0; k < (condensed_channels + 1) / 2; ++k) {
             row_pairs[k] = 0; /* all padding: x' = 0 */
         }
@@ -380,6 +410,7 @@ TAS_KERNEL void tas_ws_conv_integral_s8_dsp(const tas_ws_conv_params *p, const i
     for (int32_t k = 0; k < kernel_size * filters; ++k) {
         ring[k] = bias ? -bias[k % filters] : 0; /* I[−1, :] − bias */
     }
+    const int32_t last_ring_row = (p->output_length - 1) * stride; /* rows r < this: r + 1 <= the last output's t */
     int32_t ring_slot = 0;               /* r mod L */
     int32_t ring_phase = stride - 1;     /* (−r − 1) mod stride: 0 when r + 1 is a multiple of the stride */
     for (int32_t r = 0; r < rows; ++r) {
@@ -399,17 +430,8 @@ TAS_KERNEL void tas_ws_conv_integral_s8_dsp(const tas_ws_conv_params *p, const i
             tas_ws_output_row(p, current + kernel_size, ring_row, sampling_stride, multiplier, shift, quant_step,
                               output + (first_row / stride) * filters);
         }
-        if (ring_phase == 0) { /* only rows r = t − 1 of an output t (a multiple of the stride) are read */
-            const int32_t *column = current;
-            if (bias) {
-                for (int32_t n = 0; n < filters; ++n, column += sampling_stride) {
-                    ring_row[n] = (int32_t)((uint32_t)*column - (uint32_t)bias[n]); /* I[r, n·s − 1] − bias[n] */
-                }
-            } else {
-                for (int32_t n = 0; n < filters; ++n, column += sampling_stride) {
-                    ring_row[n] = *column;
-                }
-            }
+        if (ring_phase == 0 && r < last_ring_row) { /* only rows r = t − 1 of an output t are read */
+            tas_ws_ring_row(current, sampling_stride, bias, filters, ring_row);
         }
         ring_phase = ring_phase == 0 ? stride - 1 : ring_phase - 1;
         ring_slot = ring_slot + 1 == kernel_size ? 0 : ring_slot + 1;
