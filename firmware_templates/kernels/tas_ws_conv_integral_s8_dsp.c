@@ -292,17 +292,39 @@ __attribute__((noinline)) static void tas_ws_diagonal_row_dsp(const int32_t *__r
     }
 }
 
+/* value clamped to int8, one SSAT on the core. */
+static inline int32_t tas_ws_saturate8(int32_t value)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    int32_t result;
+    __asm__("ssat %0, #8, %1" : "=r"(result) : "r"(value));
+    return result;
+#else
+    return tas_clamp(value, -128, 127);
+#endif
+}
+
 /* Per-tensor requantization of one output row (see tas_ws_output_row), every array walked by pointer. Inlined
- * with a constant `channel` where it can be, so the right shift alone stays in a register. */
-static inline void tas_ws_output_row_per_tensor(const int32_t *last, const int32_t *ring_row, int32_t filters,
-                                                int32_t sampling_stride, tas_requant_channel channel,
-                                                int32_t output_offset, int32_t act_min, int32_t act_max, int8_t *out)
+ * with a constant `channel` and `clamp` where it can be, so few terms need registers. clamp: 0 the int8 range
+ * (no activation: one SSAT), 1 act_max = 127 (a ReLU: SSAT and a max), 2 any range. */
+__attribute__((always_inline)) static inline void tas_ws_output_row_per_tensor(
+    const int32_t *last, const int32_t *ring_row, int32_t filters, int32_t sampling_stride, tas_requant_channel channel,
+    int32_t output_offset, int32_t act_min, int32_t act_max, int32_t clamp, int8_t *out)
 {
     const int8_t *const end = out + filters;
     while (out < end) {
         const int32_t acc = (int32_t)((uint32_t)*last - (uint32_t)*ring_row++);
         last += sampling_stride;
-        *out++ = (int8_t)tas_clamp(tas_requant_channel_apply(acc, &channel) + output_offset, act_min, act_max);
+        int32_t value = tas_requant_channel_apply(acc, &channel) + output_offset;
+        if (clamp == 2) {
+            value = tas_clamp(value, act_min, act_max);
+        } else {
+            value = tas_ws_saturate8(value);
+            if (clamp == 1) {
+                value = value < act_min ? act_min : value;
+            }
+        }
+        *out++ = (int8_t)value;
     }
 }
 
@@ -321,11 +343,19 @@ __attribute__((noinline)) static void tas_ws_output_row(const tas_ws_conv_params
         const tas_requant_channel channel = tas_requant_channel_of(multiplier[0], shift[0]);
         if (channel.left == 0 && channel.negative_mask == -1) {
             const tas_requant_channel right_only = {channel.multiplier, 0, channel.right, channel.round, -1};
-            tas_ws_output_row_per_tensor(last, ring_row, filters, sampling_stride, right_only, output_offset, act_min,
-                                         act_max, out);
+            if (act_max == 127 && act_min == -128) {
+                tas_ws_output_row_per_tensor(last, ring_row, filters, sampling_stride, right_only, output_offset, act_min,
+                                             act_max, 0, out);
+            } else if (act_max == 127) {
+                tas_ws_output_row_per_tensor(last, ring_row, filters, sampling_stride, right_only, output_offset, act_min,
+                                             act_max, 1, out);
+            } else {
+                tas_ws_output_row_per_tensor(last, ring_row, filters, sampling_stride, right_only, output_offset, act_min,
+                                             act_max, 2, out);
+            }
         } else {
             tas_ws_output_row_per_tensor(last, ring_row, filters, sampling_stride, channel, output_offset, act_min,
-                                         act_max, out);
+                                         act_max, 2, out);
         }
         return;
     }
