@@ -207,8 +207,8 @@ def test_op_counts_follow_design_section_4():
 @pytest.mark.e2e
 def test_integral_kernel_is_bit_exact_and_faster_in_qemu(tmp_path):
     """One WSNet layer (S8C4D2 conv3 shape) in the Cortex-M4 twin: both firmware images pass their
-    bit-exact self-test, and the DSP integral image needs under a third of the instructions of the
-    fast direct conv (im2col + SMLAD mat-mult; 5.9x fewer when measured)."""
+    bit-exact self-test, and the DSP integral image needs under a fifth of the instructions of the
+    fast direct conv (im2col + SMLAD mat-mult)."""
     import sys
 
     from tinyasc.paths import REPO_ROOT
@@ -221,5 +221,6 @@ def test_integral_kernel_is_bit_exact_and_faster_in_qemu(tmp_path):
     data = ws_conv_layers.layer_data(shape, seed=3)
     direct = ws_conv_layers.measure(shape, "direct_im2col_dsp", "cortex-m4", data, tmp_path)
     integral = ws_conv_layers.measure(shape, "integral_dsp", "cortex-m4", data, tmp_path)
-    # 3.0× here after session 6's faster direct im2col (418,800 vs 139,880); the claim is a clear win.
-    assert integral < direct / 2.5, (direct, integral)
+    # 5.6× when measured (418,800 vs 74,320: block rows of 2 steps, Φ widened to int16 pairs, SSAT outputs;
+    # 3.0× before); the bound keeps about 10 % margin.
+    assert integral < direct / 5.0, (direct, integral)
