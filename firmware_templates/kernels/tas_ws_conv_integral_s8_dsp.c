@@ -8,11 +8,12 @@
  *   kernel record's condition).
  * - SMLAD adds the previous diagonal I[u − 1, v − 1] as its accumulator: one SMLAD per column when
  *   M* <= 2 (the common WSNet case C4 on 8 channels), so a column costs about 4 instructions.
- * - A strided layer with C = 1 (a first layer: M = 1) whose kernel size and sampling stride are multiples
- *   of the conv stride S runs on blocks of S time steps (tas_ws_conv_fold): the input read as
- *   [T/S, S·M] and Φ as [L* / S, S·M*] (the same bytes), kernel L / S, sampling stride s / S, conv stride 1.
- *   The sums are the same products regrouped, and every I row now serves an output: S times fewer
- *   rows, each S times wider.
+ * - A strided layer whose kernel size and sampling stride are multiples of the conv stride S runs on
+ *   blocks of S time steps (tas_ws_conv_fold): F' of the S rows side by side (S·M* channels) and Φ read
+ *   as [L* / S, S·M*] (the same bytes), kernel L / S, sampling stride s / S, conv stride 1. The sums
+ *   are the same products regrouped, and every I row now serves an output: S times fewer rows, each
+ *   S times wider but with S times fewer columns.
+ * - The ring keeps only the rows an output subtracts (r + 1 a multiple of the stride).
  * I is kept in int32 and wraps modulo 2^32 like the portable kernel's uint32 (SMLAD wraps).
  * multiplier, shift: [filters], or one of each when quant_step is 0 (per-tensor requantization).
  * scratch: tas_ws_conv_dsp_scratch_words(p) int32 words. Parameters: tas_ws_conv_common.h. */
@@ -38,25 +39,36 @@ static void tas_ws_widen_condensed(const int8_t *condensed, int32_t length, int3
     }
 }
 
-/* F' of one input row as int16 pairs: F'[j] = Σ_c x[j + c·M*] + C·input_offset (offset_sum). Pair k holds
+/* F'[j] of a block row of `fold` input rows (F' of each row side by side): j = i·M* + j' sums the C repeats
+ * x[i, j' + c·M*] of row i. */
+static inline int32_t tas_ws_presum_one(const int8_t *row, int32_t j, int32_t condensed_channels, int32_t input_channels)
+{
+    const int8_t *x = row + (j / condensed_channels) * input_channels + j % condensed_channels;
+    int32_t sum = 0;
+    for (int32_t m = 0; m < input_channels; m += condensed_channels) {
+        sum += x[m];
+    }
+    return sum;
+}
+
+/* F' of one block row as int16 pairs, each element plus C·input_offset (offset_sum). Pair k holds
  * channels (2k, 2k + 1), or with `in_place` (Φ read as int8 words, tas_ws_in_place) channels (4g + i, 4g + i + 2)
  * for k = 2g + i: the lanes SXTB16 makes of a word of Φ and of it rotated by 8. */
-static void tas_ws_presum_pairs(const int8_t *row, int32_t channels, int32_t condensed_channels, int32_t offset_sum,
+static void tas_ws_presum_pairs(const tas_ws_conv_params *p, const int8_t *row, int32_t channels, int32_t offset_sum,
                                 int32_t in_place, int32_t *pairs)
 {
-    const int32_t count = (condensed_channels + 1) / 2;
+    const int32_t count = (channels + 1) / 2, condensed_channels = p->condensed_channels, input_channels = p->input_channels;
+    if (condensed_channels == input_channels) { /* C = 1: F'[j] is the byte j of the block row */
+        for (int32_t k = 0; k < count; ++k) {
+            const int32_t j = in_place ? 4 * (k / 2) + (k % 2) : 2 * k, j_high = in_place ? j + 2 : j + 1;
+            pairs[k] = tas_ws_pack16(offset_sum + row[j], j_high < channels ? offset_sum + row[j_high] : 0);
+        }
+        return;
+    }
     for (int32_t k = 0; k < count; ++k) {
         const int32_t j = in_place ? 4 * (k / 2) + (k % 2) : 2 * k, j_high = in_place ? j + 2 : j + 1;
-        int32_t low = offset_sum, high = 0;
-        for (int32_t m = j; m < channels; m += condensed_channels) {
-            low += row[m];
-        }
-        if (j_high < condensed_channels) {
-            high = offset_sum;
-            for (int32_t m = j_high; m < channels; m += condensed_channels) {
-                high += row[m];
-            }
-        }
+        const int32_t low = offset_sum + tas_ws_presum_one(row, j, condensed_channels, input_channels);
+        const int32_t high = j_high < channels ? offset_sum + tas_ws_presum_one(row, j_high, condensed_channels, input_channels) : 0;
         pairs[k] = tas_ws_pack16(low, high);
     }
 }
@@ -79,43 +91,150 @@ static inline int32_t tas_ws_word_mac(int32_t word, int32_t f_even, int32_t f_od
     return tas_smlad(tas_ws_sxtb16_ror8(word), f_odd, tas_smlad(tas_sxtb16(word), f_even, acc));
 }
 
-/* Φ read in place as int8 words (M* a multiple of 4). M* = 8 keeps F' in registers. */
-__attribute__((noinline)) static void tas_ws_diagonal_row_in_place(const int32_t *__restrict f,
-                                                                   const int8_t *__restrict condensed,
-                                                                   int32_t channels, int32_t length,
-                                                                   const int32_t *__restrict previous,
-                                                                   int32_t *__restrict current)
+/* One pass of the in-place diagonal sum over a chunk of 4·groups channels of Φ (read as int8 words, rows
+ * `row_bytes` apart), F' of the chunk (2·groups pairs) in registers. The I row is updated in place, from the
+ * last column down: with `first`, rows[v + 1] = P(v) + rows[v] (I[u, v] = P[u, v] + I[u − 1, v − 1], the
+ * old rows[v] not yet overwritten), else rows[v + 1] += P(v) (the next chunks' products). */
+static inline void tas_ws_diagonal_chunk(const int32_t *__restrict f, const int8_t *__restrict phi, int32_t row_bytes,
+                                         int32_t length, int32_t *__restrict rows, int32_t groups, int32_t first)
 {
-    if (channels == 8) {
-        const int32_t f0 = f[0], f1 = f[1], f2 = f[2], f3 = f[3];
-        for (int32_t v = 0; v < length; ++v) {
-            const int8_t *a = condensed + 8 * v;
-            const int32_t acc = tas_ws_word_mac(tas_read_word(a), f0, f1, previous[v]);
-            current[v + 1] = tas_ws_word_mac(tas_read_word(a + 4), f2, f3, acc);
-        }
-        return;
+    int32_t f_pairs[8];
+#pragma GCC unroll 8
+    for (int32_t k = 0; k < 2 * groups; ++k) {
+        f_pairs[k] = f[k];
     }
-    /* Two columns per pass: each pair of F' is loaded once for four SMLADs. */
-    const int32_t groups = channels / 4;
-    int32_t v = 0;
-    for (; v + 2 <= length; v += 2) {
-        const int8_t *a = condensed + v * channels, *b = a + channels;
-        int32_t acc0 = previous[v], acc1 = previous[v + 1];
+    int32_t *column = rows + length;                  /* rows[v + 1] */
+    const int8_t *a = phi + (length - 1) * row_bytes; /* Φ[v] */
+    const int8_t *const stop = phi - row_bytes;
+    while (a != stop) {
+        int32_t acc = first ? column[-1] : column[0];
+#pragma GCC unroll 4
         for (int32_t g = 0; g < groups; ++g) {
-            const int32_t f_even = f[2 * g], f_odd = f[2 * g + 1];
-            acc0 = tas_ws_word_mac(tas_read_word(a + 4 * g), f_even, f_odd, acc0);
-            acc1 = tas_ws_word_mac(tas_read_word(b + 4 * g), f_even, f_odd, acc1);
+            acc = tas_ws_word_mac(tas_read_word(a + 4 * g), f_pairs[2 * g], f_pairs[2 * g + 1], acc);
         }
-        current[v + 1] = acc0;
-        current[v + 2] = acc1;
+        *column-- = acc;
+        a -= row_bytes;
     }
-    for (; v < length; ++v) {
-        const int8_t *a = condensed + v * channels;
-        int32_t acc = previous[v];
-        for (int32_t g = 0; g < groups; ++g) {
-            acc = tas_ws_word_mac(tas_read_word(a + 4 * g), f[2 * g], f[2 * g + 1], acc);
+}
+
+/* Each chunk size and pass kind as its own loop (constant groups and first: F' stays in registers). */
+__attribute__((noinline)) static void tas_ws_chunk16_first(const int32_t *f, const int8_t *phi, int32_t row_bytes, int32_t length, int32_t *rows)
+{
+    tas_ws_diagonal_chunk(f, phi, row_bytes, length, rows, 4, 1);
+}
+__attribute__((noinline)) static void tas_ws_chunk16_add(const int32_t *f, const int8_t *phi, int32_t row_bytes, int32_t length, int32_t *rows)
+{
+    tas_ws_diagonal_chunk(f, phi, row_bytes, length, rows, 4, 0);
+}
+__attribute__((noinline)) static void tas_ws_chunk8_first(const int32_t *f, const int8_t *phi, int32_t row_bytes, int32_t length, int32_t *rows)
+{
+    tas_ws_diagonal_chunk(f, phi, row_bytes, length, rows, 2, 1);
+}
+__attribute__((noinline)) static void tas_ws_chunk8_add(const int32_t *f, const int8_t *phi, int32_t row_bytes, int32_t length, int32_t *rows)
+{
+    tas_ws_diagonal_chunk(f, phi, row_bytes, length, rows, 2, 0);
+}
+__attribute__((noinline)) static void tas_ws_chunk4_add(const int32_t *f, const int8_t *phi, int32_t row_bytes, int32_t length, int32_t *rows)
+{
+    tas_ws_diagonal_chunk(f, phi, row_bytes, length, rows, 1, 0);
+}
+
+/* Φ read in place as int8 words (M* a multiple of 4, at least 8): the I row `rows` (rows[v + 1] = I[u − 1, v]
+ * on entry, I[u, v] on return) in passes over chunks of 16 channels, then 8, then 4; the first pass adds the
+ * diagonal. Each pass costs a load and a store per column, so wide chunks keep that small. */
+static void tas_ws_diagonal_row_in_place(const int32_t *f, const int8_t *condensed, int32_t channels, int32_t length,
+                                         int32_t *rows)
+{
+    int32_t done = 0;
+    while (done < channels) {
+        const int32_t left = channels - done, first = done == 0;
+        const int32_t *f_chunk = f + done / 2;
+        if (left >= 16) {
+            (first ? tas_ws_chunk16_first : tas_ws_chunk16_add)(f_chunk, condensed + done, channels, length, rows);
+            done += 16;
+        } else if (left >= 8) {
+            (first ? tas_ws_chunk8_first : tas_ws_chunk8_add)(f_chunk, condensed + done, channels, length, rows);
+            done += 8;
+        } else {
+            tas_ws_chunk4_add(f_chunk, condensed + done, channels, length, rows); /* never first: channels >= 8 */
+            done += 4;
         }
-        current[v + 1] = acc;
+    }
+}
+
+/* ⟨F', Φ[v]⟩ + acc over `count` pairs of a widened row of Φ. */
+static inline int32_t tas_ws_widened_column(const int32_t *a, const int32_t *f_pairs, int32_t count, int32_t acc)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    if (count == 4) { /* two LDRDs: GCC 12 spills a word of Φ here when left to itself */
+        int32_t w0, w1, w2, w3;
+        __asm__("ldrd %0, %1, [%4]\n\tldrd %2, %3, [%4, #8]" : "=&r"(w0), "=&r"(w1), "=&r"(w2), "=&r"(w3) : "r"(a) : "memory");
+        return tas_smlad(w3, f_pairs[3], tas_smlad(w2, f_pairs[2], tas_smlad(w1, f_pairs[1], tas_smlad(w0, f_pairs[0], acc))));
+    }
+#endif
+#pragma GCC unroll 4
+    for (int32_t k = 0; k < count; ++k) {
+        acc = tas_smlad(a[k], f_pairs[k], acc);
+    }
+    return acc;
+}
+
+/* tas_ws_diagonal_chunk on Φ widened into int16 pairs (`stride` words a row): `count` pairs per column, the
+ * same in-place update of the I row from the last column down (two columns per pass measured no fewer
+ * instructions: GCC spills). */
+static inline void tas_ws_widened_chunk(const int32_t *__restrict f, const int32_t *__restrict phi, int32_t stride,
+                                        int32_t length, int32_t *__restrict rows, int32_t count, int32_t first)
+{
+    int32_t f_pairs[4];
+#pragma GCC unroll 4
+    for (int32_t k = 0; k < count; ++k) {
+        f_pairs[k] = f[k];
+    }
+    int32_t *column = rows + length;                 /* rows[v + 1] */
+    const int32_t *a = phi + (length - 1) * stride;  /* Φ[v] */
+    const int32_t *const stop = phi - stride;
+    while (a != stop) {
+        *column = tas_ws_widened_column(a, f_pairs, count, first ? column[-1] : column[0]);
+        --column;
+        a -= stride;
+    }
+}
+
+__attribute__((noinline)) static void tas_ws_widened4_first(const int32_t *f, const int32_t *phi, int32_t stride, int32_t length, int32_t *rows)
+{
+    tas_ws_widened_chunk(f, phi, stride, length, rows, 4, 1);
+}
+__attribute__((noinline)) static void tas_ws_widened4_add(const int32_t *f, const int32_t *phi, int32_t stride, int32_t length, int32_t *rows)
+{
+    tas_ws_widened_chunk(f, phi, stride, length, rows, 4, 0);
+}
+__attribute__((noinline)) static void tas_ws_widened2_add(const int32_t *f, const int32_t *phi, int32_t stride, int32_t length, int32_t *rows)
+{
+    tas_ws_widened_chunk(f, phi, stride, length, rows, 2, 0);
+}
+__attribute__((noinline)) static void tas_ws_widened1_add(const int32_t *f, const int32_t *phi, int32_t stride, int32_t length, int32_t *rows)
+{
+    tas_ws_widened_chunk(f, phi, stride, length, rows, 1, 0);
+}
+
+/* Φ widened, at least 4 pairs: the I row `rows` updated in place like
+ * tas_ws_diagonal_row_in_place, in passes of 4 pairs, then 2, then 1; the first pass (4 pairs) adds the diagonal. */
+static void tas_ws_diagonal_row_widened(const int32_t *f, const int32_t *phi, int32_t pairs, int32_t length, int32_t *rows)
+{
+    tas_ws_widened4_first(f, phi, pairs, length, rows);
+    int32_t done = 4;
+    while (done < pairs) {
+        const int32_t left = pairs - done;
+        if (left >= 4) {
+            tas_ws_widened4_add(f + done, phi + done, pairs, length, rows);
+            done += 4;
+        } else if (left >= 2) {
+            tas_ws_widened2_add(f + done, phi + done, pairs, length, rows);
+            done += 2;
+        } else {
+            tas_ws_widened1_add(f + done, phi + done, pairs, length, rows);
+            done += 1;
+        }
     }
 }
 
@@ -173,61 +292,122 @@ __attribute__((noinline)) static void tas_ws_diagonal_row_dsp(const int32_t *__r
     }
 }
 
-/* The finished output row `out` (window rows r − L + 1 … r): G[n] = I[r, n·s + L − 1] − I[r − L, n·s − 1],
- * plus the bias, requantized. quant_step 0: one multiplier and shift for every filter (WSNet's Φ has one
- * scale, so its multipliers are per tensor), their terms worked out once per row, not per output. */
-static void tas_ws_output_row(const tas_ws_conv_params *p, const int32_t *last, const int32_t *ring_row,
-                              int32_t sampling_stride, const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int32_t quant_step,
+/* value clamped to int8, one SSAT on the core. */
+static inline int32_t tas_ws_saturate8(int32_t value)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    int32_t result;
+    __asm__("ssat %0, #8, %1" : "=r"(result) : "r"(value));
+    return result;
+#else
+    return tas_clamp(value, -128, 127);
+#endif
+}
+
+/* Per-tensor requantization of one output row (see tas_ws_output_row), every array walked by pointer. Inlined
+ * with a constant `channel` and `clamp` where it can be, so few terms need registers. clamp: 0 the int8 range
+ * (no activation: one SSAT), 1 act_max = 127 (a ReLU: SSAT and a max), 2 any range. */
+__attribute__((always_inline)) static inline void tas_ws_output_row_per_tensor(
+    const int32_t *last, const int32_t *ring_row, int32_t filters, int32_t sampling_stride, tas_requant_channel channel,
+    int32_t output_offset, int32_t act_min, int32_t act_max, int32_t clamp, int8_t *out)
+{
+    const int8_t *const end = out + filters;
+    while (out < end) {
+        const int32_t acc = (int32_t)((uint32_t)*last - (uint32_t)*ring_row++);
+        last += sampling_stride;
+        int32_t value = tas_requant_channel_apply(acc, &channel) + output_offset;
+        if (clamp == 2) {
+            value = tas_clamp(value, act_min, act_max);
+        } else {
+            value = tas_ws_saturate8(value);
+            if (clamp == 1) {
+                value = value < act_min ? act_min : value;
+            }
+        }
+        *out++ = (int8_t)value;
+    }
+}
+
+/* The finished output row `out` (window rows r − L + 1 … r): G[n] + bias[n] = I[r, n·s + L − 1] − ring_row[n]
+ * with ring_row[n] = I[r − L, n·s − 1] − bias[n], requantized. quant_step 0: one multiplier and shift for every
+ * filter (WSNet's Φ has one scale, so its multipliers are per tensor), their terms worked out once per row;
+ * the usual case (a right shift, none to the left) with the shift amounts as constants. Not inlined: alone,
+ * its loop keeps every term in registers. */
+__attribute__((noinline)) static void tas_ws_output_row(const tas_ws_conv_params *p, const int32_t *last, const int32_t *ring_row,
+                              int32_t sampling_stride, const int32_t *multiplier, const int32_t *shift, int32_t quant_step,
                               int8_t *out)
 {
     const int32_t filters = p->filters, output_offset = p->output_offset;
     const int32_t act_min = p->act_min, act_max = p->act_max;
     if (quant_step == 0) {
         const tas_requant_channel channel = tas_requant_channel_of(multiplier[0], shift[0]);
-        for (int32_t n = 0; n < filters; ++n) {
-            int32_t acc = (int32_t)((uint32_t)last[n * sampling_stride] - (uint32_t)ring_row[n]);
-            if (bias) {
-                acc += bias[n];
+        if (channel.left == 0 && channel.negative_mask == -1) {
+            const tas_requant_channel right_only = {channel.multiplier, 0, channel.right, channel.round, -1};
+            if (act_max == 127 && act_min == -128) {
+                tas_ws_output_row_per_tensor(last, ring_row, filters, sampling_stride, right_only, output_offset, act_min,
+                                             act_max, 0, out);
+            } else if (act_max == 127) {
+                tas_ws_output_row_per_tensor(last, ring_row, filters, sampling_stride, right_only, output_offset, act_min,
+                                             act_max, 1, out);
+            } else {
+                tas_ws_output_row_per_tensor(last, ring_row, filters, sampling_stride, right_only, output_offset, act_min,
+                                             act_max, 2, out);
             }
-            acc = tas_requant_channel_apply(acc, &channel) + output_offset;
-            out[n] = (int8_t)tas_clamp(acc, act_min, act_max);
+        } else {
+            tas_ws_output_row_per_tensor(last, ring_row, filters, sampling_stride, channel, output_offset, act_min,
+                                         act_max, 2, out);
         }
         return;
     }
     for (int32_t n = 0; n < filters; ++n) {
-        int32_t acc = (int32_t)((uint32_t)last[n * sampling_stride] - (uint32_t)ring_row[n]);
-        if (bias) {
-            acc += bias[n];
-        }
+        const int32_t acc = (int32_t)((uint32_t)last[n * sampling_stride] - (uint32_t)ring_row[n]);
         /* Branch-free channel terms: fewer instructions than tas_requantize_positive's branches. */
         const tas_requant_channel channel = tas_requant_channel_of(multiplier[n], shift[n]);
-        acc = tas_requant_channel_apply(acc, &channel) + output_offset;
-        out[n] = (int8_t)tas_clamp(acc, act_min, act_max);
+        out[n] = (int8_t)tas_clamp(tas_requant_channel_apply(acc, &channel) + output_offset, act_min, act_max);
+    }
+}
+
+/* ring_row[n] = I[r, n·s − 1] − bias[n] from the finished I row `current` (current[n·s] = I[r, n·s − 1]). */
+__attribute__((noinline)) static void tas_ws_ring_row(const int32_t *current, int32_t sampling_stride, const int32_t *bias,
+                                                      int32_t filters, int32_t *ring_row)
+{
+    const int32_t *const end = ring_row + filters;
+    if (bias) {
+        while (ring_row < end) {
+            *ring_row++ = (int32_t)((uint32_t)*current - (uint32_t)*bias++);
+            current += sampling_stride;
+        }
+        return;
+    }
+    while (ring_row < end) {
+        *ring_row++ = *current;
+        current += sampling_stride;
     }
 }
 
 /* F' of block row r: fold time steps from element r·fold − pad_before, zero where they are padding. A
- * row that straddles the padding is copied with the zero point (x' = 0) in the padded steps. */
+ * row that straddles the padding is copied with the zero point (x' = 0) in the padded steps (only when
+ * fold > 1: `edge` is empty otherwise, and the test lets GCC drop that copy for an unfolded layer). */
 static void tas_ws_block_row(const tas_ws_conv_params *p, const int8_t *input, int32_t r, int32_t fold,
-                             int32_t channels, int32_t condensed_channels, int32_t offset_sum, int32_t in_place,
+                             int32_t condensed_channels, int32_t offset_sum, int32_t in_place,
                              int8_t *edge, int32_t *row_pairs)
 {
     const int32_t first = r * fold - p->pad_before, input_channels = p->input_channels;
     if (first >= 0 && first + fold <= p->input_length) {
-        tas_ws_presum_pairs(input + first * input_channels, channels, condensed_channels, offset_sum, in_place, row_pairs);
+        tas_ws_presum_pairs(p, input + first * input_channels, condensed_channels, offset_sum, in_place, row_pairs);
         return;
     }
-    if (first + fold <= 0 || first >= p->input_length) {
+    if (fold == 1 || first + fold <= 0 || first >= p->input_length) {
         for (int32_t k = 0; k < (condensed_channels + 1) / 2; ++k) {
             row_pairs[k] = 0; /* all padding: x' = 0 */
         }
         return;
     }
-    for (int32_t i = 0; i < channels; ++i) {
+    for (int32_t i = 0; i < fold * input_channels; ++i) {
         const int32_t step = first + i / input_channels;
         edge[i] = step >= 0 && step < p->input_length ? input[first * input_channels + i] : (int8_t)(-p->input_offset);
     }
-    tas_ws_presum_pairs(edge, channels, condensed_channels, offset_sum, in_place, row_pairs);
+    tas_ws_presum_pairs(p, edge, condensed_channels, offset_sum, in_place, row_pairs);
 }
 
 TAS_KERNEL void tas_ws_conv_integral_s8_dsp(const tas_ws_conv_params *p, const int8_t *input, const int8_t *condensed,
@@ -239,14 +419,14 @@ TAS_KERNEL void tas_ws_conv_integral_s8_dsp(const tas_ws_conv_params *p, const i
     const int32_t length = p->condensed_length / fold, condensed_channels = p->condensed_channels * fold;
     const int32_t kernel_size = p->kernel_size / fold, filters = p->filters;
     const int32_t sampling_stride = p->sampling_stride / fold, stride = p->stride / fold;
-    const int32_t channels = p->input_channels * fold, pairs = (condensed_channels + 1) / 2;
+    const int32_t pairs = (condensed_channels + 1) / 2;
     const int32_t offset_sum = (p->input_channels / p->condensed_channels) * p->input_offset;
-    const int32_t in_place = tas_ws_in_place(condensed_channels);
+    const int32_t in_place = tas_ws_in_place(condensed_channels, length);
     int32_t *row_pairs = scratch;                    /* F' of the current row */
     int32_t *phi = row_pairs + pairs;                /* Φ widened (not when in place) */
     int32_t *previous = phi + (in_place ? 0 : pairs * length); /* previous[v + 1] = I[u − 1, v] */
     int32_t *current = previous + length + 1;
-    int32_t *ring = current + length + 1;            /* ring[(u mod L)·N + n] = I[u, n·s − 1] */
+    int32_t *ring = current + length + 1;            /* ring[(u mod L)·N + n] = I[u, n·s − 1] − bias[n] */
     int8_t *edge = (int8_t *)(ring + kernel_size * filters); /* a block row that straddles the padding */
     const int32_t rows = (p->output_length - 1) * stride + kernel_size;
 
@@ -258,28 +438,37 @@ TAS_KERNEL void tas_ws_conv_integral_s8_dsp(const tas_ws_conv_params *p, const i
     }
     current[0] = 0;
     for (int32_t k = 0; k < kernel_size * filters; ++k) {
-        ring[k] = 0;
+        ring[k] = bias ? -bias[k % filters] : 0; /* I[−1, :] − bias */
     }
-    int32_t ring_slot = 0; /* r mod L */
+    const int32_t last_ring_row = (p->output_length - 1) * stride; /* rows r < this: r + 1 <= the last output's t */
+    int32_t ring_slot = 0;               /* r mod L */
+    int32_t ring_phase = stride - 1;     /* (−r − 1) mod stride: 0 when r + 1 is a multiple of the stride */
     for (int32_t r = 0; r < rows; ++r) {
-        tas_ws_block_row(p, input, r, fold, channels, condensed_channels, offset_sum, in_place, edge, row_pairs);
-        if (in_place) {
-            tas_ws_diagonal_row_in_place(row_pairs, condensed, condensed_channels, length, previous, current);
+        tas_ws_block_row(p, input, r, fold, condensed_channels, offset_sum, in_place, edge, row_pairs);
+        if (in_place) { /* one I row, updated in place */
+            tas_ws_diagonal_row_in_place(row_pairs, condensed, condensed_channels, length, previous);
+            current = previous;
+        } else if (pairs >= 4) {
+            tas_ws_diagonal_row_widened(row_pairs, phi, pairs, length, previous);
+            current = previous;
         } else {
             tas_ws_diagonal_row_dsp(row_pairs, phi, pairs, length, previous, current);
         }
         int32_t *ring_row = ring + ring_slot * filters; /* holds row r − L until overwritten */
         const int32_t first_row = r - kernel_size + 1;
         if (first_row >= 0 && first_row % stride == 0) {
-            tas_ws_output_row(p, current + kernel_size, ring_row, sampling_stride, bias, multiplier, shift, quant_step,
+            tas_ws_output_row(p, current + kernel_size, ring_row, sampling_stride, multiplier, shift, quant_step,
                               output + (first_row / stride) * filters);
         }
-        for (int32_t n = 0; n < filters; ++n) {
-            ring_row[n] = current[n * sampling_stride]; /* I[r, n·s − 1] */
+        if (ring_phase == 0 && r < last_ring_row) { /* only rows r = t − 1 of an output t are read */
+            tas_ws_ring_row(current, sampling_stride, bias, filters, ring_row);
         }
+        ring_phase = ring_phase == 0 ? stride - 1 : ring_phase - 1;
         ring_slot = ring_slot + 1 == kernel_size ? 0 : ring_slot + 1;
-        int32_t *swap = previous;
-        previous = current;
-        current = swap;
+        if (current != previous) {
+            int32_t *swap = previous;
+            previous = current;
+            current = swap;
+        }
     }
 }

@@ -103,17 +103,22 @@ def integral_scratch_words(shape: WSConvShape) -> int:
 
 def integral_fold(shape: WSConvShape) -> int:
     """Time steps per block row of the DSP integral kernel (tas_ws_conv_fold): the conv stride S when
-    C = 1 and S divides L and s (the layer then runs on [T/S, S·M] with stride 1), else 1."""
+    S divides L and s (the layer then runs on blocks of S rows, F' of the S rows side by side, stride 1), else 1."""
     s = shape.stride
-    ok = s > 1 and shape.channel_repeat == 1 and shape.kernel_size % s == 0 and shape.sampling_stride % s == 0
+    ok = s > 1 and shape.kernel_size % s == 0 and shape.sampling_stride % s == 0
     return s if ok else 1
 
 
+# Φ widened into int16 pairs in scratch up to this many words (TAS_WS_WIDENED_WORDS_MAX).
+WIDENED_WORDS_MAX = 4096
+
+
 def integral_dsp_reads_in_place(shape: WSConvShape) -> bool:
-    """The DSP integral kernel reads int8 Φ as words (M* a multiple of 4, at least 8; in block rows),
-    else widens it into scratch."""
-    channels = shape.condensed_channels * integral_fold(shape)
-    return channels >= 8 and channels % 4 == 0
+    """The DSP integral kernel reads int8 Φ as words (M* a multiple of 4, at least 8, in block rows) when
+    Φ widened would take over WIDENED_WORDS_MAX words, else widens it into scratch (tas_ws_in_place)."""
+    fold = integral_fold(shape)
+    channels, length = shape.condensed_channels * fold, shape.condensed_length // fold
+    return channels >= 8 and channels % 4 == 0 and (channels + 1) // 2 * length > WIDENED_WORDS_MAX
 
 
 def integral_dsp_scratch_words(shape: WSConvShape) -> int:
@@ -128,37 +133,76 @@ def integral_dsp_scratch_words(shape: WSConvShape) -> int:
     return pairs + widened + 2 * (length + 1) + (shape.kernel_size // fold) * shape.filters + edge
 
 
-# Instructions the C kernels execute per unit of work: non-negative least squares over the QEMU
-# -icount counts of benchmarks/ws_conv_layers.py (SoundNet-8 S8C4D2 and WSNet-mini layers; DSP
-# kernels on the Cortex-M4 twin, portable ones on the Cortex-M3 twin; within about ±20 % of every
-# measured layer; results/ws_conv_layers.json). Op counts treat a MAC, an add and a requantization alike; the
-# kernels do not: the direct im2col kernel runs two MACs per SMLAD, the integral image pays a load
-# and a store of I per column and a full requantization per output.
-INTEGRAL_COSTS = {  # per input row: column, SMLAD (DSP) or MAC (portable), input channel (pre-sum), filter (ring); per output
-    True: {"column": 0.8, "mac": 4.15, "channel": 0.0, "filter": 6.25, "row": 61.5, "output": 27.2},
+# Instructions the C kernels execute per unit of work: non-negative least squares over the QEMU -icount
+# counts of benchmarks/ws_conv_layers.py (SoundNet-8 S8C4D2/S8C8D2 and WSNet-mini layers and ten small layers;
+# DSP kernels on the Cortex-M4 twin, portable ones on the Cortex-M3 twin; results/ws_conv_layers.json; the
+# DSP integral fit is within ±4 % of every layer). Op
+# counts treat a MAC, an add and a requantization alike; the kernels do not: the direct im2col kernel runs
+# two MACs per SMLAD, the integral image pays a load and a store of I per column and pass and a full
+# requantization per output.
+INTEGRAL_COSTS = {  # portable, per input row: column, MAC, input channel (pre-sum), filter (ring); per output
     False: {"column": 2.25, "mac": 2.8, "channel": 18.6, "filter": 6.7, "row": 0.0, "output": 38.1},
 }
-DIRECT_COSTS = {  # per output step: MAC, window byte (gather), output channel (requantization)
-    True: {"mac": 1.49, "window": 0.0, "output": 27.6},
-    False: {"mac": 3.93, "window": 0.0, "output": 1.9},
+# The DSP integral kernel: `diagonal` scales the instructions of one column of each diagonal pass as the
+# loops of tas_ws_conv_integral_s8_dsp.c run them (counted in its Cortex-M4 code); then per F' pair and C
+# repeat (pre-sum), block row, ring entry, output, Φ word widened and ring word cleared, and per call.
+DIAGONAL_PASS = {"widened": {4: 12, 2: 8, 1: 7}, "in_place": {16: 29, 8: 15, 4: 9}}
+DIAGONAL_SMALL = {1: 4.5, 2: 7.0, 3: 16.0}  # Φ widened, 1-3 pairs: the two-row loops
+INTEGRAL_DSP_COSTS = {"diagonal": 0.97, "presum": 12.9, "row": 121.0, "ring": 0.0, "output": 24.9, "setup": 4.3, "call": 0.0}
+DIRECT_COSTS = {  # per MAC, window byte (gather), output (requantization), call (the DSP fit, within -22..+11 %)
+    True: {"mac": 1.04, "window": 4.07, "output": 30.1, "call": 5746.0},
+    False: {"mac": 3.93, "window": 0.0, "output": 1.9, "call": 0.0},
 }
+
+
+def _diagonal_column(channels: int, length: int) -> float:
+    """Instructions of one column of the DSP kernel's diagonal sum over `channels` condensed channels (all passes)."""
+    pairs = (channels + 1) // 2
+    if channels >= 8 and channels % 4 == 0 and pairs * length > WIDENED_WORDS_MAX:
+        chunks, table, left = 0.0, DIAGONAL_PASS["in_place"], channels
+        for size in (16, 8, 4):
+            chunks += (left // size) * table[size]
+            left %= size
+        return chunks
+    if pairs < 4:
+        return DIAGONAL_SMALL[pairs]
+    table = DIAGONAL_PASS["widened"]
+    return (pairs // 4) * table[4] + (pairs % 4 // 2) * table[2] + (pairs % 2) * table[1]
+
+
+def integral_dsp_terms(shape: WSConvShape) -> dict:
+    """The units of work of tas_ws_conv_integral_s8_dsp on a layer, keyed like INTEGRAL_DSP_COSTS."""
+    fold = integral_fold(shape)
+    stride = shape.stride // fold
+    rows = (shape.output_length - 1) * stride + shape.kernel_size // fold
+    channels, length = shape.condensed_channels * fold, shape.condensed_length // fold
+    pairs = (channels + 1) // 2
+    widened = 0 if integral_dsp_reads_in_place(shape) else pairs * length
+    return {"diagonal": rows * length * _diagonal_column(channels, length),
+            "presum": rows * pairs * (1 if shape.channel_repeat == 1 else shape.channel_repeat), "row": rows,
+            "ring": min(rows, (shape.output_length - 1) * stride) / stride * shape.filters,
+            "output": shape.output_length * shape.filters,
+            "setup": widened + shape.kernel_size // fold * shape.filters, "call": 1}
+
+
+def direct_terms(shape: WSConvShape) -> dict:
+    """The units of work of the direct (im2col) kernels on a layer, keyed like DIRECT_COSTS."""
+    window = shape.kernel_size * shape.input_channels
+    return {"mac": shape.output_length * window * shape.filters, "window": shape.output_length * window,
+            "output": shape.output_length * shape.filters, "call": 1}
 
 
 def estimated_instructions(shape: WSConvShape, algorithm: str, dsp: bool) -> float:
     """Modelled instructions of the whole layer for the integral-image or direct kernel, on a core with
     (dsp) or without the DSP extension: tas_ws_conv_integral_s8[_dsp] or tas_ws_conv_im2col_s8[_dsp]."""
-    outputs = shape.output_length
     if algorithm == "direct":
-        c = DIRECT_COSTS[dsp]
-        window = shape.kernel_size * shape.input_channels
-        return outputs * (c["mac"] * window * shape.filters + c["window"] * window + c["output"] * shape.filters)
-    c = INTEGRAL_COSTS[dsp]
-    fold = integral_fold(shape) if dsp else 1  # the DSP kernel runs strided first layers on block rows
-    rows = (outputs - 1) * (shape.stride // fold) + shape.kernel_size // fold
-    condensed = shape.condensed_channels * fold
-    macs = (condensed + 1) // 2 if dsp else condensed  # SMLAD pairs or MACs per column
-    per_row = (shape.condensed_length // fold * (c["column"] + c["mac"] * macs) + c["channel"] * shape.input_channels * fold
-               + c["filter"] * shape.filters + c["row"])
+        return sum(DIRECT_COSTS[dsp][key] * value for key, value in direct_terms(shape).items())
+    if dsp:
+        return sum(INTEGRAL_DSP_COSTS[key] * value for key, value in integral_dsp_terms(shape).items())
+    c, outputs = INTEGRAL_COSTS[False], shape.output_length
+    rows = (outputs - 1) * shape.stride + shape.kernel_size
+    per_row = (shape.condensed_length * (c["column"] + c["mac"] * shape.condensed_channels)
+               + c["channel"] * shape.input_channels + c["filter"] * shape.filters + c["row"])
     return rows * per_row + outputs * c["output"] * shape.filters
 
 
