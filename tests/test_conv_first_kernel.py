@@ -79,10 +79,14 @@ def test_channel_table_holds_the_requantization_terms():
         multipliers = np.array([1 << 30, 3 << 28, 1 << 29], dtype=np.int32)
         shifts = np.array([2, -3, 0], dtype=np.int32)
 
-    table = channel_table(P).reshape(-1, 6).tolist()
+    table = channel_table(P, fast=False).reshape(-1, 6).tolist()
     assert table[0] == [20, 1 << 30, 2, 0, 0, 0]
     assert table[1] == [30, 3 << 28, 0, 3, 4, -1]
     assert table[2] == table[3] == [40, 1 << 29, 0, 0, 0, 0]  # the padding channel copies the last
+    P.shifts = np.array([-1, -3, -8], dtype=np.int32)
+    P.output_offset = -5
+    fast = channel_table(P, fast=True).reshape(-1, 4).tolist()  # (2·offset + 1)·2^(r-1) rides in the rounding
+    assert fast[:3] == [[20, 1 << 30, 0, -9], [30, 3 << 28, 2, -36], [40, 1 << 29, 7, -9 * 128]]
 
 
 def _first_conv(compiled):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinyasc.compile.ops.common import EmitContext, Kernel, folded_bias, folds_into_int32
+from tinyasc.compile.ops.fully_connected_dsp import fast_requantization_holds
 
 FIRST_LAYER_DEPTH = 4  # input channels up to this count
 WIDENED_WEIGHTS_LIMIT = 16384  # bytes of int16 weights: beyond it the int8 im2col kernel keeps flash small
@@ -39,17 +40,28 @@ def pack_first_weights(weights: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(words).astype("<i2").view("<i4").reshape(-1).astype(np.int32)
 
 
-def channel_table(p) -> np.ndarray:
-    """Per output channel (an odd count padded with a copy of the last): the folded bias, then
+def fast_requantization(p) -> bool:
+    """The fast output stage is exact for every int8 input (the fully connected kernel's proof)."""
+    folded = folded_bias(p.weights, p.bias, p.input_offset)
+    return fast_requantization_holds(p.weights, folded, p.multipliers, p.shifts, p.output_offset)
+
+
+def channel_table(p, fast: bool) -> np.ndarray:
+    """Per output channel (an odd count padded with a copy of the last): the folded bias, then in the
+    fast form multiplier, r - 1 and add = 2^(r-1)·(2·output_offset + 1) for the right shift r, else
     tas_requant_channel_of's terms (multiplier, left, right, round, negative_mask)."""
     bias = folded_bias(p.weights, p.bias, p.input_offset).astype(np.int64)
     multipliers = np.broadcast_to(np.asarray(p.multipliers, dtype=np.int64), bias.shape)
     shifts = np.broadcast_to(np.asarray(p.shifts, dtype=np.int64), bias.shape)
-    left = np.maximum(shifts, 0)
-    right = left - shifts
-    rounding = (np.int64(1) << right) >> 1
-    negative_mask = np.where(right > 0, -1, 0)
-    table = np.stack([bias, multipliers, left, right, rounding, negative_mask], axis=1)
+    if fast:
+        right_less_one = -shifts - 1
+        add = (2 * p.output_offset + 1) * (np.int64(1) << right_less_one)
+        table = np.stack([bias, multipliers, right_less_one, add], axis=1)
+    else:
+        left = np.maximum(shifts, 0)
+        right = left - shifts
+        rounding = (np.int64(1) << right) >> 1
+        table = np.stack([bias, multipliers, left, right, rounding, np.where(right > 0, -1, 0)], axis=1)
     if table.shape[0] % 2:
         table = np.concatenate([table, table[-1:]])
     return table.reshape(-1).astype(np.int32)
@@ -58,14 +70,17 @@ def channel_table(p) -> np.ndarray:
 def emit_first_call(p, kernel: Kernel, ctx: EmitContext) -> str:
     w = ctx.constant("filter", pack_first_weights(p.weights), "int32_t",
                      f"weights {list(p.weights.shape)} widened to int16, per channel pair and quad even/odd lanes")
-    table = ctx.constant("channels", channel_table(p), "int32_t",
-                         "per channel: bias + input_offset * sum(weights), multiplier, left, right, round, negative mask")
-    return f"{kernel.name}({ctx.params}, {ctx.input()}, {w}, {table}, (int32_t *)({ctx.scratch()}), {ctx.output()})"
+    fast = fast_requantization(p)
+    terms = "multiplier, right shift - 1, rounding + offset term" if fast else "multiplier, left, right, round, negative mask"
+    table = ctx.constant("channels", channel_table(p, fast), "int32_t",
+                         f"per channel: bias + input_offset * sum(weights), {terms}")
+    scratch = f"(int32_t *)(void *)({ctx.scratch()})"
+    return f"{kernel.name}({ctx.params}, {ctx.input()}, {w}, {table}, {int(fast)}, {scratch}, {ctx.output()})"
 
 
 CONV2D_FIRST_DSP = Kernel(
     "tas_conv2d_first_s8_dsp",
     ("tas_dsp.h", "tas_conv2d_common.h", "tas_im2col.h", "tas_mat_mult_dsp.h", "tas_conv2d_first_s8_dsp.c"),
     applies=is_first_layer, requires=("dsp",), row_loop=True, folds_input_offset=True, weight_layout="first_pairs",
-    scratch_bytes=lambda p: 6 * first_window(p),  # two int8 columns, then the pair widened
+    scratch_bytes=lambda p: 6 * first_window(p) + 8,  # two int8 columns with a word of room each, the pair widened
 )
