@@ -25,6 +25,26 @@
  * pixels' lanes for a weight pair. */
 static inline void tas_first_interleave(const int8_t *a, const int8_t *b, int32_t quads, int32_t *dst)
 {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    /* Written out: GCC 12 stores the four words one by one. STM stores in register order, so the
+     * four are pinned to r8-r11: LDR, LDR, 4 SXTB16 and one STM per quad. Volatile: its only
+     * effect is the stores, so GCC would drop it as unused. */
+    register int32_t a_even __asm__("r8"), b_even __asm__("r9"), a_odd __asm__("r10"), b_odd __asm__("r11");
+    __asm__ volatile("1:\n\t"
+            "ldr %[ae], [%[a]], #4\n\t" /* unaligned LDR: legal on Cortex-M4 */
+            "ldr %[be], [%[b]], #4\n\t"
+            "sxtb16 %[ao], %[ae], ror #8\n\t"
+            "sxtb16 %[ae], %[ae]\n\t"
+            "sxtb16 %[bo], %[be], ror #8\n\t"
+            "sxtb16 %[be], %[be]\n\t"
+            "stmia %[d]!, {r8, r9, r10, r11}\n\t"
+            "subs %[n], %[n], #1\n\t"
+            "bne 1b"
+            : [a] "+r"(a), [b] "+r"(b), [d] "+r"(dst), [n] "+r"(quads), [ae] "=&r"(a_even), [be] "=&r"(b_even),
+              [ao] "=&r"(a_odd), [bo] "=&r"(b_odd)
+            :
+            : "cc", "memory");
+#else
     for (; quads > 0; --quads, a += 4, b += 4, dst += 4) {
         const tas_widened x = tas_widen(tas_read_word(a)), y = tas_widen(tas_read_word(b));
         dst[0] = x.even;
@@ -32,6 +52,7 @@ static inline void tas_first_interleave(const int8_t *a, const int8_t *b, int32_
         dst[2] = x.odd;
         dst[3] = y.odd;
     }
+#endif
 }
 
 /* acc + half a quad: pixels a, b (one LDRD) times channels 0, 1 (one LDRD). */
