@@ -70,7 +70,7 @@ CASES = {
     "fc_64_to_12_no_bias_per_tensor": (lambda: dense(64, 12, use_bias=False), False, [FC_DSP]),
     # 301 inputs: 64 quads widened into the capped scratch, 11 widened on the way, then the padded tail quad
     "fc_301_to_6_relu6_per_tensor": (lambda: dense(301, 6, "relu6"), False, [FC_DSP]),
-    "fc_after_flatten_relu6": (lambda: dense_after_flatten((7, 3, 3), 9, "relu6"), True, ["tas_conv2d_im2col_s8_dsp", FC_DSP]),
+    "fc_after_flatten_relu6": (lambda: dense_after_flatten((7, 3, 3), 9, "relu6"), True, ["tas_conv2d_first_s8_dsp", FC_DSP]),
     "fc_stack_17_33_3_1": (lambda: dense_stack(17, 33, 3, 1), True, [FC_DSP] * 3),
     "conv_1x1_odd_pixels_17_to_33_relu": (lambda: pointwise((5, 3, 17), 33, activation="relu"), True, [CONV_1X1_DSP]),
     "conv_1x1_on_a_1x1_image_33_to_3": (lambda: pointwise((1, 1, 33), 3), True, [CONV_1X1_DSP]),

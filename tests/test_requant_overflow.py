@@ -45,7 +45,8 @@ def _graph(kind: str, seed: int = 0) -> FuzzGraph:
         shape, kernel, padding = {
             "conv_1x1": ((1, 3, 3, 12), (1, 1), "valid"),            # tas_conv2d_1x1_s8_dsp, an odd pixel count
             "conv_3x3_widened": ((1, 5, 4, 8), (3, 3), "same"),     # depth 8: gathered straight into widened scratch
-            "conv_3x3_columns": ((1, 4, 5, 3), (3, 3), "same"),     # depth 3: int8 columns, then widened
+            "conv_3x3_columns": ((1, 4, 5, 5), (3, 3), "same"),     # depth 5: int8 columns, then widened
+            "conv_3x3_first": ((1, 4, 5, 3), (3, 3), "same"),       # depth 3: the first-layer kernel
         }[kind]
         source = graph.add(TensorSpec(shape, "int8", (INPUT_SCALE,), (3,)))
         out_shape = (1, shape[1], shape[2], 9)
@@ -68,9 +69,10 @@ def _export(kind: str, board: str, folder):
                         num_test_vectors=len(inputs))
 
 
-KINDS = ("fully_connected", "conv_1x1", "conv_3x3_widened", "conv_3x3_columns")
+KINDS = ("fully_connected", "conv_1x1", "conv_3x3_widened", "conv_3x3_columns", "conv_3x3_first")
 KERNELS = {"fully_connected": "tas_fully_connected_s8_dsp", "conv_1x1": "tas_conv2d_1x1_s8_dsp",
-           "conv_3x3_widened": "tas_conv2d_im2col_s8_dsp", "conv_3x3_columns": "tas_conv2d_im2col_s8_dsp"}
+           "conv_3x3_widened": "tas_conv2d_im2col_s8_dsp", "conv_3x3_columns": "tas_conv2d_im2col_s8_dsp",
+           "conv_3x3_first": "tas_conv2d_first_s8_dsp"}
 
 
 def test_the_graphs_reach_the_overflow_of_the_fast_path():

@@ -45,6 +45,8 @@ void tas_conv2d_im2col_s8(const tas_conv2d_params *p, const int8_t *input, const
 void tas_conv2d_im2col_s8_dsp(const tas_conv2d_params *p, const int8_t *input, const int32_t *packed_filter,
                               const int32_t *folded_bias, const int32_t *multiplier, const int32_t *shift,
                               int32_t quant_step, int32_t *scratch, int8_t *output);
+void tas_conv2d_first_s8_dsp(const tas_conv2d_params *p, const int8_t *input, const int32_t *widened_filter,
+                             const int32_t *channels, int32_t fast_requant, int32_t *scratch, int8_t *output);
 void tas_conv2d_sparse_s8(const tas_conv2d_params *p, const int8_t *input, const uint16_t *counts,
                           const int8_t *entries, const int32_t *folded_bias, const int32_t *multiplier,
                           const int32_t *shift, int8_t *output);

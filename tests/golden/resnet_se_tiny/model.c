@@ -33,14 +33,17 @@ const char *const tinyasc_labels[4] = {
 /* ---- tas_mat_mult_dsp.h ---- */
 /* verbatim: firmware_templates/kernels/tas_mat_mult_dsp.h */
 
+/* ---- tas_conv2d_first_s8_dsp.c ---- */
+/* verbatim: firmware_templates/kernels/tas_conv2d_first_s8_dsp.c */
+
+/* ---- tas_row_chain.h ---- */
+/* verbatim: firmware_templates/kernels/tas_row_chain.h */
+
 /* ---- tas_im2col_widened.h ---- */
 /* verbatim: firmware_templates/kernels/tas_im2col_widened.h */
 
 /* ---- tas_conv2d_im2col_s8_dsp.c ---- */
 /* verbatim: firmware_templates/kernels/tas_conv2d_im2col_s8_dsp.c */
-
-/* ---- tas_row_chain.h ---- */
-/* verbatim: firmware_templates/kernels/tas_row_chain.h */
 
 /* ---- tas_broadcast.h ---- */
 /* verbatim: firmware_templates/kernels/tas_broadcast.h */
@@ -68,25 +71,17 @@ const char *const tinyasc_labels[4] = {
 
 /* ---- constants (flash) ---- */
 
-/* op 0 weights [8, 3, 3, 1] int8, per group of 8 channels windows padded to a word, in blocks of 2 */
-static const int32_t tas_weights_op0_filter[24] __attribute__((aligned(4))) = {
-    486216197, 2138959821, -327067497, -2079224333, 135, 18, -1230155680, -678029680, -1133557631, 2137281108, 23, 178, -163118111, 1211758758, -675333505, 478133362,
-    67, 93, 1865719296, -228514177, 2141742146, 1397979740, 247, 107,
+/* op 0 weights [8, 3, 3, 1] widened to int16, per channel pair and quad even/odd lanes */
+static const int32_t tas_weights_op0_filter[48] __attribute__((aligned(4))) = {
+    -327675, 8257485, 1835026, 8388591, -8257641, 1179635, -1310632, -8061043, 65415, 18, 0, 0, -5439392, -6881392, -4849584, -2686954,
+    7339905, 6553684, -4456376, 8323154, 23, 65458, 0, 0, 4718561, 3800998, -655357, 4784120, -4259713, 8323186, -2686918, 1900476,
+    67, 93, 0, 0, 3407872, 6357119, 7339934, -917466, -5767102, 5439580, 8323172, 5439610, 65527, 107, 0, 0,
 };
 
-/* op 0 bias + input_offset * sum(weights) */
-static const int32_t tas_weights_op0_bias[8] __attribute__((aligned(4))) = {
-    3585, 495, -450, -1170, -2685, -4875, -3915, -11025,
-};
-
-/* op 0 requantize multipliers */
-static const int32_t tas_weights_op0_multiplier[8] __attribute__((aligned(4))) = {
-    1703100699, 2099113982, 1990798707, 1973154828, 1897222936, 1969362830, 2055006214, 1080880486,
-};
-
-/* op 0 requantize shifts */
-static const int32_t tas_weights_op0_shift[8] __attribute__((aligned(4))) = {
-    -7, -7, -7, -7, -7, -7, -7, -6,
+/* op 0 per channel: bias + input_offset * sum(weights), multiplier, right shift - 1, rounding + offset term */
+static const int32_t tas_weights_op0_channels[32] __attribute__((aligned(4))) = {
+    3585, 1703100699, 6, -16320, 495, 2099113982, 6, -16320, -450, 1990798707, 6, -16320, -1170, 1973154828, 6, -16320,
+    -2685, 1897222936, 6, -16320, -4875, 1969362830, 6, -16320, -3915, 2055006214, 6, -16320, -11025, 1080880486, 5, -8160,
 };
 
 /* op 1 weights [8, 3, 3, 8] int8, per group of 8 channels windows padded to a word, in blocks of 2 */
@@ -442,7 +437,7 @@ int tinyasc_invoke(const tinyasc_input_t *input, tinyasc_output_t *output)
                 break;
             case 1:
                 if (tas_row < 16) {
-                    tas_conv2d_im2col_s8_dsp(&tas_params_op0, tas_ring_row(&tas_ring_t0, tas_row - 1), tas_weights_op0_filter, tas_weights_op0_bias, tas_weights_op0_multiplier, tas_weights_op0_shift, 1, (int32_t *)((tas_arena + 1024) + 416), tas_ring_push(&tas_ring_t11));
+                    tas_conv2d_first_s8_dsp(&tas_params_op0, tas_ring_row(&tas_ring_t0, tas_row - 1), tas_weights_op0_filter, tas_weights_op0_channels, 1, (int32_t *)(void *)((tas_arena + 1024) + 416), tas_ring_push(&tas_ring_t11));
                 } else {
                     tas_ring_pad(&tas_ring_t11, 1, (int8_t)-128);
                 }

@@ -22,6 +22,7 @@ from tinyasc.compile.ops.common import (
     optional_input,
     same_padding,
 )
+from tinyasc.compile.ops.conv_first import CONV2D_FIRST_DSP, emit_first_call
 from tinyasc.compile.ops.mat_mult_call import emit_mat_mult_call
 from tinyasc.compile.ops.sparse_call import emit_sparse_call
 from tinyasc.compile.weight_packing import pack_rows_dsp_weights
@@ -117,6 +118,8 @@ def _weights_constant(p: Conv2DParams, kernel: Kernel, ctx: EmitContext) -> str:
 def emit(p: Conv2DParams, kernel: Kernel, ctx: EmitContext) -> str:
     if kernel.weight_layout == "sparse":
         return emit_sparse_call(p, kernel, ctx)
+    if kernel.weight_layout == "first_pairs":
+        return emit_first_call(p, kernel, ctx)
     if kernel.weight_layout in ("mat_mult_blocks", "im2col_blocks"):
         return emit_mat_mult_call(p, kernel, ctx)
     w = _weights_constant(p, kernel, ctx)
@@ -213,7 +216,8 @@ SPEC = OpSpec(
     kind=OpKind.CONV_2D,
     prepare=prepare,
     reference=CONV2D,
-    variants=(CONV2D_1X1_DSP, CONV2D_1X1_STRIDED_DSP, CONV2D_ROWS_DSP, CONV2D_ROWS, CONV2D_IM2COL_DSP, CONV2D_IM2COL),
+    variants=(CONV2D_1X1_DSP, CONV2D_1X1_STRIDED_DSP, CONV2D_ROWS_DSP, CONV2D_ROWS, CONV2D_FIRST_DSP, CONV2D_IM2COL_DSP,
+              CONV2D_IM2COL),
     params_ctype="tas_conv2d_params",
     emit=emit,
     describe=describe,

@@ -1,0 +1,233 @@
+/* int8 2-D convolution for first layers (one group, 1-4 input channels: RGB images, spectrograms)
+ * on cores with the DSP extension. Their windows are short (3x3x3 = 27 bytes) and their channels
+ * few, so the general im2col kernel spends most of its time widening weights and setting up each
+ * channel's requantization. Here both are done at export time: the weights are stored widened to
+ * int16 pairs (a first layer has a few hundred of them) and each channel's requantization terms
+ * are a row of a table in flash. Per pixel pair: both receptive fields gathered (tas_im2col_pixel),
+ * widened and interleaved once, then per channel pair 4 LDRD + 8 SMLAD per 16 MACs and the shared
+ * 2x2 output stage. Any kernel size, stride, dilation and padding; bit-exact with tas_conv2d_s8.
+ * widened_filter (tinyasc/compile/ops/conv_first.py: pack_first_weights), int32 words: per pair of
+ * output channels (an odd count padded with a zero channel), per quad of the window (zero-padded
+ * to a word) c0.even, c1.even, c0.odd, c1.odd, where even = (w0, w2) and odd = (w1, w3) as int16
+ * halves (SXTB16's lanes). channels: per output channel (plus the padding one) its folded bias
+ * (bias + input_offset·Σw), then in the fast form (fast_requant 1, chosen at export when exact for
+ * every input) multiplier, r - 1 and add, else tas_requant_channel's multiplier, left, right, round
+ * and negative_mask (tas_first_requantize). scratch: two int8 columns of window + 4 bytes, then
+ * the widened pair: 6·tas_im2col_window + 8 bytes. */
+#include "tas_kernels.h"
+#include "tas_conv2d_common.h"
+#include "tas_im2col.h"
+#include <string.h>
+#include "tas_mat_mult_dsp.h"
+
+
+/* Columns a and b widened, per quad the words a.even, b.even, a.odd, b.odd: one LDRD gives both
+ * pixels' lanes for a weight pair. */
+static inline void tas_first_interleave(const int8_t *a, const int8_t *b, int32_t quads, int32_t *dst)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    /* Written out: GCC 12 stores the four words one by one. STM stores in register order, so the
+     * four are pinned to r8-r11: LDR, LDR, 4 SXTB16 and one STM per quad. Volatile: its only
+     * effect is the stores, so GCC would drop it as unused. */
+    register int32_t a_even __asm__("r8"), b_even __asm__("r9"), a_odd __asm__("r10"), b_odd __asm__("r11");
+    __asm__ volatile("1:\n\t"
+            "ldr %[ae], [%[a]], #4\n\t" /* unaligned LDR: legal on Cortex-M4 */
+            "ldr %[be], [%[b]], #4\n\t"
+            "sxtb16 %[ao], %[ae], ror #8\n\t"
+            "sxtb16 %[ae], %[ae]\n\t"
+            "sxtb16 %[bo], %[be], ror #8\n\t"
+            "sxtb16 %[be], %[be]\n\t"
+            "stmia %[d]!, {r8, r9, r10, r11}\n\t"
+            "subs %[n], %[n], #1\n\t"
+            "bne 1b"
+            : [a] "+r"(a), [b] "+r"(b), [d] "+r"(dst), [n] "+r"(quads), [ae] "=&r"(a_even), [be] "=&r"(b_even),
+              [ao] "=&r"(a_odd), [bo] "=&r"(b_odd)
+            :
+            : "cc", "memory");
+#else
+    for (; quads > 0; --quads, a += 4, b += 4, dst += 4) {
+        const tas_widened x = tas_widen(tas_read_word(a)), y = tas_widen(tas_read_word(b));
+        dst[0] = x.even;
+        dst[1] = y.even;
+        dst[2] = x.odd;
+        dst[3] = y.odd;
+    }
+#endif
+}
+
+/* acc + half a quad: pixels a, b (one LDRD) times channels 0, 1 (one LDRD). */
+static inline tas_mat_acc2x2 tas_first_half_quad(const int32_t **x, const int32_t **w, tas_mat_acc2x2 acc)
+{
+    const tas_widened pixels = tas_load_pair(x), weights = tas_load_pair(w);
+    acc.a0 = tas_smlad(pixels.even, weights.even, acc.a0);
+    acc.a1 = tas_smlad(pixels.even, weights.odd, acc.a1);
+    acc.b0 = tas_smlad(pixels.odd, weights.even, acc.b0);
+    acc.b1 = tas_smlad(pixels.odd, weights.odd, acc.b1);
+    return acc;
+}
+
+static inline tas_mat_acc2x2 tas_first_dot(const int32_t *x, const int32_t *w, int32_t quads, tas_mat_acc2x2 acc)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    /* Written out: GCC 12 keeps the loop counter on the stack and copies both pointers each pass.
+     * Two quads a pass (4 LDRD + 8 SMLAD each); an odd count enters at the second. */
+#define TAS_FIRST_HALF_QUAD                      \
+    "ldrd %[xa], %[xb], [%[x]], #8\n\t"          \
+    "ldrd %[w0], %[w1], [%[w]], #8\n\t"          \
+    "smlad %[a0], %[xa], %[w0], %[a0]\n\t"       \
+    "smlad %[a1], %[xa], %[w1], %[a1]\n\t"       \
+    "smlad %[b0], %[xb], %[w0], %[b0]\n\t"       \
+    "smlad %[b1], %[xb], %[w1], %[b1]\n\t"
+    int32_t xa, xb, w0, w1;
+    __asm__("lsrs %[n], %[n], #1\n\t"
+            "bcc 1f\n\t"
+            "adds %[n], %[n], #1\n\t"
+            "b 2f\n"
+            "1:\n\t" TAS_FIRST_HALF_QUAD TAS_FIRST_HALF_QUAD
+            "2:\n\t" TAS_FIRST_HALF_QUAD TAS_FIRST_HALF_QUAD
+            "subs %[n], %[n], #1\n\t"
+            "bne 1b"
+            : [a0] "+r"(acc.a0), [a1] "+r"(acc.a1), [b0] "+r"(acc.b0), [b1] "+r"(acc.b1), [x] "+r"(x), [w] "+r"(w),
+              [n] "+r"(quads), [xa] "=&r"(xa), [xb] "=&r"(xb), [w0] "=&r"(w0), [w1] "=&r"(w1)
+            :
+            : "cc", "memory");
+#undef TAS_FIRST_HALF_QUAD
+#else
+    for (; quads > 0; --quads) {
+        acc = tas_first_half_quad(&x, &w, acc);
+        acc = tas_first_half_quad(&x, &w, acc);
+    }
+#endif
+    return acc;
+}
+
+/* requantize(acc) + output_offset saturated to int8, in the fast form (fast 1: the row holds
+ * multiplier, r - 1 and add = 2^(r-1)·(2·output_offset + 1); exact because the export proved 2·acc
+ * and acc + add fit int32, tinyasc/compile/ops/fully_connected_dsp.py: fast_requantization_holds):
+ * ADD, SMMLAR, ADD, ASR, SSAT. Else (fast 0: multiplier, left, right, round, negative_mask)
+ * tas_requant_channel_apply with its overflow fallback. */
+static inline int32_t tas_first_requantize(const int32_t *row, int32_t fast, int32_t output_offset, int32_t acc)
+{
+    if (fast) {
+        const int32_t scaled = (tas_smmlar(acc + acc, row[0], row[2]) + (acc >> 31)) >> row[1];
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+        int32_t saturated;
+        __asm__("ssat %0, #8, %1, asr #1" : "=r"(saturated) : "r"(scaled));
+        return saturated;
+#else
+        return tas_clamp(scaled >> 1, -128, 127);
+#endif
+    }
+    const tas_requant_channel r = {row[0], row[1], row[2], row[3], row[4]};
+    return tas_clamp(tas_requant_channel_apply(acc, &r) + output_offset, -128, 127);
+}
+
+/* Four int8 values (channels c, c + 1 of pixel a, then of pixel b) clamped to the activation range
+ * and stored as two halfwords: one word, two SSUB8/SEL pairs on DSP cores. */
+static inline void tas_first_store(tas_mat_range4 range, int32_t a0, int32_t a1, int32_t b0, int32_t b1, int8_t *out_a,
+                                   int8_t *out_b)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    int32_t packed = a0;
+    __asm__("bfi %0, %1, #8, #8\n\tbfi %0, %2, #16, #8\n\tbfi %0, %3, #24, #8" : "+&r"(packed) : "r"(a1), "r"(b0), "r"(b1));
+    packed = tas_min_s8x4(tas_max_s8x4(packed, range.low), range.high);
+    const uint16_t pair_a = (uint16_t)packed, pair_b = (uint16_t)((uint32_t)packed >> 16);
+    memcpy(out_a, &pair_a, sizeof pair_a); /* when out_b == out_a (a pixel paired with itself) both are equal */
+    memcpy(out_b, &pair_b, sizeof pair_b);
+#else
+    const int32_t low = (int8_t)range.low, high = (int8_t)range.high;
+    out_a[0] = (int8_t)tas_clamp(a0, low, high);
+    out_a[1] = (int8_t)tas_clamp(a1, low, high);
+    out_b[0] = (int8_t)tas_clamp(b0, low, high);
+    out_b[1] = (int8_t)tas_clamp(b1, low, high);
+#endif
+}
+
+/* Every output channel of the widened pixel pair; each channel's row of `channels`: its folded bias,
+ * then its requantization terms (4 words a channel in the fast form, else 6). */
+static inline void tas_first_outputs(const tas_conv2d_params *p, const int32_t *widened, const int32_t *weights,
+                                     const int32_t *channels, int32_t fast, int32_t quads, int8_t *out_a, int8_t *out_b)
+{
+    const tas_mat_mult stage = {.act_min = p->act_min, .act_max = p->act_max};
+    const tas_mat_range4 range = tas_mat_range4_of(&stage);
+    const int32_t depth = p->output_depth, paired_end = depth & ~1, words = fast ? 4 : 6, offset = p->output_offset;
+    for (int32_t c = 0; c < depth; c += 2, weights += 4 * quads, channels += 2 * words) {
+        const int32_t *next = channels + words;
+        const tas_mat_acc2x2 start = {channels[0], next[0], channels[0], next[0]};
+        const tas_mat_acc2x2 acc = tas_first_dot(widened, weights, quads, start);
+        const int32_t a0 = tas_first_requantize(channels + 1, fast, offset, acc.a0);
+        const int32_t b0 = tas_first_requantize(channels + 1, fast, offset, acc.b0);
+        if (c == paired_end) { /* the odd last channel: its zero partner is not stored */
+            out_b[c] = (int8_t)tas_clamp(b0, p->act_min, p->act_max);
+            out_a[c] = (int8_t)tas_clamp(a0, p->act_min, p->act_max);
+            return;
+        }
+        const int32_t a1 = tas_first_requantize(next + 1, fast, offset, acc.a1);
+        const int32_t b1 = tas_first_requantize(next + 1, fast, offset, acc.b1);
+        tas_first_store(range, a0, a1, b0, b1, out_a + c, out_b + c);
+    }
+}
+
+/* Output pixel (out_y, out_x)'s window into `column` when it lies inside the image and its last
+ * filter row can be read in whole words without passing the input's end (most pixels of a first
+ * layer): each filter row copied as whole words, the last word running into the next row's place,
+ * which that row then overwrites (the column has a word of room after the window; the bytes past
+ * the window meet zero weights). Returns 0, writing nothing, for any other pixel. */
+static inline int32_t tas_first_gather_inside(const tas_conv2d_params *p, const int8_t *input, int32_t out_y,
+                                              int32_t out_x, int8_t *column)
+{
+    const int32_t row_bytes = p->filter_width * p->input_depth, row_words = (row_bytes + 3) / 4;
+    const int32_t input_row = p->input_width * p->input_depth, step = p->dilation_height * input_row;
+    const int32_t in_y = out_y * p->stride_height - p->pad_height, in_x = out_x * p->stride_width - p->pad_width;
+    const int32_t last_y = in_y + (p->filter_height - 1) * p->dilation_height;
+    const int32_t last_start = last_y * input_row + in_x * p->input_depth;
+    if (p->dilation_width != 1 || in_y < 0 || in_x < 0 || last_y >= p->input_height
+        || in_x + p->filter_width > p->input_width || last_start + 4 * row_words > p->input_height * input_row) {
+        return 0;
+    }
+    const int8_t *src = input + in_y * input_row + in_x * p->input_depth;
+    for (int32_t filter_y = 0; filter_y < p->filter_height; ++filter_y, src += step, column += row_bytes) {
+        for (int32_t word = 0; word < row_words; ++word) {
+            tas_write_word(column + 4 * word, tas_read_word(src + 4 * word));
+        }
+    }
+    return 1;
+}
+
+static inline void tas_first_gather(const tas_conv2d_params *p, const int8_t *input, int32_t out_y, int32_t out_x,
+                                    int8_t *column)
+{
+    if (!tas_first_gather_inside(p, input, out_y, out_x, column)) {
+        tas_im2col_pixel(p, input, out_y, out_x, column);
+    }
+}
+
+TAS_KERNEL void tas_conv2d_first_s8_dsp(const tas_conv2d_params *p, const int8_t *input, const int32_t *widened_filter,
+                                        const int32_t *channels, int32_t fast_requant, int32_t *scratch, int8_t *output)
+{
+    const int32_t window = tas_im2col_window(p), quads = window / 4;
+    const int32_t column_bytes = window + 4; /* a word of room for tas_first_gather_inside's last word */
+    int8_t *column_a = (int8_t *)scratch, *column_b = column_a + column_bytes;
+    int32_t *widened = scratch + column_bytes / 2; /* after both columns: 4·window bytes */
+    tas_im2col_fill(column_a, 0, 2 * column_bytes); /* the padding bytes past a window are read, so set */
+    const int32_t pixels = p->output_height * p->output_width;
+    int32_t y = 0, x = 0; /* output pixel `pixel`, row-major */
+    for (int32_t pixel = 0; pixel < pixels; pixel += 2) {
+        const int32_t second = pixel + 1 < pixels; /* an odd last pixel runs as a pair with itself */
+        tas_first_gather(p, input, y, x, column_a);
+        if (++x == p->output_width) {
+            x = 0;
+            ++y;
+        }
+        if (second) {
+            tas_first_gather(p, input, y, x, column_b);
+            if (++x == p->output_width) {
+                x = 0;
+                ++y;
+            }
+        }
+        tas_first_interleave(column_a, second ? column_b : column_a, quads, widened);
+        int8_t *out_a = output + pixel * p->output_depth, *out_b = out_a + second * p->output_depth;
+        tas_first_outputs(p, widened, widened_filter, channels, fast_requant, quads, out_a, out_b);
+    }
+}
