@@ -101,6 +101,32 @@ static inline void tas_mat_widen_rows(const int8_t *in_a, const int8_t *in_b, in
  * both pointers move past what they read. */
 static inline tas_mat_acc2x2 tas_mat_quad_2ch_2rows(const int32_t **widened, const int32_t **w, tas_mat_acc2x2 acc)
 {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    /* Written out: the 4 widened input words in one LDM (r8-r11 in register order: a.even, a.odd,
+     * b.even, b.odd), not two LDRDs: LDM + LDRD + 4 SXTB16 + 8 SMLAD for 16 MACs. */
+    register int32_t xa_even __asm__("r8"), xa_odd __asm__("r9"), xb_even __asm__("r10"), xb_odd __asm__("r11");
+    int32_t w0, w1, widened_w;
+    __asm__("ldmia %[x]!, {r8, r9, r10, r11}\n\t"
+            "ldrd %[w0], %[w1], [%[w]], #8\n\t"
+            "sxtb16 %[t], %[w0]\n\t"
+            "smlad %[a0], %[t], %[xae], %[a0]\n\t"
+            "smlad %[b0], %[t], %[xbe], %[b0]\n\t"
+            "sxtb16 %[t], %[w0], ror #8\n\t"
+            "smlad %[a0], %[t], %[xao], %[a0]\n\t"
+            "smlad %[b0], %[t], %[xbo], %[b0]\n\t"
+            "sxtb16 %[t], %[w1]\n\t"
+            "smlad %[a1], %[t], %[xae], %[a1]\n\t"
+            "smlad %[b1], %[t], %[xbe], %[b1]\n\t"
+            "sxtb16 %[t], %[w1], ror #8\n\t"
+            "smlad %[a1], %[t], %[xao], %[a1]\n\t"
+            "smlad %[b1], %[t], %[xbo], %[b1]"
+            : [a0] "+r"(acc.a0), [a1] "+r"(acc.a1), [b0] "+r"(acc.b0), [b1] "+r"(acc.b1), [x] "+r"(*widened),
+              [w] "+r"(*w), [xae] "=&r"(xa_even), [xao] "=&r"(xa_odd), [xbe] "=&r"(xb_even), [xbo] "=&r"(xb_odd),
+              [w0] "=&r"(w0), [w1] "=&r"(w1), [t] "=&r"(widened_w)
+            :
+            : "memory");
+    return acc;
+#else
     const tas_widened xa = tas_load_pair(widened), xb = tas_load_pair(widened);
     const tas_widened words = tas_load_pair(w); /* channel 0's word, channel 1's word */
     tas_widened wc = tas_widen(words.even);
@@ -110,6 +136,7 @@ static inline tas_mat_acc2x2 tas_mat_quad_2ch_2rows(const int32_t **widened, con
     acc.a1 = tas_mac4(wc, xa, acc.a1);
     acc.b1 = tas_mac4(wc, xb, acc.b1);
     return acc;
+#endif
 }
 
 /* Rows a and b: quads from `widened` (tas_mat_widen_rows), the depth % 4 tail bytes from tail_a, tail_b.
