@@ -13,7 +13,7 @@
  * one at a time, each its quads' words and its tail bytes padded to a word.
  * One row (fully connected, B = 4): each input word, widened, feeds 4 channels: 8 SMLADs per LDR and
  * 2 LDRDs, no scratch RAM. Two rows (1x1 conv, B = 2): the pixel pair is widened once into scratch
- * for every channel block, and each widened weight word feeds both rows: 8 SMLADs per 3 LDRDs. */
+ * for every channel block, and each widened weight word feeds both rows: 8 SMLADs per LDM + LDRD. */
 #ifndef TAS_MAT_MULT_DSP_H
 #define TAS_MAT_MULT_DSP_H
 
