@@ -182,6 +182,35 @@ def test_fully_connected_takes_the_fast_requantization_when_it_is_exact(mat_mult
     assert not fast_requantization_holds(weights, np.array([2**30, 0]), [2**30, 2**30], [-7, -7], 0)  # 2·acc overflows
 
 
+@pytest.mark.parametrize("name", ["conv_1x1_odd_pixels_17_to_33_relu", "conv_1x1_per_tensor_3_to_17_relu6"])
+def test_pointwise_takes_the_fast_requantization_and_keeps_the_general_one(name, mat_mult_tflites, tmp_path,
+                                                                           monkeypatch):
+    """The 1x1 DSP kernel runs the FC's fast form when the export proves it exact (fast_requant 1
+    after quant_step); with the proof refused it runs the general form (TFLite's shifts), and both
+    stay bit-exact with TFLM on the host and with the real instructions in QEMU."""
+    from tinyasc.compile.export import export_model
+    from tinyasc.compile.ops import mat_mult_call
+    from tinyasc.emulate.qemu import run_firmware
+    from tinyasc.firmware.build import build_firmware
+
+    path = mat_mult_tflites[name]
+    graph = read_tflite(path)
+    x = graph.tensors[graph.inputs[0]]
+    inputs = np.random.default_rng(4).integers(-128, 128, (40, x.num_elements), dtype=np.int8)
+    expected = tflm_outputs(path.read_bytes(), inputs, x.shape)
+    for fast in (1, 0):
+        if not fast:
+            monkeypatch.setattr(mat_mult_call, "fast_requantization_holds", lambda *args: False)
+        compiled, actual = _host_outputs(path, get_board("nrf52840"), inputs, tmp_path / f"host{fast}")
+        (call,) = [s.call for s in compiled.steps if s.kernel == CONV_1X1_DSP]
+        assert f"_shift, {int(name.find('per_tensor') < 0)}, {fast}, " in call
+        assert np.array_equal(actual, expected)
+        result = export_model(path, board_name="nrf52840", out_root=tmp_path, name=f"{name}_{fast}", num_test_vectors=4)
+        build_firmware(result.export_dir)
+        run = run_firmware(result.export_dir)
+        assert run.passed, run.failure
+
+
 def test_int8_weights_take_about_one_byte_each(mat_mult_tflites):
     compiled = compile_graph(read_tflite(mat_mult_tflites["conv_1x1_stack_64_like_ds_cnn"]), board=get_board("nrf52840"))
     filters = [c for c in compiled.constants if c.name.endswith("_filter")]

@@ -5,6 +5,8 @@
  * bit-exact results as tas_conv2d_s8. packed_filter: the int8 weights in blocks of 2 channels
  * (pack_mat_mult_weights(weights, 2)), about one byte per weight; folded_bias [output_depth] = bias +
  * input_offset·Σ weights; multiplier and shift [output_depth], or one pair when quant_step is 0;
+ * fast_requant 1: shift holds r - 1 and the fast requantization runs (chosen at export when exact
+ * for every input, tas_mat_fast_requantize), 0: TFLite's shifts;
  * scratch: 4·(input_depth / 4) words (two pixels' inputs, widened).
  * A pointwise conv with stride 1 arrives as a 1-D conv over the H·W pixels (ops/conv.py). */
 #include "tas_kernels.h"
@@ -20,12 +22,13 @@ static inline const int8_t *tas_conv2d_1x1_pixel_input(const tas_conv2d_params *
 
 TAS_KERNEL void tas_conv2d_1x1_s8_dsp(const tas_conv2d_params *p, const int8_t *input, const int32_t *packed_filter,
                                       const int32_t *folded_bias, const int32_t *multiplier, const int32_t *shift,
-                                      int32_t quant_step, int32_t *scratch, int8_t *output)
+                                      int32_t quant_step, int32_t fast_requant, int32_t *scratch, int8_t *output)
 {
     const tas_mat_mult m = {
         .depth = p->input_depth, .output_depth = p->output_depth, .packed_weights = packed_filter,
         .folded_bias = folded_bias, .multiplier = multiplier, .shift = shift, .quant_step = quant_step,
         .output_offset = p->output_offset, .act_min = p->act_min, .act_max = p->act_max,
+        .fast_requant = fast_requant,
     };
     const int32_t pixels = p->output_height * p->output_width;
     const int32_t paired_end = pixels - pixels % 2;

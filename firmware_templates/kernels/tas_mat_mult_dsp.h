@@ -13,7 +13,7 @@
  * one at a time, each its quads' words and its tail bytes padded to a word.
  * One row (fully connected, B = 4): each input word, widened, feeds 4 channels: 8 SMLADs per LDR and
  * 2 LDRDs, no scratch RAM. Two rows (1x1 conv, B = 2): the pixel pair is widened once into scratch
- * for every channel block, and each widened weight word feeds both rows: 8 SMLADs per 3 LDRDs. */
+ * for every channel block, and each widened weight word feeds both rows: 8 SMLADs per LDM + LDRD. */
 #ifndef TAS_MAT_MULT_DSP_H
 #define TAS_MAT_MULT_DSP_H
 
@@ -34,6 +34,7 @@ typedef struct {
     const int32_t *multiplier, *shift; /* multipliers >= 0 */
     int32_t quant_step;                /* 1: one multiplier and shift per channel; 0: one pair for all */
     int32_t output_offset, act_min, act_max;
+    int32_t fast_requant; /* 1: shift[] holds r - 1 for the right shift r >= 1 (tas_mat_fast_requantize) */
 } tas_mat_mult;
 
 /* A word of four int8 as its two widened halfword pairs: bytes 0, 2 (even) and bytes 1, 3 (odd). */
@@ -100,6 +101,32 @@ static inline void tas_mat_widen_rows(const int8_t *in_a, const int8_t *in_b, in
  * both pointers move past what they read. */
 static inline tas_mat_acc2x2 tas_mat_quad_2ch_2rows(const int32_t **widened, const int32_t **w, tas_mat_acc2x2 acc)
 {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    /* Written out: the 4 widened input words in one LDM (r8-r11 in register order: a.even, a.odd,
+     * b.even, b.odd), not two LDRDs: LDM + LDRD + 4 SXTB16 + 8 SMLAD for 16 MACs. */
+    register int32_t xa_even __asm__("r8"), xa_odd __asm__("r9"), xb_even __asm__("r10"), xb_odd __asm__("r11");
+    int32_t w0, w1, widened_w;
+    __asm__("ldmia %[x]!, {r8, r9, r10, r11}\n\t"
+            "ldrd %[w0], %[w1], [%[w]], #8\n\t"
+            "sxtb16 %[t], %[w0]\n\t"
+            "smlad %[a0], %[t], %[xae], %[a0]\n\t"
+            "smlad %[b0], %[t], %[xbe], %[b0]\n\t"
+            "sxtb16 %[t], %[w0], ror #8\n\t"
+            "smlad %[a0], %[t], %[xao], %[a0]\n\t"
+            "smlad %[b0], %[t], %[xbo], %[b0]\n\t"
+            "sxtb16 %[t], %[w1]\n\t"
+            "smlad %[a1], %[t], %[xae], %[a1]\n\t"
+            "smlad %[b1], %[t], %[xbe], %[b1]\n\t"
+            "sxtb16 %[t], %[w1], ror #8\n\t"
+            "smlad %[a1], %[t], %[xao], %[a1]\n\t"
+            "smlad %[b1], %[t], %[xbo], %[b1]"
+            : [a0] "+r"(acc.a0), [a1] "+r"(acc.a1), [b0] "+r"(acc.b0), [b1] "+r"(acc.b1), [x] "+r"(*widened),
+              [w] "+r"(*w), [xae] "=&r"(xa_even), [xao] "=&r"(xa_odd), [xbe] "=&r"(xb_even), [xbo] "=&r"(xb_odd),
+              [w0] "=&r"(w0), [w1] "=&r"(w1), [t] "=&r"(widened_w)
+            :
+            : "memory");
+    return acc;
+#else
     const tas_widened xa = tas_load_pair(widened), xb = tas_load_pair(widened);
     const tas_widened words = tas_load_pair(w); /* channel 0's word, channel 1's word */
     tas_widened wc = tas_widen(words.even);
@@ -109,10 +136,12 @@ static inline tas_mat_acc2x2 tas_mat_quad_2ch_2rows(const int32_t **widened, con
     acc.a1 = tas_mac4(wc, xa, acc.a1);
     acc.b1 = tas_mac4(wc, xb, acc.b1);
     return acc;
+#endif
 }
 
-/* Rows a and b: quads from `widened` (tas_mat_widen_rows), the depth % 4 tail bytes from tail_a, tail_b. */
-static inline tas_mat_acc2x2 tas_mat_dot_2ch_2rows(const int32_t *widened, const int8_t *tail_a, const int8_t *tail_b,
+/* Rows a and b: quads from `widened` (tas_mat_widen_rows), the depth % 4 tail bytes from tail_a, tail_b.
+ * Always inlined: outlined (GCC 12 does once two loops call it) its sums go through the stack. */
+static inline __attribute__((always_inline)) tas_mat_acc2x2 tas_mat_dot_2ch_2rows(const int32_t *widened, const int8_t *tail_a, const int8_t *tail_b,
                                                    const int32_t *w, int32_t quads, int32_t tail, tas_mat_acc2x2 acc)
 {
     /* Four quads per pass: the loop's counter and branch are paid once per 64 MACs, not per 16. */
@@ -189,31 +218,6 @@ static inline tas_mat_acc4 tas_mat_quad_4ch(const int8_t **in, const int32_t **w
     return acc;
 }
 
-static inline tas_mat_acc4 tas_mat_dot_4ch_1row(const int8_t *in, const int32_t *w, int32_t quads, int32_t tail,
-                                                tas_mat_acc4 acc)
-{
-    int32_t quad = quads;
-    for (; quad >= 4; quad -= 4) { /* as tas_mat_dot_2ch_2rows: one counter and branch per 64 MACs */
-        acc = tas_mat_quad_4ch(&in, &w, acc);
-        acc = tas_mat_quad_4ch(&in, &w, acc);
-        acc = tas_mat_quad_4ch(&in, &w, acc);
-        acc = tas_mat_quad_4ch(&in, &w, acc);
-    }
-    for (; quad > 0; --quad) {
-        acc = tas_mat_quad_4ch(&in, &w, acc);
-    }
-    const int8_t *tail_in = in;
-    const int8_t *tail_w = (const int8_t *)w;
-    for (int32_t t = 0; t < tail; ++t) {
-        const int32_t x = tail_in[t];
-        acc.c0 += x * tail_w[t];
-        acc.c1 += x * tail_w[tail + t];
-        acc.c2 += x * tail_w[2 * tail + t];
-        acc.c3 += x * tail_w[3 * tail + t];
-    }
-    return acc;
-}
-
 /* acc + Σ in·w for one channel packed alone (its quads' words, then its tail bytes). */
 static inline int32_t tas_mat_dot_1ch(const int8_t *in, const int32_t *w, int32_t quads, int32_t tail, int32_t acc)
 {
@@ -227,61 +231,54 @@ static inline int32_t tas_mat_dot_1ch(const int8_t *in, const int32_t *w, int32_
     return acc;
 }
 
-/* Words of one channel packed alone. */
-static inline int32_t tas_mat_single_channel_words(int32_t quads, int32_t tail)
+/* x saturated to int8: one SSAT on DSP cores. */
+static inline int32_t tas_mat_ssat8(int32_t x)
 {
-    return quads + (tail > 0 ? 1 : 0);
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    return __ssat(x, 8);
+#else
+    return tas_clamp(x, -128, 127);
+#endif
+}
+
+/* x >> 1 saturated to int8: one SSAT with its ASR #1 on DSP cores. */
+static inline int32_t tas_mat_ssat8_asr1(int32_t x)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    int32_t result;
+    __asm__("ssat %0, #8, %1, asr #1" : "=r"(result) : "r"(x));
+    return result;
+#else
+    return tas_clamp(x >> 1, -128, 127);
+#endif
+}
+
+/* The fast requantization (the fully connected kernel's, chosen at export when exact for every
+ * input: compile/ops/fully_connected_dsp.py, fast_requantization_holds): requantize(acc) +
+ * output_offset saturated to int8 is (SMMLAR(2·acc, m, add) - [acc < 0]) >> r with
+ * add = 2^(r-1)·(2·output_offset + 1) (tas_fully_connected_s8_dsp.c has the derivation); 5
+ * instructions per value once a channel's add is formed. right_less_one is r - 1. */
+static inline int32_t tas_mat_fast_requantize(int32_t acc, int32_t multiplier, int32_t add, int32_t right_less_one)
+{
+    return tas_mat_ssat8_asr1((tas_smmlar(acc + acc, multiplier, add) + (acc >> 31)) >> right_less_one);
+}
+
+/* The fast form's rounding and offset term of a channel whose shift word is r - 1. */
+static inline int32_t tas_mat_fast_add(const tas_mat_mult *m, int32_t right_less_one)
+{
+    return (int32_t)((uint32_t)(2 * m->output_offset + 1) << right_less_one);
 }
 
 static inline int8_t tas_mat_output(const tas_mat_mult *m, int32_t acc, int32_t channel)
 {
     const int32_t q = channel * m->quant_step;
+    if (m->fast_requant) {
+        const int32_t r = m->shift[q];
+        return (int8_t)tas_clamp(tas_mat_fast_requantize(acc, m->multiplier[q], tas_mat_fast_add(m, r), r), m->act_min,
+                                 m->act_max);
+    }
     acc = tas_requantize_positive_one_floor(acc, m->multiplier[q], m->shift[q]) + m->output_offset;
     return (int8_t)tas_clamp(acc, m->act_min, m->act_max);
-}
-
-/* A requantized value as the int8 output: plus the output offset, clamped to the activation range. */
-static inline int8_t tas_mat_store(const tas_mat_mult *m, int32_t requantized)
-{
-    return (int8_t)tas_clamp(requantized + m->output_offset, m->act_min, m->act_max);
-}
-
-/* requantized acc of one channel as its int8 output, the channel's terms worked out here. */
-static inline int8_t tas_mat_requant_store(const tas_mat_mult *m, int32_t acc, const tas_requant_channel *r)
-{
-    return tas_mat_store(m, tas_requant_channel_apply(acc, r));
-}
-
-/* Every output channel of one input row; weights packed in blocks of 4 channels. */
-static inline void tas_mat_mult_one_row(const tas_mat_mult *shape, const int8_t *in, int8_t *out)
-{
-    const tas_mat_mult local = *shape, *m = &local; /* a local copy: int8 stores cannot alias it */
-    const int32_t quads = m->depth / 4, tail = m->depth % 4;
-    const int32_t *w = m->packed_weights;
-    const int32_t *bias = m->folded_bias;
-    const int32_t step = m->quant_step;
-    /* Per-tensor requantization (step 0): its terms once for every channel. */
-    const tas_requant_channel every = tas_requant_channel_of(m->multiplier[0], m->shift[0]);
-    /* Bounds up front: see tas_conv2d_rows_s8_dsp.c. */
-    const int32_t blocked_end = m->output_depth - m->output_depth % TAS_MAT_MULT_BLOCK_ONE_ROW;
-    for (int32_t c = 0; c < blocked_end; c += TAS_MAT_MULT_BLOCK_ONE_ROW) {
-        const tas_mat_acc4 start = {bias[c], bias[c + 1], bias[c + 2], bias[c + 3]};
-        const tas_mat_acc4 acc = tas_mat_dot_4ch_1row(in, w, quads, tail, start);
-        const int32_t *multiplier = m->multiplier + c * step, *shift = m->shift + c * step;
-        tas_requant_channel r = step ? tas_requant_channel_of(multiplier[0], shift[0]) : every;
-        out[c] = tas_mat_requant_store(m, acc.c0, &r);
-        r = step ? tas_requant_channel_of(multiplier[1], shift[1]) : every;
-        out[c + 1] = tas_mat_requant_store(m, acc.c1, &r);
-        r = step ? tas_requant_channel_of(multiplier[2], shift[2]) : every;
-        out[c + 2] = tas_mat_requant_store(m, acc.c2, &r);
-        r = step ? tas_requant_channel_of(multiplier[3], shift[3]) : every;
-        out[c + 3] = tas_mat_requant_store(m, acc.c3, &r);
-        w += TAS_MAT_MULT_BLOCK_ONE_ROW * quads + tail;
-    }
-    for (int32_t c = blocked_end; c < m->output_depth; ++c) {
-        out[c] = tas_mat_output(m, tas_mat_dot_1ch(in, w, quads, tail, bias[c]), c);
-        w += tas_mat_single_channel_words(quads, tail);
-    }
 }
 
 /* acc + Σ x·w for one channel packed alone and one widened row: its quads' words at lane[4·quad]
@@ -312,17 +309,16 @@ static inline tas_mat_range4 tas_mat_range4_of(const tas_mat_mult *m)
     return r;
 }
 
-/* Channels c, c + 1 of rows a and b, requantized (the output offset not yet added), as int8 at
- * out_a[0..1] and out_b[0..1]. On DSP cores the four are saturated to int8, packed into one word,
- * clamped to the activation range by two SSUB8/SEL pairs and stored as two halfwords: about 14
- * instructions for the four, not 4 compare-and-select clamps and 4 byte stores with their spills. */
-static inline void tas_mat_store_2x2(const tas_mat_mult *m, tas_mat_range4 range, int32_t a0, int32_t a1, int32_t b0,
-                                     int32_t b1, int8_t *out_a, int8_t *out_b)
+/* Channels c, c + 1 of rows a and b, with the output offset and saturated to int8 (the fast
+ * requantization's values), at out_a[0..1] and out_b[0..1]: on DSP cores packed into one word,
+ * clamped to the activation range by two SSUB8/SEL pairs and stored as two halfwords. */
+static inline void tas_mat_store_2x2_int8(const tas_mat_mult *m, tas_mat_range4 range, int32_t a0, int32_t a1,
+                                          int32_t b0, int32_t b1, int8_t *out_a, int8_t *out_b)
 {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-    const int32_t offset = m->output_offset;
-    int32_t packed = __ssat(a0 + offset, 8);
-    const int32_t v1 = __ssat(a1 + offset, 8), v2 = __ssat(b0 + offset, 8), v3 = __ssat(b1 + offset, 8);
+    (void)m;
+    int32_t packed = a0;
+    const int32_t v1 = a1, v2 = b0, v3 = b1;
     __asm__("bfi %0, %1, #8, #8\n\tbfi %0, %2, #16, #8\n\tbfi %0, %3, #24, #8" : "+&r"(packed) : "r"(v1), "r"(v2), "r"(v3));
     packed = tas_min_s8x4(tas_max_s8x4(packed, range.low), range.high);
     const uint16_t pair_a = (uint16_t)packed, pair_b = (uint16_t)((uint32_t)packed >> 16);
@@ -330,11 +326,49 @@ static inline void tas_mat_store_2x2(const tas_mat_mult *m, tas_mat_range4 range
     memcpy(out_b, &pair_b, sizeof pair_b);
 #else
     (void)range;
-    out_a[0] = tas_mat_store(m, a0);
-    out_b[0] = tas_mat_store(m, b0);
-    out_a[1] = tas_mat_store(m, a1);
-    out_b[1] = tas_mat_store(m, b1);
+    out_a[0] = (int8_t)tas_clamp(a0, m->act_min, m->act_max);
+    out_b[0] = (int8_t)tas_clamp(b0, m->act_min, m->act_max);
+    out_a[1] = (int8_t)tas_clamp(a1, m->act_min, m->act_max);
+    out_b[1] = (int8_t)tas_clamp(b1, m->act_min, m->act_max);
 #endif
+}
+
+/* As tas_mat_store_2x2_int8 for values requantized, the output offset not yet added: about 14
+ * instructions for the four, not 4 compare-and-select clamps and 4 byte stores with their spills. */
+static inline void tas_mat_store_2x2(const tas_mat_mult *m, tas_mat_range4 range, int32_t a0, int32_t a1, int32_t b0,
+                                     int32_t b1, int8_t *out_a, int8_t *out_b)
+{
+    const int32_t offset = m->output_offset;
+    tas_mat_store_2x2_int8(m, range, tas_mat_ssat8(a0 + offset), tas_mat_ssat8(a1 + offset), tas_mat_ssat8(b0 + offset),
+                           tas_mat_ssat8(b1 + offset), out_a, out_b);
+}
+
+/* tas_mat_mult_widened_pair's channel pairs with the fast requantization (m->fast_requant): each
+ * channel's multiplier, r - 1 and add once for both rows, 5 instructions per value. Returns the
+ * weights past the pairs. */
+static inline const int32_t *tas_mat_pairs_fast(const tas_mat_mult *m, const int32_t *widened, const int8_t *tail_a,
+                                                const int8_t *tail_b, int8_t *out_a, int8_t *out_b)
+{
+    const int32_t quads = m->depth / 4, tail = m->depth % 4;
+    const int32_t *w = m->packed_weights;
+    const int32_t *bias = m->folded_bias;
+    const int32_t blocked_end = m->output_depth - m->output_depth % TAS_MAT_MULT_BLOCK_TWO_ROWS;
+    const tas_mat_range4 range = tas_mat_range4_of(m);
+    const int32_t step = m->quant_step;
+    const int32_t *multiplier = m->multiplier, *right_less_one = m->shift;
+    for (int32_t c = 0; c < blocked_end; c += TAS_MAT_MULT_BLOCK_TWO_ROWS) {
+        const tas_mat_acc2x2 start = {bias[c], bias[c + 1], bias[c], bias[c + 1]};
+        const tas_mat_acc2x2 acc = tas_mat_dot_2ch_2rows(widened, tail_a, tail_b, w, quads, tail, start);
+        const int32_t r0 = right_less_one[0], m0 = multiplier[0], add0 = tas_mat_fast_add(m, r0);
+        const int32_t a0 = tas_mat_fast_requantize(acc.a0, m0, add0, r0), b0 = tas_mat_fast_requantize(acc.b0, m0, add0, r0);
+        const int32_t r1 = right_less_one[step], m1 = multiplier[step], add1 = tas_mat_fast_add(m, r1);
+        const int32_t a1 = tas_mat_fast_requantize(acc.a1, m1, add1, r1), b1 = tas_mat_fast_requantize(acc.b1, m1, add1, r1);
+        tas_mat_store_2x2_int8(m, range, a0, a1, b0, b1, out_a + c, out_b + c);
+        multiplier += 2 * step;
+        right_less_one += 2 * step;
+        w += TAS_MAT_MULT_BLOCK_TWO_ROWS * quads + (2 * tail + 3) / 4;
+    }
+    return w;
 }
 
 /* Every output channel of rows a and b already widened (`widened`: tas_mat_widen_rows' layout, or a
@@ -349,7 +383,9 @@ static inline void tas_mat_mult_widened_pair(const tas_mat_mult *shape, const in
     const int32_t *bias = m->folded_bias;
     const int32_t blocked_end = m->output_depth - m->output_depth % TAS_MAT_MULT_BLOCK_TWO_ROWS;
     const tas_mat_range4 range = tas_mat_range4_of(m);
-    for (int32_t c = 0; c < blocked_end; c += TAS_MAT_MULT_BLOCK_TWO_ROWS) {
+    if (m->fast_requant) {
+        w = tas_mat_pairs_fast(m, widened, tail_a, tail_b, out_a, out_b);
+    } else for (int32_t c = 0; c < blocked_end; c += TAS_MAT_MULT_BLOCK_TWO_ROWS) {
         const tas_mat_acc2x2 start = {bias[c], bias[c + 1], bias[c], bias[c + 1]};
         const tas_mat_acc2x2 acc = tas_mat_dot_2ch_2rows(widened, tail_a, tail_b, w, quads, tail, start);
         /* Each channel's requantization terms once for both rows, one channel at a time (fewer live
@@ -435,11 +471,8 @@ static inline void tas_mat_mult_one_row_pairs(const tas_mat_mult *shape, const i
     for (int32_t c = 0; c < blocked_end; c += TAS_MAT_MULT_BLOCK_TWO_ROWS) {
         const tas_mat_acc2 start = {bias[c], bias[c + 1]};
         const tas_mat_acc2 acc = tas_mat_dot_2ch_1row(widened, in + 4 * quads, w, quads, tail, start);
-        const int32_t q0 = c * m->quant_step, q1 = q0 + m->quant_step;
-        const tas_requant_channel r0 = tas_requant_channel_of(m->multiplier[q0], m->shift[q0]);
-        out[c] = tas_mat_requant_store(m, acc.c0, &r0);
-        const tas_requant_channel r1 = tas_requant_channel_of(m->multiplier[q1], m->shift[q1]);
-        out[c + 1] = tas_mat_requant_store(m, acc.c1, &r1);
+        out[c] = tas_mat_output(m, acc.c0, c);
+        out[c + 1] = tas_mat_output(m, acc.c1, c + 1);
         w += TAS_MAT_MULT_BLOCK_TWO_ROWS * quads + (2 * tail + 3) / 4;
     }
     if (blocked_end < m->output_depth) {

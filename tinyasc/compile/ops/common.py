@@ -151,14 +151,16 @@ def optional_input(graph: Graph, op: Op, position: int) -> Tensor | None:
     return inputs[position] if len(inputs) > position else None
 
 
-def requantization_constants(ctx: EmitContext, multipliers: np.ndarray, shifts: np.ndarray) -> tuple[str, str, int]:
+def requantization_constants(ctx: EmitContext, multipliers: np.ndarray, shifts: np.ndarray,
+                             shift_name: str = "shift") -> tuple[str, str, int]:
     """The multiplier and shift arrays and the kernel's `quant_step`: one pair stored once (step 0)
-    when every channel has the same (per-tensor weights), else one per channel (step 1)."""
+    when every channel has the same (per-tensor weights), else one per channel (step 1).
+    `shift_name` says what the shift words hold in the C comment."""
     per_tensor = bool(np.all(multipliers == multipliers[0]) and np.all(shifts == shifts[0]))
     if per_tensor:
         multipliers, shifts = multipliers[:1], shifts[:1]
     m = ctx.constant("multiplier", multipliers, "int32_t", "requantize multiplier" + ("" if per_tensor else "s"))
-    s = ctx.constant("shift", shifts, "int32_t", "requantize shift" + ("" if per_tensor else "s"))
+    s = ctx.constant("shift", shifts, "int32_t", f"requantize {shift_name}" + ("" if per_tensor else "s"))
     return m, s, 0 if per_tensor else 1
 
 

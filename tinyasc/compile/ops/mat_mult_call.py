@@ -4,13 +4,20 @@ bias, requantization stored once when per-tensor."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from tinyasc.compile.ops.common import EmitContext, Kernel, folded_bias, requantization_constants
+from tinyasc.compile.ops.fully_connected_dsp import fast_requantization_holds
 from tinyasc.compile.weight_packing import (
     MAT_MULT_BLOCK_ONE_ROW,
     MAT_MULT_BLOCK_TWO_ROWS,
     pack_im2col_weights,
     pack_mat_mult_weights,
 )
+
+
+# Kernels that take a fast_requant flag after quant_step (tas_mat_mult_dsp.h: tas_mat_fast_requantize).
+FAST_REQUANT_KERNELS = ("tas_conv2d_1x1_s8_dsp",)
 
 
 def mat_mult_block(kernel: Kernel) -> int:
@@ -28,7 +35,14 @@ def emit_mat_mult_call(p, kernel: Kernel, ctx: EmitContext) -> str:
         packed = pack_mat_mult_weights(p.weights, block)
         layout = f"int8, in blocks of {block} channels, 4 per word"
     w = ctx.constant("filter", packed, "int32_t", f"weights {list(p.weights.shape)} {layout}")
-    b = ctx.constant("bias", folded_bias(p.weights, p.bias, p.input_offset), "int32_t", "bias + input_offset * sum(weights)")
-    m, s, quant_step = requantization_constants(ctx, p.multipliers, p.shifts)
+    folded = folded_bias(p.weights, p.bias, p.input_offset)
+    b = ctx.constant("bias", folded, "int32_t", "bias + input_offset * sum(weights)")
     scratch = f"(int32_t *)({ctx.scratch()}), " if kernel.scratch_bytes else ""
+    if kernel.name in FAST_REQUANT_KERNELS:  # the fast form when it is exact for every input, as the DSP FC
+        fast = fast_requantization_holds(p.weights, folded, p.multipliers, p.shifts, p.output_offset)
+        shifts = -np.asarray(p.shifts, dtype=np.int64) - 1 if fast else p.shifts
+        m, s, quant_step = requantization_constants(ctx, p.multipliers, shifts, "right shift - 1" if fast else "shift")
+        return (f"{kernel.name}({ctx.params}, {ctx.input()}, {w}, {b}, {m}, {s}, {quant_step}, {int(fast)}, "
+                f"{scratch}{ctx.output()})")
+    m, s, quant_step = requantization_constants(ctx, p.multipliers, p.shifts)
     return f"{kernel.name}({ctx.params}, {ctx.input()}, {w}, {b}, {m}, {s}, {quant_step}, {scratch}{ctx.output()})"
