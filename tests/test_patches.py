@@ -259,3 +259,20 @@ def test_random_first_stages_are_bit_exact_with_tflm():
     assert stats.compared >= 25
     patched = sum("tas_patch.h" in compiled_sources(graph)[2] for graph, _ in graphs)
     assert patched >= 10, patched  # most draws run a patch stage
+
+
+def test_random_first_stages_as_bands_are_bit_exact_with_tflm(monkeypatch):
+    """The fuzzer's first stages, every stage run as bands keeping their halos where the output's
+    height allows (the planner's only candidates)."""
+    from tinyasc.compile.fuzz.draw_patch import draw_patch_batch
+    from tinyasc.compile.fuzz.run import FUZZ_BOARDS, FuzzStats, check_batch, compiled_sources
+
+    found = memory_choice.candidate_stages
+    monkeypatch.setattr(memory_choice, "candidate_stages",
+                        lambda *args: [s for s in found(*args) if s.kept is not None])
+    graphs = draw_patch_batch(516, 0, 30, FUZZ_BOARDS)
+    stats = FuzzStats()
+    findings = check_batch(graphs, np.random.default_rng(516), stats)
+    assert findings == [], findings[0]
+    banded = sum("halos kept" in "".join(compiled_sources(graph)[1].values()) for graph, _ in graphs)
+    assert banded >= 10, banded
