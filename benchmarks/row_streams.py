@@ -2,7 +2,8 @@
 Cortex-M4 twin (nrf52840): arena and the planner's lower bound with streams (depthwise in place,
 depthwise + 1×1 fused per row) and without (`--no-fuse`'s op-at-a-time plan), TFLM's arena
 (DESIGN §7, copied into tinyasc/report/reference_figures.py, not measured here), and instructions
-per inference of both builds, each checked bit-exact against TFLM on its self-test vectors.
+per inference of both builds, each checked bit-exact against TFLM on its self-test vectors. Where
+the planner picks a patch stage (compile/patches.py), the build without patches is measured too.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/row_streams.py     (~5 min; writes results/row_streams.json)
     PYTHONPATH=$PWD .venv/bin/python benchmarks/row_streams.py mobilenet_v1_025 resnet_se   (those models only)
@@ -93,4 +94,7 @@ def main(names=MODELS) -> int:
 
 
 if __name__ == "__main__":
+    if set(sys.argv[1:]) & {"-h", "--help"} or set(sys.argv[1:]) - {m.name for m in SUITE}:
+        print(__doc__.strip() + f"\n\nmodels (default: {', '.join(MODELS)}): {', '.join(m.name for m in SUITE)}")
+        sys.exit(0 if set(sys.argv[1:]) & {"-h", "--help"} else 2)
     sys.exit(main(tuple(sys.argv[1:]) or MODELS))

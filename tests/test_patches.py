@@ -78,20 +78,27 @@ def stage_tflite(request, tmp_path_factory):
     return _stage_tflite(request.param, tmp_path_factory.mktemp("patches"))
 
 
-def stage_of(tflite, grid, length=None):
+def stage_of(tflite, grid, length=None, bands=False):
     graph = read_tflite(tflite)
     prepared = [_prepare(op, graph, CompileOptions()) for op in graph.ops]
     ops = stage_ops(graph, prepared, set())
-    return make_stage(graph, prepared, ops[:length] if length else ops, grid)
+    return make_stage(graph, prepared, ops[:length] if length else ops, grid, bands)
+
+
+def band_count(graph, ops, least):
+    """The least band count from `least` that tiles the stage's output height."""
+    height = graph.tensors[graph.ops[ops[-1]].outputs[0]].shape[1]
+    return next(g for g in range(min(least, height), height + 1) if height % g == 0)
 
 
 @pytest.fixture
 def pin(monkeypatch):
     """The planner's only candidate: this stage length on this grid, whatever its recomputation."""
-    def pinned(grid, length=None):
+    def pinned(grid, length=None, bands=False):
         def only(graph, prepared, taken, graph_macs):
-            ops = stage_ops(graph, prepared, taken)
-            stage = make_stage(graph, prepared, ops[:length] if length else ops, grid)
+            ops = stage_ops(graph, prepared, taken)[:length]
+            rows = (band_count(graph, ops, grid[0]), 1) if bands else grid
+            stage = make_stage(graph, prepared, ops, rows, bands)
             assert patches_are_exact(stage)
             return [stage]
         monkeypatch.setattr(memory_choice, "candidate_stages", only)
@@ -165,6 +172,32 @@ def test_patches_are_bit_exact_on_the_host(stage_tflite, pin, grid, length, tmp_
     _host_matches(stage_tflite, compiled, tmp_path)
 
 
+@pytest.mark.parametrize("least,length", [(2, 6), (3, 4), (5, 2), (99, 3)])
+def test_bands_keeping_their_halos_are_bit_exact_on_the_host(stage_tflite, pin, least, length, tmp_path):
+    pin((least, 1), length, bands=True)
+    graph = read_tflite(stage_tflite)
+    compiled = compile_graph(graph, board=get_board("nrf52840"), options=CompileOptions(patches="always"))
+    summaries = [s.summary for s in compiled.steps if "patch by patch" in s.summary]
+    assert len(summaries) == min(length, 8 if "mono" in stage_tflite.name else 6)
+    assert check_plan(compiled.plan) == []
+    _host_matches(stage_tflite, compiled, tmp_path)
+
+
+def test_bands_recompute_nothing_and_a_wrong_kept_row_is_caught(stage_tflite):
+    graph = read_tflite(stage_tflite)
+    prepared = [_prepare(op, graph, CompileOptions()) for op in graph.ops]
+    ops = stage_ops(graph, prepared, set())[:3]
+    gh = band_count(graph, ops, 2)
+    bands, patches = make_stage(graph, prepared, ops, (gh, 1), True), make_stage(graph, prepared, ops, (gh, 1))
+    assert patches_are_exact(bands) and bands.kept is not None
+    assert bands.macs < patches.macs  # the halos are kept, not recomputed
+    assert bands.macs - bands.base_macs <= patches.macs - patches.base_macs
+    for k in range(len(ops)):
+        if bands.kept[k]:  # one row fewer kept: the band's first rows of that tensor are missing
+            wrong = dataclasses.replace(bands, kept=bands.kept[:k] + (bands.kept[k] - 1,) + bands.kept[k + 1:])
+            assert not patches_are_exact(wrong), k
+
+
 @pytest.fixture(scope="module")
 def heavy_tail_tflite(tmp_path_factory):
     from tinyasc.convert import quantize_int8
@@ -226,3 +259,20 @@ def test_random_first_stages_are_bit_exact_with_tflm():
     assert stats.compared >= 25
     patched = sum("tas_patch.h" in compiled_sources(graph)[2] for graph, _ in graphs)
     assert patched >= 10, patched  # most draws run a patch stage
+
+
+def test_random_first_stages_as_bands_are_bit_exact_with_tflm(monkeypatch):
+    """The fuzzer's first stages, every stage run as bands keeping their halos where the output's
+    height allows (the planner's only candidates)."""
+    from tinyasc.compile.fuzz.draw_patch import draw_patch_batch
+    from tinyasc.compile.fuzz.run import FUZZ_BOARDS, FuzzStats, check_batch, compiled_sources
+
+    found = memory_choice.candidate_stages
+    monkeypatch.setattr(memory_choice, "candidate_stages",
+                        lambda *args: [s for s in found(*args) if s.kept is not None])
+    graphs = draw_patch_batch(516, 0, 30, FUZZ_BOARDS)
+    stats = FuzzStats()
+    findings = check_batch(graphs, np.random.default_rng(516), stats)
+    assert findings == [], findings[0]
+    banded = sum("halos kept" in "".join(compiled_sources(graph)[1].values()) for graph, _ in graphs)
+    assert banded >= 10, banded

@@ -21,22 +21,17 @@ static inline void tas_patch_columns(int32_t width, int32_t col0, int32_t cols, 
     }
 }
 
-/* The region of a whole tensor copied into `patch`, its padding filled with the zero point. */
-static inline void tas_patch_load(int8_t *patch, const int8_t *tensor, int32_t height, int32_t width, int32_t depth,
-                                  int32_t row0, int32_t col0, int32_t rows, int32_t cols, int8_t zero_point)
+/* `rows` runs of `bytes` bytes from `from` to `to`, each pointer moving by its pitch per row (one
+ * copy when both are contiguous). */
+static inline void tas_patch_copy_rows(int8_t *to, int32_t to_pitch, const int8_t *from, int32_t from_pitch,
+                                       int32_t rows, int32_t bytes)
 {
-    int32_t first, last;
-    tas_patch_columns(width, col0, cols, &first, &last);
+    if (to_pitch == bytes && from_pitch == bytes) {
+        memcpy(to, from, (size_t)(rows * bytes));
+        return;
+    }
     for (int32_t i = 0; i < rows; ++i) {
-        int8_t *out = patch + i * cols * depth;
-        const int32_t row = row0 + i;
-        if (row < 0 || row >= height) {
-            memset(out, zero_point, (size_t)(cols * depth));
-            continue;
-        }
-        memset(out, zero_point, (size_t)(first * depth));
-        memcpy(out + first * depth, tensor + (row * width + col0 + first) * depth, (size_t)((last - first) * depth));
-        memset(out + last * depth, zero_point, (size_t)((cols - last) * depth));
+        memcpy(to + i * to_pitch, from + i * from_pitch, (size_t)bytes);
     }
 }
 
@@ -58,13 +53,34 @@ static inline void tas_patch_pad(int8_t *patch, int32_t height, int32_t width, i
     }
 }
 
+/* The region of a whole tensor copied into `patch`, its padding filled with the zero point. */
+static inline void tas_patch_load(int8_t *patch, const int8_t *tensor, int32_t height, int32_t width, int32_t depth,
+                                  int32_t row0, int32_t col0, int32_t rows, int32_t cols, int8_t zero_point)
+{
+    int32_t first, last;
+    tas_patch_columns(width, col0, cols, &first, &last);
+    tas_patch_pad(patch, height, width, depth, row0, col0, rows, cols, zero_point);
+    const int32_t top = row0 < 0 ? -row0 : 0;
+    const int32_t bottom = height - row0 < rows ? height - row0 : rows;
+    if (bottom > top && last > first) {
+        tas_patch_copy_rows(patch + (top * cols + first) * depth, cols * depth,
+                            tensor + ((row0 + top) * width + col0 + first) * depth, width * depth,
+                            bottom - top, (last - first) * depth);
+    }
+}
+
 /* A patch of the output (inside it) written to its place in the whole tensor. */
 static inline void tas_patch_store(int8_t *tensor, const int8_t *patch, int32_t width, int32_t depth,
                                    int32_t row0, int32_t col0, int32_t rows, int32_t cols)
 {
-    for (int32_t i = 0; i < rows; ++i) {
-        memcpy(tensor + ((row0 + i) * width + col0) * depth, patch + i * cols * depth, (size_t)(cols * depth));
-    }
+    tas_patch_copy_rows(tensor + (row0 * width + col0) * depth, width * depth, patch, cols * depth, rows, cols * depth);
+}
+
+/* A band's buffer before the next band: its last `kept` bytes (the rows both bands share), `step`
+ * bytes from its start, move to its start. */
+static inline void tas_patch_keep(int8_t *buffer, int32_t step, int32_t kept)
+{
+    memmove(buffer, buffer + step, (size_t)kept);
 }
 
 #endif /* TAS_PATCH_H */

@@ -1,7 +1,9 @@
 """Which memory plan codegen runs: op at a time with conv+pool fusions and row streams, with row
 chains (compile/rowchain.py) and with a patch stage (compile/patches.py), each planned whole by
 plan.py and checked by plan_check.py; the smallest arena wins (CompileOptions.row_chains and
-.patches: auto, never or always)."""
+.patches: auto, never or always). Among patch stages reaching the same arena, the least estimated
+instruction overhead wins (`PatchStage.overhead`: recomputed MACs, bytes copied, kernel calls); on
+auto a stage estimated over MAX_OVERHEAD of the graph's instructions is not run."""
 
 from __future__ import annotations
 
@@ -15,6 +17,11 @@ from tinyasc.compile.patches_emit import keeps_patch_kernels, settle_patch_kerne
 from tinyasc.compile.plan import MemoryPlan, plan_memory, share_buffers
 from tinyasc.compile.rowchain import RowChain
 from tinyasc.compile.rowstream import RowStream, find_row_streams, settle
+
+# auto: a patch stage's estimated extra instructions, a fraction of the graph's (MobileNetV1 0.25:
+# its bands 2.1 %, measured 4.8 %: its first conv runs slower per MAC on band regions; its 3x2 grid 5.1 %)
+MAX_OVERHEAD = 0.05
+GRAPH_INSNS_PER_MAC = 2.0  # the graph's instructions estimated from its MACs (the M4 suite runs 1.3-2.2)
 
 
 @dataclass
@@ -76,30 +83,31 @@ def plan_with(graph, prepared: list, kernels: list, board, options: CompileOptio
 
 def _patched(graph, prepared, kernels, board, options, fusions, scratch, chains, best: int) -> list[Choice]:
     """The best plan with a patch stage, for each stage the planner finds worth trying: per stage
-    length, the grids in order of recomputation, until one reaches the least arena of that length.
-    A stage whose patch buffers and output alone reach `best` (the arena without) is not tried."""
+    length, the stages in order of their instruction overhead (`PatchStage.overhead`), until one
+    reaches the least arena of that length. On auto a stage whose overhead is over MAX_OVERHEAD of
+    the graph's instructions (estimated at GRAPH_INSNS_PER_MAC) is not tried, nor one whose patch
+    buffers and output alone reach `best` (the arena without)."""
     if options.patches == "never" or not options.fuse:
         return []
     taken = {op for f in fusions for op in (f.conv_op, f.pool_op)}
-    budget = None if options.patches == "always" else sum(p.macs for p in prepared)  # always: any recomputation
-    stages = [s for s in candidate_stages(graph, prepared, taken, budget)
+    macs = sum(p.macs for p in prepared)
+    auto = options.patches == "auto"
+    stages = [s for s in candidate_stages(graph, prepared, taken, macs if auto else None)  # always: any recomputation
               if settle_patch_kernels(s, graph, board, options)
-              and (options.patches == "always" or keeps_patch_kernels(s, kernels))
-              and (options.patches == "always" or _floor(graph, s) < best)]
+              and (not auto or (keeps_patch_kernels(s, kernels) and _floor(graph, s) < best
+                                and s.overhead <= MAX_OVERHEAD * GRAPH_INSNS_PER_MAC * macs))]
     found, cache = [], {}
     for length in sorted({len(s.ops) for s in stages}):
-        same = sorted((s for s in stages if len(s.ops) == length), key=lambda s: s.macs)
+        same = sorted((s for s in stages if len(s.ops) == length), key=lambda s: s.overhead)
         free = [c for c in chains if not set(c.ops) & set(same[0].ops)]
-        leanest = _try(graph, prepared, kernels, board, options, fusions, scratch, free,
-                       min(same, key=lambda s: (s.scratch_bytes, s.macs)), cache)
-        if leanest is None:
-            continue
-        for stage in same:  # the least recomputation reaching the leanest grid's arena
+        leanest = plan_with(graph, prepared, kernels, board, options, fusions, dict(scratch), free,
+                            min(same, key=lambda s: (s.scratch_bytes, s.overhead)), cache)
+        for stage in same:  # the least overhead reaching the leanest stage's arena
             if _floor(graph, stage) > leanest.plan.arena_size:
                 continue
-            choice = leanest if stage is leanest.stage else _try(graph, prepared, kernels, board, options, fusions,
-                                                                  scratch, free, stage, cache)
-            if choice is not None and choice.plan.arena_size <= leanest.plan.arena_size:
+            choice = leanest if stage is leanest.stage else plan_with(graph, prepared, kernels, board, options,
+                                                                      fusions, dict(scratch), free, stage, cache)
+            if choice.plan.arena_size <= leanest.plan.arena_size:
                 found.append(choice)
                 break
     return found
@@ -109,10 +117,6 @@ def _floor(graph, stage: PatchStage) -> int:
     """Bytes live at the stage's op whatever the plan: its patch buffers, its output and an input in the arena."""
     live = [stage.output] + ([stage.tensors[0]] if stage.tensors[0] not in graph.inputs else [])
     return stage.scratch_bytes + sum(graph.tensors[t].nbytes for t in live if t not in graph.outputs)
-
-
-def _try(graph, prepared, kernels, board, options, fusions, scratch, chains, stage, cache) -> Choice:
-    return plan_with(graph, prepared, kernels, board, options, fusions, dict(scratch), chains, stage, cache)
 
 
 def choose_memory(graph, prepared: list, kernels: list, board, options: CompileOptions, fusions: list,
@@ -128,4 +132,4 @@ def choose_memory(graph, prepared: list, kernels: list, board, options: CompileO
         plans = patched
     elif patched and min(p.plan.arena_size for p in patched) < min(p.plan.arena_size for p in plans):
         plans = plans + patched
-    return min(plans, key=lambda m: (m.plan.arena_size, len(m.chains), m.stage.macs if m.stage else 0))
+    return min(plans, key=lambda m: (m.plan.arena_size, len(m.chains), m.stage.overhead if m.stage else 0))

@@ -15,8 +15,12 @@ its region with no padding (a padded tap adds (zp − zp)·w = 0, as the referen
 the kernel it runs op at a time. Interior patches have no padding at all: their regions hold the
 neighbours' real rows (the halo, recomputed).
 
-The tensors of a patch alternate between two buffers (op k reads one, writes the other); with the
-kernels' scratch they are the stage's first op's scratch, so the planner's lower bound and the plan
+Bands (a grid gh × 1 whose bands tile the output exactly) keep their halos instead: each tensor
+has its own buffer, and before band i > 0 its last `kept[k]` rows (the rows band i shares with band
+i − 1) move to the buffer's top; every op then computes only its tensor's new rows (`steady`
+blocks, the first band running the full `blocks`), so no MAC is recomputed and each input row is
+copied once. Otherwise the tensors of a patch alternate between two buffers (op k reads one,
+writes the other). With the kernels' scratch the buffers are the stage's first op's scratch, so the planner's lower bound and the plan
 checker count them like any buffer. The stage runs at its first op; its inner tensors are elided,
 its output written whole from that op on (`produced_at`). `patches_are_exact` checks the geometry
 independently: every output a kernel computes reads only its region, the real positions of each
@@ -36,6 +40,11 @@ ALIGN = 16
 PATCH_KINDS = (OpKind.CONV_2D, OpKind.DEPTHWISE_CONV_2D, OpKind.MAX_POOL_2D, OpKind.AVERAGE_POOL_2D)
 GRIDS = ((2, 1), (3, 1), (4, 1), (6, 1), (8, 1), (2, 2), (3, 2), (3, 3), (4, 4), (6, 6))
 MAX_EXTRA_MACS = 0.03  # recomputed MACs allowed, a fraction of the graph's: MobileNetV1 0.25 measured 4.8 % -> +8.7 % instructions
+MAX_BANDS = 48
+# The overhead estimate (instructions, `overhead`): a recomputed MAC of a first stage's kernels
+# (MobileNetV1 0.25's 3x2 grid: 216k recomputed MACs, +0.73 M instructions), a byte copied, moved
+# or filled (memcpy/memmove in words), and a kernel call's setup.
+RECOMPUTED_MAC_COST, BYTE_COST, CALL_COST = 3.4, 0.4, 150
 
 
 @dataclass(frozen=True)
@@ -89,8 +98,11 @@ class PatchStage:
     zero_points: tuple[int, ...]
     blocks: list  # each op's parameters on its patch
     macs: int  # all patches' MACs
+    kept: tuple[int, ...] | None = None  # bands: rows of tensor k kept from the band before (None: patches)
+    steady: list | None = None  # bands: each op's parameters computing only its new rows
     kernels: dict = field(default_factory=dict)  # op -> the Kernel its block runs
     kernel_scratch: int = 0
+    base_macs: int = 0  # the stage's MACs op at a time
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -109,21 +121,42 @@ class PatchStage:
         """Bands as wide as the output: the last op writes its rows straight into the output."""
         return self.cols.sizes[-1] == self.cols.extents[-1]
 
-    def region_bytes(self, k: int) -> int:
-        return self.rows.sizes[k] * self.cols.sizes[k] * self.depths[k]
+    def row_bytes(self, k: int) -> int:
+        return self.cols.sizes[k] * self.depths[k]
 
-    def slot_bytes(self) -> tuple[int, int]:
-        """The two buffers the patch's tensors alternate between (tensor k in buffer k % 2)."""
+    def region_bytes(self, k: int) -> int:
+        return self.rows.sizes[k] * self.row_bytes(k)
+
+    def slot_bytes(self) -> tuple[int, ...]:
+        """The buffers of the patch's tensors: bands, one per tensor but the output; patches, two
+        they alternate between (tensor k in buffer k % 2)."""
         last = len(self.tensors) - (1 if self.writes_output_rows else 0)
+        if self.kept is not None:
+            return tuple(self.region_bytes(k) for k in range(last))
         return tuple(max([self.region_bytes(k) for k in range(parity, last, 2)], default=0) for parity in (0, 1))
 
     def slot_offset(self, k: int) -> int:
-        return 0 if k % 2 == 0 else _align(self.slot_bytes()[0])
+        slots = self.slot_bytes()
+        return sum(_align(b) for b in slots[:k if self.kept is not None else k % 2])
 
     @property
     def kernel_scratch_offset(self) -> int:
-        first, second = self.slot_bytes()
-        return _align(first) + _align(second)
+        return sum(_align(b) for b in self.slot_bytes())
+
+    def step(self, k: int) -> int:
+        """Rows of tensor k between one band's region and the next's."""
+        return self.rows.sizes[-1] * self.rows.scales[k]
+
+    @property
+    def overhead(self) -> float:
+        """Instructions this stage adds to running its ops whole (an estimate): recomputed MACs,
+        bytes copied in, moved, filled and stored, kernel calls."""
+        patches = self.grid[0] * self.grid[1]
+        copied = patches * self.region_bytes(0) if self.kept is None else self.rows.extents[0] * self.row_bytes(0)
+        moved = sum((patches - 1) * kept * self.row_bytes(k) for k, kept in enumerate(self.kept or ()))
+        stored = 0 if self.writes_output_rows else patches * self.region_bytes(len(self.tensors) - 1)
+        return (RECOMPUTED_MAC_COST * (self.macs - self.base_macs) + BYTE_COST * (copied + moved + stored)
+                + CALL_COST * patches * len(self.ops))
 
     @property
     def scratch_bytes(self) -> int:
@@ -175,26 +208,41 @@ def stage_ops(graph: Graph, prepared: list, taken: set[int]) -> list[int]:
     return chain
 
 
-def make_stage(graph: Graph, prepared: list, ops: list[int], grid: tuple[int, int]) -> PatchStage | None:
+def _block(params, pixels: bool, rows: tuple[int, int], cols: tuple[int, int]):
+    """An op's parameters on a region of rows[0] × cols[0] inputs, rows[1] × cols[1] outputs."""
+    (hi, ho), (wi, wo) = rows, cols
+    if pixels:  # H·W pixels
+        return dataclasses.replace(params, input_height=hi * wi, output_height=ho * wo)
+    return dataclasses.replace(params, input_height=hi, input_width=wi, output_height=ho, output_width=wo,
+                               pad_height=0, pad_width=0)
+
+
+def make_stage(graph: Graph, prepared: list, ops: list[int], grid: tuple[int, int],
+               bands: bool = False) -> PatchStage | None:
+    """The stage over `ops` on `grid`; `bands`: gh full-width bands tiling the output exactly,
+    their halos kept (None when the grid does not allow it)."""
     found = [reaches_of(graph, graph.ops[i], prepared[i]) for i in ops]
     tensors = (graph.ops[ops[0]].inputs[0], *(graph.ops[i].outputs[0] for i in ops))
     shapes = [graph.tensors[t].shape for t in tensors]
     rows = make_axis([f[0] for f in found], tuple(s[1] for s in shapes), grid[0])
     cols = make_axis([f[1] for f in found], tuple(s[2] for s in shapes), grid[1])
-    if rows is None or cols is None:
+    if rows is None or cols is None or (bands and (grid[1] != 1 or rows.extents[-1] % grid[0])):
         return None
-    blocks = []
-    for k, i in enumerate(ops):
-        (hi, ho), (wi, wo) = rows.sizes[k:k + 2], cols.sizes[k:k + 2]
-        if found[k][2]:  # H·W pixels
-            blocks.append(dataclasses.replace(prepared[i], input_height=hi * wi, output_height=ho * wo))
-        else:
-            blocks.append(dataclasses.replace(prepared[i], input_height=hi, input_width=wi, output_height=ho,
-                                              output_width=wo, pad_height=0, pad_width=0))
+    blocks = [_block(prepared[i], found[k][2], rows.sizes[k:k + 2], cols.sizes[k:k + 2]) for k, i in enumerate(ops)]
     patches = grid[0] * grid[1]
+    macs, kept, steady = patches * sum(b.macs for b in blocks), None, None
+    if bands:
+        step = [rows.sizes[-1] * scale for scale in rows.scales]
+        kept = tuple(max(0, size - s) for size, s in zip(rows.sizes, step))
+        steady = []
+        for k, i in enumerate(ops):
+            new = rows.sizes[k + 1] - kept[k + 1]
+            steady.append(_block(prepared[i], found[k][2], ((new - 1) * found[k][0].stride + found[k][0].window, new),
+                                 cols.sizes[k:k + 2]))
+        macs = sum(b.macs for b in blocks) + (patches - 1) * sum(b.macs for b in steady)
     return PatchStage(tuple(ops), tensors, rows, cols, [f[0] for f in found], [f[1] for f in found],
                       tuple(s[3] for s in shapes), tuple(graph.tensors[t].quantization.zero_point for t in tensors),
-                      blocks, patches * sum(b.macs for b in blocks))
+                      blocks, macs, kept, steady, base_macs=sum(prepared[i].macs for i in ops))
 
 
 def _axis_is_exact(axis: Axis, reaches: list[Reach]) -> bool:
@@ -215,33 +263,72 @@ def _axis_is_exact(axis: Axis, reaches: list[Reach]) -> bool:
     return covered == set(range(axis.extents[n]))
 
 
+def _block_is(block, rows: tuple[int, int], cols: tuple[int, int]) -> bool:
+    """The block reads rows[0] × cols[0] positions and writes rows[1] × cols[1], unpadded."""
+    (hi, ho), (wi, wo) = rows, cols
+    if (block.input_height * block.input_width, block.output_height * block.output_width) != (hi * wi, ho * wo):
+        return False
+    return (block.input_width == 1 or (block.input_height, block.input_width) == (hi, wi)) \
+        and not block.pad_height and not block.pad_width
+
+
+def _bands_are_exact(stage: PatchStage) -> bool:
+    """Simulates the bands as the C runs them, each buffer as the logical rows it holds: after the
+    kept rows move up and the new rows are loaded or computed, buffer k holds its region's rows in
+    order, and every row an op computes reads the reference's input rows."""
+    rows, n, out = stage.rows, len(stage.ops), stage.rows.sizes[-1]
+    held: list[list[int]] = [[] for _ in range(n + 1)]
+    for i, r in enumerate(rows.origins):
+        if r != i * out or stage.cols.sizes[-1] != stage.cols.extents[-1]:
+            return False  # bands tile the output exactly, full width
+        kept = [0] * (n + 1) if i == 0 else [*stage.kept, 0]
+        start = [rows.origin(k, r) for k in range(n + 1)]
+        held[0] = held[0][len(held[0]) - kept[0]:] + list(range(start[0] + kept[0], start[0] + rows.sizes[0]))
+        for k, reach in enumerate(stage.row_reach):
+            block = (stage.blocks if i == 0 else stage.steady)[k]
+            new = rows.sizes[k + 1] - kept[k + 1]
+            first_in = kept[k + 1] * reach.stride
+            read = (new - 1) * reach.stride + reach.window
+            if not _block_is(block, (read, new), stage.cols.sizes[k:k + 2]) or first_in + read > len(held[k]):
+                return False
+            logical = [start[k + 1] + kept[k + 1] + j for j in range(new)]
+            if any(held[k][first_in + j * reach.stride] != row * reach.stride - reach.pad
+                   or held[k][first_in + j * reach.stride + reach.window - 1] != row * reach.stride - reach.pad
+                   + reach.window - 1 for j, row in enumerate(logical)):
+                return False  # not the reference's window
+            held[k + 1] = held[k + 1][len(held[k + 1]) - kept[k + 1]:] if kept[k + 1] else []
+            held[k + 1] += logical
+        if any(held[k] != list(range(start[k], start[k] + rows.sizes[k])) for k in range(n + 1)):
+            return False
+    return True
+
+
 def patches_are_exact(stage: PatchStage) -> bool:
     """Every output position a kernel computes reads only its patch's region of the input (the
     region's real positions computed by the op before, the rest filled with the zero point), the
     blocks' sizes are the regions', the two buffers of consecutive tensors differ, and the patches
-    cover the output."""
+    cover the output; bands also keep and compute their rows exactly (`_bands_are_exact`)."""
     for k, block in enumerate(stage.blocks):
-        hi, wi = stage.rows.sizes[k], stage.cols.sizes[k]
-        ho, wo = stage.rows.sizes[k + 1], stage.cols.sizes[k + 1]
-        if (block.input_height * block.input_width, block.output_height * block.output_width) != (hi * wi, ho * wo):
+        if not _block_is(block, stage.rows.sizes[k:k + 2], stage.cols.sizes[k:k + 2]):
             return False
-        if block.input_width != 1 and (block.input_height, block.input_width) != (hi, wi):
-            return False
-        if block.pad_height or block.pad_width:
-            return False
+    if stage.kept is not None and not _bands_are_exact(stage):
+        return False
     return _axis_is_exact(stage.rows, stage.row_reach) and _axis_is_exact(stage.cols, stage.col_reach)
 
 
 def candidate_stages(graph: Graph, prepared: list, taken: set[int], graph_macs: int | None) -> list[PatchStage]:
-    """Every stage (a prefix of two or more ops of `stage_ops`) on every grid whose recomputation
-    stays within MAX_EXTRA_MACS of `graph_macs` (None: any), exact by `patches_are_exact`."""
+    """Every stage (a prefix of two or more ops of `stage_ops`) on every grid, as patches and (where
+    the bands tile the output) as bands keeping their halos, whose recomputation stays within
+    MAX_EXTRA_MACS of `graph_macs` (None: any), exact by `patches_are_exact`."""
     chain = stage_ops(graph, prepared, taken)
     found = []
     for n in range(2, len(chain) + 1):
-        base = sum(prepared[i].macs for i in chain[:n])
-        for grid in GRIDS:
-            stage = make_stage(graph, prepared, chain[:n], grid)
-            if stage is not None and (graph_macs is None or stage.macs - base <= MAX_EXTRA_MACS * graph_macs):
+        height = graph.tensors[graph.ops[chain[n - 1]].outputs[0]].shape[1]
+        shapes = [(grid, False) for grid in GRIDS] + [((gh, 1), True) for gh in range(2, min(height, MAX_BANDS) + 1)
+                                                      if height % gh == 0]
+        for grid, bands in shapes:
+            stage = make_stage(graph, prepared, chain[:n], grid, bands)
+            if stage is not None and (graph_macs is None or stage.macs - stage.base_macs <= MAX_EXTRA_MACS * graph_macs):
                 assert patches_are_exact(stage), f"patch stage over ops {stage.ops} on {grid} is not exact"
                 found.append(stage)
     return found
