@@ -94,7 +94,7 @@ def stream_tflite(tmp_path_factory):
 def test_streams_are_bit_exact_on_the_host_and_take_less_memory(board_name, stream_tflite, tmp_path):
     graph = read_tflite(stream_tflite)
     board = get_board(board_name)
-    compiled = compile_graph(graph, board=board)
+    compiled = compile_graph(graph, board=board, options=CompileOptions(row_streams="always"))
     unfused = compile_graph(graph, board=board, options=CompileOptions(fuse=False))
     summaries = [s.summary for s in compiled.steps]
     assert sum("fused with op" in s for s in summaries) == 3
@@ -109,6 +109,17 @@ def test_streams_are_bit_exact_on_the_host_and_take_less_memory(board_name, stre
     expected = tflm_outputs(stream_tflite.read_bytes(), inputs, x.shape)
     assert len(np.unique(expected)) > 10, "degenerate case: outputs nearly constant"
     assert np.array_equal(actual, expected)
+
+
+def test_on_auto_a_stream_that_does_not_lower_the_arena_runs_op_at_a_time(stream_tflite):
+    graph = read_tflite(stream_tflite)
+    board = get_board("nrf52840")
+    auto = compile_graph(graph, board=board)
+    every = compile_graph(graph, board=board, options=CompileOptions(row_streams="always"))
+    streamed = [sum("fused with op" in s.summary for s in c.steps) for c in (auto, every)]
+    assert streamed[0] < streamed[1]  # one of the three streams is idle on this graph
+    assert auto.plan.arena_size == every.plan.arena_size
+    assert check_plan(auto.plan) == []
 
 
 def test_the_checker_refuses_a_plan_whose_live_tensors_overlap(stream_tflite):

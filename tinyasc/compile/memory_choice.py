@@ -1,7 +1,8 @@
 """Which memory plan codegen runs: op at a time with conv+pool fusions and row streams, with row
 chains (compile/rowchain.py) and with a patch stage (compile/patches.py), each planned whole by
 plan.py and checked by plan_check.py; the smallest arena wins (CompileOptions.row_chains and
-.patches: auto, never or always). Among patch stages reaching the same arena, the least estimated
+.patches: auto, never or always), and on CompileOptions.row_streams "auto" a row stream that does not
+lower it runs op at a time (a stream costs instructions). Among patch stages reaching the same arena, the least estimated
 instruction overhead wins (`PatchStage.overhead`: recomputed MACs, bytes copied, kernel calls); on
 auto a stage estimated over MAX_OVERHEAD of the graph's instructions is not run."""
 
@@ -47,11 +48,12 @@ def plan_streams(graph, prepared: list, kernels: list, board, options: CompileOp
 
 def plan_with(graph, prepared: list, kernels: list, board, options: CompileOptions, fusions: list,
               scratch: dict[int, int], chains: list[RowChain], stage: PatchStage | None = None,
-              cache: dict | None = None) -> Choice:
+              cache: dict | None = None, unstreamed: frozenset = frozenset()) -> Choice:
     """The plan with these row chains and patch stage, and the row streams left to run (`cache`:
-    the streams found for each set of ops taken, reused across the candidates)."""
+    the streams found for each set of ops taken, reused across the candidates; `unstreamed`: ops
+    that run op at a time, not in a stream)."""
     groups = [c.ops for c in chains] + ([stage.ops] if stage is not None else [])
-    taken = {op for f in fusions for op in (f.conv_op, f.pool_op)} | {op for g in groups for op in g}
+    taken = {op for f in fusions for op in (f.conv_op, f.pool_op)} | {op for g in groups for op in g} | unstreamed
     cache = {} if cache is None else cache
     key = frozenset(taken)
     if key not in cache:
@@ -132,4 +134,21 @@ def choose_memory(graph, prepared: list, kernels: list, board, options: CompileO
         plans = patched
     elif patched and min(p.plan.arena_size for p in patched) < min(p.plan.arena_size for p in plans):
         plans = plans + patched
-    return min(plans, key=lambda m: (m.plan.arena_size, len(m.chains), m.stage.overhead if m.stage else 0))
+    best = min(plans, key=lambda m: (m.plan.arena_size, len(m.chains), m.stage.overhead if m.stage else 0))
+    if options.row_streams == "always":
+        return best
+    return _without_idle_streams(graph, prepared, kernels, board, options, fusions, scratch, best)
+
+
+def _without_idle_streams(graph, prepared, kernels, board, options, fusions, scratch, best: Choice) -> Choice:
+    """`best` with each row stream that does not lower the arena run op at a time instead: a stream
+    runs its depthwise conv (and the 1×1 fused with it) row by row, which costs instructions (about
+    6-8 % of those ops on the M4), so it runs only where the arena needs it."""
+    unstreamed: frozenset = frozenset()
+    for stream in best.streams:
+        ops = frozenset({stream.depthwise_op} | ({stream.pointwise_op} if stream.pointwise_op is not None else set()))
+        trial = plan_with(graph, prepared, kernels, board, options, fusions, dict(scratch), best.chains,
+                          best.stage, unstreamed=unstreamed | ops)
+        if trial.plan.arena_size <= best.plan.arena_size:
+            best, unstreamed = trial, unstreamed | ops
+    return best

@@ -15,6 +15,7 @@ SPARSE_MODES = ("auto", "never", "always")  # sparse.py
 WS_KERNELS = ("auto", "integral", "direct")  # ops/ws_conv.py
 ROW_CHAIN_MODES = ("auto", "never", "always")  # rowchain.py
 PATCH_MODES = ("auto", "never", "always")  # patches.py
+ROW_STREAM_MODES = ("auto", "always")  # rowstream.py, memory_choice.py (fuse=False: none)
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class CompileOptions:
     fuse: bool = True  # run a conv and the max-pool reading it block by block (fusion.py)
     row_chains: str = "auto"  # convs and ADDs row by row (rowchain.py): where the arena shrinks, never or always
     patches: str = "auto"  # the first stages patch by patch (patches.py): where the arena shrinks, never or always
+    row_streams: str = "auto"  # depthwise (+ 1×1) row by row (rowstream.py): where the arena needs it, or every one
 
     def __post_init__(self):
         if self.planner not in PLANNERS:
@@ -35,5 +37,7 @@ class CompileOptions:
             raise TinyascError(f"unknown WS_CONV kernel {self.ws_kernel!r}; choose one of {', '.join(WS_KERNELS)}")
         if self.row_chains not in ROW_CHAIN_MODES:
             raise TinyascError(f"unknown row chain mode {self.row_chains!r}; use one of: {', '.join(ROW_CHAIN_MODES)}")
+        if self.row_streams not in ROW_STREAM_MODES:
+            raise TinyascError(f"unknown row stream mode {self.row_streams!r}; use one of: {', '.join(ROW_STREAM_MODES)}")
         if self.patches not in PATCH_MODES:
             raise TinyascError(f"unknown patch mode {self.patches!r}; use one of: {', '.join(PATCH_MODES)}")

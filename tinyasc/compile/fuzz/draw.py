@@ -27,6 +27,7 @@ OP_WEIGHTS = {"CONV_2D": 4.0, "WS_CONV": 4.0, "DEPTHWISE_CONV_2D": 3.0, "FULLY_C
 SPARSE_MODES = ("auto", "never", "always")
 ROW_CHAIN_MODES = ("auto", "never", "always")  # compile/options.py
 PATCH_MODES = ("auto", "never", "always")  # compile/options.py
+ROW_STREAM_MODES = ("auto", "always")
 WS_KERNELS = ("auto", "integral", "direct")
 
 
@@ -132,6 +133,7 @@ def draw_graph(rng: np.random.Generator, boards: tuple[str, ...] = ()) -> FuzzGr
                      "ws_kernel": drawer.pick(WS_KERNELS)}
     graph.options["row_chains"] = drawer.pick(ROW_CHAIN_MODES)  # drawn last, after the graph
     graph.options["patches"] = drawer.pick(PATCH_MODES)  # after those: earlier seeds draw the same graphs
+    graph.options["row_streams"] = drawer.pick(ROW_STREAM_MODES)
     return graph
 
 
