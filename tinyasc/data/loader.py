@@ -223,13 +223,13 @@ def _read_rows(csv_path: Path) -> list[dict[str, str]]:
     with open(csv_path, newline="", encoding="utf-8-sig") as f, csv_errors_named(csv_path):
         reader = csv.DictReader(f)
         header = reader.fieldnames or []
-        check_unique_columns(csv_path, header)
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         if missing:
             raise DatasetError(
                 f"{csv_path}: missing column(s) {', '.join(missing)}; the header must contain "
                 f"{','.join(REQUIRED_COLUMNS)} (and optionally split). Received: {','.join(header)[:200]}"
             )
+        check_unique_columns(csv_path, header)
         group_key = group_column(header)
         kept_columns = REQUIRED_COLUMNS + ("split",) + ((group_key,) if group_key else ())
         rows = [{**{c: csv_cell_value((row.get(c) or "").strip()) for c in kept_columns},
