@@ -33,22 +33,6 @@
 TAS_DW_DSP_INLINE tas_depthwise_acc4 tas_depthwise_tap_dsp(const int8_t *in, const int32_t *w, int32_t offset_pair,
                                                        tas_depthwise_acc4 acc)
 {
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-    /* One statement that loads the input word and consumes it: as separate intrinsics GCC 12 runs
-     * out of registers in a 3×3 window and loads each input word twice (with the load alone outside
-     * the statement, it hoists all nine loads and spills them). */
-    int32_t even, x;
-    __asm__("ldr %[x], %[in]\n\t"
-            "sxtab16 %[e], %[off], %[x]\n\t"
-            "sxtab16 %[x], %[off], %[x], ror #8\n\t"
-            "smlabb %[c0], %[e], %[w0], %[c0]\n\t"
-            "smlatt %[c2], %[e], %[w0], %[c2]\n\t"
-            "smlabb %[c1], %[x], %[w1], %[c1]\n\t"
-            "smlatt %[c3], %[x], %[w1], %[c3]"
-            : [e] "=&r"(even), [x] "=&r"(x), [c0] "+r"(acc.c0), [c1] "+r"(acc.c1), [c2] "+r"(acc.c2),
-              [c3] "+r"(acc.c3)
-            : [in] "m"(*(const int32_t *)(const void *)in), [off] "r"(offset_pair), [w0] "r"(w[0]), [w1] "r"(w[1]));
-#else
     const int32_t x = tas_read_word(in);
     const int32_t even = tas_sxtab16(offset_pair, x);     /* x0 + offset, x2 + offset */
     const int32_t odd = tas_sxtab16_ror8(offset_pair, x); /* x1 + offset, x3 + offset */
@@ -56,7 +40,6 @@ TAS_DW_DSP_INLINE tas_depthwise_acc4 tas_depthwise_tap_dsp(const int8_t *in, con
     acc.c2 = tas_smlatt(even, w[0], acc.c2);
     acc.c1 = tas_smlabb(odd, w[1], acc.c1);
     acc.c3 = tas_smlatt(odd, w[1], acc.c3);
-#endif
     return acc;
 }
 
