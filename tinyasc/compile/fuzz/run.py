@@ -77,14 +77,14 @@ def compiled_sources(graph: FuzzGraph):
     return ir, render_model_sources(compiled, "fuzz.tflite", []), compiled.kernel_files
 
 
-def _reason(error: Exception) -> str:
+def refusal_reason(error: Exception) -> str:
     """A refusal's message without the numbers: refusals of one kind count together."""
     text = str(error).split(": ", 1)[-1]
     return " ".join(word for word in text.split() if not any(ch.isdigit() for ch in word))[:120]
 
 
 @dataclass
-class _Case:
+class FuzzCase:
     position: int
     graph: FuzzGraph
     ir: object
@@ -94,8 +94,8 @@ class _Case:
     where: str
 
 
-def _prepare(graphs: list[tuple[FuzzGraph, str]], rng: np.random.Generator, stats: FuzzStats, folder: Path,
-             inputs_per_graph: int) -> list[_Case]:
+def prepare_cases(graphs: list[tuple[FuzzGraph, str]], rng: np.random.Generator, stats: FuzzStats, folder: Path,
+                  inputs_per_graph: int) -> list[FuzzCase]:
     from tinyasc.compile.export import random_model_inputs
 
     cases = []
@@ -103,7 +103,7 @@ def _prepare(graphs: list[tuple[FuzzGraph, str]], rng: np.random.Generator, stat
         try:
             ir, sources, kernel_files = compiled_sources(graph)
         except TinyascError as error:
-            stats.refused[_reason(error)] += 1
+            stats.refused[refusal_reason(error)] += 1
             continue
         except Exception:  # noqa: BLE001 - a compiler bug is exactly what the fuzzer looks for
             stats.findings.append(Finding(graph, "compiler exception", traceback.format_exc(limit=4), where=where))
@@ -113,7 +113,7 @@ def _prepare(graphs: list[tuple[FuzzGraph, str]], rng: np.random.Generator, stat
         model_path, inputs_path, _ = case_paths(folder, position)
         model_path.write_bytes(to_tflite(graph))
         np.save(inputs_path, inputs)
-        cases.append(_Case(position, graph, ir, sources, kernel_files, inputs, where))
+        cases.append(FuzzCase(position, graph, ir, sources, kernel_files, inputs, where))
     return cases
 
 
@@ -127,19 +127,19 @@ def check_batch(graphs: list[tuple[FuzzGraph, str]], rng: np.random.Generator, s
     stats.sanitized += len(graphs) if sanitize else 0
     with tempfile.TemporaryDirectory(prefix="tinyasc-fuzz-") as work:
         folder = Path(work)
-        cases = _prepare(graphs, rng, stats, folder, inputs_per_graph)
+        cases = prepare_cases(graphs, rng, stats, folder, inputs_per_graph)
         expected = tflm_batch(folder, [case.position for case in cases])
         runnable = []
         for case in cases:
             if isinstance(expected[case.position], str):
-                stats.tflm_refused[_reason(Exception(expected[case.position]))] += 1
+                stats.tflm_refused[refusal_reason(Exception(expected[case.position]))] += 1
             else:
                 runnable.append(case)
         _compare(runnable, expected, folder / "host", stats, jobs, sanitize)
     return stats.findings[before:]
 
 
-def _compare(cases: list[_Case], expected: dict, folder: Path, stats: FuzzStats, jobs: int, sanitize: bool) -> None:
+def _compare(cases: list[FuzzCase], expected: dict, folder: Path, stats: FuzzStats, jobs: int, sanitize: bool) -> None:
     from tinyasc.compile.host import model_io_dtypes
 
     # -O0: the arithmetic is the same at every level (UBSan reports what would make it differ) and
