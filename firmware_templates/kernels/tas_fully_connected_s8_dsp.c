@@ -153,28 +153,6 @@ static inline int32_t tas_fc_dot_1ch(const tas_fc_row *row, const int32_t *w, in
     return acc;
 }
 
-/* x >> 1 saturated to int8: one SSAT with its shift on DSP cores. */
-static inline int32_t tas_fc_ssat8_asr1(int32_t x)
-{
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-    int32_t result;
-    __asm__("ssat %0, #8, %1, asr #1" : "=r"(result) : "r"(x));
-    return result;
-#else
-    return tas_clamp(x >> 1, -128, 127);
-#endif
-}
-
-/* SMMLAR(a, b, add) = add + floor((a·b + 2^31) / 2^32), for sums the export proves fit int32. */
-static inline int32_t tas_fc_smmlar(int32_t a, int32_t b, int32_t add)
-{
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-    return tas_smmlar(a, b, add);
-#else
-    return (int32_t)((uint32_t)tas_smmulr(a, b) + (uint32_t)add);
-#endif
-}
-
 /* The layer's requantization: the record array, its step, the fast form's offset term. */
 typedef struct {
     const int32_t *requant; /* (multiplier, r - 1 or shift) per channel, or one pair */
@@ -189,9 +167,7 @@ static inline int32_t tas_fc_requantize(const tas_fc_requant *q, const int32_t *
 {
     if (q->fast) {
         const int32_t right_less_one = pair[1];
-        const int32_t add = (int32_t)((uint32_t)q->offset_term << right_less_one);
-        const int32_t high = tas_fc_smmlar(acc + acc, pair[0], add);
-        return tas_fc_ssat8_asr1((high + (acc >> 31)) >> right_less_one);
+        return tas_mat_fast_requantize(acc, pair[0], (int32_t)((uint32_t)q->offset_term << right_less_one), right_less_one);
     }
     const tas_requant_channel r = tas_requant_channel_of(pair[0], pair[1]);
     return tas_clamp(tas_requant_channel_apply(acc, &r) + q->output_offset, -128, 127);
