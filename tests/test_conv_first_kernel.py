@@ -2,7 +2,9 @@
 widened to int16, requantization terms precomputed per channel) is bit-exact with TFLM's reference
 kernels: on the host under ASan + UBSan (tas_dsp.h's portable twins) and in QEMU on the Cortex-M4
 twin with the real instructions. Shapes: input depth 1-4, odd sizes and channel counts, a kernel
-larger than the input, stride > kernel, dilation, SAME padding on every side, VALID, and a first
+larger than the input, stride > kernel, dilation, SAME padding on every side, VALID, 1-D convs over
+raw audio whose windows are read in place (long kernels, odd windows, padding at both ends), 1x1
+convs over 1-4 channels, and a first
 layer inside a patch stage (patches="always") as well as op at a time."""
 
 import numpy as np
@@ -44,6 +46,15 @@ CASES = {
     "one_by_one_image": (lambda: conv((1, 1, 3), 3, 3), True),
     "conv1d_k9_stride2_mono": (lambda: conv1d(23, 1, 6, 9, strides=2), True),
     "first_layer_then_depthwise_and_pointwise": (lambda: first_then_more((24, 20, 3)), True),
+    # 1-D convs over raw audio ([T, 1, C], a filter as wide as the input): windows read in place
+    "raw_audio_k64_stride2_same_mono_like_wsnet": (lambda: conv((301, 1, 1), 4, (64, 1), strides=(2, 1)), True),
+    "raw_audio_k16_stride4_same_two_channels": (lambda: conv((157, 1, 2), 5, (16, 1), strides=(4, 1), activation="relu"), True),
+    "raw_audio_k7_odd_window_three_channels": (lambda: conv((50, 1, 3), 3, (7, 1), use_bias=False), True),
+    "conv1d_stride_over_kernel_three_channels": (lambda: conv1d(47, 3, 6, 3, strides=5), True),
+    "conv1d_k32_stride3_same_mono_per_tensor": (lambda: conv1d(101, 1, 3, 32, strides=3), False),
+    # 1x1 convs over 1-4 channels (WSNet's denser-sampling projections) take this kernel too
+    "pointwise_4_to_2_odd_pixels_like_a_wsnet_projection": (lambda: conv((37, 1, 4), 2, 1, activation="relu"), True),
+    "pointwise_3_to_5_stride2_image": (lambda: conv((7, 6, 3), 5, 1, strides=2), True),
 }
 
 
@@ -116,7 +127,9 @@ def test_the_portable_core_keeps_the_im2col_kernel(first_tflites):
 @pytest.mark.e2e
 @pytest.mark.parametrize("name", ["rgb_3x3_stride2_same_8_like_mobilenet", "two_channels_odd_outputs_5x3_same",
                                   "kernel_larger_than_the_input_same", "mono_10x4_stride2_same_like_kws",
-                                  "first_layer_then_depthwise_and_pointwise"])
+                                  "first_layer_then_depthwise_and_pointwise", "raw_audio_k64_stride2_same_mono_like_wsnet",
+                                  "raw_audio_k7_odd_window_three_channels", "conv1d_stride_over_kernel_three_channels",
+                                  "pointwise_4_to_2_odd_pixels_like_a_wsnet_projection"])
 def test_first_layer_models_run_bit_exact_in_qemu(name, first_tflites, tmp_path):
     from tinyasc.compile.export import export_model
     from tinyasc.emulate.qemu import run_firmware

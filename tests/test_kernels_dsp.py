@@ -58,7 +58,14 @@ MAX_POOL_CASES = {
     "pool_3x1_stride2_6_channels": ((31, 1, 2), 6, (3, 1), (2, 1)),
     "pool_2x2_5_channels": ((9, 7, 3), 5, (2, 2), (2, 2)),
     "pool_2x3_overlapping_8_channels": ((8, 9, 2), 8, (2, 3), (1, 2)),
+    # 1 or 2 channels in windows of whole rows (tas_max_pool2d_runs_s8_dsp): maxed a word of the run
+    # at a time, then its last bytes
+    "pool_8x1_2_channels_like_wsnet": ((80, 1, 3), 2, (8, 1), (8, 1)),
+    "pool_7x1_one_channel_word_and_tail": ((50, 1, 2), 1, (7, 1), (7, 1)),
+    "pool_3x1_one_channel_tail_only": ((31, 1, 1), 1, (3, 1), (3, 1)),
+    "pool_5x2_whole_rows_2_channels_overlapping": ((20, 2, 2), 2, (5, 2), (3, 1)),
 }
+RUN_POOL_CASES = [name for name in MAX_POOL_CASES if list(MAX_POOL_CASES).index(name) >= 4]
 
 
 @pytest.fixture(scope="module")
@@ -175,9 +182,24 @@ def test_dsp_max_pool_is_bit_exact_with_tflm_on_the_host(name, max_pool_tflites,
     x = graph.tensors[graph.inputs[0]]
     inputs = np.random.default_rng(2).integers(-128, 128, (40, x.num_elements), dtype=np.int8)
     compiled, actual = _host_outputs_for_board(path, get_board("nrf52840"), inputs, tmp_path)
-    assert compiled.steps[-1].kernel == "tas_max_pool2d_s8_dsp"
+    runs = name in RUN_POOL_CASES
+    assert compiled.steps[-1].kernel == ("tas_max_pool2d_runs_s8_dsp" if runs else "tas_max_pool2d_s8_dsp")
     expected = tflm_outputs(path.read_bytes(), inputs, x.shape)
     assert np.array_equal(actual, expected)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("name", RUN_POOL_CASES)
+def test_dsp_max_pool_of_one_or_two_channels_is_bit_exact_in_qemu(name, max_pool_tflites, tmp_path):
+    from tinyasc.compile.export import export_model
+    from tinyasc.emulate.qemu import run_firmware
+    from tinyasc.firmware.build import build_firmware
+
+    result = export_model(max_pool_tflites[name], board_name="nrf52840", out_root=tmp_path, name=name, num_test_vectors=4)
+    assert result.compiled.steps[-1].kernel == "tas_max_pool2d_runs_s8_dsp"
+    build_firmware(result.export_dir)
+    run = run_firmware(result.export_dir)
+    assert run.passed, run.failure  # the firmware checks its outputs against TFLM's, bit for bit
 
 
 def test_padded_max_pool_keeps_the_reference_kernel():

@@ -15,6 +15,7 @@ from tinyasc.compile.weight_packing import pack_mat_mult_weights
 
 FC_DSP = "tas_fully_connected_s8_dsp"
 CONV_1X1_DSP = "tas_conv2d_1x1_s8_dsp"
+FIRST_DSP = "tas_conv2d_first_s8_dsp"
 
 
 def _layers():
@@ -59,7 +60,7 @@ def pointwise_stack(shape, *filters):
     return keras.Model(x, y)
 
 
-# name: (builder, per-channel weights, kernels that must run): odd depths (1, 3, 17, 33), with and
+# name: (builder, per-channel weights, kernels that must run): odd depths (1, 3, 7, 17, 33), with and
 # without bias, relu / relu6, FC after flatten, 1x1 on 1x1 images, odd pixel counts, strides.
 CASES = {
     "fc_17_to_33_relu_per_channel": (lambda: dense(17, 33, "relu"), True, [FC_DSP]),
@@ -70,14 +71,15 @@ CASES = {
     "fc_64_to_12_no_bias_per_tensor": (lambda: dense(64, 12, use_bias=False), False, [FC_DSP]),
     # 301 inputs: 64 quads widened into the capped scratch, 11 widened on the way, then the padded tail quad
     "fc_301_to_6_relu6_per_tensor": (lambda: dense(301, 6, "relu6"), False, [FC_DSP]),
-    "fc_after_flatten_relu6": (lambda: dense_after_flatten((7, 3, 3), 9, "relu6"), True, ["tas_conv2d_first_s8_dsp", FC_DSP]),
+    "fc_after_flatten_relu6": (lambda: dense_after_flatten((7, 3, 3), 9, "relu6"), True, [FIRST_DSP, FC_DSP]),
     "fc_stack_17_33_3_1": (lambda: dense_stack(17, 33, 3, 1), True, [FC_DSP] * 3),
     "conv_1x1_odd_pixels_17_to_33_relu": (lambda: pointwise((5, 3, 17), 33, activation="relu"), True, [CONV_1X1_DSP]),
     "conv_1x1_on_a_1x1_image_33_to_3": (lambda: pointwise((1, 1, 33), 3), True, [CONV_1X1_DSP]),
-    "conv_1x1_per_tensor_3_to_17_relu6": (lambda: pointwise((7, 1, 3), 17, activation="relu6"), False, [CONV_1X1_DSP]),
-    "conv_1x1_one_channel_in_and_out_no_bias": (lambda: pointwise((9, 1, 1), 1, use_bias=False), True, [CONV_1X1_DSP]),
+    "conv_1x1_per_tensor_7_to_17_relu6": (lambda: pointwise((7, 1, 7), 17, activation="relu6"), False, [CONV_1X1_DSP]),
+    # 1-4 input channels: at most 4 MACs an output, so the first-layer kernel's precomputed tables run it
+    "conv_1x1_one_channel_in_and_out_no_bias": (lambda: pointwise((9, 1, 1), 1, use_bias=False), True, [FIRST_DSP]),
     "conv_1x1_stride2_odd_map_like_a_resnet_shortcut": (lambda: pointwise((7, 5, 16), 32, strides=2), True, [CONV_1X1_DSP]),
-    "conv_1x1_stride2_per_tensor_relu": (lambda: pointwise((6, 6, 3), 5, strides=2, activation="relu"), False, [CONV_1X1_DSP]),
+    "conv_1x1_stride2_per_tensor_relu": (lambda: pointwise((6, 6, 6), 5, strides=2, activation="relu"), False, [CONV_1X1_DSP]),
     "conv_1x1_stack_64_like_ds_cnn": (lambda: pointwise_stack((5, 5, 64), 64, 33, 64), True, [CONV_1X1_DSP] * 3),
 }
 
@@ -154,7 +156,7 @@ def test_mat_mult_kernels_are_bit_exact_with_tflm_on_the_host(name, mat_mult_tfl
     assert np.array_equal(actual, expected)
 
 
-@pytest.mark.parametrize("name", ["fc_33_to_17_per_tensor", "conv_1x1_per_tensor_3_to_17_relu6"])
+@pytest.mark.parametrize("name", ["fc_33_to_17_per_tensor", "conv_1x1_per_tensor_7_to_17_relu6"])
 def test_per_tensor_requantization_is_stored_once(name, mat_mult_tflites):
     compiled = compile_graph(read_tflite(mat_mult_tflites[name]), board=get_board("nrf52840"))
     lengths = {c.name.rsplit("_", 1)[-1]: c.length for c in compiled.constants}
@@ -182,7 +184,7 @@ def test_fully_connected_takes_the_fast_requantization_when_it_is_exact(mat_mult
     assert not fast_requantization_holds(weights, np.array([2**30, 0]), [2**30, 2**30], [-7, -7], 0)  # 2·acc overflows
 
 
-@pytest.mark.parametrize("name", ["conv_1x1_odd_pixels_17_to_33_relu", "conv_1x1_per_tensor_3_to_17_relu6"])
+@pytest.mark.parametrize("name", ["conv_1x1_odd_pixels_17_to_33_relu", "conv_1x1_per_tensor_7_to_17_relu6"])
 def test_pointwise_takes_the_fast_requantization_and_keeps_the_general_one(name, mat_mult_tflites, tmp_path,
                                                                            monkeypatch):
     """The 1x1 DSP kernel runs the FC's fast form when the export proves it exact (fast_requant 1
@@ -244,7 +246,7 @@ def test_portable_blocked_fully_connected_is_bit_exact_on_the_host(name, mat_mul
 @pytest.mark.parametrize("board", ["nrf52840", "cortex-m3"])
 @pytest.mark.parametrize("name", ["fc_600_to_33_relu", "fc_stack_17_33_3_1", "fc_301_to_6_relu6_per_tensor", "conv_1x1_odd_pixels_17_to_33_relu",
                                   "conv_1x1_stride2_odd_map_like_a_resnet_shortcut", "conv_1x1_stack_64_like_ds_cnn",
-                                  "fc_after_flatten_relu6", "conv_1x1_per_tensor_3_to_17_relu6"])
+                                  "fc_after_flatten_relu6", "conv_1x1_per_tensor_7_to_17_relu6"])
 def test_mat_mult_models_run_bit_exact_in_qemu(name, board, mat_mult_tflites, tmp_path):
     from tinyasc.compile.export import export_model
     from tinyasc.emulate.qemu import run_firmware

@@ -4,7 +4,8 @@
  * channel's requantization. Here both are done at export time: the weights are stored widened to
  * int16 pairs (a first layer has a few hundred of them) and each channel's requantization terms
  * are a row of a table in flash. Per pixel pair: both receptive fields gathered (tas_im2col_pixel),
- * widened and interleaved once, then per channel pair 4 LDRD + 8 SMLAD per 16 MACs and the shared
+ * or read in place where a window is one run of input bytes (1-D convs on raw audio), widened and
+ * interleaved once, then per channel pair 4 LDRD + 8 SMLAD per 16 MACs and the shared
  * 2x2 output stage. Any kernel size, stride, dilation and padding; bit-exact with tas_conv2d_s8.
  * widened_filter (tinyasc/compile/ops/conv_first.py: pack_first_weights), int32 words: per pair of
  * output channels (an odd count padded with a zero channel), per quad of the window (zero-padded
@@ -194,40 +195,114 @@ static inline int32_t tas_first_gather_inside(const tas_conv2d_params *p, const 
     return 1;
 }
 
-static inline void tas_first_gather(const tas_conv2d_params *p, const int8_t *input, int32_t out_y, int32_t out_x,
-                                    int8_t *column)
+/* Every window is one run of input bytes: a filter as wide as the input and one output column (1-D
+ * convs over time on raw audio, 1-4 channels, and 1x1 convs over 1-4 channels), neither dilated. */
+static inline int32_t tas_first_windows_are_runs(const tas_conv2d_params *p)
 {
+    return p->filter_width == p->input_width && p->output_width == 1 && p->pad_width == 0 && p->dilation_height == 1
+           && p->dilation_width == 1;
+}
+
+/* Output pixel (out_y, 0)'s window where the widening can read it in place (windows that are runs),
+ * else NULL: the window inside the input and its word-padded end too (the bytes past the window meet
+ * zero weights). Copying such a window into a column would only add a pass over it (for a filter
+ * row of 1-3 bytes, a word copy per tap). */
+static inline const int8_t *tas_first_window_in_place(const tas_conv2d_params *p, const int8_t *input, int32_t out_y,
+                                                      int32_t padded_window)
+{
+    const int32_t input_row = p->input_width * p->input_depth;
+    const int32_t in_y = out_y * p->stride_height - p->pad_height;
+    if (in_y < 0 || in_y + p->filter_height > p->input_height
+        || in_y * input_row + padded_window > p->input_height * input_row) {
+        return 0;
+    }
+    return input + in_y * input_row;
+}
+
+/* The bytes the widening reads for output pixel (out_y, out_x): the window in place (`runs`:
+ * tas_first_windows_are_runs), or gathered into `column`. */
+static inline const int8_t *tas_first_gather(const tas_conv2d_params *p, const int8_t *input, int32_t out_y,
+                                             int32_t out_x, int32_t padded_window, int32_t runs, int8_t *column)
+{
+    const int8_t *in_place = runs ? tas_first_window_in_place(p, input, out_y, padded_window) : 0;
+    if (in_place) {
+        return in_place;
+    }
     if (!tas_first_gather_inside(p, input, out_y, out_x, column)) {
         tas_im2col_pixel(p, input, out_y, out_x, column);
+    }
+    return column;
+}
+
+/* The output pixels whose windows all lie in place, [*first, *end), when the windows are runs
+ * (`runs`): pixel t's window is the run of bytes from input row t·stride - pad, in place while that
+ * row is >= 0 and the word-padded window ends inside the input (tas_first_window_in_place). Empty
+ * for any other conv. */
+static inline void tas_first_in_place_pixels(const tas_conv2d_params *p, int32_t padded_window, int32_t runs,
+                                             int32_t *first, int32_t *end)
+{
+    const int32_t row = p->input_width * p->input_depth, room = p->input_height * row - padded_window;
+    *first = *end = 0;
+    if (!runs || room < 0) {
+        return;
+    }
+    const int32_t last = (room / row + p->pad_height) / p->stride_height + 1; /* past the last in-place pixel */
+    *end = last < p->output_height ? last : p->output_height;
+    *first = (p->pad_height + p->stride_height - 1) / p->stride_height;
+    *first = *first < *end ? *first : *end;
+}
+
+/* Pixels in pairs, each window gathered into a column (tas_first_gather, `runs` 0), or for windows
+ * that are runs read in place, with no check per pixel between in_place_first and in_place_end. */
+static inline __attribute__((always_inline)) void tas_first_pairs(const tas_conv2d_params *p, const int8_t *input,
+        const int32_t *widened_filter, const int32_t *channels, int32_t fast_requant, int32_t *scratch, int8_t *output,
+        int32_t runs, int32_t in_place_first, int32_t in_place_end)
+{
+    const int32_t window = tas_im2col_window(p), quads = window / 4;
+    const int32_t column_bytes = window + 4; /* a word of room for tas_first_gather_inside's last word */
+    int8_t *column_a = (int8_t *)scratch, *column_b = column_a + column_bytes;
+    int32_t *widened = scratch + column_bytes / 2; /* after both columns: 4·window bytes */
+    const int32_t pixels = p->output_height * p->output_width;
+    const int32_t step = p->stride_height * p->input_width * p->input_depth; /* between 1-D windows */
+    const int32_t pad_bytes = p->pad_height * p->input_width * p->input_depth; /* before pixel 0's 1-D window */
+    int32_t y = 0, x = 0; /* output pixel `pixel`, row-major */
+    for (int32_t pixel = 0; pixel < pixels; pixel += 2) {
+        const int32_t second = pixel + 1 < pixels; /* an odd last pixel runs as a pair with itself */
+        const int8_t *window_a, *window_b;
+        if (runs && pixel >= in_place_first && pixel + 1 < in_place_end) { /* both in place */
+            window_a = input + (pixel * step - pad_bytes);
+            window_b = window_a + step;
+            y += 2; /* one output column */
+        } else {
+            window_a = window_b = tas_first_gather(p, input, y, x, window, runs, column_a);
+            if (++x == p->output_width) {
+                x = 0;
+                ++y;
+            }
+            if (second) {
+                window_b = tas_first_gather(p, input, y, x, window, runs, column_b);
+                if (++x == p->output_width) {
+                    x = 0;
+                    ++y;
+                }
+            }
+        }
+        tas_first_interleave(window_a, window_b, quads, widened);
+        int8_t *out_a = output + pixel * p->output_depth, *out_b = out_a + second * p->output_depth;
+        tas_first_outputs(p, widened, widened_filter, channels, fast_requant, quads, out_a, out_b);
     }
 }
 
 TAS_KERNEL void tas_conv2d_first_s8_dsp(const tas_conv2d_params *p, const int8_t *input, const int32_t *widened_filter,
                                         const int32_t *channels, int32_t fast_requant, int32_t *scratch, int8_t *output)
 {
-    const int32_t window = tas_im2col_window(p), quads = window / 4;
-    const int32_t column_bytes = window + 4; /* a word of room for tas_first_gather_inside's last word */
-    int8_t *column_a = (int8_t *)scratch, *column_b = column_a + column_bytes;
-    int32_t *widened = scratch + column_bytes / 2; /* after both columns: 4·window bytes */
-    tas_im2col_fill(column_a, 0, 2 * column_bytes); /* the padding bytes past a window are read, so set */
-    const int32_t pixels = p->output_height * p->output_width;
-    int32_t y = 0, x = 0; /* output pixel `pixel`, row-major */
-    for (int32_t pixel = 0; pixel < pixels; pixel += 2) {
-        const int32_t second = pixel + 1 < pixels; /* an odd last pixel runs as a pair with itself */
-        tas_first_gather(p, input, y, x, column_a);
-        if (++x == p->output_width) {
-            x = 0;
-            ++y;
-        }
-        if (second) {
-            tas_first_gather(p, input, y, x, column_b);
-            if (++x == p->output_width) {
-                x = 0;
-                ++y;
-            }
-        }
-        tas_first_interleave(column_a, second ? column_b : column_a, quads, widened);
-        int8_t *out_a = output + pixel * p->output_depth, *out_b = out_a + second * p->output_depth;
-        tas_first_outputs(p, widened, widened_filter, channels, fast_requant, quads, out_a, out_b);
+    const int32_t window = tas_im2col_window(p);
+    tas_im2col_fill((int8_t *)scratch, 0, 2 * (window + 4)); /* the padding bytes past a window are read, so set */
+    if (tas_first_windows_are_runs(p)) {
+        int32_t in_place_first, in_place_end;
+        tas_first_in_place_pixels(p, window, 1, &in_place_first, &in_place_end);
+        tas_first_pairs(p, input, widened_filter, channels, fast_requant, scratch, output, 1, in_place_first, in_place_end);
+    } else { /* the same loop with `runs` 0: nothing of the in-place path left in it */
+        tas_first_pairs(p, input, widened_filter, channels, fast_requant, scratch, output, 0, 0, 0);
     }
 }

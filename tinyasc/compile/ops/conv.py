@@ -22,7 +22,7 @@ from tinyasc.compile.ops.common import (
     optional_input,
     same_padding,
 )
-from tinyasc.compile.ops.conv_first import CONV2D_FIRST_DSP, emit_first_call
+from tinyasc.compile.ops.conv_first import CONV2D_FIRST_DSP, emit_first_call, is_first_layer
 from tinyasc.compile.ops.mat_mult_call import emit_mat_mult_call
 from tinyasc.compile.ops.sparse_call import emit_sparse_call
 from tinyasc.compile.weight_packing import pack_rows_dsp_weights
@@ -190,6 +190,11 @@ CONV2D_1X1_DSP = Kernel(
     scratch_bytes=lambda p: max(16, 16 * (p.input_depth // 4)),  # two pixels' inputs widened to int16
 )
 CONV2D_1X1_STRIDED_DSP = dataclasses.replace(CONV2D_1X1_DSP, applies=is_pointwise, sparse=None)
+# A 1x1 conv over 1-4 channels (WSNet's denser-sampling projections, 4 -> 2) has at most 4 MACs per
+# output: the mat-mult's per-call setup would cost more than its sums, the first-layer kernel's
+# precomputed tables and in-place windows less.
+CONV2D_1X1_FEW_INPUTS_DSP = dataclasses.replace(
+    CONV2D_FIRST_DSP, applies=lambda p: is_pointwise(p) and is_first_layer(p))
 
 
 def im2col_window(p: Conv2DParams) -> int:
@@ -216,7 +221,7 @@ SPEC = OpSpec(
     kind=OpKind.CONV_2D,
     prepare=prepare,
     reference=CONV2D,
-    variants=(CONV2D_1X1_DSP, CONV2D_1X1_STRIDED_DSP, CONV2D_ROWS_DSP, CONV2D_ROWS, CONV2D_FIRST_DSP, CONV2D_IM2COL_DSP,
+    variants=(CONV2D_1X1_FEW_INPUTS_DSP, CONV2D_1X1_DSP, CONV2D_1X1_STRIDED_DSP, CONV2D_ROWS_DSP, CONV2D_ROWS, CONV2D_FIRST_DSP, CONV2D_IM2COL_DSP,
               CONV2D_IM2COL),
     params_ctype="tas_conv2d_params",
     emit=emit,

@@ -77,6 +77,18 @@ MAX_POOL2D_DSP = Kernel(
     "tas_max_pool2d_s8_dsp", ("tas_dsp.h", "tas_pool2d_common.h", "tas_max_pool2d_s8_dsp.c"),
     applies=windows_inside_image, requires=("dsp",), in_place=InPlace.FORWARD_WINDOWS,
 )
+
+
+def runs_of_few_channels(p: Pool2DParams) -> bool:
+    """1 or 2 channels in windows of whole rows (one output column): each window is one run of
+    bytes, maxed a word at a time (tas_max_pool2d_runs_s8_dsp.c)."""
+    return windows_inside_image(p) and p.depth <= 2 and p.filter_width == p.input_width and p.output_width == 1
+
+
+MAX_POOL2D_RUNS_DSP = Kernel(
+    "tas_max_pool2d_runs_s8_dsp", ("tas_dsp.h", "tas_pool2d_common.h", "tas_max_pool2d_runs_s8_dsp.c"),
+    applies=runs_of_few_channels, requires=("dsp",), in_place=InPlace.FORWARD_WINDOWS,
+)
 AVG_POOL2D = Kernel(
     "tas_avg_pool2d_s8", ("tas_pool2d_common.h", "tas_avg_pool2d_s8.c"), in_place=InPlace.FORWARD_WINDOWS,
 )
@@ -85,7 +97,7 @@ MAX_SPEC = OpSpec(
     kind=OpKind.MAX_POOL_2D,
     prepare=prepare,
     reference=MAX_POOL2D,
-    variants=(MAX_POOL2D_DSP,),
+    variants=(MAX_POOL2D_RUNS_DSP, MAX_POOL2D_DSP),
     params_ctype="tas_pool2d_params",
     emit=emit,
     describe=describe,
