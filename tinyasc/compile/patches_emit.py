@@ -130,7 +130,8 @@ def band_block(stage: PatchStage, slot: list[str], calls: dict[int, str], ctypes
         if k in steady_first:  # the full block as steady blocks, the last one moved up to the region's end
             size, new = stage.rows.sizes[k + 1], stage.rows.sizes[k + 1] - keep
             for row in sorted({min(j * new, size - new) for j in range(-(-size // new))}):
-                first.append(calls[op].replace(SOURCE, f"{slot[k]} + {row * stage.row_reach[k].stride * stage.row_bytes(k)}")
+                source = f"{slot[k]} + {row * stage.row_reach[k].stride * stage.row_bytes(k)}"
+                first.append(calls[op].replace(SOURCE, source)
                              .replace(DESTINATION, f"{slot[k + 1]} + {row * stage.row_bytes(k + 1)}") + ";")
         else:
             first.append(calls[op].replace(f"&tas_params_op{op}", f"&tas_first_op{op}")
