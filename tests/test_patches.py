@@ -248,6 +248,26 @@ def test_patches_run_bit_exact_in_qemu(tmp_path):
     assert result.mismatches == 0 and result.vectors > 0
 
 
+@pytest.mark.e2e
+def test_bands_run_bit_exact_in_qemu(pin, tmp_path):
+    """Bands on the DSP kernels: the first conv runs its first band as steady blocks (one parameter
+    struct for every call), the depthwise conv after it through a copy with the full block's sizes."""
+    from tinyasc.compile.export import export_model
+    from tinyasc.emulate.qemu import run_firmware
+    from tinyasc.firmware.build import build_firmware
+
+    stage_tflite = _stage_tflite("rgb_odd", tmp_path)
+    pin((3, 1), 4, bands=True)
+    export = export_model(stage_tflite, board_name="nrf52840", out_root=tmp_path, name="bands", num_test_vectors=8,
+                          options=CompileOptions(patches="always"))
+    model_c = (export.export_dir / "src" / "model.c").read_text()
+    assert "halos kept" in model_c and "tas_first_op1 = " in model_c and "tas_first_op0" not in model_c
+    build_firmware(export.export_dir)
+    result = run_firmware(export.export_dir, timeout_s=120)
+    assert result.passed, result.log
+    assert result.mismatches == 0 and result.vectors == 8
+
+
 def test_random_first_stages_are_bit_exact_with_tflm():
     from tinyasc.compile.fuzz.draw_patch import draw_patch_batch
     from tinyasc.compile.fuzz.run import FUZZ_BOARDS, FuzzStats, check_batch, compiled_sources

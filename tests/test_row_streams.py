@@ -160,3 +160,69 @@ def test_streams_run_bit_exact_in_qemu(board_name, stream_tflite, tmp_path):
     result = run_firmware(export.export_dir, timeout_s=120)
     assert result.passed, result.log
     assert result.mismatches == 0 and result.vectors > 0
+
+
+# ---- the 1×1 step kernel: pixel pairs across steps of an odd number of pixels ----
+
+
+def odd_step_model(height: int, width: int):
+    """Streams whose steps hand the 1×1 conv an odd number of pixels (rows of 5 and 3 pixels, 3-row
+    and 1-row steps of one pixel each), its input depth a multiple of 4: stride 1 and 2, same and
+    valid padding, odd output channel counts, rows held back in a ring, written in place or beside."""
+    from tinyasc.tf_env import import_tf
+
+    _, keras = import_tf()
+    L = keras.layers
+    x = inputs = keras.Input((height, width, 3))
+    x = L.Conv2D(8, 1, activation="relu")(x)
+    x = L.DepthwiseConv2D(3 if width > 1 else (3, 1), padding="same", activation="relu")(x)
+    x = L.Conv2D(8, 1, activation="relu")(x)  # as many channels: a ring of held-back rows, no shift
+    x = L.DepthwiseConv2D(3 if width > 1 else (3, 1), strides=2, padding="same", activation="relu6")(x)
+    x = L.Conv2D(12, 1, activation="relu")(x)
+    x = L.DepthwiseConv2D((2, 1), padding="valid", activation="relu")(x)
+    x = L.Conv2D(7, 1)(x)
+    return keras.Model(inputs, x)
+
+
+@pytest.fixture(scope="module", params=[(9, 5), (13, 1), (10, 3)], ids=["rows_of_5", "width_1", "rows_of_3"])
+def odd_step_tflite(request, tmp_path_factory):
+    from tinyasc.convert import quantize_int8
+    from tinyasc.train import seed_everything
+
+    seed_everything(4)
+    height, width = request.param
+    folder = tmp_path_factory.mktemp("odd_steps")
+    calibration = np.random.default_rng(4).normal(0, 1, (32, height, width, 3)).astype(np.float32)
+    return quantize_int8(odd_step_model(height, width), calibration, folder / f"odd_{height}x{width}.tflite")
+
+
+def test_odd_steps_pair_pixels_across_steps_bit_exact_on_the_host(odd_step_tflite, tmp_path):
+    graph = read_tflite(odd_step_tflite)
+    compiled = compile_graph(graph, board=get_board("nrf52840"), options=CompileOptions(row_streams="always"))
+    assert sum("fused with op" in s.summary for s in compiled.steps) == 3
+    sources = render_model_sources(compiled, odd_step_tflite.name, [])
+    assert "tas_conv2d_1x1_s8_dsp_step(&" in sources["model.c"]
+    assert check_plan(compiled.plan) == []
+    write_sources(sources, tmp_path / "src")
+    runner = build_host_runner(tmp_path / "src", tmp_path / "host_runner")
+    x = graph.tensors[graph.inputs[0]]
+    inputs = np.random.default_rng(6).integers(-128, 128, (20, x.num_elements), dtype=np.int8)
+    actual = run_host(runner, inputs, graph.tensors[graph.outputs[0]].num_elements)
+    expected = tflm_outputs(odd_step_tflite.read_bytes(), inputs, x.shape)
+    assert len(np.unique(expected)) > 10, "degenerate case: outputs nearly constant"
+    assert np.array_equal(actual, expected)
+
+
+@pytest.mark.e2e
+def test_odd_steps_run_bit_exact_in_qemu(odd_step_tflite, tmp_path):
+    from tinyasc.compile.export import export_model
+    from tinyasc.emulate.qemu import run_firmware
+    from tinyasc.firmware.build import build_firmware
+
+    export = export_model(odd_step_tflite, board_name="nrf52840", out_root=tmp_path, name="odd_steps",
+                          num_test_vectors=8, options=CompileOptions(row_streams="always"))
+    assert "tas_conv2d_1x1_s8_dsp_step(&" in (export.export_dir / "src" / "model.c").read_text()
+    build_firmware(export.export_dir)
+    result = run_firmware(export.export_dir, timeout_s=120)
+    assert result.passed, result.log
+    assert result.mismatches == 0 and result.vectors == 8

@@ -39,6 +39,10 @@ void tas_conv2d_rows_s8_dsp(const tas_conv2d_params *p, const int8_t *input, con
 void tas_conv2d_1x1_s8_dsp(const tas_conv2d_params *p, const int8_t *input, const int32_t *packed_filter,
                            const int32_t *folded_bias, const int32_t *multiplier, const int32_t *shift,
                            int32_t quant_step, int32_t fast_requant, int32_t *scratch, int8_t *output);
+void tas_conv2d_1x1_s8_dsp_step(const tas_conv2d_params *p, const int8_t *input, const int32_t *packed_filter,
+                                const int32_t *folded_bias, const int32_t *multiplier, const int32_t *shift,
+                                int32_t quant_step, int32_t fast_requant, int32_t *scratch, int8_t *output,
+                                int8_t *carry_output, int32_t step, int32_t steps);
 void tas_conv2d_im2col_s8(const tas_conv2d_params *p, const int8_t *input, const int32_t *packed_filter,
                           const int32_t *folded_bias, const int32_t *multiplier, const int32_t *shift,
                           int32_t quant_step, int32_t *scratch, int8_t *output);

@@ -39,7 +39,7 @@ from tinyasc.compile.patches_emit import build_patch_steps
 from tinyasc.compile.plan import MemoryPlan
 from tinyasc.compile.rowchain import find_row_chains
 from tinyasc.compile.rowchain_emit import build_chain_steps, keeps_kernels, settle_kernels
-from tinyasc.compile.rowstream import ROW, RowStream, destination, stream_loop
+from tinyasc.compile.rowstream import ROW, RowStream, carry_destination, destination, pairs_across_steps, stream_loop
 from tinyasc.errors import UnsupportedModelError
 from tinyasc.paths import TEMPLATES_DIR
 
@@ -284,10 +284,15 @@ def _build_stream_steps(s: RowStream, graph: Graph, prepared: list, kernels: lis
     if s.pointwise_op is not None:
         pw_op = graph.ops[s.pointwise_op]
         kernel = select_kernel(pw_op.kind, s.pointwise_block, board, options)
+        stepped = pairs_across_steps(s) and kernel is not None and kernel.rows is not None \
+            and kernel.rows.applies(s.pointwise_block)
+        kernel = kernel.rows if stepped else kernel
         pw_pointers = {s.elided: row_buffer, s.output: dest}
         pw_step, pw_files = _build_step(pw_op, s.pointwise_block, kernel, graph, plan, constants, board,
                                         pointer=pw_pointers.__getitem__, scratch=pw_scratch)
         pw_call, pw_step.call = pw_step.call, f"(void)0 /* fused into op {dw_op.index} */"
+        if stepped:  # the step kernel's extra arguments: the previous step's last pixel, the step
+            pw_call = f"{pw_call[:-1]}, {carry_destination(s, output, ring)}, {ROW}, {s.geometry.output_rows})"
         pw_step.summary = ops.spec_for(pw_op).describe(prepared[pw_op.index]) + f", fused into op {dw_op.index}"
         pw_step.macs = prepared[pw_op.index].macs
         results.append((pw_step, pw_files))

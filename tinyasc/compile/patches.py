@@ -19,8 +19,9 @@ Bands (a grid gh × 1 whose bands tile the output exactly) keep their halos inst
 has its own buffer, and before band i > 0 its last `kept[k]` rows (the rows band i shares with band
 i − 1) move to the buffer's top; every op then computes only its tensor's new rows (`steady`
 blocks, the first band running the full `blocks`), so no MAC is recomputed and each input row is
-copied once. Otherwise the tensors of a patch alternate between two buffers (op k reads one,
-writes the other). With the kernels' scratch the buffers are the stage's first op's scratch, so the planner's lower bound and the plan
+copied once (but for the rows where the first op's first band overlaps steady blocks:
+patches_emit.py, steady_first_band). Otherwise the tensors of a patch alternate between two buffers
+(op k reads one, writes the other). With the kernels' scratch the buffers are the stage's first op's scratch, so the planner's lower bound and the plan
 checker count them like any buffer. The stage runs at its first op; its inner tensors are elided,
 its output written whole from that op on (`produced_at`). `patches_are_exact` checks the geometry
 independently: every output a kernel computes reads only its region, the real positions of each

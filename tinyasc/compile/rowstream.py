@@ -276,6 +276,26 @@ def stream_loop(s: RowStream, depthwise_call: str, pointwise_call: str | None, o
     return f"for (int32_t {ROW} = 0; {ROW} < {rows}; ++{ROW}) {{ /* {what}, {where} */\n{lines}\n    }}{tail}"
 
 
+def pairs_across_steps(s: RowStream) -> bool:
+    """Each step hands the fused 1×1 conv an odd number of pixels (KWS DS-CNN's 5-pixel rows): its
+    step kernel (the kernel's `rows`) pairs the last pixel of one step with the first of the next,
+    as the whole layer pairs them, rather than running every other one alone."""
+    block = s.pointwise_block
+    return block is not None and s.geometry.output_rows > 1 and block.output_height * block.output_width % 2 == 1
+
+
+def carry_destination(s: RowStream, output: str, ring: str) -> str:
+    """Where the previous step's last pixel goes when this step completes its pair: its place in the
+    previous row's ring slot while that row is still held back (delay ≥ 1), else its final place
+    (a delay-0 row has already been copied out; the bytes stay free of unread input rows, as the
+    row's own write)."""
+    g, d = s.geometry, s.schedule.delay
+    last_pixel = g.output_row_bytes - s.pointwise_block.output_depth
+    if s.in_place and d >= 1:
+        return f"{ring} + (({ROW} - 1) % {s.schedule.ring_rows}) * {g.output_row_bytes} + {last_pixel}"
+    return f"({output}) + ({ROW} - 1) * {g.output_row_bytes} + {last_pixel}"
+
+
 def destination(s: RowStream, output: str, ring: str) -> str:
     """Where the current row's final output goes in the loop."""
     if s.in_place and s.schedule.delay >= 0:

@@ -46,7 +46,7 @@ class Kernel:
     folds_input_offset: bool = False  # takes bias + input_offset·Σw instead of the bias
     weight_layout: str = "natural"  # how emit stores the weights: "natural" (as in the model) or a packed layout
     params_ctype: str | None = None  # its own C parameter struct, else the op's (OpSpec.params_ctype)
-    rows: Kernel | None = None  # the same kernel over a range of output rows (compile/rowstream.py)
+    rows: Kernel | None = None  # the same kernel over a range of output rows, or one row-stream step (rowstream.py)
 
     def runs_on(self, extensions: frozenset[str]) -> bool:
         """The board's ISA extensions include every one this kernel needs."""

@@ -17,7 +17,7 @@ from tinyasc.compile.weight_packing import (
 
 
 # Kernels that take a fast_requant flag after quant_step (tas_mat_mult_dsp.h: tas_mat_fast_requantize).
-FAST_REQUANT_KERNELS = ("tas_conv2d_1x1_s8_dsp",)
+FAST_REQUANT_KERNELS = ("tas_conv2d_1x1_s8_dsp", "tas_conv2d_1x1_s8_dsp_step")
 
 
 def mat_mult_block(kernel: Kernel) -> int:
