@@ -239,6 +239,152 @@ TAS_DW_DSP_INLINE void tas_depthwise_pixel_dsp(const tas_depthwise_layer_dsp lay
     }
 }
 
+/* A run of neighbouring output pixels whose 3×3 windows are whole, every channel in blocks of 4
+ * (C % 4 == 0), every right shift 1..22: written as one assembly function (tas_depthwise_run_3x3_asm)
+ * on Thumb-2 DSP cores, where GCC runs out of registers in the C loop (it reloads each input word
+ * and weight pair twice, 134 instructions a block of 4 channels against 121 here). The fields are
+ * read by offset in the assembly: keep their order. */
+typedef struct {
+    const int8_t *in;       /*  0: the first pixel's window, its top-left tap, channel 0 */
+    int8_t *out;            /*  4: the first pixel's output */
+    const int32_t *filter;  /*  8: the packed filter (blocks of 2·9 words) */
+    const int32_t *bias;    /* 12 */
+    const int32_t *requant; /* 16: TAS_DEPTHWISE_DSP_REQUANT_WORDS a channel */
+    int32_t blocks;         /* 20: C / 4 >= 1 */
+    int32_t channels;       /* 24: C, the input's pixel step in bytes */
+    int32_t row_step;       /* 28: input_width · C */
+    int32_t offset_pair;    /* 32: input_offset in both halfwords */
+    int32_t pixels;         /* 36: >= 1 */
+    int32_t pixel_step;     /* 40: stride_width · C */
+    int32_t act_min4;       /* 44: act_min in every byte */
+    int32_t act_max4;       /* 48: act_max in every byte */
+} tas_depthwise_run_3x3;
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
+#define TAS_DEPTHWISE_RUN_ASM 1
+/* One tap of 4 channels: the input word (LOAD), its lanes widened with the input offset (r12), the
+ * tap's two weight words (post-incremented r9), four SMLAxy into r0..r3. */
+#define TAS_DW_RUN_TAP(load)                 \
+    load "\n\t"                              \
+    "sxtab16 r4, r12, r5\n\t"                \
+    "sxtab16 r5, r12, r5, ror #8\n\t"        \
+    "ldrd r6, r7, [r9], #8\n\t"              \
+    "smlabb r0, r4, r6, r0\n\t"              \
+    "smlatt r2, r4, r6, r2\n\t"              \
+    "smlabb r1, r5, r7, r1\n\t"              \
+    "smlatt r3, r5, r7, r3\n\t"
+/* Channel `acc`'s output stage (tas_depthwise_output_fast, saturated to int8) into r7; its 4 table
+ * words from the post-incremented lr; r12 holds INT32_MIN. */
+#define TAS_DW_RUN_REQUANT(acc)              \
+    "ldmia lr!, {r4, r5, r6, r7}\n\t"        \
+    "smlal r6, r7, " acc ", r4\n\t"          \
+    "lsr r4, " acc ", #31\n\t"               \
+    "smlal r6, r7, r4, r12\n\t"              \
+    "asr r7, r7, r5\n\t"                     \
+    "ssat r7, #8, r7\n\t"
+
+/* The taps of one filter row: `cols` of them from the row's input `base`; the weight pointer then
+ * skips the row's other 3 - cols taps. */
+#define TAS_DW_RUN_ROW3(base)                            \
+    TAS_DW_RUN_TAP("ldr r5, [" base "]")                 \
+    TAS_DW_RUN_TAP("ldr r5, [" base ", r10]")            \
+    TAS_DW_RUN_TAP("ldr r5, [" base ", r10, lsl #1]")
+#define TAS_DW_RUN_ROW2(base)                            \
+    TAS_DW_RUN_TAP("ldr r5, [" base "]")                 \
+    TAS_DW_RUN_TAP("ldr r5, [" base ", r10]")            \
+    "add r9, r9, #8\n\t"
+
+/* A function over `run->pixels` pixels whose in-image windows have the same shape, its taps TAPS
+ * (filter at the window's first tap; TAPS leave the weight pointer 72 bytes on, at the next block).
+ * Registers: r0..r3 the 4 sums, r8 the block's input (its first row), lr a row's input, r9 the
+ * filter, r10 = C, r11 = the row step, r12 the offset pair. The struct is copied to the stack
+ * (sp + 0..52), with the bias and table cursors at sp + 52 and 56 and the pixel's input end at sp + 60. */
+#define TAS_DW_RUN_FUNCTION(name, TAPS)                                                                   \
+    static __attribute__((naked, noinline, unused)) void name(                                            \
+        const tas_depthwise_run_3x3 *run __attribute__((unused)))                                        \
+    {                                                                                                     \
+        __asm__ volatile(                                                                                 \
+            "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                                             \
+            "sub sp, sp, #68\n\t"                                                                         \
+            "ldmia r0!, {r1, r2, r3, r4, r5, r6, r7}\n\t"                                                 \
+            "stmia sp, {r1, r2, r3, r4, r5, r6, r7}\n\t"                                                  \
+            "ldmia r0, {r1, r2, r3, r4, r5, r6}\n\t"                                                      \
+            "add r7, sp, #28\n\t"                                                                         \
+            "stmia r7, {r1, r2, r3, r4, r5, r6}\n\t"                                                      \
+            "ldr r10, [sp, #24]\n\t"                                                                      \
+            "ldr r11, [sp, #28]\n"                                                                        \
+            "1:\n\t" /* each pixel */                                                                     \
+            "ldr r8, [sp, #0]\n\t"                                                                        \
+            "ldr r9, [sp, #8]\n\t"                                                                        \
+            "ldr r4, [sp, #12]\n\t"                                                                       \
+            "str r4, [sp, #52]\n\t"                                                                       \
+            "ldr r4, [sp, #16]\n\t"                                                                       \
+            "str r4, [sp, #56]\n\t"                                                                       \
+            "ldr r4, [sp, #20]\n\t"                                                                       \
+            "add r4, r8, r4, lsl #2\n\t"                                                                  \
+            "str r4, [sp, #60]\n"                                                                         \
+            "2:\n\t" /* each block of 4 channels */                                                       \
+            "ldr r4, [sp, #52]\n\t"                                                                       \
+            "ldmia r4!, {r0, r1, r2, r3}\n\t"                                                             \
+            "str r4, [sp, #52]\n\t"                                                                       \
+            "ldr r12, [sp, #32]\n\t"                                                                      \
+            TAPS                                                                                          \
+            "ldr lr, [sp, #56]\n\t"                                                                       \
+            "mov r12, #0x80000000\n\t"                                                                    \
+            TAS_DW_RUN_REQUANT("r0")                                                                      \
+            "mov r0, r7\n\t"                                                                              \
+            TAS_DW_RUN_REQUANT("r1")                                                                      \
+            "bfi r0, r7, #8, #8\n\t"                                                                      \
+            TAS_DW_RUN_REQUANT("r2")                                                                      \
+            "bfi r0, r7, #16, #8\n\t"                                                                     \
+            TAS_DW_RUN_REQUANT("r3")                                                                      \
+            "bfi r0, r7, #24, #8\n\t"                                                                     \
+            "str lr, [sp, #56]\n\t"                                                                       \
+            "ldrd r4, r5, [sp, #44]\n\t" /* the activation range per byte: max with act_min, min with act_max */ \
+            "ssub8 r6, r0, r4\n\t"                                                                        \
+            "sel r0, r0, r4\n\t"                                                                          \
+            "ssub8 r6, r0, r5\n\t"                                                                        \
+            "sel r0, r5, r0\n\t"                                                                          \
+            "ldr r4, [sp, #4]\n\t"                                                                        \
+            "str r0, [r4], #4\n\t"                                                                        \
+            "str r4, [sp, #4]\n\t"                                                                        \
+            "add r8, r8, #4\n\t"                                                                          \
+            "ldr r4, [sp, #60]\n\t"                                                                       \
+            "cmp r8, r4\n\t"                                                                              \
+            "bne 2b\n\t"                                                                                  \
+            "ldr r4, [sp, #0]\n\t" /* the next pixel */                                                   \
+            "ldr r5, [sp, #40]\n\t"                                                                       \
+            "add r4, r4, r5\n\t"                                                                          \
+            "str r4, [sp, #0]\n\t"                                                                        \
+            "ldr r4, [sp, #36]\n\t"                                                                       \
+            "subs r4, r4, #1\n\t"                                                                         \
+            "str r4, [sp, #36]\n\t"                                                                       \
+            "bne 1b\n\t"                                                                                  \
+            "add sp, sp, #68\n\t"                                                                         \
+            "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");                                           \
+    }
+
+/* Whole windows (interior pixels), then the clipped shapes of a 3×3 window padded by 1 (edges and
+ * corners: 3×2, 2×3, 2×2 in-image taps); other shapes take the C code. */
+TAS_DW_RUN_FUNCTION(tas_depthwise_run_3x3_asm,
+                    TAS_DW_RUN_ROW3("r8") "add lr, r8, r11\n\t" TAS_DW_RUN_ROW3("lr") "add lr, lr, r11\n\t"
+                    TAS_DW_RUN_ROW3("lr"))
+TAS_DW_RUN_FUNCTION(tas_depthwise_run_3x2_asm,
+                    TAS_DW_RUN_ROW2("r8") "add lr, r8, r11\n\t" TAS_DW_RUN_ROW2("lr") "add lr, lr, r11\n\t"
+                    TAS_DW_RUN_ROW2("lr"))
+TAS_DW_RUN_FUNCTION(tas_depthwise_run_2x3_asm,
+                    TAS_DW_RUN_ROW3("r8") "add lr, r8, r11\n\t" TAS_DW_RUN_ROW3("lr") "add r9, r9, #24\n\t")
+TAS_DW_RUN_FUNCTION(tas_depthwise_run_2x2_asm,
+                    TAS_DW_RUN_ROW2("r8") "add lr, r8, r11\n\t" TAS_DW_RUN_ROW2("lr") "add r9, r9, #24\n\t")
+#undef TAS_DW_RUN_FUNCTION
+#undef TAS_DW_RUN_ROW3
+#undef TAS_DW_RUN_ROW2
+#undef TAS_DW_RUN_TAP
+#undef TAS_DW_RUN_REQUANT
+#else
+#define TAS_DEPTHWISE_RUN_ASM 0
+#endif
+
 /* Output rows first_row .. end_row - 1 into output (which holds row first_row's first byte):
  * the whole kernel is rows 0 .. output_height - 1; a row stream (tinyasc/compile/rowstream.py)
  * runs one row at a time into a ring or beside the pointwise conv that reads it. */
@@ -259,11 +405,42 @@ TAS_DW_DSP_INLINE void tas_depthwise_rows_s8_dsp(const tas_conv2d_params *p, con
     const int32_t filter_height = p->filter_height, filter_width = p->filter_width;
     const int32_t output_width = p->output_width;
     int8_t *out = output;
+#if TAS_DEPTHWISE_RUN_ASM
+    const int run_asm = filter_height == 3 && filter_width == 3 && blocked_end == channels && layer.fast_output;
+    tas_depthwise_run_3x3 run = {
+        input, output, packed_filter, bias, requantization, channels / TAS_DEPTHWISE_DSP_BLOCK, channels,
+        layer.input_row_step, layer.offset_pair, 1, p->stride_width * channels,
+        tas_splat_s8x4(layer.stage.act_min), tas_splat_s8x4(layer.stage.act_max),
+    };
+#endif
     for (int32_t out_y = first_row; out_y < end_row; ++out_y) {
         for (int32_t out_x = 0; out_x < output_width; ++out_x) {
             const tas_depthwise_window window = tas_depthwise_clip(p, out_y, out_x);
             const int8_t *in = input + window.input_pixel * channels;
             const int32_t first_tap = window.first_row * filter_width + window.first_col;
+#if TAS_DEPTHWISE_RUN_ASM
+            if (run_asm && window.rows >= 2 && window.cols >= 2) {
+                run.in = in;
+                run.out = out;
+                run.filter = packed_filter + 2 * first_tap;
+                run.pixels = 1;
+                if (window.rows == 3 && window.cols == 3) { /* every whole window from here to the row's last */
+                    int32_t last = (p->input_width - 3 + p->pad_width) / p->stride_width;
+                    last = last < output_width - 1 ? last : output_width - 1;
+                    run.pixels = last - out_x + 1;
+                    tas_depthwise_run_3x3_asm(&run);
+                    out_x = last;
+                } else if (window.rows == 3) {
+                    tas_depthwise_run_3x2_asm(&run);
+                } else if (window.cols == 3) {
+                    tas_depthwise_run_2x3_asm(&run);
+                } else {
+                    tas_depthwise_run_2x2_asm(&run);
+                }
+                out += run.pixels * channels;
+                continue;
+            }
+#endif
             if (filter_height == 3 && filter_width == 3 && window.rows == 3 && window.cols == 3) {
                 tas_depthwise_pixel_dsp(layer, in, first_tap, TAS_DEPTHWISE_WHOLE_3X3, 3, 3, 3, out);
             } else if (filter_width == 1 && window.rows == filter_height) { /* a whole column: a constant count */
