@@ -255,7 +255,7 @@ typedef struct {
     int32_t row_step;       /* 28: input_width · C */
     int32_t offset_pair;    /* 32: input_offset in both halfwords */
     int32_t pixels;         /* 36: >= 1 */
-    int32_t pixel_step;     /* 40: stride_width · C */
+    int32_t pixel_skip;     /* 40: (stride_width - 1) · C */
     int32_t act_min4;       /* 44: act_min in every byte */
     int32_t act_max4;       /* 48: act_max in every byte */
 } tas_depthwise_run_3x3;
@@ -298,7 +298,7 @@ typedef struct {
  * (filter at the window's first tap; TAPS leave the weight pointer 72 bytes on, at the next block).
  * Registers: r0..r3 the 4 sums, r8 the block's input (its first row), lr a row's input, r9 the
  * filter, r10 = C, r11 = the row step, r12 the offset pair. The struct is copied to the stack
- * (sp + 0..52), with the bias and table cursors at sp + 52 and 56 and the pixel's input end at sp + 60. */
+ * (sp + 0..52), with the bias and table cursors at sp + 52 and 56 and the filter's end at sp + 60. */
 #define TAS_DW_RUN_FUNCTION(name, TAPS)                                                                   \
     static __attribute__((naked, noinline, unused)) void name(                                            \
         const tas_depthwise_run_3x3 *run __attribute__((unused)))                                        \
@@ -312,17 +312,17 @@ typedef struct {
             "add r7, sp, #28\n\t"                                                                         \
             "stmia r7, {r1, r2, r3, r4, r5, r6}\n\t"                                                      \
             "ldr r10, [sp, #24]\n\t"                                                                      \
-            "ldr r11, [sp, #28]\n"                                                                        \
+            "ldr r11, [sp, #28]\n\t"                                                                      \
+            "ldr r4, [sp, #8]\n\t" /* the filter's end: 72 bytes a block */                              \
+            "ldr r5, [sp, #20]\n\t"                                                                       \
+            "mov r6, #72\n\t"                                                                             \
+            "mla r4, r5, r6, r4\n\t"                                                                      \
+            "str r4, [sp, #60]\n\t"                                                                       \
+            "ldr r8, [sp, #0]\n"                                                                          \
             "1:\n\t" /* each pixel */                                                                     \
-            "ldr r8, [sp, #0]\n\t"                                                                        \
             "ldr r9, [sp, #8]\n\t"                                                                        \
-            "ldr r4, [sp, #12]\n\t"                                                                       \
-            "str r4, [sp, #52]\n\t"                                                                       \
-            "ldr r4, [sp, #16]\n\t"                                                                       \
-            "str r4, [sp, #56]\n\t"                                                                       \
-            "ldr r4, [sp, #20]\n\t"                                                                       \
-            "add r4, r8, r4, lsl #2\n\t"                                                                  \
-            "str r4, [sp, #60]\n"                                                                         \
+            "ldrd r4, r5, [sp, #12]\n\t"                                                                  \
+            "strd r4, r5, [sp, #52]\n"                                                                    \
             "2:\n\t" /* each block of 4 channels */                                                       \
             "ldr r4, [sp, #52]\n\t"                                                                       \
             "ldmia r4!, {r0, r1, r2, r3}\n\t"                                                             \
@@ -350,12 +350,10 @@ typedef struct {
             "str r4, [sp, #4]\n\t"                                                                        \
             "add r8, r8, #4\n\t"                                                                          \
             "ldr r4, [sp, #60]\n\t"                                                                       \
-            "cmp r8, r4\n\t"                                                                              \
+            "cmp r9, r4\n\t"                                                                              \
             "bne 2b\n\t"                                                                                  \
-            "ldr r4, [sp, #0]\n\t" /* the next pixel */                                                   \
-            "ldr r5, [sp, #40]\n\t"                                                                       \
-            "add r4, r4, r5\n\t"                                                                          \
-            "str r4, [sp, #0]\n\t"                                                                        \
+            "ldr r4, [sp, #40]\n\t" /* the next pixel: r8 is C bytes on */                               \
+            "add r8, r8, r4\n\t"                                                                          \
             "ldr r4, [sp, #36]\n\t"                                                                       \
             "subs r4, r4, #1\n\t"                                                                         \
             "str r4, [sp, #36]\n\t"                                                                       \
@@ -409,7 +407,7 @@ TAS_DW_DSP_INLINE void tas_depthwise_rows_s8_dsp(const tas_conv2d_params *p, con
     const int run_asm = filter_height == 3 && filter_width == 3 && blocked_end == channels && layer.fast_output;
     tas_depthwise_run_3x3 run = {
         input, output, packed_filter, bias, requantization, channels / TAS_DEPTHWISE_DSP_BLOCK, channels,
-        layer.input_row_step, layer.offset_pair, 1, p->stride_width * channels,
+        layer.input_row_step, layer.offset_pair, 1, (p->stride_width - 1) * channels,
         tas_splat_s8x4(layer.stage.act_min), tas_splat_s8x4(layer.stage.act_max),
     };
 #endif
