@@ -249,7 +249,7 @@ TAS_DW_DSP_INLINE void tas_depthwise_pixel_dsp(const tas_depthwise_layer_dsp lay
 /* A run of neighbouring output pixels whose 3×3 windows are whole, every channel in blocks of 4
  * (C % 4 == 0), every channel in the SMMLAR form: written as one assembly function (tas_depthwise_run_3x3_asm)
  * on Thumb-2 DSP cores, where GCC runs out of registers in the C loop (it reloads each input word
- * and weight pair twice, 134 instructions a block of 4 channels against 121 here). The fields are
+ * and weight pair twice: 134 instructions a 3×3 block of 4 channels, against 114 here). The fields are
  * read by offset in the assembly: keep their order. */
 typedef struct {
     const int8_t *in;       /*  0: the first pixel's window, its top-left tap, channel 0 */
@@ -319,6 +319,7 @@ typedef struct {
             "stmia r7, {r1, r2, r3, r4, r5, r6}\n\t"                                                      \
             "ldr r10, [sp, #24]\n\t"                                                                      \
             "ldr r11, [sp, #28]\n\t"                                                                      \
+            "ldr r12, [sp, #32]\n\t"                                                                      \
             "ldr r4, [sp, #8]\n\t" /* the filter's end: 72 bytes a block */                              \
             "ldr r5, [sp, #20]\n\t"                                                                       \
             "mov r6, #72\n\t"                                                                             \
@@ -333,7 +334,6 @@ typedef struct {
             "ldr r4, [sp, #52]\n\t"                                                                       \
             "ldmia r4!, {r0, r1, r2, r3}\n\t"                                                             \
             "str r4, [sp, #52]\n\t"                                                                       \
-            "ldr r12, [sp, #32]\n\t"                                                                      \
             TAPS                                                                                          \
             "ldr lr, [sp, #56]\n\t"                                                                       \
             TAS_DW_RUN_REQUANT("r0", "r0")                                                                \
