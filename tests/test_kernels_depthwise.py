@@ -83,9 +83,9 @@ def test_dsp_packing_puts_channel_pairs_where_sxtab16_puts_the_inputs():
     def pair(low, high):
         return (low & 0xFFFF) | (high << 16)
 
-    # channel c's taps are 2c+1, 2c+2; block 0 = channels 0..3, per tap (c0 | c2), (c1 | c3)
-    block = [pair(-3, 5), pair(3, 7), pair(2, 6), pair(4, 8)]
-    tail = [9, 10, 11, 12]  # channels 4 and 5 alone, all taps each
+    # channel c's taps are 2c+1, 2c+2, doubled; block 0 = channels 0..3, per tap (c0 | c2), (c1 | c3)
+    block = [pair(-6, 10), pair(6, 14), pair(4, 12), pair(8, 16)]
+    tail = [18, 20, 22, 24]  # channels 4 and 5 alone, all taps each
     assert pack_depthwise_dsp_weights(weights).tolist() == block + tail
 
 
@@ -146,6 +146,46 @@ def test_depthwise_chain_runs_bit_exact_in_qemu(board_name, kernel, tmp_path):
     # the whole kernel, or its rows variant where a row stream runs the layer in place (rowstream.py)
     assert sum(k in (kernel, f"{kernel}_rows") for k in kernels) == 4 and kernels[-1] == REFERENCE
     assert f"{kernel}_rows" in kernels
+    build_firmware(export.export_dir)
+    result = run_firmware(export.export_dir, timeout_s=120)
+    assert result.passed, result.log
+    assert result.mismatches == 0 and result.vectors > 0
+
+
+def depthwise_3x3_runs_chain():
+    """3×3 layers whose channels fill blocks of 4 (C % 4 == 0), the DSP kernel's assembly runs:
+    whole windows in runs, the padded edges' 3×2, 2×3 and 2×2 windows on every side and corner,
+    stride 2 with the bottom and right padded, a 2×2 image (all four corners) and a 1×1 image."""
+    from tinyasc.tf_env import import_tf
+
+    _, keras = import_tf()
+    L = keras.layers
+    x = inputs = keras.Input((7, 6, 8))
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6")(x)
+    x = L.Conv2D(12, 1)(x)
+    x = L.DepthwiseConv2D(3, padding="same")(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same")(x)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same")(x)
+    x = L.DepthwiseConv2D(3, padding="same")(x)
+    return keras.Model(inputs, x)
+
+
+@pytest.mark.e2e
+def test_depthwise_3x3_assembly_runs_bit_exact_in_qemu(tmp_path):
+    from tinyasc.compile.export import export_model
+    from tinyasc.convert import quantize_int8
+    from tinyasc.emulate.qemu import run_firmware
+    from tinyasc.firmware.build import build_firmware
+    from tinyasc.train import seed_everything
+
+    seed_everything(0)
+    calibration = np.random.default_rng(1).normal(0, 1, (32, 7, 6, 8)).astype(np.float32)
+    tflite = quantize_int8(depthwise_3x3_runs_chain(), calibration, tmp_path / "depthwise_runs.tflite")
+    export = export_model(tflite, board_name="nrf52840", out_root=tmp_path, name="depthwise_runs")
+    kernels = [s.kernel for s in export.compiled.steps]
+    assert sum(k in (DSP, f"{DSP}_rows") for k in kernels) == 7
     build_firmware(export.export_dir)
     result = run_firmware(export.export_dir, timeout_s=120)
     assert result.passed, result.log

@@ -46,16 +46,58 @@ DEPTHWISE_CHANNEL_BLOCK = 4  # TAS_DEPTHWISE_DSP_BLOCK in tas_depthwise_conv2d_s
 
 def pack_depthwise_dsp_weights(weights: np.ndarray, block: int = DEPTHWISE_CHANNEL_BLOCK) -> np.ndarray:
     """Depthwise weights [C, H, W, 1] (a channel's taps, row-major) → the int32 words
-    tas_depthwise_conv2d_s8_dsp reads: per block of 4 channels, per tap, (w[c] | w[c+2] << 16) and
-    (w[c+1] | w[c+3] << 16), the lanes SXTAB16 makes of an input word holding channels c..c+3;
-    then the C % 4 tail channels, per channel all its taps, one sign-extended weight per word."""
-    taps = weights.reshape(weights.shape[0], -1).astype(np.int32)  # [C, taps]
+    tas_depthwise_conv2d_s8_dsp reads, each weight doubled (2·w fits the int16 lane, and the kernel's
+    output stage wants doubled sums: pack_depthwise_dsp_requantization): per block of 4 channels,
+    per tap, (2w[c,t] | 2w[c+2,t] << 16) and (2w[c+1,t] | 2w[c+3,t] << 16), the lanes SXTAB16 makes
+    of an input word holding channels c..c+3; then the C % 4 tail channels, per channel all its
+    taps, one sign-extended doubled weight per word."""
+    taps = 2 * weights.reshape(weights.shape[0], -1).astype(np.int32)  # [C, taps]
     full = taps.shape[0] // block * block
     blocks = [
         np.stack([_halfword_pairs(taps[c], taps[c + 2]), _halfword_pairs(taps[c + 1], taps[c + 3])], axis=-1).reshape(-1)
         for c in range(0, full, block)
     ]
     return np.concatenate(blocks + [taps[full:].reshape(-1)]).astype(np.int32)
+
+
+INT32_MAX = 2**31 - 1
+
+
+def depthwise_sum_bounds(weights: np.ndarray, bias: np.ndarray | None, input_offset: int) -> np.ndarray:
+    """Per channel the largest |bias + Σ (x + input_offset)·w| over int8 inputs and any part of
+    the window (the padded edges sum fewer taps)."""
+    rows = np.abs(weights.reshape(weights.shape[0], -1).astype(np.int64)).sum(axis=1)
+    widest = max(abs(-128 + input_offset), abs(127 + input_offset))
+    return (np.abs(bias.astype(np.int64)) if bias is not None else 0) + widest * rows
+
+
+def depthwise_doubled_sums_fit(weights: np.ndarray, bias: np.ndarray | None, input_offset: int) -> bool:
+    """Whether twice every sum fits int32, as the DSP kernel's doubled weights need."""
+    return bool(np.all(2 * depthwise_sum_bounds(weights, bias, input_offset) <= INT32_MAX))
+
+
+DEPTHWISE_DSP_REQUANT_WORDS = 3  # TAS_DEPTHWISE_DSP_REQUANT_WORDS in tas_depthwise_s8_dsp.h
+
+
+def pack_depthwise_dsp_requantization(weights: np.ndarray, bias: np.ndarray | None, input_offset: int,
+                                      multipliers, shifts, output_offset: int) -> np.ndarray:
+    """The DSP depthwise kernel's table, for sums doubled (depthwise_doubled_sums_fit): per channel
+    3 words, (multiplier, r, 2^(r-1)·(2·output_offset + 1)) when the right shift r is 1..31 and the
+    SMMLAR form is exact (tas_depthwise_s8_dsp.h: its sum of the high word, |high| <= |sum|, and
+    the rounding term fits int32), else (multiplier, -1, shift); then 1 if every channel has the
+    first form, else 0."""
+    bounds = depthwise_sum_bounds(weights, bias, input_offset)
+    words = []
+    for multiplier, shift, bound in zip(np.asarray(multipliers, np.int64), np.asarray(shifts, np.int64), bounds):
+        right = -int(shift)
+        add = 2 ** (right - 1) * (2 * output_offset + 1) if right >= 1 else 0
+        if 1 <= right <= 31 and int(bound) + abs(add) + 1 <= INT32_MAX:
+            words.append((int(multiplier), right, add))
+        else:
+            words.append((int(multiplier), -1, int(shift)))
+    all_fast = all(w[1] >= 0 for w in words)
+    flat = np.array([v for w in words for v in w] + [int(all_fast)], dtype=np.int64)
+    return flat.astype(np.int32)
 
 
 FOLDED_RIGHT_SHIFT_LIMIT = 22  # tas_depthwise_common.h: larger shifts would overflow the 64-bit sum
@@ -79,16 +121,6 @@ def pack_depthwise_requantization(multipliers: np.ndarray, shifts: np.ndarray, o
             rows.append((int(multiplier), -1, int(shift), 0, 0, 0))
     words = np.array(rows, dtype=np.int64) & 0xFFFFFFFF  # high words of negative nudges: two's complement
     return words.astype(np.uint32).view(np.int32).reshape(-1, 6)
-
-
-DEPTHWISE_DSP_REQUANT_WORDS = 4  # TAS_DEPTHWISE_DSP_REQUANT_WORDS in tas_depthwise_s8_dsp.h
-
-
-def depthwise_all_fast(table: np.ndarray) -> bool:
-    """Whether every channel of a pack_depthwise_requantization table has its right shift in 1..22
-    (second word >= 0): the DSP depthwise kernel reads this flag after the table, so that it picks
-    its short output stage once per layer rather than testing every channel at each call."""
-    return bool(np.all(np.asarray(table).reshape(-1, 6)[:, 1] >= 0))
 
 
 # tas_mat_mult_dsp.h: TAS_MAT_MULT_BLOCK_ONE_ROW (fully connected), TAS_MAT_MULT_BLOCK_TWO_ROWS (1x1 conv)

@@ -33,8 +33,8 @@ from tinyasc.compile.ops.common import (
 from tinyasc.compile.ops import conv
 from tinyasc.compile.ops.conv import Conv2DParams
 from tinyasc.compile.weight_packing import (
-    DEPTHWISE_DSP_REQUANT_WORDS,
-    depthwise_all_fast,
+    depthwise_doubled_sums_fit,
+    pack_depthwise_dsp_requantization,
     pack_depthwise_dsp_weights,
     pack_depthwise_requantization,
 )
@@ -95,6 +95,12 @@ def multiplier_one_undilated(p: Conv2DParams) -> bool:
     )
 
 
+def multiplier_one_doubled(p: Conv2DParams) -> bool:
+    """The DSP kernel's condition: multiplier_one_undilated, and twice every sum fits int32 (its
+    weights are doubled for the SMMLAR output stage); otherwise the portable kernel runs."""
+    return multiplier_one_undilated(p) and depthwise_doubled_sums_fit(p.weights, p.bias, p.input_offset)
+
+
 def emit(p: Conv2DParams, kernel: Kernel, ctx: EmitContext, row_range: tuple[str, str] | None = None) -> str:
     """The reference runs the grouped conv's call; the depthwise kernels take their own filter
     layout, always a bias array, and a requantization table prepared for their output stage.
@@ -104,7 +110,7 @@ def emit(p: Conv2DParams, kernel: Kernel, ctx: EmitContext, row_range: tuple[str
     shape = [p.filter_height, p.filter_width, p.output_depth]
     if kernel.weight_layout == "depthwise_dsp_pairs":
         w = ctx.constant("filter", pack_depthwise_dsp_weights(p.weights), "int32_t",
-                         f"depthwise weights {shape} packed as int16 channel pairs for SMLABB/SMLATT")
+                         f"depthwise weights {shape} doubled, packed as int16 channel pairs for SMLABB/SMLATT")
     else:  # "depthwise_hwc": TFLite's [H, W, C]
         w = ctx.constant("filter", np.ascontiguousarray(np.transpose(p.weights[..., 0], (1, 2, 0))), "int8_t",
                          f"depthwise weights {shape}")
@@ -112,14 +118,14 @@ def emit(p: Conv2DParams, kernel: Kernel, ctx: EmitContext, row_range: tuple[str
     if kernel.weight_layout == "depthwise_hwc":  # the portable kernel's whole windows take bias + input_offset·Σw
         bias = np.concatenate([bias, folded_bias(p.weights, p.bias, p.input_offset)])
         b = ctx.constant("bias", bias, "int32_t", "bias, then bias + input_offset * sum(weights)")
-    else:
-        b = ctx.constant("bias", bias, "int32_t", "bias")
-    table = pack_depthwise_requantization(p.multipliers, p.shifts, p.output_offset)
-    what = "requantization per channel: multiplier, right shift - 1, 64-bit nudges for sums >= 0 and < 0"
-    if kernel.weight_layout == "depthwise_dsp_pairs":  # 4 words a channel, then whether all take the short stage
-        table = np.append(table[:, :DEPTHWISE_DSP_REQUANT_WORDS].ravel(), np.int32(depthwise_all_fast(table)))
-        what = ("requantization per channel: multiplier, right shift - 1, 64-bit nudge for sums >= 0; "
-                "then 1 if every right shift is 1..22")
+        table = pack_depthwise_requantization(p.multipliers, p.shifts, p.output_offset)
+        what = "requantization per channel: multiplier, right shift - 1, 64-bit nudges for sums >= 0 and < 0"
+    else:  # the DSP kernel's doubled sums
+        b = ctx.constant("bias", (2 * bias.astype(np.int64)).astype(np.int32), "int32_t", "bias, doubled")
+        table = pack_depthwise_dsp_requantization(p.weights, p.bias, p.input_offset, p.multipliers, p.shifts,
+                                                  p.output_offset)
+        what = ("requantization per channel: multiplier, right shift r, 2^(r-1)*(2*output_offset+1) "
+                "(or multiplier, -1, shift); then 1 if every channel has the first form")
     q = ctx.constant("requantization", table, "int32_t", what)
     rows = f", {row_range[0]}, {row_range[1]}" if row_range else ""
     return f"{kernel.name}({ctx.params}, {ctx.input()}, {w}, {b}, {q}, {ctx.output()}{rows})"
@@ -138,9 +144,9 @@ DEPTHWISE = Kernel(
 )
 DEPTHWISE_DSP = Kernel(
     "tas_depthwise_conv2d_s8_dsp", (*_DSP_FILES, "tas_depthwise_conv2d_s8_dsp.c"),
-    applies=multiplier_one_undilated, requires=("dsp",), weight_layout="depthwise_dsp_pairs",
+    applies=multiplier_one_doubled, requires=("dsp",), weight_layout="depthwise_dsp_pairs",
     rows=Kernel("tas_depthwise_conv2d_s8_dsp_rows", (*_DSP_FILES, "tas_depthwise_conv2d_s8_dsp_rows.c"),
-                applies=multiplier_one_undilated, requires=("dsp",), weight_layout="depthwise_dsp_pairs"),
+                applies=multiplier_one_doubled, requires=("dsp",), weight_layout="depthwise_dsp_pairs"),
 )
 
 SPEC = OpSpec(
