@@ -34,7 +34,7 @@ static inline int32_t tas_ws_conv_fold(const tas_ws_conv_params *p)
     return (s > 1 && p->kernel_size % s == 0 && p->sampling_stride % s == 0) ? s : 1;
 }
 
-/* The DSP integral kernel's scratch, in block rows: F' as int16 pairs ((M*' + 1) / 2 words), every
+/* The DSP integral kernel's scratch, in block rows: F' of two rows as int16 pairs ((M*' + 1) / 2 words each), every
  * row of Φ widened the same way unless read in place, the two I rows, the ring, and one block row of
  * input bytes when folded. */
 static inline int32_t tas_ws_conv_dsp_scratch_words(const tas_ws_conv_params *p)
@@ -43,7 +43,7 @@ static inline int32_t tas_ws_conv_dsp_scratch_words(const tas_ws_conv_params *p)
     const int32_t pairs = (channels + 1) / 2;
     const int32_t widened = tas_ws_in_place(channels, length) ? 0 : pairs * length;
     const int32_t edge = fold > 1 ? (fold * p->input_channels + 3) / 4 : 0;
-    return pairs + widened + 2 * (length + 1) + (p->kernel_size / fold) * p->filters + edge;
+    return 2 * pairs + widened + 2 * (length + 1) + (p->kernel_size / fold) * p->filters + edge;
 }
 
 

@@ -292,6 +292,166 @@ __attribute__((noinline)) static void tas_ws_diagonal_row_dsp(const int32_t *__r
     }
 }
 
+/* Two input rows u, u + 1 per pass (the rows before an output or ring row that no output reads: a strided
+ * layer's even rows). Each word of Φ loaded (and widened) once feeds both rows' SMLADs, and only row u + 1 is
+ * stored: I[u + 1, v] = P[u + 1, v] + I[u, v − 1], where I[u, v − 1] is the register the previous column made.
+ * A pass covers 8 channels (one slab: F' of the rows as 4 pairs each, in tas_ws_presum_pairs' in-place lanes)
+ * over every column, ascending, on one I row in place through one pointer `io` that reads a word ahead of
+ * the one it writes:
+ * - first pass: io = A − 1 (A the I row of u − 1, A[v + 1] = I[u − 1, v]), carry 0; column v reads A[v] and
+ *   writes I[u + 1, v] where A[v − 1] was, so the row moves down by two words (B = A − 2; B[0] = 0 is set by
+ *   the caller);
+ * - later slabs: io = B + 1, carry B[1]; column v reads B[v + 2] (plus P[u, v] of the slab, the carry of the
+ *   next column) and writes B[v + 1] + P[u + 1, v] + P[u, v − 1].
+ * `phi` steps `row_bytes` a column: int8 Φ (tas_ws_pair_int8: the slab's 8 bytes of a row of Φ, widened by
+ * SXTB16) or Φ widened slab by slab into scratch (tas_ws_pair_widened: 4 pairs a column, 16 bytes). */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
+#define TAS_WS_ARG __attribute__((unused))
+/* r0 phi, r1 io, r2/r3 the widened halves of a word of Φ, r4-r7 F' of row u, r8-r11 F' of row u + 1, r12 and
+ * lr the carry and the value of the column (their roles swap every column: the loop body is two columns). The
+ * end of Φ replaces the `columns` argument on the stack: no register is left for it. */
+#define TAS_WS_PAIR_PROLOGUE                                                                              \
+    "push {r4-r11, lr}\n\t"                                                                               \
+    "mov ip, r3\n\t"                                                                                      \
+    "ldr r3, [sp, #36]\n\t"                                                                               \
+    "ldm r2, {r4-r7}\n\t"                                                                                 \
+    "ldm r3, {r8-r11}\n\t"                                                                                \
+    "ldr r2, [sp, #40]\n\t"                                                                               \
+    "ldr r3, [sp, #44]\n\t"                                                                               \
+    "mla lr, r3, r2, r0\n\t"                                                                              \
+    "str lr, [sp, #44]\n\t"                                                                               \
+    "lsls r3, r3, #31\n\t"                                                                                \
+    "beq 1f\n\t"                                                                                          \
+    "mov lr, ip\n\t"                                                                                      \
+    "b 2f\n\t"
+#define TAS_WS_PAIR_EPILOGUE                                                                              \
+    "ldr r2, [sp, #44]\n\t"                                                                               \
+    "cmp r0, r2\n\t"                                                                                      \
+    "bne 1b\n\t"                                                                                          \
+    "pop {r4-r11, pc}\n\t"
+/* One column on int8 Φ: OUT holds the carry in, NEXT gets the next column's. */
+#define TAS_WS_PAIR_INT8_COLUMN(OUT, NEXT)                                                                \
+    "ldr " NEXT ", [r1, #4]\n\t"                                                                          \
+    "ldr r3, [r0]\n\t"                                                                                    \
+    "sxtb16 r2, r3\n\t"                                                                                   \
+    "sxtb16 r3, r3, ror #8\n\t"                                                                           \
+    "smlad " OUT ", r2, r8, " OUT "\n\t"                                                                  \
+    "smlad " OUT ", r3, r9, " OUT "\n\t"                                                                  \
+    "smlad " NEXT ", r2, r4, " NEXT "\n\t"                                                                \
+    "smlad " NEXT ", r3, r5, " NEXT "\n\t"                                                                \
+    "ldr r3, [r0, #4]\n\t"                                                                                \
+    "sxtb16 r2, r3\n\t"                                                                                   \
+    "sxtb16 r3, r3, ror #8\n\t"                                                                           \
+    "smlad " OUT ", r2, r10, " OUT "\n\t"                                                                 \
+    "smlad " OUT ", r3, r11, " OUT "\n\t"                                                                 \
+    "smlad " NEXT ", r2, r6, " NEXT "\n\t"                                                                \
+    "smlad " NEXT ", r3, r7, " NEXT "\n\t"                                                                \
+    "ldr r2, [sp, #40]\n\t"                                                                               \
+    "add r0, r0, r2\n\t"                                                                                  \
+    "str " OUT ", [r1], #4\n\t"
+/* One column on widened Φ (4 pairs, 16 bytes). */
+#define TAS_WS_PAIR_WIDENED_COLUMN(OUT, NEXT)                                                             \
+    "ldr " NEXT ", [r1, #4]\n\t"                                                                          \
+    "ldrd r2, r3, [r0], #8\n\t"                                                                           \
+    "smlad " OUT ", r2, r8, " OUT "\n\t"                                                                  \
+    "smlad " OUT ", r3, r9, " OUT "\n\t"                                                                  \
+    "smlad " NEXT ", r2, r4, " NEXT "\n\t"                                                                \
+    "smlad " NEXT ", r3, r5, " NEXT "\n\t"                                                                \
+    "ldrd r2, r3, [r0], #8\n\t"                                                                           \
+    "smlad " OUT ", r2, r10, " OUT "\n\t"                                                                 \
+    "smlad " OUT ", r3, r11, " OUT "\n\t"                                                                 \
+    "smlad " NEXT ", r2, r6, " NEXT "\n\t"                                                                \
+    "smlad " NEXT ", r3, r7, " NEXT "\n\t"                                                                \
+    "str " OUT ", [r1], #4\n\t"
+
+__attribute__((naked, noinline)) static void tas_ws_pair_int8(TAS_WS_ARG const void *phi, TAS_WS_ARG int32_t *io,
+                                                              TAS_WS_ARG const int32_t *f, TAS_WS_ARG int32_t carry,
+                                                              TAS_WS_ARG const int32_t *g, TAS_WS_ARG int32_t row_bytes,
+                                                              TAS_WS_ARG int32_t columns)
+{
+    __asm__ volatile(TAS_WS_PAIR_PROLOGUE "1:\n\t" TAS_WS_PAIR_INT8_COLUMN("ip", "lr") "2:\n\t"
+                     TAS_WS_PAIR_INT8_COLUMN("lr", "ip") TAS_WS_PAIR_EPILOGUE);
+}
+
+__attribute__((naked, noinline)) static void tas_ws_pair_widened(TAS_WS_ARG const void *phi, TAS_WS_ARG int32_t *io,
+                                                                 TAS_WS_ARG const int32_t *f, TAS_WS_ARG int32_t carry,
+                                                                 TAS_WS_ARG const int32_t *g, TAS_WS_ARG int32_t row_bytes,
+                                                                 TAS_WS_ARG int32_t columns)
+{
+    __asm__ volatile(TAS_WS_PAIR_PROLOGUE "1:\n\t" TAS_WS_PAIR_WIDENED_COLUMN("ip", "lr") "2:\n\t"
+                     TAS_WS_PAIR_WIDENED_COLUMN("lr", "ip") TAS_WS_PAIR_EPILOGUE);
+}
+#else
+/* The plain-C twin of both (Φ read as int16 pairs when widened, else as int8 words). */
+static void tas_ws_pair_c(const void *phi, int32_t *io, const int32_t *f, int32_t carry, const int32_t *g,
+                          int32_t row_bytes, int32_t columns, int32_t widened)
+{
+    const uint8_t *column = (const uint8_t *)phi;
+    for (int32_t v = 0; v < columns; ++v, column += row_bytes) {
+        int32_t next = io[1], out = carry;
+        for (int32_t k = 0; k < 4; ++k) {
+            int32_t pair;
+            if (widened) {
+                pair = tas_read_word(column + 4 * k);
+            } else {
+                const int32_t word = tas_read_word(column + 4 * (k / 2));
+                pair = k % 2 ? tas_sxtb16(tas_ror8(word)) : tas_sxtb16(word);
+            }
+            out = tas_smlad(pair, g[k], out);
+            next = tas_smlad(pair, f[k], next);
+        }
+        *io++ = out;
+        carry = next;
+    }
+}
+static void tas_ws_pair_int8(const void *phi, int32_t *io, const int32_t *f, int32_t carry, const int32_t *g,
+                             int32_t row_bytes, int32_t columns)
+{
+    tas_ws_pair_c(phi, io, f, carry, g, row_bytes, columns, 0);
+}
+static void tas_ws_pair_widened(const void *phi, int32_t *io, const int32_t *f, int32_t carry, const int32_t *g,
+                                int32_t row_bytes, int32_t columns)
+{
+    tas_ws_pair_c(phi, io, f, carry, g, row_bytes, columns, 1);
+}
+#endif
+
+/* Φ widened slab by slab for tas_ws_pair_widened: slab g (channels 8g…8g + 7) holds, for every row v of Φ,
+ * the pairs SXTB16 makes of its two words (the in-place lanes of tas_ws_presum_pairs). */
+static void tas_ws_widen_slabs(const int8_t *condensed, int32_t length, int32_t channels, int32_t *slabs)
+{
+    for (int32_t g = 0; g < channels / 8; ++g) {
+        for (int32_t v = 0; v < length; ++v) {
+            const int8_t *bytes = condensed + v * channels + 8 * g;
+            const int32_t low = tas_read_word(bytes), high = tas_read_word(bytes + 4);
+            slabs[0] = tas_sxtb16(low);
+            slabs[1] = tas_sxtb16(tas_ror8(low));
+            slabs[2] = tas_sxtb16(high);
+            slabs[3] = tas_sxtb16(tas_ror8(high));
+            slabs += 4;
+        }
+    }
+}
+
+/* Rows u and u + 1 (F' f_u and f_next, in-place lanes) on the I row `row` (row[v + 1] = I[u − 1, v]): returns
+ * the row of u + 1, two words lower (tas_ws_pair_int8's comment). */
+static int32_t *tas_ws_pair_rows(const int32_t *f_u, const int32_t *f_next, const int8_t *condensed, const int32_t *slabs,
+                                 int32_t channels, int32_t length, int32_t *row)
+{
+    int32_t *const next_row = row - 2;
+    for (int32_t g = 0; g < channels / 8; ++g) {
+        int32_t *const io = g == 0 ? row - 1 : next_row + 1;
+        const int32_t carry = g == 0 ? 0 : next_row[1];
+        if (slabs) {
+            tas_ws_pair_widened(slabs + 4 * g * length, io, f_u + 4 * g, carry, f_next + 4 * g, 16, length);
+        } else {
+            tas_ws_pair_int8(condensed + 8 * g, io, f_u + 4 * g, carry, f_next + 4 * g, channels, length);
+        }
+    }
+    next_row[0] = 0; /* I[u + 1, −1] */
+    return next_row;
+}
+
 /* value clamped to int8, one SSAT on the core. */
 static inline int32_t tas_ws_saturate8(int32_t value)
 {
@@ -410,6 +570,14 @@ static void tas_ws_block_row(const tas_ws_conv_params *p, const int8_t *input, i
     tas_ws_presum_pairs(p, edge, condensed_channels, offset_sum, in_place, row_pairs);
 }
 
+/* Rows are run two at a time (tas_ws_pair_rows) when M* (in block rows) is a multiple of 8 and row r is read by
+ * no output and no ring entry: r + 1 < rows and neither r ≡ L − 1 nor r ≡ −1 (mod stride). Every row pairs when
+ * the stride is even and divides the kernel size; then Φ, unless read in place, is widened in slabs. */
+static inline int32_t tas_ws_row_is_read(int32_t r, int32_t kernel_size, int32_t stride)
+{
+    return (r >= kernel_size - 1 && (r - kernel_size + 1) % stride == 0) || (r + 1) % stride == 0;
+}
+
 TAS_KERNEL void tas_ws_conv_integral_s8_dsp(const tas_ws_conv_params *p, const int8_t *input, const int8_t *condensed,
                                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                                             int32_t quant_step, int32_t *scratch, int8_t *output)
@@ -422,30 +590,49 @@ TAS_KERNEL void tas_ws_conv_integral_s8_dsp(const tas_ws_conv_params *p, const i
     const int32_t pairs = (condensed_channels + 1) / 2;
     const int32_t offset_sum = (p->input_channels / p->condensed_channels) * p->input_offset;
     const int32_t in_place = tas_ws_in_place(condensed_channels, length);
+    const int32_t pairing = condensed_channels % 8 == 0;
+    const int32_t all_pair = pairing && stride % 2 == 0 && kernel_size % stride == 0;
     int32_t *row_pairs = scratch;                    /* F' of the current row */
-    int32_t *phi = row_pairs + pairs;                /* Φ widened (not when in place) */
-    int32_t *previous = phi + (in_place ? 0 : pairs * length); /* previous[v + 1] = I[u − 1, v] */
+    int32_t *next_pairs = row_pairs + pairs;         /* F' of the next row (two rows a pass) */
+    int32_t *phi = next_pairs + pairs;               /* Φ widened (not when in place) */
+    int32_t *region = phi + (in_place ? 0 : pairs * length); /* two I rows' room */
+    int32_t *previous = region;                      /* previous[v + 1] = I[u − 1, v] */
     int32_t *current = previous + length + 1;
     int32_t *ring = current + length + 1;            /* ring[(u mod L)·N + n] = I[u, n·s − 1] − bias[n] */
     int8_t *edge = (int8_t *)(ring + kernel_size * filters); /* a block row that straddles the padding */
     const int32_t rows = (p->output_length - 1) * stride + kernel_size;
+    const int32_t *slabs = all_pair && !in_place ? phi : 0;
 
-    if (!in_place) {
+    if (slabs) {
+        tas_ws_widen_slabs(condensed, length, condensed_channels, phi);
+    } else if (!in_place) {
         tas_ws_widen_condensed(condensed, length, condensed_channels, phi);
     }
-    for (int32_t v = 0; v <= length; ++v) {
-        previous[v] = 0; /* I[−1, :] */
+    for (int32_t v = 0; v < 2 * (length + 1); ++v) {
+        region[v] = 0; /* I[−1, :] */
     }
-    current[0] = 0;
+    if (pairing) {
+        previous = current; /* the upper half: a pass moves the row down two words */
+    }
     for (int32_t k = 0; k < kernel_size * filters; ++k) {
         ring[k] = bias ? -bias[k % filters] : 0; /* I[−1, :] − bias */
     }
     const int32_t last_ring_row = (p->output_length - 1) * stride; /* rows r < this: r + 1 <= the last output's t */
-    int32_t ring_slot = 0;               /* r mod L */
-    int32_t ring_phase = stride - 1;     /* (−r − 1) mod stride: 0 when r + 1 is a multiple of the stride */
     for (int32_t r = 0; r < rows; ++r) {
-        tas_ws_block_row(p, input, r, fold, condensed_channels, offset_sum, in_place, edge, row_pairs);
-        if (in_place) { /* one I row, updated in place */
+        const int32_t pair = pairing && r + 1 < rows && !tas_ws_row_is_read(r, kernel_size, stride);
+        tas_ws_block_row(p, input, r, fold, condensed_channels, offset_sum, in_place || pair, edge, row_pairs);
+        if (pair) {
+            if (previous - 2 < region) { /* back to the upper half */
+                for (int32_t v = length; v >= 0; --v) {
+                    region[length + 1 + v] = previous[v];
+                }
+                previous = region + length + 1;
+            }
+            ++r;
+            tas_ws_block_row(p, input, r, fold, condensed_channels, offset_sum, 1, edge, next_pairs);
+            previous = tas_ws_pair_rows(row_pairs, next_pairs, condensed, slabs, condensed_channels, length, previous);
+            current = previous;
+        } else if (in_place) { /* one I row, updated in place */
             tas_ws_diagonal_row_in_place(row_pairs, condensed, condensed_channels, length, previous);
             current = previous;
         } else if (pairs >= 4) {
@@ -454,17 +641,15 @@ TAS_KERNEL void tas_ws_conv_integral_s8_dsp(const tas_ws_conv_params *p, const i
         } else {
             tas_ws_diagonal_row_dsp(row_pairs, phi, pairs, length, previous, current);
         }
-        int32_t *ring_row = ring + ring_slot * filters; /* holds row r − L until overwritten */
+        int32_t *ring_row = ring + (r % kernel_size) * filters; /* holds row r − L until overwritten */
         const int32_t first_row = r - kernel_size + 1;
         if (first_row >= 0 && first_row % stride == 0) {
             tas_ws_output_row(p, current + kernel_size, ring_row, sampling_stride, multiplier, shift, quant_step,
                               output + (first_row / stride) * filters);
         }
-        if (ring_phase == 0 && r < last_ring_row) { /* only rows r = t − 1 of an output t are read */
+        if ((r + 1) % stride == 0 && r < last_ring_row) { /* only rows r = t − 1 of an output t are read */
             tas_ws_ring_row(current, sampling_stride, bias, filters, ring_row);
         }
-        ring_phase = ring_phase == 0 ? stride - 1 : ring_phase - 1;
-        ring_slot = ring_slot + 1 == kernel_size ? 0 : ring_slot + 1;
         if (current != previous) {
             int32_t *swap = previous;
             previous = current;

@@ -122,15 +122,15 @@ def integral_dsp_reads_in_place(shape: WSConvShape) -> bool:
 
 
 def integral_dsp_scratch_words(shape: WSConvShape) -> int:
-    """int32 words of the DSP integral kernel (tas_ws_conv_dsp_scratch_words), in block rows: F' as int16
-    pairs, Φ's rows widened the same way unless read in place, the two I rows, the ring, one block row
+    """int32 words of the DSP integral kernel (tas_ws_conv_dsp_scratch_words), in block rows: F' of two rows
+    as int16 pairs, Φ's rows widened the same way unless read in place, the two I rows, the ring, one block row
     of input when folded."""
     fold = integral_fold(shape)
     channels, length = shape.condensed_channels * fold, shape.condensed_length // fold
     pairs = (channels + 1) // 2
     widened = 0 if integral_dsp_reads_in_place(shape) else pairs * length
     edge = (fold * shape.input_channels + 3) // 4 if fold > 1 else 0
-    return pairs + widened + 2 * (length + 1) + (shape.kernel_size // fold) * shape.filters + edge
+    return 2 * pairs + widened + 2 * (length + 1) + (shape.kernel_size // fold) * shape.filters + edge
 
 
 # Instructions the C kernels execute per unit of work: non-negative least squares over the QEMU -icount
