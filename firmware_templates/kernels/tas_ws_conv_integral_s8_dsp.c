@@ -58,6 +58,21 @@ static void tas_ws_presum_pairs(const tas_ws_conv_params *p, const int8_t *row, 
                                 int32_t in_place, int32_t *pairs)
 {
     const int32_t count = (channels + 1) / 2, condensed_channels = p->condensed_channels, input_channels = p->input_channels;
+    if (in_place && condensed_channels % 4 == 0) { /* a word of x is 4 channels of one row: SXTAB16 sums its lanes */
+        const int32_t offsets = tas_ws_pack16(offset_sum, offset_sum);
+        for (int32_t j = 0; j < channels; j += 4) {
+            const int8_t *x = row + (j / condensed_channels) * input_channels + j % condensed_channels;
+            int32_t even = offsets, odd = offsets; /* int16 lanes, exact mod 2^16: |F'| < 2^15 */
+            for (int32_t m = 0; m < input_channels; m += condensed_channels) {
+                const int32_t word = tas_read_word(x + m);
+                even = tas_sxtab16(even, word);
+                odd = tas_sxtab16_ror8(odd, word);
+            }
+            *pairs++ = even;
+            *pairs++ = odd;
+        }
+        return;
+    }
     if (condensed_channels == input_channels) { /* C = 1: F'[j] is the byte j of the block row */
         for (int32_t k = 0; k < count; ++k) {
             const int32_t j = in_place ? 4 * (k / 2) + (k % 2) : 2 * k, j_high = in_place ? j + 2 : j + 1;
@@ -488,6 +503,93 @@ __attribute__((always_inline)) static inline void tas_ws_output_row_per_tensor(
     }
 }
 
+/* Two words from *address, which moves past them: one LDRD on the core. */
+static inline void tas_ws_load_two(const int32_t **address, int32_t *first, int32_t *second)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    __asm__("ldrd %0, %1, [%2], #8" : "=r"(*first), "=r"(*second), "+r"(*address) : : "memory");
+#else
+    *first = (*address)[0];
+    *second = (*address)[1];
+    *address += 2;
+#endif
+}
+
+/* The rare accumulator whose double overflows int32 (tas_requant_channel_apply's slow path), plus the offset. */
+__attribute__((noinline)) static int32_t tas_ws_requant_wide(int32_t acc, int32_t multiplier, int32_t right, int32_t offset)
+{
+    return tas_requantize_positive_split(acc, multiplier, 0, right) + offset;
+}
+
+/* tas_requant_channel_apply for a right shift of 1…20 plus the output offset, the offset folded into the
+ * rounding term: offset_round = 2^(right − 1) + offset·2^right, so (SMMLAR(2·acc, m, offset_round) + [acc < 0]·−1)
+ * >> right is the shifted value plus the offset (an exact multiple of 2^right added before the floor; the sum
+ * stays within 2^30 + 2^28). */
+static inline int32_t tas_ws_requant_folded(int32_t acc, int32_t multiplier, int32_t offset_round, int32_t right,
+                                            int32_t offset)
+{
+    int32_t doubled;
+    if (__builtin_expect(__builtin_add_overflow(acc, acc, &doubled), 0)) {
+        return tas_ws_requant_wide(acc, multiplier, right, offset);
+    }
+    return (tas_smmlar(doubled, multiplier, offset_round) + (acc >> 31)) >> right;
+}
+
+/* One output row on tas_ws_requant_folded, two outputs an iteration. relu: act_max = 127 (SSAT and a max);
+ * else the int8 range (one SSAT). Inlined with constant `sampling_stride` 1 where it can be (LDRD). */
+__attribute__((always_inline)) static inline void tas_ws_output_row_folded(
+    const int32_t *last, const int32_t *ring_row, int32_t filters, int32_t sampling_stride, int32_t multiplier,
+    int32_t offset_round, int32_t right, int32_t offset, int32_t act_min, int32_t relu, int8_t *out)
+{
+    for (int32_t count = filters / 2; count > 0; --count) {
+        int32_t last0, last1, ring0, ring1;
+        if (sampling_stride == 1) {
+            tas_ws_load_two(&last, &last0, &last1);
+        } else {
+            last0 = last[0];
+            last1 = last[sampling_stride];
+            last += 2 * sampling_stride;
+        }
+        tas_ws_load_two(&ring_row, &ring0, &ring1);
+        const int32_t acc0 = (int32_t)((uint32_t)last0 - (uint32_t)ring0);
+        const int32_t acc1 = (int32_t)((uint32_t)last1 - (uint32_t)ring1);
+        int32_t value0 = tas_ws_saturate8(tas_ws_requant_folded(acc0, multiplier, offset_round, right, offset));
+        int32_t value1 = tas_ws_saturate8(tas_ws_requant_folded(acc1, multiplier, offset_round, right, offset));
+        if (relu) {
+            value0 = value0 < act_min ? act_min : value0;
+            value1 = value1 < act_min ? act_min : value1;
+        }
+        out[0] = (int8_t)value0;
+        out[1] = (int8_t)value1;
+        out += 2;
+    }
+    if (filters % 2) {
+        const int32_t acc = (int32_t)((uint32_t)last[0] - (uint32_t)ring_row[0]);
+        int32_t value = tas_ws_saturate8(tas_ws_requant_folded(acc, multiplier, offset_round, right, offset));
+        *out = (int8_t)(relu && value < act_min ? act_min : value);
+    }
+}
+
+/* tas_ws_output_row_folded by its constant cases. */
+__attribute__((noinline)) static void tas_ws_output_row_fast(const int32_t *last, const int32_t *ring_row, int32_t filters,
+                                                             int32_t sampling_stride, tas_requant_channel channel,
+                                                             int32_t offset, int32_t act_min, int8_t *out)
+{
+    const int32_t offset_round = (int32_t)((uint32_t)channel.round + ((uint32_t)offset << channel.right));
+    const int32_t relu = act_min != -128;
+    if (sampling_stride == 1 && relu) {
+        tas_ws_output_row_folded(last, ring_row, filters, 1, channel.multiplier, offset_round, channel.right, offset, act_min, 1, out);
+    } else if (sampling_stride == 1) {
+        tas_ws_output_row_folded(last, ring_row, filters, 1, channel.multiplier, offset_round, channel.right, offset, act_min, 0, out);
+    } else if (relu) {
+        tas_ws_output_row_folded(last, ring_row, filters, sampling_stride, channel.multiplier, offset_round, channel.right,
+                                 offset, act_min, 1, out);
+    } else {
+        tas_ws_output_row_folded(last, ring_row, filters, sampling_stride, channel.multiplier, offset_round, channel.right,
+                                 offset, act_min, 0, out);
+    }
+}
+
 /* The finished output row `out` (window rows r − L + 1 … r): G[n] + bias[n] = I[r, n·s + L − 1] − ring_row[n]
  * with ring_row[n] = I[r − L, n·s − 1] − bias[n], requantized. quant_step 0: one multiplier and shift for every
  * filter (WSNet's Φ has one scale, so its multipliers are per tensor), their terms worked out once per row;
@@ -501,7 +603,10 @@ __attribute__((noinline)) static void tas_ws_output_row(const tas_ws_conv_params
     const int32_t act_min = p->act_min, act_max = p->act_max;
     if (quant_step == 0) {
         const tas_requant_channel channel = tas_requant_channel_of(multiplier[0], shift[0]);
-        if (channel.left == 0 && channel.negative_mask == -1) {
+        if (channel.left == 0 && channel.right >= 1 && channel.right <= 20 && act_max == 127
+            && output_offset >= -128 && output_offset <= 127) {
+            tas_ws_output_row_fast(last, ring_row, filters, sampling_stride, channel, output_offset, act_min, out);
+        } else if (channel.left == 0 && channel.negative_mask == -1) {
             const tas_requant_channel right_only = {channel.multiplier, 0, channel.right, channel.round, -1};
             if (act_max == 127 && act_min == -128) {
                 tas_ws_output_row_per_tensor(last, ring_row, filters, sampling_stride, right_only, output_offset, act_min,
@@ -527,21 +632,42 @@ __attribute__((noinline)) static void tas_ws_output_row(const tas_ws_conv_params
     }
 }
 
-/* ring_row[n] = I[r, n·s − 1] − bias[n] from the finished I row `current` (current[n·s] = I[r, n·s − 1]). */
+/* ring_row[n] = I[r, n·s − 1] − bias[n] from the finished I row `current` (current[n·s] = I[r, n·s − 1]), two
+ * entries an iteration (LDRD/STRD when s = 1). */
+__attribute__((always_inline)) static inline void tas_ws_ring_row_of(const int32_t *current, int32_t sampling_stride,
+                                                                      const int32_t *bias, int32_t with_bias, int32_t filters,
+                                                                      int32_t *ring_row)
+{
+    for (int32_t count = filters / 2; count > 0; --count) {
+        int32_t i0, i1, b0 = 0, b1 = 0;
+        if (sampling_stride == 1) {
+            tas_ws_load_two(&current, &i0, &i1);
+        } else {
+            i0 = current[0];
+            i1 = current[sampling_stride];
+            current += 2 * sampling_stride;
+        }
+        if (with_bias) {
+            tas_ws_load_two(&bias, &b0, &b1);
+        }
+        ring_row[0] = (int32_t)((uint32_t)i0 - (uint32_t)b0);
+        ring_row[1] = (int32_t)((uint32_t)i1 - (uint32_t)b1);
+        ring_row += 2;
+    }
+    if (filters % 2) {
+        *ring_row = (int32_t)((uint32_t)*current - (uint32_t)(with_bias ? *bias : 0));
+    }
+}
+
 __attribute__((noinline)) static void tas_ws_ring_row(const int32_t *current, int32_t sampling_stride, const int32_t *bias,
                                                       int32_t filters, int32_t *ring_row)
 {
-    const int32_t *const end = ring_row + filters;
-    if (bias) {
-        while (ring_row < end) {
-            *ring_row++ = (int32_t)((uint32_t)*current - (uint32_t)*bias++);
-            current += sampling_stride;
-        }
-        return;
-    }
-    while (ring_row < end) {
-        *ring_row++ = *current;
-        current += sampling_stride;
+    if (sampling_stride == 1 && bias) {
+        tas_ws_ring_row_of(current, 1, bias, 1, filters, ring_row);
+    } else if (bias) {
+        tas_ws_ring_row_of(current, sampling_stride, bias, 1, filters, ring_row);
+    } else {
+        tas_ws_ring_row_of(current, sampling_stride, bias, 0, filters, ring_row);
     }
 }
 
@@ -614,8 +740,11 @@ TAS_KERNEL void tas_ws_conv_integral_s8_dsp(const tas_ws_conv_params *p, const i
     if (pairing) {
         previous = current; /* the upper half: a pass moves the row down two words */
     }
-    for (int32_t k = 0; k < kernel_size * filters; ++k) {
-        ring[k] = bias ? -bias[k % filters] : 0; /* I[−1, :] − bias */
+    /* The ring row of row −1 (I[−1, :] − bias), in the slot the first output reads; every other slot is written
+     * before it is read. */
+    int32_t *const first_ring_row = ring + (kernel_size - 1) * filters;
+    for (int32_t n = 0; n < filters; ++n) {
+        first_ring_row[n] = bias ? (int32_t)(0u - (uint32_t)bias[n]) : 0;
     }
     const int32_t last_ring_row = (p->output_length - 1) * stride; /* rows r < this: r + 1 <= the last output's t */
     for (int32_t r = 0; r < rows; ++r) {
