@@ -7,8 +7,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from tinyasc.compile.wsconv import (WSConvShape, integral_dsp_reads_in_place, integral_fold, integral_scratch_words, op_counts,
-                                    reference_output)
+from tinyasc.compile.wsconv import (WSConvShape, integral_dsp_condensed, integral_dsp_reads_in_place, integral_fold,
+                                    integral_scratch_words, op_counts, reference_output)
 from tinyasc.paths import TEMPLATES_DIR
 
 PARAMS = ["input_length", "input_channels", "condensed_length", "condensed_channels", "kernel_size", "filters",
@@ -72,7 +72,7 @@ def integral_kernel(tmp_path_factory, request):
     name, scratch_words, quant_step = KERNELS[request.param]
     folder = tmp_path_factory.mktemp("ws_conv")
     (folder / "main.c").write_text(HARNESS)
-    exe = folder / "ws_conv"
+    exe = folder / ("ws_conv_dsp" if quant_step else "ws_conv")  # run_integral gives the DSP kernel its Φ layout
     subprocess.run(
         ["gcc", "-O1", "-g", "-std=c11", "-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined",
          "-fno-sanitize-recover=all", f'-DKERNEL_SOURCE="{name}.c"', f"-DKERNEL={name}", f"-DSCRATCH_WORDS={scratch_words}", *(["-DQUANT_STEP"] if quant_step else []),
@@ -86,8 +86,10 @@ def run_integral(exe, x, condensed, bias, multipliers, shifts, shape, input_zp, 
     fields = [shape.input_length, shape.input_channels, shape.condensed_length, shape.condensed_channels,
               shape.kernel_size, shape.filters, shape.sampling_stride, shape.stride, shape.pad_before,
               shape.output_length, -input_zp, output_zp, -128, 127]
+    dsp = exe.name.endswith("_dsp")
+    phi = integral_dsp_condensed(condensed, shape) if dsp else np.asarray(condensed, np.int8)
     blob = b"".join([
-        np.asarray(fields, np.int32).tobytes(), x.astype(np.int8).tobytes(), condensed.astype(np.int8).tobytes(),
+        np.asarray(fields, np.int32).tobytes(), x.astype(np.int8).tobytes(), phi.tobytes(),
         np.asarray(bias, np.int32).tobytes(), np.asarray(multipliers, np.int32).tobytes(), np.asarray(shifts, np.int32).tobytes(),
     ])
     result = subprocess.run([str(exe)], input=blob, capture_output=True, env={"ASAN_OPTIONS": "detect_leaks=0"})

@@ -26,6 +26,14 @@ static inline int32_t tas_ws_in_place(int32_t condensed_channels, int32_t conden
            && (condensed_channels + 1) / 2 * condensed_length > TAS_WS_WIDENED_WORDS_MAX;
 }
 
+/* The DSP integral kernel's layout of Φ (in block rows, [L*', M*']): when read in place and M*' is a multiple of 8,
+ * in slabs of 8 channels (slab g: for every row v, the bytes Φ[v, 8g … 8g + 7]) so a pass over a slab reads it
+ * in order (compile/wsconv.py: integral_dsp_condensed); else the rows as they are. */
+static inline int32_t tas_ws_slabs(int32_t condensed_channels, int32_t condensed_length)
+{
+    return condensed_channels % 8 == 0 && tas_ws_in_place(condensed_channels, condensed_length);
+}
+
 /* The DSP integral kernel runs a strided layer on blocks of `stride` time steps when the kernel size
  * and sampling stride are multiples of the stride (compile/wsconv.py: integral_fold). */
 static inline int32_t tas_ws_conv_fold(const tas_ws_conv_params *p)

@@ -318,8 +318,8 @@ __attribute__((noinline)) static void tas_ws_diagonal_row_dsp(const int32_t *__r
  *   the caller);
  * - later slabs: io = B + 1, carry B[1]; column v reads B[v + 2] (plus P[u, v] of the slab, the carry of the
  *   next column) and writes B[v + 1] + P[u + 1, v] + P[u, v − 1].
- * `phi` steps `row_bytes` a column: int8 Φ (tas_ws_pair_int8: the slab's 8 bytes of a row of Φ, widened by
- * SXTB16) or Φ widened slab by slab into scratch (tas_ws_pair_widened: 4 pairs a column, 16 bytes). */
+ * `phi` steps `row_bytes` a column: int8 Φ in slabs (tas_ws_slabs; tas_ws_pair_int8: 8 bytes a column, widened
+ * by SXTB16) or Φ widened slab by slab into scratch (tas_ws_pair_widened: 4 pairs a column, 16 bytes). */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
 #define TAS_WS_ARG __attribute__((unused))
 /* r0 phi, r1 io, r2/r3 the widened halves of a word of Φ, r4-r7 F' of row u, r8-r11 F' of row u + 1, r12 and
@@ -347,22 +347,20 @@ __attribute__((noinline)) static void tas_ws_diagonal_row_dsp(const int32_t *__r
 /* One column on int8 Φ: OUT holds the carry in, NEXT gets the next column's. */
 #define TAS_WS_PAIR_INT8_COLUMN(OUT, NEXT)                                                                \
     "ldr " NEXT ", [r1, #4]\n\t"                                                                          \
-    "ldr r3, [r0]\n\t"                                                                                    \
+    "ldr r3, [r0], #4\n\t"                                                                                \
     "sxtb16 r2, r3\n\t"                                                                                   \
     "sxtb16 r3, r3, ror #8\n\t"                                                                           \
     "smlad " OUT ", r2, r8, " OUT "\n\t"                                                                  \
     "smlad " OUT ", r3, r9, " OUT "\n\t"                                                                  \
     "smlad " NEXT ", r2, r4, " NEXT "\n\t"                                                                \
     "smlad " NEXT ", r3, r5, " NEXT "\n\t"                                                                \
-    "ldr r3, [r0, #4]\n\t"                                                                                \
+    "ldr r3, [r0], #4\n\t"                                                                                \
     "sxtb16 r2, r3\n\t"                                                                                   \
     "sxtb16 r3, r3, ror #8\n\t"                                                                           \
     "smlad " OUT ", r2, r10, " OUT "\n\t"                                                                 \
     "smlad " OUT ", r3, r11, " OUT "\n\t"                                                                 \
     "smlad " NEXT ", r2, r6, " NEXT "\n\t"                                                                \
     "smlad " NEXT ", r3, r7, " NEXT "\n\t"                                                                \
-    "ldr r2, [sp, #40]\n\t"                                                                               \
-    "add r0, r0, r2\n\t"                                                                                  \
     "str " OUT ", [r1], #4\n\t"
 /* One column on widened Φ (4 pairs, 16 bytes). */
 #define TAS_WS_PAIR_WIDENED_COLUMN(OUT, NEXT)                                                             \
@@ -460,7 +458,7 @@ static int32_t *tas_ws_pair_rows(const int32_t *f_u, const int32_t *f_next, cons
         if (slabs) {
             tas_ws_pair_widened(slabs + 4 * g * length, io, f_u + 4 * g, carry, f_next + 4 * g, 16, length);
         } else {
-            tas_ws_pair_int8(condensed + 8 * g, io, f_u + 4 * g, carry, f_next + 4 * g, channels, length);
+            tas_ws_pair_int8(condensed + 8 * g * length, io, f_u + 4 * g, carry, f_next + 4 * g, 8, length);
         }
     }
     next_row[0] = 0; /* I[u + 1, −1] */
@@ -696,9 +694,10 @@ static void tas_ws_block_row(const tas_ws_conv_params *p, const int8_t *input, i
     tas_ws_presum_pairs(p, edge, condensed_channels, offset_sum, in_place, row_pairs);
 }
 
-/* Rows are run two at a time (tas_ws_pair_rows) when M* (in block rows) is a multiple of 8 and row r is read by
- * no output and no ring entry: r + 1 < rows and neither r ≡ L − 1 nor r ≡ −1 (mod stride). Every row pairs when
- * the stride is even and divides the kernel size; then Φ, unless read in place, is widened in slabs. */
+/* Rows are run two at a time (tas_ws_pair_rows) when M* (in block rows) is a multiple of 8, Φ is read in place in
+ * slabs (tas_ws_slabs) or every row pairs (the stride even and dividing the kernel size: then Φ is widened in
+ * slabs), and row r is read by no output and no ring entry: r + 1 < rows and neither r ≡ L − 1 nor r ≡ −1
+ * (mod stride). */
 static inline int32_t tas_ws_row_is_read(int32_t r, int32_t kernel_size, int32_t stride)
 {
     return (r >= kernel_size - 1 && (r - kernel_size + 1) % stride == 0) || (r + 1) % stride == 0;
@@ -716,8 +715,9 @@ TAS_KERNEL void tas_ws_conv_integral_s8_dsp(const tas_ws_conv_params *p, const i
     const int32_t pairs = (condensed_channels + 1) / 2;
     const int32_t offset_sum = (p->input_channels / p->condensed_channels) * p->input_offset;
     const int32_t in_place = tas_ws_in_place(condensed_channels, length);
-    const int32_t pairing = condensed_channels % 8 == 0;
-    const int32_t all_pair = pairing && stride % 2 == 0 && kernel_size % stride == 0;
+    const int32_t slab_layout = tas_ws_slabs(condensed_channels, length);
+    const int32_t all_pair = condensed_channels % 8 == 0 && stride % 2 == 0 && kernel_size % stride == 0;
+    const int32_t pairing = slab_layout || all_pair;
     int32_t *row_pairs = scratch;                    /* F' of the current row */
     int32_t *next_pairs = row_pairs + pairs;         /* F' of the next row (two rows a pass) */
     int32_t *phi = next_pairs + pairs;               /* Φ widened (not when in place) */
@@ -760,6 +760,12 @@ TAS_KERNEL void tas_ws_conv_integral_s8_dsp(const tas_ws_conv_params *p, const i
             ++r;
             tas_ws_block_row(p, input, r, fold, condensed_channels, offset_sum, 1, edge, next_pairs);
             previous = tas_ws_pair_rows(row_pairs, next_pairs, condensed, slabs, condensed_channels, length, previous);
+            current = previous;
+        } else if (slab_layout) { /* one I row, updated in place, a pass per slab */
+            for (int32_t g = 0; g < condensed_channels / 8; ++g) {
+                (g == 0 ? tas_ws_chunk8_first : tas_ws_chunk8_add)(row_pairs + 4 * g, condensed + 8 * g * length, 8, length,
+                                                                  previous);
+            }
             current = previous;
         } else if (in_place) { /* one I row, updated in place */
             tas_ws_diagonal_row_in_place(row_pairs, condensed, condensed_channels, length, previous);

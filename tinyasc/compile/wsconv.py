@@ -121,6 +121,23 @@ def integral_dsp_reads_in_place(shape: WSConvShape) -> bool:
     return channels >= 8 and channels % 4 == 0 and (channels + 1) // 2 * length > WIDENED_WORDS_MAX
 
 
+def integral_dsp_slabs(shape: WSConvShape) -> bool:
+    """Φ in the DSP kernel's flash is stored in slabs of 8 channels (tas_ws_slabs): read in place, M* (in block
+    rows) a multiple of 8."""
+    return integral_dsp_reads_in_place(shape) and shape.condensed_channels * integral_fold(shape) % 8 == 0
+
+
+def integral_dsp_condensed(condensed: np.ndarray, shape: WSConvShape) -> np.ndarray:
+    """int8 Φ as tas_ws_conv_integral_s8_dsp reads it: flat, in block rows [L*', M*'], in slabs of 8 channels
+    (slab g: the bytes Φ'[v, 8g … 8g + 7] of every row v) when integral_dsp_slabs, else row by row."""
+    flat = np.asarray(condensed, np.int8).reshape(-1)
+    if not integral_dsp_slabs(shape):
+        return flat
+    fold = integral_fold(shape)
+    length, channels = shape.condensed_length // fold, shape.condensed_channels * fold
+    return flat.reshape(length, channels // 8, 8).transpose(1, 0, 2).reshape(-1).copy()
+
+
 def integral_dsp_scratch_words(shape: WSConvShape) -> int:
     """int32 words of the DSP integral kernel (tas_ws_conv_dsp_scratch_words), in block rows: F' of two rows
     as int16 pairs, Φ's rows widened the same way unless read in place, the two I rows, the ring, one block row
