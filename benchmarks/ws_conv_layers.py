@@ -97,7 +97,7 @@ def _ws_params(shape: WSConvShape, data: dict) -> str:
     .condensed_length = {shape.condensed_length}, .condensed_channels = {shape.condensed_channels},
     .kernel_size = {shape.kernel_size}, .filters = {shape.filters}, .sampling_stride = {shape.sampling_stride},
     .stride = {shape.stride}, .pad_before = {shape.pad_before}, .output_length = {shape.output_length},
-    .input_offset = {-data['input_zp']}, .output_offset = {data['output_zp']}, .act_min = -128, .act_max = 127 }};
+    .input_offset = {-data['input_zp']}, .output_offset = {data['output_zp']}, .act_min = {data.get('act_min', -128)}, .act_max = 127 }};
 """
 
 

@@ -323,8 +323,9 @@ __attribute__((noinline)) static void tas_ws_diagonal_row_dsp(const int32_t *__r
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
 #define TAS_WS_ARG __attribute__((unused))
 /* r0 phi, r1 io, r2/r3 the widened halves of a word of Φ, r4-r7 F' of row u, r8-r11 F' of row u + 1, r12 and
- * lr the carry and the value of the column (their roles swap every column: the loop body is two columns). The
- * end of Φ replaces the `columns` argument on the stack: no register is left for it. */
+ * lr the carry and the value of the column (their roles swap every column: the loop body is four columns, entered
+ * at column 4 − columns mod 4). The end of Φ replaces the `columns` argument on the stack: no register is left
+ * for it. */
 #define TAS_WS_PAIR_PROLOGUE                                                                              \
     "push {r4-r11, lr}\n\t"                                                                               \
     "mov ip, r3\n\t"                                                                                      \
@@ -335,10 +336,13 @@ __attribute__((noinline)) static void tas_ws_diagonal_row_dsp(const int32_t *__r
     "ldr r3, [sp, #44]\n\t"                                                                               \
     "mla lr, r3, r2, r0\n\t"                                                                              \
     "str lr, [sp, #44]\n\t"                                                                               \
-    "lsls r3, r3, #31\n\t"                                                                                \
+    "ands r3, r3, #3\n\t"                                                                                 \
     "beq 1f\n\t"                                                                                          \
+    "cmp r3, #2\n\t"                                                                                      \
+    "beq 3f\n\t"                                                                                          \
     "mov lr, ip\n\t"                                                                                      \
-    "b 2f\n\t"
+    "bhi 2f\n\t"                                                                                          \
+    "b 4f\n\t"
 #define TAS_WS_PAIR_EPILOGUE                                                                              \
     "ldr r2, [sp, #44]\n\t"                                                                               \
     "cmp r0, r2\n\t"                                                                                      \
@@ -383,6 +387,7 @@ __attribute__((naked, noinline)) static void tas_ws_pair_int8(TAS_WS_ARG const v
                                                               TAS_WS_ARG int32_t columns)
 {
     __asm__ volatile(TAS_WS_PAIR_PROLOGUE "1:\n\t" TAS_WS_PAIR_INT8_COLUMN("ip", "lr") "2:\n\t"
+                     TAS_WS_PAIR_INT8_COLUMN("lr", "ip") "3:\n\t" TAS_WS_PAIR_INT8_COLUMN("ip", "lr") "4:\n\t"
                      TAS_WS_PAIR_INT8_COLUMN("lr", "ip") TAS_WS_PAIR_EPILOGUE);
 }
 
@@ -392,6 +397,7 @@ __attribute__((naked, noinline)) static void tas_ws_pair_widened(TAS_WS_ARG cons
                                                                  TAS_WS_ARG int32_t columns)
 {
     __asm__ volatile(TAS_WS_PAIR_PROLOGUE "1:\n\t" TAS_WS_PAIR_WIDENED_COLUMN("ip", "lr") "2:\n\t"
+                     TAS_WS_PAIR_WIDENED_COLUMN("lr", "ip") "3:\n\t" TAS_WS_PAIR_WIDENED_COLUMN("ip", "lr") "4:\n\t"
                      TAS_WS_PAIR_WIDENED_COLUMN("lr", "ip") TAS_WS_PAIR_EPILOGUE);
 }
 #else
