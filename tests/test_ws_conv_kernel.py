@@ -230,9 +230,9 @@ def test_integral_kernel_is_bit_exact_and_faster_in_qemu(tmp_path):
 
 # Shapes for the DSP kernel's two-row passes in the Cortex-M4 twin (the host fuzz builds only the plain-C twin):
 # Φ widened in slabs (every row pairs) or read in place in slabs (pairs and single rows mixed at stride 3, only
-# single rows at stride 1), L* mod 4 = 0…3 (the asm loop's entry points), padding on both sides, an odd number
-# of rows, folded block rows in slabs, M* not a multiple of 8 (the one-row passes), a ReLU and accumulators
-# whose double overflows (the output row's slow path).
+# single rows at stride 1), one row a pass on Φ widened in 16-channel slabs, L* mod 4 = 0…3 (the asm loops'
+# entry points), padding on both sides, an odd number of rows, folded block rows in slabs, M* not a multiple of
+# 8 (the older one-row passes), a ReLU and accumulators whose double overflows (the output row's slow path).
 QEMU_SHAPES = [  # (T, M, L, N, s, C, stride, padding, act_min, huge_bias)
     (21, 8, 4, 37, 1, 1, 2, "same", None, False),     # widened slabs, L* = 40
     (20, 16, 6, 20, 1, 2, 2, "valid", 3, False),     # widened slabs, L* = 25, ReLU
@@ -244,6 +244,10 @@ QEMU_SHAPES = [  # (T, M, L, N, s, C, stride, padding, act_min, huge_bias)
     (9, 8, 4, 1024, 2, 2, 2, "same", None, False),   # folded block rows (fold 2) in slabs
     (11, 12, 3, 700, 1, 1, 2, "same", None, False),  # M* = 12 in place: no slabs
     (10, 16, 3, 40, 1, 1, 2, "same", None, False),   # L odd: every row is read, one-row passes
+    (14, 16, 3, 20, 1, 1, 1, "same", 5, False),      # one row a pass, Φ widened in 16-channel slabs, L* = 22
+    (9, 64, 5, 11, 1, 2, 1, "valid", None, False),   # two 16-channel slabs, L* = 15
+    (24, 32, 16, 13, 2, 4, 2, "same", None, False),  # folded block rows in a 16-channel slab, L* = 20 blocks
+    (10, 16, 2, 4, 1, 1, 1, "same", None, True),     # L* = 5, overflowing doubles
 ]
 
 

@@ -400,6 +400,48 @@ __attribute__((naked, noinline)) static void tas_ws_pair_widened(TAS_WS_ARG cons
                      TAS_WS_PAIR_WIDENED_COLUMN("lr", "ip") "3:\n\t" TAS_WS_PAIR_WIDENED_COLUMN("ip", "lr") "4:\n\t"
                      TAS_WS_PAIR_WIDENED_COLUMN("lr", "ip") TAS_WS_PAIR_EPILOGUE);
 }
+/* One row, 16 channels (8 pairs of widened Φ, 32 bytes a column) a pass, from `read` to `write` (both step a word a
+ * column): r0 Φ, r1 read, lr write, r4-r11 F', ip the sum, r2/r3 a pair of words of Φ. Four columns an
+ * iteration, entered at column 4 − columns mod 4. */
+#define TAS_WS_SINGLE_COLUMN                                                                              \
+    "ldr ip, [r1], #4\n\t"                                                                                \
+    "ldrd r2, r3, [r0], #8\n\t"                                                                           \
+    "smlad ip, r2, r4, ip\n\t"                                                                            \
+    "smlad ip, r3, r5, ip\n\t"                                                                            \
+    "ldrd r2, r3, [r0], #8\n\t"                                                                           \
+    "smlad ip, r2, r6, ip\n\t"                                                                            \
+    "smlad ip, r3, r7, ip\n\t"                                                                            \
+    "ldrd r2, r3, [r0], #8\n\t"                                                                           \
+    "smlad ip, r2, r8, ip\n\t"                                                                            \
+    "smlad ip, r3, r9, ip\n\t"                                                                            \
+    "ldrd r2, r3, [r0], #8\n\t"                                                                           \
+    "smlad ip, r2, r10, ip\n\t"                                                                           \
+    "smlad ip, r3, r11, ip\n\t"                                                                           \
+    "str ip, [lr], #4\n\t"
+
+__attribute__((naked, noinline)) static void tas_ws_single16(TAS_WS_ARG const int32_t *phi, TAS_WS_ARG const int32_t *read,
+                                                             TAS_WS_ARG const int32_t *f, TAS_WS_ARG int32_t *write,
+                                                             TAS_WS_ARG int32_t columns)
+{
+    __asm__ volatile("push {r4-r11, lr}\n\t"
+                     "ldm r2, {r4-r11}\n\t"
+                     "mov lr, r3\n\t"
+                     "ldr r3, [sp, #36]\n\t"
+                     "add r2, r0, r3, lsl #5\n\t"
+                     "str r2, [sp, #36]\n\t"
+                     "ands r3, r3, #3\n\t"
+                     "beq 1f\n\t"
+                     "cmp r3, #2\n\t"
+                     "beq 3f\n\t"
+                     "bhi 2f\n\t"
+                     "b 4f\n\t"
+                     "1:\n\t" TAS_WS_SINGLE_COLUMN "2:\n\t" TAS_WS_SINGLE_COLUMN "3:\n\t" TAS_WS_SINGLE_COLUMN
+                     "4:\n\t" TAS_WS_SINGLE_COLUMN
+                     "ldr r2, [sp, #36]\n\t"
+                     "cmp r0, r2\n\t"
+                     "bne 1b\n\t"
+                     "pop {r4-r11, pc}\n\t");
+}
 #else
 /* The plain-C twin of both (Φ read as int16 pairs when widened, else as int8 words). */
 static void tas_ws_pair_c(const void *phi, int32_t *io, const int32_t *f, int32_t carry, const int32_t *g,
@@ -433,6 +475,16 @@ static void tas_ws_pair_widened(const void *phi, int32_t *io, const int32_t *f, 
 {
     tas_ws_pair_c(phi, io, f, carry, g, row_bytes, columns, 1);
 }
+static void tas_ws_single16(const int32_t *phi, const int32_t *read, const int32_t *f, int32_t *write, int32_t columns)
+{
+    for (int32_t v = 0; v < columns; ++v, phi += 8) {
+        int32_t acc = *read++;
+        for (int32_t k = 0; k < 8; ++k) {
+            acc = tas_smlad(phi[k], f[k], acc);
+        }
+        *write++ = acc;
+    }
+}
 #endif
 
 /* Φ widened slab by slab for tas_ws_pair_widened: slab g (channels 8g…8g + 7) holds, for every row v of Φ,
@@ -449,6 +501,30 @@ static void tas_ws_widen_slabs(const int8_t *condensed, int32_t length, int32_t 
             slabs[3] = tas_sxtb16(tas_ror8(high));
             slabs += 4;
         }
+    }
+}
+
+/* Φ widened into slabs of 16 channels for tas_ws_single16: slab c holds, for every row v of Φ, the pairs
+ * (Φ[v, 16c + 2k], Φ[v, 16c + 2k + 1]), k = 0…7. */
+static void tas_ws_widen_slabs16(const int8_t *condensed, int32_t length, int32_t channels, int32_t *slabs)
+{
+    for (int32_t c = 0; c < channels / 16; ++c) {
+        for (int32_t v = 0; v < length; ++v) {
+            const int8_t *bytes = condensed + v * channels + 16 * c;
+            for (int32_t k = 0; k < 8; ++k) {
+                *slabs++ = tas_ws_pack16(bytes[2 * k], bytes[2 * k + 1]);
+            }
+        }
+    }
+}
+
+/* current[v + 1] = ⟨F', Φ[v]⟩ + previous[v] on Φ in 16-channel slabs: the first slab from `previous`, the others
+ * added to `current` in place. */
+static void tas_ws_diagonal_row_slabs16(const int32_t *f, const int32_t *slabs, int32_t channels, int32_t length,
+                                        const int32_t *previous, int32_t *current)
+{
+    for (int32_t c = 0; c < channels / 16; ++c) {
+        tas_ws_single16(slabs + 8 * c * length, c == 0 ? previous : current + 1, f + 8 * c, current + 1, length);
     }
 }
 
@@ -483,27 +559,17 @@ static inline int32_t tas_ws_saturate8(int32_t value)
 #endif
 }
 
-/* Per-tensor requantization of one output row (see tas_ws_output_row), every array walked by pointer. Inlined
- * with a constant `channel` and `clamp` where it can be, so few terms need registers. clamp: 0 the int8 range
- * (no activation: one SSAT), 1 act_max = 127 (a ReLU: SSAT and a max), 2 any range. */
-__attribute__((always_inline)) static inline void tas_ws_output_row_per_tensor(
-    const int32_t *last, const int32_t *ring_row, int32_t filters, int32_t sampling_stride, tas_requant_channel channel,
-    int32_t output_offset, int32_t act_min, int32_t act_max, int32_t clamp, int8_t *out)
+/* Per-tensor requantization of one output row (see tas_ws_output_row) where tas_ws_output_row_fast does not
+ * apply (a left shift, a right shift over 20, or a clamp below 127), its terms worked out once. */
+static void tas_ws_output_row_per_tensor(const int32_t *last, const int32_t *ring_row, int32_t filters,
+                                         int32_t sampling_stride, tas_requant_channel channel, int32_t output_offset,
+                                         int32_t act_min, int32_t act_max, int8_t *out)
 {
     const int8_t *const end = out + filters;
     while (out < end) {
         const int32_t acc = (int32_t)((uint32_t)*last - (uint32_t)*ring_row++);
         last += sampling_stride;
-        int32_t value = tas_requant_channel_apply(acc, &channel) + output_offset;
-        if (clamp == 2) {
-            value = tas_clamp(value, act_min, act_max);
-        } else {
-            value = tas_ws_saturate8(value);
-            if (clamp == 1) {
-                value = value < act_min ? act_min : value;
-            }
-        }
-        *out++ = (int8_t)value;
+        *out++ = (int8_t)tas_clamp(tas_requant_channel_apply(acc, &channel) + output_offset, act_min, act_max);
     }
 }
 
@@ -545,6 +611,10 @@ __attribute__((always_inline)) static inline void tas_ws_output_row_folded(
     const int32_t *last, const int32_t *ring_row, int32_t filters, int32_t sampling_stride, int32_t multiplier,
     int32_t offset_round, int32_t right, int32_t offset, int32_t act_min, int32_t relu, int8_t *out)
 {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    /* Opaque to GCC: a constant multiplier would be reloaded from the literal pool in the loop. */
+    __asm__("" : "+r"(multiplier), "+r"(offset_round));
+#endif
     for (int32_t count = filters / 2; count > 0; --count) {
         int32_t last0, last1, ring0, ring1;
         if (sampling_stride == 1) {
@@ -574,8 +644,8 @@ __attribute__((always_inline)) static inline void tas_ws_output_row_folded(
     }
 }
 
-/* tas_ws_output_row_folded by its constant cases. */
-__attribute__((noinline)) static void tas_ws_output_row_fast(const int32_t *last, const int32_t *ring_row, int32_t filters,
+/* tas_ws_output_row_folded by its constant cases (inlined: a generated model's constant parameters keep one). */
+static inline void tas_ws_output_row_fast(const int32_t *last, const int32_t *ring_row, int32_t filters,
                                                              int32_t sampling_stride, tas_requant_channel channel,
                                                              int32_t offset, int32_t act_min, int8_t *out)
 {
@@ -597,8 +667,8 @@ __attribute__((noinline)) static void tas_ws_output_row_fast(const int32_t *last
 /* The finished output row `out` (window rows r − L + 1 … r): G[n] + bias[n] = I[r, n·s + L − 1] − ring_row[n]
  * with ring_row[n] = I[r − L, n·s − 1] − bias[n], requantized. quant_step 0: one multiplier and shift for every
  * filter (WSNet's Φ has one scale, so its multipliers are per tensor), their terms worked out once per row;
- * the usual case (a right shift, none to the left) with the shift amounts as constants. Not inlined: alone,
- * its loop keeps every term in registers. */
+ * the usual case (a right shift of 1…20, act_max 127) on tas_ws_output_row_fast. Not inlined: alone, its loops
+ * keep every term in registers. */
 __attribute__((noinline)) static void tas_ws_output_row(const tas_ws_conv_params *p, const int32_t *last, const int32_t *ring_row,
                               int32_t sampling_stride, const int32_t *multiplier, const int32_t *shift, int32_t quant_step,
                               int8_t *out)
@@ -610,21 +680,9 @@ __attribute__((noinline)) static void tas_ws_output_row(const tas_ws_conv_params
         if (channel.left == 0 && channel.right >= 1 && channel.right <= 20 && act_max == 127
             && output_offset >= -128 && output_offset <= 127) {
             tas_ws_output_row_fast(last, ring_row, filters, sampling_stride, channel, output_offset, act_min, out);
-        } else if (channel.left == 0 && channel.negative_mask == -1) {
-            const tas_requant_channel right_only = {channel.multiplier, 0, channel.right, channel.round, -1};
-            if (act_max == 127 && act_min == -128) {
-                tas_ws_output_row_per_tensor(last, ring_row, filters, sampling_stride, right_only, output_offset, act_min,
-                                             act_max, 0, out);
-            } else if (act_max == 127) {
-                tas_ws_output_row_per_tensor(last, ring_row, filters, sampling_stride, right_only, output_offset, act_min,
-                                             act_max, 1, out);
-            } else {
-                tas_ws_output_row_per_tensor(last, ring_row, filters, sampling_stride, right_only, output_offset, act_min,
-                                             act_max, 2, out);
-            }
         } else {
             tas_ws_output_row_per_tensor(last, ring_row, filters, sampling_stride, channel, output_offset, act_min,
-                                         act_max, 2, out);
+                                         act_max, out);
         }
         return;
     }
@@ -663,7 +721,7 @@ __attribute__((always_inline)) static inline void tas_ws_ring_row_of(const int32
     }
 }
 
-__attribute__((noinline)) static void tas_ws_ring_row(const int32_t *current, int32_t sampling_stride, const int32_t *bias,
+static inline void tas_ws_ring_row(const int32_t *current, int32_t sampling_stride, const int32_t *bias,
                                                       int32_t filters, int32_t *ring_row)
 {
     if (sampling_stride == 1 && bias) {
@@ -734,9 +792,12 @@ TAS_KERNEL void tas_ws_conv_integral_s8_dsp(const tas_ws_conv_params *p, const i
     int8_t *edge = (int8_t *)(ring + kernel_size * filters); /* a block row that straddles the padding */
     const int32_t rows = (p->output_length - 1) * stride + kernel_size;
     const int32_t *slabs = all_pair && !in_place ? phi : 0;
+    const int32_t single16 = !in_place && !pairing && condensed_channels % 16 == 0; /* one row a pass, 16 channels */
 
     if (slabs) {
         tas_ws_widen_slabs(condensed, length, condensed_channels, phi);
+    } else if (single16) {
+        tas_ws_widen_slabs16(condensed, length, condensed_channels, phi);
     } else if (!in_place) {
         tas_ws_widen_condensed(condensed, length, condensed_channels, phi);
     }
@@ -776,6 +837,8 @@ TAS_KERNEL void tas_ws_conv_integral_s8_dsp(const tas_ws_conv_params *p, const i
         } else if (in_place) { /* one I row, updated in place */
             tas_ws_diagonal_row_in_place(row_pairs, condensed, condensed_channels, length, previous);
             current = previous;
+        } else if (single16) {
+            tas_ws_diagonal_row_slabs16(row_pairs, phi, condensed_channels, length, previous, current);
         } else if (pairs >= 4) {
             tas_ws_diagonal_row_widened(row_pairs, phi, pairs, length, previous);
             current = previous;

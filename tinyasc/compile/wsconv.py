@@ -166,7 +166,8 @@ INTEGRAL_COSTS = {  # portable, per input row: column, MAC, input channel (pre-s
 # counted instructions; then per block row, ring entry, output, Φ word widened and ring word cleared, and per call.
 DIAGONAL_PASS = {"widened": {4: 12, 2: 8, 1: 7}, "in_place": {16: 29, 8: 15, 4: 9}}
 DIAGONAL_SMALL = {1: 4.5, 2: 7.0, 3: 16.0}  # Φ widened, 1-3 pairs: the two-row loops
-PAIR_COLUMN = {"widened": 13.5, "slabs": 17.5}  # two rows a pass: one column of one slab of 8 channels
+PAIR_COLUMN = {"widened": 12.75, "slabs": 16.75}  # two rows a pass: one column of one slab of 8 channels
+SINGLE16_COLUMN = 14.75  # one row a pass on Φ widened in slabs of 16 channels: one column of one slab
 INTEGRAL_DSP_COSTS = {"diagonal": 1.01, "presum": 0.82, "row": 263.0, "ring": 4.0, "output": 10.6, "setup": 0.75, "call": 0.0}
 DIRECT_COSTS = {  # per MAC, window byte (gather), output (requantization), call (the DSP fit, within -22..+11 %)
     True: {"mac": 1.04, "window": 4.07, "output": 30.1, "call": 5746.0},
@@ -174,13 +175,16 @@ DIRECT_COSTS = {  # per MAC, window byte (gather), output (requantization), call
 }
 
 
-def _diagonal_column(channels: int, length: int, slabs: bool) -> float:
+def _diagonal_column(channels: int, length: int, slabs: bool, pairing: bool) -> float:
     """Instructions of one column of the DSP kernel's diagonal sum of one row over `channels` condensed channels
     (all passes)."""
     pairs = (channels + 1) // 2
     if slabs:
         return channels // 8 * DIAGONAL_PASS["in_place"][8]
-    if channels >= 8 and channels % 4 == 0 and pairs * length > WIDENED_WORDS_MAX:
+    in_place = channels >= 8 and channels % 4 == 0 and pairs * length > WIDENED_WORDS_MAX
+    if not in_place and not pairing and channels % 16 == 0:
+        return channels // 16 * SINGLE16_COLUMN
+    if in_place:
         chunks, table, left = 0.0, DIAGONAL_PASS["in_place"], channels
         for size in (16, 8, 4):
             chunks += (left // size) * table[size]
@@ -227,7 +231,8 @@ def integral_dsp_terms(shape: WSConvShape) -> dict:
     # Rows in SXTB16 lanes (pairs, and single rows read in place) pre-sum a word of x per 3 instructions.
     simd_rows = 2 * passes + (singles if in_place else 0) if shape.condensed_channels % 4 == 0 else 0
     presum = simd_rows * channels // 4 * (3 * repeat + 5) + (rows - simd_rows) * pairs * (1 if repeat == 1 else repeat) * 12.9
-    return {"diagonal": length * (singles * _diagonal_column(channels, length, slabs) + passes * pair_column),
+    pairing = slabs or (channels % 8 == 0 and stride % 2 == 0 and shape.kernel_size // fold % stride == 0)
+    return {"diagonal": length * (singles * _diagonal_column(channels, length, slabs, pairing) + passes * pair_column),
             "presum": presum, "row": rows,
             "ring": min(rows, (shape.output_length - 1) * stride) / stride * shape.filters,
             "output": shape.output_length * shape.filters,
