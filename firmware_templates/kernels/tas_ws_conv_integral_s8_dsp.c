@@ -1,9 +1,15 @@
 /* WS_CONV by the integral image (WSNet, DESIGN §4) on cores with the DSP extension: the arithmetic
  * of tas_ws_conv_integral_s8 (read its comment first), with the products P[u, v] = ⟨F'[u, :], Φ[v, :]⟩
  * two channels per SMLAD.
- * - M* a multiple of 4 and at least 8: Φ is read as int8 words and widened by SXTB16 (no copy).
+ * - Φ over 4,096 words widened, M* a multiple of 4 and at least 8: Φ is read as int8 words and widened by
+ *   SXTB16 (no copy); with M* a multiple of 8 the flash holds it in slabs of 8 channels (tas_ws_slabs).
  * - Otherwise Φ is widened once per call into int16 pairs in scratch (flash keeps int8 Φ): pairs[v·P + k] =
- *   (Φ[v, 2k], Φ[v, 2k + 1]), P = (M* + 1) / 2, the missing channel of an odd M* is 0.
+ *   (Φ[v, 2k], Φ[v, 2k + 1]), P = (M* + 1) / 2, the missing channel of an odd M* is 0; in slabs of 8 channels
+ *   when every row pairs, of 16 channels for one-row passes (tas_ws_single16).
+ * - Two input rows a pass (tas_ws_pair_rows, asm) where the first row is read by no output or ring entry
+ *   (a strided layer's even rows): each word of Φ feeds both rows' SMLADs, only the second row is stored.
+ * - Outputs: the per-tensor requantization with the output offset folded into its rounding term
+ *   (tas_ws_output_row_fast), about 10.5 instructions an output.
  * - F' of each input row is packed the same way. |F'[j]| <= C·255 fits int16 for C <= 128 (the
  *   kernel record's condition).
  * - SMLAD adds the previous diagonal I[u − 1, v − 1] as its accumulator: one SMLAD per column when
