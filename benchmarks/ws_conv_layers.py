@@ -32,8 +32,8 @@ from tinyasc.compile.kernel_library import model_sections  # noqa: E402
 from tinyasc.compile.ops.common import folded_bias  # noqa: E402
 from tinyasc.compile.ops.ws_conv import DIRECT_IM2COL, DIRECT_IM2COL_DSP, INTEGRAL, INTEGRAL_DSP  # noqa: E402
 from tinyasc.compile.weight_packing import pack_im2col_weights  # noqa: E402
-from tinyasc.compile.wsconv import (WSConvShape, integral_dsp_scratch_words, integral_scratch_words, op_counts,  # noqa: E402
-                                    reference_output, sampled_kernel)
+from tinyasc.compile.wsconv import (WSConvShape, integral_dsp_condensed, integral_dsp_scratch_words,  # noqa: E402
+                                    integral_scratch_words, op_counts, reference_output, sampled_kernel)
 from tinyasc.errors import DoesNotFitError  # noqa: E402
 
 # SoundNet-8 layers (kernel L, conv stride, filters N) and WSNet Table 2 settings (S, C, D); the
@@ -97,7 +97,7 @@ def _ws_params(shape: WSConvShape, data: dict) -> str:
     .condensed_length = {shape.condensed_length}, .condensed_channels = {shape.condensed_channels},
     .kernel_size = {shape.kernel_size}, .filters = {shape.filters}, .sampling_stride = {shape.sampling_stride},
     .stride = {shape.stride}, .pad_before = {shape.pad_before}, .output_length = {shape.output_length},
-    .input_offset = {-data['input_zp']}, .output_offset = {data['output_zp']}, .act_min = -128, .act_max = 127 }};
+    .input_offset = {-data['input_zp']}, .output_offset = {data['output_zp']}, .act_min = {data.get('act_min', -128)}, .act_max = 127 }};
 """
 
 
@@ -125,8 +125,9 @@ def variant_body(shape: WSConvShape, variant: str, data: dict) -> str:
     record = INTEGRAL_DSP if variant == "integral_dsp" else INTEGRAL
     quant_step = "0, " if variant == "integral_dsp" else ""  # per-tensor requantization (layer_data)
     words = integral_dsp_scratch_words(shape) if variant == "integral_dsp" else integral_scratch_words(shape)
+    condensed = integral_dsp_condensed(data["condensed"], shape) if variant == "integral_dsp" else data["condensed"]
     return (kernel_source(*record.files)
-            + f"static const int8_t tas_weights_condensed[{data['condensed'].size}] = {{\n{c_array_body(data['condensed'])}\n}};\n"
+            + f"static const int8_t tas_weights_condensed[{data['condensed'].size}] = {{\n{c_array_body(condensed)}\n}};\n"
             + f"static const int32_t tas_weights_bias[{n}] = {{ {', '.join(map(str, data['bias']))} }};\n"
             + _ws_params(shape, data) + f"static int32_t tas_arena[{words}];\n"
             + f"#define RUN {record.name}(&params, input, tas_weights_condensed, tas_weights_bias, {call_tail}, {quant_step}tas_arena, output)\n")

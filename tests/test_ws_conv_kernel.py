@@ -7,8 +7,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from tinyasc.compile.wsconv import (WSConvShape, integral_dsp_reads_in_place, integral_fold, integral_scratch_words, op_counts,
-                                    reference_output)
+from tinyasc.compile.wsconv import (WSConvShape, integral_dsp_condensed, integral_dsp_reads_in_place, integral_fold,
+                                    integral_scratch_words, op_counts, reference_output)
 from tinyasc.paths import TEMPLATES_DIR
 
 PARAMS = ["input_length", "input_channels", "condensed_length", "condensed_channels", "kernel_size", "filters",
@@ -72,7 +72,7 @@ def integral_kernel(tmp_path_factory, request):
     name, scratch_words, quant_step = KERNELS[request.param]
     folder = tmp_path_factory.mktemp("ws_conv")
     (folder / "main.c").write_text(HARNESS)
-    exe = folder / "ws_conv"
+    exe = folder / ("ws_conv_dsp" if quant_step else "ws_conv")  # run_integral gives the DSP kernel its Φ layout
     subprocess.run(
         ["gcc", "-O1", "-g", "-std=c11", "-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined",
          "-fno-sanitize-recover=all", f'-DKERNEL_SOURCE="{name}.c"', f"-DKERNEL={name}", f"-DSCRATCH_WORDS={scratch_words}", *(["-DQUANT_STEP"] if quant_step else []),
@@ -86,8 +86,10 @@ def run_integral(exe, x, condensed, bias, multipliers, shifts, shape, input_zp, 
     fields = [shape.input_length, shape.input_channels, shape.condensed_length, shape.condensed_channels,
               shape.kernel_size, shape.filters, shape.sampling_stride, shape.stride, shape.pad_before,
               shape.output_length, -input_zp, output_zp, -128, 127]
+    dsp = exe.name.endswith("_dsp")
+    phi = integral_dsp_condensed(condensed, shape) if dsp else np.asarray(condensed, np.int8)
     blob = b"".join([
-        np.asarray(fields, np.int32).tobytes(), x.astype(np.int8).tobytes(), condensed.astype(np.int8).tobytes(),
+        np.asarray(fields, np.int32).tobytes(), x.astype(np.int8).tobytes(), phi.tobytes(),
         np.asarray(bias, np.int32).tobytes(), np.asarray(multipliers, np.int32).tobytes(), np.asarray(shifts, np.int32).tobytes(),
     ])
     result = subprocess.run([str(exe)], input=blob, capture_output=True, env={"ASAN_OPTIONS": "detect_leaks=0"})
@@ -224,3 +226,49 @@ def test_integral_kernel_is_bit_exact_and_faster_in_qemu(tmp_path):
     # 5.6× when measured (418,800 vs 74,320: block rows of 2 steps, Φ widened to int16 pairs, SSAT outputs;
     # 3.0× before); the bound keeps about 10 % margin.
     assert integral < direct / 5.0, (direct, integral)
+
+
+# Shapes for the DSP kernel's two-row passes in the Cortex-M4 twin (the host fuzz builds only the plain-C twin):
+# Φ widened in slabs (every row pairs) or read in place in slabs (pairs and single rows mixed at stride 3, only
+# single rows at stride 1), one row a pass on Φ widened in 16-channel slabs, L* mod 4 = 0…3 (the asm loops'
+# entry points), padding on both sides, an odd number of rows, folded block rows in slabs, M* not a multiple of
+# 8 (the older one-row passes), a ReLU and accumulators whose double overflows (the output row's slow path).
+QEMU_SHAPES = [  # (T, M, L, N, s, C, stride, padding, act_min, huge_bias)
+    (21, 8, 4, 37, 1, 1, 2, "same", None, False),     # widened slabs, L* = 40
+    (20, 16, 6, 20, 1, 2, 2, "valid", 3, False),     # widened slabs, L* = 25, ReLU
+    (13, 24, 2, 25, 1, 3, 2, "same", None, True),    # widened slabs, L* = 26, overflowing doubles
+    (15, 16, 4, 519, 1, 1, 2, "same", None, False),  # in place in slabs, L* = 522
+    (9, 16, 4, 521, 1, 1, 2, "valid", None, False),  # in place in slabs, L* = 524
+    (12, 32, 4, 598, 1, 2, 3, "valid", -20, False),  # in place, pairs and single rows, L* = 601, ReLU
+    (7, 16, 4, 512, 1, 1, 1, "same", None, False),   # in place, single rows only (stride 1), L* = 515
+    (9, 8, 4, 1024, 2, 2, 2, "same", None, False),   # folded block rows (fold 2) in slabs
+    (11, 12, 3, 700, 1, 1, 2, "same", None, False),  # M* = 12 in place: no slabs
+    (10, 16, 3, 40, 1, 1, 2, "same", None, False),   # L odd: every row is read, one-row passes
+    (14, 16, 3, 20, 1, 1, 1, "same", 5, False),      # one row a pass, Φ widened in 16-channel slabs, L* = 22
+    (9, 64, 5, 11, 1, 2, 1, "valid", None, False),   # two 16-channel slabs, L* = 15
+    (24, 32, 16, 13, 2, 4, 2, "same", None, False),  # folded block rows in a 16-channel slab, L* = 20 blocks
+    (10, 16, 2, 4, 1, 1, 1, "same", None, True),     # L* = 5, overflowing doubles
+]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("case", QEMU_SHAPES, ids=lambda case: "-".join(map(str, case)))
+def test_dsp_integral_rows_in_pairs_are_bit_exact_in_qemu(tmp_path, case):
+    import sys
+
+    from tinyasc.paths import REPO_ROOT
+
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    import ws_conv_layers
+
+    length, channels, kernel, filters, step, repeat, stride, padding, act_min, huge_bias = case
+    shape = WSConvShape(length, channels, kernel, filters, step, repeat, stride, padding)
+    data = ws_conv_layers.layer_data(shape, seed=length + filters)
+    if huge_bias:  # |G + bias| near 2^30 and over: 2·acc overflows int32 for some outputs
+        data["bias"] = np.where(np.arange(filters) % 2, 2**30 + 12345, -(2**30) - 999).astype(np.int64)
+        data["shifts"] = np.full(filters, -2)
+    data["act_min"] = -128 if act_min is None else act_min
+    data["expected"] = reference_output(data["x"], data["condensed"], data["bias"], data["multipliers"], data["shifts"],
+                                        shape, data["input_zp"], data["output_zp"], act_min=data["act_min"])
+    instructions = ws_conv_layers.measure(shape, "integral_dsp", "cortex-m4", data, tmp_path)  # exits unless bit-exact
+    assert instructions and instructions > 0

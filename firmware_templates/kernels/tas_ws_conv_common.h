@@ -26,6 +26,14 @@ static inline int32_t tas_ws_in_place(int32_t condensed_channels, int32_t conden
            && (condensed_channels + 1) / 2 * condensed_length > TAS_WS_WIDENED_WORDS_MAX;
 }
 
+/* The DSP integral kernel's layout of Φ (in block rows, [L*', M*']): when read in place and M*' is a multiple of 8,
+ * in slabs of 8 channels (slab g: for every row v, the bytes Φ[v, 8g … 8g + 7]) so a pass over a slab reads it
+ * in order (compile/wsconv.py: integral_dsp_condensed); else the rows as they are. */
+static inline int32_t tas_ws_slabs(int32_t condensed_channels, int32_t condensed_length)
+{
+    return condensed_channels % 8 == 0 && tas_ws_in_place(condensed_channels, condensed_length);
+}
+
 /* The DSP integral kernel runs a strided layer on blocks of `stride` time steps when the kernel size
  * and sampling stride are multiples of the stride (compile/wsconv.py: integral_fold). */
 static inline int32_t tas_ws_conv_fold(const tas_ws_conv_params *p)
@@ -34,7 +42,7 @@ static inline int32_t tas_ws_conv_fold(const tas_ws_conv_params *p)
     return (s > 1 && p->kernel_size % s == 0 && p->sampling_stride % s == 0) ? s : 1;
 }
 
-/* The DSP integral kernel's scratch, in block rows: F' as int16 pairs ((M*' + 1) / 2 words), every
+/* The DSP integral kernel's scratch, in block rows: F' of two rows as int16 pairs ((M*' + 1) / 2 words each), every
  * row of Φ widened the same way unless read in place, the two I rows, the ring, and one block row of
  * input bytes when folded. */
 static inline int32_t tas_ws_conv_dsp_scratch_words(const tas_ws_conv_params *p)
@@ -43,7 +51,7 @@ static inline int32_t tas_ws_conv_dsp_scratch_words(const tas_ws_conv_params *p)
     const int32_t pairs = (channels + 1) / 2;
     const int32_t widened = tas_ws_in_place(channels, length) ? 0 : pairs * length;
     const int32_t edge = fold > 1 ? (fold * p->input_channels + 3) / 4 : 0;
-    return pairs + widened + 2 * (length + 1) + (p->kernel_size / fold) * p->filters + edge;
+    return 2 * pairs + widened + 2 * (length + 1) + (p->kernel_size / fold) * p->filters + edge;
 }
 
 

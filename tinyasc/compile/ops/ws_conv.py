@@ -179,7 +179,12 @@ def emit(p: WSConvParams, kernel: Kernel, ctx: EmitContext) -> str:
         full = sampled_weights(p)
         k = ctx.constant("filter", full, "int8_t", f"sampled kernel {list(full.shape)} (expanded from Φ)")
         return f"{kernel.name}({ctx.params}, {ctx.input()}, {k}, {b}, {requant}, {ctx.output()})"
-    phi = ctx.constant("condensed", p.condensed, "int8_t", f"condensed filter {list(p.condensed.shape)}")
+    if kernel is INTEGRAL_DSP:  # in slabs of 8 channels where the kernel reads Φ in place (wsconv.integral_dsp_slabs)
+        layout = " in slabs of 8 channels" if wsconv.integral_dsp_slabs(p.shape()) else ""
+        phi = ctx.constant("condensed", wsconv.integral_dsp_condensed(p.condensed, p.shape()), "int8_t",
+                           f"condensed filter {list(p.condensed.shape)}{layout}")
+    else:
+        phi = ctx.constant("condensed", p.condensed, "int8_t", f"condensed filter {list(p.condensed.shape)}")
     scratch = f"(int32_t *)(void *)({ctx.scratch()})"
     return f"{kernel.name}({ctx.params}, {ctx.input()}, {phi}, {b}, {requant}, {scratch}, {ctx.output()})"
 
