@@ -106,6 +106,100 @@ static inline const int8_t *tas_mat_mult_s8_one_pixel(const tas_mat_mult_s8_stag
     return w;
 }
 
+#if defined(__ARM_ARCH_7M__) && !defined(TAS_MAT_MULT_S8_PLAIN_C)
+#define TAS_MAT_MULT_S8_M3_ASM 1
+/* The 2-pixel quad loop of tas_mat_mult_s8_two_pixels on the Cortex-M3 (ARMv7-M), as a whole function
+ * in assembly: 8 sums, 3 pointers and 3 values need 14 registers, one more than GCC finds without
+ * spilling (it reloads sums from the stack: ~75 instructions per 32 MACs, here 59). Exactly the plain-C
+ * loop below (the host and other cores run that one); the byte order inside a quad differs, which
+ * integer sums do not see. io: the 8 sums (a0..a3, b0..b3) in and out, then the end of a.
+ * Returns w past the quads. AAPCS: r4-r11 saved, r0-r3, r12, lr free. */
+typedef struct {
+    int32_t sums[8];
+    const int8_t *a_end;
+} tas_mat_mult_s8_quads_io;
+
+#define TAS_MAT_MULT_S8_IN_REGISTER __attribute__((unused)) /* read by the assembly, in r0-r3 */
+__attribute__((naked, noinline)) static const int8_t *
+tas_mat_mult_s8_quads_m3(TAS_MAT_MULT_S8_IN_REGISTER const int8_t *a, TAS_MAT_MULT_S8_IN_REGISTER const int8_t *b,
+                         TAS_MAT_MULT_S8_IN_REGISTER const int8_t *w, TAS_MAT_MULT_S8_IN_REGISTER tas_mat_mult_s8_quads_io *io)
+{
+    __asm__ volatile(
+        "push {r4-r11, lr}\n"
+        "ldr r12, [r3, #32]\n"
+        "push {r3, r12}\n" /* [sp]: io, [sp, #4]: the end of a */
+        "ldmia r3, {r4-r11}\n"
+        "cmp r0, r12\n"
+        "bhs 2f\n"
+        "1:\n"
+        "ldrsb r12, [r0, #1]\n"
+        "ldrsb lr, [r1, #1]\n"
+        "ldrsb r3, [r2, #1]\n"
+        "mla r4, r3, r12, r4\n"
+        "mla r8, r3, lr, r8\n"
+        "ldrsb r3, [r2, #5]\n"
+        "mla r5, r3, r12, r5\n"
+        "mla r9, r3, lr, r9\n"
+        "ldrsb r3, [r2, #9]\n"
+        "mla r6, r3, r12, r6\n"
+        "mla r10, r3, lr, r10\n"
+        "ldrsb r3, [r2, #13]\n"
+        "mla r7, r3, r12, r7\n"
+        "mla r11, r3, lr, r11\n"
+        "ldrsb r12, [r0, #2]\n"
+        "ldrsb lr, [r1, #2]\n"
+        "ldrsb r3, [r2, #2]\n"
+        "mla r4, r3, r12, r4\n"
+        "mla r8, r3, lr, r8\n"
+        "ldrsb r3, [r2, #6]\n"
+        "mla r5, r3, r12, r5\n"
+        "mla r9, r3, lr, r9\n"
+        "ldrsb r3, [r2, #10]\n"
+        "mla r6, r3, r12, r6\n"
+        "mla r10, r3, lr, r10\n"
+        "ldrsb r3, [r2, #14]\n"
+        "mla r7, r3, r12, r7\n"
+        "mla r11, r3, lr, r11\n"
+        "ldrsb r12, [r0, #3]\n"
+        "ldrsb lr, [r1, #3]\n"
+        "ldrsb r3, [r2, #3]\n"
+        "mla r4, r3, r12, r4\n"
+        "mla r8, r3, lr, r8\n"
+        "ldrsb r3, [r2, #7]\n"
+        "mla r5, r3, r12, r5\n"
+        "mla r9, r3, lr, r9\n"
+        "ldrsb r3, [r2, #11]\n"
+        "mla r6, r3, r12, r6\n"
+        "mla r10, r3, lr, r10\n"
+        "ldrsb r3, [r2, #15]\n"
+        "mla r7, r3, r12, r7\n"
+        "mla r11, r3, lr, r11\n"
+        "ldrsb r12, [r0], #4\n"
+        "ldrsb lr, [r1], #4\n"
+        "ldrsb r3, [r2], #16\n"
+        "mla r4, r3, r12, r4\n"
+        "mla r8, r3, lr, r8\n"
+        "ldrsb r3, [r2, #-12]\n"
+        "mla r5, r3, r12, r5\n"
+        "mla r9, r3, lr, r9\n"
+        "ldrsb r3, [r2, #-8]\n"
+        "mla r6, r3, r12, r6\n"
+        "mla r10, r3, lr, r10\n"
+        "ldrsb r3, [r2, #-4]\n"
+        "mla r7, r3, r12, r7\n"
+        "mla r11, r3, lr, r11\n"
+        "ldr r3, [sp, #4]\n"
+        "cmp r0, r3\n"
+        "blo 1b\n"
+        "2:\n"
+        "ldr r3, [sp]\n"
+        "stmia r3, {r4-r11}\n"
+        "mov r0, r2\n"
+        "add sp, sp, #8\n"
+        "pop {r4-r11, pc}\n");
+}
+#endif
+
 /* Channels 0 .. channels-1 of pixels a and b (depth bytes each) from weights w (the layout above); returns the byte after the weights. */
 static inline const int8_t *tas_mat_mult_s8_two_pixels(const tas_mat_mult_s8_stage *stage, const int8_t *a,
                                                        const int8_t *b, int32_t depth, int32_t channels,
@@ -117,13 +211,20 @@ static inline const int8_t *tas_mat_mult_s8_two_pixels(const tas_mat_mult_s8_sta
     for (int32_t c = 0; c < blocked_end; c += TAS_MAT_MULT_S8_BLOCK) {
         const int32_t *bias = o->folded_bias + c;
         tas_mat_mult_s8_acc s = {bias[0], bias[1], bias[2], bias[3], bias[0], bias[1], bias[2], bias[3]};
-        const int8_t *pa = a, *pb = b;
-        for (const int8_t *end = a + quad_bytes; pa < end; pa += 4, pb += 4, w += 16) {
-            s = tas_mat_mult_s8_tap(s, pa[0], pb[0], w, 4);
-            s = tas_mat_mult_s8_tap(s, pa[1], pb[1], w + 1, 4);
-            s = tas_mat_mult_s8_tap(s, pa[2], pb[2], w + 2, 4);
-            s = tas_mat_mult_s8_tap(s, pa[3], pb[3], w + 3, 4);
+        const int8_t *pa = a + quad_bytes, *pb = b + quad_bytes;
+#ifdef TAS_MAT_MULT_S8_M3_ASM
+        tas_mat_mult_s8_quads_io io = {{s.a0, s.a1, s.a2, s.a3, s.b0, s.b1, s.b2, s.b3}, pa};
+        w = tas_mat_mult_s8_quads_m3(a, b, w, &io);
+        s = (tas_mat_mult_s8_acc){io.sums[0], io.sums[1], io.sums[2], io.sums[3],
+                                  io.sums[4], io.sums[5], io.sums[6], io.sums[7]};
+#else
+        for (const int8_t *qa = a, *qb = b; qa < pa; qa += 4, qb += 4, w += 16) {
+            s = tas_mat_mult_s8_tap(s, qa[0], qb[0], w, 4);
+            s = tas_mat_mult_s8_tap(s, qa[1], qb[1], w + 1, 4);
+            s = tas_mat_mult_s8_tap(s, qa[2], qb[2], w + 2, 4);
+            s = tas_mat_mult_s8_tap(s, qa[3], qb[3], w + 3, 4);
         }
+#endif
         for (int32_t t = 0; t < tail; ++t) {
             s = tas_mat_mult_s8_tap(s, pa[t], pb[t], w + t, tail);
         }
