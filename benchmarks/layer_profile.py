@@ -31,13 +31,14 @@ BOARD = "nrf52840"
 OP_AT_A_TIME = CompileOptions(fuse=False, row_chains="never", patches="never")
 
 
-def release_instructions(tflite: Path, work: Path, name: str, options: CompileOptions) -> tuple[int, Path]:
+def release_instructions(tflite: Path, work: Path, name: str, options: CompileOptions,
+                         board: str = BOARD) -> tuple[int, Path]:
     """Export, build and self-test the release image; its instructions per inference and export folder."""
     from tinyasc.compile.export import export_model
     from tinyasc.emulate.qemu import run_firmware
     from tinyasc.firmware.build import build_firmware
 
-    export = export_model(tflite, board_name=BOARD, out_root=work, name=name, num_test_vectors=2, options=options)
+    export = export_model(tflite, board_name=board, out_root=work, name=name, num_test_vectors=2, options=options)
     build_firmware(export.export_dir)
     result = run_firmware(export.export_dir, timeout_s=600)
     if not result.passed:
@@ -45,29 +46,29 @@ def release_instructions(tflite: Path, work: Path, name: str, options: CompileOp
     return result.instructions_per_inference, export.export_dir
 
 
-def profile_model(model, work: Path) -> dict:
+def profile_model(model, work: Path, board: str = BOARD) -> dict:
     from tinyasc.emulate.profile import profile_firmware
 
     tflite = model.make_tflite(work)
-    op_at_a_time, export_dir = release_instructions(tflite, work, f"{model.name}_op_at_a_time", OP_AT_A_TIME)
+    op_at_a_time, export_dir = release_instructions(tflite, work, f"{model.name}_op_at_a_time", OP_AT_A_TIME, board)
     profile = profile_firmware(export_dir, timeout_s=600)
     layers = [dict(row, floor_instructions=round(SMLAD_FLOOR * row["macs"]),
                    above_floor=row["instructions"] - round(SMLAD_FLOOR * row["macs"]))
               for row in profile["layers"]]
     return {
         "model": model.name,
-        "board": BOARD,
+        "board": board,
         "macs": sum(row["macs"] for row in layers),
         "layers": layers,
         "profiled_instructions": profile["instructions_profiled"],
         "op_at_a_time_instructions": op_at_a_time,
-        "release_instructions": release_instructions(tflite, work, f"{model.name}_release", CompileOptions())[0],
+        "release_instructions": release_instructions(tflite, work, f"{model.name}_release", CompileOptions(), board)[0],
     }
 
 
 def format_model(result: dict) -> str:
     above = sum(max(row["above_floor"], 0) for row in result["layers"]) or 1
-    lines = [f"## {result['model']} ({result['board']}, Cortex-M4 twin)", "",
+    lines = [f"## {result['model']} ({result['board']} twin)", "",
              f"Op at a time: {result['op_at_a_time_instructions']:,} instructions (release build, "
              f"{result['op_at_a_time_instructions'] / result['macs']:.2f} insns/MAC); default options "
              f"(streams, chains, patches): {result['release_instructions']:,}; SMLAD floor "
@@ -87,6 +88,7 @@ def format_model(result: dict) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("models", nargs="*", default=["ds_cnn_kws", "resnet8"], help="bench models (tinyasc/bench.py SUITE)")
+    parser.add_argument("--board", default=BOARD, help="boards.yaml board whose twin runs the profile (cortex-m3: the M3)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="the JSON; the .md is written beside it")
     args = parser.parse_args(argv)
     from tinyasc.artifacts.manifest import atomic_write_text
@@ -94,7 +96,7 @@ def main(argv=None) -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="tinyasc-layers-") as tmp:
         for model in select_suite(args.models):
-            results.append(profile_model(model, Path(tmp) / model.name))
+            results.append(profile_model(model, Path(tmp) / model.name, args.board))
             print(format_model(results[-1]) + "\n", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out, json.dumps({"floor_instructions_per_mac": SMLAD_FLOOR, "models": results}, indent=2) + "\n")

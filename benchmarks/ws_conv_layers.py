@@ -31,7 +31,8 @@ from tinyasc.compile.codegen import c_array_body  # noqa: E402
 from tinyasc.compile.kernel_library import model_sections  # noqa: E402
 from tinyasc.compile.ops.common import folded_bias  # noqa: E402
 from tinyasc.compile.ops.ws_conv import DIRECT_IM2COL, DIRECT_IM2COL_DSP, INTEGRAL, INTEGRAL_DSP  # noqa: E402
-from tinyasc.compile.weight_packing import pack_im2col_weights  # noqa: E402
+from tinyasc.compile.ops.mat_mult_call import mat_mult_block  # noqa: E402
+from tinyasc.compile.weight_packing import MAT_MULT_BLOCK_PORTABLE, pack_im2col_weights, pack_mat_mult_weights  # noqa: E402
 from tinyasc.compile.wsconv import (WSConvShape, integral_dsp_condensed, integral_dsp_scratch_words,  # noqa: E402
                                     integral_scratch_words, op_counts, reference_output, sampled_kernel)
 from tinyasc.errors import DoesNotFitError  # noqa: E402
@@ -110,13 +111,14 @@ def variant_body(shape: WSConvShape, variant: str, data: dict) -> str:
         bias = folded_bias(kernel, data["bias"], -data["input_zp"])
         bias_text = f"static const int32_t tas_weights_bias[{n}] = {{ {', '.join(map(str, bias))} }};\n"
         if variant == "direct_rows":
-            return (kernel_source("tas_requantize.h", "tas_conv2d_common.h", "tas_conv2d_rows_s8.c")
-                    + f"static const int8_t tas_weights_filter[{kernel.size}] = {{\n{c_array_body(kernel)}\n}};\n"
+            rows = pack_mat_mult_weights(kernel, MAT_MULT_BLOCK_PORTABLE)
+            return (kernel_source("tas_requantize.h", "tas_conv2d_common.h", "tas_mat_mult_s8.h", "tas_conv2d_rows_s8.c")
+                    + f"static const int32_t tas_weights_filter[{rows.size}] = {{\n{c_array_body(rows)}\n}};\n"
                     + bias_text + _conv_params(shape, data)
-                    + f"#define RUN tas_conv2d_rows_s8(&params, input, tas_weights_filter, tas_weights_bias, {call_tail}, output)\n")
-        packed = pack_im2col_weights(kernel, 1)
-        window = (shape.kernel_size * shape.input_channels + 3) // 4 * 4
+                    + f"#define RUN tas_conv2d_rows_s8(&params, input, tas_weights_filter, tas_weights_bias, {call_tail}, 1, output)\n")
         record = DIRECT_IM2COL_DSP if variant == "direct_im2col_dsp" else DIRECT_IM2COL
+        packed = pack_im2col_weights(kernel, 1, mat_mult_block(record))
+        window = (shape.kernel_size * shape.input_channels + 3) // 4 * 4
         scratch_words = (6 if record is DIRECT_IM2COL_DSP else 2) * window // 4
         return (kernel_source(*record.files)
                 + f"static const int32_t tas_weights_filter[{packed.size}] = {{\n{c_array_body(packed)}\n}};\n"

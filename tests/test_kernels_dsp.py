@@ -270,5 +270,6 @@ def test_bench_writes_one_row_per_board_with_the_tflm_ratio_on_the_m4(tmp_path):
     m4, m3 = by_cpu["cortex-m4"], by_cpu["cortex-m3"]
     assert m4["vs_tflm_cmsis_nn_instructions"] <= 0.6 and m3["vs_tflm_cmsis_nn_instructions"] is None
     assert "tas_conv2d_rows_s8_dsp" in m4["kernels"] and "tas_conv2d_rows_s8_dsp" not in m3["kernels"]
-    assert m3["instructions"] > 2 * m4["instructions"]  # the M3 runs the portable kernels
+    # The M3 runs the portable kernels (tas_mat_mult_s8.h: one MLA per MAC, no SMLAD): slower than the M4.
+    assert "tas_conv2d_rows_s8" in m3["kernels"] and m3["instructions"] > 1.2 * m4["instructions"]
     assert len(csv_path.read_text().splitlines()) == 3

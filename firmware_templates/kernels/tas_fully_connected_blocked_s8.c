@@ -25,11 +25,28 @@ static inline void tas_fully_connected_blocked_4ch(const tas_fully_connected_par
     const int32_t quads = p->input_depth / 4, tail = p->input_depth % 4;
     int32_t acc0 = bias[c], acc1 = bias[c + 1], acc2 = bias[c + 2], acc3 = bias[c + 3];
     for (const int8_t *end = in + 4 * quads; in < end; in += 4, w += 16) {
-        const int32_t x0 = in[0], x1 = in[1], x2 = in[2], x3 = in[3];
-        acc0 += w[0] * x0 + w[1] * x1 + w[2] * x2 + w[3] * x3;
-        acc1 += w[4] * x0 + w[5] * x1 + w[6] * x2 + w[7] * x3;
-        acc2 += w[8] * x0 + w[9] * x1 + w[10] * x2 + w[11] * x3;
-        acc3 += w[12] * x0 + w[13] * x1 + w[14] * x2 + w[15] * x3;
+        /* One input byte at a time into all four sums, written out: a chain of MLAs (summing each
+         * channel's four products first costs a MUL and an ADD more per product pair on the M3). */
+        int32_t x = in[0];
+        acc0 += x * w[0];
+        acc1 += x * w[4];
+        acc2 += x * w[8];
+        acc3 += x * w[12];
+        x = in[1];
+        acc0 += x * w[1];
+        acc1 += x * w[5];
+        acc2 += x * w[9];
+        acc3 += x * w[13];
+        x = in[2];
+        acc0 += x * w[2];
+        acc1 += x * w[6];
+        acc2 += x * w[10];
+        acc3 += x * w[14];
+        x = in[3];
+        acc0 += x * w[3];
+        acc1 += x * w[7];
+        acc2 += x * w[11];
+        acc3 += x * w[15];
     }
     for (int32_t t = 0; t < tail; ++t) {
         const int32_t x = in[t];

@@ -31,8 +31,9 @@
 /* ---- convolution and fully connected ---- */
 void tas_conv2d_s8(const tas_conv2d_params *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
                    const int32_t *multiplier, const int32_t *shift, int8_t *output);
-void tas_conv2d_rows_s8(const tas_conv2d_params *p, const int8_t *input, const int8_t *filter,
-                        const int32_t *folded_bias, const int32_t *multiplier, const int32_t *shift, int8_t *output);
+void tas_conv2d_rows_s8(const tas_conv2d_params *p, const int8_t *input, const int32_t *packed_filter,
+                        const int32_t *folded_bias, const int32_t *multiplier, const int32_t *shift,
+                        int32_t quant_step, int8_t *output);
 void tas_conv2d_rows_s8_dsp(const tas_conv2d_params *p, const int8_t *input, const int32_t *packed_filter,
                             const int32_t *folded_bias, const int32_t *multiplier, const int32_t *shift,
                             int8_t *output);

@@ -41,7 +41,10 @@ MAX_ENTRIES_PER_CHANNEL = 2**16 - 1  # uint16 counts
 # per MAC (dense) or per entry and output row (sparse), plus a cost per output value
 # (requantization, channel loop). They only rank dense against sparse; the real counts come from QEMU.
 DENSE_CONV_DSP = (1.27, 61.0)  # tas_conv2d_rows_s8_dsp: SMLAD, two MACs per instruction (fused with its pool)
-DENSE_CONV = (4.21, 68.0)  # tas_conv2d_rows_s8 (portable; fitted on the Cortex-M3 twin)
+DENSE_CONV = (4.21, 68.0)  # tas_conv2d_s8-like byte loop (fitted on the Cortex-M3 twin before tas_mat_mult_s8.h)
+# tas_conv2d_rows_s8 on tas_mat_mult_s8.h (portable, 4 channels x 2 rows; Cortex-M3 twin, KWS DS-CNN
+# pointwise layers: `benchmarks/layer_profile.py ds_cnn_kws --board cortex-m3`)
+DENSE_CONV_PORTABLE_BLOCKS = (2.35, 28.0)
 DENSE_FULLY_CONNECTED = (6.9, 0.0)  # tas_fully_connected_s8 (adds the input offset per MAC)
 # tas_mat_mult_dsp.h kernels (Cortex-M4 twin, `benchmarks/matmul_layers.py`): 2 channels x 2 rows
 # per pass (1x1 convs), 4 channels x 1 row (fully connected)
@@ -174,7 +177,7 @@ def _dense_weight_bytes(kind: OpKind, params, dense) -> int:
 
 def _dense_instructions(kind: OpKind, params, dense) -> float:
     if dense.weight_layout == "mat_mult_blocks" and "dsp" not in dense.requires:
-        per_mac, per_output = DENSE_FULLY_CONNECTED_BLOCKED
+        per_mac, per_output = DENSE_FULLY_CONNECTED_BLOCKED if kind == OpKind.FULLY_CONNECTED else DENSE_CONV_PORTABLE_BLOCKS
     elif dense.weight_layout == "mat_mult_blocks":
         per_mac, per_output = DENSE_MAT_MULT_DSP_PAIRS if _rows(kind, params) > 1 else DENSE_MAT_MULT_DSP_ONE_ROW
     elif kind == OpKind.FULLY_CONNECTED:

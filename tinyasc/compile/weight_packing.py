@@ -126,6 +126,8 @@ def pack_depthwise_requantization(multipliers: np.ndarray, shifts: np.ndarray, o
 # tas_mat_mult_dsp.h: TAS_MAT_MULT_BLOCK_ONE_ROW (fully connected), TAS_MAT_MULT_BLOCK_TWO_ROWS (1x1 conv)
 MAT_MULT_BLOCK_ONE_ROW = 4
 MAT_MULT_BLOCK_TWO_ROWS = 2
+# tas_mat_mult_s8.h: TAS_MAT_MULT_S8_BLOCK (the portable rows and im2col convolutions)
+MAT_MULT_BLOCK_PORTABLE = 4
 
 
 def _padded_to_word(values: np.ndarray) -> np.ndarray:
@@ -148,11 +150,13 @@ def pack_mat_mult_weights(weights: np.ndarray, block: int) -> np.ndarray:
     return np.concatenate(chunks).view("<i4").astype(np.int32)
 
 
-def pack_im2col_weights(weights: np.ndarray, groups: int) -> np.ndarray:
+def pack_im2col_weights(weights: np.ndarray, groups: int, block: int = MAT_MULT_BLOCK_TWO_ROWS) -> np.ndarray:
     """OHWI int8 weights → the int32 words tas_conv2d_im2col_s8[_dsp] reads: per group, its output
     channels' windows (filter_height·filter_width·filter_depth bytes, zero-padded to a word, as
-    tas_im2col.h pads the columns) packed by pack_mat_mult_weights in blocks of 2 channels."""
+    tas_im2col.h pads the columns) packed by pack_mat_mult_weights in blocks of `block` channels
+    (2 for the DSP kernel, MAT_MULT_BLOCK_PORTABLE for the portable one)."""
     rows = np.asarray(weights, dtype=np.int8).reshape(weights.shape[0], -1)
     padded = np.concatenate([rows, np.zeros((rows.shape[0], -rows.shape[1] % 4), dtype=np.int8)], axis=1)
     per_group = rows.shape[0] // groups
-    return np.concatenate([pack_mat_mult_weights(padded[g * per_group : (g + 1) * per_group], 2) for g in range(groups)])
+    return np.concatenate([pack_mat_mult_weights(padded[g * per_group : (g + 1) * per_group], block)
+                           for g in range(groups)])

@@ -30,6 +30,9 @@ const char *const tinyasc_labels[4] = {
 /* ---- tas_im2col.h ---- */
 /* verbatim: firmware_templates/kernels/tas_im2col.h */
 
+/* ---- tas_mat_mult_s8.h ---- */
+/* verbatim: firmware_templates/kernels/tas_mat_mult_s8.h */
+
 /* ---- tas_conv2d_im2col_s8.c ---- */
 /* verbatim: firmware_templates/kernels/tas_conv2d_im2col_s8.c */
 
@@ -68,10 +71,10 @@ const char *const tinyasc_labels[4] = {
 
 /* ---- constants (flash) ---- */
 
-/* op 0 weights [8, 4, 3, 1] int8, per group of 8 channels windows padded to a word, in blocks of 2 */
+/* op 0 weights [8, 4, 3, 1] int8, per group of 8 channels windows padded to a word, in blocks of 4 */
 static const int32_t tas_weights_op0_filter[24] __attribute__((aligned(4))) = {
-    486216197, 2138959821, -327067497, -2079224333, 1622868359, 1626798866, -1145943206, -678029680, -1066843256, 2137281108, -2126124266, -491068750, -163183647, 1211758758, -658491011, 478133362,
-    1317306690, -1529226147, 1865719296, -228514177, 2141742146, 1397979740, 432160503, 344128107,
+    486216197, 2138959821, -1145943206, -678029680, -327067497, -2079224333, -1066843256, 2137281108, 1622868359, 1626798866, -2126124266, -491068750, -163183647, 1211758758, 1865719296, -228514177,
+    -658491011, 478133362, 2141742146, 1397979740, 1317306690, -1529226147, 432160503, 344128107,
 };
 
 /* op 0 bias + input_offset * sum(weights) */
@@ -110,16 +113,10 @@ static const int32_t tas_weights_op1_requantization[48] __attribute__((aligned(4
     1073741824, -8160, -1073741824, -8161, 2046713734, 7, 1073741824, -16320, -1073741824, -16321, 1439829921, 6, 1073741824, -8160, -1073741824, -8161,
 };
 
-/* op 2 weights [16, 1, 1, 8] */
-static const int8_t tas_weights_op2_filter[128] __attribute__((aligned(4))) = {
-    46, 127, 32, -56, 28, 67, 97, -74, -120, 87, 66, -127, -22, -83, -48, -2,
-    109, -1, -25, 53, 17, 11, 26, -127, 127, 116, -12, -122, 98, 99, -98, 18,
-    42, 35, 57, 63, 79, -20, 118, -127, -59, -76, 84, 19, 9, 93, -37, -127,
-    81, -1, -11, 47, 114, 28, 127, 7, -127, 82, 43, 33, 127, -43, 14, -113,
-    -64, 38, -79, -69, -6, -117, 127, 117, 6, 94, -127, 75, -71, 78, -34, -1,
-    21, -6, -99, 119, 47, 111, 127, -116, -127, 79, 85, -29, -117, 20, -91, -66,
-    127, 15, -17, -108, 12, 106, -1, -30, 119, 114, -110, -127, 93, 24, 28, 38,
-    -8, -127, 69, 67, 120, 6, 48, -100, -127, 23, -66, 91, -10, 32, -104, -79,
+/* op 2 weights [16, 1, 1, 8] int8, in blocks of 4 channels, 4 per word */
+static const int32_t tas_weights_op2_filter[32] __attribute__((aligned(4))) = {
+    -937394386, -2126358648, 904396653, -2030799745, -1235139812, -19878422, -2128999663, 312370018, 1060709162, 324318405, 804650833, 556487297, -2122912689, -2116330231, 125770866, -1894853249,
+    -1146018112, 1266769414, 2006841877, -480948351, 1971293178, -2208071, -1937805521, -1096477557, -1796272257, -2121108873, 1128628728, 1539184513, -486577652, 639375453, -1674574216, -1315430154,
 };
 
 /* op 2 bias + input_offset * sum(weights) */
@@ -166,24 +163,12 @@ static const int32_t tas_weights_op3_requantization[96] __attribute__((aligned(4
     1073741824, -8160, -1073741824, -8161, 1505034063, 6, 1073741824, -8160, -1073741824, -8161, 1700036771, 6, 1073741824, -8160, -1073741824, -8161,
 };
 
-/* op 4 weights [16, 1, 1, 16] */
-static const int8_t tas_weights_op4_filter[256] __attribute__((aligned(4))) = {
-    -15, 77, 61, 95, -21, -124, 127, -81, 43, -51, 106, -53, -74, -54, 10, 37,
-    -93, 45, 95, 69, -3, -110, -120, -89, -127, -20, -12, -5, -75, 34, 11, 45,
-    67, -74, 59, 52, -11, -112, 7, 83, -106, 80, 17, -127, 59, -95, 113, 95,
-    -79, 35, 8, -31, 100, 110, -124, -81, -121, -6, -127, 16, 115, 106, 115, 53,
-    -28, 124, -25, 61, -113, -29, -28, -102, 2, 20, -99, -24, -114, -127, 32, 49,
-    60, 55, 87, 62, 15, -127, 103, -49, -89, 14, -61, 58, -65, -34, -10, 42,
-    110, -6, 127, -29, 103, 59, -112, -26, -3, -33, 71, 52, 72, 90, 18, -78,
-    14, -126, -102, 68, 20, -107, -60, 76, -63, 13, 93, -127, -50, 25, -116, -49,
-    74, 124, -111, 127, 12, 36, -14, 61, 95, 69, -72, 71, -39, 112, -119, 48,
-    -113, -81, -71, -115, -106, -52, -13, 73, -5, 28, 52, -68, 127, -51, -116, -5,
-    -22, 126, 75, -99, -11, -82, -117, -66, -106, 79, 2, 69, -97, -46, -127, 49,
-    -3, 6, 127, -12, -24, -17, -31, 62, 85, 11, 64, 117, 113, -16, 59, -108,
-    -26, 112, -107, 88, 70, -62, 26, 127, -39, 41, -104, -21, -101, 53, 90, -66,
-    14, -108, -72, 41, -117, -27, 122, 57, 95, -108, -55, 104, -127, 17, 46, 62,
-    -127, -108, -42, 64, 69, 29, -119, -38, -13, -47, 67, 75, 78, 89, 115, -105,
-    -127, -61, -45, 84, 114, -119, -67, 42, -37, 40, -88, -79, 95, -97, -43, -117,
+/* op 4 weights [16, 1, 1, 16] int8, in blocks of 4 channels, 4 per word */
+static const int32_t tas_weights_op4_filter[64] __attribute__((aligned(4))) = {
+    1597853169, 1163865507, 876328515, -519560271, -1350597397, -1484221699, 1393004789, -1350275484, -882193109, -67834751, -2129571690, 276953735, 621464246, 755704501, 1601282363, 896756339,
+    1038580964, 1045903164, -478152082, 1150976526, -1696275569, -815300337, -426755225, 1287951636, -392358910, 985861799, 877125629, -2124608063, 824213902, 720821951, -1307420088, -812901938,
+    2140240970, -1917210737, -1655996694, -193001731, 1039279116, 1240714390, -1098141963, 1054994408, 1203258719, -1137435397, 1157779350, 1967131477, 814313689, -74658433, 830591647, -1808011151,
+    1486188774, 699962382, 1087804545, 1423164289, 2132460102, 964355467, -628548283, 717064562, -342349351, 1758041183, 1262735859, -1314379557, -1101384293, 1043206529, -1754048178, -1948934305,
 };
 
 /* op 4 bias + input_offset * sum(weights) */
@@ -435,7 +420,7 @@ int tinyasc_invoke(const tinyasc_input_t *input, tinyasc_output_t *output)
     /* op 1: DEPTHWISE_CONV_2D depthwise 3x3, x1, stride 1x1, out 8x4x8, fused with op 2, in place (delay 0, shift 256 B) */
     for (int32_t tas_row = 0; tas_row < 8; ++tas_row) { /* depthwise row then 1x1 conv (op 2 fused), in place, 1-row ring */
         tas_depthwise_conv2d_s8_rows(&tas_params_op1, tas_arena + 256, tas_weights_op1_filter, tas_weights_op1_bias, tas_weights_op1_requantization, (tas_arena + 512) + 0, tas_row, tas_row + 1);
-        tas_conv2d_rows_s8(&tas_params_op2, (tas_arena + 512) + 0, tas_weights_op2_filter, tas_weights_op2_bias, tas_weights_op2_multiplier, tas_weights_op2_shift, (tas_arena + 512) + 32);
+        tas_conv2d_rows_s8(&tas_params_op2, (tas_arena + 512) + 0, tas_weights_op2_filter, tas_weights_op2_bias, tas_weights_op2_multiplier, tas_weights_op2_shift, 1, (tas_arena + 512) + 32);
         tas_copy_row(tas_arena + (tas_row) * 64, (tas_arena + 512) + 32, 64);
     };
     TAS_PROFILE_MARK(1);
@@ -445,7 +430,7 @@ int tinyasc_invoke(const tinyasc_input_t *input, tinyasc_output_t *output)
     /* op 3: DEPTHWISE_CONV_2D depthwise 3x3, x1, stride 1x1, out 8x4x16, fused with op 4, in place (delay 1, shift 0 B) */
     for (int32_t tas_row = 0; tas_row < 8; ++tas_row) { /* depthwise row then 1x1 conv (op 4 fused), in place, 2-row ring */
         tas_depthwise_conv2d_s8_rows(&tas_params_op3, tas_arena, tas_weights_op3_filter, tas_weights_op3_bias, tas_weights_op3_requantization, (tas_arena + 512) + 0, tas_row, tas_row + 1);
-        tas_conv2d_rows_s8(&tas_params_op4, (tas_arena + 512) + 0, tas_weights_op4_filter, tas_weights_op4_bias, tas_weights_op4_multiplier, tas_weights_op4_shift, (tas_arena + 512) + 64 + (tas_row % 2) * 64);
+        tas_conv2d_rows_s8(&tas_params_op4, (tas_arena + 512) + 0, tas_weights_op4_filter, tas_weights_op4_bias, tas_weights_op4_multiplier, tas_weights_op4_shift, 1, (tas_arena + 512) + 64 + (tas_row % 2) * 64);
         if (tas_row >= 1) tas_copy_row(tas_arena + (tas_row - 1) * 64, (tas_arena + 512) + 64 + ((tas_row - 1) % 2) * 64, 64);
     }
     for (int32_t tas_row = 7; tas_row < 8; ++tas_row) {

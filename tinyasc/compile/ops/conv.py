@@ -172,8 +172,9 @@ CONV2D_SPARSE = Kernel(
 )
 CONV2D = Kernel("tas_conv2d_s8", ("tas_conv2d_common.h", "tas_conv2d_s8.c"), row_loop=True)
 CONV2D_ROWS = Kernel(
-    "tas_conv2d_rows_s8", ("tas_conv2d_common.h", "tas_conv2d_rows_s8.c"),
+    "tas_conv2d_rows_s8", ("tas_conv2d_common.h", "tas_mat_mult_s8.h", "tas_conv2d_rows_s8.c"),
     applies=reads_contiguous_rows, row_loop=True, sparse=CONV2D_SPARSE, folds_input_offset=True,
+    weight_layout="mat_mult_blocks",
 )
 CONV2D_ROWS_DSP = Kernel(
     "tas_conv2d_rows_s8_dsp", ("tas_dsp.h", "tas_conv2d_common.h", "tas_conv2d_rows_s8_dsp.c"),
@@ -218,7 +219,8 @@ CONV2D_IM2COL_DSP = Kernel(
     scratch_bytes=lambda p: 2 * p.groups * im2col_window(p) + 4 * im2col_window(p),
 )
 CONV2D_IM2COL = Kernel(
-    "tas_conv2d_im2col_s8", ("tas_dsp.h", "tas_conv2d_common.h", "tas_im2col.h", "tas_conv2d_im2col_s8.c"),
+    "tas_conv2d_im2col_s8",
+    ("tas_dsp.h", "tas_conv2d_common.h", "tas_im2col.h", "tas_mat_mult_s8.h", "tas_conv2d_im2col_s8.c"),
     applies=folds_into_int32, row_loop=True, folds_input_offset=True, weight_layout="im2col_blocks",
     scratch_bytes=lambda p: 2 * p.groups * im2col_window(p),
 )

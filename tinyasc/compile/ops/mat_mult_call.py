@@ -10,6 +10,7 @@ from tinyasc.compile.ops.common import EmitContext, Kernel, folded_bias, requant
 from tinyasc.compile.ops.fully_connected_dsp import fast_requantization_holds
 from tinyasc.compile.weight_packing import (
     MAT_MULT_BLOCK_ONE_ROW,
+    MAT_MULT_BLOCK_PORTABLE,
     MAT_MULT_BLOCK_TWO_ROWS,
     pack_im2col_weights,
     pack_mat_mult_weights,
@@ -21,15 +22,19 @@ FAST_REQUANT_KERNELS = ("tas_conv2d_1x1_s8_dsp", "tas_conv2d_1x1_s8_dsp_step")
 
 
 def mat_mult_block(kernel: Kernel) -> int:
-    """Channels per packed block: the fully connected kernels run one row, the 1x1 conv two."""
-    return MAT_MULT_BLOCK_ONE_ROW if kernel.name.startswith("tas_fully_connected") else MAT_MULT_BLOCK_TWO_ROWS
+    """Channels per packed block: the fully connected kernels run one row, the DSP 1x1 and im2col
+    convs two, the portable convs (tas_mat_mult_s8.h) 4 channels x 2 pixels."""
+    if kernel.name.startswith("tas_fully_connected"):
+        return MAT_MULT_BLOCK_ONE_ROW
+    return MAT_MULT_BLOCK_TWO_ROWS if "dsp" in kernel.requires else MAT_MULT_BLOCK_PORTABLE
 
 
 def emit_mat_mult_call(p, kernel: Kernel, ctx: EmitContext) -> str:
     """`kernel`'s call on the prepared op `p` (FullyConnectedParams or Conv2DParams)."""
     if kernel.weight_layout == "im2col_blocks":  # a general CONV_2D: per group, windows padded to a word
-        packed = pack_im2col_weights(p.weights, p.groups)
-        layout = f"int8, per group of {p.output_depth // p.groups} channels windows padded to a word, in blocks of 2"
+        block = mat_mult_block(kernel)
+        packed = pack_im2col_weights(p.weights, p.groups, block)
+        layout = f"int8, per group of {p.output_depth // p.groups} channels windows padded to a word, in blocks of {block}"
     else:
         block = mat_mult_block(kernel)
         packed = pack_mat_mult_weights(p.weights, block)

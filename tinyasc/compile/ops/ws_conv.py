@@ -36,6 +36,7 @@ from tinyasc.compile.ops.common import (
     optional_input,
     requantization_constants,
 )
+from tinyasc.compile.ops.mat_mult_call import mat_mult_block
 from tinyasc.compile.weight_packing import pack_im2col_weights
 
 
@@ -157,8 +158,9 @@ def runs_direct_im2col(p: WSConvParams, dsp: bool = False) -> bool:
 
 def _emit_im2col(p: WSConvParams, kernel: Kernel, ctx: EmitContext) -> str:
     full = sampled_weights(p)
-    k = ctx.constant("filter", pack_im2col_weights(full, 1), "int32_t",
-                     f"sampled kernel {list(full.shape)} (expanded from Φ), int8 windows padded to a word, blocks of 2")
+    block = mat_mult_block(kernel)
+    k = ctx.constant("filter", pack_im2col_weights(full, 1, block), "int32_t",
+                     f"sampled kernel {list(full.shape)} (expanded from Φ), int8 windows padded to a word, blocks of {block}")
     b = ctx.constant("bias", folded_bias(full, p.bias, p.input_offset), "int32_t", "bias + input_offset * sum(weights)")
     m, s, quant_step = requantization_constants(ctx, p.multipliers, p.shifts)
     return f"{kernel.name}({ctx.params}, {ctx.input()}, {k}, {b}, {m}, {s}, {quant_step}, (int32_t *)({ctx.scratch()}), {ctx.output()})"
@@ -223,8 +225,8 @@ DIRECT_IM2COL_DSP = Kernel(
 )
 DIRECT_IM2COL = Kernel(
     "tas_ws_conv_im2col_s8",
-    ("tas_dsp.h", "tas_conv2d_common.h", "tas_im2col.h", "tas_conv2d_im2col_s8.c", "tas_ws_conv_common.h",
-     "tas_ws_conv_im2col_s8.c"),
+    ("tas_dsp.h", "tas_conv2d_common.h", "tas_im2col.h", "tas_mat_mult_s8.h", "tas_conv2d_im2col_s8.c",
+     "tas_ws_conv_common.h", "tas_ws_conv_im2col_s8.c"),
     applies=runs_direct_im2col, folds_input_offset=True, weight_layout="im2col_blocks",
     scratch_bytes=lambda p: 2 * im2col_window(p),
 )
