@@ -45,12 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         print(stats.summary().replace(" (0 under ASan+UBSan)", ""), file=log, flush=True)
 
     stats = fuzz_on_twin(args.graphs, args.seed, args.board, first=args.first, on_batch=on_batch)
-    figures = {"board": args.board, "seed": args.seed, "first": args.first, "graphs": stats.graphs,
-               "compared": stats.compared, "inputs_compared": stats.inputs_compared,
-               "seconds": round(stats.seconds, 1), "findings": len(stats.findings),
-               "refused_by_tinyasc": dict(stats.refused.most_common()),
-               "refused_by_tflm": dict(stats.tflm_refused.most_common()),
-               "ops_compared": dict(stats.ops.most_common())}
+    figures = {"board": args.board, "seed": args.seed, "first": args.first, **stats.figures()}
     text = json.dumps(figures, indent=1)
     if args.summary:
         args.summary.write_text(text + "\n")

@@ -23,10 +23,4 @@ def run_campaign(graphs: int, seed: int, cases: Path, log, first: int = 0, batch
 
     stats = fuzz(graphs, seed=seed, batch_size=batch_size, jobs=jobs, on_batch=on_batch, first=first,
                  sanitize_every=sanitize_every)
-    return {
-        "graphs": stats.graphs, "sanitized": stats.sanitized, "compared": stats.compared, "inputs_compared": stats.inputs_compared,
-        "seconds": round(stats.seconds, 1), "findings": len(stats.findings), "seed": seed, "first": first,
-        "refused_by_tinyasc": dict(stats.refused.most_common()),
-        "refused_by_tflm": dict(stats.tflm_refused.most_common()),
-        "ops_compared": dict(stats.ops.most_common()),
-    }
+    return {**stats.figures(), "seed": seed, "first": first}

@@ -51,6 +51,13 @@ class FuzzStats:
     findings: list[Finding] = field(default_factory=list)
     seconds: float = 0.0
 
+    def figures(self) -> dict:
+        """The counts as a JSON-ready dict (a campaign's --summary)."""
+        return {"graphs": self.graphs, "sanitized": self.sanitized, "compared": self.compared,
+                "inputs_compared": self.inputs_compared, "seconds": round(self.seconds, 1),
+                "findings": len(self.findings), "refused_by_tinyasc": dict(self.refused.most_common()),
+                "refused_by_tflm": dict(self.tflm_refused.most_common()), "ops_compared": dict(self.ops.most_common())}
+
     def summary(self) -> str:
         return (f"{self.graphs} graphs in {self.seconds:.0f} s ({self.sanitized} under ASan+UBSan): "
                 f"{self.compared} compared bit for bit on "
