@@ -28,8 +28,6 @@ from tinyasc.compile.fuzz.oracle import tflm_batch
 from tinyasc.compile.fuzz.run import Finding, FuzzStats, draw_batch, prepare_cases, refusal_reason
 from tinyasc.errors import DoesNotFitError, TinyascError
 
-# One board per core family with a DSP or MVE build: M4 (nrf52840), M7, M55 (corstone-300).
-TWIN_BOARDS = ("nrf52840", "cortex-m7", "corstone-300", "cortex-m3")
 TWIN_INPUTS_PER_GRAPH = 4  # embedded in flash as the self-test's vectors
 TWIN_TIMEOUT_S = 120
 
