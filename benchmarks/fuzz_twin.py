@@ -44,7 +44,13 @@ def main(argv: list[str] | None = None) -> int:
                   file=log, flush=True)
         print(stats.summary().replace(" (0 under ASan+UBSan)", ""), file=log, flush=True)
 
-    stats = fuzz_on_twin(args.graphs, args.seed, args.board, first=args.first, on_batch=on_batch)
+    from tinyasc.errors import TinyascError
+
+    try:
+        stats = fuzz_on_twin(args.graphs, args.seed, args.board, first=args.first, on_batch=on_batch)
+    except TinyascError as error:
+        print(f"fuzz_twin: error: {error}", file=sys.stderr)
+        return 2
     figures = {"board": args.board, "seed": args.seed, "first": args.first, **stats.figures()}
     text = json.dumps(figures, indent=1)
     if args.summary:

@@ -36,3 +36,11 @@ def test_twin_fuzz_reports_a_wrong_output(monkeypatch):
     findings = check_batch_on_twin(draw_batch(93, 0, 3), np.random.default_rng(0), stats, "nrf52840")
     assert stats.compared >= 1 and len(findings) == stats.compared, stats.summary()
     assert all(f.kind == "mismatch" and "self-test on the twin" in f.detail for f in findings)
+
+
+def test_an_unknown_board_is_one_clear_error():
+    from tinyasc.emulate.fuzz_twin import fuzz_on_twin
+    from tinyasc.errors import TinyascError
+
+    with pytest.raises(TinyascError, match="unknown board 'no-such-board'"):
+        fuzz_on_twin(1, 0, "no-such-board")

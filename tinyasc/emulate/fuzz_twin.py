@@ -94,6 +94,9 @@ def check_batch_on_twin(graphs, rng: np.random.Generator, stats: FuzzStats, boar
 def fuzz_on_twin(count: int, seed: int, board: str, first: int = 0, batch_size: int = 20,
                  on_batch=None) -> FuzzStats:
     """Graphs first..first+count-1 of `seed` on `board`'s twin; `on_batch(stats, findings)` after each batch."""
+    from tinyasc.artifacts.boards import get_board
+
+    get_board(board)  # an unknown board is one clear error, not every graph refused
     stats = FuzzStats()
     start = time.monotonic()
     rng = np.random.default_rng([seed, 1 << 31])
