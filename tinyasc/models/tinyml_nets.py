@@ -78,15 +78,17 @@ def mobilenet_v1_025():
     13 depthwise-separable blocks (depthwise 3x3 same, stride 1 or 2, then 1x1), average pooling
     over the last 3x3, 2 classes. He-normal initial weights (for a depthwise 3x3: fan-in 9, which
     Keras's own initializers take as 9 x channels) keep random activations from fading through the
-    27 layers, else the logits' int8 scale is too small for a softmax."""
+    27 layers, else the logits' int8 scale is too small for a softmax. Each depthwise layer gets its
+    own initializer: one unseeded instance reused returns identical weights for same-shaped layers,
+    which would let identical constant arrays share flash as no trained model's do."""
     _, keras = import_tf()
     L = keras.layers
     x = inputs = keras.Input((96, 96, 3))
     x = L.Conv2D(8, 3, strides=2, padding="same", use_bias=False, kernel_initializer="he_normal")(x)
     x = L.ReLU()(L.BatchNormalization()(x))
-    depthwise_init = keras.initializers.RandomNormal(stddev=(2 / 9) ** 0.5)
     blocks = [(16, 1), (32, 2), (32, 1), (64, 2), (64, 1), (128, 2)] + [(128, 1)] * 5 + [(256, 2), (256, 1)]
     for filters, stride in blocks:
+        depthwise_init = keras.initializers.RandomNormal(stddev=(2 / 9) ** 0.5)
         x = L.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, depthwise_initializer=depthwise_init)(x)
         x = L.ReLU()(L.BatchNormalization()(x))
         x = L.Conv2D(filters, 1, use_bias=False, kernel_initializer="he_normal")(x)
