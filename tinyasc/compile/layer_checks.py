@@ -44,9 +44,9 @@ def checked_tensors(compiled) -> tuple[list[dict], list[dict]]:
     graph, plan = compiled.graph, compiled.plan
     checks, skipped = [], []
     for op, step in zip(graph.ops, compiled.steps):
-        for tensor_index in op.outputs:
+        for slot, tensor_index in enumerate(op.outputs):
             tensor = graph.tensors[tensor_index]
-            entry = {"op": op.index, "kind": op.kind.value, "tensor": tensor_index, "name": tensor.name}
+            entry = {"op": op.index, "output": slot, "kind": op.kind.value, "tensor": tensor_index, "name": tensor.name}
             if op.kind in ALIAS_OPS or tensor_index not in plan.tensor_buffer:
                 skipped.append({**entry, "reason": _skip_reason(step, op.kind in ALIAS_OPS)})
                 continue
@@ -57,14 +57,25 @@ def checked_tensors(compiled) -> tuple[list[dict], list[dict]]:
     return checks, skipped
 
 
-def reference_tensors(model_bytes: bytes, inputs: np.ndarray, input_shape, tensors: list[int]) -> list[list[np.ndarray]]:
-    """[vector][k]: tensor `tensors[k]` after TFLM ran input `vector` (every tensor preserved)."""
+def _op_output_tensors(model_bytes: bytes) -> list[list[int]]:
+    """The output tensor indices of every op of the first subgraph, in order."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    subgraph = schema.Model.GetRootAs(model_bytes, 0).Subgraphs(0)
+    return [[int(t) for t in subgraph.Operators(i).OutputsAsNumpy()] for i in range(subgraph.OperatorsLength())]
+
+
+def reference_tensors(model_bytes: bytes, inputs: np.ndarray, input_shape, outputs: list[tuple[int, int]]) -> list[list[np.ndarray]]:
+    """[vector][k]: output `outputs[k] = (op, slot)` after TFLM ran input `vector` (every tensor kept)."""
     from tflite_micro.python.tflite_micro import runtime
 
     from tinyasc.artifacts.tflm import tflm_arena_bound
     from tinyasc.compile.ws_rewrite import expand_ws_conv
 
-    model_bytes = expand_ws_conv(bytes(model_bytes))  # TFLM runs WS_CONV as CONV_2D; tensor indices kept
+    # TFLM runs WS_CONV as CONV_2D: the same ops in the same order, but the tensors are renumbered.
+    model_bytes = expand_ws_conv(bytes(model_bytes))
+    op_outputs = _op_output_tensors(model_bytes)
+    tensors = [op_outputs[op][slot] for op, slot in outputs]
     try:
         # Preserving every tensor needs them side by side: the bound holds all of them twice over.
         interpreter = runtime.Interpreter.from_bytes(
@@ -86,7 +97,7 @@ def layer_check_table(compiled, model_bytes: bytes, inputs: np.ndarray) -> dict:
     of each checked tensor as TFLM computes it."""
     checks, skipped = checked_tensors(compiled)
     x = compiled.graph.tensors[compiled.graph.inputs[0]]
-    tensors = reference_tensors(model_bytes, inputs, x.shape, [c["tensor"] for c in checks]) if checks else \
+    tensors = reference_tensors(model_bytes, inputs, x.shape, [(c["op"], c["output"]) for c in checks]) if checks else \
         [[] for _ in inputs]
     for check, first in zip(checks, tensors[0] if tensors else []):
         if first.nbytes != check["bytes"]:
