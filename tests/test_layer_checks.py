@@ -104,9 +104,10 @@ def test_correct_model_passes_every_layer_and_release_image_has_no_checks(satura
     assert object_symbol_sizes(verify_elf)["tas_layer_expected"] == 4 * 5 * 3
 
 
-def test_one_lsb_in_a_middle_op_is_reported_at_that_op_though_the_output_matches(saturating_export, tmp_path):
+def test_one_lsb_in_a_middle_op_is_reported_at_that_op_though_the_output_matches(saturating_export, tmp_path, capsys):
     import shutil
 
+    from tinyasc.cli import main
     from tinyasc.emulate.layer_check import check_layers, layer_check_line
     from tinyasc.emulate.qemu import run_firmware
     from tinyasc.firmware.build import build_firmware
@@ -121,6 +122,12 @@ def test_one_lsb_in_a_middle_op_is_reported_at_that_op_though_the_output_matches
     assert check.first_failure["kind"] == "CONV_2D"
     assert f"first at op {PERTURBED_OP} (CONV_2D" in layer_check_line(check)
     assert f"TINYASC_LAYER_MISMATCH vector=0 op={PERTURBED_OP} " in check.log
+    # `tinyasc emulate` fails the run although every output vector matched.
+    capsys.readouterr()
+    assert main(["emulate", str(broken)]) == 1
+    printed = capsys.readouterr().out
+    assert "FAIL: self-test 3/3 vectors bit-exact, but an intermediate tensor differs" in printed
+    assert f"first at op {PERTURBED_OP} (CONV_2D" in printed
 
 
 def test_checksums_that_do_not_fit_degrade_to_one_vector_then_to_none(saturating_export, tmp_path, monkeypatch):

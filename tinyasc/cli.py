@@ -104,7 +104,8 @@ def _cmd_emulate(args) -> int:
     # Say exactly what was checked: the firmware's embedded vectors, nothing more.
     matched = max(result.vectors - result.mismatches, 0)
     passed = result.passed and layers_passed is not False
-    status = f"{'PASS' if passed else 'FAIL'}: self-test {matched}/{result.vectors} vectors bit-exact"
+    status = f"{'PASS' if passed else 'FAIL'}: self-test {matched}/{result.vectors} vectors bit-exact" + (
+        ", but an intermediate tensor differs from TFLM's (per-layer check above)" if layers_passed is False else "")
     print(
         f"{status}: {result.instructions_per_inference:,} instructions per inference, "
         f"~{result.latency_ms_estimate:.1f} ms at the board's clock (estimate from instruction counts)"
