@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=Path, default=DEFAULT_CASES, help="where findings are saved")
     parser.add_argument("--log", type=Path, help="progress log (default: stdout)")
     parser.add_argument("--summary", type=Path, help="write the final figures as JSON here")
+    parser.add_argument("--layers", action="store_true",
+                        help="also compare every intermediate tensor with TFLM's (a verification build per graph)")
     args = parser.parse_args(argv)
     log = open(args.log, "a") if args.log else sys.stdout
     from tinyasc.compile.fuzz.shrink import save_case
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from tinyasc.errors import TinyascError
 
     try:
-        stats = fuzz_on_twin(args.graphs, args.seed, args.board, first=args.first, on_batch=on_batch)
+        stats = fuzz_on_twin(args.graphs, args.seed, args.board, first=args.first, on_batch=on_batch, layers=args.layers)
     except TinyascError as error:
         print(f"fuzz_twin: error: {error}", file=sys.stderr)
         return 2

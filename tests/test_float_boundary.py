@@ -3,6 +3,8 @@ with float I/O): QUANTIZE float32 → int8 on the input and DEQUANTIZE int8 → 
 compile, the generated API takes and returns float, and the C is bit-exact with TFLM, float bits
 included, on the host (ASan + UBSan) and in QEMU."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -209,6 +211,13 @@ def test_float_io_firmware_is_bit_exact_in_qemu(float_io_tflites, tmp_path):
     build_firmware(exported.export_dir)
     result = run_firmware(exported.export_dir)
     assert result.passed and result.vectors == 4 and result.mismatches == 0
+    # Every layer too, the float QUANTIZE input side and the float DEQUANTIZE output included.
+    from tinyasc.emulate.layer_check import check_layers
+
+    layers = check_layers(exported.export_dir)
+    checked = {(c["kind"], c["storage"]) for c in json.loads((exported.export_dir / "layer_checks.json").read_text())["checks"]}
+    assert {("QUANTIZE", "arena"), ("DEQUANTIZE", "output")} <= checked
+    assert layers.passed and layers.vectors == 4 and layers.mismatches == 0 and layers.checked == 4 * layers.checks
     # eval mode: float inputs in, float outputs out, through semihosting files
     graph = read_tflite(path)
     more = boundary_inputs(graph, 6, seed=6)

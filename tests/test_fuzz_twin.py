@@ -44,3 +44,28 @@ def test_an_unknown_board_is_one_clear_error():
 
     with pytest.raises(TinyascError, match="unknown board 'no-such-board'"):
         fuzz_on_twin(1, 0, "no-such-board")
+
+
+@pytest.mark.e2e
+def test_twin_fuzz_with_layer_checks_finds_nothing_and_reports_a_wrong_layer(monkeypatch):
+    """layers=True: every intermediate tensor is compared too. A correct slice passes; TFLM's
+    checksum of each graph's first checked tensor off by one must be a finding."""
+    stats = FuzzStats()
+    findings = check_batch_on_twin(draw_batch(94, 0, 4), np.random.default_rng(94), stats, "nrf52840", layers=True)
+    assert not findings, [(f.where, f.kind, f.detail[:500]) for f in findings]
+    assert stats.compared >= 2 and stats.layer_tensors >= stats.compared, stats.summary()
+    from tinyasc.compile import layer_checks
+
+    real = layer_checks.layer_check_table
+
+    def wrong_first_layer(*args):
+        table = real(*args)
+        for row in table["expected"]:
+            row[0] ^= 1
+        return table
+
+    monkeypatch.setattr(layer_checks, "layer_check_table", wrong_first_layer)
+    stats = FuzzStats()
+    findings = check_batch_on_twin(draw_batch(94, 0, 2), np.random.default_rng(94), stats, "nrf52840", layers=True)
+    assert stats.compared >= 1 and len(findings) == stats.compared, stats.summary()
+    assert all("per-layer check on the twin: per-layer check: FAIL" in f.detail for f in findings)

@@ -11,6 +11,9 @@ whichever kernel runs, so its instructions per MAC fall below 1 where the integr
 TFLM's figures (DESIGN §6 and §7, copied into tinyasc/report/reference_figures.py, not measured by
 the bench) exist for the anchor and the same-shape MLPerf Tiny models on the Cortex-M4 twin only;
 other rows show no ratio.
+"bit_exact" means the release self-test's outputs AND every checked intermediate tensor (the
+verification build, tinyasc/emulate/layer_check.py) match TFLM; "layer_checked_ops" says how many
+op outputs that covered (fused schedules never hold some whole).
 """
 
 from __future__ import annotations
@@ -167,6 +170,7 @@ def _ram_ratio(row: dict, match: TflmFigures) -> float:
 def bench_one(model: BenchModel, tflite: Path, board_name: str, work_dir: Path) -> dict:
     """Export, build and run one model on one board; the row of figures."""
     from tinyasc.compile.export import export_model
+    from tinyasc.emulate.layer_check import check_layers
     from tinyasc.emulate.qemu import run_firmware
     from tinyasc.artifacts.boards import get_board
     from tinyasc.firmware.build import build_firmware
@@ -176,13 +180,24 @@ def bench_one(model: BenchModel, tflite: Path, board_name: str, work_dir: Path) 
                           num_test_vectors=2)
     sizes = build_firmware(export.export_dir).sizes
     result = run_firmware(export.export_dir)
+    # Bit-exact means every checked layer too, not only the (possibly saturating) output.
+    layers = check_layers(export.export_dir)
     macs = export.compiled.macs
     row = {
         "model": model.name,
         "board": board_name,
         "cpu": board.cpu,
         "twin": board.emulator_machine,
-        "bit_exact": result.passed,
+        "bit_exact": result.passed and layers.passed is not False,
+        "output_bit_exact": result.passed,
+        "layers_bit_exact": layers.passed,  # None: not run (the note says why)
+        "layer_checked_ops": layers.checks if layers.passed is not None else 0,
+        "ops": layers.ops,
+        "layer_check_vectors": layers.vectors,
+        "layer_first_failure": layers.first_failure,
+        "layer_check_note": layers.note,
+        # op outputs a fused schedule never holds whole, and aliases: not checked
+        "layer_unchecked": [f"op {s['op']} {s['kind']}" for s in layers.skipped],
         "macs": macs,
         "instructions": result.instructions_per_inference,
         "instructions_per_mac": round(result.instructions_per_inference / macs, 3),
@@ -222,7 +237,8 @@ def run_bench(work_dir, boards=None, suite=None) -> list[dict]:
     return rows
 
 
-CSV_COLUMNS = ("model", "board", "cpu", "twin", "bit_exact", "macs", "instructions", "instructions_per_mac",
+CSV_COLUMNS = ("model", "board", "cpu", "twin", "bit_exact", "layer_checked_ops", "ops", "macs", "instructions",
+               "instructions_per_mac",
                "flash_bytes", "code_bytes", "weights_bytes", "ram_bytes", "arena_bytes",
                "vs_tflm_cmsis_nn_instructions", "vs_tflm_cmsis_nn_code_flash", "vs_tflm_cmsis_nn_ram",
                "stack_used_bytes", "ram_used_bytes")
@@ -247,13 +263,14 @@ def _ratio_text(value) -> str:
 
 
 def format_bench_table(rows: list[dict]) -> str:
-    header = (f"{'model':<16} {'core':<10} {'exact':<5} {'MACs':>10} {'instructions':>13} {'insns/MAC':>9} "
+    header = (f"{'model':<16} {'core':<10} {'exact':<5} {'layers':>7} {'MACs':>10} {'instructions':>13} {'insns/MAC':>9} "
               f"{'flash B':>8} {'RAM B':>8} {'stack B':>7} {'vs TFLM+CMSIS-NN insns/code/RAM':>32}")
     lines = [header, "-" * len(header)]
     for r in rows:
         ratios = "/".join(_ratio_text(r[k]) for k in ("vs_tflm_cmsis_nn_instructions", "vs_tflm_cmsis_nn_code_flash",
                                                       "vs_tflm_cmsis_nn_ram"))
-        lines.append(f"{r['model']:<16} {r['cpu']:<10} {'yes' if r['bit_exact'] else 'NO':<5} {r['macs']:>10,} "
+        checked = f"{r.get('layer_checked_ops', 0)}/{r.get('ops', 0)}"
+        lines.append(f"{r['model']:<16} {r['cpu']:<10} {'yes' if r['bit_exact'] else 'NO':<5} {checked:>7} {r['macs']:>10,} "
                      f"{r['instructions']:>13,} {r['instructions_per_mac']:>9.2f} {r['flash_bytes']:>8,} "
                      f"{r['ram_bytes']:>8,} {r.get('stack_used_bytes') or 0:>7,} {ratios:>32}")
     return "\n".join(lines)

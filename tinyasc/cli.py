@@ -94,14 +94,23 @@ def _cmd_emulate(args) -> int:
         from tinyasc.emulate.ram import ram_line
 
         print(ram_line(result.ram))
+    layers_passed = None
+    if args.layer_check:  # every intermediate tensor too: a saturating output can hide a wrong layer
+        from tinyasc.emulate.layer_check import check_layers, layer_check_line
+
+        layers = check_layers(Path(args.export_dir), timeout_s=args.timeout)
+        layers_passed = layers.passed
+        print(layer_check_line(layers))
     # Say exactly what was checked: the firmware's embedded vectors, nothing more.
     matched = max(result.vectors - result.mismatches, 0)
-    status = f"{'PASS' if result.passed else 'FAIL'}: self-test {matched}/{result.vectors} vectors bit-exact"
+    passed = result.passed and layers_passed is not False
+    status = f"{'PASS' if passed else 'FAIL'}: self-test {matched}/{result.vectors} vectors bit-exact" + (
+        ", but an intermediate tensor differs from TFLM's (per-layer check above)" if layers_passed is False else "")
     print(
         f"{status}: {result.instructions_per_inference:,} instructions per inference, "
         f"~{result.latency_ms_estimate:.1f} ms at the board's clock (estimate from instruction counts)"
     )
-    return 0 if result.passed else 1
+    return 0 if passed else 1
 
 
 def _emulate_audio(args) -> int:
@@ -324,6 +333,8 @@ def _add_device_commands(sub) -> None:
     p.add_argument("--timeout", type=_positive_seconds, default=300, help="seconds before QEMU is stopped (default: 300)")
     p.add_argument("--profile", action="store_true",
                    help="also build and run a per-op profiling variant; print instructions per layer (manifest 'profile')")
+    p.add_argument("--no-layer-check", dest="layer_check", action="store_false",
+                   help="skip the per-layer check (a verification build comparing every intermediate tensor with TFLM)")
     p.add_argument("--audio", metavar="PATH",
                    help="run audio through the firmware's own PCM front-end and network instead of the self-test: "
                         "a WAV (or any soundfile-readable file), a folder of class sub-folders, or a labels CSV "

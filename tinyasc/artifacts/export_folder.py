@@ -1,7 +1,8 @@
 """The layout of an export folder, `export/<name>/`, written by three stages in turn:
 
     tinyasc export   manifest.json, model.tflite, model_tflite.c, ir.txt, src/ (the model's C and
-                     the self-test vectors), test_inputs.npy, test_outputs.npy, targets/ (the
+                     the self-test vectors), test_inputs.npy, test_outputs.npy, layer_checks.json
+                     (the verification build's per-layer checksums), targets/ (the
                      model as a C library with its `--c-prefix`: cmake/, zephyr/, arduino/)
     tinyasc build    firmware/ (the board files), build/ (the emulation image), project/ (the
                      real-board project) and renode/ (a Renode script, for boards Renode knows)
@@ -25,6 +26,7 @@ MODEL_TFLITE_ARRAY = "model_tflite.c"
 IR_TEXT = "ir.txt"
 TEST_INPUTS = "test_inputs.npy"
 TEST_OUTPUTS = "test_outputs.npy"
+LAYER_CHECKS = "layer_checks.json"  # per-layer CRC-32s of the test vectors (compile/layer_checks.py)
 TARGETS_DIR = "targets"
 
 FIRMWARE_DIR = "firmware"

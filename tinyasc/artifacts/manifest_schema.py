@@ -23,7 +23,7 @@ _PATHS = {  # the types export, verify, build and emulate write (None is allowed
     TABLE: (
         "audio audio.level audio.log_mel audio_evaluation build build.artifacts build.sizes emulation "
         "emulation.ram evaluation export export.input export.memory_plan export.memory_plan.in_place_ops "
-        "export.output host_verification profile run run.accuracy_by_level run.accuracy_by_level.buckets "
+        "export.output host_verification layer_check profile run run.accuracy_by_level run.accuracy_by_level.buckets "
         "run.accuracy_by_level.float run.accuracy_by_level.int8_host run.float_test_metrics run.qat_decision "
         "stream versions "
     ),

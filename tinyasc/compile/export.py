@@ -1,7 +1,8 @@
 """`tinyasc export`: an int8 `.tflite` → `export/<name>/`, ready to build for one board.
 
 The folder holds the `.tflite` and its C-array copy, the generated C (`src/`), the IR as text,
-test vectors whose expected outputs come from the TFLM reference interpreter, and `manifest.json`
+test vectors whose expected outputs come from the TFLM reference interpreter (and the CRC-32 of
+every intermediate tensor for the verification build, layer_checks.json), and `manifest.json`
 with every figure (layout: tinyasc/artifacts/export_folder.py). The board files are not written
 here: `tinyasc build` renders them, once. The folder is written into a temporary folder and
 renamed into place, so an interrupted export never leaves half a folder behind.
@@ -10,6 +11,7 @@ renamed into place, so an interrupted export never leaves half a folder behind.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import platform
 import re
@@ -34,6 +36,7 @@ from tinyasc.compile.codegen import (
     write_sources,
 )
 from tinyasc.compile.ir import NUMPY_DTYPES
+from tinyasc.compile.layer_checks import layer_check_table
 from tinyasc.compile.options import CompileOptions
 from tinyasc.compile.pcm_input import pcm_frontend_applies, pcm_test_window, stream_applies, stream_facts
 from tinyasc.compile.reference import tflm_minimal_arena, tflm_outputs
@@ -207,6 +210,8 @@ def _fill_staging(staging: Path, name: str, board, compiled, graph, model_bytes:
     write_sources(render_test_vectors(vectors_in, vectors_out, pcm_window), staging / layout.SRC_DIR)
     np.save(staging / layout.TEST_INPUTS, vectors_in)
     np.save(staging / layout.TEST_OUTPUTS, vectors_out)
+    # The verification build's per-layer checks (compile/layer_checks.py): checksums, not tensors.
+    atomic_write_text(staging / layout.LAYER_CHECKS, json.dumps(layer_check_table(compiled, model_bytes, vectors_in)))
     manifest = {
         "name": name,
         "board": board.name,

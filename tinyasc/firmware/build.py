@@ -224,16 +224,16 @@ def _run_tool(command: list[str]) -> None:
     raise ToolchainError(f"{Path(command[0]).name} failed:\n{output}")
 
 
-def _link(export_dir: Path, cflags: list[str], linker_script: Path, elf: Path) -> None:
+def _link(export_dir: Path, cflags: list[str], linker_script: Path, elf: Path, extra_sources=()) -> None:
     firmware_dir = export_dir / FIRMWARE_DIR
-    sources = _model_sources(export_dir) + sorted(firmware_dir.glob("*.c"))
+    sources = _model_sources(export_dir) + sorted(firmware_dir.glob("*.c")) + list(extra_sources)
     _run_tool([_tool_path(COMPILER), *cflags, f"-I{export_dir / SRC_DIR}", f"-I{firmware_dir}",
                *map(str, sources), *link_flags(str(linker_script)),
                f"-Wl,-Map={elf.with_suffix('.map')}", "-o", str(elf)])
 
 
 def _sizes_without_limits(export_dir: Path, board: Board, cflags: list[str], stack_size: int,
-                          work_dir: Path) -> dict | None:
+                          work_dir: Path, extra_sources=()) -> dict | None:
     """Link once more with the twin's (larger) memories to learn where the bytes go."""
     roomy = dataclasses.replace(board, flash_size=board.emulator_flash_size,
                                 ram_size=board.emulator_ram_size // 2)
@@ -241,7 +241,7 @@ def _sizes_without_limits(export_dir: Path, board: Board, cflags: list[str], sta
     context = _template_context(roomy, stack_size, DEFAULT_OPT)
     script.write_text(_template_environment().get_template("linker.ld.j2").render(context))
     try:
-        _link(export_dir, cflags, script, work_dir / "unlimited.elf")
+        _link(export_dir, cflags, script, work_dir / "unlimited.elf", extra_sources)
     except (_RegionOverflow, ToolchainError):
         return None
     return size_report(work_dir / "unlimited.elf")
@@ -277,13 +277,16 @@ def _does_not_fit_error(overflows: dict[str, int], board: Board, sizes: dict | N
 
 
 def _compile_and_link(export_dir: Path, board: Board, opt: str, stack_size: int,
-                      work_dir: Path, defines: tuple[str, ...] = ()) -> list[str]:
+                      work_dir: Path, defines: tuple[str, ...] = (), extra_sources: tuple[Path, ...] = ()) -> list[str]:
+    """`extra_sources`: more .c files (a variant's own, e.g. the verification build's check table);
+    their folders join the include path."""
     cflags = compile_flags(board, opt) + [f"-D{name}" for name in defines]
+    cflags += [f"-I{folder}" for folder in dict.fromkeys(str(path.parent) for path in extra_sources)]
     elf = work_dir / ELF_NAME
     try:
-        _link(export_dir, cflags, export_dir / FIRMWARE_DIR / "linker.ld", elf)
+        _link(export_dir, cflags, export_dir / FIRMWARE_DIR / "linker.ld", elf, extra_sources)
     except _RegionOverflow as overflow:
-        sizes = _sizes_without_limits(export_dir, board, cflags, stack_size, work_dir)
+        sizes = _sizes_without_limits(export_dir, board, cflags, stack_size, work_dir, extra_sources)
         raise _does_not_fit_error(overflow.overflows, board, sizes) from None
     for output_format, suffix in (("ihex", ".hex"), ("binary", ".bin")):
         _run_tool([_tool_path(OBJCOPY), "-O", output_format, str(elf), str(elf.with_suffix(suffix))])

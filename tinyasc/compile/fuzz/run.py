@@ -50,12 +50,14 @@ class FuzzStats:
     ops: collections.Counter = field(default_factory=collections.Counter)  # ops of the compared graphs
     findings: list[Finding] = field(default_factory=list)
     seconds: float = 0.0
+    layer_tensors: int = 0  # intermediate tensors compared by the twin's per-layer check (layers=True)
 
     def figures(self) -> dict:
         """The counts as a JSON-ready dict (a campaign's --summary)."""
         return {"graphs": self.graphs, "sanitized": self.sanitized, "compared": self.compared,
                 "inputs_compared": self.inputs_compared, "seconds": round(self.seconds, 1),
-                "findings": len(self.findings), "refused_by_tinyasc": dict(self.refused.most_common()),
+                "findings": len(self.findings), **({"layer_tensors_compared": self.layer_tensors} if self.layer_tensors else {}),
+                "refused_by_tinyasc": dict(self.refused.most_common()),
                 "refused_by_tflm": dict(self.tflm_refused.most_common()), "ops_compared": dict(self.ops.most_common())}
 
     def summary(self) -> str:
