@@ -141,6 +141,24 @@ def test_packing_keeps_one_byte_per_weight_in_blocks_of_four_channels():
     ]
 
 
+def test_fully_connected_requantization_takes_five_bytes_a_channel():
+    """Per block of 4 channels their multipliers and one word of their shift bytes; the channels
+    left over as (multiplier, shift) pairs; one pair when every channel is the same."""
+    from tinyasc.compile.ops.fully_connected_dsp import pack_fc_requantization
+
+    multipliers = [2**30 + c for c in range(6)]
+    shifts = [-1, -8, -31, 3, -5, 13]
+    fast_words, step = pack_fc_requantization(multipliers, shifts, fast=False)
+    assert step == 1 and fast_words.tolist() == [
+        *multipliers[:4], int(np.array([0xFF | 0xF8 << 8 | 0xE1 << 16 | 3 << 24], np.uint32).view(np.int32)[0]),
+        multipliers[4], -5, multipliers[5], 13,
+    ]
+    words, _ = pack_fc_requantization(multipliers[:4], [-1, -8, -31, -2], fast=True)  # r - 1 per byte
+    assert words.tolist() == [*multipliers[:4], 0 | 7 << 8 | 30 << 16 | 1 << 24]
+    words, step = pack_fc_requantization([5, 5, 5], [-4, -4, -4], fast=True)
+    assert step == 0 and words.tolist() == [5, 3]
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_mat_mult_kernels_are_bit_exact_with_tflm_on_the_host(name, mat_mult_tflites, tmp_path):
     path = mat_mult_tflites[name]
@@ -175,7 +193,7 @@ def test_fully_connected_takes_the_fast_requantization_when_it_is_exact(mat_mult
     for name in ("fc_17_to_33_relu_per_channel", "fc_301_to_6_relu6_per_tensor", "fc_600_to_33_relu"):
         compiled = compile_graph(read_tflite(mat_mult_tflites[name]), board=get_board("nrf52840"))
         (call,) = [s.call for s in compiled.steps if s.kernel == FC_DSP]
-        assert "_requant, 2, 1, " in call or "_requant, 0, 1, " in call
+        assert "_requant, 1, 1, " in call or "_requant, 0, 1, " in call
     weights = np.full((2, 8), 127, dtype=np.int8)
     folded = np.array([5, -5], dtype=np.int32)
     assert fast_requantization_holds(weights, folded, [2**30, 2**30], [-7, -1], -128)

@@ -1,5 +1,5 @@
 """The call of tas_fully_connected_s8_dsp and its constants: rows padded to whole words in blocks of 4
-channels, the folded bias, the requantization pairs (the fast form when it is exact for every input)
+channels, the folded bias, the requantization words (5 bytes a channel; the fast form when it is exact for every input)
 and the widened-input scratch (capped, so a wide layer does not grow the arena)."""
 
 from __future__ import annotations
@@ -58,14 +58,28 @@ def fast_requantization_holds(weights: np.ndarray, folded: np.ndarray, multiplie
     return bool(np.all(2 * bound <= INT32_MAX) and np.all(bound + add + 1 <= INT32_MAX))
 
 
-def requant_pairs(multipliers, shifts, fast: bool) -> tuple[np.ndarray, int]:
-    """(multiplier, r - 1) per channel in the fast form, else (multiplier, shift); one pair when
-    every channel has the same (step 0), else one per channel (step 2)."""
+FC_REQUANT_BLOCK_WORDS = 5  # TAS_FC_REQUANT_BLOCK_WORDS in tas_fully_connected_s8_dsp.c
+
+
+def pack_fc_requantization(multipliers, shifts, fast: bool) -> tuple[np.ndarray, int]:
+    """The kernel's requantization words and its step. Its second value per channel is r - 1 in the
+    fast form, else TFLite's shift; both fit a byte (shifts are -31..31). Every channel the same
+    (per-tensor weights): one pair (multiplier, second), step 0. Otherwise step 1: per block of 4
+    channels their 4 multipliers and one word of their 4 second values (byte k for channel k), 5
+    bytes a channel; then per channel left over, the pair (multiplier, second)."""
     multipliers, shifts = np.asarray(multipliers, np.int64), np.asarray(shifts, np.int64)
-    per_tensor = bool(np.all(multipliers == multipliers[0]) and np.all(shifts == shifts[0]))
     second = -shifts - 1 if fast else shifts
-    pairs = np.stack([multipliers, second], axis=1)
-    return (pairs[:1] if per_tensor else pairs).reshape(-1).astype(np.int32), 0 if per_tensor else 2
+    if np.all(multipliers == multipliers[0]) and np.all(shifts == shifts[0]):
+        return np.array([multipliers[0], second[0]], dtype=np.int64).astype(np.int32), 0
+    block = MAT_MULT_BLOCK_ONE_ROW
+    full = multipliers.size // block * block
+    words = []
+    for c in range(0, full, block):
+        bytes_word = sum((int(v) & 0xFF) << (8 * k) for k, v in enumerate(second[c : c + block]))
+        words += [*multipliers[c : c + block], bytes_word - (1 << 32 if bytes_word >= 1 << 31 else 0)]
+    for c in range(full, multipliers.size):
+        words += [multipliers[c], second[c]]
+    return np.array(words, dtype=np.int64).astype(np.int32), 1
 
 
 def emit_fully_connected_dsp(p, kernel, ctx: EmitContext) -> str:
@@ -74,9 +88,11 @@ def emit_fully_connected_dsp(p, kernel, ctx: EmitContext) -> str:
     w = ctx.constant("filter", stream, "int32_t", f"weights {list(p.weights.shape)} int8, rows padded to a word, in "
                      f"blocks of {MAT_MULT_BLOCK_ONE_ROW} channels, each after its bias + input_offset * sum(weights)")
     fast = fast_requantization_holds(p.weights, folded, p.multipliers, p.shifts, p.output_offset)
-    pairs, step = requant_pairs(p.multipliers, p.shifts, fast)
-    form = "(multiplier, right shift - 1)" if fast else "(multiplier, shift)"
-    q = ctx.constant("requant", pairs, "int32_t", f"requantization {form}" + (" per channel" if step else ""))
+    words, step = pack_fc_requantization(p.multipliers, p.shifts, fast)
+    form = "right shift - 1" if fast else "shift"
+    what = (f"per block of 4 channels 4 multipliers and their {form} bytes in a word, then (multiplier, {form}) "
+            "per channel left over" if step else f"(multiplier, {form}) for every channel")
+    q = ctx.constant("requant", words, "int32_t", f"requantization: {what}")
     quads = widened_quads(p)
     scratch = f"(int32_t *)(void *)({ctx.scratch()})" if quads else "NULL"
     return f"{kernel.name}({ctx.params}, {ctx.input()}, {w}, {q}, {step}, {int(fast)}, {quads}, {scratch}, {ctx.output()})"
