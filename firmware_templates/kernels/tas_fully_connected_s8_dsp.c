@@ -1,6 +1,7 @@
 /* tas_fully_connected_s8 for cores with the DSP extension: same layouts for input and output, same
  * bit-exact results, two MACs per SMLAD.
- * input [batches, input_depth] int8; stream (compile/ops/fully_connected_dsp.py: pack_weight_stream):
+ * input [batches, input_depth] int8; stream (compile/ops/fully_connected_dsp.py: pack_weight_stream;
+ * with_bias 0, offset_in_widening: no bias words, see below):
  * the [output_depth, input_depth] int8 weights, each channel's row zero-padded to a whole number of
  * words (quads of 4 inputs), one byte per weight, in blocks of 4 channels: per block the 4 folded
  * biases (bias + input_offset·Σ weights, computed at export time), then per quad the 4 channels'
@@ -15,7 +16,9 @@
  * `widened`, so a quad of a 4-channel block costs LDRD + LDM + 8 SXTB16 + 8 SMLAD for 16 MACs; the
  * quads after them (the export caps the scratch, compile/ops/fully_connected_dsp.py) are widened
  * for each block on the way (LDR + 2 SXTB16 more). The padded last quad of an odd depth is read
- * from a zero-padded copy of the row's tail bytes, never past the input.
+ * from a zero-padded copy of the row's tail bytes, never past the input. A layer without bias whose
+ * whole row fits the scratch (with_bias 0) is widened with the input offset added (SXTAB16, the same
+ * instruction count), so its sums Σ (x + input_offset)·w start at 0 and the stream stores no bias.
  *
  * Requantization, fast (fast_requant 1, chosen at export when it is exact for every input): the
  * second value is r - 1 for the right shift r >= 1, and the output offset rides in the rounding
@@ -232,7 +235,7 @@ static inline int32_t tas_fc_requantize4_fast(tas_mat_acc4 acc, const int32_t *r
 /* Every output channel of one row. The weight stream holds, per block of 4 channels, their 4
  * folded biases and then their quads' words; per channel left over, its bias and its padded row. */
 static inline void tas_fc_row_outputs(const tas_fully_connected_params *p, const tas_fc_row *row,
-                                      const int32_t *stream, const tas_fc_requant *q, int8_t *out)
+                                      const int32_t *stream, int32_t with_bias, const tas_fc_requant *q, int8_t *out)
 {
     const int32_t low = tas_splat_s8x4(p->act_min), high = tas_splat_s8x4(p->act_max);
     const int32_t clamps = p->act_min > -128 || p->act_max < 127;
@@ -248,9 +251,14 @@ static inline void tas_fc_row_outputs(const tas_fully_connected_params *p, const
         record = copy;
     }
     const int32_t *w = stream;
+    const int32_t bias_words = with_bias ? 1 : 0;
     for (int32_t c = 0; c < blocked_end; c += TAS_MAT_MULT_BLOCK_ONE_ROW) {
-        tas_mat_acc4 acc = {w[0], w[1], w[2], w[3]};
-        w += TAS_MAT_MULT_BLOCK_ONE_ROW;
+        tas_mat_acc4 acc = {0, 0, 0, 0};
+        if (with_bias) {
+            const tas_mat_acc4 bias = {w[0], w[1], w[2], w[3]};
+            acc = bias;
+            w += TAS_MAT_MULT_BLOCK_ONE_ROW;
+        }
         acc = tas_fc_dot_4ch(row, &w, acc);
         int32_t packed;
         if (q->fast) {
@@ -270,17 +278,22 @@ static inline void tas_fc_row_outputs(const tas_fully_connected_params *p, const
     /* The channels left over: a pair each (after the records), or the layer's one pair. */
     const int32_t *pair = q->step ? record : q->requant;
     for (int32_t c = blocked_end; c < p->output_depth; ++c) {
-        const int32_t v = tas_fc_requantize(q, pair[0], pair[1], tas_fc_dot_1ch(row, w + 1, w[0]));
+        const int32_t acc = tas_fc_dot_1ch(row, w + bias_words, with_bias ? w[0] : 0);
+        const int32_t v = tas_fc_requantize(q, pair[0], pair[1], acc);
         out[c] = (int8_t)tas_clamp(v, p->act_min, p->act_max);
         pair += 2 * q->step;
-        w += 1 + row->padded_quads;
+        w += bias_words + row->padded_quads;
     }
 }
 
 TAS_KERNEL void tas_fully_connected_s8_dsp(const tas_fully_connected_params *p, const int8_t *input,
-                                           const int32_t *stream, const int32_t *requant, int32_t requant_step, int32_t fast_requant,
-                                           int32_t widened_quads, int32_t *widened, int8_t *output)
+                                           const int32_t *stream, int32_t with_bias, const int32_t *requant,
+                                           int32_t requant_step, int32_t fast_requant, int32_t widened_quads,
+                                           int32_t *widened, int8_t *output)
 {
+    /* Without bias words the whole row is widened (the export's condition) with the input offset
+     * added (SXTAB16): the offset pair; with them, plain SXTB16 (the offset is in the folded bias). */
+    const int32_t offset_pair = with_bias ? 0 : (int32_t)(((uint32_t)p->input_offset & 0xFFFFu) * 0x10001u);
     const int32_t depth = p->input_depth, full_quads = depth / 4;
     const tas_fc_requant q = {requant, requant_step, fast_requant, 2 * p->output_offset + 1, p->output_offset};
     for (int32_t b = 0; b < p->batches; ++b) {
@@ -292,15 +305,15 @@ TAS_KERNEL void tas_fully_connected_s8_dsp(const tas_fully_connected_params *p, 
         }
         const int32_t whole = widened_quads < full_quads ? widened_quads : full_quads;
         for (int32_t quad = 0; quad < whole; ++quad) {
-            const tas_widened x = tas_widen(tas_read_word(in + 4 * quad));
-            widened[2 * quad] = x.even;
-            widened[2 * quad + 1] = x.odd;
+            const int32_t word = tas_read_word(in + 4 * quad);
+            widened[2 * quad] = tas_sxtab16(offset_pair, word);
+            widened[2 * quad + 1] = tas_sxtab16_ror8(offset_pair, word);
         }
-        if (whole < widened_quads) { /* the padded tail quad, widened with the rest */
-            const tas_widened x = tas_widen(row.tail_word);
-            widened[2 * whole] = x.even;
-            widened[2 * whole + 1] = x.odd;
+        if (whole < widened_quads) { /* the padded tail quad, widened with the rest (its zero weights
+                                        make its padding lanes' offset count nothing) */
+            widened[2 * whole] = tas_sxtab16(offset_pair, row.tail_word);
+            widened[2 * whole + 1] = tas_sxtab16_ror8(offset_pair, row.tail_word);
         }
-        tas_fc_row_outputs(p, &row, stream, &q, output + b * p->output_depth);
+        tas_fc_row_outputs(p, &row, stream, with_bias, &q, output + b * p->output_depth);
     }
 }

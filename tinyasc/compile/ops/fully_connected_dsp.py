@@ -29,19 +29,29 @@ def scratch_bytes(p) -> int:
     return 8 * widened_quads(p)
 
 
-def pack_weight_stream(weights: np.ndarray, folded: np.ndarray) -> np.ndarray:
+def offset_in_widening(p) -> bool:
+    """The layer has no bias (or a zero one) and its whole row is widened into scratch: the kernel
+    then adds the input offset as it widens (SXTAB16, same instructions), Σ (x + offset)·w needs no
+    input_offset·Σw term, and the stream holds no bias words (4 bytes a channel saved)."""
+    no_bias = p.bias is None or not np.any(p.bias)
+    return bool(no_bias and widened_quads(p) == padded_quads(p))
+
+
+def pack_weight_stream(weights: np.ndarray, folded: np.ndarray | None) -> np.ndarray:
     """[out, in] int8 weights and the folded biases → the kernel's int32 stream: rows zero-padded to a
     multiple of 4; per block of 4 channels their 4 biases, then per quad the 4 channels' words
-    (pack_mat_mult_weights' layout, with no tail bytes); per channel left over, its bias and its row."""
+    (pack_mat_mult_weights' layout, with no tail bytes); per channel left over, its bias and its row.
+    `folded` None (offset_in_widening): no bias words."""
     rows = np.asarray(weights, dtype=np.int8).reshape(weights.shape[0], -1)
     padded = np.zeros((rows.shape[0], 4 * ((rows.shape[1] + 3) // 4)), dtype=np.int8)
     padded[:, : rows.shape[1]] = rows
     block, full = MAT_MULT_BLOCK_ONE_ROW, rows.shape[0] // MAT_MULT_BLOCK_ONE_ROW * MAT_MULT_BLOCK_ONE_ROW
+    biases = np.zeros((rows.shape[0], 0), np.int64) if folded is None else np.asarray(folded, np.int64).reshape(-1, 1)
     chunks = []
     for c in range(0, full, block):
-        chunks += [folded[c : c + block], pack_mat_mult_weights(padded[c : c + block], block)]
+        chunks += [biases[c : c + block].reshape(-1), pack_mat_mult_weights(padded[c : c + block], block)]
     for c in range(full, rows.shape[0]):
-        chunks += [folded[c : c + 1], padded[c].view("<i4")]
+        chunks += [biases[c], padded[c].view("<i4")]
     return np.concatenate([np.asarray(chunk, dtype=np.int64) for chunk in chunks]).astype(np.int32)
 
 
@@ -84,9 +94,12 @@ def pack_fc_requantization(multipliers, shifts, fast: bool) -> tuple[np.ndarray,
 
 def emit_fully_connected_dsp(p, kernel, ctx: EmitContext) -> str:
     folded = folded_bias(p.weights, p.bias, p.input_offset)
-    stream = pack_weight_stream(p.weights, folded)
-    w = ctx.constant("filter", stream, "int32_t", f"weights {list(p.weights.shape)} int8, rows padded to a word, in "
-                     f"blocks of {MAT_MULT_BLOCK_ONE_ROW} channels, each after its bias + input_offset * sum(weights)")
+    with_bias = not offset_in_widening(p)
+    stream = pack_weight_stream(p.weights, folded if with_bias else None)
+    layout = (f"in blocks of {MAT_MULT_BLOCK_ONE_ROW} channels, each after its bias + input_offset * sum(weights)"
+              if with_bias else f"in blocks of {MAT_MULT_BLOCK_ONE_ROW} channels (no bias: the input offset is "
+              "added as the input is widened)")
+    w = ctx.constant("filter", stream, "int32_t", f"weights {list(p.weights.shape)} int8, rows padded to a word, {layout}")
     fast = fast_requantization_holds(p.weights, folded, p.multipliers, p.shifts, p.output_offset)
     words, step = pack_fc_requantization(p.multipliers, p.shifts, fast)
     form = "right shift - 1" if fast else "shift"
@@ -95,4 +108,5 @@ def emit_fully_connected_dsp(p, kernel, ctx: EmitContext) -> str:
     q = ctx.constant("requant", words, "int32_t", f"requantization: {what}")
     quads = widened_quads(p)
     scratch = f"(int32_t *)(void *)({ctx.scratch()})" if quads else "NULL"
-    return f"{kernel.name}({ctx.params}, {ctx.input()}, {w}, {q}, {step}, {int(fast)}, {quads}, {scratch}, {ctx.output()})"
+    return (f"{kernel.name}({ctx.params}, {ctx.input()}, {w}, {int(with_bias)}, {q}, {step}, {int(fast)}, {quads}, "
+            f"{scratch}, {ctx.output()})")
