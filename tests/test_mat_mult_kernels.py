@@ -69,6 +69,9 @@ CASES = {
     "fc_3_to_1_no_bias": (lambda: dense(3, 1, use_bias=False), True, [FC_DSP]),
     "fc_600_to_33_relu": (lambda: dense(600, 33, "relu"), True, [FC_DSP]),
     "fc_64_to_12_no_bias_per_tensor": (lambda: dense(64, 12, use_bias=False), False, [FC_DSP]),
+    # no bias, 9 quads and a padded tail quad, a block of 4 channels and 3 left over: the input offset
+    # is added as the row is widened and the stream holds no bias words
+    "fc_37_to_7_no_bias_relu": (lambda: dense(37, 7, "relu", use_bias=False), True, [FC_DSP]),
     # 301 inputs: 64 quads widened into the capped scratch, 11 widened on the way, then the padded tail quad
     "fc_301_to_6_relu6_per_tensor": (lambda: dense(301, 6, "relu6"), False, [FC_DSP]),
     "fc_after_flatten_relu6": (lambda: dense_after_flatten((7, 3, 3), 9, "relu6"), True, [FIRST_DSP, FC_DSP]),
@@ -141,6 +144,40 @@ def test_packing_keeps_one_byte_per_weight_in_blocks_of_four_channels():
     ]
 
 
+def test_fully_connected_requantization_takes_five_bytes_a_channel():
+    """Per block of 4 channels their multipliers and one word of their shift bytes; the channels
+    left over as (multiplier, shift) pairs; one pair when every channel is the same."""
+    from tinyasc.compile.ops.fully_connected_dsp import pack_fc_requantization
+
+    multipliers = [2**30 + c for c in range(6)]
+    shifts = [-1, -8, -31, 3, -5, 13]
+    fast_words, step = pack_fc_requantization(multipliers, shifts, fast=False)
+    assert step == 1 and fast_words.tolist() == [
+        *multipliers[:4], int(np.array([0xFF | 0xF8 << 8 | 0xE1 << 16 | 3 << 24], np.uint32).view(np.int32)[0]),
+        multipliers[4], -5, multipliers[5], 13,
+    ]
+    words, _ = pack_fc_requantization(multipliers[:4], [-1, -8, -31, -2], fast=True)  # r - 1 per byte
+    assert words.tolist() == [*multipliers[:4], 0 | 7 << 8 | 30 << 16 | 1 << 24]
+    words, step = pack_fc_requantization([5, 5, 5], [-4, -4, -4], fast=True)
+    assert step == 0 and words.tolist() == [5, 3]
+
+
+def test_fully_connected_without_bias_stores_no_bias_words(mat_mult_tflites):
+    """A bias-less layer whose row fits the widened scratch stores its weights only (with_bias 0 in
+    the call); one with a bias, or too wide for the scratch (600 inputs), keeps the folded biases."""
+    board = get_board("nrf52840")
+    for name, with_bias in [("fc_37_to_7_no_bias_relu", 0), ("fc_64_to_12_no_bias_per_tensor", 0),
+                            ("fc_17_to_33_relu_per_channel", 1), ("fc_600_to_33_relu", 1)]:
+        compiled = compile_graph(read_tflite(mat_mult_tflites[name]), board=board)
+        (step,) = [s for s in compiled.steps if s.kernel == FC_DSP]
+        assert f"_filter, {with_bias}, " in step.call, (name, step.call)
+        graph = compiled.graph
+        (weights,) = [t for t in graph.tensors if t.is_constant and t.dtype == "int8"]
+        out, depth = weights.shape
+        filter_bytes = next(c.nbytes for c in compiled.constants if c.name.endswith("_filter"))
+        assert filter_bytes == out * 4 * ((depth + 3) // 4) + 4 * out * with_bias, name
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_mat_mult_kernels_are_bit_exact_with_tflm_on_the_host(name, mat_mult_tflites, tmp_path):
     path = mat_mult_tflites[name]
@@ -175,7 +212,7 @@ def test_fully_connected_takes_the_fast_requantization_when_it_is_exact(mat_mult
     for name in ("fc_17_to_33_relu_per_channel", "fc_301_to_6_relu6_per_tensor", "fc_600_to_33_relu"):
         compiled = compile_graph(read_tflite(mat_mult_tflites[name]), board=get_board("nrf52840"))
         (call,) = [s.call for s in compiled.steps if s.kernel == FC_DSP]
-        assert "_requant, 2, 1, " in call or "_requant, 0, 1, " in call
+        assert "_requant, 1, 1, " in call or "_requant, 0, 1, " in call
     weights = np.full((2, 8), 127, dtype=np.int8)
     folded = np.array([5, -5], dtype=np.int32)
     assert fast_requantization_holds(weights, folded, [2**30, 2**30], [-7, -1], -128)
@@ -244,7 +281,8 @@ def test_portable_blocked_fully_connected_is_bit_exact_on_the_host(name, mat_mul
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("board", ["nrf52840", "cortex-m3"])
-@pytest.mark.parametrize("name", ["fc_600_to_33_relu", "fc_stack_17_33_3_1", "fc_301_to_6_relu6_per_tensor", "conv_1x1_odd_pixels_17_to_33_relu",
+@pytest.mark.parametrize("name", ["fc_600_to_33_relu", "fc_stack_17_33_3_1", "fc_301_to_6_relu6_per_tensor",
+                                  "fc_37_to_7_no_bias_relu", "fc_64_to_12_no_bias_per_tensor", "conv_1x1_odd_pixels_17_to_33_relu",
                                   "conv_1x1_stride2_odd_map_like_a_resnet_shortcut", "conv_1x1_stack_64_like_ds_cnn",
                                   "fc_after_flatten_relu6", "conv_1x1_per_tensor_7_to_17_relu6"])
 def test_mat_mult_models_run_bit_exact_in_qemu(name, board, mat_mult_tflites, tmp_path):

@@ -68,7 +68,7 @@ void tas_depthwise_conv2d_s8_dsp_rows(const tas_conv2d_params *p, const int8_t *
 void tas_fully_connected_s8(const tas_fully_connected_params *p, const int8_t *input, const int8_t *weights,
                             const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *output);
 void tas_fully_connected_s8_dsp(const tas_fully_connected_params *p, const int8_t *input, const int32_t *stream,
-                                const int32_t *requant, int32_t requant_step, int32_t fast_requant,
+                                int32_t with_bias, const int32_t *requant, int32_t requant_step, int32_t fast_requant,
                                 int32_t widened_quads, int32_t *widened, int8_t *output);
 void tas_fully_connected_blocked_s8(const tas_fully_connected_params *p, const int8_t *input,
                                     const int32_t *packed_weights, const int32_t *folded_bias,

@@ -167,10 +167,18 @@ def _scratch_pointer(plan: MemoryPlan, op_index: int) -> str | None:
 
 
 def _constant(constants: list[ConstantArray], name: str, values: np.ndarray, ctype: str, comment: str) -> str:
+    """A flash array for `values`; an array already emitted with the same type and values is shared
+    (its name is returned, its comment names the sharer): identical shift tables, zero biases or a
+    repeated layer's weights are stored once."""
     values = np.asarray(values)
+    body = c_array_body(values)
+    for existing in constants:
+        if existing.ctype == ctype and existing.length == values.size and existing.body == body:
+            existing.comment += f"; also {name.removeprefix('tas_weights_')}"
+            return existing.name
     constants.append(
         ConstantArray(
-            name=name, ctype=ctype, length=values.size, body=c_array_body(values),
+            name=name, ctype=ctype, length=values.size, body=body,
             comment=comment, nbytes=values.size * values.dtype.itemsize,
         )
     )

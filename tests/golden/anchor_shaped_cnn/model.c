@@ -129,15 +129,14 @@ static const int32_t tas_weights_op4_shift[16] __attribute__((aligned(4))) = {
     -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7, -7,
 };
 
-/* op 7 weights [4, 16] int8, rows padded to a word, in blocks of 4 channels, each after its bias + input_offset * sum(weights) */
-static const int32_t tas_weights_op7_filter[20] __attribute__((aligned(4))) = {
-    -73600, -17280, -9344, 25984, -1569512493, -795112900, 647841006, 1576197609, 462324125, 1815293940, 513507225, -2130040871, 799907987, -1535032925, 1114282742, -394839775,
-    -680088345, 1275804651, 371312567, -161458745,
+/* op 7 weights [4, 16] int8, rows padded to a word, in blocks of 4 channels (no bias: the input offset is added as the input is widened) */
+static const int32_t tas_weights_op7_filter[16] __attribute__((aligned(4))) = {
+    -1569512493, -795112900, 647841006, 1576197609, 462324125, 1815293940, 513507225, -2130040871, 799907987, -1535032925, 1114282742, -394839775, -680088345, 1275804651, 371312567, -161458745,
 };
 
-/* op 7 requantization (multiplier, right shift - 1) per channel */
-static const int32_t tas_weights_op7_requant[8] __attribute__((aligned(4))) = {
-    1620179157, 7, 1866939828, 7, 1850022505, 7, 1799443255, 7,
+/* op 7 requantization: per block of 4 channels 4 multipliers and their right shift - 1 bytes in a word, then (multiplier, right shift - 1) per channel left over */
+static const int32_t tas_weights_op7_requant[5] __attribute__((aligned(4))) = {
+    1620179157, 1866939828, 1850022505, 1799443255, 117901063,
 };
 
 
@@ -350,7 +349,7 @@ int tinyasc_invoke(const tinyasc_input_t *input, tinyasc_output_t *output)
     tas_mean_s8(&tas_params_op6, tas_arena, tas_arena + 32);
     TAS_PROFILE_MARK(6);
     /* op 7: FULLY_CONNECTED 16 -> 4 x1 */
-    tas_fully_connected_s8_dsp(&tas_params_op7, tas_arena + 32, tas_weights_op7_filter, tas_weights_op7_requant, 2, 1, 4, (int32_t *)(void *)(tas_arena), output);
+    tas_fully_connected_s8_dsp(&tas_params_op7, tas_arena + 32, tas_weights_op7_filter, 0, tas_weights_op7_requant, 1, 1, 4, (int32_t *)(void *)(tas_arena), output);
     TAS_PROFILE_MARK(7);
     return TINYASC_OK;
 }

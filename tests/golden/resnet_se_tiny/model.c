@@ -150,24 +150,24 @@ static const uint8_t tas_chain_op0_order[83] __attribute__((aligned(4))) = {
     2, 3, 4,
 };
 
-/* op 5 weights [2, 8] int8, rows padded to a word, in blocks of 4 channels, each after its bias + input_offset * sum(weights) */
-static const int32_t tas_weights_op5_filter[6] __attribute__((aligned(4))) = {
-    0, 1445456590, 832078719, -25600, -595466175, 1624044180,
+/* op 5 weights [2, 8] int8, rows padded to a word, in blocks of 4 channels (no bias: the input offset is added as the input is widened) */
+static const int32_t tas_weights_op5_filter[4] __attribute__((aligned(4))) = {
+    1445456590, 832078719, -595466175, 1624044180,
 };
 
-/* op 5 requantization (multiplier, shift) per channel */
+/* op 5 requantization: per block of 4 channels 4 multipliers and their shift bytes in a word, then (multiplier, shift) per channel left over */
 static const int32_t tas_weights_op5_requant[4] __attribute__((aligned(4))) = {
     1887996467, 9, 1124670133, 10,
 };
 
-/* op 6 weights [8, 2] int8, rows padded to a word, in blocks of 4 channels, each after its bias + input_offset * sum(weights) */
-static const int32_t tas_weights_op6_filter[16] __attribute__((aligned(4))) = {
-    0, 0, 0, 0, 32748, 33186, 54399, 64385, 0, 0, 0, 0, 35201, 7551, 33132, 33035,
+/* op 6 weights [8, 2] int8, rows padded to a word, in blocks of 4 channels (no bias: the input offset is added as the input is widened) */
+static const int32_t tas_weights_op6_filter[8] __attribute__((aligned(4))) = {
+    32748, 33186, 54399, 64385, 35201, 7551, 33132, 33035,
 };
 
-/* op 6 requantization (multiplier, right shift - 1) per channel */
-static const int32_t tas_weights_op6_requant[16] __attribute__((aligned(4))) = {
-    1949020544, 7, 1409129344, 6, 1693641216, 7, 1962056960, 7, 1427177472, 8, 1398920064, 7, 1578270592, 6, 1644620288, 6,
+/* op 6 requantization: per block of 4 channels 4 multipliers and their right shift - 1 bytes in a word, then (multiplier, right shift - 1) per channel left over */
+static const int32_t tas_weights_op6_requant[10] __attribute__((aligned(4))) = {
+    1949020544, 1409129344, 1693641216, 1962056960, 117900807, 1427177472, 1398920064, 1578270592, 1644620288, 101058312,
 };
 
 /* op 7 logistic table, entry i = f(i - 128) */
@@ -190,14 +190,14 @@ static const int8_t tas_weights_op7_table[256] __attribute__((aligned(4))) = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
-/* op 10 weights [4, 8] int8, rows padded to a word, in blocks of 4 channels, each after its bias + input_offset * sum(weights) */
-static const int32_t tas_weights_op10_filter[12] __attribute__((aligned(4))) = {
-    18560, 32128, 57728, 13952, 1652057808, 378808248, 993859911, -776606877, 524452255, 1833973375, 2132368886, 3597439,
+/* op 10 weights [4, 8] int8, rows padded to a word, in blocks of 4 channels (no bias: the input offset is added as the input is widened) */
+static const int32_t tas_weights_op10_filter[8] __attribute__((aligned(4))) = {
+    1652057808, 378808248, 993859911, -776606877, 524452255, 1833973375, 2132368886, 3597439,
 };
 
-/* op 10 requantization (multiplier, right shift - 1) per channel */
-static const int32_t tas_weights_op10_requant[8] __attribute__((aligned(4))) = {
-    1558788896, 7, 1516869551, 7, 1519665896, 7, 1116095925, 7,
+/* op 10 requantization: per block of 4 channels 4 multipliers and their right shift - 1 bytes in a word, then (multiplier, right shift - 1) per channel left over */
+static const int32_t tas_weights_op10_requant[5] __attribute__((aligned(4))) = {
+    1558788896, 1516869551, 1519665896, 1116095925, 117901063,
 };
 
 
@@ -474,10 +474,10 @@ int tinyasc_invoke(const tinyasc_input_t *input, tinyasc_output_t *output)
     tas_mean_s8(&tas_params_op4, tas_arena, tas_arena + 1040);
     TAS_PROFILE_MARK(4);
     /* op 5: FULLY_CONNECTED 8 -> 2 x1 */
-    tas_fully_connected_s8_dsp(&tas_params_op5, tas_arena + 1040, tas_weights_op5_filter, tas_weights_op5_requant, 2, 0, 2, (int32_t *)(void *)(tas_arena + 1024), tas_arena + 1056);
+    tas_fully_connected_s8_dsp(&tas_params_op5, tas_arena + 1040, tas_weights_op5_filter, 0, tas_weights_op5_requant, 1, 0, 2, (int32_t *)(void *)(tas_arena + 1024), tas_arena + 1056);
     TAS_PROFILE_MARK(5);
     /* op 6: FULLY_CONNECTED 2 -> 8 x1 */
-    tas_fully_connected_s8_dsp(&tas_params_op6, tas_arena + 1056, tas_weights_op6_filter, tas_weights_op6_requant, 2, 1, 1, (int32_t *)(void *)(tas_arena + 1040), tas_arena + 1024);
+    tas_fully_connected_s8_dsp(&tas_params_op6, tas_arena + 1056, tas_weights_op6_filter, 0, tas_weights_op6_requant, 1, 1, 1, (int32_t *)(void *)(tas_arena + 1040), tas_arena + 1024);
     TAS_PROFILE_MARK(6);
     /* op 7: LOGISTIC logistic table on 8 values */
     tas_lut_s8(&tas_params_op7, tas_weights_op7_table, tas_arena + 1024, tas_arena + 1024);
@@ -489,7 +489,7 @@ int tinyasc_invoke(const tinyasc_input_t *input, tinyasc_output_t *output)
     tas_mean_s8(&tas_params_op9, tas_arena, tas_arena + 1024);
     TAS_PROFILE_MARK(9);
     /* op 10: FULLY_CONNECTED 8 -> 4 x1 */
-    tas_fully_connected_s8_dsp(&tas_params_op10, tas_arena + 1024, tas_weights_op10_filter, tas_weights_op10_requant, 2, 1, 2, (int32_t *)(void *)(tas_arena), output);
+    tas_fully_connected_s8_dsp(&tas_params_op10, tas_arena + 1024, tas_weights_op10_filter, 0, tas_weights_op10_requant, 1, 1, 2, (int32_t *)(void *)(tas_arena), output);
     TAS_PROFILE_MARK(10);
     return TINYASC_OK;
 }
