@@ -1,8 +1,8 @@
 """The ARMv6-M output stage (Cortex-M0/M0+: no 32 x 32 -> 64-bit multiply) computes gemmlowp's doubling
-high multiply from 16 x 16-bit products (tas_doubling_high_mul_halves, tas_requantize.h). It must equal
-the int64 formula for every int32 input and every multiplier QuantizeMultiplier makes, and the whole
-per-channel requantization built on it (TAS_REQUANT_HALVES, what __ARM_ARCH_6M__ selects) must equal
-tas_requantize. Checked on the host with UBSan over the edges and a few million random pairs; the
+high multiply and the depthwise output stage's 64-bit product from 16 x 16-bit products
+(tas_doubling_high_mul_halves, tas_mul_64_halves in tas_requantize.h). They must equal the int64
+formulas for every int32 input and every multiplier QuantizeMultiplier makes, and the whole per-channel
+requantization built on it (TAS_REQUANT_HALVES, what __ARM_ARCH_6M__ selects) must equal tas_requantize. Checked on the host with UBSan over the edges and a few million random pairs; the
 Cortex-M0 twins run the same C (tests/test_boards_emulated.py, benchmarks/fuzz_twin.py --board rp2040)."""
 
 import subprocess
@@ -25,6 +25,10 @@ static int check(int32_t x, int32_t m, int32_t shift)
     const int32_t want = (int32_t)(((int64_t)x * m + (1LL << 30)) >> 31);
     if (tas_doubling_high_mul_halves(x, m) != want) {
         printf("high %d %d\n", x, m);
+        return 1;
+    }
+    if (tas_mul_64_halves(x, m) != (int64_t)x * m) {
+        printf("product %d %d\n", x, m);
         return 1;
     }
     const tas_requant_channel c = tas_requant_channel_of(m, shift);

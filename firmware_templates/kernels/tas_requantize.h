@@ -155,6 +155,21 @@ static inline int32_t tas_doubling_high_mul_halves(int32_t x, int32_t m)
 #define TAS_REQUANT_USES_HALVES 1
 #endif
 
+/* (int64_t)a · m for 0 <= m < 2^31 from the same 16 x 16-bit products: high word
+ * xh·mh + (mid >> 16) + (low >> 16), low word low << 16 | (xl·ml) & 0xffff, with mid as above and
+ * low = xl·mh + (mid & 0xffff) (below 2^32). The ARMv6-M kernels' 64-bit sums use it in place of
+ * __aeabi_lmul; the adds and shifts after it are GCC's two-register ones. */
+static inline int64_t tas_mul_64_halves(int32_t a, int32_t m)
+{
+    const uint32_t ml = (uint32_t)m & 0xffffu, mh = (uint32_t)m >> 16, al = (uint32_t)a & 0xffffu;
+    const int32_t ah = a >> 16;
+    const uint32_t ll = al * ml;
+    const int32_t mid = ah * (int32_t)ml + (int32_t)(ll >> 16);
+    const uint32_t low = al * mh + ((uint32_t)mid & 0xffffu);
+    const uint32_t high = (uint32_t)(ah * (int32_t)mh) + (uint32_t)(mid >> 16) + (low >> 16);
+    return (int64_t)(((uint64_t)high << 32) | (low << 16) | (ll & 0xffffu));
+}
+
 static inline int32_t tas_requant_channel_apply(int32_t acc, const tas_requant_channel *c)
 {
     const int32_t x = (int32_t)((uint32_t)acc << c->left);
