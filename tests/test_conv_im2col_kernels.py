@@ -127,7 +127,7 @@ def test_scratch_is_planned_and_weights_stay_one_byte_each(im2col_tflites):
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("board", ["nrf52840", "cortex-m3"])
+@pytest.mark.parametrize("board", ["nrf52840", "cortex-m3", "rp2040"])
 @pytest.mark.parametrize("name", ["rgb_3x3_same_16_like_resnet8_first", "grouped_3x3_odd_group_outputs",
                                   "stack_like_resnet8_stage", "conv1d_k32_stride2_same_like_wsnet",
                                   "3x3_dilation2_same", "2x2_stride3_valid_stride_over_kernel",

@@ -1,7 +1,8 @@
 """The C kernels (firmware_templates/kernels/) compile on their own as a static library, one object
 per kernel source, warnings as errors: with the host's gcc (plain, and with ASan + UBSan as the
 host verify build runs) and with arm-none-eabi-gcc for a core with the DSP extension (the
-nRF52840's Cortex-M4F flags) and one without (Cortex-M3). -Wmissing-prototypes makes every
+nRF52840's Cortex-M4F flags), one without (Cortex-M3) and the ARMv6-M cores (Cortex-M0+ and M0:
+Thumb-1, their own assembly in tas_mat_mult_s8.h). -Wmissing-prototypes makes every
 kernel's declaration in the one prototype header, tas_kernels.h, a condition of the build."""
 
 import re
@@ -28,6 +29,8 @@ TARGETS = {
     "host-sanitized": ("gcc", "ar", lambda: ["-O1", "-g", *SANITIZERS]),
     "cortex-m4f-dsp": ("arm-none-eabi-gcc", "arm-none-eabi-ar", lambda: _arm_flags("nrf52840")),
     "cortex-m3-no-dsp": ("arm-none-eabi-gcc", "arm-none-eabi-ar", lambda: _arm_flags("cortex-m3")),
+    "cortex-m0plus-armv6m": ("arm-none-eabi-gcc", "arm-none-eabi-ar", lambda: _arm_flags("rp2040")),
+    "cortex-m0-armv6m": ("arm-none-eabi-gcc", "arm-none-eabi-ar", lambda: _arm_flags("microbit-v1")),
 }
 
 

@@ -130,7 +130,7 @@ def depthwise_chain():
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("board_name, kernel", [("nrf52840", DSP), ("cortex-m3", PORTABLE)])
+@pytest.mark.parametrize("board_name, kernel", [("nrf52840", DSP), ("cortex-m3", PORTABLE), ("rp2040", PORTABLE)])
 def test_depthwise_chain_runs_bit_exact_in_qemu(board_name, kernel, tmp_path):
     from tinyasc.compile.export import export_model
     from tinyasc.convert import quantize_int8

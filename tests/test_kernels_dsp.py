@@ -273,3 +273,18 @@ def test_bench_writes_one_row_per_board_with_the_tflm_ratio_on_the_m4(tmp_path):
     # The M3 runs the portable kernels (tas_mat_mult_s8.h: one MLA per MAC, no SMLAD): slower than the M4.
     assert "tas_conv2d_rows_s8" in m3["kernels"] and m3["instructions"] > 1.2 * m4["instructions"]
     assert len(csv_path.read_text().splitlines()) == 3
+
+
+def test_bench_row_for_a_model_too_big_for_the_board_says_so_and_the_suite_goes_on(tmp_path):
+    """The anchor's 24 KB arena does not fit micro:bit v1's 16 KB RAM: a refused row (no figures),
+    printed as such, not an error that stops the other boards' and models' rows."""
+    from tinyasc.bench import SUITE, bench_or_refuse, format_bench_table, write_results
+
+    anchor = next(model for model in SUITE if model.name == "anchor_cnn")
+    tflite = anchor.make_tflite(tmp_path)
+    row = bench_or_refuse(anchor, tflite, "microbit-v1", tmp_path / "export")
+    assert row["instructions"] is None and row["bit_exact"] is None and row["cpu"] == "cortex-m0"
+    assert "activation memory" in row["refused"] and "microbit-v1" in row["refused"]
+    assert "does not fit: the model needs" in format_bench_table([row])
+    json_path, csv_path = write_results([row], tmp_path / "results")
+    assert csv_path.read_text().splitlines()[1].startswith("anchor_cnn,microbit-v1,cortex-m0,microbit,,,")

@@ -276,11 +276,11 @@ def test_portable_blocked_fully_connected_is_bit_exact_on_the_host(name, mat_mul
     assert np.array_equal(actual, tflm_outputs(path.read_bytes(), inputs, x.shape))
 
 
-# ---- the real instructions in QEMU: every case in one firmware per model, M4 and M3 twins ----
+# ---- the real instructions in QEMU: every case in one firmware per model, M4, M3 and M0+ (ARMv6-M asm) twins ----
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("board", ["nrf52840", "cortex-m3"])
+@pytest.mark.parametrize("board", ["nrf52840", "cortex-m3", "rp2040"])
 @pytest.mark.parametrize("name", ["fc_600_to_33_relu", "fc_stack_17_33_3_1", "fc_301_to_6_relu6_per_tensor",
                                   "fc_37_to_7_no_bias_relu", "fc_64_to_12_no_bias_per_tensor", "conv_1x1_odd_pixels_17_to_33_relu",
                                   "conv_1x1_stride2_odd_map_like_a_resnet_shortcut", "conv_1x1_stack_64_like_ds_cnn",
@@ -296,7 +296,7 @@ def test_mat_mult_models_run_bit_exact_in_qemu(name, board, mat_mult_tflites, tm
     assert run.passed, run.failure  # the firmware checks its outputs against TFLM's, bit for bit
     kernels = {s.kernel for s in result.compiled.steps}
     assert bool(kernels & {FC_DSP, CONV_1X1_DSP}) is (board == "nrf52840")
-    if board == "cortex-m3" and name.startswith("fc_"):
+    if board != "nrf52840" and name.startswith("fc_"):
         assert "tas_fully_connected_blocked_s8" in kernels
 
 

@@ -4,7 +4,7 @@ for its SMMLAR; an accumulator whose doubled shift would overflow int32 must tak
 next to ordinary ones, on the three mat-mult kernels of the DSP cores (fully connected, 1x1 conv,
 im2col conv gathered widened and through int8 columns). Bit-exact with TFLM on the host (ASan +
 UBSan, the instructions' portable twins) and in QEMU on the Cortex-M4 twin (the real SMMLAR and the
-overflow branch), and the Cortex-M3 twin's portable kernels."""
+overflow branch), the Cortex-M3 twin's portable kernels and the M0+ (rp2040: the 16-bit-halves multiply)."""
 
 import numpy as np
 import pytest
@@ -100,7 +100,7 @@ def test_overflowing_requantization_is_bit_exact_on_the_host(kind, tmp_path):
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("board", ["nrf52840", "cortex-m3"])
+@pytest.mark.parametrize("board", ["nrf52840", "cortex-m3", "rp2040"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_overflowing_requantization_is_bit_exact_in_qemu(kind, board, tmp_path):
     from tinyasc.emulate.qemu import run_firmware

@@ -233,8 +233,24 @@ def run_bench(work_dir, boards=None, suite=None) -> list[dict]:
     rows = []
     for model in suite or SUITE:
         tflite = model.make_tflite(work_dir)
-        rows += [bench_one(model, tflite, board, work_dir / "export") for board in boards]
+        rows += [bench_or_refuse(model, tflite, board, work_dir / "export") for board in boards]
     return rows
+
+
+def bench_or_refuse(model: BenchModel, tflite: Path, board_name: str, work_dir: Path) -> dict:
+    """bench_one's row, or for a model too big for the board (micro:bit's 16 KB RAM) a row that
+    says so: one board's limits do not stop the rest of the suite."""
+    from tinyasc.artifacts.boards import get_board
+    from tinyasc.errors import DoesNotFitError
+
+    try:
+        return bench_one(model, tflite, board_name, work_dir)
+    except DoesNotFitError as error:
+        board = get_board(board_name)
+        reason = str(error).replace(f"{tflite}: ", "")
+        return {"model": model.name, "board": board_name, "cpu": board.cpu, "twin": board.emulator_machine,
+                "bit_exact": None, "refused": reason, "macs": None, "instructions": None,
+                "instructions_per_mac": None, "kernels": []}
 
 
 CSV_COLUMNS = ("model", "board", "cpu", "twin", "bit_exact", "layer_checked_ops", "ops", "macs", "instructions",
@@ -267,6 +283,9 @@ def format_bench_table(rows: list[dict]) -> str:
               f"{'flash B':>8} {'RAM B':>8} {'stack B':>7} {'vs TFLM+CMSIS-NN insns/code/RAM':>32}")
     lines = [header, "-" * len(header)]
     for r in rows:
+        if r.get("refused"):
+            lines.append(f"{r['model']:<16} {r['cpu']:<10} does not fit: {r['refused']}")
+            continue
         ratios = "/".join(_ratio_text(r[k]) for k in ("vs_tflm_cmsis_nn_instructions", "vs_tflm_cmsis_nn_code_flash",
                                                       "vs_tflm_cmsis_nn_ram"))
         checked = f"{r.get('layer_checked_ops', 0)}/{r.get('ops', 0)}"

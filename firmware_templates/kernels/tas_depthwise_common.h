@@ -80,8 +80,12 @@ static inline int8_t tas_depthwise_output(tas_depthwise_output_stage stage, int3
     int32_t value;
     if (right_shift_minus_one >= 0) {
         const int32_t *nudge = requant + 2 + 2 * (int32_t)((uint32_t)acc >> 31);
-        const int64_t sum = (int64_t)acc * multiplier
-                            + (int64_t)(((uint64_t)(uint32_t)nudge[1] << 32) | (uint32_t)nudge[0]);
+#ifdef TAS_REQUANT_USES_HALVES /* ARMv6-M: no long multiply */
+        const int64_t product = tas_mul_64_halves(acc, multiplier);
+#else
+        const int64_t product = (int64_t)acc * multiplier;
+#endif
+        const int64_t sum = product + (int64_t)(((uint64_t)(uint32_t)nudge[1] << 32) | (uint32_t)nudge[0]);
         value = (int32_t)(sum >> 32) >> right_shift_minus_one;
     } else {
         value = tas_requantize_positive_one_floor(acc, multiplier, requant[2]) + stage.output_offset;
@@ -115,6 +119,11 @@ static inline int8_t tas_depthwise_output_fast(tas_depthwise_output_stage stage,
             : [r] "r"(requant), [acc] "r"(acc), [m] "r"(requant[0]), [shift] "r"(requant[1]), [min] "r"(INT32_MIN),
               "m"(*(const int32_t(*)[4])requant)); /* reads words 0..3 only */
     const int32_t value = high;
+#elif defined(TAS_REQUANT_USES_HALVES)
+    /* ARMv6-M: the product from 16-bit halves, the sign's nudge a 64-bit add, not two __aeabi_lmul. */
+    const int64_t nudge = (int64_t)(((uint64_t)(uint32_t)requant[3] << 32) | (uint32_t)requant[2]);
+    const int64_t sum = tas_mul_64_halves(acc, requant[0]) + nudge - (acc < 0 ? (int64_t)1 << 31 : 0);
+    const int32_t value = tas_clamp((int32_t)(sum >> 32) >> requant[1], -128, 127);
 #else
     const int64_t nudge = (int64_t)(((uint64_t)(uint32_t)requant[3] << 32) | (uint32_t)requant[2]);
     const int64_t sum = (int64_t)acc * requant[0] + nudge + (int64_t)(int32_t)((uint32_t)acc >> 31) * INT32_MIN;

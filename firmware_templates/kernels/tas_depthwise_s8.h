@@ -13,6 +13,7 @@
 #ifndef TAS_DEPTHWISE_S8_H
 #define TAS_DEPTHWISE_S8_H
 #include "tas_depthwise_common.h"
+#include "tas_depthwise_v6m.h"
 
 #define TAS_DEPTHWISE_BLOCK 4
 
@@ -51,6 +52,12 @@ TAS_DEPTHWISE_INLINE tas_depthwise_acc4 tas_depthwise_window_3x3_4ch(const int8_
                                                                     int32_t input_row_step, int32_t channels,
                                                                     tas_depthwise_acc4 acc)
 {
+#ifdef TAS_DEPTHWISE_V6M_ASM
+    tas_depthwise_v6m_io io = {{acc.c0, acc.c1, acc.c2, acc.c3}, channels, input_row_step};
+    tas_depthwise_3x3_4ch_v6m(in, w, &io);
+    acc = (tas_depthwise_acc4){io.sums[0], io.sums[1], io.sums[2], io.sums[3]};
+    return acc;
+#endif
     for (int32_t row = 0; row < 3; ++row) {
         acc = tas_depthwise_tap_4ch(in, w, acc);
         acc = tas_depthwise_tap_4ch(in + channels, w + channels, acc);

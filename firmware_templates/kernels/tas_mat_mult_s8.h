@@ -106,6 +106,16 @@ static inline const int8_t *tas_mat_mult_s8_one_pixel(const tas_mat_mult_s8_stag
     return w;
 }
 
+#if (defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_6M__)) && !defined(TAS_MAT_MULT_S8_PLAIN_C)
+/* io of the assembly quad loops below: the 8 sums (a0..a3, b0..b3) in and out, then the end of a. */
+typedef struct {
+    int32_t sums[8];
+    const int8_t *a_end;
+} tas_mat_mult_s8_quads_io;
+
+#define TAS_MAT_MULT_S8_IN_REGISTER __attribute__((unused)) /* read by the assembly, in r0-r3 */
+#endif
+
 #if defined(__ARM_ARCH_7M__) && !defined(TAS_MAT_MULT_S8_PLAIN_C)
 #define TAS_MAT_MULT_S8_M3_ASM 1
 /* The 2-pixel quad loop of tas_mat_mult_s8_two_pixels on the Cortex-M3 (ARMv7-M), as a whole function
@@ -114,12 +124,6 @@ static inline const int8_t *tas_mat_mult_s8_one_pixel(const tas_mat_mult_s8_stag
  * loop below (the host and other cores run that one); the byte order inside a quad differs, which
  * integer sums do not see. io: the 8 sums (a0..a3, b0..b3) in and out, then the end of a.
  * Returns w past the quads. AAPCS: r4-r11 saved, r0-r3, r12, lr free. */
-typedef struct {
-    int32_t sums[8];
-    const int8_t *a_end;
-} tas_mat_mult_s8_quads_io;
-
-#define TAS_MAT_MULT_S8_IN_REGISTER __attribute__((unused)) /* read by the assembly, in r0-r3 */
 __attribute__((naked, noinline)) static const int8_t *
 tas_mat_mult_s8_quads_m3(TAS_MAT_MULT_S8_IN_REGISTER const int8_t *a, TAS_MAT_MULT_S8_IN_REGISTER const int8_t *b,
                          TAS_MAT_MULT_S8_IN_REGISTER const int8_t *w, TAS_MAT_MULT_S8_IN_REGISTER tas_mat_mult_s8_quads_io *io)
@@ -200,6 +204,217 @@ tas_mat_mult_s8_quads_m3(TAS_MAT_MULT_S8_IN_REGISTER const int8_t *a, TAS_MAT_MU
 }
 #endif
 
+#if defined(__ARM_ARCH_6M__) && !defined(TAS_MAT_MULT_S8_PLAIN_C)
+#define TAS_MAT_MULT_S8_V6M_ASM 1
+/* The same quad loop on the Cortex-M0/M0+ (ARMv6-M, Thumb-1): no MLA, MULS overwrites one of its
+ * operands, LDRSB has no immediate offset, and only r0-r7 feed the multiplies and loads. GCC spills
+ * most of the 8 sums and rereads the inputs (~8 instructions per MAC); here each weight is LDRB +
+ * SXTB, copied once, and multiplied by both pixels' inputs (7 instructions per 2 MACs; the fourth
+ * channel multiplies into the inputs, which it uses last, so it needs no copy): 139 instructions per
+ * 32 MACs. Registers: r0 a, r1 b, r2 w, r3/r4 the inputs of a and b, r5 the weight, r6 its copy;
+ * sums a0-a2 in r8-r10, b0-b2 in r11, r12, lr, a3 in r7 and b3 on the stack with the end of a.
+ * Same io and result as tas_mat_mult_s8_quads_m3. AAPCS: r4-r11 saved. */
+__attribute__((naked, noinline)) static const int8_t *
+tas_mat_mult_s8_quads_v6m(TAS_MAT_MULT_S8_IN_REGISTER const int8_t *a, TAS_MAT_MULT_S8_IN_REGISTER const int8_t *b,
+                          TAS_MAT_MULT_S8_IN_REGISTER const int8_t *w, TAS_MAT_MULT_S8_IN_REGISTER tas_mat_mult_s8_quads_io *io)
+{
+    __asm__ volatile(
+        ".syntax unified\n" /* GCC hands Thumb-1 inline assembly over in divided syntax */
+        "push {r4, r5, r6, r7, lr}\n"
+        "mov r4, r8\n"
+        "mov r5, r9\n"
+        "mov r6, r10\n"
+        "mov r7, r11\n"
+        "push {r4, r5, r6, r7}\n"
+        "sub sp, #12\n" /* [sp]: sum b3, [sp, #4]: the end of a, [sp, #8]: io */
+        "str r3, [sp, #8]\n"
+        "ldr r4, [r3, #32]\n"
+        "str r4, [sp, #4]\n"
+        "ldr r4, [r3, #28]\n"
+        "str r4, [sp]\n"
+        "ldr r7, [r3, #12]\n"
+        "ldr r4, [r3]\n"
+        "mov r8, r4\n"
+        "ldr r4, [r3, #4]\n"
+        "mov r9, r4\n"
+        "ldr r4, [r3, #8]\n"
+        "mov r10, r4\n"
+        "ldr r4, [r3, #16]\n"
+        "mov r11, r4\n"
+        "ldr r4, [r3, #20]\n"
+        "mov r12, r4\n"
+        "ldr r4, [r3, #24]\n"
+        "mov lr, r4\n"
+        "b 3f\n"
+        "1:\n"
+        "ldrb r3, [r0, #0]\n"
+        "sxtb r3, r3\n"
+        "ldrb r4, [r1, #0]\n"
+        "sxtb r4, r4\n"
+        "ldrb r5, [r2, #0]\n"
+        "sxtb r5, r5\n"
+        "movs r6, r5\n"
+        "muls r6, r3, r6\n"
+        "add r8, r6\n"
+        "muls r5, r4, r5\n"
+        "add r11, r5\n"
+        "ldrb r5, [r2, #4]\n"
+        "sxtb r5, r5\n"
+        "movs r6, r5\n"
+        "muls r6, r3, r6\n"
+        "add r9, r6\n"
+        "muls r5, r4, r5\n"
+        "add r12, r5\n"
+        "ldrb r5, [r2, #8]\n"
+        "sxtb r5, r5\n"
+        "movs r6, r5\n"
+        "muls r6, r3, r6\n"
+        "add r10, r6\n"
+        "muls r5, r4, r5\n"
+        "add lr, r5\n"
+        "ldrb r5, [r2, #12]\n"
+        "sxtb r5, r5\n"
+        "muls r3, r5, r3\n"
+        "adds r7, r3\n"
+        "muls r5, r4, r5\n"
+        "ldr r6, [sp]\n"
+        "adds r6, r5\n"
+        "str r6, [sp]\n"
+        "ldrb r3, [r0, #1]\n"
+        "sxtb r3, r3\n"
+        "ldrb r4, [r1, #1]\n"
+        "sxtb r4, r4\n"
+        "ldrb r5, [r2, #1]\n"
+        "sxtb r5, r5\n"
+        "movs r6, r5\n"
+        "muls r6, r3, r6\n"
+        "add r8, r6\n"
+        "muls r5, r4, r5\n"
+        "add r11, r5\n"
+        "ldrb r5, [r2, #5]\n"
+        "sxtb r5, r5\n"
+        "movs r6, r5\n"
+        "muls r6, r3, r6\n"
+        "add r9, r6\n"
+        "muls r5, r4, r5\n"
+        "add r12, r5\n"
+        "ldrb r5, [r2, #9]\n"
+        "sxtb r5, r5\n"
+        "movs r6, r5\n"
+        "muls r6, r3, r6\n"
+        "add r10, r6\n"
+        "muls r5, r4, r5\n"
+        "add lr, r5\n"
+        "ldrb r5, [r2, #13]\n"
+        "sxtb r5, r5\n"
+        "muls r3, r5, r3\n"
+        "adds r7, r3\n"
+        "muls r5, r4, r5\n"
+        "ldr r6, [sp]\n"
+        "adds r6, r5\n"
+        "str r6, [sp]\n"
+        "ldrb r3, [r0, #2]\n"
+        "sxtb r3, r3\n"
+        "ldrb r4, [r1, #2]\n"
+        "sxtb r4, r4\n"
+        "ldrb r5, [r2, #2]\n"
+        "sxtb r5, r5\n"
+        "movs r6, r5\n"
+        "muls r6, r3, r6\n"
+        "add r8, r6\n"
+        "muls r5, r4, r5\n"
+        "add r11, r5\n"
+        "ldrb r5, [r2, #6]\n"
+        "sxtb r5, r5\n"
+        "movs r6, r5\n"
+        "muls r6, r3, r6\n"
+        "add r9, r6\n"
+        "muls r5, r4, r5\n"
+        "add r12, r5\n"
+        "ldrb r5, [r2, #10]\n"
+        "sxtb r5, r5\n"
+        "movs r6, r5\n"
+        "muls r6, r3, r6\n"
+        "add r10, r6\n"
+        "muls r5, r4, r5\n"
+        "add lr, r5\n"
+        "ldrb r5, [r2, #14]\n"
+        "sxtb r5, r5\n"
+        "muls r3, r5, r3\n"
+        "adds r7, r3\n"
+        "muls r5, r4, r5\n"
+        "ldr r6, [sp]\n"
+        "adds r6, r5\n"
+        "str r6, [sp]\n"
+        "ldrb r3, [r0, #3]\n"
+        "sxtb r3, r3\n"
+        "ldrb r4, [r1, #3]\n"
+        "sxtb r4, r4\n"
+        "ldrb r5, [r2, #3]\n"
+        "sxtb r5, r5\n"
+        "movs r6, r5\n"
+        "muls r6, r3, r6\n"
+        "add r8, r6\n"
+        "muls r5, r4, r5\n"
+        "add r11, r5\n"
+        "ldrb r5, [r2, #7]\n"
+        "sxtb r5, r5\n"
+        "movs r6, r5\n"
+        "muls r6, r3, r6\n"
+        "add r9, r6\n"
+        "muls r5, r4, r5\n"
+        "add r12, r5\n"
+        "ldrb r5, [r2, #11]\n"
+        "sxtb r5, r5\n"
+        "movs r6, r5\n"
+        "muls r6, r3, r6\n"
+        "add r10, r6\n"
+        "muls r5, r4, r5\n"
+        "add lr, r5\n"
+        "ldrb r5, [r2, #15]\n"
+        "sxtb r5, r5\n"
+        "muls r3, r5, r3\n"
+        "adds r7, r3\n"
+        "muls r5, r4, r5\n"
+        "ldr r6, [sp]\n"
+        "adds r6, r5\n"
+        "str r6, [sp]\n"
+        "adds r0, #4\n"
+        "adds r1, #4\n"
+        "adds r2, #16\n"
+        "3:\n"
+        "ldr r6, [sp, #4]\n"
+        "cmp r0, r6\n"
+        "bhs 2f\n"
+        "b 1b\n" /* the body is beyond a conditional branch's reach */
+        "2:\n"
+        "ldr r3, [sp, #8]\n"
+        "mov r4, r8\n"
+        "str r4, [r3]\n"
+        "mov r4, r9\n"
+        "str r4, [r3, #4]\n"
+        "mov r4, r10\n"
+        "str r4, [r3, #8]\n"
+        "str r7, [r3, #12]\n"
+        "mov r4, r11\n"
+        "str r4, [r3, #16]\n"
+        "mov r4, r12\n"
+        "str r4, [r3, #20]\n"
+        "mov r4, lr\n"
+        "str r4, [r3, #24]\n"
+        "ldr r4, [sp]\n"
+        "str r4, [r3, #28]\n"
+        "mov r0, r2\n"
+        "add sp, #12\n"
+        "pop {r4, r5, r6, r7}\n"
+        "mov r8, r4\n"
+        "mov r9, r5\n"
+        "mov r10, r6\n"
+        "mov r11, r7\n"
+        "pop {r4, r5, r6, r7, pc}\n");
+}
+#endif
+
 /* Channels 0 .. channels-1 of pixels a and b (depth bytes each) from weights w (the layout above); returns the byte after the weights. */
 static inline const int8_t *tas_mat_mult_s8_two_pixels(const tas_mat_mult_s8_stage *stage, const int8_t *a,
                                                        const int8_t *b, int32_t depth, int32_t channels,
@@ -212,9 +427,13 @@ static inline const int8_t *tas_mat_mult_s8_two_pixels(const tas_mat_mult_s8_sta
         const int32_t *bias = o->folded_bias + c;
         tas_mat_mult_s8_acc s = {bias[0], bias[1], bias[2], bias[3], bias[0], bias[1], bias[2], bias[3]};
         const int8_t *pa = a + quad_bytes, *pb = b + quad_bytes;
-#ifdef TAS_MAT_MULT_S8_M3_ASM
+#if defined(TAS_MAT_MULT_S8_M3_ASM) || defined(TAS_MAT_MULT_S8_V6M_ASM)
         tas_mat_mult_s8_quads_io io = {{s.a0, s.a1, s.a2, s.a3, s.b0, s.b1, s.b2, s.b3}, pa};
+#ifdef TAS_MAT_MULT_S8_M3_ASM
         w = tas_mat_mult_s8_quads_m3(a, b, w, &io);
+#else
+        w = tas_mat_mult_s8_quads_v6m(a, b, w, &io);
+#endif
         s = (tas_mat_mult_s8_acc){io.sums[0], io.sums[1], io.sums[2], io.sums[3],
                                   io.sums[4], io.sums[5], io.sums[6], io.sums[7]};
 #else

@@ -135,15 +135,61 @@ static inline int32_t tas_smmlar(int32_t a, int32_t b, int32_t add)
 #endif
 }
 
+/* floor((x·m + 2^30) / 2^31) for m >= 0 (gemmlowp's doubling high multiply, never saturating), from
+ * 16 x 16-bit products: for cores without a 32 x 32 -> 64-bit multiply (ARMv6-M: Cortex-M0/M0+, where
+ * the int64 product is a call to __aeabi_lmul of some 40 instructions). Exact for every int32 x:
+ * with M = 2m < 2^32 in halves mh·2^16 + ml and x = xh·2^16 + xl (xh signed), x·M + 2^31 is
+ * 2^32·(xh·mh + (mid >> 16)) + 2^16·(xl·mh + (mid & 0xffff) + 2^15) + ((xl·ml) & 0xffff) with
+ * mid = xh·ml + (xl·ml >> 16); no partial sum leaves its 32 bits (tests/test_requant_halves.py). */
+static inline int32_t tas_doubling_high_mul_halves(int32_t x, int32_t m)
+{
+    const uint32_t doubled = (uint32_t)m << 1, ml = doubled & 0xffffu, mh = doubled >> 16;
+    const uint32_t xl = (uint32_t)x & 0xffffu;
+    const int32_t xh = x >> 16;
+    const int32_t mid = xh * (int32_t)ml + (int32_t)((xl * ml) >> 16);
+    const uint32_t low = xl * mh + ((uint32_t)mid & 0xffffu) + 0x8000u;
+    return (int32_t)((uint32_t)(xh * (int32_t)mh) + (uint32_t)(mid >> 16) + (low >> 16));
+}
+
+#if defined(__ARM_ARCH_6M__) || defined(TAS_REQUANT_HALVES)
+#define TAS_REQUANT_USES_HALVES 1
+#endif
+
+/* (int64_t)a · m for 0 <= m < 2^31 from the same 16 x 16-bit products: high word
+ * xh·mh + (mid >> 16) + (low >> 16), low word low << 16 | (xl·ml) & 0xffff, with mid as above and
+ * low = xl·mh + (mid & 0xffff) (below 2^32). The ARMv6-M kernels' 64-bit sums use it in place of
+ * __aeabi_lmul; the adds and shifts after it are GCC's two-register ones. */
+static inline int64_t tas_mul_64_halves(int32_t a, int32_t m)
+{
+    const uint32_t ml = (uint32_t)m & 0xffffu, mh = (uint32_t)m >> 16, al = (uint32_t)a & 0xffffu;
+    const int32_t ah = a >> 16;
+    const uint32_t ll = al * ml;
+    const int32_t mid = ah * (int32_t)ml + (int32_t)(ll >> 16);
+    const uint32_t low = al * mh + ((uint32_t)mid & 0xffffu);
+    const uint32_t high = (uint32_t)(ah * (int32_t)mh) + (uint32_t)(mid >> 16) + (low >> 16);
+    return (int64_t)(((uint64_t)high << 32) | (low << 16) | (ll & 0xffffu));
+}
+
 static inline int32_t tas_requant_channel_apply(int32_t acc, const tas_requant_channel *c)
 {
     const int32_t x = (int32_t)((uint32_t)acc << c->left);
+#ifdef TAS_REQUANT_USES_HALVES
+    /* No SMMLAR to emulate: the high multiply is exact for any x, so the overflow test only guards
+     * the rounding shift's add (|h| < 2^30 when 2x fits; else gemmlowp's exact rounding shift). */
+    const int32_t high = tas_doubling_high_mul_halves(x, c->multiplier);
+    int32_t doubled;
+    if (__builtin_expect(__builtin_add_overflow(x, x, &doubled), 0)) {
+        return tas_rounding_divide_by_pot(high, c->right);
+    }
+    return (high + c->round + ((x >> 31) & c->negative_mask)) >> c->right;
+#else
     int32_t doubled;
     if (__builtin_expect(__builtin_add_overflow(x, x, &doubled), 0)) {
         return tas_requantize_positive_split(acc, c->multiplier, c->left, c->right);
     }
     const int32_t rounded_half = tas_smmlar(doubled, c->multiplier, c->round);
     return (rounded_half + ((x >> 31) & c->negative_mask)) >> c->right;
+#endif
 }
 
 static inline int32_t tas_clamp(int32_t value, int32_t low, int32_t high)

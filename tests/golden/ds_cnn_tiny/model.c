@@ -39,6 +39,9 @@ const char *const tinyasc_labels[4] = {
 /* ---- tas_depthwise_common.h ---- */
 /* verbatim: firmware_templates/kernels/tas_depthwise_common.h */
 
+/* ---- tas_depthwise_v6m.h ---- */
+/* verbatim: firmware_templates/kernels/tas_depthwise_v6m.h */
+
 /* ---- tas_depthwise_s8.h ---- */
 /* verbatim: firmware_templates/kernels/tas_depthwise_s8.h */
 

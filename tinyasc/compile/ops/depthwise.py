@@ -134,7 +134,7 @@ def emit(p: Conv2DParams, kernel: Kernel, ctx: EmitContext, row_range: tuple[str
 # Neither runs in place by its access order alone (with padding, output row r overwrites input
 # row r while row r + 1 still reads it): their `rows` variants, one output row per call, let a row
 # stream (compile/rowstream.py) hold back the rows whose input is still needed.
-_PORTABLE_FILES = ("tas_conv2d_common.h", "tas_depthwise_common.h", "tas_depthwise_s8.h")
+_PORTABLE_FILES = ("tas_conv2d_common.h", "tas_depthwise_common.h", "tas_depthwise_v6m.h", "tas_depthwise_s8.h")
 _DSP_FILES = ("tas_dsp.h", "tas_conv2d_common.h", "tas_depthwise_common.h", "tas_depthwise_s8_dsp.h")
 DEPTHWISE = Kernel(
     "tas_depthwise_conv2d_s8", (*_PORTABLE_FILES, "tas_depthwise_conv2d_s8.c"),
