@@ -84,7 +84,15 @@ CASES = {
     "conv_1x1_stride2_odd_map_like_a_resnet_shortcut": (lambda: pointwise((7, 5, 16), 32, strides=2), True, [CONV_1X1_DSP]),
     "conv_1x1_stride2_per_tensor_relu": (lambda: pointwise((6, 6, 6), 5, strides=2, activation="relu"), False, [CONV_1X1_DSP]),
     "conv_1x1_stack_64_like_ds_cnn": (lambda: pointwise_stack((5, 5, 64), 64, 33, 64), True, [CONV_1X1_DSP] * 3),
+    # three pixels at a time (tas_mat_mult_triples_dsp.h): depth % 16 of 12, 4 and 8 bytes (the
+    # assembly's loop entered at each quad), odd channel counts, 3k + 1 and 3k + 2 pixels, one channel
+    # pair, strides, the activation clamp
+    "conv_1x1_triples_12_to_7_relu6": (lambda: pointwise((7, 1, 12), 7, activation="relu6"), True, [CONV_1X1_DSP]),
+    "conv_1x1_triples_20_to_6_relu": (lambda: pointwise((4, 2, 20), 6, activation="relu"), True, [CONV_1X1_DSP]),
+    "conv_1x1_triples_8_to_2": (lambda: pointwise((3, 3, 8), 2), True, [CONV_1X1_DSP]),
+    "conv_1x1_triples_stride2_16_to_5": (lambda: pointwise((9, 7, 16), 5, strides=2), True, [CONV_1X1_DSP]),
 }
+TRIPLES = [name for name in CASES if name.startswith("conv_1x1_triples")]
 
 
 def quantize(model, path, per_channel, seed):
@@ -250,6 +258,15 @@ def test_pointwise_takes_the_fast_requantization_and_keeps_the_general_one(name,
         assert run.passed, run.failure
 
 
+@pytest.mark.parametrize("name", TRIPLES)
+def test_pointwise_triples_take_the_three_pixel_path(name, mat_mult_tflites):
+    """Per-channel constants, the fast requantization and a depth of whole words: the conditions of
+    tas_mat_triples_apply, so these cases run the assembly in QEMU."""
+    compiled = compile_graph(read_tflite(mat_mult_tflites[name]), board=get_board("nrf52840"))
+    (step,) = [s for s in compiled.steps if s.kernel == CONV_1X1_DSP]
+    assert "_shift, 1, 1, " in step.call
+
+
 def test_int8_weights_take_about_one_byte_each(mat_mult_tflites):
     compiled = compile_graph(read_tflite(mat_mult_tflites["conv_1x1_stack_64_like_ds_cnn"]), board=get_board("nrf52840"))
     filters = [c for c in compiled.constants if c.name.endswith("_filter")]
@@ -284,7 +301,7 @@ def test_portable_blocked_fully_connected_is_bit_exact_on_the_host(name, mat_mul
 @pytest.mark.parametrize("name", ["fc_600_to_33_relu", "fc_stack_17_33_3_1", "fc_301_to_6_relu6_per_tensor",
                                   "fc_37_to_7_no_bias_relu", "fc_64_to_12_no_bias_per_tensor", "conv_1x1_odd_pixels_17_to_33_relu",
                                   "conv_1x1_stride2_odd_map_like_a_resnet_shortcut", "conv_1x1_stack_64_like_ds_cnn",
-                                  "fc_after_flatten_relu6", "conv_1x1_per_tensor_7_to_17_relu6"])
+                                  "fc_after_flatten_relu6", "conv_1x1_per_tensor_7_to_17_relu6", *TRIPLES])
 def test_mat_mult_models_run_bit_exact_in_qemu(name, board, mat_mult_tflites, tmp_path):
     from tinyasc.compile.export import export_model
     from tinyasc.emulate.qemu import run_firmware

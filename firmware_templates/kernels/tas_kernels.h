@@ -97,6 +97,7 @@ void tas_max_pool2d_s8(const tas_pool2d_params *p, const int8_t *input, int8_t *
 void tas_max_pool2d_s8_dsp(const tas_pool2d_params *p, const int8_t *input, int8_t *output);
 void tas_max_pool2d_runs_s8_dsp(const tas_pool2d_params *p, const int8_t *input, int8_t *output);
 void tas_avg_pool2d_s8(const tas_pool2d_params *p, const int8_t *input, int8_t *output);
+void tas_avg_pool2d_s8_dsp(const tas_pool2d_params *p, const int8_t *input, int8_t *output);
 void tas_mean_s8(const tas_mean_params *p, const int8_t *input, int8_t *output);
 
 /* ---- element-wise and activations ---- */

@@ -184,17 +184,18 @@ CONV2D_ROWS_DSP = Kernel(
 
 # A 1x1 conv whose pixels are contiguous rows (stride 1, canonicalised by prepare) has the sparse
 # variant too; a strided one (ResNet shortcuts) runs the dense kernel only.
-_1X1_DSP_FILES = ("tas_dsp.h", "tas_conv2d_common.h", "tas_mat_mult_dsp.h")
+_1X1_DSP_FILES = ("tas_dsp.h", "tas_conv2d_common.h", "tas_mat_mult_dsp.h", "tas_mat_mult_triples_dsp.h",
+                  "tas_conv2d_1x1_dsp.h")
 CONV2D_1X1_DSP = Kernel(
     "tas_conv2d_1x1_s8_dsp", (*_1X1_DSP_FILES, "tas_conv2d_1x1_s8_dsp.c"),
     applies=lambda p: is_pointwise(p) and reads_contiguous_rows(p), requires=("dsp",), row_loop=True,
     sparse=CONV2D_SPARSE, folds_input_offset=True, weight_layout="mat_mult_blocks",
-    scratch_bytes=lambda p: max(16, 16 * (p.input_depth // 4)),  # two pixels' inputs widened to int16
+    scratch_bytes=lambda p: max(16, 24 * (p.input_depth // 4)),  # three pixels' inputs widened to int16
     # One step of a row stream whose steps hold an odd number of pixels (rowstream.py: pairs_across_steps).
     rows=Kernel("tas_conv2d_1x1_s8_dsp_step", (*_1X1_DSP_FILES, "tas_conv2d_1x1_s8_dsp_step.c"),
                 applies=lambda p: is_pointwise(p) and reads_contiguous_rows(p) and p.input_depth % 4 == 0,
                 requires=("dsp",), folds_input_offset=True, weight_layout="mat_mult_blocks",
-                scratch_bytes=lambda p: max(16, 16 * (p.input_depth // 4))),
+                scratch_bytes=lambda p: max(16, 24 * (p.input_depth // 4))),
 )
 CONV2D_1X1_STRIDED_DSP = dataclasses.replace(CONV2D_1X1_DSP, applies=is_pointwise, sparse=None, rows=None)
 # A 1x1 conv over 1-4 channels (WSNet's denser-sampling projections, 4 -> 2) has at most 4 MACs per

@@ -92,6 +92,12 @@ MAX_POOL2D_RUNS_DSP = Kernel(
 AVG_POOL2D = Kernel(
     "tas_avg_pool2d_s8", ("tas_pool2d_common.h", "tas_avg_pool2d_s8.c"), in_place=InPlace.FORWARD_WINDOWS,
 )
+# Channels in SIMD lanes (SXTAB16 sums); each output channel group is written after its window's
+# channels are read, as the reference kernel writes each channel, so it may run in place the same way.
+AVG_POOL2D_DSP = Kernel(
+    "tas_avg_pool2d_s8_dsp", ("tas_dsp.h", "tas_pool2d_common.h", "tas_avg_pool2d_s8_dsp.c"),
+    requires=("dsp",), in_place=InPlace.FORWARD_WINDOWS,
+)
 
 MAX_SPEC = OpSpec(
     kind=OpKind.MAX_POOL_2D,
@@ -106,6 +112,7 @@ AVERAGE_SPEC = OpSpec(
     kind=OpKind.AVERAGE_POOL_2D,
     prepare=prepare,
     reference=AVG_POOL2D,
+    variants=(AVG_POOL2D_DSP,),
     params_ctype="tas_pool2d_params",
     emit=emit,
     describe=describe,
