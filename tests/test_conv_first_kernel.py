@@ -14,7 +14,7 @@ from tinyasc.artifacts.boards import get_board
 from tinyasc.compile.codegen import compile_graph, render_model_sources, write_sources
 from tinyasc.compile.host import build_host_runner, run_host
 from tinyasc.compile.options import CompileOptions
-from tinyasc.compile.ops.conv_first import channel_table, pack_first_weights
+from tinyasc.compile.ops.conv_first import BLOCK4_MIN_QUADS, channel_table, pack_first_weights
 from tinyasc.compile.reference import tflm_outputs
 from tinyasc.compile.tflite_reader import read_tflite
 from tests.test_conv_im2col_kernels import conv, conv1d
@@ -80,15 +80,26 @@ def first_tflites(tmp_path_factory):
             for seed, (name, (build, per_channel)) in enumerate(CASES.items())}
 
 
-def test_weights_are_widened_in_even_and_odd_lanes_per_channel_block():
+def test_weights_are_widened_in_even_and_odd_lanes_per_channel_pair():
     weights = np.arange(1, 3 * 5 + 1, dtype=np.int8).reshape(3, 1, 1, 5)  # 3 channels, window 5 -> 8
     halves = pack_first_weights(weights).view("<i2").reshape(-1, 2).tolist()
-    # one block of 4 (channel 3 zero), quad 0: c0..c3 even (1, 3), (6, 8), (11, 13), (0, 0), then odd
-    assert halves[:8] == [[1, 3], [6, 8], [11, 13], [0, 0], [2, 4], [7, 9], [12, 14], [0, 0]]
-    assert halves[8:] == [[5, 0], [10, 0], [15, 0], [0, 0]] + [[0, 0]] * 4  # quad 1
-    five = pack_first_weights(np.arange(1, 5 * 2 + 1, dtype=np.int8).reshape(5, 1, 1, 2)).view("<i2").reshape(-1, 2)
-    # a block of channels 0-3, then channel 4 and a zero channel as a pair: c0.even, c1.even, c0.odd, c1.odd
-    assert five.tolist()[8:] == [[9, 0], [0, 0], [10, 0], [0, 0]]
+    # a short window: pairs only. Pair 0, quad 0: c0 (1, 3), c1 (6, 8), c0 (2, 4), c1 (7, 9); quad 1
+    assert halves[:8] == [[1, 3], [6, 8], [2, 4], [7, 9], [5, 0], [10, 0], [0, 0], [0, 0]]
+    # pair 1: channel 2 and a zero channel
+    assert halves[8:12] == [[11, 13], [0, 0], [12, 14], [0, 0]]
+
+
+def test_long_windows_put_channels_in_blocks_of_4_then_pairs():
+    window = 4 * BLOCK4_MIN_QUADS
+    weights = (np.arange(5 * window) % 100).astype(np.int8).reshape(5, 1, 1, window)
+    halves = pack_first_weights(weights).view("<i2").reshape(-1, 2)
+    assert len(halves) == 6 * window // 2  # 5 channels + a zero one, two halves a word
+    # the block of channels 0-3, quad 0: c0..c3 even (w0, w2), then c0..c3 odd (w1, w3)
+    rows = weights.reshape(5, -1).astype(int)
+    assert halves[:8].tolist() == [[r[0], r[2]] for r in rows[:4]] + [[r[1], r[3]] for r in rows[:4]]
+    # after the block's quads: channel 4 and a zero channel as a pair, c0.even, c1.even, c0.odd, c1.odd
+    pair = halves[8 * BLOCK4_MIN_QUADS:8 * BLOCK4_MIN_QUADS + 4].tolist()
+    assert pair == [[rows[4][0], rows[4][2]], [0, 0], [rows[4][1], rows[4][3]], [0, 0]]
 
 
 def test_channel_table_holds_the_requantization_terms():

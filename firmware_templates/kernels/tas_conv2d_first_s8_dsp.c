@@ -102,6 +102,10 @@ static inline tas_mat_acc2x2 tas_first_dot(const int32_t *x, const int32_t *w, i
     return acc;
 }
 
+/* Windows of fewer quads run pairs only: a block's call and its sums through memory cost more than
+ * its saved loads (conv_first.py: BLOCK4_MIN_QUADS, the same rule for the weights' layout). */
+#define TAS_FIRST_BLOCK4_MIN_QUADS 12
+
 /* acc[0..3] (pixel a, channels c..c+3) and acc[4..7] (pixel b) + the window's quads: per quad the
  * pixels' widened words a.even, b.even, a.odd, b.odd and the block's weights c0..c3.even, c0..c3.odd.
  * Each pixel word feeds 4 channels: per quad 6 LDRD + 16 SMLAD for 32 MACs (the 2-channel loop:
@@ -241,10 +245,10 @@ static inline const int32_t *tas_first_block4(const tas_conv2d_params *p, tas_ma
     return weights + 8 * quads;
 }
 
-/* Every output channel of the widened pixel pair: blocks of 4 channels while at least 3 are left,
- * then a pair (an odd last channel with the table's padding partner, not stored). Each channel's row
- * of `channels`: its folded bias, then its requantization terms (4 words a channel in the fast form,
- * else 6). */
+/* Every output channel of the widened pixel pair: blocks of 4 channels while at least 3 are left
+ * (windows of TAS_FIRST_BLOCK4_MIN_QUADS quads or more, else pairs only), then pairs (an odd last
+ * channel with the table's padding partner, not stored). Each channel's row of `channels`: its
+ * folded bias, then its requantization terms (4 words a channel in the fast form, else 6). */
 static inline void tas_first_outputs(const tas_conv2d_params *p, const int32_t *widened, const int32_t *weights,
                                      const int32_t *channels, int32_t fast, int32_t quads, int8_t *out_a, int8_t *out_b)
 {
@@ -252,7 +256,7 @@ static inline void tas_first_outputs(const tas_conv2d_params *p, const int32_t *
     const tas_mat_range4 range = tas_mat_range4_of(&stage);
     const int32_t depth = p->output_depth, paired_end = depth & ~1, words = fast ? 4 : 6, offset = p->output_offset;
     int32_t c = 0;
-    for (; c + 3 <= depth; c += 4, channels += 4 * words) {
+    for (; quads >= TAS_FIRST_BLOCK4_MIN_QUADS && c + 3 <= depth; c += 4, channels += 4 * words) {
         const int32_t stored = c + 4 <= depth ? 4 : 3;
         weights = tas_first_block4(p, range, widened, weights, channels, fast, quads, stored, out_a + c, out_b + c);
     }

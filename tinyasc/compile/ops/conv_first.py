@@ -12,6 +12,7 @@ from tinyasc.compile.ops.common import EmitContext, Kernel, folded_bias, folds_i
 from tinyasc.compile.ops.fully_connected_dsp import fast_requantization_holds
 
 FIRST_LAYER_DEPTH = 4  # input channels up to this count
+BLOCK4_MIN_QUADS = 12  # windows of at least this many quads: channels in blocks of 4 (TAS_FIRST_BLOCK4_MIN_QUADS)
 WIDENED_WEIGHTS_LIMIT = 16384  # bytes of int16 weights: beyond it the int8 im2col kernel keeps flash small
 
 
@@ -34,11 +35,11 @@ def is_first_layer(p) -> bool:
 def pack_first_weights(weights: np.ndarray) -> np.ndarray:
     """OHWI int8 weights → int32 words of int16 halves, the lanes SXTB16 gives an input word: even =
     (w0, w2), odd = (w1, w3) per quad of the word-padded window. Channels (an odd count padded with a
-    zero channel) in blocks of 4 while at least 3 are left, per quad c0..c3.even then c0..c3.odd; the
-    rest (1 or 2 channels) one pair, per quad c0.even, c1.even, c0.odd, c1.odd."""
+    zero channel) in blocks of 4 while at least 3 are left (windows of BLOCK4_MIN_QUADS quads or more),
+    per quad c0..c3.even then c0..c3.odd; the rest in pairs, per quad c0.even, c1.even, c0.odd, c1.odd."""
     rows = np.asarray(weights, dtype=np.int8).reshape(weights.shape[0], -1).astype(np.int16)
     rows = np.pad(rows, ((0, rows.shape[0] % 2), (0, -rows.shape[1] % 4)))
-    block_rows = 4 * ((weights.shape[0] + 1) // 4)
+    block_rows = 4 * ((weights.shape[0] + 1) // 4) if rows.shape[1] // 4 >= BLOCK4_MIN_QUADS else 0
     blocks = rows[:block_rows].reshape(block_rows // 4, 4, rows.shape[1] // 4, 4)  # [block, channel, quad, byte]
     even, odd = blocks[..., [0, 2]].transpose(0, 2, 1, 3), blocks[..., [1, 3]].transpose(0, 2, 1, 3)
     quads = rows[block_rows:].reshape(-1, 2, rows.shape[1] // 4, 4)  # [pair, channel, quad, byte]
