@@ -405,7 +405,9 @@ TAS_KERNEL_INLINE void tas_conv2d_first_s8_dsp(const tas_conv2d_params *p, const
                                         const int32_t *channels, int32_t fast_requant, int32_t *scratch, int8_t *output)
 {
     const int32_t window = tas_im2col_window(p);
-    tas_im2col_fill((int8_t *)scratch, 0, 2 * (window + 4)); /* the padding bytes past a window are read, so set */
+    if (p->filter_height * p->filter_width * p->filter_depth != window) { /* the padding bytes past a window are read, so set */
+        tas_im2col_fill((int8_t *)scratch, 0, 2 * (window + 4));
+    }
     if (tas_first_windows_are_runs(p)) {
         int32_t in_place_first, in_place_end;
         tas_first_in_place_pixels(p, window, 1, &in_place_first, &in_place_end);
