@@ -103,6 +103,8 @@ void tas_mean_s8(const tas_mean_params *p, const int8_t *input, int8_t *output);
 void tas_add_s8(const tas_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
 void tas_mul_s8(const tas_mul_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
 void tas_add_fast_s8(const tas_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+void tas_add_lut_s8(const tas_add_params *p, const int8_t *input1, const int8_t *input2, const int32_t *table,
+                    int32_t exact_first, int32_t exact_negative, int8_t *output);
 void tas_add_table_s8(const tas_add_params *p, const int8_t *input1, const int8_t *input2, int32_t *scratch,
                       int8_t *output);
 void tas_mul_fast_s8(const tas_mul_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
