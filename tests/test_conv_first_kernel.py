@@ -4,8 +4,9 @@ kernels: on the host under ASan + UBSan (tas_dsp.h's portable twins) and in QEMU
 twin with the real instructions. Shapes: input depth 1-4, odd sizes and channel counts, a kernel
 larger than the input, stride > kernel, dilation, SAME padding on every side, VALID, 1-D convs over
 raw audio whose windows are read in place (long kernels, odd windows, padding at both ends), 1x1
-convs over 1-4 channels, and a first
-layer inside a patch stage (patches="always") as well as op at a time."""
+convs over 1-4 channels, a first layer inside a patch stage (patches="always") as well as op at a
+time, and the other one-group convs conv.py gives it (ResNet-8's 16-channel 3x3 convs and strided 1x1
+shortcuts, odd channel counts, dilation, windows long enough for its 4-channel assembly blocks)."""
 
 import numpy as np
 import pytest

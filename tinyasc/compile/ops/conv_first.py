@@ -13,7 +13,8 @@ from tinyasc.compile.ops.fully_connected_dsp import fast_requantization_holds
 
 FIRST_LAYER_DEPTH = 4  # input channels up to this count
 BLOCK4_MIN_QUADS = 12  # windows of at least this many quads: channels in blocks of 4 (TAS_FIRST_BLOCK4_MIN_QUADS)
-WIDENED_WEIGHTS_LIMIT = 18432  # bytes of int16 weights (a 3x3 conv of 32 to 32 channels): beyond it the int8 im2col kernel keeps flash small
+# Bytes of int16 weights (up to a 3x3 conv of 32 to 32 channels): beyond, the int8 im2col kernel keeps flash small.
+WIDENED_WEIGHTS_LIMIT = 18432
 
 
 def first_window(p) -> int:
