@@ -1,16 +1,20 @@
 /* int8 2-D convolution for first layers (one group, 1-4 input channels: RGB images, spectrograms)
- * on cores with the DSP extension. Their windows are short (3x3x3 = 27 bytes) and their channels
- * few, so the general im2col kernel spends most of its time widening weights and setting up each
- * channel's requantization. Here both are done at export time: the weights are stored widened to
- * int16 pairs (a first layer has a few hundred of them) and each channel's requantization terms
- * are a row of a table in flash. Per pixel pair: both receptive fields gathered (tas_im2col_pixel),
- * or read in place where a window is one run of input bytes (1-D convs on raw audio), widened and
- * interleaved once, then per channel pair 4 LDRD + 8 SMLAD per 16 MACs and the shared
- * 2x2 output stage. Any kernel size, stride, dilation and padding; bit-exact with tas_conv2d_s8.
- * widened_filter (tinyasc/compile/ops/conv_first.py: pack_first_weights), int32 words: per pair of
- * output channels (an odd count padded with a zero channel), per quad of the window (zero-padded
- * to a word) c0.even, c1.even, c0.odd, c1.odd, where even = (w0, w2) and odd = (w1, w3) as int16
- * halves (SXTB16's lanes). channels: per output channel (plus the padding one) its folded bias
+ * on cores with the DSP extension, and for any other one-group conv whose weights stay small widened
+ * (tinyasc/compile/ops/conv.py: ResNet-8's 3x3 convs up to 32 channels and its strided 1x1
+ * shortcuts). Their windows are short (3x3x3 = 27 bytes) and their channels few, so the general
+ * im2col kernel spends most of its time widening weights and setting up each channel's
+ * requantization. Here both are done at export time: the weights are stored widened to int16 pairs
+ * and each channel's requantization terms are a row of a table in flash. Per pixel pair: both
+ * receptive fields gathered (tas_im2col_pixel), or read in place where a window is one run of input
+ * bytes (1-D convs on raw audio), widened and interleaved once, then per channel pair 4 LDRD + 8
+ * SMLAD per 16 MACs (windows of 12 quads or more: per block of 4 channels 6 LDRD + 16 SMLAD per 32)
+ * and the shared output stage. Any kernel size, stride, dilation and padding; bit-exact with
+ * tas_conv2d_s8.
+ * widened_filter (tinyasc/compile/ops/conv_first.py: pack_first_weights), int32 words: output
+ * channels (an odd count padded with a zero channel) in blocks of 4 while 3 or more are left (windows
+ * of 12 quads or more), per quad of the window (zero-padded to a word) c0..c3.even, c0..c3.odd, then
+ * in pairs, per quad c0.even, c1.even, c0.odd, c1.odd, where even = (w0, w2) and odd = (w1, w3) as
+ * int16 halves (SXTB16's lanes). channels: per output channel (plus the padding one) its folded bias
  * (bias + input_offset·Σw), then in the fast form (fast_requant 1, chosen at export when exact for
  * every input) multiplier, r - 1 and add, else tas_requant_channel's multiplier, left, right, round
  * and negative_mask (tas_first_requantize). scratch: two int8 columns of window + 4 bytes, then

@@ -23,7 +23,8 @@
 #define TAS_KERNEL
 #endif
 /* The sparse kernels, which a model always inlines so that each call's row step is a constant, and
- * the depthwise kernels, inlined so that each layer's shape and channel count are. */
+ * the depthwise and first-layer conv kernels, inlined so that each layer's shape and channel count are
+ * (a model calls the first-layer kernel for several layers: a static function would not be specialised). */
 #ifndef TAS_KERNEL_INLINE
 #define TAS_KERNEL_INLINE
 #endif
