@@ -4,8 +4,9 @@ kernels: on the host under ASan + UBSan (tas_dsp.h's portable twins) and in QEMU
 twin with the real instructions. Shapes: input depth 1-4, odd sizes and channel counts, a kernel
 larger than the input, stride > kernel, dilation, SAME padding on every side, VALID, 1-D convs over
 raw audio whose windows are read in place (long kernels, odd windows, padding at both ends), 1x1
-convs over 1-4 channels, and a first
-layer inside a patch stage (patches="always") as well as op at a time."""
+convs over 1-4 channels, a first layer inside a patch stage (patches="always") as well as op at a
+time, and the other one-group convs conv.py gives it (ResNet-8's 16-channel 3x3 convs and strided 1x1
+shortcuts, odd channel counts, dilation, windows long enough for its 4-channel assembly blocks)."""
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from tinyasc.artifacts.boards import get_board
 from tinyasc.compile.codegen import compile_graph, render_model_sources, write_sources
 from tinyasc.compile.host import build_host_runner, run_host
 from tinyasc.compile.options import CompileOptions
-from tinyasc.compile.ops.conv_first import channel_table, pack_first_weights
+from tinyasc.compile.ops.conv_first import BLOCK4_MIN_QUADS, channel_table, pack_first_weights
 from tinyasc.compile.reference import tflm_outputs
 from tinyasc.compile.tflite_reader import read_tflite
 from tests.test_conv_im2col_kernels import conv, conv1d
@@ -55,6 +56,13 @@ CASES = {
     # 1x1 convs over 1-4 channels (WSNet's denser-sampling projections) take this kernel too
     "pointwise_4_to_2_odd_pixels_like_a_wsnet_projection": (lambda: conv((37, 1, 4), 2, 1, activation="relu"), True),
     "pointwise_3_to_5_stride2_image": (lambda: conv((7, 6, 3), 5, 1, strides=2), True),
+    # any one-group conv whose widened weights stay small (ResNet-8's 16-channel convs and shortcuts)
+    "sixteen_channels_3x3_same_like_resnet8_block": (lambda: conv((9, 7, 16), 16, 3, activation="relu"), True),
+    "sixteen_to_32_3x3_stride2_same_odd_map": (lambda: conv((9, 7, 16), 32, 3, strides=2, activation="relu"), True),
+    "pointwise_16_to_32_stride2_like_a_resnet8_shortcut": (lambda: conv((9, 8, 16), 32, 1, strides=2), True),
+    "odd_13_to_7_channels_5x3_dilated_same_per_tensor": (lambda: conv((8, 9, 13), 7, (5, 3), dilation=(2, 1)), False),
+    "six_channels_to_11_2x2_stride3_valid": (lambda: conv((10, 11, 6), 11, 2, strides=3, padding="valid"), True),
+    "eight_channels_to_3_3x3_on_a_1x1_image": (lambda: conv((1, 1, 8), 3, 3, use_bias=False), True),
 }
 
 
@@ -76,10 +84,23 @@ def first_tflites(tmp_path_factory):
 def test_weights_are_widened_in_even_and_odd_lanes_per_channel_pair():
     weights = np.arange(1, 3 * 5 + 1, dtype=np.int8).reshape(3, 1, 1, 5)  # 3 channels, window 5 -> 8
     halves = pack_first_weights(weights).view("<i2").reshape(-1, 2).tolist()
-    # pair 0, quad 0: c0 (1, 3), c1 (6, 8), c0 (2, 4), c1 (7, 9); quad 1: (5, 0), (10, 0), (0, 0), (0, 0)
+    # a short window: pairs only. Pair 0, quad 0: c0 (1, 3), c1 (6, 8), c0 (2, 4), c1 (7, 9); quad 1
     assert halves[:8] == [[1, 3], [6, 8], [2, 4], [7, 9], [5, 0], [10, 0], [0, 0], [0, 0]]
     # pair 1: channel 2 and a zero channel
     assert halves[8:12] == [[11, 13], [0, 0], [12, 14], [0, 0]]
+
+
+def test_long_windows_put_channels_in_blocks_of_4_then_pairs():
+    window = 4 * BLOCK4_MIN_QUADS
+    weights = (np.arange(5 * window) % 100).astype(np.int8).reshape(5, 1, 1, window)
+    halves = pack_first_weights(weights).view("<i2").reshape(-1, 2)
+    assert len(halves) == 6 * window // 2  # 5 channels + a zero one, two halves a word
+    # the block of channels 0-3, quad 0: c0..c3 even (w0, w2), then c0..c3 odd (w1, w3)
+    rows = weights.reshape(5, -1).astype(int)
+    assert halves[:8].tolist() == [[r[0], r[2]] for r in rows[:4]] + [[r[1], r[3]] for r in rows[:4]]
+    # after the block's quads: channel 4 and a zero channel as a pair, c0.even, c1.even, c0.odd, c1.odd
+    pair = halves[8 * BLOCK4_MIN_QUADS:8 * BLOCK4_MIN_QUADS + 4].tolist()
+    assert pair == [[rows[4][0], rows[4][2]], [0, 0], [rows[4][1], rows[4][3]], [0, 0]]
 
 
 def test_channel_table_holds_the_requantization_terms():
@@ -125,11 +146,14 @@ def test_the_portable_core_keeps_the_im2col_kernel(first_tflites):
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("name", ["rgb_3x3_stride2_same_8_like_mobilenet", "two_channels_odd_outputs_5x3_same",
-                                  "kernel_larger_than_the_input_same", "mono_10x4_stride2_same_like_kws",
+@pytest.mark.parametrize("name", ["rgb_3x3_stride2_same_8_like_mobilenet", "kernel_larger_than_the_input_same", "mono_10x4_stride2_same_like_kws",
                                   "first_layer_then_depthwise_and_pointwise", "raw_audio_k64_stride2_same_mono_like_wsnet",
                                   "raw_audio_k7_odd_window_three_channels", "conv1d_stride_over_kernel_three_channels",
-                                  "pointwise_4_to_2_odd_pixels_like_a_wsnet_projection"])
+                                  "pointwise_4_to_2_odd_pixels_like_a_wsnet_projection",
+                                  "sixteen_channels_3x3_same_like_resnet8_block", "sixteen_to_32_3x3_stride2_same_odd_map",
+                                  "pointwise_16_to_32_stride2_like_a_resnet8_shortcut",
+                                  "odd_13_to_7_channels_5x3_dilated_same_per_tensor", "six_channels_to_11_2x2_stride3_valid",
+                                  "eight_channels_to_3_3x3_on_a_1x1_image", "two_channels_odd_outputs_5x3_same"])
 def test_first_layer_models_run_bit_exact_in_qemu(name, first_tflites, tmp_path):
     from tinyasc.compile.export import export_model
     from tinyasc.emulate.qemu import run_firmware

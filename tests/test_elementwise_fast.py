@@ -1,4 +1,5 @@
-"""The fast ADD/SUB and MUL kernels (tas_add_fast_s8 and, for large tensors, tas_add_table_s8, tas_mul_fast_s8: one SMMULR per high multiply,
+"""The fast ADD/SUB and MUL kernels (tas_add_fast_s8 and, for large tensors, tas_add_table_s8 and
+tas_add_lut_s8, tas_mul_fast_s8: one SMMULR per high multiply,
 a mask-free rounding shift, contiguous axes merged) equal the reference kernels (tas_add_s8,
 tas_mul_s8, TFLite's arithmetic) on every pair of int8 inputs, for random scales, zero points and
 activation ranges, on the host with UBSan; broadcast walks over every axis layout; and the
@@ -216,14 +217,66 @@ def test_contiguous_runs_equal_the_reference_on_every_input_pair(tmp_path):
     assert subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout.strip() == "0"
 
 
-def _add_graph(kind: str, input_scale: float, constant_scale: float, activation: str):
+LUT_MAIN = r"""
+#include <stdio.h>
+#include "tas_add_s8.c"
+#include "tas_add_lut_s8.c"
+
+#define N 65533 /* every pair but the last three: 4-output passes and a tail of 1 */
+static int8_t a[N], b[N], expected[N], actual[N];
+
+int main(void)
+{
+    long mismatches = 0;
+    for (int i = 0; i < N; ++i) { a[i] = (int8_t)((i >> 8) - 128); b[i] = (int8_t)((i & 255) - 128); }
+    for (unsigned k = 0; k < sizeof adds / sizeof adds[0]; ++k) {
+        tas_add_lut_s8(&adds[k], a, b, tables[k], flags[k][0], flags[k][1], actual);
+        tas_add_s8(&adds[k], a, b, expected);
+        for (int i = 0; i < N; ++i) mismatches += actual[i] != expected[i];
+    }
+    printf("%ld\n", mismatches);
+    return 0;
+}
+"""
+
+
+def test_table_adds_equal_the_reference_on_every_input_pair(tmp_path):
+    """tas_add_lut_s8 (the rescaled input's doubled values from a table made at export time): ADD and
+    SUB with either input the exact one and equal scales, on the host's portable twin (UBSan); its
+    DSP output stage runs in QEMU in test_add_runs_are_bit_exact_in_qemu."""
+    from tinyasc.compile.ops.elementwise import ADD_LUT, add_run_applies, scaled_table
+
+    rng = np.random.default_rng(16)
+    adds = [{**c, "dim2": 1, "dim3": 65533, "input1_step2": 0, "input1_step3": 1, "input2_step3": 1}
+            for c in _add_cases(rng, 40)]
+    adds = [c for c in adds if add_run_applies(_params(c))]
+    assert len(adds) >= 30 and all(ADD_LUT.applies(_params(c)) for c in adds)
+    assert {c["input1_multiplier"] == 2**30 for c in adds} == {True, False}  # either input the exact one
+    made = [scaled_table(_params(c)) for c in adds]
+    tables = ", ".join("{" + ", ".join(str(int(v)) for v in table) + "}" for table, _, _ in made)
+    source = "\n".join([
+        '#include "tas_kernels.h"',
+        f"static const tas_add_params adds[] = {{{', '.join(_struct(c) for c in adds)}}};",
+        f"static const int32_t tables[][256] = {{{tables}}};",
+        f"static const int32_t flags[][2] = {{{', '.join(f'{{{first}, {negative}}}' for _, first, negative in made)}}};",
+        LUT_MAIN,
+    ])
+    (tmp_path / "check.c").write_text(source)
+    binary = tmp_path / "check"
+    subprocess.run(["gcc", "-O2", "-fsanitize=address,undefined", "-fno-sanitize-recover", f"-I{KERNELS_DIR}",
+                    str(tmp_path / "check.c"), "-o", str(binary)], check=True)
+    assert subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout.strip() == "0"
+
+
+def _add_graph(kind: str, input_scale: float, constant_scale: float, activation: str, broadcast: bool = False):
     """kind(x, c) or kind(c, x) with c constant: every byte of x meets every byte of c over 4 inputs."""
     from tinyasc.compile.fuzz.spec import FuzzGraph, OpSpec, TensorSpec
 
     graph = FuzzGraph()
     x = graph.add(TensorSpec((1, 64, 256), "int8", (input_scale,), (7,)))
-    constant = np.tile(np.arange(-128, 128, dtype=np.int8), (1, 64, 1))
-    c = graph.add(TensorSpec((1, 64, 256), "int8", (constant_scale,), (-20,), data=constant))
+    rows = 1 if broadcast else 64  # broadcast: one row of the constant for every row of x
+    constant = np.tile(np.arange(-128, 128, dtype=np.int8), (1, rows, 1))
+    c = graph.add(TensorSpec((1, rows, 256), "int8", (constant_scale,), (-20,), data=constant))
     out = graph.add(TensorSpec((1, 64, 256), "int8", (0.05,), (-3,)))
     first, second = (x, c) if kind.endswith("x_c") else (c, x)
     graph.ops.append(OpSpec(kind.split("_")[0], [first, second], [out], {"fusedActivationFunction": activation}))
@@ -238,6 +291,9 @@ ADD_GRAPHS = {  # kind and operand order, input scale, constant scale, activatio
     "SUB_c_x": (0.047, 0.031, "none"),   # x exact and subtracted
     "ADD_c_x_equal": (0.04, 0.04, "relu"),  # both exact
 }
+# Full-shape operands take the table kernel (tas_add_lut_s8) on the M4; with the constant broadcast
+# over the rows the contiguous run (tas_add_run.h) takes them.
+ADD_GRAPHS.update({f"{name}_broadcast": graph for name, graph in list(ADD_GRAPHS.items())})
 
 
 @pytest.mark.e2e
@@ -250,13 +306,15 @@ def test_add_runs_are_bit_exact_in_qemu(name, board, tmp_path):
     from tinyasc.firmware.build import build_firmware
 
     path = tmp_path / f"{name}.tflite"
-    path.write_bytes(to_tflite(_add_graph(name.removesuffix("_equal"), *ADD_GRAPHS[name])))
+    kind = name.removesuffix("_broadcast").removesuffix("_equal")
+    path.write_bytes(to_tflite(_add_graph(kind, *ADD_GRAPHS[name], broadcast=name.endswith("_broadcast"))))
     columns = np.arange(256)[None, :] + np.arange(64)[:, None]
     inputs = np.stack([((columns + 64 * k) % 256 - 128).astype(np.int8)[None] for k in range(4)])
     export = export_model(path, board_name=board, out_root=tmp_path, name=name, test_inputs=inputs,
                           num_test_vectors=len(inputs))
     kernels = {step.kernel for step in export.compiled.steps}
-    assert kernels == ({"tas_add_fast_s8"} if board == "nrf52840" else {"tas_add_table_s8"})
+    dsp = "tas_add_fast_s8" if name.endswith("_broadcast") else "tas_add_lut_s8"
+    assert kernels == ({dsp} if board == "nrf52840" else {"tas_add_table_s8"})
     build_firmware(export.export_dir)
     result = run_firmware(export.export_dir)
     assert result.passed, result.failure

@@ -1,16 +1,20 @@
 /* int8 2-D convolution for first layers (one group, 1-4 input channels: RGB images, spectrograms)
- * on cores with the DSP extension. Their windows are short (3x3x3 = 27 bytes) and their channels
- * few, so the general im2col kernel spends most of its time widening weights and setting up each
- * channel's requantization. Here both are done at export time: the weights are stored widened to
- * int16 pairs (a first layer has a few hundred of them) and each channel's requantization terms
- * are a row of a table in flash. Per pixel pair: both receptive fields gathered (tas_im2col_pixel),
- * or read in place where a window is one run of input bytes (1-D convs on raw audio), widened and
- * interleaved once, then per channel pair 4 LDRD + 8 SMLAD per 16 MACs and the shared
- * 2x2 output stage. Any kernel size, stride, dilation and padding; bit-exact with tas_conv2d_s8.
- * widened_filter (tinyasc/compile/ops/conv_first.py: pack_first_weights), int32 words: per pair of
- * output channels (an odd count padded with a zero channel), per quad of the window (zero-padded
- * to a word) c0.even, c1.even, c0.odd, c1.odd, where even = (w0, w2) and odd = (w1, w3) as int16
- * halves (SXTB16's lanes). channels: per output channel (plus the padding one) its folded bias
+ * on cores with the DSP extension, and for any other one-group conv whose weights stay small widened
+ * (tinyasc/compile/ops/conv.py: ResNet-8's 3x3 convs up to 32 channels and its strided 1x1
+ * shortcuts). Their windows are short (3x3x3 = 27 bytes) and their channels few, so the general
+ * im2col kernel spends most of its time widening weights and setting up each channel's
+ * requantization. Here both are done at export time: the weights are stored widened to int16 pairs
+ * and each channel's requantization terms are a row of a table in flash. Per pixel pair: both
+ * receptive fields gathered (tas_im2col_pixel), or read in place where a window is one run of input
+ * bytes (1-D convs on raw audio), widened and interleaved once, then per channel pair 4 LDRD + 8
+ * SMLAD per 16 MACs (windows of 12 quads or more: per block of 4 channels 6 LDRD + 16 SMLAD per 32)
+ * and the shared output stage. Any kernel size, stride, dilation and padding; bit-exact with
+ * tas_conv2d_s8.
+ * widened_filter (tinyasc/compile/ops/conv_first.py: pack_first_weights), int32 words: output
+ * channels (an odd count padded with a zero channel) in blocks of 4 while 3 or more are left (windows
+ * of 12 quads or more), per quad of the window (zero-padded to a word) c0..c3.even, c0..c3.odd, then
+ * in pairs, per quad c0.even, c1.even, c0.odd, c1.odd, where even = (w0, w2) and odd = (w1, w3) as
+ * int16 halves (SXTB16's lanes). channels: per output channel (plus the padding one) its folded bias
  * (bias + input_offset·Σw), then in the fast form (fast_requant 1, chosen at export when exact for
  * every input) multiplier, r - 1 and add, else tas_requant_channel's multiplier, left, right, round
  * and negative_mask (tas_first_requantize). scratch: two int8 columns of window + 4 bytes, then
@@ -102,6 +106,65 @@ static inline tas_mat_acc2x2 tas_first_dot(const int32_t *x, const int32_t *w, i
     return acc;
 }
 
+/* Windows of fewer quads run pairs only: a block's call and its sums through memory cost more than
+ * its saved loads (conv_first.py: BLOCK4_MIN_QUADS, the same rule for the weights' layout). */
+#define TAS_FIRST_BLOCK4_MIN_QUADS 12
+
+/* acc[0..3] (pixel a, channels c..c+3) and acc[4..7] (pixel b) + the window's quads: per quad the
+ * pixels' widened words a.even, b.even, a.odd, b.odd and the block's weights c0..c3.even, c0..c3.odd.
+ * Each pixel word feeds 4 channels: per quad 6 LDRD + 16 SMLAD for 32 MACs (the 2-channel loop:
+ * 8 LDRD). quads >= 1. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* A whole function in assembly: 8 sums, 2 pointers, 2 pixel and 2 weight words need 14 registers,
+ * so GCC's register allocation cannot fail on it. AAPCS: r4-r11 saved; r0 x, r1 w, r2 quads, r3 acc.
+ * Two quads a pass; an odd count enters at the second. The end of x is kept at [sp]. */
+#define TAS_FIRST_HALF_QUAD_4X2            \
+    "ldrd r2, r3, [r0], #8\n\t"            \
+    "ldrd r12, lr, [r1], #8\n\t"           \
+    "smlad r4, r2, r12, r4\n\t"            \
+    "smlad r8, r3, r12, r8\n\t"            \
+    "smlad r5, r2, lr, r5\n\t"             \
+    "smlad r9, r3, lr, r9\n\t"             \
+    "ldrd r12, lr, [r1], #8\n\t"           \
+    "smlad r6, r2, r12, r6\n\t"            \
+    "smlad r10, r3, r12, r10\n\t"          \
+    "smlad r7, r2, lr, r7\n\t"             \
+    "smlad r11, r3, lr, r11\n\t"
+#define TAS_FIRST_IN_REGISTER __attribute__((unused)) /* read by the assembly, in r0-r3 */
+__attribute__((naked, noinline, unused)) static void tas_first_dot4x2(TAS_FIRST_IN_REGISTER const int32_t *x,
+        TAS_FIRST_IN_REGISTER const int32_t *w, TAS_FIRST_IN_REGISTER int32_t quads, TAS_FIRST_IN_REGISTER int32_t *acc)
+{
+    __asm__ volatile(
+        "push {r4-r11, lr}\n\t"
+        "tst r2, #1\n\t" /* the flags survive ADD, PUSH and LDM below */
+        "add r2, r0, r2, lsl #4\n\t"
+        "push {r2, r3}\n\t"
+        "ldmia r3, {r4-r11}\n\t"
+        "bne 2f\n"
+        "1:\n\t" TAS_FIRST_HALF_QUAD_4X2 TAS_FIRST_HALF_QUAD_4X2
+        "2:\n\t" TAS_FIRST_HALF_QUAD_4X2 TAS_FIRST_HALF_QUAD_4X2
+        "ldr r2, [sp]\n\t"
+        "cmp r0, r2\n\t"
+        "bne 1b\n\t"
+        "pop {r2, r3}\n\t"
+        "stmia r3, {r4-r11}\n\t"
+        "pop {r4-r11, pc}\n\t");
+}
+#undef TAS_FIRST_HALF_QUAD_4X2
+#else
+static void tas_first_dot4x2(const int32_t *x, const int32_t *w, int32_t quads, int32_t *acc)
+{
+    for (; quads > 0; --quads) {
+        for (int32_t half = 0; half < 2; ++half, x += 2, w += 4) { /* even lanes, then odd */
+            for (int32_t k = 0; k < 4; ++k) {
+                acc[k] = tas_smlad(x[0], w[k], acc[k]);
+                acc[4 + k] = tas_smlad(x[1], w[k], acc[4 + k]);
+            }
+        }
+    }
+}
+#endif
+
 /* requantize(acc) + output_offset saturated to int8, in the fast form (fast 1: the row holds
  * multiplier, r - 1 and add = 2^(r-1)·(2·output_offset + 1); exact because the export proved 2·acc
  * and acc + add fit int32, tinyasc/compile/ops/fully_connected_dsp.py: fast_requantization_holds):
@@ -144,15 +207,64 @@ static inline void tas_first_store(tas_mat_range4 range, int32_t a0, int32_t a1,
 #endif
 }
 
-/* Every output channel of the widened pixel pair; each channel's row of `channels`: its folded bias,
- * then its requantization terms (4 words a channel in the fast form, else 6). */
+/* Four int8 values (channels c..c + 3 of one pixel) clamped to the activation range, as one word. */
+static inline int32_t tas_first_pack4(tas_mat_range4 range, int32_t v0, int32_t v1, int32_t v2, int32_t v3)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    int32_t packed = v0;
+    __asm__("bfi %0, %1, #8, #8\n\tbfi %0, %2, #16, #8\n\tbfi %0, %3, #24, #8" : "+&r"(packed) : "r"(v1), "r"(v2), "r"(v3));
+    return tas_min_s8x4(tas_max_s8x4(packed, range.low), range.high);
+#else
+    const int32_t low = (int8_t)range.low, high = (int8_t)range.high;
+    return (int32_t)((uint32_t)(uint8_t)tas_clamp(v0, low, high) | (uint32_t)(uint8_t)tas_clamp(v1, low, high) << 8
+                     | (uint32_t)(uint8_t)tas_clamp(v2, low, high) << 16 | (uint32_t)(uint8_t)tas_clamp(v3, low, high) << 24);
+#endif
+}
+
+/* Channels c..c + 3 of the widened pixel pair (a block of 4; the last one of a count 3 mod 4 holds
+ * the table's padding channel and stores 3). Returns the weights past the block. */
+static inline const int32_t *tas_first_block4(const tas_conv2d_params *p, tas_mat_range4 range, const int32_t *widened,
+                                              const int32_t *weights, const int32_t *channels, int32_t fast, int32_t quads,
+                                              int32_t stored, int8_t *out_a, int8_t *out_b)
+{
+    const int32_t words = fast ? 4 : 6, offset = p->output_offset;
+    int32_t acc[8], value[8];
+    for (int32_t k = 0; k < 4; ++k) {
+        acc[k] = acc[4 + k] = channels[k * words];
+    }
+    tas_first_dot4x2(widened, weights, quads, acc);
+    for (int32_t k = 0; k < 4; ++k) {
+        value[k] = tas_first_requantize(channels + k * words + 1, fast, offset, acc[k]);
+        value[4 + k] = tas_first_requantize(channels + k * words + 1, fast, offset, acc[4 + k]);
+    }
+    if (stored == 4) { /* when out_b == out_a (a pixel paired with itself) both words are equal */
+        tas_write_word(out_a, tas_first_pack4(range, value[0], value[1], value[2], value[3]));
+        tas_write_word(out_b, tas_first_pack4(range, value[4], value[5], value[6], value[7]));
+    } else {
+        for (int32_t k = 0; k < stored; ++k) {
+            out_b[k] = (int8_t)tas_clamp(value[4 + k], p->act_min, p->act_max);
+            out_a[k] = (int8_t)tas_clamp(value[k], p->act_min, p->act_max);
+        }
+    }
+    return weights + 8 * quads;
+}
+
+/* Every output channel of the widened pixel pair: blocks of 4 channels while at least 3 are left
+ * (windows of TAS_FIRST_BLOCK4_MIN_QUADS quads or more, else pairs only), then pairs (an odd last
+ * channel with the table's padding partner, not stored). Each channel's row of `channels`: its
+ * folded bias, then its requantization terms (4 words a channel in the fast form, else 6). */
 static inline void tas_first_outputs(const tas_conv2d_params *p, const int32_t *widened, const int32_t *weights,
                                      const int32_t *channels, int32_t fast, int32_t quads, int8_t *out_a, int8_t *out_b)
 {
     const tas_mat_mult stage = {.act_min = p->act_min, .act_max = p->act_max};
     const tas_mat_range4 range = tas_mat_range4_of(&stage);
     const int32_t depth = p->output_depth, paired_end = depth & ~1, words = fast ? 4 : 6, offset = p->output_offset;
-    for (int32_t c = 0; c < depth; c += 2, weights += 4 * quads, channels += 2 * words) {
+    int32_t c = 0;
+    for (; quads >= TAS_FIRST_BLOCK4_MIN_QUADS && c + 3 <= depth; c += 4, channels += 4 * words) {
+        const int32_t stored = c + 4 <= depth ? 4 : 3;
+        weights = tas_first_block4(p, range, widened, weights, channels, fast, quads, stored, out_a + c, out_b + c);
+    }
+    for (; c < depth; c += 2, weights += 4 * quads, channels += 2 * words) {
         const int32_t *next = channels + words;
         const tas_mat_acc2x2 start = {channels[0], next[0], channels[0], next[0]};
         const tas_mat_acc2x2 acc = tas_first_dot(widened, weights, quads, start);
@@ -293,11 +405,13 @@ static inline __attribute__((always_inline)) void tas_first_pairs(const tas_conv
     }
 }
 
-TAS_KERNEL void tas_conv2d_first_s8_dsp(const tas_conv2d_params *p, const int8_t *input, const int32_t *widened_filter,
+TAS_KERNEL_INLINE void tas_conv2d_first_s8_dsp(const tas_conv2d_params *p, const int8_t *input, const int32_t *widened_filter,
                                         const int32_t *channels, int32_t fast_requant, int32_t *scratch, int8_t *output)
 {
     const int32_t window = tas_im2col_window(p);
-    tas_im2col_fill((int8_t *)scratch, 0, 2 * (window + 4)); /* the padding bytes past a window are read, so set */
+    if (p->filter_height * p->filter_width * p->filter_depth != window) { /* the padding bytes past a window are read, so set */
+        tas_im2col_fill((int8_t *)scratch, 0, 2 * (window + 4));
+    }
     if (tas_first_windows_are_runs(p)) {
         int32_t in_place_first, in_place_end;
         tas_first_in_place_pixels(p, window, 1, &in_place_first, &in_place_end);

@@ -23,7 +23,8 @@
 #define TAS_KERNEL
 #endif
 /* The sparse kernels, which a model always inlines so that each call's row step is a constant, and
- * the depthwise kernels, inlined so that each layer's shape and channel count are. */
+ * the depthwise and first-layer conv kernels, inlined so that each layer's shape and channel count are
+ * (a model calls the first-layer kernel for several layers: a static function would not be specialised). */
 #ifndef TAS_KERNEL_INLINE
 #define TAS_KERNEL_INLINE
 #endif
@@ -104,6 +105,8 @@ void tas_mean_s8(const tas_mean_params *p, const int8_t *input, int8_t *output);
 void tas_add_s8(const tas_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
 void tas_mul_s8(const tas_mul_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
 void tas_add_fast_s8(const tas_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+void tas_add_lut_s8(const tas_add_params *p, const int8_t *input1, const int8_t *input2, const int32_t *table,
+                    int32_t exact_first, int32_t exact_negative, int8_t *output);
 void tas_add_table_s8(const tas_add_params *p, const int8_t *input1, const int8_t *input2, int32_t *scratch,
                       int8_t *output);
 void tas_mul_fast_s8(const tas_mul_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);

@@ -1,5 +1,6 @@
 """First-layer CONV_2D on DSP cores (tas_conv2d_first_s8_dsp.c): one group and 1-4 input channels
-(RGB images, spectrograms). The weights are stored widened to int16 pairs and each channel's
+(RGB images, spectrograms), and any other one-group conv whose widened weights stay small (conv.py
+selects it for those too). The weights are stored widened to int16 pairs and each channel's
 requantization terms precomputed, so the kernel's inner loop is LDRD + SMLAD only; both cost
 flash only in proportion to a first layer's few hundred weights."""
 
@@ -11,7 +12,9 @@ from tinyasc.compile.ops.common import EmitContext, Kernel, folded_bias, folds_i
 from tinyasc.compile.ops.fully_connected_dsp import fast_requantization_holds
 
 FIRST_LAYER_DEPTH = 4  # input channels up to this count
-WIDENED_WEIGHTS_LIMIT = 16384  # bytes of int16 weights: beyond it the int8 im2col kernel keeps flash small
+BLOCK4_MIN_QUADS = 12  # windows of at least this many quads: channels in blocks of 4 (TAS_FIRST_BLOCK4_MIN_QUADS)
+# Bytes of int16 weights (up to a 3x3 conv of 32 to 32 channels): beyond, the int8 im2col kernel keeps flash small.
+WIDENED_WEIGHTS_LIMIT = 18432
 
 
 def first_window(p) -> int:
@@ -19,25 +22,32 @@ def first_window(p) -> int:
     return (p.filter_height * p.filter_width * p.filter_depth + 3) // 4 * 4
 
 
-def is_first_layer(p) -> bool:
-    """One group over 1-4 input channels, the folded bias in int32 and weights that stay small widened."""
+def has_small_widened_filter(p) -> bool:
+    """One group, the folded bias in int32 and weights that stay small widened (the kernel's int16 pairs)."""
     paired = p.output_depth + p.output_depth % 2
-    return (
-        p.groups == 1 and p.input_depth <= FIRST_LAYER_DEPTH
-        and 2 * paired * first_window(p) <= WIDENED_WEIGHTS_LIMIT and folds_into_int32(p)
-    )
+    return p.groups == 1 and 2 * paired * first_window(p) <= WIDENED_WEIGHTS_LIMIT and folds_into_int32(p)
+
+
+def is_first_layer(p) -> bool:
+    """A small widened filter over 1-4 input channels."""
+    return p.input_depth <= FIRST_LAYER_DEPTH and has_small_widened_filter(p)
 
 
 def pack_first_weights(weights: np.ndarray) -> np.ndarray:
-    """OHWI int8 weights → int32 words: per pair of output channels (an odd count padded with a zero
-    channel), per quad of the word-padded window c0.even, c1.even, c0.odd, c1.odd, each two int16
-    halves: even = (w0, w2), odd = (w1, w3), the lanes SXTB16 gives an input word."""
+    """OHWI int8 weights → int32 words of int16 halves, the lanes SXTB16 gives an input word: even =
+    (w0, w2), odd = (w1, w3) per quad of the word-padded window. Channels (an odd count padded with a
+    zero channel) in blocks of 4 while at least 3 are left (windows of BLOCK4_MIN_QUADS quads or more),
+    per quad c0..c3.even then c0..c3.odd; the rest in pairs, per quad c0.even, c1.even, c0.odd, c1.odd."""
     rows = np.asarray(weights, dtype=np.int8).reshape(weights.shape[0], -1).astype(np.int16)
     rows = np.pad(rows, ((0, rows.shape[0] % 2), (0, -rows.shape[1] % 4)))
-    quads = rows.reshape(rows.shape[0] // 2, 2, -1, 4)  # [pair, channel, quad, byte]
-    even, odd = quads[..., [0, 2]], quads[..., [1, 3]]  # [pair, channel, quad, 2]
-    words = np.stack([even[:, 0], even[:, 1], odd[:, 0], odd[:, 1]], axis=2)  # [pair, quad, word, 2]
-    return np.ascontiguousarray(words).astype("<i2").view("<i4").reshape(-1).astype(np.int32)
+    block_rows = 4 * ((weights.shape[0] + 1) // 4) if rows.shape[1] // 4 >= BLOCK4_MIN_QUADS else 0
+    blocks = rows[:block_rows].reshape(block_rows // 4, 4, rows.shape[1] // 4, 4)  # [block, channel, quad, byte]
+    even, odd = blocks[..., [0, 2]].transpose(0, 2, 1, 3), blocks[..., [1, 3]].transpose(0, 2, 1, 3)
+    quads = rows[block_rows:].reshape(-1, 2, rows.shape[1] // 4, 4)  # [pair, channel, quad, byte]
+    pair_even, pair_odd = quads[..., [0, 2]], quads[..., [1, 3]]  # [pair, channel, quad, 2]
+    pairs = np.stack([pair_even[:, 0], pair_even[:, 1], pair_odd[:, 0], pair_odd[:, 1]], axis=2)  # [pair, quad, word, 2]
+    halves = np.concatenate([np.concatenate([even, odd], axis=2).reshape(-1), pairs.reshape(-1)])
+    return np.ascontiguousarray(halves).astype("<i2").view("<i4").reshape(-1).astype(np.int32)
 
 
 def fast_requantization(p) -> bool:

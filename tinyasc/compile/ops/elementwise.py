@@ -192,6 +192,11 @@ def _operand_pointer(ctx: EmitContext, position: int, constant: np.ndarray | Non
 def emit(p, kernel: Kernel, ctx: EmitContext) -> str:
     a = _operand_pointer(ctx, 0, p.input1_constant)
     b = _operand_pointer(ctx, 1, p.input2_constant)
+    if kernel.weight_layout == "scaled_table":
+        table, exact_first, exact_negative = scaled_table(p)
+        t = ctx.constant("scaled", table, "int32_t", "per byte of the rescaled input: its doubled scaled value "
+                         "plus the exact input's doubled offset term")
+        return f"{kernel.name}({ctx.params}, {a}, {b}, {t}, {exact_first}, {exact_negative}, {ctx.output()})"
     scratch = f"(int32_t *)(void *)({ctx.scratch()}), " if kernel.scratch_bytes else ""
     return f"{kernel.name}({ctx.params}, {a}, {b}, {scratch}{ctx.output()})"
 
@@ -237,22 +242,52 @@ def runs_contiguously(p) -> bool:
 
 
 ADD_RUN_MIN_LENGTH = 16
+
+
+def scaled_table(p) -> tuple[np.ndarray, int, int]:
+    """tas_add_lut_s8's table and flags. e is the input whose rescale is exactly 0.5 (input1 when both
+    are), s the other: TFLite's doubled sum 2·(±scaled(e) ± scaled(s)) is table[s + 128] ± e·2^20 with
+    table[v + 128] = ±offset_e·2^20 ± 2·scaled_s(v), scaled_s by TFLite's arithmetic ((v + offset)·2^20
+    times a multiplier below one, rounded twice). Returns (table, exact_first, exact_negative)."""
+    exact_first = int((p.input1_multiplier, p.input1_shift) == (EXACT_MULTIPLIER, 0))
+    offset_e, offset_s = (p.input1_offset, p.input2_offset) if exact_first else (p.input2_offset, p.input1_offset)
+    multiplier, shift = (p.input2_multiplier, p.input2_shift) if exact_first else (p.input1_multiplier, p.input1_shift)
+    sign_e = -1 if p.subtract and not exact_first else 1
+    sign_s = -1 if p.subtract and exact_first else 1
+    values = np.arange(-128, 128, dtype=np.int64)
+    scaled = quant.multiply_by_quantized_multiplier((values + offset_s) * (1 << LEFT_SHIFT), multiplier, shift)
+    table = sign_e * offset_e * (1 << LEFT_SHIFT) + sign_s * 2 * np.asarray(scaled, dtype=np.int64)
+    return table.astype(np.int32), exact_first, int(sign_e < 0)
+
+
+def is_full_shape(p) -> bool:
+    """Both operands have the output's shape and layout (no broadcast): one run of dim0·…·dim3 bytes."""
+    dims = [p.dim0, p.dim1, p.dim2, p.dim3]
+    strides = [dims[1] * dims[2] * dims[3], dims[2] * dims[3], dims[3], 1]
+    return all(getattr(p, f"input{i}_step{axis}") == strides[axis]
+               for i in (1, 2) for axis in range(4) if dims[axis] > 1)
 # On DSP cores, an ADD tas_add_run.h takes runs tas_add_fast_s8 before any table: about 15
 # instructions an element against the tables' 21 and no scratch. The M3's portable SMMLAR costs
 # more than the tables' loads, so the tables stay first there.
 ADD_RUN = Kernel("tas_add_fast_s8", ADD_FAST.files, in_place=InPlace.FULL_SHAPE_OPERAND, requires=("dsp",),
                  applies=lambda p: add_run_applies(p) and runs_contiguously(p))
-# Residual-sized ADDs (>= 512 outputs) tabulate each input's scaled value first: 2 KB of scratch.
 ADD_TABLE_MIN_OUTPUTS = 512
+# Residual ADDs (no broadcast, >= 512 outputs) on DSP cores: the rescaled input's values from a 1 KB
+# table in flash (tas_add_lut_s8.c), about 10 instructions an element against the run's 17.
+ADD_LUT = Kernel("tas_add_lut_s8", ("tas_dsp.h", "tas_add_lut_s8.c"), in_place=InPlace.FULL_SHAPE_OPERAND,
+                 requires=("dsp",), weight_layout="scaled_table",
+                 applies=lambda p: (add_run_applies(p) and is_full_shape(p)
+                                    and p.dim0 * p.dim1 * p.dim2 * p.dim3 >= ADD_TABLE_MIN_OUTPUTS))
+# Residual-sized ADDs (>= 512 outputs) tabulate each input's scaled value first: 2 KB of scratch.
 ADD_TABLE = Kernel("tas_add_table_s8", ("tas_broadcast.h", "tas_add_table_s8.c"), in_place=InPlace.FULL_SHAPE_OPERAND,
                    applies=lambda p: (p.left_shift == LEFT_SHIFT and p.output_shift <= -1
                                       and p.dim0 * p.dim1 * p.dim2 * p.dim3 >= ADD_TABLE_MIN_OUTPUTS),
                    scratch_bytes=lambda p: 2 * 256 * 4)
 MUL_FAST = Kernel("tas_mul_fast_s8", ("tas_broadcast.h", "tas_mul_fast_s8.c"), in_place=InPlace.FULL_SHAPE_OPERAND,
                   applies=lambda p: p.output_shift <= 14 and p.output_multiplier >= 0)
-ADD_SPEC = OpSpec(kind=OpKind.ADD, prepare=prepare_add_or_sub, reference=ADD_KERNEL, variants=(ADD_RUN, ADD_TABLE, ADD_FAST),
+ADD_SPEC = OpSpec(kind=OpKind.ADD, prepare=prepare_add_or_sub, reference=ADD_KERNEL, variants=(ADD_LUT, ADD_RUN, ADD_TABLE, ADD_FAST),
                   params_ctype="tas_add_params", emit=emit, describe=describe)
-SUB_SPEC = OpSpec(kind=OpKind.SUB, prepare=prepare_add_or_sub, reference=ADD_KERNEL, variants=(ADD_RUN, ADD_TABLE, ADD_FAST),
+SUB_SPEC = OpSpec(kind=OpKind.SUB, prepare=prepare_add_or_sub, reference=ADD_KERNEL, variants=(ADD_LUT, ADD_RUN, ADD_TABLE, ADD_FAST),
                   params_ctype="tas_add_params", emit=emit, describe=describe)
 MUL_SPEC = OpSpec(kind=OpKind.MUL, prepare=prepare_mul, reference=MUL_KERNEL, variants=(MUL_FAST,),
                   params_ctype="tas_mul_params", emit=emit, describe=describe)
