@@ -111,9 +111,21 @@ def _patched(graph, prepared, kernels, board, options, fusions, scratch, chains,
             choice = leanest if stage is leanest.stage else plan_with(graph, prepared, kernels, board, options,
                                                                       fusions, dict(scratch), free, stage, cache)
             if choice.plan.arena_size <= leanest.plan.arena_size:
-                found.append(choice)
+                found.append(_without_idle_chains(graph, prepared, kernels, board, options, fusions, scratch,
+                                                  choice, cache))
                 break
     return found
+
+
+def _without_idle_chains(graph, prepared, kernels, board, options, fusions, scratch, choice: Choice,
+                         cache: dict) -> Choice:
+    """`choice` (a patch stage beside row chains) without the chains when they do not lower its arena:
+    a chain runs its convs row by row, which can cost several times their instructions (WSNet's
+    PTQ convs: 3.7x), so on auto it runs only where the arena needs it."""
+    if not choice.chains or options.row_chains == "always":
+        return choice
+    bare = plan_with(graph, prepared, kernels, board, options, fusions, dict(scratch), [], choice.stage, cache)
+    return bare if bare.plan.arena_size <= choice.plan.arena_size else choice
 
 
 def _floor(graph, stage: PatchStage) -> int:
