@@ -261,14 +261,16 @@ def test_profile_accounts_for_every_op_and_convs_stay_above_the_smlad_floor(anch
     profile = profile_firmware(anchor_m4_export.export_dir)
     rows = profile["layers"]
     assert [row["op"] for row in rows] == list(range(8))
-    # A pool fused into its conv runs no code of its own: its row reads 0 or one tick (40) by the tick's phase.
+    # An op fused into another (a pool into its conv, ops in a patch stage into its first) runs no code
+    # of its own: its row reads 0 or one tick (40) by the tick's phase.
     fused_away = {s.index for s in anchor_m4_export.compiled.steps if s.call and s.call.startswith("(void)0")}
     assert all(row["instructions"] > 0 for row in rows if row["op"] not in fused_away)
     # The hooks cost a few dozen instructions per op and each row is exact to one tick (40).
     assert abs(profile["instructions_profiled"] - release) <= 8 * (40 + 200)
     convs = [row for row in rows if row["kind"] == "CONV_2D"]
     assert sum(row["share"] for row in convs) > 0.8
-    assert all(SMLAD_FLOOR < row["instructions_per_mac"] < 3.0 for row in convs)
+    # A conv running others' work too (its patch stage's) is counted against its own MACs only.
+    assert all(SMLAD_FLOOR < row["instructions_per_mac"] < 3.0 for row in convs if row["op"] not in fused_away)
     assert read_manifest(anchor_m4_export.export_dir)["profile"] == profile
     assert "tas_conv2d_first_s8_dsp" in format_profile_table(profile)
 
