@@ -96,3 +96,19 @@ def pytest_addoption(parser):
 @pytest.fixture(scope="session")
 def update_golden(request):
     return request.config.getoption("--update-golden")
+
+
+@pytest.fixture
+def only_conv_kernel(monkeypatch):
+    """only_conv_kernel(kernel): CONV_2D ops run `kernel` wherever it applies, for the rest of the test
+    (else the reference kernel): to keep a kernel that the cost model (kernels.py) seldom picks
+    tested bit for bit on shapes it runs."""
+    import dataclasses
+
+    from tinyasc.compile.ir import OpKind
+    from tinyasc.compile.ops import REGISTRY
+
+    def force(kernel):
+        monkeypatch.setitem(REGISTRY, OpKind.CONV_2D, dataclasses.replace(REGISTRY[OpKind.CONV_2D], variants=(kernel,)))
+
+    return force

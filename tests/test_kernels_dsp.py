@@ -8,8 +8,9 @@ import pytest
 from tinyasc.compile.codegen import compile_graph, render_model_sources, write_sources
 from tinyasc.compile.host import build_host_runner, run_host
 from tinyasc.compile.ir import OpKind
-from tinyasc.compile.kernels import select_kernel
-from tinyasc.compile.ops.conv import pack_rows_dsp_weights
+from tinyasc.compile.kernels import runnable_variants, select_kernel
+from tinyasc.compile.ops import conv
+from tinyasc.compile.ops.conv import CONV2D_ROWS_DSP, pack_rows_dsp_weights
 from tinyasc.compile.ops.pool import Pool2DParams
 from tinyasc.compile.reference import tflm_outputs
 from tinyasc.artifacts.boards import get_board
@@ -119,7 +120,13 @@ def test_no_board_means_portable_kernels(conv_row_tflites):
     graph = read_tflite(conv_row_tflites["window_15_7_channels"])
     assert [s.kernel for s in compile_graph(graph).steps] == ["tas_conv2d_rows_s8"]
     assert [s.kernel for s in compile_graph(graph, board=get_board("cortex-m3")).steps] == ["tas_conv2d_rows_s8"]
-    assert [s.kernel for s in compile_graph(graph, board=get_board("nrf52840")).steps] == ["tas_conv2d_rows_s8_dsp"]
+    # On the M4 a DSP kernel: of those that apply (rows, im2col), the one the cost model ranks cheapest.
+    params = conv.prepare(graph.ops[0], graph)
+    runnable = runnable_variants(OpKind.CONV_2D, params, get_board("nrf52840"))
+    dsp = [k for k in runnable if "dsp" in k.requires]
+    assert {k.name for k in dsp} == {"tas_conv2d_rows_s8_dsp", "tas_conv2d_im2col_s8_dsp"}
+    cheapest = min(dsp, key=lambda k: k.cost(params)).name
+    assert [s.kernel for s in compile_graph(graph, board=get_board("nrf52840")).steps] == [cheapest]
 
 
 # ---- weight packing ----
@@ -163,15 +170,20 @@ def _truncating_div(n, d):
 
 
 @pytest.mark.parametrize("name", list(CONV_ROW_CASES))
-def test_dsp_conv_is_bit_exact_with_tflm_on_the_host(name, conv_row_tflites, tmp_path):
+def test_dsp_conv_is_bit_exact_with_tflm_on_the_host(name, conv_row_tflites, tmp_path, only_conv_kernel):
+    """The rows DSP kernel on every case (the cost model often prefers another: forced here), then
+    the kernel the cost model picks."""
     path = conv_row_tflites[name]
     graph = read_tflite(path)
     x = graph.tensors[graph.inputs[0]]
     inputs = np.random.default_rng(1).integers(-128, 128, (40, x.num_elements), dtype=np.int8)
-    compiled, actual = _host_outputs_for_board(path, get_board("nrf52840"), inputs, tmp_path)
-    assert [s.kernel for s in compiled.steps] == ["tas_conv2d_rows_s8_dsp"]
     expected = tflm_outputs(path.read_bytes(), inputs, x.shape)
     assert len(np.unique(expected)) > 2, "degenerate case: outputs nearly constant"
+    chosen, actual = _host_outputs_for_board(path, get_board("nrf52840"), inputs, tmp_path / "chosen")
+    assert chosen.steps[0].kernel.endswith("_dsp") and np.array_equal(actual, expected)
+    only_conv_kernel(CONV2D_ROWS_DSP)
+    compiled, actual = _host_outputs_for_board(path, get_board("nrf52840"), inputs, tmp_path / "rows")
+    assert [s.kernel for s in compiled.steps] == ["tas_conv2d_rows_s8_dsp"]
     assert np.array_equal(actual, expected)
 
 
@@ -226,12 +238,17 @@ def anchor_m4_export(anchor_tflite, tmp_path_factory):
 def test_anchor_runs_bit_exact_in_qemu_with_dsp_kernels_under_0_6x_tflm_cmsis_nn(anchor_m4_export):
     from tinyasc.emulate.qemu import run_firmware
 
-    kernels = {step.kernel for step in anchor_m4_export.compiled.steps}
-    assert {"tas_conv2d_rows_s8_dsp", "tas_max_pool2d_s8_dsp"} <= kernels
+    steps = anchor_m4_export.compiled.steps
+    # conv1 (one input channel) reads its windows in place in the first-layer kernel; conv2 and conv3
+    # run im2col: the cost model ranks both well below the rows kernel (~2.2 insns/MAC).
+    assert [s.kernel for s in steps if s.kind == "CONV_2D"] == [
+        "tas_conv2d_first_s8_dsp", "tas_conv2d_im2col_s8_dsp", "tas_conv2d_im2col_s8_dsp"]
+    assert "tas_max_pool2d_s8_dsp" in {s.kernel for s in steps}
     result = run_firmware(anchor_m4_export.export_dir)
     assert result.passed, result.failure
-    # Measured 15.62 M (0.52x) on mps2-an386 (random-weight anchor); DESIGN §6 asks for <= 0.6 x 29.86 M.
-    assert result.instructions_per_inference <= 0.6 * TFLM_CMSIS_NN_INSTRUCTIONS
+    # Measured 10.0 M (0.34x) on mps2-an386 (random-weight anchor; 15.6 M on the rows kernel);
+    # DESIGN §6 asks for <= 0.6 x 29.86 M.
+    assert result.instructions_per_inference <= 0.4 * TFLM_CMSIS_NN_INSTRUCTIONS
 
 
 @pytest.mark.e2e
@@ -244,16 +261,18 @@ def test_profile_accounts_for_every_op_and_convs_stay_above_the_smlad_floor(anch
     profile = profile_firmware(anchor_m4_export.export_dir)
     rows = profile["layers"]
     assert [row["op"] for row in rows] == list(range(8))
-    # A pool fused into its conv runs no code of its own: its row reads 0 or one tick (40) by the tick's phase.
+    # An op fused into another (a pool into its conv, ops in a patch stage into its first) runs no code
+    # of its own: its row reads 0 or one tick (40) by the tick's phase.
     fused_away = {s.index for s in anchor_m4_export.compiled.steps if s.call and s.call.startswith("(void)0")}
     assert all(row["instructions"] > 0 for row in rows if row["op"] not in fused_away)
     # The hooks cost a few dozen instructions per op and each row is exact to one tick (40).
     assert abs(profile["instructions_profiled"] - release) <= 8 * (40 + 200)
     convs = [row for row in rows if row["kind"] == "CONV_2D"]
     assert sum(row["share"] for row in convs) > 0.8
-    assert all(SMLAD_FLOOR < row["instructions_per_mac"] < 3.0 for row in convs)
+    # A conv running others' work too (its patch stage's) is counted against its own MACs only.
+    assert all(SMLAD_FLOOR < row["instructions_per_mac"] < 3.0 for row in convs if row["op"] not in fused_away)
     assert read_manifest(anchor_m4_export.export_dir)["profile"] == profile
-    assert "tas_conv2d_rows_s8_dsp" in format_profile_table(profile)
+    assert "tas_conv2d_first_s8_dsp" in format_profile_table(profile)
 
 
 @pytest.mark.e2e
@@ -269,7 +288,8 @@ def test_bench_writes_one_row_per_board_with_the_tflm_ratio_on_the_m4(tmp_path):
     assert set(by_cpu) == {"cortex-m4", "cortex-m3"} and all(row["bit_exact"] for row in rows)
     m4, m3 = by_cpu["cortex-m4"], by_cpu["cortex-m3"]
     assert m4["vs_tflm_cmsis_nn_instructions"] <= 0.6 and m3["vs_tflm_cmsis_nn_instructions"] is None
-    assert "tas_conv2d_rows_s8_dsp" in m4["kernels"] and "tas_conv2d_rows_s8_dsp" not in m3["kernels"]
+    assert {"tas_conv2d_first_s8_dsp", "tas_conv2d_im2col_s8_dsp"} <= set(m4["kernels"])
+    assert not [k for k in m3["kernels"] if k.endswith("_dsp")]
     # The M3 runs the portable kernels (tas_mat_mult_s8.h: one MLA per MAC, no SMLAD): slower than the M4.
     assert "tas_conv2d_rows_s8" in m3["kernels"] and m3["instructions"] > 1.2 * m4["instructions"]
     assert len(csv_path.read_text().splitlines()) == 3

@@ -250,16 +250,70 @@ def test_pool_output_is_live_from_the_fused_conv_on():
     assert plan.lower_bound == 256 + 124 + 8
 
 
+# Without patch stages and row chains, the fusion is the only schedule that shrinks the arena.
+FUSION_ONLY = CompileOptions(patches="never", row_chains="never")
+
+
+def test_a_fused_conv_whose_kernel_needs_scratch_gets_it_after_the_block(tmp_path):
+    """On the M4 the anchor-shaped CNN's first conv (1 input channel) runs the first-layer kernel,
+    which asks for scratch (its widened pixel pair): fused, the op's scratch is the 4-row block, then
+    that scratch 16-byte aligned. Bit-exact with TFLM on the host (the kernel's portable twin)."""
+    from pathlib import Path
+
+    from tinyasc.artifacts.boards import get_board
+
+    path = Path(__file__).resolve().parent / "fixtures" / "golden" / "anchor_shaped_cnn.tflite"
+    graph = read_tflite(path)
+    board = get_board("nrf52840")
+    fused = compile_graph(graph, board=board, options=FUSION_ONLY)
+    separate = compile_graph(graph, board=board, options=dataclasses.replace(FUSION_ONLY, fuse=False))
+    assert fused.steps[0].kernel == "tas_conv2d_first_s8_dsp" and "fused with op 1" in fused.steps[0].summary
+    block = 4 * graph.tensors[graph.ops[0].outputs[0]].shape[-1]  # the pool window's 4 conv rows
+    offset = (block + 15) // 16 * 16
+    assert fused.plan.scratch_buffer[0].size == offset + separate.plan.scratch_buffer[0].size
+    assert f"+ {offset})" in fused.steps[0].call
+    assert fused.plan.arena_size < separate.plan.arena_size
+    write_sources(render_model_sources(fused, path.name, []), tmp_path / "src")
+    runner = build_host_runner(tmp_path / "src", tmp_path / "runner")
+    x, y = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    inputs = np.random.default_rng(5).integers(-128, 128, (30, x.num_elements), dtype=np.int8)
+    expected = tflm_outputs(path.read_bytes(), inputs, x.shape)
+    assert np.array_equal(run_host(runner, inputs, y.num_elements), expected)
+
+
+def test_fusion_runs_only_where_it_lowers_the_arena(tiny_cnn_tflite):
+    """With every schedule allowed, the fused plan runs only when no plan without it (patch stage,
+    row chain) needs fewer bytes; equal arenas run unfused."""
+    from tinyasc.artifacts.boards import get_board
+
+    graph = read_tflite(tiny_cnn_tflite)
+    for board in (None, get_board("nrf52840"), get_board("cortex-m3")):
+        chosen = compile_graph(graph, board=board)
+        unfused = compile_graph(graph, board=board, options=CompileOptions(fuse=False))
+        fused = compile_graph(graph, board=board, options=FUSION_ONLY)
+        if "fused with op 1" in chosen.steps[0].summary:
+            assert chosen.plan.arena_size < unfused.plan.arena_size
+        else:
+            assert chosen.plan.arena_size <= fused.plan.arena_size
+
+
 @pytest.mark.e2e
-def test_fused_conv_pool_with_dsp_kernels_is_bit_exact_in_qemu(tiny_cnn_tflite, tmp_path):
+def test_fused_conv_pool_with_dsp_kernels_is_bit_exact_in_qemu(tmp_path, only_conv_kernel):
+    from pathlib import Path
+
     from tinyasc.compile.export import export_model
+    from tinyasc.compile.ops.conv import CONV2D_ROWS_DSP
     from tinyasc.emulate.qemu import run_firmware
     from tinyasc.firmware.build import build_firmware
 
-    exported = export_model(tiny_cnn_tflite, board_name="nrf52840", out_root=tmp_path, name="tiny_fused",
-                            num_test_vectors=4)
-    layers = exported.manifest["export"]["layers"]
-    assert "fused with op 1" in layers[0]["summary"] and layers[0]["kernel"] == "tas_conv2d_rows_s8_dsp"
-    build_firmware(exported.export_dir)
-    result = run_firmware(exported.export_dir)
-    assert result.passed and result.vectors == 4 and result.mismatches == 0
+    path = Path(__file__).resolve().parent / "fixtures" / "golden" / "anchor_shaped_cnn.tflite"
+    for name in ("first", "rows"):  # the kernel the cost model picks (with scratch), then the rows kernel (none)
+        if name == "rows":
+            only_conv_kernel(CONV2D_ROWS_DSP)
+        exported = export_model(path, board_name="nrf52840", out_root=tmp_path, name=f"fused_{name}",
+                                num_test_vectors=4, options=FUSION_ONLY)
+        layers = exported.manifest["export"]["layers"]
+        assert "fused with op 1" in layers[0]["summary"] and layers[0]["kernel"] == f"tas_conv2d_{name}_s8_dsp"
+        build_firmware(exported.export_dir)
+        result = run_firmware(exported.export_dir)
+        assert result.passed and result.vectors == 4 and result.mismatches == 0

@@ -100,6 +100,7 @@ def _dense_model(inputs, units, activation=None):
 # name: (builder, sparsity, zero output channels, the op that must run sparse)
 CASES = {
     "conv_1d_k3_depth32_like_the_anchor_70pc": (lambda: _conv_model((30, 1, 32), 64, (3, 1), activation="relu"), 0.7, (), OpKind.CONV_2D),
+    "conv_1d_k3_depth32_like_the_anchor_90pc": (lambda: _conv_model((30, 1, 32), 64, (3, 1), activation="relu"), 0.9, (), OpKind.CONV_2D),
     "conv_1d_k32_stride4_50pc_zero_channels": (lambda: _conv_model((150, 1, 1), 6, (32, 1), (4, 1)), 0.5, (0, 4), OpKind.CONV_2D),
     "conv_1x1_on_a_2d_map_90pc": (lambda: _conv_model((5, 7, 8), 9, (1, 1), activation="relu6"), 0.9, (3,), OpKind.CONV_2D),
     "conv_fused_with_its_pool_75pc": (lambda: _conv_pool_model((70, 1, 8), 16, (3, 1), (4, 1)), 0.75, (), OpKind.CONV_2D),
@@ -172,12 +173,19 @@ def test_a_sparse_conv_still_fuses_with_its_max_pool(sparse_tflites):
 
 
 def test_sparse_conv_beside_dense_kernels_in_one_model_on_the_m4(sparse_tflites, tmp_path):
-    """auto on the M4: the 70 %-sparse conv runs sparse, the dense one keeps the SMLAD kernel."""
-    sparse_path, dense_path = sparse_tflites["conv_1d_k3_depth32_like_the_anchor_70pc"], sparse_tflites["conv_dense_weights_0pc"]
+    """auto on the M4: the 90 %-sparse conv runs sparse; at 70 % zeros im2col's SMLAD pairs (~1.3
+    insns/MAC) are estimated cheaper than one sparse entry per non-zero weight, so it stays dense, as
+    does the dense conv (on the DSP kernel the cost model ranks cheapest)."""
+    sparse_path, dense_path = sparse_tflites["conv_1d_k3_depth32_like_the_anchor_90pc"], sparse_tflites["conv_dense_weights_0pc"]
     board = get_board("nrf52840")
-    assert compile_graph(read_tflite(sparse_path), board=board).steps[0].kernel == "tas_conv2d_sparse_s8"
-    assert compile_graph(read_tflite(dense_path), board=board).steps[0].kernel == "tas_conv2d_rows_s8_dsp"
-    assert compile_graph(read_tflite(sparse_path), board=board, options=CompileOptions(sparse="never")).steps[0].kernel == "tas_conv2d_rows_s8_dsp"
+    sparse = compile_graph(read_tflite(sparse_path), board=board).steps[0]
+    assert sparse.kernel == "tas_conv2d_sparse_s8" and sparse.sparsity["sparse_instructions_saved_estimate"] > 0
+    half = compile_graph(read_tflite(sparse_tflites["conv_1d_k3_depth32_like_the_anchor_70pc"]), board=board).steps[0]
+    assert half.kernel == "tas_conv2d_im2col_s8_dsp" and half.sparsity["weight_format"] == "dense"
+    dense = compile_graph(read_tflite(dense_path), board=board).steps[0]
+    assert dense.kernel.endswith("_dsp") and dense.sparsity["weight_format"] == "dense"
+    never = compile_graph(read_tflite(sparse_path), board=board, options=CompileOptions(sparse="never")).steps[0]
+    assert never.kernel == "tas_conv2d_im2col_s8_dsp"
 
 
 # ---- the cost model and the user's choice ----
@@ -226,7 +234,10 @@ def test_sparse_weights_take_fewer_bytes_than_the_dense_layout(sparse_tflites):
     dense = compile_graph(read_tflite(path), board=board, options=CompileOptions(sparse="never"))
     sparse = compile_graph(read_tflite(path), board=board, options=CompileOptions(sparse="always"))
     saved = sparse.steps[0].sparsity["sparse_bytes_saved"]
-    assert saved > 0 and dense.weight_bytes - sparse.weight_bytes == saved
+    # The report counts filter bytes only; the dense kernel chosen by cost (here the first-layer
+    # kernel) may store larger per-channel tables too, never smaller ones.
+    assert saved > 0 and dense.weight_bytes - sparse.weight_bytes >= saved
+    assert dense.steps[0].kernel.endswith("_dsp") and sparse.steps[0].kernel == "tas_conv2d_sparse_s8"
 
 
 def test_an_unknown_sparse_mode_is_one_clear_error():
@@ -243,7 +254,7 @@ def test_a_sparse_model_runs_bit_exact_in_qemu_with_fewer_instructions(sparse_tf
     from tinyasc.emulate.qemu import run_firmware
     from tinyasc.firmware.build import build_firmware
 
-    path = sparse_tflites["conv_1d_k3_depth32_like_the_anchor_70pc"]
+    path = sparse_tflites["conv_1d_k3_depth32_like_the_anchor_90pc"]
     instructions, weight_bytes = {}, {}
     for mode in ("never", "always"):
         result = export_model(path, board_name="nrf52840", out_root=tmp_path, name=mode,

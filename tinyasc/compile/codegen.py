@@ -20,7 +20,7 @@ import numpy as np
 import tinyasc
 from tinyasc.compile import ops
 from tinyasc.compile.kernel_library import model_sections
-from tinyasc.compile.kernels import select_dense_kernel, select_kernel
+from tinyasc.compile.kernels import select_dense_kernel, select_kernel, sparse_candidate
 from tinyasc.compile.sparse import layer_report
 from tinyasc.compile.fusion import ConvPoolFusion, find_conv_pool_fusions, fused_loop, row_pointer
 from tinyasc.compile.ir import Graph, verify
@@ -34,10 +34,10 @@ from tinyasc.compile.pcm_input import (
     stream_applies,
     stream_facts,
 )
-from tinyasc.compile.memory_choice import choose_memory
+from tinyasc.compile.memory_choice import choose_fusions
 from tinyasc.compile.patches_emit import build_patch_steps
 from tinyasc.compile.plan import MemoryPlan
-from tinyasc.compile.rowchain import find_row_chains
+from tinyasc.compile.rowchain import RowChain, find_row_chains
 from tinyasc.compile.rowchain_emit import build_chain_steps, keeps_kernels, settle_kernels
 from tinyasc.compile.rowstream import ROW, RowStream, carry_destination, destination, pairs_across_steps, stream_loop
 from tinyasc.errors import UnsupportedModelError
@@ -243,7 +243,8 @@ def _build_step(op, params, kernel: Kernel | None, graph: Graph, plan: MemoryPla
             if i >= 0 and graph.tensors[i].is_constant and graph.tensors[i].quantization is not None
         ),
         weight_bytes=sum(c.nbytes for c in constants[first_constant:]),
-        sparsity=layer_report(op.kind, params, kernel, select_dense_kernel(op.kind, params, board)),
+        sparsity=layer_report(op.kind, params, kernel, select_dense_kernel(op.kind, params, board),
+                              sparse_candidate(op.kind, params, board)),
     )
     return step, (kernel.files if kernel else ())
 
@@ -262,7 +263,9 @@ def _build_fused_half(op, params, fusion: ConvPoolFusion, graph: Graph, plan: Me
         base = _pointer(plan, fusion.pool_output)
         pointers = {fusion.elided: scratch, fusion.pool_output: row_pointer(base, fusion.output_row_step)}
     kernel = select_kernel(op.kind, block, board, options)
-    step, files = _build_step(op, block, kernel, graph, plan, constants, board, pointer=pointers.__getitem__)
+    kernel_scratch = f"({scratch}) + {fusion.kernel_scratch_offset}" if op.index == fusion.conv_op and fusion.kernel_scratch else None
+    step, files = _build_step(op, block, kernel, graph, plan, constants, board, pointer=pointers.__getitem__,
+                              scratch=kernel_scratch)
     spec = ops.spec_for(op)
     step.summary = spec.describe(params) + (f", fused with op {fusion.pool_op}" if op.index == fusion.conv_op
                                            else f", fused into op {fusion.conv_op}")
@@ -322,14 +325,13 @@ def compile_graph(graph: Graph, board=None, options: CompileOptions | None = Non
     fusions = find_conv_pool_fusions(
         graph, prepared, lambda index, params: select_kernel(graph.ops[index].kind, params, board, options),
     ) if options.fuse else []
-    fusions = [f for f in fusions if f.conv_op not in scratch]
-    for f in fusions:
-        scratch[f.conv_op] = f.scratch_bytes
-    taken = {op for f in fusions for op in (f.conv_op, f.pool_op)}
-    chains = [c for c in (find_row_chains(graph, prepared, taken) if options.fuse and options.row_chains != "never"
-                          else []) if settle_kernels(c, graph, board, options)
-              and (options.row_chains == "always" or keeps_kernels(c, graph, kernels))]
-    choice = choose_memory(graph, prepared, kernels, board, options, fusions, scratch, chains)
+
+    def chains_beside(taken: set[int]) -> list[RowChain]:
+        return [c for c in (find_row_chains(graph, prepared, taken) if options.fuse and options.row_chains != "never"
+                            else []) if settle_kernels(c, graph, board, options)
+                and (options.row_chains == "always" or keeps_kernels(c, graph, kernels))]
+
+    choice, fusions = choose_fusions(graph, prepared, kernels, board, options, fusions, scratch, chains_beside)
     plan, streams, chains, stage = choice.plan, choice.streams, choice.chains, choice.stage
     fused = {op: f for f in fusions for op in (f.conv_op, f.pool_op)}
     streamed = {s.depthwise_op: s for s in streams}

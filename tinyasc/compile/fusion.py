@@ -6,7 +6,9 @@ height). So the fused step loops over the pooled rows; each iteration runs the c
 on those fh rows into a scratch block of fh × W × C bytes and the pool's own kernel on the block
 into pooled row r. The conv output tensor is then *elided* (it takes no memory), the pool output
 is written during the conv op (the planner is told: `produced_at`), and the arena holds the scratch
-block instead of the conv output. Both kernels run unchanged on smaller shapes (block parameters:
+block instead of the conv output (then, 16-byte aligned, the conv kernel's own scratch when it asks
+for some: im2col columns). Codegen runs the fusions only where they lower the arena
+(memory_choice.py: choose_fusions): a patch stage or row chain over the same ops may need less. Both kernels run unchanged on smaller shapes (block parameters:
 the conv with fh output rows, the pool with one), so the result is the same bytes.
 
 Fused when: the conv has no vertical padding, top or bottom (each block reads whole input rows
@@ -39,11 +41,21 @@ class ConvPoolFusion:
     pool_block: Pool2DParams  # the pool on one block, one output row
     input_row_step: int  # bytes of conv input per pooled row
     output_row_step: int  # bytes of pool output per pooled row
+    kernel_scratch: int = 0  # bytes of scratch the conv's kernel asks for on one block
+
+    @property
+    def block_bytes(self) -> int:
+        b = self.conv_block
+        return b.output_height * b.output_width * b.output_depth
+
+    @property
+    def kernel_scratch_offset(self) -> int:
+        """Where the conv kernel's scratch starts in the op's scratch: after the block, 16-byte aligned."""
+        return (self.block_bytes + 15) // 16 * 16
 
     @property
     def scratch_bytes(self) -> int:
-        b = self.conv_block
-        return b.output_height * b.output_width * b.output_depth
+        return self.kernel_scratch_offset + self.kernel_scratch if self.kernel_scratch else self.block_bytes
 
 
 def find_conv_pool_fusions(graph: Graph, prepared: list, conv_kernel_of) -> list[ConvPoolFusion]:
@@ -83,7 +95,7 @@ def find_conv_pool_fusions(graph: Graph, prepared: list, conv_kernel_of) -> list
             output_height=block_rows,
             input_height=(block_rows - 1) * conv.stride_height + (conv.filter_height - 1) * conv.dilation_height + 1,
         )
-        # The same row-looping kernel for the whole conv and for one block (a cost model could differ).
+        # The same row-looping kernel for the whole conv and for one block (chosen by cost, it could differ).
         kernel = conv_kernel_of(op.index, conv)
         if kernel is None or not kernel.row_loop or conv_kernel_of(op.index, conv_block) != kernel:
             continue
@@ -94,6 +106,7 @@ def find_conv_pool_fusions(graph: Graph, prepared: list, conv_kernel_of) -> list
             pool_block=dataclasses.replace(pool, input_height=block_rows, output_height=1),
             input_row_step=pool.stride_height * conv.stride_height * conv.input_width * conv.input_depth,
             output_row_step=pool.output_width * pool.depth,
+            kernel_scratch=int(kernel.scratch_bytes(conv_block)) if kernel.scratch_bytes is not None else 0,
         ))
     return fusions
 

@@ -1,4 +1,5 @@
-"""Which memory plan codegen runs: op at a time with conv+pool fusions and row streams, with row
+"""Which memory plan codegen runs: op at a time with or without conv+pool fusions (choose_fusions)
+and with row streams, with row
 chains (compile/rowchain.py) and with a patch stage (compile/patches.py), each planned whole by
 plan.py and checked by plan_check.py; the smallest arena wins (CompileOptions.row_chains and
 .patches: auto, never or always), and on CompileOptions.row_streams "auto" a row stream that does not
@@ -110,9 +111,21 @@ def _patched(graph, prepared, kernels, board, options, fusions, scratch, chains,
             choice = leanest if stage is leanest.stage else plan_with(graph, prepared, kernels, board, options,
                                                                       fusions, dict(scratch), free, stage, cache)
             if choice.plan.arena_size <= leanest.plan.arena_size:
-                found.append(choice)
+                found.append(_without_idle_chains(graph, prepared, kernels, board, options, fusions, scratch,
+                                                  choice, cache))
                 break
     return found
+
+
+def _without_idle_chains(graph, prepared, kernels, board, options, fusions, scratch, choice: Choice,
+                         cache: dict) -> Choice:
+    """`choice` (a patch stage beside row chains) without the chains when they do not lower its arena:
+    a chain runs its convs row by row, which can cost several times their instructions (WSNet's
+    PTQ convs: 3.7x), so on auto it runs only where the arena needs it."""
+    if not choice.chains or options.row_chains == "always":
+        return choice
+    bare = plan_with(graph, prepared, kernels, board, options, fusions, dict(scratch), [], choice.stage, cache)
+    return bare if bare.plan.arena_size <= choice.plan.arena_size else choice
 
 
 def _floor(graph, stage: PatchStage) -> int:
@@ -138,6 +151,23 @@ def choose_memory(graph, prepared: list, kernels: list, board, options: CompileO
     if options.row_streams == "always":
         return best
     return _without_idle_streams(graph, prepared, kernels, board, options, fusions, scratch, best)
+
+
+def choose_fusions(graph, prepared: list, kernels: list, board, options: CompileOptions, fusions: list,
+                   scratch: dict[int, int], chains_beside) -> tuple[Choice, list]:
+    """The plan codegen runs and the conv+pool fusions (fusion.py) it runs: all of them where that
+    plan's arena is smaller than the plan without any, in which a patch stage or row chain may take
+    those ops (`chains_beside(taken ops)`: the row chains that may run beside them), else none.
+    `scratch`: each op's kernel scratch; a fused conv's becomes its block and kernel scratch."""
+    choices = []
+    for fused in ([[], fusions] if fusions else [[]]):
+        request = dict(scratch)
+        request.update({f.conv_op: f.scratch_bytes for f in fused})
+        taken = {op for f in fused for op in (f.conv_op, f.pool_op)}
+        choices.append((choose_memory(graph, prepared, kernels, board, options, fused, request, chains_beside(taken)),
+                        fused))
+    # Equal arenas: no patch stage (it recomputes), fewer row chains, then unfused (the kernels' own loops).
+    return min(choices, key=lambda c: (c[0].plan.arena_size, c[0].stage is not None, len(c[0].chains), len(c[1])))
 
 
 def _without_idle_streams(graph, prepared, kernels, board, options, fusions, scratch, best: Choice) -> Choice:

@@ -11,10 +11,11 @@ run a kernel that does one multiply-accumulate per non-zero weight:
                                      reads them interleaved (interleaved_entries)
     estimate(kind, params, dense)    the cost model: estimated instructions per inference and bytes of
                                      weights, the dense kernel `dense` vs the sparse kernel
-    choose_sparse(kind, params, dense, mode)   the dense kernel's sparse variant (Kernel.sparse)
-                                     when mode is "always", or "auto" and the cost model says it
-                                     pays off (>= 5 % fewer instructions and <= 10 % more flash, or
-                                     half the instructions), else None
+    choose_sparse(kind, params, dense, mode, sparse)   the sparse kernel `sparse` (default: the
+                                     dense kernel's Kernel.sparse) when mode is "always", or "auto"
+                                     and the cost model says it pays off against `dense` (>= 5 %
+                                     fewer instructions and <= 10 % more flash, or half the
+                                     instructions), else None
 
 The sparse kernels' records live with their ops (ops/conv.py, ops/fully_connected.py) and their
 call is written by ops/sparse_call.py: this module imports no op.
@@ -40,11 +41,9 @@ MAX_ENTRIES_PER_CHANNEL = 2**16 - 1  # uint16 counts
 # the anchor model on the Cortex-M4 and M3 twins at 0-75 % sparsity (benchmarks/sparsity.py): a cost
 # per MAC (dense) or per entry and output row (sparse), plus a cost per output value
 # (requantization, channel loop). They only rank dense against sparse; the real counts come from QEMU.
-DENSE_CONV_DSP = (1.27, 61.0)  # tas_conv2d_rows_s8_dsp: SMLAD, two MACs per instruction (fused with its pool)
+# A dense kernel with a cost model (Kernel.cost: the conv kernels, compile/kernel_costs.py) is
+# estimated by it; these cover the others.
 DENSE_CONV = (4.21, 68.0)  # tas_conv2d_s8-like byte loop (fitted on the Cortex-M3 twin before tas_mat_mult_s8.h)
-# tas_conv2d_rows_s8 on tas_mat_mult_s8.h (portable, 4 channels x 2 rows; Cortex-M3 twin, KWS DS-CNN
-# pointwise layers: `benchmarks/layer_profile.py ds_cnn_kws --board cortex-m3`)
-DENSE_CONV_PORTABLE_BLOCKS = (2.35, 28.0)
 DENSE_FULLY_CONNECTED = (6.9, 0.0)  # tas_fully_connected_s8 (adds the input offset per MAC)
 # tas_mat_mult_dsp.h kernels (Cortex-M4 twin, `benchmarks/matmul_layers.py`): 2 channels x 2 rows
 # per pass (1x1 convs), 4 channels x 1 row (fully connected)
@@ -170,20 +169,27 @@ class SparseEstimate:
 def _dense_weight_bytes(kind: OpKind, params, dense) -> int:
     if dense.weight_layout == "dsp_pairs":
         return pack_rows_dsp_weights(params.weights).nbytes
+    padded = (_window(params) + 3) // 4 * 4  # per channel the window padded to a word
+    if dense.weight_layout == "first_pairs":  # widened to int16, an odd channel count padded
+        return 2 * (params.output_depth + params.output_depth % 2) * padded
+    if dense.weight_layout == "im2col_blocks":
+        return params.output_depth * padded
     if dense.weight_layout == "mat_mult_blocks":
         return params.weights.size + 4 * params.output_depth  # int8, a word of padding at most per channel
     return params.weights.size
 
 
 def _dense_instructions(kind: OpKind, params, dense) -> float:
+    if dense.cost is not None:
+        return dense.cost(params)
     if dense.weight_layout == "mat_mult_blocks" and "dsp" not in dense.requires:
-        per_mac, per_output = DENSE_FULLY_CONNECTED_BLOCKED if kind == OpKind.FULLY_CONNECTED else DENSE_CONV_PORTABLE_BLOCKS
+        per_mac, per_output = DENSE_FULLY_CONNECTED_BLOCKED
     elif dense.weight_layout == "mat_mult_blocks":
         per_mac, per_output = DENSE_MAT_MULT_DSP_PAIRS if _rows(kind, params) > 1 else DENSE_MAT_MULT_DSP_ONE_ROW
     elif kind == OpKind.FULLY_CONNECTED:
         per_mac, per_output = DENSE_FULLY_CONNECTED
     else:
-        per_mac, per_output = DENSE_CONV_DSP if dense.weight_layout == "dsp_pairs" else DENSE_CONV
+        per_mac, per_output = DENSE_CONV
     return params.macs * per_mac + _rows(kind, params) * params.output_depth * per_output
 
 
@@ -210,12 +216,13 @@ def estimate(kind: OpKind, params, dense) -> SparseEstimate:
     )
 
 
-def choose_sparse(kind: OpKind, params, dense, mode: str = "auto"):
-    """`dense`'s sparse variant (a Kernel) when `mode` asks for it ("always") or it pays off
-    ("auto"), else None. `dense` is the Kernel select_dense_kernel chose (or None: an alias op)."""
+def choose_sparse(kind: OpKind, params, dense, mode: str = "auto", sparse=None):
+    """The sparse kernel `sparse` (default: `dense`'s sparse variant) when `mode` asks for it
+    ("always") or it pays off against `dense` ("auto"), else None. `dense` is the Kernel
+    select_dense_kernel chose (or None: an alias op)."""
     if mode == "never" or dense is None:
         return None
-    kernel = dense.sparse
+    kernel = sparse or dense.sparse
     # An empty window has nothing to skip; a huge one could overflow a channel's uint16 entry count.
     if kernel is None or not 0 < _window(params) <= MAX_ENTRIES_PER_CHANNEL * MAX_STEP // (MAX_STEP + 1):
         return None
@@ -234,11 +241,12 @@ def _bias_folds(params) -> bool:
     return bool(np.all(np.abs(bias + params.input_offset * sums) < 2**31))
 
 
-def layer_report(kind: OpKind, params, kernel, dense) -> dict:
+def layer_report(kind: OpKind, params, kernel, dense, sparse=None) -> dict:
     """Per-layer fields of the export manifest: format, non-zero weights, bytes and estimated
     instructions saved against the dense kernel (negative when sparse costs more). `kernel` runs
-    the layer; `dense` is the dense kernel it would run otherwise."""
-    if kernel is None or dense is None or dense.sparse is None:
+    the layer; `dense` is the dense kernel it would run otherwise; `sparse` the sparse kernel it
+    could run (default: `dense`'s)."""
+    if kernel is None or dense is None or (sparse or dense.sparse) is None:
         return {}
     e = estimate(kind, params, dense)
     is_sparse = kernel.weight_layout == "sparse"

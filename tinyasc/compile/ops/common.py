@@ -47,6 +47,9 @@ class Kernel:
     weight_layout: str = "natural"  # how emit stores the weights: "natural" (as in the model) or a packed layout
     params_ctype: str | None = None  # its own C parameter struct, else the op's (OpSpec.params_ctype)
     rows: Kernel | None = None  # the same kernel over a range of output rows, or one row-stream step (rowstream.py)
+    # Estimated instructions for the whole op (compile/kernel_costs.py). Where the first kernel that
+    # applies has one, the cheapest of the applicable kernels that have one runs (kernels.py).
+    cost: Callable[[object], float] | None = None
 
     def runs_on(self, extensions: frozenset[str]) -> bool:
         """The board's ISA extensions include every one this kernel needs."""
@@ -57,8 +60,8 @@ class Kernel:
 class OpSpec:
     """How one op kind compiles: prepare (export-time constants), its kernels and the C parameter
     struct, and emit (the call, given the chosen kernel). `variants` are faster kernels, tried in
-    order: the first whose `applies` holds and whose ISA the board has runs, else `reference`
-    (always correct). `reference=None` marks an alias op that runs no code. `with_options(params,
+    order: the first whose `applies` holds and whose ISA the board has runs (or, when that one has a
+    `cost`, the cheapest such variant with a cost: kernels.py), else `reference` (always correct). `reference=None` marks an alias op that runs no code. `with_options(params,
     options) -> params`, when set, applies the compile options (CompileOptions) to the prepared
     params (WS_CONV: a forced kernel), so options never change the IR."""
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinyasc.compile import quant
+from tinyasc.compile import kernel_costs, quant
 from tinyasc.compile.ir import Graph, Op, OpKind, require
 from tinyasc.compile.ops.common import (
     EmitContext,
@@ -165,7 +165,9 @@ def is_pointwise(p: Conv2DParams) -> bool:
 
 
 # Every conv kernel loops over output rows from the input pointer, so fusion.py can run it on a
-# block of rows. The sparse kernel stores only non-zero weights (sparse.py chooses it).
+# block of rows. The sparse kernel stores only non-zero weights (sparse.py chooses it). The kernels
+# with a cost (kernel_costs.py) compete: of those that apply, the cheapest runs (kernels.py), so a
+# 1-D conv runs the rows kernel, the first-layer kernel or im2col, whichever the shape favours.
 CONV2D_SPARSE = Kernel(
     "tas_conv2d_sparse_s8", ("tas_conv2d_common.h", "tas_sparse_common.h", "tas_conv2d_sparse_s8.c"),
     row_loop=True, folds_input_offset=True, weight_layout="sparse",
@@ -174,12 +176,12 @@ CONV2D = Kernel("tas_conv2d_s8", ("tas_conv2d_common.h", "tas_conv2d_s8.c"), row
 CONV2D_ROWS = Kernel(
     "tas_conv2d_rows_s8", ("tas_conv2d_common.h", "tas_mat_mult_s8.h", "tas_conv2d_rows_s8.c"),
     applies=reads_contiguous_rows, row_loop=True, sparse=CONV2D_SPARSE, folds_input_offset=True,
-    weight_layout="mat_mult_blocks",
+    weight_layout="mat_mult_blocks", cost=kernel_costs.rows_portable,
 )
 CONV2D_ROWS_DSP = Kernel(
     "tas_conv2d_rows_s8_dsp", ("tas_dsp.h", "tas_conv2d_common.h", "tas_conv2d_rows_s8_dsp.c"),
     applies=reads_contiguous_rows, requires=("dsp",), row_loop=True, sparse=CONV2D_SPARSE,
-    folds_input_offset=True, weight_layout="dsp_pairs",
+    folds_input_offset=True, weight_layout="dsp_pairs", cost=kernel_costs.rows_dsp,
 )
 
 # A 1x1 conv whose pixels are contiguous rows (stride 1, canonicalised by prepare) has the sparse
@@ -225,13 +227,13 @@ CONV2D_IM2COL_DSP = Kernel(
     "tas_conv2d_im2col_s8_dsp",
     ("tas_dsp.h", "tas_conv2d_common.h", "tas_im2col.h", "tas_mat_mult_dsp.h", "tas_im2col_widened.h", "tas_conv2d_im2col_s8_dsp.c"),
     applies=folds_into_int32, requires=("dsp",), row_loop=True, folds_input_offset=True, weight_layout="im2col_blocks",
-    scratch_bytes=lambda p: 2 * p.groups * im2col_window(p) + 4 * im2col_window(p),
+    scratch_bytes=lambda p: 2 * p.groups * im2col_window(p) + 4 * im2col_window(p), cost=kernel_costs.im2col_dsp,
 )
 CONV2D_IM2COL = Kernel(
     "tas_conv2d_im2col_s8",
     ("tas_dsp.h", "tas_conv2d_common.h", "tas_im2col.h", "tas_mat_mult_s8.h", "tas_conv2d_im2col_s8.c"),
     applies=folds_into_int32, row_loop=True, folds_input_offset=True, weight_layout="im2col_blocks",
-    scratch_bytes=lambda p: 2 * p.groups * im2col_window(p),
+    scratch_bytes=lambda p: 2 * p.groups * im2col_window(p), cost=kernel_costs.im2col_portable,
 )
 
 SPEC = OpSpec(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyasc.compile import kernel_costs
 from tinyasc.compile.ops.common import EmitContext, Kernel, folded_bias, folds_into_int32
 from tinyasc.compile.ops.fully_connected_dsp import fast_requantization_holds
 
@@ -93,4 +94,5 @@ CONV2D_FIRST_DSP = Kernel(
     ("tas_dsp.h", "tas_conv2d_common.h", "tas_im2col.h", "tas_mat_mult_dsp.h", "tas_conv2d_first_s8_dsp.c"),
     applies=is_first_layer, requires=("dsp",), row_loop=True, folds_input_offset=True, weight_layout="first_pairs",
     scratch_bytes=lambda p: 6 * first_window(p) + 8,  # two int8 columns with a word of room each, the pair widened
+    cost=kernel_costs.first_dsp,
 )
