@@ -199,14 +199,16 @@ CONV2D_1X1_DSP = Kernel(
                 requires=("dsp",), folds_input_offset=True, weight_layout="mat_mult_blocks",
                 scratch_bytes=lambda p: max(16, 24 * (p.input_depth // 4))),
 )
-# Other one-group convs whose weights stay small widened (ResNet-8's 3x3 convs up to 32 -> 32 channels
-# and its strided 1x1 shortcuts) take the first-layer kernel too: its int16 weights, channel table and
+# Other one-group convs whose weights stay small widened (ResNet-8's 3x3 convs up to 32 -> 32 channels)
+# take the first-layer kernel too: its int16 weights, channel table and
 # 4-channel blocks spare the im2col kernel's weight widening and per-channel requantization set-up
 # (ResNet-8 on the M4 twin, op at a time: 16 -> 16 channels 1.35 -> 1.05 insns/MAC, 32 -> 32 1.11 ->
-# 0.89, the 16 -> 32 stride-2 shortcut 2.33 -> 1.91). Contiguous-row convs (1-D convs) keep the rows
-# kernels.
+# 0.89). Contiguous-row convs (1-D convs) keep the rows kernels; strided 1x1 shortcuts keep the 1x1
+# kernel, whose three-pixel blocks tie with this one on ResNet-8 (13,404,040 vs 13,407,880 instructions
+# on the M4 twin) and store int8 weights.
 CONV2D_SMALL_FILTER_DSP = dataclasses.replace(
-    CONV2D_FIRST_DSP, applies=lambda p: has_small_widened_filter(p) and not reads_contiguous_rows(p))
+    CONV2D_FIRST_DSP, applies=lambda p: has_small_widened_filter(p) and not reads_contiguous_rows(p)
+    and not is_pointwise(p))
 CONV2D_1X1_STRIDED_DSP = dataclasses.replace(CONV2D_1X1_DSP, applies=is_pointwise, sparse=None, rows=None)
 # A 1x1 conv over 1-4 channels (WSNet's denser-sampling projections, 4 -> 2) has at most 4 MACs per
 # output: the mat-mult's per-call setup would cost more than its sums, the first-layer kernel's
