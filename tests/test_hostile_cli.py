@@ -63,3 +63,12 @@ def test_a_stream_stride_beyond_an_hour_is_refused_by_the_library_too():
     StreamSettings(stride_s=3600)
     with pytest.raises(TinyascError, match="up to 3,600; received: inf"):
         StreamSettings(stride_s=float("inf"))
+
+
+def test_a_bench_board_typo_is_one_line_before_any_model_is_built(capsys, tmp_path):
+    """An unknown board used to be dropped silently: the table came out empty, exit 0, and with
+    --out the tracked tables were rewritten empty."""
+    out = tmp_path / "results"
+    assert_one_line_error(capsys, ("bench", "--boards", "nrf52840", "nosuchboard", "--models", "anchor_cnn",
+                                   "--out", out), "unknown board 'nosuchboard'")
+    assert not out.exists()

@@ -225,10 +225,11 @@ def select_suite(names=None) -> list[BenchModel]:
 
 
 def run_bench(work_dir, boards=None, suite=None) -> list[dict]:
-    from tinyasc.artifacts.boards import load_boards
+    from tinyasc.artifacts.boards import get_board
 
-    known = load_boards()
-    boards = [name for name in (boards or DEFAULT_BOARDS) if name in known]
+    boards = list(boards or DEFAULT_BOARDS)
+    for name in boards:  # a typo is one clear error up front, not a board silently left out of the table
+        get_board(name)
     work_dir = Path(work_dir)
     rows = []
     for model in suite or SUITE:
