@@ -37,12 +37,8 @@ static inline __attribute__((always_inline)) void tas_add_lut_apply(const tas_ad
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
     const int32_t low = tas_splat_s8x4(k->act_min), high = tas_splat_s8x4(k->act_max);
     for (; i + 4 <= n; i += 4) {
-        int32_t packed = __ssat(tas_add_lut_value(k, e[i], s[i], negative), 8);
-        const int32_t v1 = __ssat(tas_add_lut_value(k, e[i + 1], s[i + 1], negative), 8);
-        const int32_t v2 = __ssat(tas_add_lut_value(k, e[i + 2], s[i + 2], negative), 8);
-        const int32_t v3 = __ssat(tas_add_lut_value(k, e[i + 3], s[i + 3], negative), 8);
-        __asm__("bfi %0, %1, #8, #8\n\tbfi %0, %2, #16, #8\n\tbfi %0, %3, #24, #8"
-                : "+&r"(packed) : "r"(v1), "r"(v2), "r"(v3));
+        const int32_t packed = tas_pack_s8x4(__ssat(tas_add_lut_value(k, e[i], s[i], negative), 8), __ssat(tas_add_lut_value(k, e[i + 1], s[i + 1], negative), 8),
+                                             __ssat(tas_add_lut_value(k, e[i + 2], s[i + 2], negative), 8), __ssat(tas_add_lut_value(k, e[i + 3], s[i + 3], negative), 8));
         tas_write_word(out + i, tas_min_s8x4(tas_max_s8x4(packed, low), high));
     }
 #endif

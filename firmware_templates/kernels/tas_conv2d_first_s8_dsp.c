@@ -186,34 +186,11 @@ static inline int32_t tas_first_requantize(const int32_t *row, int32_t fast, int
     return tas_clamp(tas_requant_channel_apply(acc, &r) + output_offset, -128, 127);
 }
 
-/* Four int8 values (channels c, c + 1 of pixel a, then of pixel b) clamped to the activation range
- * and stored as two halfwords: one word, two SSUB8/SEL pairs on DSP cores. */
-static inline void tas_first_store(tas_mat_range4 range, int32_t a0, int32_t a1, int32_t b0, int32_t b1, int8_t *out_a,
-                                   int8_t *out_b)
-{
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-    int32_t packed = a0;
-    __asm__("bfi %0, %1, #8, #8\n\tbfi %0, %2, #16, #8\n\tbfi %0, %3, #24, #8" : "+&r"(packed) : "r"(a1), "r"(b0), "r"(b1));
-    packed = tas_min_s8x4(tas_max_s8x4(packed, range.low), range.high);
-    const uint16_t pair_a = (uint16_t)packed, pair_b = (uint16_t)((uint32_t)packed >> 16);
-    memcpy(out_a, &pair_a, sizeof pair_a); /* when out_b == out_a (a pixel paired with itself) both are equal */
-    memcpy(out_b, &pair_b, sizeof pair_b);
-#else
-    const int32_t low = (int8_t)range.low, high = (int8_t)range.high;
-    out_a[0] = (int8_t)tas_clamp(a0, low, high);
-    out_a[1] = (int8_t)tas_clamp(a1, low, high);
-    out_b[0] = (int8_t)tas_clamp(b0, low, high);
-    out_b[1] = (int8_t)tas_clamp(b1, low, high);
-#endif
-}
-
 /* Four int8 values (channels c..c + 3 of one pixel) clamped to the activation range, as one word. */
 static inline int32_t tas_first_pack4(tas_mat_range4 range, int32_t v0, int32_t v1, int32_t v2, int32_t v3)
 {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-    int32_t packed = v0;
-    __asm__("bfi %0, %1, #8, #8\n\tbfi %0, %2, #16, #8\n\tbfi %0, %3, #24, #8" : "+&r"(packed) : "r"(v1), "r"(v2), "r"(v3));
-    return tas_min_s8x4(tas_max_s8x4(packed, range.low), range.high);
+    return tas_min_s8x4(tas_max_s8x4(tas_pack_s8x4(v0, v1, v2, v3), range.low), range.high);
 #else
     const int32_t low = (int8_t)range.low, high = (int8_t)range.high;
     return (int32_t)((uint32_t)(uint8_t)tas_clamp(v0, low, high) | (uint32_t)(uint8_t)tas_clamp(v1, low, high) << 8
@@ -277,7 +254,7 @@ static inline void tas_first_outputs(const tas_conv2d_params *p, const int32_t *
         }
         const int32_t a1 = tas_first_requantize(next + 1, fast, offset, acc.a1);
         const int32_t b1 = tas_first_requantize(next + 1, fast, offset, acc.b1);
-        tas_first_store(range, a0, a1, b0, b1, out_a + c, out_b + c);
+        tas_store_2x2_in_range(range, a0, a1, b0, b1, out_a + c, out_b + c);
     }
 }
 

@@ -40,6 +40,13 @@ static inline int32_t tas_smlatt(int32_t x, int32_t y, int32_t acc) { return __s
 static inline int32_t tas_max_s8x4(int32_t a, int32_t b) { (void)__ssub8(a, b); return __sel(a, b); }
 static inline int32_t tas_min_s8x4(int32_t a, int32_t b) { (void)__ssub8(a, b); return __sel(b, a); }
 
+/* The low bytes of v0..v3 (values already saturated to int8) as one word, v0 in the lowest: three BFI. */
+static inline int32_t tas_pack_s8x4(int32_t v0, int32_t v1, int32_t v2, int32_t v3)
+{
+    __asm__("bfi %0, %1, #8, #8\n\tbfi %0, %2, #16, #8\n\tbfi %0, %3, #24, #8" : "+&r"(v0) : "r"(v1), "r"(v2), "r"(v3));
+    return v0;
+}
+
 #else
 
 static inline int32_t tas_max_s8x4(int32_t a, int32_t b)

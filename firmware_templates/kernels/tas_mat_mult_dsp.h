@@ -310,27 +310,30 @@ static inline tas_mat_range4 tas_mat_range4_of(const tas_mat_mult *m)
 }
 
 /* Channels c, c + 1 of rows a and b, with the output offset and saturated to int8 (the fast
- * requantization's values), at out_a[0..1] and out_b[0..1]: on DSP cores packed into one word,
- * clamped to the activation range by two SSUB8/SEL pairs and stored as two halfwords. */
-static inline void tas_mat_store_2x2_int8(const tas_mat_mult *m, tas_mat_range4 range, int32_t a0, int32_t a1,
-                                          int32_t b0, int32_t b1, int8_t *out_a, int8_t *out_b)
+ * requantization's values), clamped to `range` at out_a[0..1] and out_b[0..1]: on DSP cores packed
+ * into one word, clamped by two SSUB8/SEL pairs and stored as two halfwords. */
+static inline void tas_store_2x2_in_range(tas_mat_range4 range, int32_t a0, int32_t a1, int32_t b0, int32_t b1,
+                                          int8_t *out_a, int8_t *out_b)
 {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-    (void)m;
-    int32_t packed = a0;
-    const int32_t v1 = a1, v2 = b0, v3 = b1;
-    __asm__("bfi %0, %1, #8, #8\n\tbfi %0, %2, #16, #8\n\tbfi %0, %3, #24, #8" : "+&r"(packed) : "r"(v1), "r"(v2), "r"(v3));
-    packed = tas_min_s8x4(tas_max_s8x4(packed, range.low), range.high);
+    const int32_t packed = tas_min_s8x4(tas_max_s8x4(tas_pack_s8x4(a0, a1, b0, b1), range.low), range.high);
     const uint16_t pair_a = (uint16_t)packed, pair_b = (uint16_t)((uint32_t)packed >> 16);
     memcpy(out_a, &pair_a, sizeof pair_a); /* when out_b == out_a (a pixel paired with itself) both are equal */
     memcpy(out_b, &pair_b, sizeof pair_b);
 #else
-    (void)range;
-    out_a[0] = (int8_t)tas_clamp(a0, m->act_min, m->act_max);
-    out_b[0] = (int8_t)tas_clamp(b0, m->act_min, m->act_max);
-    out_a[1] = (int8_t)tas_clamp(a1, m->act_min, m->act_max);
-    out_b[1] = (int8_t)tas_clamp(b1, m->act_min, m->act_max);
+    const int32_t low = (int8_t)range.low, high = (int8_t)range.high;
+    out_a[0] = (int8_t)tas_clamp(a0, low, high);
+    out_a[1] = (int8_t)tas_clamp(a1, low, high);
+    out_b[0] = (int8_t)tas_clamp(b0, low, high);
+    out_b[1] = (int8_t)tas_clamp(b1, low, high);
 #endif
+}
+
+static inline void tas_mat_store_2x2_int8(const tas_mat_mult *m, tas_mat_range4 range, int32_t a0, int32_t a1,
+                                          int32_t b0, int32_t b1, int8_t *out_a, int8_t *out_b)
+{
+    (void)m;
+    tas_store_2x2_in_range(range, a0, a1, b0, b1, out_a, out_b);
 }
 
 /* As tas_mat_store_2x2_int8 for values requantized, the output offset not yet added: about 14
